@@ -1,0 +1,230 @@
+// The workspace's one database tool: where the database is, how its schema gets there, and
+// how tests get databases of their own.
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { type PostgresMajor, type RunningPostgres, startPostgres } from './server.ts';
+
+export { freePort, isPortFree, type PostgresMajor, type RunningPostgres, startPostgres } from './server.ts';
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const migrationsDir = join(repoRoot, 'hasura', 'migrations', 'default');
+export const seedsDir = join(repoRoot, 'hasura', 'seeds', 'default');
+
+// Numeric columns come back from pg as exact strings (pg's default for numeric, oid 1700);
+// bigint (oid 20) too. We never let either become a JavaScript float.
+export { pg };
+
+export interface Migration {
+  version: string;
+  name: string;
+  upSql: string;
+}
+
+/** Migrations in `hasura/migrations/default/<version>_<name>/up.sql`, oldest first. */
+export function listMigrations(dir = migrationsDir): Migration[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory() && /^\d+_/.test(entry.name))
+    .map((entry) => {
+      const [version, ...rest] = entry.name.split('_');
+      return { version: version as string, name: rest.join('_'), upSql: readFileSync(join(dir, entry.name, 'up.sql'), 'utf8') };
+    })
+    .sort((a, b) => (BigInt(a.version) < BigInt(b.version) ? -1 : 1));
+}
+
+/** Seed files in `hasura/seeds/default/*.sql`, in name order. */
+export function listSeeds(dir = seedsDir): { name: string; sql: string }[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((name) => name.endsWith('.sql'))
+    .sort()
+    .map((name) => ({ name, sql: readFileSync(join(dir, name), 'utf8') }));
+}
+
+/** A hash of every migration and seed: a template database built from other files is stale. */
+export function schemaFingerprint(): string {
+  const hash = createHash('sha256');
+  for (const m of listMigrations()) hash.update(`${m.version}\0${m.upSql}\0`);
+  for (const s of listSeeds()) hash.update(`${s.name}\0${s.sql}\0`);
+  return hash.digest('hex').slice(0, 16);
+}
+
+/**
+ * Applies every migration not yet applied, each in its own transaction, recording it in
+ * `hdb_catalog.schema_migrations` — the table the Hasura CLI itself keeps — so that a database
+ * prepared here is seen as up to date by `hasura migrate apply` in production.
+ */
+export async function migrate(url: string, log: (line: string) => void = () => undefined): Promise<string[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const applied: string[] = [];
+  try {
+    await client.query(`create schema if not exists hdb_catalog;
+      create table if not exists hdb_catalog.schema_migrations (version bigint primary key, dirty boolean not null)`);
+    // One migrator at a time on a database.
+    await client.query('select pg_advisory_lock(7311001)');
+    const done = new Set(
+      (await client.query<{ version: string }>('select version::text from hdb_catalog.schema_migrations')).rows.map((r) => r.version),
+    );
+    for (const migration of listMigrations()) {
+      if (done.has(migration.version)) continue;
+      await client.query('begin');
+      try {
+        await client.query(migration.upSql);
+        await client.query('insert into hdb_catalog.schema_migrations (version, dirty) values ($1, false)', [migration.version]);
+        await client.query('commit');
+      } catch (error) {
+        await client.query('rollback');
+        throw new Error(`migration ${migration.version}_${migration.name} failed: ${(error as Error).message}`);
+      }
+      applied.push(`${migration.version}_${migration.name}`);
+      log(`applied migration ${migration.version}_${migration.name}`);
+    }
+  } finally {
+    await client.query('select pg_advisory_unlock(7311001)').catch(() => undefined);
+    await client.end();
+  }
+  return applied;
+}
+
+/** Runs every seed file, each in its own transaction. Seeds are written to be re-runnable. */
+export async function seed(url: string, log: (line: string) => void = () => undefined): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    for (const file of listSeeds()) {
+      await client.query('begin');
+      try {
+        await client.query(file.sql);
+        await client.query('commit');
+      } catch (error) {
+        await client.query('rollback');
+        throw new Error(`seed ${file.name} failed: ${(error as Error).message}`);
+      }
+      log(`applied seed ${file.name}`);
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+export function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}
+
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** Creates a database (dropping one of that name first when `replace`). */
+export async function createDatabase(
+  adminUrl: string,
+  name: string,
+  options: { template?: string; replace?: boolean } = {},
+): Promise<string> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    if (options.replace) await client.query(`drop database if exists ${quoteIdent(name)} with (force)`);
+    const template = options.template ? ` template ${quoteIdent(options.template)}` : '';
+    await client.query(`create database ${quoteIdent(name)}${template}`);
+  } finally {
+    await client.end();
+  }
+  return withDatabase(adminUrl, name);
+}
+
+export async function dropDatabase(adminUrl: string, name: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(`drop database if exists ${quoteIdent(name)} with (force)`);
+  } finally {
+    await client.end();
+  }
+}
+
+export async function databaseExists(adminUrl: string, name: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [name]);
+    return (rowCount ?? 0) > 0;
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * A template database with every migration and seed applied, named after the fingerprint of
+ * those files, built once and cloned per test file (`create database … template …` copies files,
+ * which is far faster than migrating again).
+ */
+export async function ensureTemplate(adminUrl: string, log: (line: string) => void = () => undefined): Promise<string> {
+  const name = `org_credits_tpl_${schemaFingerprint()}`;
+  if (await databaseExists(adminUrl, name)) return name;
+  const building = `${name}_building_${process.pid}`;
+  const url = await createDatabase(adminUrl, building, { replace: true });
+  await migrate(url, log);
+  await seed(url, log);
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(`alter database ${quoteIdent(building)} rename to ${quoteIdent(name)}`);
+    await client.query(`alter database ${quoteIdent(name)} with is_template true`);
+  } catch (error) {
+    // Another process built the same template meanwhile: use theirs.
+    await client.query(`drop database if exists ${quoteIdent(building)} with (force)`);
+    if (!(await databaseExists(adminUrl, name))) throw error;
+  } finally {
+    await client.end();
+  }
+  return name;
+}
+
+export interface DatabaseServerOptions {
+  /** Where the embedded cluster keeps its files. @default `<repo>/.data/pg` */
+  dataDir?: string;
+  /** TCP port. @default ORG_CREDITS_PG_PORT or 54329 */
+  port?: number;
+  major?: PostgresMajor;
+  settings?: Record<string, string>;
+  onLog?: (line: string) => void;
+}
+
+export interface DatabaseServer {
+  /** Superuser connection to the server's maintenance database. */
+  adminUrl: string;
+  /** True when we started it (and so `stop()` stops it). */
+  embedded: boolean;
+  stop(): Promise<void>;
+}
+
+/**
+ * The database server to use: the one at `DATABASE_URL` when that is set, otherwise an embedded
+ * Postgres that we start.
+ */
+export async function startDatabaseServer(options: DatabaseServerOptions = {}): Promise<DatabaseServer> {
+  const external = process.env.DATABASE_URL;
+  if (external) return { adminUrl: external, embedded: false, stop: async () => undefined };
+  const server: RunningPostgres = await startPostgres({
+    dataDir: options.dataDir ?? join(repoRoot, '.data', 'pg'),
+    port: options.port ?? Number(process.env.ORG_CREDITS_PG_PORT ?? 54329),
+    major: options.major ?? pgMajorFromEnv(),
+    ...(options.settings ? { settings: options.settings } : {}),
+    ...(options.onLog ? { onLog: options.onLog } : {}),
+  });
+  return { adminUrl: server.url, embedded: true, stop: () => server.stop() };
+}
+
+export function pgMajorFromEnv(): PostgresMajor {
+  const value = process.env.ORG_CREDITS_PG_MAJOR;
+  if (value === undefined || value === '' || value === '18') return 18;
+  if (value === '15') return 15;
+  throw new Error(`ORG_CREDITS_PG_MAJOR must be 15 or 18, not ${value}`);
+}

@@ -1,0 +1,37 @@
+// Per-test-file databases: a clone of the migrated and seeded template, dropped afterwards.
+import { randomBytes } from 'node:crypto';
+import { afterAll, inject } from 'vitest';
+import { createDatabase, dropDatabase, pg } from './index.ts';
+
+export interface TestDatabase {
+  /** Connection string of this file's own database. */
+  url: string;
+  name: string;
+  /** A pool on it, closed when the file's tests end. */
+  pool: pg.Pool;
+  /** A fresh pool with its own connections (for races), closed with the database. */
+  newPool(max?: number): pg.Pool;
+}
+
+/**
+ * Gives the calling test file a database of its own, cloned from the template, and drops it
+ * when the file's tests are done. Call it at the top level of a test file.
+ */
+export async function useTestDatabase(): Promise<TestDatabase> {
+  const adminUrl = inject('pgAdminUrl');
+  const template = inject('pgTemplate');
+  const name = `t_${randomBytes(6).toString('hex')}`;
+  const url = await createDatabase(adminUrl, name, { template });
+  const pools: pg.Pool[] = [];
+  const newPool = (max = 10) => {
+    const pool = new pg.Pool({ connectionString: url, max });
+    pools.push(pool);
+    return pool;
+  };
+  const pool = newPool();
+  afterAll(async () => {
+    await Promise.all(pools.map((p) => p.end()));
+    await dropDatabase(adminUrl, name);
+  });
+  return { url, name, pool, newPool };
+}
