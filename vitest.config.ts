@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { defineConfig } from 'vitest/config';
 
-const packages = ['db', 'engine', 'api', 'web', 'bench', 'client', 'deploy'];
+const packages = ['db', 'hasura', 'engine', 'api', 'client', 'web', 'bench', 'deploy'];
 
 export default defineConfig({
   test: {
