@@ -69,21 +69,25 @@ function ensureInstalled() {
   pnpm(['install', ...(process.env.CI && existsSync(lock) ? ['--frozen-lockfile'] : [])], 'pnpm install');
 }
 
-function ensureChromium() {
-  const path = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-  if (existsSync(path)) return;
-  if (!existsSync(join(root, 'e2e', 'package.json'))) return;
-  const apt = spawnSync('which', ['apt-get'], { encoding: 'utf8' });
-  if (apt.status !== 0) {
-    log(`no Chromium at ${path} and no apt-get to install it; set CHROMIUM_PATH`);
+// Debian packages the test suite drives: Chromium for the end-to-end journeys and
+// docker-compose to check the production compose file. Installed when missing and apt is there.
+function ensureAptPackages() {
+  const wanted = [];
+  const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+  if (existsSync(join(root, 'e2e', 'package.json')) && !existsSync(chromium)) wanted.push('chromium');
+  if (existsSync(join(root, 'deploy', 'package.json')) && spawnSync('docker-compose', ['version'], { encoding: 'utf8' }).status !== 0) {
+    wanted.push('docker-compose');
+  }
+  if (wanted.length === 0) return;
+  if (spawnSync('which', ['apt-get'], { encoding: 'utf8' }).status !== 0) {
+    log(`missing ${wanted.join(' and ')} and no apt-get to install them; install them (or set CHROMIUM_PATH)`);
     process.exit(1);
   }
-  log('installing Debian chromium for the end-to-end journeys');
+  log(`installing Debian packages: ${wanted.join(' ')}`);
   const sudo = process.getuid?.() === 0 ? [] : ['sudo'];
-  const update = sudo.length ? ['sudo', ['apt-get', 'update']] : ['apt-get', ['update']];
-  must(update[0], update[1], 'apt-get update');
-  const install = [...sudo, 'apt-get', 'install', '-y', '--no-install-recommends', 'chromium'];
-  must(install[0], install.slice(1), 'apt-get install chromium');
+  const apt = (args, what) => must(sudo[0] ?? 'apt-get', sudo.length ? ['apt-get', ...args] : args, what);
+  apt(['update', '-qq'], 'apt-get update');
+  apt(['install', '-y', '-qq', '--no-install-recommends', ...wanted], `apt-get install ${wanted.join(' ')}`);
 }
 
 const stage = process.argv[2];
@@ -92,7 +96,7 @@ const rest = process.argv.slice(3);
 ensureInstalled();
 
 if (stage === 'test') {
-  ensureChromium();
+  ensureAptPackages();
   pnpm(['exec', 'tsx', 'scripts/test.ts', ...rest], 'the test suite');
 } else if (stage === 'dev') {
   pnpm(['exec', 'tsx', 'scripts/dev.ts', ...rest], 'pnpm dev');

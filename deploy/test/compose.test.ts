@@ -1,0 +1,76 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { composeVariables, envFileNames, secretLiterals } from './compose-check.ts';
+
+const root = join(import.meta.dirname, '..', '..');
+const composeText = readFileSync(join(root, 'docker-compose.yml'), 'utf8');
+const envExample = readFileSync(join(root, '.env.example'), 'utf8');
+
+interface ComposeConfig {
+  services: Record<string, { image?: string; build?: unknown; healthcheck?: { test: unknown }; environment?: Record<string, string> }>;
+}
+
+describe('docker-compose.yml', () => {
+  it("is accepted by Debian's docker-compose with .env.example as its env file", () => {
+    const rendered = execFileSync(
+      'docker-compose',
+      ['--env-file', join(root, '.env.example'), '-f', join(root, 'docker-compose.yml'), 'config'],
+      {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    const config = parse(rendered) as ComposeConfig;
+    expect(Object.keys(config.services).sort()).toEqual(['api', 'hasura', 'postgres', 'web']);
+    expect(config.services.hasura?.image).toMatch(/^hasura\/graphql-engine:v2\.\d+\.\d+\.cli-migrations-v3$/);
+    for (const [name, service] of Object.entries(config.services)) {
+      expect(service.healthcheck?.test, `${name} has a health check`).toBeDefined();
+    }
+    // The rendered file has every variable filled in: none was left unset.
+    expect(rendered).not.toMatch(/\$\{/);
+  });
+
+  it('uses only variables that .env.example lists', () => {
+    const used = composeVariables(composeText);
+    expect(used.length).toBeGreaterThan(5);
+    const listed = envFileNames(envExample);
+    expect(used.filter((name) => !listed.has(name))).toEqual([]);
+  });
+
+  it('writes no secret into the file itself', () => {
+    expect(secretLiterals(composeText)).toEqual([]);
+  });
+
+  it('names the same secrets the local engine and api read', () => {
+    const listed = envFileNames(envExample);
+    for (const name of [
+      'HASURA_GRAPHQL_ADMIN_SECRET',
+      'HASURA_GRAPHQL_JWT_SECRET',
+      'ACTION_SECRET',
+      'STRIPE_SECRET_KEY',
+      'STRIPE_WEBHOOK_SECRET',
+      'POSTGRES_PASSWORD',
+    ]) {
+      expect(listed.has(name), name).toBe(true);
+    }
+  });
+});
+
+describe('the compose checks themselves', () => {
+  it('find a variable that the env file does not list', () => {
+    const used = composeVariables(
+      'services:\n  a:\n    environment:\n      X: ${MISSING_ONE}\n      Y: "$${NOT_A_VARIABLE}"\n      Z: $PLAIN\n',
+    );
+    expect(used).toEqual(['MISSING_ONE', 'PLAIN']);
+    expect(envFileNames('# comment\nA=1\n\nB=\n').has('MISSING_ONE')).toBe(false);
+  });
+
+  it('find a secret written as a literal', () => {
+    const text =
+      'services:\n  a:\n    environment:\n      ADMIN_SECRET: hunter2\n      DB_PASSWORD: ${DB_PASSWORD}\n      STRIPE_KEY: "sk_live_x"\n';
+    expect(secretLiterals(text)).toEqual(['ADMIN_SECRET', 'STRIPE_KEY']);
+  });
+});

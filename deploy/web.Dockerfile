@@ -1,0 +1,18 @@
+# The web app: built with Vite, served by nginx, which also forwards GraphQL to Hasura and the
+# api's public routes (Stripe webhook, checkout pages) so the browser sees one origin.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+ENV COREPACK_ENABLE_DOWNLOAD_PROMPT=0
+RUN corepack enable
+COPY package.json pnpm-lock.yaml pnpm-workspace.yaml .npmrc tsconfig.base.json ./
+COPY web/package.json web/
+RUN pnpm install --frozen-lockfile --filter "@org-credits/web..."
+COPY web web
+ARG VITE_GRAPHQL_HTTP_URL
+ARG VITE_GRAPHQL_WS_URL
+ARG VITE_API_URL
+RUN pnpm --filter @org-credits/web exec vite build
+
+FROM nginx:1.27-alpine
+COPY deploy/nginx.conf /etc/nginx/conf.d/default.conf
+COPY --from=build /app/web/dist /usr/share/nginx/html
