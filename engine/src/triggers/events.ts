@@ -1,0 +1,140 @@
+// Delivery of table events from `hdb_catalog.event_log`, as Hasura does it: a worker claims due
+// events with `for update skip locked` and stamps `locked` with the claim time (a claim older than
+// 30 minutes is taken over: its worker died), posts Hasura's payload, writes an invocation log and
+// marks the event delivered, schedules a retry (honouring `Retry-After`), or sets `error` — all in
+// one transaction, and only while the claim is still its own.
+import type pg from 'pg';
+import { STALE_LOCK_SECONDS } from './catalog.ts';
+import { nextAttempt } from './retry.ts';
+import type { ResolvedEventTrigger } from './types.ts';
+import { callWebhook } from './webhook.ts';
+
+export interface EventLogRow {
+  id: string;
+  schema_name: string;
+  table_name: string;
+  trigger_name: string;
+  /** The stored `{op, data, session_variables}` as JSON text (numbers keep every digit). */
+  payload_text: string;
+  /** `created_at` as Hasura sends it: `2026-03-01T10:00:00.123456` (UTC, no zone). */
+  created_at_text: string;
+  tries: number;
+  locked: Date;
+}
+
+export async function claimEvents(pool: pg.Pool, names: string[], now: Date, limit: number): Promise<EventLogRow[]> {
+  const { rows } = await pool.query<EventLogRow>(
+    `with due as (
+       select id from hdb_catalog.event_log
+        where delivered = 'f' and error = 'f' and archived = 'f'
+          and trigger_name = any($1::text[])
+          and (locked is null or locked < $2::timestamptz - make_interval(secs => $4))
+          and (next_retry_at is null or next_retry_at <= ($2::timestamptz at time zone 'utc'))
+        order by locked nulls first, next_retry_at nulls first, created_at
+        limit $3
+        for update skip locked
+     )
+     update hdb_catalog.event_log l
+        set locked = $2
+       from due
+      where l.id = due.id
+     returning l.id, l.schema_name, l.table_name, l.trigger_name, l.payload::text as payload_text,
+               to_char(l.created_at, 'YYYY-MM-DD"T"HH24:MI:SS.US') as created_at_text, l.tries, l.locked`,
+    [names, now, limit, STALE_LOCK_SECONDS],
+  );
+  return rows.sort((a, b) => a.created_at_text.localeCompare(b.created_at_text));
+}
+
+/**
+ * Hasura's event trigger payload: `id`, `created_at`, `trigger.name`, `table`, `event` (`op`,
+ * `data.old` / `data.new`, `session_variables`) and `delivery_info`.
+ */
+export function eventBody(event: EventLogRow, trigger: ResolvedEventTrigger): string {
+  return `{"id":${JSON.stringify(event.id)},"created_at":${JSON.stringify(event.created_at_text)},"trigger":{"name":${JSON.stringify(
+    event.trigger_name,
+  )}},"table":{"schema":${JSON.stringify(event.schema_name)},"name":${JSON.stringify(event.table_name)}},"event":${
+    event.payload_text
+  },"delivery_info":{"current_retry":${event.tries},"max_retries":${trigger.numRetries}}}`;
+}
+
+export type EventOutcome = 'delivered' | 'retry' | 'error' | 'lost-claim';
+
+export async function deliverEvent(
+  pool: pg.Pool,
+  event: EventLogRow,
+  trigger: ResolvedEventTrigger,
+  clock: () => Date,
+  log: (entry: Record<string, unknown>) => void,
+): Promise<EventOutcome> {
+  const outcome = await callWebhook(trigger.url, eventBody(event, trigger), trigger.headers, trigger.timeoutSeconds);
+  const decision = outcome.ok
+    ? null
+    : nextAttempt(event.tries, trigger.numRetries, trigger.intervalSeconds, outcome.retryAfterSeconds, clock());
+  const client = await pool.connect();
+  let result: EventOutcome;
+  try {
+    await client.query('begin');
+    const updated = await client.query(
+      `update hdb_catalog.event_log
+          set tries = tries + 1,
+              delivered = $2,
+              error = $3,
+              next_retry_at = coalesce($4::timestamptz at time zone 'utc', next_retry_at),
+              locked = null
+        where id = $1 and locked = $5`,
+      [event.id, outcome.ok, !outcome.ok && !decision, decision, event.locked],
+    );
+    await client.query(
+      `insert into hdb_catalog.event_invocation_logs (trigger_name, event_id, status, request, response, created_at)
+       values ($1, $2, $3, $4::json, $5::json, $6::timestamptz at time zone 'utc')`,
+      [event.trigger_name, event.id, outcome.status, outcome.requestLog, outcome.responseLog, clock()],
+    );
+    await client.query('commit');
+    result = updated.rowCount ? (outcome.ok ? 'delivered' : decision ? 'retry' : 'error') : 'lost-claim';
+  } catch (error) {
+    await client.query('rollback').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+  log({
+    level: outcome.ok ? 'info' : 'warn',
+    kind: 'event_trigger',
+    trigger: event.trigger_name,
+    table: `${event.schema_name}.${event.table_name}`,
+    event_id: event.id,
+    msg: outcome.ok ? 'event delivered' : decision ? 'event delivery failed, retry scheduled' : 'event delivery failed, no retries left',
+    http_status: outcome.status,
+    error: outcome.error,
+    tries: event.tries + 1,
+    duration_ms: outcome.durationMs,
+    ...(decision ? { next_retry_at: decision.toISOString() } : {}),
+    ...(outcome.retryAfterSeconds != null ? { retry_after_seconds: outcome.retryAfterSeconds } : {}),
+  });
+  return result;
+}
+
+/** Hasura's `pg_invoke_event_trigger`: logs a MANUAL event for a row, for a trigger with `enable_manual`. */
+export async function invokeManually(
+  pool: pg.Pool,
+  trigger: ResolvedEventTrigger,
+  row: Record<string, unknown>,
+  sessionVariables: Record<string, string> | null,
+): Promise<string> {
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    if (sessionVariables) await client.query(`select set_config('hasura.user', $1, true)`, [JSON.stringify(sessionVariables)]);
+    const { rows } = await client.query<{ id: string }>(
+      `select hdb_catalog.insert_event_log($1, $2, $3, 'MANUAL', json_build_object('old', null, 'new', $4::json)) as id`,
+      [trigger.schema, trigger.table, trigger.name, JSON.stringify(row)],
+    );
+    await client.query('commit');
+    return rows[0]!.id;
+  } catch (error) {
+    await client.query('rollback').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}

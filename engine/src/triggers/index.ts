@@ -1,0 +1,201 @@
+// Cron triggers and event triggers for the engine. The core creates one service per engine
+// process and calls `start()` once, `reload()` after every metadata change, `health()` for
+// `/healthz` and `stop()` on shutdown. Several engines may share one database: every claim of an
+// event is a row lock (`for update skip locked`), so no event is delivered twice at the same time.
+//
+// Session variables of event payloads: the engine's mutation transactions must run
+// `select set_config('hasura.user', $1, true)` with the session variables as a JSON object
+// (`{"x-hasura-role":"user","x-hasura-user-id":"…"}`) before they write; the Postgres triggers
+// copy it into each event, as in Hasura.
+import { ensureCatalog } from './catalog.ts';
+import { resolveTriggers, TriggerConfigError } from './config.ts';
+import { claimCronEvents, deliverCronEvent, generateCronEvents } from './cron.ts';
+import { claimEvents, deliverEvent, invokeManually } from './events.ts';
+import { planTriggers, syncPgTriggers } from './pg-triggers.ts';
+import type { ResolvedTriggers, TriggerService, TriggerServiceOptions } from './types.ts';
+
+export { TriggerConfigError } from './config.ts';
+export type { ResolvedTriggers, TriggerService, TriggerServiceOptions } from './types.ts';
+
+export interface TriggerServiceWithManual extends TriggerService {
+  /** Hasura's `pg_invoke_event_trigger`: queues a MANUAL event for `row`; returns the event id. */
+  invokeEventTrigger(name: string, row: Record<string, unknown>, sessionVariables?: Record<string, string> | null): Promise<string>;
+}
+
+interface Counters {
+  delivered: number;
+  retried: number;
+  failed: number;
+  dead: number;
+}
+
+export function createTriggerService(options: TriggerServiceOptions): TriggerServiceWithManual {
+  const { pool, env, log } = options;
+  const clock = options.now ?? (() => new Date());
+  const pollIntervalMs = options.pollIntervalMs ?? 1000;
+  const batchSize = options.batchSize ?? 100;
+  const concurrency = Math.max(1, options.concurrency ?? 8);
+
+  let catalogReady = false;
+  let triggers: ResolvedTriggers | null = null;
+  let running = false;
+  let timer: NodeJS.Timeout | null = null;
+  // Passes and reloads of one service run one after another.
+  let queue: Promise<unknown> = Promise.resolve();
+  let inFlight = 0;
+  let passes = 0;
+  let lastPassAt: Date | null = null;
+  let lastPassMs: number | null = null;
+  let lastError: { at: string; message: string } | null = null;
+  const cron: Counters = { delivered: 0, retried: 0, failed: 0, dead: 0 };
+  const events: Counters = { delivered: 0, retried: 0, failed: 0, dead: 0 };
+
+  function serialized<T>(work: () => Promise<T>): Promise<T> {
+    const next = queue.then(work, work);
+    queue = next.catch(() => undefined);
+    return next;
+  }
+
+  async function doReload(): Promise<void> {
+    const resolved = resolveTriggers(options.metadata(), env);
+    if (!catalogReady) {
+      await ensureCatalog(pool);
+      catalogReady = true;
+    }
+    const sync = await syncPgTriggers(pool, planTriggers(resolved.events.values()));
+    const generated = await generateCronEvents(pool, resolved.cron, clock());
+    triggers = resolved;
+    log({
+      level: 'info',
+      kind: 'triggers',
+      msg: 'triggers reloaded',
+      event_triggers: resolved.events.size,
+      cron_triggers: resolved.cron.size,
+      pg_triggers_created: sync.created,
+      pg_triggers_replaced: sync.replaced,
+      pg_triggers_dropped: sync.dropped,
+      cron_events_inserted: generated.inserted,
+      cron_events_removed: generated.removed,
+    });
+  }
+
+  async function pool_map<T>(items: T[], work: (item: T) => Promise<void>): Promise<void> {
+    let index = 0;
+    const workers = Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+      while (index < items.length) {
+        const item = items[index++] as T;
+        inFlight++;
+        try {
+          await work(item);
+        } finally {
+          inFlight--;
+        }
+      }
+    });
+    await Promise.all(workers);
+  }
+
+  function count(counters: Counters, outcome: string) {
+    if (outcome === 'delivered') counters.delivered++;
+    else if (outcome === 'retry') counters.retried++;
+    else if (outcome === 'error') counters.failed++;
+    else if (outcome === 'dead') counters.dead++;
+  }
+
+  async function doPass(): Promise<void> {
+    if (!triggers) await doReload();
+    const current = triggers!;
+    const started = performance.now();
+    try {
+      if (current.cron.size > 0) {
+        await generateCronEvents(pool, current.cron, clock());
+        const due = await claimCronEvents(pool, [...current.cron.keys()], clock(), batchSize);
+        await pool_map(due, async (event) => {
+          const trigger = current.cron.get(event.trigger_name)!;
+          count(cron, await deliverCronEvent(pool, event, trigger, clock, log));
+        });
+      }
+      if (current.events.size > 0) {
+        const due = await claimEvents(pool, [...current.events.keys()], clock(), batchSize);
+        await pool_map(due, async (event) => {
+          const trigger = current.events.get(event.trigger_name)!;
+          count(events, await deliverEvent(pool, event, trigger, clock, log));
+        });
+      }
+      lastError = null;
+    } catch (error) {
+      lastError = { at: clock().toISOString(), message: (error as Error).message };
+      log({ level: 'error', kind: 'triggers', msg: 'delivery pass failed', error: (error as Error).message });
+      throw error;
+    } finally {
+      passes++;
+      lastPassAt = clock();
+      lastPassMs = Math.round(performance.now() - started);
+    }
+  }
+
+  function schedule() {
+    if (!running) return;
+    timer = setTimeout(() => {
+      timer = null;
+      serialized(doPass)
+        .catch(() => undefined)
+        .finally(schedule);
+    }, pollIntervalMs);
+    timer.unref();
+  }
+
+  return {
+    async start() {
+      if (running) return;
+      await serialized(doReload);
+      running = true;
+      log({ level: 'info', kind: 'triggers', msg: 'trigger workers started', poll_interval_ms: pollIntervalMs });
+      // The first pass runs at once: it delivers cron events missed while the engine was down.
+      serialized(doPass)
+        .catch(() => undefined)
+        .finally(schedule);
+    },
+    reload() {
+      return serialized(doReload);
+    },
+    async stop() {
+      running = false;
+      if (timer) clearTimeout(timer);
+      timer = null;
+      await queue;
+      log({ level: 'info', kind: 'triggers', msg: 'trigger workers stopped' });
+    },
+    runOnce() {
+      return serialized(doPass);
+    },
+    health() {
+      return {
+        status: lastError ? 'failing' : running ? 'running' : 'stopped',
+        running,
+        poll_interval_ms: pollIntervalMs,
+        event_triggers: triggers?.events.size ?? 0,
+        cron_triggers: triggers?.cron.size ?? 0,
+        in_flight: inFlight,
+        passes,
+        last_pass_at: lastPassAt?.toISOString() ?? null,
+        last_pass_ms: lastPassMs,
+        last_error: lastError,
+        cron_events: { ...cron },
+        table_events: { ...events },
+      };
+    },
+    async invokeEventTrigger(name, row, sessionVariables = null) {
+      if (!triggers) await serialized(doReload);
+      const trigger = triggers!.events.get(name);
+      if (!trigger) throw new TriggerConfigError('not-found', `event trigger "${name}" does not exist`);
+      if (!trigger.enableManual) {
+        throw new TriggerConfigError(
+          'validation-failed',
+          `event trigger "${name}" does not allow manual invocation (enable_manual is false)`,
+        );
+      }
+      return invokeManually(pool, trigger, row, sessionVariables);
+    },
+  };
+}
