@@ -1,0 +1,20 @@
+// Hasura's action name → its handler. The router dispatches POST /actions on `action.name`; an
+// action of part 2 (createTopUpCheckout, changePlan, cancelPlanChange) slots in here.
+import checkAIAccess from './checkAIAccess.ts';
+import type { ActionDefinition } from './context.ts';
+import estimateCredits from './estimateCredits.ts';
+import releaseCredits from './releaseCredits.ts';
+import reserveCredits from './reserveCredits.ts';
+import runPlayground from './runPlayground.ts';
+import settleCredits from './settleCredits.ts';
+
+export const actions: Record<string, ActionDefinition> = {
+  checkAIAccess,
+  estimateCredits,
+  reserveCredits,
+  settleCredits,
+  releaseCredits,
+  runPlayground,
+};
+
+export type { ActionContext, ActionDefinition } from './context.ts';

@@ -1,0 +1,62 @@
+// An OpenAI-compatible provider: the chat completions endpoint of any server that speaks it
+// (OpenAI itself, or a gateway in front of other vendors), used when its key is configured.
+import { AppError } from '../errors.ts';
+import type { AIProvider, Completion, CompletionRequest } from './provider.ts';
+
+export interface OpenAIProviderOptions {
+  apiKey: string;
+  /** Up to and including `/v1`, e.g. `https://gateway.example/v1`. */
+  baseUrl: string;
+  /** @default globalThis.fetch */
+  fetch?: typeof fetch;
+  /** @default 60000 */
+  timeoutMs?: number;
+}
+
+interface ChatCompletionResponse {
+  choices?: { message?: { content?: string | null } }[];
+  usage?: { prompt_tokens?: number; completion_tokens?: number };
+  error?: { message?: string };
+}
+
+export function createOpenAIProvider(options: OpenAIProviderOptions): AIProvider {
+  const doFetch = options.fetch ?? globalThis.fetch;
+  const url = `${options.baseUrl.replace(/\/+$/, '')}/chat/completions`;
+  return {
+    name: 'openai-compatible',
+    async complete(request: CompletionRequest): Promise<Completion> {
+      const signals = [AbortSignal.timeout(options.timeoutMs ?? 60_000), ...(request.signal ? [request.signal] : [])];
+      let response: Response;
+      try {
+        response = await doFetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${options.apiKey}` },
+          body: JSON.stringify({
+            model: request.providerModelName,
+            messages: [{ role: 'user', content: request.prompt }],
+            max_tokens: request.maxOutputTokens,
+          }),
+          signal: AbortSignal.any(signals),
+        });
+      } catch (error) {
+        throw new AppError('AI_PROVIDER_ERROR', `the AI provider did not answer: ${(error as Error).message}`);
+      }
+      let body: ChatCompletionResponse;
+      try {
+        body = (await response.json()) as ChatCompletionResponse;
+      } catch {
+        throw new AppError('AI_PROVIDER_ERROR', `the AI provider answered HTTP ${response.status} without JSON`);
+      }
+      if (!response.ok) {
+        throw new AppError('AI_PROVIDER_ERROR', `the AI provider answered HTTP ${response.status}: ${body.error?.message ?? 'no message'}`);
+      }
+      const text = body.choices?.[0]?.message?.content;
+      const inputTokens = body.usage?.prompt_tokens;
+      const outputTokens = body.usage?.completion_tokens;
+      if (typeof text !== 'string' || !Number.isInteger(inputTokens) || !Number.isInteger(outputTokens)) {
+        throw new AppError('AI_PROVIDER_ERROR', 'the AI provider answered without a message and its token usage');
+      }
+      return { text, inputTokens: inputTokens as number, outputTokens: outputTokens as number };
+    },
+  };
+}

@@ -1,0 +1,75 @@
+// The Express app: Hasura's actions (and later its cron and event triggers) behind the shared
+// secret, the dev sign-in, and one error middleware registered last.
+import { timingSafeEqual } from 'node:crypto';
+import express, { type RequestHandler } from 'express';
+import type pg from 'pg';
+import { actions } from './actions/index.ts';
+import type { AIProvider } from './ai/index.ts';
+import { devRoutes } from './dev.ts';
+import { AppError, type ErrorLogger, errorMiddleware, invalidInputFromZod } from './errors.ts';
+import { actionEnvelope, sessionFrom } from './session.ts';
+
+export const SECRET_HEADER = 'x-org-credits-secret';
+
+export interface AppDeps {
+  db: pg.Pool;
+  ai: AIProvider;
+  /** The shared secret every action, cron and event request carries in `X-Org-Credits-Secret`. */
+  actionSecret: string;
+  /** In production the dev routes answer 404. @default false */
+  production?: boolean;
+  /** Key for the dev tokens; without one the dev routes answer 404. */
+  jwtKey?: string | null;
+  /** @default () => new Date() */
+  clock?: () => Date;
+  /** @default console */
+  logger?: ErrorLogger;
+}
+
+/** 401 and nothing runs unless the request carries the shared secret. */
+export function requireSecret(secret: string): RequestHandler {
+  const expected = Buffer.from(secret);
+  return (req, _res, next) => {
+    const given = Buffer.from(req.get(SECRET_HEADER) ?? '');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      throw new AppError('UNAUTHORIZED', `missing or wrong ${SECRET_HEADER} header`);
+    }
+    next();
+  };
+}
+
+export function createApp(deps: AppDeps): express.Express {
+  const clock = deps.clock ?? (() => new Date());
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.get('/healthz', async (_req, res) => {
+    await deps.db.query('select 1');
+    res.json({ ok: true });
+  });
+
+  const secret = requireSecret(deps.actionSecret);
+  // Checked before the body is even parsed. /cron/* and /events/* (part 2) mount behind it too.
+  app.use(['/actions', '/cron', '/events'], secret);
+  app.use(express.json({ limit: '1mb' }));
+
+  app.post('/actions', async (req, res) => {
+    const envelope = actionEnvelope.safeParse(req.body);
+    if (!envelope.success) throw invalidInputFromZod(envelope.error, 'action request');
+    const { action, input, session_variables } = envelope.data;
+    const definition = actions[action.name];
+    if (!definition) throw new AppError('NOT_FOUND', `no action named ${action.name}`);
+    const session = sessionFrom(session_variables);
+    const args = definition.input.safeParse(input);
+    if (!args.success) throw invalidInputFromZod(args.error, `input of ${action.name}`);
+    const output = await definition.handler({ session, db: deps.db, ai: deps.ai, clock }, args.data);
+    res.json(output);
+  });
+
+  app.use(devRoutes({ db: deps.db, production: deps.production ?? false, jwtKey: deps.jwtKey ?? null, clock }));
+
+  app.use((req, _res, next) => next(new AppError('NOT_FOUND', `no route ${req.method} ${req.path}`)));
+  app.use(errorMiddleware(deps.logger ?? console));
+  return app;
+}

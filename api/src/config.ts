@@ -1,0 +1,94 @@
+// The service's configuration, read from the environment once at start and checked: every missing
+// or wrong value is named with what it should be. Development has defaults; production
+// (NODE_ENV=production) requires its secrets.
+import { z } from 'zod';
+
+export interface Config {
+  production: boolean;
+  port: number;
+  host: string;
+  databaseUrl: string;
+  /** The shared secret Hasura sends in `X-Org-Credits-Secret` with every action, cron and event call. */
+  actionSecret: string;
+  /** HS256 key from HASURA_GRAPHQL_JWT_SECRET, for the dev token endpoint. */
+  jwtKey: string | null;
+  /** Where other services (and the api's own GraphQL transport) reach Hasura. */
+  graphqlUrl: string;
+  adminSecret: string | null;
+  openaiApiKey: string | null;
+  aiBaseUrl: string | null;
+}
+
+export const DEV_DEFAULTS = {
+  databaseUrl: 'postgres://postgres@127.0.0.1:54329/org_credits',
+  actionSecret: 'dev-action-secret',
+  jwtKey: 'dev-jwt-key-for-local-use-only-at-least-32-characters',
+  graphqlUrl: 'http://127.0.0.1:8080/v1/graphql',
+} as const;
+
+const url = (name: string) => z.url({ error: `${name} must be a URL` });
+
+const jwtSecret = z.string().transform((text, ctx) => {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'HASURA_GRAPHQL_JWT_SECRET must be JSON like {"type":"HS256","key":"…"}' });
+    return z.NEVER;
+  }
+  const shape = z.object({ type: z.literal('HS256'), key: z.string().min(32) }).safeParse(parsed);
+  if (!shape.success) {
+    ctx.addIssue({ code: 'custom', message: 'HASURA_GRAPHQL_JWT_SECRET must have "type": "HS256" and a "key" of at least 32 characters' });
+    return z.NEVER;
+  }
+  return shape.data.key;
+});
+
+const envSchema = z.object({
+  NODE_ENV: z.string().optional(),
+  PORT: z.coerce.number({ error: 'PORT must be a number' }).int('PORT must be a whole number').min(0).max(65535).optional(),
+  HOST: z.string().min(1).optional(),
+  DATABASE_URL: url('DATABASE_URL').optional(),
+  ACTION_SECRET: z.string().min(16, 'ACTION_SECRET must be at least 16 characters').optional(),
+  HASURA_GRAPHQL_JWT_SECRET: jwtSecret.optional(),
+  HASURA_GRAPHQL_URL: url('HASURA_GRAPHQL_URL').optional(),
+  HASURA_GRAPHQL_ADMIN_SECRET: z.string().min(1).optional(),
+  OPENAI_API_KEY: z.string().min(1).optional(),
+  AI_BASE_URL: url('AI_BASE_URL').optional(),
+});
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Empty variables count as unset, as in most shells' `FOO= cmd`. */
+function present(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined && entry[1] !== ''));
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(present(env));
+  const problems: string[] = [];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.')}: ${issue.message}`);
+  }
+  const values = parsed.success ? parsed.data : ({} as z.output<typeof envSchema>);
+  const production = (parsed.success ? values.NODE_ENV : env.NODE_ENV) === 'production';
+  if (production && parsed.success) {
+    const required = ['DATABASE_URL', 'ACTION_SECRET', 'HASURA_GRAPHQL_JWT_SECRET', 'HASURA_GRAPHQL_URL'] as const;
+    for (const name of required) if (values[name] === undefined) problems.push(`${name}: required when NODE_ENV=production`);
+  }
+  if (problems.length) throw new ConfigError(`the api's configuration is not valid:\n  ${problems.join('\n  ')}`);
+  return {
+    production,
+    port: values.PORT ?? 3001,
+    host: values.HOST ?? '127.0.0.1',
+    databaseUrl: values.DATABASE_URL ?? DEV_DEFAULTS.databaseUrl,
+    actionSecret: values.ACTION_SECRET ?? DEV_DEFAULTS.actionSecret,
+    jwtKey: values.HASURA_GRAPHQL_JWT_SECRET ?? (production ? null : DEV_DEFAULTS.jwtKey),
+    graphqlUrl: values.HASURA_GRAPHQL_URL ?? DEV_DEFAULTS.graphqlUrl,
+    adminSecret: values.HASURA_GRAPHQL_ADMIN_SECRET ?? null,
+    openaiApiKey: values.OPENAI_API_KEY ?? null,
+    aiBaseUrl: values.AI_BASE_URL ?? null,
+  };
+}

@@ -1,0 +1,46 @@
+// Exact decimal amounts as BigInt counts of a fixed unit (10^-scale). Credits use scale 3
+// (thousandths), prices per 1,000 tokens scale 6. Never a JavaScript float on the path of an amount.
+
+const DECIMAL = /^(-?)(\d+)(?:\.(\d+))?$/;
+
+export const CREDIT_SCALE = 3;
+export const PRICE_SCALE = 6;
+
+/**
+ * `"1.25"` at scale 3 → `1250n`. Throws a RangeError when the text is not a plain decimal or has
+ * more decimal places than the scale (an over-precise amount is refused, never rounded).
+ */
+export function parseDecimal(text: string, scale: number): bigint {
+  const match = DECIMAL.exec(text.trim());
+  if (!match) throw new RangeError(`"${text}" is not a decimal number`);
+  const [, sign, whole, fraction = ''] = match;
+  const significant = fraction.replace(/0+$/, '');
+  if (significant.length > scale) throw new RangeError(`"${text}" has more than ${scale} decimal places`);
+  const units = BigInt(whole as string) * 10n ** BigInt(scale) + BigInt(significant.padEnd(scale, '0') || '0');
+  return sign === '-' ? -units : units;
+}
+
+/** `1250n` at scale 3 → `"1.250"`. */
+export function formatDecimal(units: bigint, scale: number): string {
+  const negative = units < 0n;
+  const abs = negative ? -units : units;
+  const base = 10n ** BigInt(scale);
+  const whole = abs / base;
+  const fraction = (abs % base).toString().padStart(scale, '0');
+  return `${negative ? '-' : ''}${whole}${scale > 0 ? `.${fraction}` : ''}`;
+}
+
+/** a / b rounded towards +infinity, for a ≥ 0 and b > 0. */
+export function ceilDiv(a: bigint, b: bigint): bigint {
+  if (a < 0n || b <= 0n) throw new RangeError('ceilDiv takes a ≥ 0 and b > 0');
+  return (a + b - 1n) / b;
+}
+
+export function maxBigInt(a: bigint, b: bigint): bigint {
+  return a > b ? a : b;
+}
+
+/** Credits as text at scale 3, whatever scale Postgres printed them with (`"12.5"`, `"12.500"`). */
+export function credits(text: string): string {
+  return formatDecimal(parseDecimal(text, CREDIT_SCALE), CREDIT_SCALE);
+}

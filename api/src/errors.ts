@@ -1,0 +1,156 @@
+// One error type for the whole service, the table of codes (the SQL codes one-to-one, plus the
+// service's own), and the one error middleware that answers in Hasura's action error shape.
+import type { ErrorRequestHandler } from 'express';
+import { ZodError } from 'zod';
+
+/** What the user can do about an error. */
+export type UserAction = 'upgrade' | 'top_up' | 'wait' | 'fix_request' | 'raise_limit';
+
+interface CodeInfo {
+  status: number;
+  action?: UserAction;
+  /** The SQLSTATE the ledger raises it with (class `OC`), for the codes that come from SQL. */
+  sqlstate?: string;
+}
+
+/** Every code the service answers with; the `OC…` ones match docs/data-model.md one-to-one. */
+export const ERROR_CODES = {
+  INSUFFICIENT_CREDITS: { status: 402, action: 'top_up', sqlstate: 'OC001' },
+  RATE_LIMITED: { status: 429, action: 'wait', sqlstate: 'OC002' },
+  SPEND_LIMIT_EXCEEDED: { status: 402, action: 'wait', sqlstate: 'OC003' },
+  CAPABILITY_NOT_IN_PLAN: { status: 403, action: 'upgrade', sqlstate: 'OC004' },
+  QUALITY_NOT_IN_PLAN: { status: 403, action: 'upgrade', sqlstate: 'OC005' },
+  RESERVATION_ALREADY_RESOLVED: { status: 409, sqlstate: 'OC006' },
+  RESERVATION_NOT_FOUND: { status: 404, sqlstate: 'OC007' },
+  INVALID_INPUT: { status: 400, action: 'fix_request', sqlstate: 'OC008' },
+  ORGANIZATION_NOT_FOUND: { status: 404, sqlstate: 'OC009' },
+  IDEMPOTENCY_CONFLICT: { status: 409, sqlstate: 'OC010' },
+  UNAUTHORIZED: { status: 401 },
+  FORBIDDEN: { status: 403 },
+  NOT_FOUND: { status: 404 },
+  PAYMENT_PROVIDER_ERROR: { status: 400 },
+  AI_PROVIDER_ERROR: { status: 400 },
+} as const satisfies Record<string, CodeInfo>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+const CODE_BY_SQLSTATE = new Map<string, ErrorCode>(
+  Object.entries(ERROR_CODES).flatMap(([code, info]) => ('sqlstate' in info ? [[info.sqlstate, code as ErrorCode]] : [])),
+);
+
+export interface AppErrorDetails {
+  retryAfterSeconds?: number;
+  requiredPlan?: string;
+  /** Overrides the code's default user action. */
+  action?: UserAction;
+  /** The numbers behind the error (from the SQL DETAIL), for logs and for checks. */
+  detail?: Record<string, unknown>;
+}
+
+export class AppError extends Error {
+  override name = 'AppError';
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: AppErrorDetails;
+
+  constructor(code: ErrorCode, message: string, details: AppErrorDetails = {}) {
+    super(message);
+    this.code = code;
+    this.status = ERROR_CODES[code].status;
+    this.details = details;
+  }
+
+  get action(): UserAction | undefined {
+    const info: CodeInfo = ERROR_CODES[this.code];
+    return this.details.action ?? info.action;
+  }
+
+  /** Hasura's action error body. */
+  toBody(): { message: string; extensions: Record<string, unknown> } {
+    const extensions: Record<string, unknown> = { code: this.code };
+    if (this.action) extensions.action = this.action;
+    if (this.details.retryAfterSeconds !== undefined) extensions.retry_after_seconds = this.details.retryAfterSeconds;
+    if (this.details.requiredPlan !== undefined) extensions.required_plan = this.details.requiredPlan;
+    return { message: this.message, extensions };
+  }
+}
+
+interface PgErrorLike {
+  code?: unknown;
+  message?: unknown;
+  detail?: unknown;
+  hint?: unknown;
+}
+
+/**
+ * The `AppError` for an error raised by a ledger function (SQLSTATE class `OC`), or undefined for
+ * any other error. The DETAIL JSON carries the numbers: `retry_after_seconds`, `required_plan`, ….
+ */
+export function appErrorFromPg(error: unknown): AppError | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const pgError = error as PgErrorLike;
+  if (typeof pgError.code !== 'string') return undefined;
+  const code = CODE_BY_SQLSTATE.get(pgError.code);
+  if (!code) {
+    // Bad values that Postgres itself rejects (a malformed uuid, a number out of range) are the
+    // caller's mistake too.
+    if (pgError.code === '22P02' || pgError.code === '22003') return new AppError('INVALID_INPUT', String(pgError.message));
+    return undefined;
+  }
+  let detail: Record<string, unknown> = {};
+  if (typeof pgError.detail === 'string') {
+    try {
+      const parsed: unknown = JSON.parse(pgError.detail);
+      if (parsed && typeof parsed === 'object') detail = parsed as Record<string, unknown>;
+    } catch {
+      // A DETAIL that is not JSON carries no numbers for us.
+    }
+  }
+  const retry = detail.retry_after_seconds;
+  const plan = detail.required_plan ?? detail.required_plan_code;
+  return new AppError(code, String(pgError.message), {
+    detail,
+    ...(typeof retry === 'number' || typeof retry === 'string' ? { retryAfterSeconds: Math.max(0, Math.ceil(Number(retry))) } : {}),
+    ...(typeof plan === 'string' ? { requiredPlan: plan } : {}),
+  });
+}
+
+/** Runs a database call, turning ledger errors into `AppError`s. */
+export async function ledger<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw appErrorFromPg(error) ?? error;
+  }
+}
+
+export function invalidInputFromZod(error: ZodError, what: string): AppError {
+  const problems = error.issues.map((issue) => `${issue.path.length ? issue.path.join('.') : what}: ${issue.message}`);
+  return new AppError('INVALID_INPUT', `invalid ${what}: ${problems.join('; ')}`);
+}
+
+export interface ErrorLogger {
+  error(message: string, error: unknown): void;
+}
+
+/** The last middleware: every error becomes Hasura's shape; a stack trace never leaves the process. */
+export function errorMiddleware(logger: ErrorLogger): ErrorRequestHandler {
+  return (error: unknown, _req, res, _next) => {
+    let appError: AppError | undefined;
+    if (error instanceof AppError) appError = error;
+    else if (error instanceof ZodError) appError = invalidInputFromZod(error, 'request');
+    else appError = appErrorFromPg(error);
+    if (!appError && isBodyParserError(error))
+      appError = new AppError('INVALID_INPUT', `the request body is not valid JSON: ${error.message}`);
+    if (appError) {
+      res.status(appError.status).json(appError.toBody());
+      return;
+    }
+    logger.error('unexpected error', error);
+    res.status(500).json({ message: 'internal error', extensions: { code: 'INTERNAL_ERROR' } });
+  };
+}
+
+function isBodyParserError(error: unknown): error is Error & { type: string } {
+  return error instanceof Error && typeof (error as { type?: unknown }).type === 'string' && (error as { status?: number }).status === 400;
+}

@@ -1,0 +1,88 @@
+// Reads of an org's ledger state that the actions answer with: the available balance, the rate
+// limit budget left in the current windows, and the spend limits.
+import type pg from 'pg';
+import { credits } from './decimal.ts';
+import { ledger } from './errors.ts';
+
+/** The org's available credits (balance − reserved) at `now`, from `get_credit_balance`. */
+export async function availableCredits(db: pg.Pool, orgId: string, now: Date): Promise<string> {
+  const { rows } = await ledger(() =>
+    db.query<{ available_credits: string }>('select available_credits::text from public.get_credit_balance($1, $2)', [orgId, now]),
+  );
+  return credits(rows[0]?.available_credits ?? '0');
+}
+
+export interface RateBudget {
+  hourRemaining: number | null;
+  dayRemaining: number | null;
+  /** When a limit is used up: seconds until its window ends. */
+  retryAfterSeconds: number | null;
+}
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
+
+/**
+ * What is left of the plan's hourly and daily limits for a capability: fixed UTC windows, counted
+ * in `organization_rate_usage` by `reserve_credits`. Null when the plan sets no limit.
+ */
+export async function rateBudget(
+  db: pg.Pool,
+  orgId: string,
+  capability: string,
+  limits: { perHour: number | null; perDay: number | null },
+  now: Date,
+): Promise<RateBudget> {
+  const hourStart = new Date(Math.floor(now.getTime() / HOUR_MS) * HOUR_MS);
+  const dayStart = new Date(Math.floor(now.getTime() / DAY_MS) * DAY_MS);
+  const { rows } = await db.query<{ hour_calls: number; day_calls: number }>(
+    `select case when hour_start = $3 then hour_calls else 0 end as hour_calls,
+            case when day = ($4::timestamptz at time zone 'UTC')::date then day_calls else 0 end as day_calls
+     from public.organization_rate_usage where organization_id = $1 and capability_code = $2`,
+    [orgId, capability, hourStart, dayStart],
+  );
+  const used = rows[0] ?? { hour_calls: 0, day_calls: 0 };
+  const hourRemaining = limits.perHour === null ? null : Math.max(0, limits.perHour - used.hour_calls);
+  const dayRemaining = limits.perDay === null ? null : Math.max(0, limits.perDay - used.day_calls);
+  let retryAfterSeconds: number | null = null;
+  if (dayRemaining === 0) retryAfterSeconds = Math.ceil((dayStart.getTime() + DAY_MS - now.getTime()) / 1000);
+  else if (hourRemaining === 0) retryAfterSeconds = Math.ceil((hourStart.getTime() + HOUR_MS - now.getTime()) / 1000);
+  return { hourRemaining, dayRemaining, retryAfterSeconds };
+}
+
+export interface SpendState {
+  perCallLimit: string | null;
+  dailyLimit: string | null;
+  monthlyLimit: string | null;
+  /** Consumed today and this month (UTC), plus what is reserved now. */
+  dayCommitted: string;
+  monthCommitted: string;
+}
+
+export async function spendState(db: pg.Pool, orgId: string, now: Date): Promise<SpendState> {
+  const { rows } = await db.query<{
+    per_call: string | null;
+    daily: string | null;
+    monthly: string | null;
+    day_committed: string;
+    month_committed: string;
+  }>(
+    `select l.per_call_limit_credits::text as per_call, l.daily_limit_credits::text as daily, l.monthly_limit_credits::text as monthly,
+       (coalesce(case when b.spend_day = (($2::timestamptz) at time zone 'UTC')::date then b.spend_day_credits end, 0)
+         + coalesce(b.reserved_credits, 0))::text as day_committed,
+       (coalesce(case when b.spend_month = date_trunc('month', ($2::timestamptz) at time zone 'UTC')::date then b.spend_month_credits end, 0)
+         + coalesce(b.reserved_credits, 0))::text as month_committed
+     from (select 1) one
+     left join public.spend_limits l on l.organization_id = $1
+     left join public.credit_balances b on b.organization_id = $1`,
+    [orgId, now],
+  );
+  const row = rows[0]!;
+  return {
+    perCallLimit: row.per_call,
+    dailyLimit: row.daily,
+    monthlyLimit: row.monthly,
+    dayCommitted: credits(row.day_committed),
+    monthCommitted: credits(row.month_committed),
+  };
+}

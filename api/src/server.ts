@@ -1,0 +1,58 @@
+// Runs the app: `start()` opens the database pool and listens (port 0 picks a free one, as tests
+// do); `stop()` closes both.
+import type { AddressInfo } from 'node:net';
+import { pg } from '@org-credits/db';
+import type { AIProvider } from './ai/index.ts';
+import { createAIProvider } from './ai/index.ts';
+import { createApp } from './app.ts';
+import { type Config, loadConfig } from './config.ts';
+
+export interface StartOptions {
+  config?: Config;
+  /** Overrides of the configuration (tests set `port: 0` and a database). */
+  overrides?: Partial<Config>;
+  ai?: AIProvider;
+  clock?: () => Date;
+  /** @default 20 */
+  poolSize?: number;
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  config: Config;
+  db: pg.Pool;
+  stop(): Promise<void>;
+}
+
+export async function start(options: StartOptions = {}): Promise<RunningServer> {
+  const config = { ...(options.config ?? loadConfig()), ...options.overrides };
+  const db = new pg.Pool({ connectionString: config.databaseUrl, max: options.poolSize ?? 20 });
+  db.on('error', (error) => console.error('[api] idle database connection failed:', error.message));
+  const ai = options.ai ?? createAIProvider({ openaiApiKey: config.openaiApiKey ?? undefined, aiBaseUrl: config.aiBaseUrl ?? undefined });
+  const app = createApp({
+    db,
+    ai,
+    actionSecret: config.actionSecret,
+    production: config.production,
+    jwtKey: config.jwtKey,
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
+  const server = app.listen(config.port, config.host);
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${config.host}:${port}`,
+    port,
+    config,
+    db,
+    async stop() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+      await db.end();
+    },
+  };
+}

@@ -1,0 +1,225 @@
+// reserveCredits over real HTTP, as Hasura calls it, against a real Postgres.
+import { randomUUID } from 'node:crypto';
+import { request } from 'node:http';
+import { useTestDatabase } from '@org-credits/db/testing';
+import { describe, expect, it } from 'vitest';
+import { ACTION_SECRET, available, createOrg, envelope, NOW, snapshot, startApi } from './helpers.ts';
+
+const db = await useTestDatabase();
+const api = await startApi(db);
+
+const reserve = (session: object, input: Record<string, unknown>) =>
+  api.action(
+    'reserveCredits',
+    { capability: 'question_suggestions', qualityLevel: 'fast', idempotencyKey: randomUUID(), ...input },
+    session,
+  );
+
+describe('reserveCredits', () => {
+  it('holds the estimate maximum for the input, computed on the server, and answers the reservation', async () => {
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    // pro, question_suggestions at fast = gpt-4.1-nano (0.005 in / 0.020 out per 1k), base 0.100:
+    // 400 typical input tokens and the 600-token maximum answer → 0.100 + 0.002 + 0.012 = 0.114.
+    const res = await reserve(org.session, {});
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ amountCredits: '0.114', modelId: 'openai/gpt-4.1-nano', availableCredits: '9.886' });
+    expect(new Date(res.body.expiresAt).getTime()).toBe(NOW.getTime() + 600_000);
+    const { rows } = await db.pool.query('select * from public.credit_reservations where id = $1', [res.body.reservationId]);
+    expect(rows[0]).toMatchObject({
+      organization_id: org.orgId,
+      user_id: org.userId,
+      status: 'open',
+      amount_credits: '0.114',
+      capability_code: 'question_suggestions',
+      quality_level_code: 'fast',
+      model_id: 'openai/gpt-4.1-nano',
+      pricing: {
+        pricing_mode: 'per_token',
+        model_id: 'openai/gpt-4.1-nano',
+        base_cost_credits: '0.100',
+        input_credits_per_1k_tokens: '0.005000',
+        output_credits_per_1k_tokens: '0.020000',
+      },
+    });
+  });
+
+  it('sizes the hold from the given input tokens', async () => {
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    // 2,000 input tokens: 0.100 + 0.010 + 0.012 = 0.122.
+    const res = await reserve(org.session, { inputTokens: 2000 });
+    expect(res.body.amountCredits).toBe('0.122');
+  });
+
+  it('raises the hold to a larger client estimate, and never lowers it for a smaller one', async () => {
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    const larger = await reserve(org.session, { estimatedCredits: '1.5' });
+    expect(larger.body.amountCredits).toBe('1.500');
+    const smaller = await reserve(org.session, { estimatedCredits: '0.001' });
+    expect(smaller.body.amountCredits).toBe('0.114');
+    expect(await available(db.pool, org.orgId)).toBe('8.386');
+  });
+
+  it('holds the one exact price of a per-call capability', async () => {
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    const res = await api.action(
+      'reserveCredits',
+      { capability: 'image_captioning', qualityLevel: 'enhanced', idempotencyKey: 'caption-1' },
+      org.session,
+    );
+    expect(res.body).toMatchObject({ amountCredits: '2.000', modelId: 'openai/gpt-4.1-mini', availableCredits: '8.000' });
+  });
+
+  it('takes the org from the session only: an org id in the input is ignored', async () => {
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    const other = await createOrg(db.pool, { credits: '10.000' });
+    const before = await snapshot(db.pool, other.orgId);
+    const res = await reserve(org.session, { orgId: other.orgId, organization_id: other.orgId });
+    expect(res.status).toBe(200);
+    expect(await available(db.pool, org.orgId)).toBe('9.886');
+    expect(await snapshot(db.pool, other.orgId)).toEqual(before);
+  });
+
+  it('returns the same reservation when retried with the same key after the first answer was lost', async () => {
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    const key = randomUUID();
+    const body = JSON.stringify(
+      envelope('reserveCredits', { capability: 'summarization', qualityLevel: 'enhanced', idempotencyKey: key }, org.session),
+    );
+    // The first request reaches the api, but the connection drops before any answer is read.
+    await new Promise<void>((resolve, reject) => {
+      const req = request(`${api.url}/actions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-org-credits-secret': ACTION_SECRET, 'content-length': Buffer.byteLength(body) },
+      });
+      req.on('error', () => undefined);
+      req.on('finish', () => {
+        req.destroy();
+        resolve();
+      });
+      req.on('response', () => reject(new Error('the answer should have been lost')));
+      req.end(body);
+    });
+    const retry = await api.action(
+      'reserveCredits',
+      { capability: 'summarization', qualityLevel: 'enhanced', idempotencyKey: key },
+      org.session,
+    );
+    expect(retry.status).toBe(200);
+    const again = await api.action(
+      'reserveCredits',
+      { capability: 'summarization', qualityLevel: 'enhanced', idempotencyKey: key },
+      org.session,
+    );
+    expect(again.body.reservationId).toBe(retry.body.reservationId);
+    // Whichever request got there first, there is one reservation and one hold.
+    const { rows } = await db.pool.query('select id, amount_credits from public.credit_reservations where organization_id = $1', [
+      org.orgId,
+    ]);
+    expect(rows).toEqual([{ id: retry.body.reservationId, amount_credits: retry.body.amountCredits }]);
+    const balance = await db.pool.query('select reserved_credits from public.credit_balances where organization_id = $1', [org.orgId]);
+    expect(balance.rows[0].reserved_credits).toBe(retry.body.amountCredits);
+  });
+
+  it('when 100 reserves race for a balance that fits 20, exactly 20 succeed', async () => {
+    // 20 holds of 0.114 = 2.280.
+    const org = await createOrg(db.pool, { credits: '2.280' });
+    const results = await Promise.all(Array.from({ length: 100 }, () => reserve(org.session, {})));
+    const ok = results.filter((r) => r.status === 200);
+    const refused = results.filter((r) => r.status !== 200);
+    expect(ok).toHaveLength(20);
+    expect(new Set(ok.map((r) => r.body.reservationId)).size).toBe(20);
+    expect(refused.map((r) => r.body.extensions.code)).toEqual(Array(80).fill('INSUFFICIENT_CREDITS'));
+    expect(await available(db.pool, org.orgId)).toBe('0.000');
+    const { rows } = await db.pool.query(
+      "select count(*)::int as n, sum(amount_credits)::text as held from public.credit_reservations where organization_id = $1 and status = 'open'",
+      [org.orgId],
+    );
+    expect(rows[0]).toEqual({ n: 20, held: '2.280' });
+  });
+});
+
+describe('reserveCredits refusals change nothing', () => {
+  async function refused(session: object, input: Record<string, unknown>, orgId: string) {
+    const before = await snapshot(db.pool, orgId);
+    const res = await reserve(session, input);
+    expect(res.status).toBeGreaterThanOrEqual(400);
+    expect(res.status).toBeLessThan(500);
+    expect(JSON.stringify(res.body)).not.toMatch(/\bat .*\.ts:\d+/);
+    expect(await snapshot(db.pool, orgId)).toEqual(before);
+    return res;
+  }
+
+  it('INSUFFICIENT_CREDITS when the hold does not fit, with top_up to do', async () => {
+    const org = await createOrg(db.pool, { credits: '0.100' });
+    const res = await refused(org.session, {}, org.orgId);
+    expect(res.status).toBe(402);
+    expect(res.body.extensions).toEqual({ code: 'INSUFFICIENT_CREDITS', action: 'top_up' });
+    expect(res.body.message).toContain(org.orgId);
+  });
+
+  it('RATE_LIMITED when the hourly limit is used up, with the seconds until the next hour', async () => {
+    const org = await createOrg(db.pool, { plan: 'free', credits: '10.000' });
+    // free: summarization 5 an hour.
+    await db.pool.query(
+      `insert into public.organization_rate_usage (organization_id, capability_code, hour_start, hour_calls, day, day_calls)
+       values ($1, 'summarization', '2026-11-22T10:00:00Z', 5, '2026-11-22', 5)`,
+      [org.orgId],
+    );
+    const res = await refused(org.session, { capability: 'summarization' }, org.orgId);
+    expect(res.status).toBe(429);
+    // 10:15 → 11:00.
+    expect(res.body.extensions).toEqual({ code: 'RATE_LIMITED', action: 'wait', retry_after_seconds: 2700 });
+  });
+
+  it('SPEND_LIMIT_EXCEEDED when the hold passes the per-call limit', async () => {
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    await db.pool.query('insert into public.spend_limits (organization_id, per_call_limit_credits) values ($1, 0.050)', [org.orgId]);
+    const res = await refused(org.session, {}, org.orgId);
+    expect(res.body.extensions.code).toBe('SPEND_LIMIT_EXCEEDED');
+  });
+
+  it('CAPABILITY_NOT_IN_PLAN names the smallest plan that has it', async () => {
+    const org = await createOrg(db.pool, { plan: 'free', credits: '10.000' });
+    const res = await refused(org.session, { capability: 'image_captioning' }, org.orgId);
+    expect(res.status).toBe(403);
+    expect(res.body.extensions).toEqual({ code: 'CAPABILITY_NOT_IN_PLAN', action: 'upgrade', required_plan: 'pro' });
+  });
+
+  it('QUALITY_NOT_IN_PLAN names the smallest plan that offers the quality level', async () => {
+    const org = await createOrg(db.pool, { plan: 'pro', credits: '10.000' });
+    const res = await refused(org.session, { qualityLevel: 'premium' }, org.orgId);
+    expect(res.body.extensions).toEqual({ code: 'QUALITY_NOT_IN_PLAN', action: 'upgrade', required_plan: 'team' });
+  });
+
+  it('IDEMPOTENCY_CONFLICT when a key is reused for another call', async () => {
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    await reserve(org.session, { idempotencyKey: 'k-1' });
+    const res = await refused(org.session, { idempotencyKey: 'k-1', capability: 'summarization' }, org.orgId);
+    expect(res.status).toBe(409);
+    expect(res.body.extensions.code).toBe('IDEMPOTENCY_CONFLICT');
+  });
+
+  it.each([
+    ['an empty idempotency key', { idempotencyKey: '' }],
+    ['an over-precise estimate', { estimatedCredits: '1.0001' }],
+    ['a negative estimate', { estimatedCredits: '-1' }],
+    ['an estimate that is not a number', { estimatedCredits: 'lots' }],
+    ['negative input tokens', { inputTokens: -5 }],
+    ['more input tokens than the capability takes', { inputTokens: 2001 }],
+    ['an unknown capability', { capability: 'telepathy' }],
+    ['an unknown quality level', { qualityLevel: 'ultra' }],
+    ['a missing capability', { capability: undefined }],
+  ])('INVALID_INPUT for %s', async (_name, input) => {
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    const res = await refused(org.session, input, org.orgId);
+    expect(res.status).toBe(400);
+    expect(res.body.extensions.code).toBe('INVALID_INPUT');
+  });
+
+  it('ORGANIZATION_NOT_FOUND for a service acting for an org that does not exist', async () => {
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    const res = await refused({ role: 'service', orgId: randomUUID() }, {}, org.orgId);
+    expect(res.status).toBe(404);
+    expect(res.body.extensions.code).toBe('ORGANIZATION_NOT_FOUND');
+  });
+});
