@@ -1,0 +1,412 @@
+import { describe, expect, it } from 'vitest';
+import { useTestDatabase } from '../src/testing.ts';
+import {
+  at,
+  balance,
+  clawback,
+  createOrg,
+  DAY,
+  expectRefusedUnchanged,
+  grant,
+  ledgerCode,
+  ledgerError,
+  ledgerSumAndBalance,
+  release,
+  reserve,
+  settle,
+  snapshot,
+} from './ledger-helpers.ts';
+
+const db = await useTestDatabase();
+const pool = db.pool;
+
+const ACME = '0a000000-0000-4000-8000-000000000001';
+const GLOBEX = '0a000000-0000-4000-8000-000000000002';
+
+describe('seeded demo organizations', () => {
+  it('have their allowance, a purchased top-up and (Acme) a promotion, with a ledger that sums to the balance', async () => {
+    const acme = await balance(pool, ACME, new Date());
+    expect(acme).toMatchObject({
+      allowance_remaining_credits: '500.000',
+      purchased_remaining_credits: '1400.000',
+      bonus_remaining_credits: '50.000',
+      available_credits: '1950.000',
+    });
+    const globex = await balance(pool, GLOBEX, new Date());
+    expect(globex).toMatchObject({
+      allowance_remaining_credits: '10.000',
+      purchased_remaining_credits: '500.000',
+      available_credits: '510.000',
+    });
+    for (const org of [ACME, GLOBEX]) {
+      const { sum, balance: b } = await ledgerSumAndBalance(pool, org);
+      expect(sum).toBe(b);
+    }
+  });
+});
+
+describe('burn order', () => {
+  it('consumes the plan allowance first, then by priority, then earliest expiry, then oldest', async () => {
+    const org = await createOrg(pool);
+    const late = await grant(pool, org, '10', 'purchase', 'p-late', { expiresAt: at(300 * DAY) });
+    const never = await grant(pool, org, '10', 'promotion', 'promo-never', { expiresAt: null });
+    const soon = await grant(pool, org, '10', 'promotion', 'promo-soon', { expiresAt: at(10 * DAY) });
+    const prioritized = await grant(pool, org, '10', 'purchase', 'p-priority', { expiresAt: at(400 * DAY), priority: 50 });
+    const older = await grant(pool, org, '10', 'purchase', 'p-same-expiry-older', { expiresAt: at(300 * DAY), now: at(-60) });
+    const allowance = await grant(pool, org, '10', 'plan_allowance', 'allowance', { expiresAt: at(16 * DAY) });
+
+    const r = await reserve(pool, org, '60', 'all');
+    await settle(pool, r.id, '55.5');
+    const { rows } = await pool.query<{ grant_id: string; amount_credits: string; balance_after_credits: string }>(
+      `select grant_id, amount_credits, balance_after_credits from public.credit_ledger_entries
+       where reservation_id = $1 and entry_type = 'consume' order by id`,
+      [r.id],
+    );
+    expect(rows.map((e) => [e.grant_id, e.amount_credits])).toEqual([
+      [allowance.id, '-10.000'],
+      [prioritized.id, '-10.000'],
+      [soon.id, '-10.000'],
+      [older.id, '-10.000'],
+      [late.id, '-10.000'],
+      [never.id, '-5.500'],
+    ]);
+    expect(rows.map((e) => e.balance_after_credits)).toEqual(['50.000', '40.000', '30.000', '20.000', '10.000', '4.500']);
+    expect(await balance(pool, org)).toMatchObject({
+      available_credits: '4.500',
+      reserved_credits: '0.000',
+      bonus_remaining_credits: '4.500',
+    });
+  });
+
+  it('draws from the same order for a clawback, starting with the named grant', async () => {
+    const org = await createOrg(pool);
+    const allowance = await grant(pool, org, '5', 'plan_allowance', 'a', { expiresAt: at(DAY) });
+    const bought = await grant(pool, org, '20', 'purchase', 'cs_1');
+    await clawback(pool, org, '22', 're_1', { grantId: bought.id });
+    const { rows } = await pool.query<{ id: string; remaining_credits: string }>(
+      'select id, remaining_credits from public.credit_grants where organization_id = $1',
+      [org],
+    );
+    const remaining = Object.fromEntries(rows.map((g) => [g.id, g.remaining_credits]));
+    expect(remaining).toEqual({ [bought.id]: '0.000', [allowance.id]: '3.000' });
+  });
+});
+
+describe('grants', () => {
+  it('granting twice with one external reference grants once', async () => {
+    const org = await createOrg(pool);
+    const first = await grant(pool, org, '25', 'purchase', 'cs_twice');
+    const before = await snapshot(pool, org);
+    const second = await grant(pool, org, '25', 'purchase', 'cs_twice');
+    expect(second.id).toBe(first.id);
+    expect(await snapshot(pool, org)).toBe(before);
+  });
+
+  it('a purchase expires 365 days after it takes effect, an allowance at the end of the current period', async () => {
+    const org = await createOrg(pool);
+    const bought = await grant(pool, org, '1', 'purchase', 'cs_exp');
+    expect(bought.expires_at).toEqual(at(365 * DAY));
+    const allowance = await grant(pool, org, '1', 'plan_allowance', 'period');
+    expect(allowance.expires_at).toEqual(new Date('2030-02-01T00:00:00Z'));
+  });
+
+  it('refuses bad input with INVALID_INPUT or IDEMPOTENCY_CONFLICT and changes nothing', async () => {
+    const org = await createOrg(pool);
+    await grant(pool, org, '5', 'purchase', 'cs_taken');
+    for (const [amount, source, ref, code] of [
+      ['0', 'purchase', 'x1', 'INVALID_INPUT'],
+      ['-1', 'purchase', 'x2', 'INVALID_INPUT'],
+      ['1.0001', 'purchase', 'x3', 'INVALID_INPUT'],
+      ['1', 'gift', 'x4', 'INVALID_INPUT'],
+      ['1', 'purchase', '', 'INVALID_INPUT'],
+      ['6', 'purchase', 'cs_taken', 'IDEMPOTENCY_CONFLICT'],
+    ] as const) {
+      await expectRefusedUnchanged(pool, org, code, () => grant(pool, org, amount, source, ref));
+    }
+    await expectRefusedUnchanged(pool, org, 'INVALID_INPUT', () => grant(pool, org, '1', 'promotion', 'past', { expiresAt: at(-1) }));
+    await expectRefusedUnchanged(pool, org, 'INVALID_INPUT', () => grant(pool, org, '1', 'promotion', 'future', { effectiveAt: at(60) }));
+  });
+
+  it('to an unknown organization fails with ORGANIZATION_NOT_FOUND', async () => {
+    expect(await ledgerCode(grant(pool, '00000000-0000-4000-8000-00000000dead', '1', 'promotion', 'nobody'))).toBe(
+      'ORGANIZATION_NOT_FOUND',
+    );
+  });
+});
+
+describe('reservations', () => {
+  it('hold credits: available falls by the hold, and the same key returns the same reservation', async () => {
+    const org = await createOrg(pool);
+    await grant(pool, org, '10', 'purchase', 'cs');
+    const r = await reserve(pool, org, '4', 'call-1');
+    expect(r).toMatchObject({ status: 'open', amount_credits: '4.000', expires_at: at(600) });
+    const before = await snapshot(pool, org);
+    expect((await reserve(pool, org, '4', 'call-1')).id).toBe(r.id);
+    expect(await snapshot(pool, org)).toBe(before);
+    expect(await balance(pool, org)).toMatchObject({ reserved_credits: '4.000', available_credits: '6.000', balance_credits: '10.000' });
+  });
+
+  it('reserving again with a key after the reservation resolved still returns it, unchanged', async () => {
+    const org = await createOrg(pool);
+    await grant(pool, org, '10', 'purchase', 'cs');
+    const r = await reserve(pool, org, '4', 'done');
+    await settle(pool, r.id, '3');
+    const again = await reserve(pool, org, '4', 'done');
+    expect(again).toMatchObject({ id: r.id, status: 'settled', settled_amount_credits: '3.000' });
+  });
+
+  it('refuses a reserve that would make available negative with INSUFFICIENT_CREDITS and changes nothing', async () => {
+    const org = await createOrg(pool);
+    await grant(pool, org, '10', 'purchase', 'cs');
+    await reserve(pool, org, '7', 'a');
+    await expectRefusedUnchanged(pool, org, 'INSUFFICIENT_CREDITS', () => reserve(pool, org, '3.001', 'b'));
+    const error = await ledgerError(reserve(pool, org, '3.001', 'b'));
+    expect(error).toMatchObject({ code: 'INSUFFICIENT_CREDITS', detail: { available: '3.000', required: '3.001' } });
+    expect(error.message).toContain(org);
+    expect((await reserve(pool, org, '3', 'b')).status).toBe('open');
+  });
+
+  it('refuses bad arguments and a reused key with different arguments, changing nothing', async () => {
+    const org = await createOrg(pool);
+    await grant(pool, org, '10', 'purchase', 'cs');
+    await reserve(pool, org, '1', 'used');
+    await expectRefusedUnchanged(pool, org, 'IDEMPOTENCY_CONFLICT', () => reserve(pool, org, '2', 'used'));
+    await expectRefusedUnchanged(pool, org, 'INVALID_INPUT', () => reserve(pool, org, '0', 'k'));
+    await expectRefusedUnchanged(pool, org, 'INVALID_INPUT', () => reserve(pool, org, '0.0005', 'k'));
+    await expectRefusedUnchanged(pool, org, 'INVALID_INPUT', () => reserve(pool, org, '1', ''));
+    await expectRefusedUnchanged(pool, org, 'INVALID_INPUT', () => reserve(pool, org, '1', 'k', { ttlSeconds: 0 }));
+    await expectRefusedUnchanged(pool, org, 'INVALID_INPUT', () => reserve(pool, org, '1', 'k', { quality: 'fast' }));
+    expect(await ledgerCode(reserve(pool, '00000000-0000-4000-8000-00000000dead', '1', 'k'))).toBe('ORGANIZATION_NOT_FOUND');
+  });
+
+  it('checks the plan: a capability or quality level the plan lacks is refused with the smallest plan that has it', async () => {
+    const org = await createOrg(pool, 'free');
+    await grant(pool, org, '10', 'purchase', 'cs');
+    await expectRefusedUnchanged(pool, org, 'CAPABILITY_NOT_IN_PLAN', () =>
+      reserve(pool, org, '1', 'k', { capability: 'image_captioning', quality: 'fast' }),
+    );
+    await expectRefusedUnchanged(pool, org, 'QUALITY_NOT_IN_PLAN', () =>
+      reserve(pool, org, '1', 'k', { capability: 'summarization', quality: 'enhanced' }),
+    );
+    const error = await ledgerError(reserve(pool, org, '1', 'k', { capability: 'summarization', quality: 'premium' }));
+    expect(error).toMatchObject({ code: 'QUALITY_NOT_IN_PLAN', detail: { required_plan_code: 'team' } });
+    const ok = await reserve(pool, org, '1', 'k', { capability: 'summarization', quality: 'fast' });
+    expect(ok.model_id).toBe('google/gemini-2.5-flash');
+  });
+
+  it('enforces the plan rate limit per UTC hour with retry_after_seconds, and lets calls through again next hour', async () => {
+    const org = await createOrg(pool, 'free'); // summarization: 5 an hour, 20 a day
+    await grant(pool, org, '100', 'purchase', 'cs');
+    const opts = { capability: 'summarization', quality: 'fast' };
+    for (let i = 0; i < 5; i++) await reserve(pool, org, '1', `h${i}`, { ...opts, now: at(i) });
+    await expectRefusedUnchanged(pool, org, 'RATE_LIMITED', () => reserve(pool, org, '1', 'h5', { ...opts, now: at(10) }));
+    const error = await ledgerError(reserve(pool, org, '1', 'h5', { ...opts, now: at(10) }));
+    // T0 is 12:00:00, so the hour ends 3,590 s after 12:00:10.
+    expect(error.detail).toMatchObject({ window: 'hour', limit: 5, retry_after_seconds: 3590 });
+    expect((await reserve(pool, org, '1', 'h5', { ...opts, now: at(3600) })).status).toBe('open');
+  });
+
+  it('enforces spend limits per call, per UTC day (consumed + held) and per UTC month', async () => {
+    const org = await createOrg(pool);
+    await grant(pool, org, '1000', 'purchase', 'cs');
+    await pool.query(
+      'insert into public.spend_limits (organization_id, daily_limit_credits, monthly_limit_credits, per_call_limit_credits) values ($1, 10, 18, 6)',
+      [org],
+    );
+    await expectRefusedUnchanged(pool, org, 'SPEND_LIMIT_EXCEEDED', () => reserve(pool, org, '6.001', 'big'));
+    const a = await reserve(pool, org, '6', 'a');
+    await settle(pool, a.id, '5');
+    const b = await reserve(pool, org, '4', 'b'); // 5 consumed + 4 held today
+    await expectRefusedUnchanged(pool, org, 'SPEND_LIMIT_EXCEEDED', () => reserve(pool, org, '1.001', 'c'));
+    const c = await reserve(pool, org, '1', 'c');
+    await settle(pool, b.id, '4');
+    await settle(pool, c.id, '1');
+    // The next day the daily count starts again, but the month's (10 consumed) carries on.
+    const d = await reserve(pool, org, '6', 'd', { now: at(DAY) });
+    await settle(pool, d.id, '6', { now: at(DAY) });
+    const error = await ledgerError(reserve(pool, org, '2.001', 'f', { now: at(DAY) }));
+    expect(error).toMatchObject({ code: 'SPEND_LIMIT_EXCEEDED', detail: { limit: 'monthly', used: '16.000', limit_credits: '18.000' } });
+    expect((await reserve(pool, org, '2', 'f', { now: at(DAY) })).status).toBe('open');
+  });
+});
+
+describe('settling and releasing', () => {
+  it('settling for less returns the rest; for more charges the extra only as far as credits are available (capped)', async () => {
+    const org = await createOrg(pool);
+    await grant(pool, org, '10', 'purchase', 'cs');
+    const small = await settle(pool, (await reserve(pool, org, '4', 'small')).id, '1.25');
+    expect(small).toMatchObject({ status: 'settled', settled_amount_credits: '1.250', capped: false });
+    expect((await balance(pool, org)).available_credits).toBe('8.750');
+    const big = await settle(pool, (await reserve(pool, org, '2', 'big')).id, '50');
+    expect(big).toMatchObject({ settled_amount_credits: '8.750', capped: true });
+    expect(await balance(pool, org)).toMatchObject({ available_credits: '0.000', reserved_credits: '0.000' });
+  });
+
+  it('extra beyond the hold never takes credits another open reservation holds', async () => {
+    const org = await createOrg(pool);
+    await grant(pool, org, '10', 'purchase', 'cs');
+    const other = await reserve(pool, org, '6', 'other');
+    const r = await reserve(pool, org, '2', 'r');
+    expect((await settle(pool, r.id, '5')).settled_amount_credits).toBe('4.000');
+    expect((await settle(pool, other.id, '6')).settled_amount_credits).toBe('6.000');
+  });
+
+  it('a reservation resolves once: a second settle or release fails with RESERVATION_ALREADY_RESOLVED and changes nothing', async () => {
+    const org = await createOrg(pool);
+    await grant(pool, org, '10', 'purchase', 'cs');
+    const settled = await reserve(pool, org, '2', 's');
+    await settle(pool, settled.id, '1');
+    const released = await reserve(pool, org, '2', 'r');
+    expect((await release(pool, released.id, { reason: 'call failed' })).status).toBe('released');
+    expect((await balance(pool, org)).available_credits).toBe('9.000');
+    for (const id of [settled.id, released.id]) {
+      await expectRefusedUnchanged(pool, org, 'RESERVATION_ALREADY_RESOLVED', () => settle(pool, id, '1'));
+      await expectRefusedUnchanged(pool, org, 'RESERVATION_ALREADY_RESOLVED', () => release(pool, id));
+    }
+  });
+
+  it('another organization cannot settle or release a reservation, nor learn that it exists', async () => {
+    const org = await createOrg(pool);
+    const intruder = await createOrg(pool);
+    await grant(pool, org, '10', 'purchase', 'cs');
+    const r = await reserve(pool, org, '2', 'mine');
+    await expectRefusedUnchanged(pool, org, 'RESERVATION_NOT_FOUND', () => settle(pool, r.id, '1', { org: intruder }));
+    await expectRefusedUnchanged(pool, org, 'RESERVATION_NOT_FOUND', () => release(pool, r.id, { org: intruder }));
+    expect(await ledgerCode(settle(pool, '00000000-0000-4000-8000-00000000dead', '1', { org: intruder }))).toBe('RESERVATION_NOT_FOUND');
+    await expectRefusedUnchanged(pool, org, 'INVALID_INPUT', () => settle(pool, r.id, '1.0001', { org }));
+    await expectRefusedUnchanged(pool, org, 'INVALID_INPUT', () => settle(pool, r.id, '-1', { org }));
+  });
+
+  it('settling records usage per day, capability and quality level', async () => {
+    const org = await createOrg(pool);
+    await grant(pool, org, '10', 'purchase', 'cs');
+    for (const [key, actual] of [
+      ['u1', '1.5'],
+      ['u2', '0.25'],
+    ] as const) {
+      const r = await reserve(pool, org, '2', key, { capability: 'summarization', quality: 'premium' });
+      await settle(pool, r.id, actual);
+    }
+    const { rows } = await pool.query('select * from public.get_usage_breakdown($1, $2, $3)', [org, '2030-01-01', '2030-01-31']);
+    expect(rows).toEqual([
+      expect.objectContaining({ capability_code: 'summarization', quality_level_code: 'premium', calls: 2, credits_consumed: '1.750' }),
+    ]);
+  });
+});
+
+describe('expiry', () => {
+  it('the job expires open reservations past their expiry, returning the hold, and leaves the others', async () => {
+    const org = await createOrg(pool);
+    await grant(pool, org, '10', 'purchase', 'cs');
+    const short = await reserve(pool, org, '3', 'short', { ttlSeconds: 60 });
+    const long = await reserve(pool, org, '3', 'long', { ttlSeconds: 3600 });
+    const { rows } = await pool.query<{ n: number }>('select public.expire_reservations($1) as n', [at(60)]);
+    expect(rows[0]!.n).toBeGreaterThanOrEqual(1);
+    const states = await pool.query<{ id: string; status: string }>(
+      'select id, status from public.credit_reservations where organization_id = $1',
+      [org],
+    );
+    expect(Object.fromEntries(states.rows.map((r) => [r.id, r.status]))).toEqual({ [short.id]: 'expired', [long.id]: 'open' });
+    expect(await balance(pool, org)).toMatchObject({ reserved_credits: '3.000', available_credits: '7.000' });
+    await expectRefusedUnchanged(pool, org, 'RESERVATION_ALREADY_RESOLVED', () => settle(pool, short.id, '1', { now: at(61) }));
+  });
+
+  it('grants past their expiry stop counting at once, and the job writes expire entries', async () => {
+    const org = await createOrg(pool);
+    const promo = await grant(pool, org, '10', 'promotion', 'promo', { expiresAt: at(DAY) });
+    await grant(pool, org, '5', 'purchase', 'cs');
+    expect(await balance(pool, org, at(DAY - 1))).toMatchObject({
+      available_credits: '15.000',
+      next_expiry_at: at(DAY),
+      next_expiry_credits: '10.000',
+    });
+    // Before any job runs, the balance read and a reserve already ignore the expired promotion.
+    expect(await balance(pool, org, at(DAY))).toMatchObject({ available_credits: '5.000', bonus_remaining_credits: '0.000' });
+    expect(await ledgerCode(reserve(pool, org, '5.001', 'k', { now: at(DAY) }))).toBe('INSUFFICIENT_CREDITS');
+    const { rows } = await pool.query<{ n: number }>('select public.expire_grants($1) as n', [at(DAY)]);
+    expect(rows[0]!.n).toBeGreaterThanOrEqual(1);
+    const entries = await pool.query<{ amount_credits: string; balance_after_credits: string }>(
+      `select amount_credits, balance_after_credits from public.credit_ledger_entries where grant_id = $1 and entry_type = 'expire'`,
+      [promo.id],
+    );
+    expect(entries.rows).toEqual([{ amount_credits: '-10.000', balance_after_credits: '5.000' }]);
+    const after = await pool.query('select remaining_credits, expired_at from public.credit_grants where id = $1', [promo.id]);
+    expect(after.rows[0]).toEqual({ remaining_credits: '0.000', expired_at: at(DAY) });
+    const { sum, balance: b } = await ledgerSumAndBalance(pool, org);
+    expect(sum).toBe(b);
+  });
+
+  it('credits held by an open reservation outlive their grant until it resolves, so available never goes negative', async () => {
+    const org = await createOrg(pool);
+    await grant(pool, org, '10', 'promotion', 'promo', { expiresAt: at(100) });
+    const r = await reserve(pool, org, '8', 'held', { ttlSeconds: 600 });
+    await pool.query('select public.expire_grants($1)', [at(200)]);
+    expect(await balance(pool, org, at(200))).toMatchObject({
+      available_credits: '0.000',
+      reserved_credits: '8.000',
+      balance_credits: '8.000',
+    });
+    await settle(pool, r.id, '3', { now: at(300) });
+    // The 5 returned by the settle belong to the expired grant: they expire with it.
+    expect(await balance(pool, org, at(300))).toMatchObject({ available_credits: '0.000', balance_credits: '0.000' });
+    const { sum, balance: b } = await ledgerSumAndBalance(pool, org);
+    expect([sum, b]).toEqual(['0.000', '0.000']);
+  });
+});
+
+describe('clawback and debt', () => {
+  it('claws back past zero into debt, blocks reserves while in debt, and a later grant repays the debt first', async () => {
+    const org = await createOrg(pool);
+    const bought = await grant(pool, org, '10', 'purchase', 'cs_1');
+    const used = await reserve(pool, org, '8', 'use');
+    await settle(pool, used.id, '8');
+    const entry = await clawback(pool, org, '10', 're_1', { grantId: bought.id });
+    expect(entry).toMatchObject({ amount_credits: '-10.000', balance_after_credits: '-8.000' });
+    expect(await balance(pool, org)).toMatchObject({ debt_credits: '8.000', available_credits: '-8.000' });
+    await expectRefusedUnchanged(pool, org, 'INSUFFICIENT_CREDITS', () => reserve(pool, org, '0.001', 'blocked'));
+    // The same refund again claws back nothing more.
+    const before = await snapshot(pool, org);
+    expect((await clawback(pool, org, '10', 're_1')).id).toBe(entry.id);
+    expect(await snapshot(pool, org)).toBe(before);
+    await expectRefusedUnchanged(pool, org, 'IDEMPOTENCY_CONFLICT', () => clawback(pool, org, '9', 're_1'));
+    const repaid = await grant(pool, org, '5', 'promotion', 'promo');
+    expect(repaid.remaining_credits).toBe('0.000');
+    expect(await balance(pool, org)).toMatchObject({ debt_credits: '3.000', available_credits: '-3.000' });
+    await grant(pool, org, '4', 'promotion', 'promo-2');
+    expect(await balance(pool, org)).toMatchObject({ debt_credits: '0.000', available_credits: '1.000', bonus_remaining_credits: '1.000' });
+    const { sum, balance: b } = await ledgerSumAndBalance(pool, org);
+    expect([sum, b]).toEqual(['1.000', '1.000']);
+  });
+
+  it('refuses a grant of another organization as the one to claw back from', async () => {
+    const org = await createOrg(pool);
+    const other = await createOrg(pool);
+    const theirs = await grant(pool, other, '10', 'purchase', 'cs');
+    await grant(pool, org, '10', 'purchase', 'cs');
+    await expectRefusedUnchanged(pool, org, 'INVALID_INPUT', () => clawback(pool, org, '1', 're', { grantId: theirs.id }));
+  });
+});
+
+describe('the ledger', () => {
+  it('refuses updates, deletes and truncation of its entries', async () => {
+    const org = await createOrg(pool);
+    await grant(pool, org, '10', 'purchase', 'cs');
+    const before = await snapshot(pool, org);
+    await expect(
+      pool.query('update public.credit_ledger_entries set amount_credits = 1 where organization_id = $1', [org]),
+    ).rejects.toThrow(/append-only/);
+    await expect(pool.query('delete from public.credit_ledger_entries where organization_id = $1', [org])).rejects.toThrow(/append-only/);
+    await expect(pool.query('truncate public.credit_ledger_entries cascade')).rejects.toThrow(/append-only/);
+    expect(await snapshot(pool, org)).toBe(before);
+  });
+
+  it('the organization_credit_balances view agrees with get_credit_balance', async () => {
+    const org = await createOrg(pool);
+    await grant(pool, org, '10', 'purchase', 'cs', { now: new Date() });
+    const { rows } = await pool.query(
+      'select available_credits, purchased_remaining_credits from public.organization_credit_balances where organization_id = $1',
+      [org],
+    );
+    expect(rows).toEqual([{ available_credits: '10.000', purchased_remaining_credits: '10.000' }]);
+  });
+});

@@ -1,0 +1,13 @@
+-- Why: undo 1795322400001_ledger_functions (the ledger's functions, views and helper schema).
+drop function if exists public.get_usage_breakdown(uuid, date, date);
+drop view if exists public.organization_active_grants;
+drop view if exists public.organization_credit_balances;
+drop function if exists public.get_credit_balance(uuid, timestamptz);
+drop function if exists public.clawback_credits(uuid, numeric, text, text, uuid, timestamptz);
+drop function if exists public.expire_grants(timestamptz);
+drop function if exists public.expire_reservations(timestamptz);
+drop function if exists public.release_reservation(uuid, text, uuid, timestamptz);
+drop function if exists public.settle_reservation(uuid, numeric, uuid, jsonb, timestamptz);
+drop function if exists public.reserve_credits(uuid, numeric, text, text, text, text, jsonb, uuid, int, timestamptz);
+drop function if exists public.grant_credits(uuid, numeric, text, text, timestamptz, int, timestamptz, text, jsonb, timestamptz);
+drop schema if exists ledger cascade;
