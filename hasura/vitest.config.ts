@@ -1,0 +1,12 @@
+import { defineProject } from 'vitest/config';
+
+export default defineProject({
+  test: {
+    name: 'hasura',
+    root: import.meta.dirname,
+    include: ['test/**/*.test.ts'],
+    globalSetup: ['../db/src/global-setup.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+  },
+});
