@@ -4,9 +4,9 @@ import { useTestDatabase } from '@org-credits/db/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { EventTrigger, Metadata } from '../../src/metadata/types.ts';
 import { createTriggerService } from '../../src/triggers/index.ts';
-import { Clock, closedPort, logSink, metadataWith, type Receiver, startReceiver } from './helpers.ts';
+import { Clock, closedPort, logSink, metadataWith, type Receiver, startReceiver, tolerateTeardown } from './helpers.ts';
 
-const db = await useTestDatabase();
+const db = tolerateTeardown(await useTestDatabase());
 const receivers: Receiver[] = [];
 afterAll(async () => {
   await Promise.all(receivers.map((r) => r.close()));

@@ -2,6 +2,8 @@
 // clock, and metadata builders.
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { TestDatabase } from '@org-credits/db/testing';
+import type pg from 'pg';
 import { type CronTrigger, type EventTrigger, emptyMetadata, type Metadata } from '../../src/metadata/types.ts';
 
 export interface Received {
@@ -91,4 +93,18 @@ export function metadataWith(
 export function logSink() {
   const entries: Record<string, unknown>[] = [];
   return { entries, log: (entry: Record<string, unknown>) => void entries.push(entry) };
+}
+
+/**
+ * A test database whose pools tolerate teardown: dropping the database cuts connections that
+ * pg's `pool.end()` has asked to close but not yet closed, and pg reports that as an idle-client
+ * `error` event on the pool — an uncaught exception when nobody listens.
+ */
+export function tolerateTeardown(db: TestDatabase): TestDatabase {
+  const quiet = (pool: pg.Pool) => {
+    pool.on('error', () => undefined);
+    return pool;
+  };
+  quiet(db.pool);
+  return { ...db, newPool: (max?: number) => quiet(db.newPool(max)) };
 }

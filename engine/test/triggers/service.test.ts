@@ -1,0 +1,89 @@
+// The service's own life: the background loop after start(), stop(), and what health() reports.
+import { useTestDatabase } from '@org-credits/db/testing';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createTriggerService } from '../../src/triggers/index.ts';
+import { Clock, logSink, metadataWith, type Receiver, startReceiver, tolerateTeardown } from './helpers.ts';
+
+const db = tolerateTeardown(await useTestDatabase());
+const receivers: Receiver[] = [];
+afterAll(async () => {
+  await Promise.all(receivers.map((r) => r.close()));
+});
+
+describe('trigger service', () => {
+  it('after start() the loop delivers without runOnce, and stop() waits for the delivery to be recorded', async () => {
+    await db.pool.query(`create table public.notes (id int primary key, body text)`);
+    const hook = await startReceiver();
+    receivers.push(hook);
+    const clock = new Clock(new Date('2026-03-01T10:00:00Z'));
+    const meta = metadataWith({
+      tables: [
+        {
+          name: 'notes',
+          event_triggers: [
+            {
+              name: 'notes_insert',
+              definition: { insert: { columns: '*' } },
+              retry_conf: { num_retries: 0, interval_sec: 10 },
+              webhook: `${hook.url}/n`,
+            },
+          ],
+        },
+      ],
+    });
+    const sink = logSink();
+    const svc = createTriggerService({ pool: db.pool, metadata: () => meta, env: {}, log: sink.log, now: clock.now, pollIntervalMs: 5 });
+    expect(svc.health()).toMatchObject({ status: 'stopped', running: false, passes: 0 });
+
+    await svc.start();
+    expect(svc.health()).toMatchObject({ status: 'running', running: true, event_triggers: 1, cron_triggers: 0 });
+    const arrived = hook.nextRequest();
+    await db.pool.query(`insert into public.notes (id, body) values (1, 'hello')`);
+    const request = await arrived;
+    expect(JSON.parse(request.body)).toMatchObject({ event: { op: 'INSERT', data: { new: { id: 1, body: 'hello' } } } });
+
+    await svc.stop();
+    const { rows } = await db.pool.query(`select delivered, tries from hdb_catalog.event_log where trigger_name = 'notes_insert'`);
+    expect(rows).toEqual([{ delivered: true, tries: 1 }]);
+    const health = svc.health();
+    expect(health).toMatchObject({ status: 'stopped', running: false, in_flight: 0, last_error: null, table_events: { delivered: 1 } });
+    expect(health.passes).toBeGreaterThanOrEqual(1);
+    expect(sink.entries.map((e) => e.msg)).toEqual(
+      expect.arrayContaining(['trigger workers started', 'event delivered', 'trigger workers stopped']),
+    );
+  });
+
+  it('health() reports a failing pass with its error, and recovers on the next good pass', async () => {
+    const clock = new Clock(new Date('2026-03-01T10:00:00Z'));
+    const meta = metadataWith({
+      tables: [
+        {
+          name: 'notes',
+          event_triggers: [
+            {
+              name: 'notes_insert',
+              definition: { insert: { columns: '*' } },
+              retry_conf: { num_retries: 0, interval_sec: 10 },
+              webhook: 'http://127.0.0.1:9/n',
+            },
+          ],
+        },
+      ],
+    });
+    const sink = logSink();
+    const svc = createTriggerService({ pool: db.pool, metadata: () => meta, env: {}, log: sink.log, now: clock.now });
+    await svc.reload();
+
+    await db.pool.query('alter table hdb_catalog.event_log rename to event_log_away');
+    await expect(svc.runOnce()).rejects.toThrow(/event_log/);
+    expect(svc.health()).toMatchObject({
+      status: 'failing',
+      last_error: { at: '2026-03-01T10:00:00.000Z', message: expect.stringContaining('event_log') },
+    });
+    expect(sink.entries).toContainEqual(expect.objectContaining({ level: 'error', msg: 'delivery pass failed' }));
+
+    await db.pool.query('alter table hdb_catalog.event_log_away rename to event_log');
+    await svc.runOnce();
+    expect(svc.health()).toMatchObject({ status: 'stopped', last_error: null });
+  });
+});
