@@ -1,0 +1,57 @@
+import { computed, type Ref, shallowRef } from 'vue';
+import {
+  AutoTopUpSettingsDocument,
+  type AutoTopUpSettingsInput,
+  type AutoTopUpSettingsRow,
+  UpdateAutoTopUpSettingsDocument,
+} from '../graphql/settings.ts';
+import { parseCredits } from '../lib/decimal.ts';
+import { type AppError, appError } from '../lib/errors.ts';
+import { useGqlMutation, useGqlQuery } from '../lib/graphql-vue.ts';
+import { useSessionStore } from '../stores/session.ts';
+
+export type UseAutoTopUpOptions = Record<string, never>;
+
+export interface UseAutoTopUpReturn {
+  settings: Readonly<Ref<AutoTopUpSettingsRow | null>>;
+  /** Validates then saves; resolves true when saved. */
+  save: (input: AutoTopUpSettingsInput) => Promise<boolean>;
+  saving: Readonly<Ref<boolean>>;
+  saveError: Readonly<Ref<AppError | null>>;
+  loading: Readonly<Ref<boolean>>;
+  error: Readonly<Ref<AppError | null>>;
+}
+
+function validate(input: AutoTopUpSettingsInput): AppError | null {
+  if (input.enabled && !input.package_id) return appError('INVALID_INPUT', 'Choose the pack to buy when the balance runs low.');
+  try {
+    if (parseCredits(input.threshold_credits) < 0n) return appError('INVALID_INPUT', 'The threshold cannot be negative.');
+  } catch {
+    return appError('INVALID_INPUT', 'The threshold must be a number of credits with at most three decimals.');
+  }
+  return null;
+}
+
+export function useAutoTopUp(_options: UseAutoTopUpOptions = {}): UseAutoTopUpReturn {
+  const session = useSessionStore();
+  const query = useGqlQuery(AutoTopUpSettingsDocument, () => ({ orgId: session.orgId ?? '' }), { enabled: () => session.signedIn });
+  const mutation = useGqlMutation(UpdateAutoTopUpSettingsDocument);
+  const invalid = shallowRef<AppError | null>(null);
+  return {
+    settings: computed(() => query.data.value?.auto_topup_settings_by_pk ?? null),
+    save: async (input) => {
+      invalid.value = validate(input);
+      if (invalid.value) return false;
+      try {
+        const data = await mutation.mutate({ orgId: session.orgId ?? '', set: input });
+        return data.update_auto_topup_settings_by_pk !== null;
+      } catch {
+        return false;
+      }
+    },
+    saving: mutation.loading,
+    saveError: computed(() => invalid.value ?? mutation.error.value),
+    loading: query.loading,
+    error: query.error,
+  };
+}

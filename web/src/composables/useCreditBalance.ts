@@ -1,0 +1,108 @@
+import { computed, type Ref, shallowRef, watch } from 'vue';
+import { CreditBalanceQueryDocument, type CreditBalanceRow, CreditBalanceSubscriptionDocument } from '../graphql/balance.ts';
+import { CurrentPlanDocument } from '../graphql/plans.ts';
+import { useGraphqlConnection } from '../lib/apollo.ts';
+import { basisPoints, isBelowPercent, isPositive, subtractCredits } from '../lib/decimal.ts';
+import type { AppError } from '../lib/errors.ts';
+import { useGqlQuery, useGqlSubscription } from '../lib/graphql-vue.ts';
+import { useSessionStore } from '../stores/session.ts';
+
+export interface UseCreditBalanceOptions {
+  /** How often to poll over HTTP while the subscription socket is down, in ms. @default 15000 */
+  pollInterval?: number;
+  /** Below this share of the monthly allowance, the balance counts as low. @default 20 */
+  lowBalancePercent?: number;
+}
+
+export type AllowanceLevel = 'ok' | 'warning' | 'exhausted';
+
+export interface UseCreditBalanceReturn {
+  /** The latest balance row (live or polled); null before the first answer. */
+  balance: Readonly<Ref<CreditBalanceRow | null>>;
+  /** The plan's monthly allowance, for the bar. */
+  allowanceCredits: Readonly<Ref<string | null>>;
+  /** Allowance used this period. */
+  allowanceUsedCredits: Readonly<Ref<string | null>>;
+  /** Allowance used, in basis points of the allowance (8000 = 80 %). */
+  allowanceUsedBasisPoints: Readonly<Ref<number>>;
+  /** `warning` from 80 % of the allowance used, `exhausted` at 100 %. */
+  level: Readonly<Ref<AllowanceLevel>>;
+  /** Available is under `lowBalancePercent` % of the allowance (or nothing is left at all). */
+  isLow: Readonly<Ref<boolean>>;
+  /** True while updates arrive over the socket; false while polling. */
+  live: Readonly<Ref<boolean>>;
+  loading: Readonly<Ref<boolean>>;
+  error: Readonly<Ref<AppError | null>>;
+}
+
+export function useCreditBalance(options: UseCreditBalanceOptions = {}): UseCreditBalanceReturn {
+  const { pollInterval = 15_000, lowBalancePercent = 20 } = options;
+  const session = useSessionStore();
+  const { socketStatus } = useGraphqlConnection();
+  const variables = () => ({ orgId: session.orgId ?? '' });
+  const enabled = () => session.signedIn;
+
+  const subscription = useGqlSubscription(CreditBalanceSubscriptionDocument, variables, { enabled });
+  const query = useGqlQuery(CreditBalanceQueryDocument, variables, { enabled });
+  const plan = useGqlQuery(CurrentPlanDocument, variables, { enabled, fetchPolicy: 'cache-first' });
+
+  const live = computed(() => subscription.active.value && socketStatus.value !== 'down');
+  const latest = shallowRef<CreditBalanceRow | null>(null);
+  watch(
+    () => subscription.data.value,
+    (data) => {
+      if (data) latest.value = data.organization_credit_balances[0] ?? null;
+    },
+  );
+  watch(
+    () => query.data.value,
+    (data) => {
+      if (data) latest.value = data.organization_credit_balances[0] ?? null;
+    },
+    { immediate: true },
+  );
+
+  // Fall back to polling while the socket is down; reopen the subscription when it is back.
+  watch(
+    live,
+    (isLive) => {
+      if (isLive) query.stopPolling();
+      else query.startPolling(pollInterval);
+    },
+    { immediate: true },
+  );
+  watch(socketStatus, (status, previous) => {
+    if (status === 'connected' && previous === 'down' && !subscription.active.value) subscription.restart();
+  });
+
+  const allowanceCredits = computed(() => plan.data.value?.organization_subscriptions_by_pk?.plan.monthly_allowance_credits ?? null);
+  const allowanceUsedCredits = computed(() => {
+    if (!latest.value || allowanceCredits.value === null) return null;
+    return subtractCredits(allowanceCredits.value, latest.value.allowance_remaining_credits);
+  });
+  const allowanceUsedBasisPoints = computed(() => Math.min(10000, basisPoints(allowanceUsedCredits.value, allowanceCredits.value)));
+  const level = computed<AllowanceLevel>(() => {
+    if (allowanceCredits.value !== null && isPositive(allowanceCredits.value) && allowanceUsedBasisPoints.value >= 10000)
+      return 'exhausted';
+    return allowanceUsedBasisPoints.value >= 8000 ? 'warning' : 'ok';
+  });
+  const isLow = computed(() => {
+    const row = latest.value;
+    if (!row) return false;
+    if (!isPositive(row.available_credits)) return true;
+    if (allowanceCredits.value === null || !isPositive(allowanceCredits.value)) return false;
+    return isBelowPercent(row.available_credits, allowanceCredits.value, BigInt(lowBalancePercent));
+  });
+
+  return {
+    balance: latest,
+    allowanceCredits,
+    allowanceUsedCredits,
+    allowanceUsedBasisPoints,
+    level,
+    isLow,
+    live,
+    loading: computed(() => latest.value === null && (query.loading.value || subscription.active.value) && !query.error.value),
+    error: computed(() => (latest.value ? null : (query.error.value ?? null))),
+  };
+}

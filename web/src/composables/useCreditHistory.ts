@@ -1,0 +1,80 @@
+import { computed, type Ref, ref, watch } from 'vue';
+import { CreditHistoryDocument, type LedgerEntry, type LedgerEntryFilter, type LedgerEntryType } from '../graphql/ledger.ts';
+import type { AppError } from '../lib/errors.ts';
+import { useGqlQuery } from '../lib/graphql-vue.ts';
+import { useSessionStore } from '../stores/session.ts';
+
+export interface UseCreditHistoryOptions {
+  /** Rows per page. @default 25 */
+  pageSize?: number;
+}
+
+export interface UseCreditHistoryReturn {
+  entries: Readonly<Ref<LedgerEntry[]>>;
+  total: Readonly<Ref<number>>;
+  /** Zero-based. */
+  page: Readonly<Ref<number>>;
+  pageCount: Readonly<Ref<number>>;
+  setPage: (page: number) => void;
+  /** Filters (writable): the entry types to show (empty = all) and a UTC date range (YYYY-MM-DD, inclusive). */
+  types: Ref<LedgerEntryType[]>;
+  from: Ref<string | null>;
+  to: Ref<string | null>;
+  loading: Readonly<Ref<boolean>>;
+  error: Readonly<Ref<AppError | null>>;
+}
+
+function nextDay(day: string): string {
+  const d = new Date(`${day}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + 1);
+  return d.toISOString().slice(0, 10);
+}
+
+export function useCreditHistory(options: UseCreditHistoryOptions = {}): UseCreditHistoryReturn {
+  const { pageSize = 25 } = options;
+  const session = useSessionStore();
+  const page = ref(0);
+  const types = ref<LedgerEntryType[]>([]);
+  const from = ref<string | null>(null);
+  const to = ref<string | null>(null);
+
+  watch(
+    [types, from, to],
+    () => {
+      page.value = 0;
+    },
+    { deep: true },
+  );
+
+  const where = computed<LedgerEntryFilter>(() => {
+    const filter: LedgerEntryFilter = { organization_id: { _eq: session.orgId ?? '' } };
+    if (types.value.length) filter.entry_type = { _in: [...types.value] };
+    if (from.value || to.value) {
+      filter.created_at = {};
+      if (from.value) filter.created_at._gte = `${from.value}T00:00:00Z`;
+      if (to.value) filter.created_at._lt = `${nextDay(to.value)}T00:00:00Z`;
+    }
+    return filter;
+  });
+
+  const query = useGqlQuery(CreditHistoryDocument, () => ({ where: where.value, limit: pageSize, offset: page.value * pageSize }), {
+    enabled: () => session.signedIn,
+  });
+  const total = computed(() => query.data.value?.credit_ledger_entries_aggregate.aggregate?.count ?? 0);
+  const pageCount = computed(() => Math.max(1, Math.ceil(total.value / pageSize)));
+
+  return {
+    entries: computed(() => query.data.value?.credit_ledger_entries ?? []),
+    total,
+    page: computed(() => page.value),
+    pageCount,
+    setPage: (next) => {
+      page.value = Math.min(Math.max(0, next), pageCount.value - 1);
+    },
+    types,
+    from,
+    to,
+    loading: query.loading,
+    error: query.error,
+  };
+}

@@ -1,0 +1,81 @@
+import { computed, type Ref, shallowRef } from 'vue';
+import {
+  CancelPlanChangeDocument,
+  ChangePlanDocument,
+  CurrentPlanDocument,
+  PlanCatalogDocument,
+  type PlanChangeResult,
+  type PlanDetail,
+  type SubscriptionRow,
+} from '../graphql/plans.ts';
+import type { AppError } from '../lib/errors.ts';
+import { useGqlMutation, useGqlQuery } from '../lib/graphql-vue.ts';
+import { useSessionStore } from '../stores/session.ts';
+
+export interface UsePlanOptions {
+  /** Sends the browser to a Stripe checkout when an upgrade needs a payment method. @default (url) => window.location.assign(url) */
+  navigate?: (url: string) => void;
+}
+
+export type PlanDirection = 'current' | 'upgrade' | 'downgrade';
+
+export interface UsePlanReturn {
+  subscription: Readonly<Ref<SubscriptionRow | null>>;
+  /** Every offered plan, smallest first. */
+  plans: Readonly<Ref<PlanDetail[]>>;
+  /** Whether moving to a plan is an upgrade (now) or a downgrade (at the period end). */
+  directionOf: (plan: PlanDetail) => PlanDirection;
+  changePlan: (planId: string) => Promise<PlanChangeResult | null>;
+  cancelPendingChange: () => Promise<PlanChangeResult | null>;
+  changing: Readonly<Ref<boolean>>;
+  changeError: Readonly<Ref<AppError | null>>;
+  lastResult: Readonly<Ref<PlanChangeResult | null>>;
+  loading: Readonly<Ref<boolean>>;
+  error: Readonly<Ref<AppError | null>>;
+}
+
+export function usePlan(options: UsePlanOptions = {}): UsePlanReturn {
+  const { navigate = (url: string) => window.location.assign(url) } = options;
+  const session = useSessionStore();
+  const current = useGqlQuery(CurrentPlanDocument, () => ({ orgId: session.orgId ?? '' }), { enabled: () => session.signedIn });
+  const catalog = useGqlQuery(PlanCatalogDocument, {}, { enabled: () => session.signedIn, fetchPolicy: 'cache-first' });
+  const refetch = { refetchQueries: ['CurrentPlan', 'CreditBalance'] };
+  const change = useGqlMutation(ChangePlanDocument, refetch);
+  const cancel = useGqlMutation(CancelPlanChangeDocument, refetch);
+  const lastResult = shallowRef<PlanChangeResult | null>(null);
+  const subscription = computed(() => current.data.value?.organization_subscriptions_by_pk ?? null);
+
+  return {
+    subscription,
+    plans: computed(() => [...(catalog.data.value?.plans ?? [])].sort((a, b) => a.rank - b.rank)),
+    directionOf: (plan) => {
+      const rank = subscription.value?.plan.rank;
+      if (rank === undefined || plan.id === subscription.value?.plan.id) return 'current';
+      return plan.rank > rank ? 'upgrade' : 'downgrade';
+    },
+    changePlan: async (planId) => {
+      try {
+        const result = (await change.mutate({ planId })).changePlan;
+        lastResult.value = result;
+        if (result?.status === 'checkout_required' && result.checkoutUrl) navigate(result.checkoutUrl);
+        return result;
+      } catch {
+        return null;
+      }
+    },
+    cancelPendingChange: async () => {
+      try {
+        const result = (await cancel.mutate({})).cancelPlanChange;
+        lastResult.value = result;
+        return result;
+      } catch {
+        return null;
+      }
+    },
+    changing: computed(() => change.loading.value || cancel.loading.value),
+    changeError: computed(() => change.error.value ?? cancel.error.value),
+    lastResult,
+    loading: computed(() => current.loading.value || catalog.loading.value),
+    error: computed(() => current.error.value ?? catalog.error.value),
+  };
+}

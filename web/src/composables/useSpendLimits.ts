@@ -1,0 +1,99 @@
+import { computed, type Ref, shallowRef } from 'vue';
+import { SpendLimitsDocument, type SpendLimitsInput, type SpendLimitsRow, UpdateSpendLimitsDocument } from '../graphql/settings.ts';
+import { utcDay, utcMonthStart } from '../lib/dates.ts';
+import { basisPoints, parseCredits } from '../lib/decimal.ts';
+import { type AppError, appError } from '../lib/errors.ts';
+import { useGqlMutation, useGqlQuery } from '../lib/graphql-vue.ts';
+import { useSessionStore } from '../stores/session.ts';
+
+export interface UseSpendLimitsOptions {
+  /** The clock (which UTC day and month the usage counts). @default () => new Date() */
+  now?: () => Date;
+}
+
+export interface SpendLimitUsage {
+  key: 'daily' | 'monthly' | 'per_call';
+  label: string;
+  limit: string | null;
+  /** Used in the limit's period (null for per call, which has no period). */
+  used: string | null;
+  /** Used as basis points of the limit; null without a limit or a period. */
+  usedBasisPoints: number | null;
+}
+
+export interface UseSpendLimitsReturn {
+  limits: Readonly<Ref<SpendLimitsRow | null>>;
+  usage: Readonly<Ref<SpendLimitUsage[]>>;
+  save: (input: SpendLimitsInput) => Promise<boolean>;
+  saving: Readonly<Ref<boolean>>;
+  saveError: Readonly<Ref<AppError | null>>;
+  loading: Readonly<Ref<boolean>>;
+  error: Readonly<Ref<AppError | null>>;
+}
+
+function validate(input: SpendLimitsInput): AppError | null {
+  for (const [name, value] of Object.entries(input)) {
+    if (value === null) continue;
+    try {
+      if (parseCredits(value) <= 0n)
+        return appError('INVALID_INPUT', `The ${name.replace(/_/g, ' ')} must be more than zero, or empty for none.`);
+    } catch {
+      return appError('INVALID_INPUT', `The ${name.replace(/_/g, ' ')} must be a number of credits with at most three decimals.`);
+    }
+  }
+  return null;
+}
+
+export function useSpendLimits(options: UseSpendLimitsOptions = {}): UseSpendLimitsReturn {
+  const { now = () => new Date() } = options;
+  const session = useSessionStore();
+  const query = useGqlQuery(
+    SpendLimitsDocument,
+    () => {
+      const date = now();
+      return { orgId: session.orgId ?? '', today: utcDay(date), monthStart: utcMonthStart(date) };
+    },
+    { enabled: () => session.signedIn },
+  );
+  const mutation = useGqlMutation(UpdateSpendLimitsDocument, { refetchQueries: ['SpendLimits'] });
+  const invalid = shallowRef<AppError | null>(null);
+  const limits = computed(() => query.data.value?.spend_limits_by_pk ?? null);
+
+  const usage = computed<SpendLimitUsage[]>(() => {
+    const data = query.data.value;
+    const today = data?.today.aggregate?.sum?.credits_consumed ?? '0';
+    const month = data?.month.aggregate?.sum?.credits_consumed ?? '0';
+    const row = limits.value;
+    const entry = (key: SpendLimitUsage['key'], label: string, limit: string | null, used: string | null): SpendLimitUsage => ({
+      key,
+      label,
+      limit,
+      used,
+      usedBasisPoints: limit !== null && used !== null ? basisPoints(used, limit) : null,
+    });
+    return [
+      entry('daily', 'Daily', row?.daily_limit_credits ?? null, today),
+      entry('monthly', 'Monthly', row?.monthly_limit_credits ?? null, month),
+      entry('per_call', 'Per call', row?.per_call_limit_credits ?? null, null),
+    ];
+  });
+
+  return {
+    limits,
+    usage,
+    save: async (input) => {
+      invalid.value = validate(input);
+      if (invalid.value) return false;
+      try {
+        const data = await mutation.mutate({ orgId: session.orgId ?? '', set: input });
+        return data.update_spend_limits_by_pk !== null;
+      } catch {
+        return false;
+      }
+    },
+    saving: mutation.loading,
+    saveError: computed(() => invalid.value ?? mutation.error.value),
+    loading: query.loading,
+    error: query.error,
+  };
+}

@@ -1,0 +1,90 @@
+import { computed, type MaybeRefOrGetter, type Ref, toValue } from 'vue';
+import { CreateTopUpCheckoutDocument, type TopUpPackage, TopUpPackagesDocument, TopUpPurchaseDocument } from '../graphql/topup.ts';
+import type { AppError } from '../lib/errors.ts';
+import { pricePerCreditMicros } from '../lib/format.ts';
+import { useGqlMutation, useGqlQuery, useGqlSubscription } from '../lib/graphql-vue.ts';
+import { useSessionStore } from '../stores/session.ts';
+
+export interface UseTopUpOptions {
+  /** The purchase to follow after checkout returns. @default null */
+  purchaseId?: MaybeRefOrGetter<string | null>;
+  /** Sends the browser to the checkout page. @default (url) => window.location.assign(url) */
+  navigate?: (url: string) => void;
+}
+
+export interface TopUpPackView extends TopUpPackage {
+  /** Price of one credit in millionths of the currency's major unit. */
+  pricePerCreditMicros: bigint;
+  /** The lowest price per credit of all packs. */
+  bestValue: boolean;
+}
+
+/** Where a returning purchase stands: credits landed, still waiting for the webhook, or not paid. */
+export type PurchaseState = 'idle' | 'pending' | 'succeeded' | 'failed' | 'canceled';
+
+export interface UseTopUpReturn {
+  packages: Readonly<Ref<TopUpPackView[]>>;
+  loading: Readonly<Ref<boolean>>;
+  error: Readonly<Ref<AppError | null>>;
+  /** Creates a Stripe checkout for the pack and goes there. */
+  checkout: (packageId: string) => Promise<void>;
+  checkingOut: Readonly<Ref<boolean>>;
+  checkoutError: Readonly<Ref<AppError | null>>;
+  purchaseState: Readonly<Ref<PurchaseState>>;
+  purchasedCredits: Readonly<Ref<string | null>>;
+}
+
+export function useTopUp(options: UseTopUpOptions = {}): UseTopUpReturn {
+  const { navigate = (url: string) => window.location.assign(url) } = options;
+  const session = useSessionStore();
+  const query = useGqlQuery(TopUpPackagesDocument, {}, { enabled: () => session.signedIn, fetchPolicy: 'cache-first' });
+  const mutation = useGqlMutation(CreateTopUpCheckoutDocument);
+  const purchase = useGqlSubscription(TopUpPurchaseDocument, () => ({ id: toValue(options.purchaseId) ?? '' }), {
+    enabled: () => session.signedIn && !!toValue(options.purchaseId),
+  });
+
+  const packages = computed<TopUpPackView[]>(() => {
+    const rows = query.data.value?.topup_packages ?? [];
+    const priced = rows.map((p) => ({
+      ...p,
+      pricePerCreditMicros: pricePerCreditMicros(p.price_minor, p.credits, p.currency),
+      bestValue: false,
+    }));
+    if (priced.length > 1) {
+      // BigInt: no Math.min/max; sort a copy of the prices instead.
+      const prices = priced.map((p) => p.pricePerCreditMicros).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      const best = prices[0]!;
+      // Only a real saving earns the mark: when every pack costs the same per credit, none is best.
+      if (best < prices[prices.length - 1]!) for (const p of priced) p.bestValue = p.pricePerCreditMicros === best;
+    }
+    return priced;
+  });
+
+  const purchaseState = computed<PurchaseState>(() => {
+    if (!toValue(options.purchaseId)) return 'idle';
+    const row = purchase.data.value?.topup_purchases_by_pk;
+    if (!row) return 'pending';
+    if (row.status === 'paid' && row.grant_id) return 'succeeded';
+    if (row.status === 'failed') return 'failed';
+    if (row.status === 'canceled') return 'canceled';
+    return 'pending';
+  });
+
+  return {
+    packages,
+    loading: query.loading,
+    error: query.error,
+    checkout: async (packageId) => {
+      try {
+        const data = await mutation.mutate({ packageId });
+        if (data.createTopUpCheckout) navigate(data.createTopUpCheckout.checkoutUrl);
+      } catch {
+        // The error is in checkoutError for the modal to show.
+      }
+    },
+    checkingOut: mutation.loading,
+    checkoutError: mutation.error,
+    purchaseState,
+    purchasedCredits: computed(() => purchase.data.value?.topup_purchases_by_pk?.credits ?? null),
+  };
+}

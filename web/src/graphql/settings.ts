@@ -1,0 +1,130 @@
+import { gql, type TypedDocumentNode } from '@apollo/client';
+import type { BigIntString, DateString, Numeric, Timestamptz, Uuid } from './scalars.ts';
+
+export interface AutoTopUpSettingsRow {
+  __typename?: 'auto_topup_settings';
+  organization_id: Uuid;
+  enabled: boolean;
+  threshold_credits: Numeric;
+  package_id: Uuid | null;
+  monthly_max_count: number | null;
+  monthly_max_minor: BigIntString | null;
+  cooldown_minutes: number;
+  consecutive_failures: number;
+  disabled_reason: string | null;
+  stripe_payment_method_id: string | null;
+  updated_at: Timestamptz;
+}
+
+const AUTO_TOPUP_FIELDS = `
+  organization_id
+  enabled
+  threshold_credits
+  package_id
+  monthly_max_count
+  monthly_max_minor
+  cooldown_minutes
+  consecutive_failures
+  disabled_reason
+  stripe_payment_method_id
+  updated_at
+`;
+
+export const AutoTopUpSettingsDocument: TypedDocumentNode<
+  { auto_topup_settings_by_pk: AutoTopUpSettingsRow | null },
+  { orgId: Uuid; [key: string]: unknown }
+> = gql`
+  query AutoTopUpSettings($orgId: uuid!) {
+    auto_topup_settings_by_pk(organization_id: $orgId) {
+      ${AUTO_TOPUP_FIELDS}
+    }
+  }
+`;
+
+export interface AutoTopUpSettingsInput {
+  enabled: boolean;
+  threshold_credits: Numeric;
+  package_id: Uuid | null;
+  monthly_max_count: number | null;
+}
+
+export const UpdateAutoTopUpSettingsDocument: TypedDocumentNode<
+  { update_auto_topup_settings_by_pk: AutoTopUpSettingsRow | null },
+  { orgId: Uuid; set: AutoTopUpSettingsInput; [key: string]: unknown }
+> = gql`
+  mutation UpdateAutoTopUpSettings($orgId: uuid!, $set: auto_topup_settings_set_input!) {
+    update_auto_topup_settings_by_pk(pk_columns: { organization_id: $orgId }, _set: $set) {
+      ${AUTO_TOPUP_FIELDS}
+    }
+  }
+`;
+
+export interface SpendLimitsRow {
+  __typename?: 'spend_limits';
+  organization_id: Uuid;
+  daily_limit_credits: Numeric | null;
+  monthly_limit_credits: Numeric | null;
+  per_call_limit_credits: Numeric | null;
+  updated_at: Timestamptz;
+}
+
+interface UsageSum {
+  aggregate: { sum: { credits_consumed: Numeric | null } | null } | null;
+}
+
+export interface SpendLimitsData {
+  spend_limits_by_pk: SpendLimitsRow | null;
+  today: UsageSum;
+  month: UsageSum;
+}
+
+/** The caps and the usage to hold them against: today (UTC) and this calendar month. */
+export const SpendLimitsDocument: TypedDocumentNode<
+  SpendLimitsData,
+  { orgId: Uuid; today: DateString; monthStart: DateString; [key: string]: unknown }
+> = gql`
+  query SpendLimits($orgId: uuid!, $today: date!, $monthStart: date!) {
+    spend_limits_by_pk(organization_id: $orgId) {
+      organization_id
+      daily_limit_credits
+      monthly_limit_credits
+      per_call_limit_credits
+      updated_at
+    }
+    today: organization_usage_daily_aggregate(where: { organization_id: { _eq: $orgId }, day: { _eq: $today } }) {
+      aggregate {
+        sum {
+          credits_consumed
+        }
+      }
+    }
+    month: organization_usage_daily_aggregate(where: { organization_id: { _eq: $orgId }, day: { _gte: $monthStart } }) {
+      aggregate {
+        sum {
+          credits_consumed
+        }
+      }
+    }
+  }
+`;
+
+export interface SpendLimitsInput {
+  daily_limit_credits: Numeric | null;
+  monthly_limit_credits: Numeric | null;
+  per_call_limit_credits: Numeric | null;
+}
+
+export const UpdateSpendLimitsDocument: TypedDocumentNode<
+  { update_spend_limits_by_pk: SpendLimitsRow | null },
+  { orgId: Uuid; set: SpendLimitsInput; [key: string]: unknown }
+> = gql`
+  mutation UpdateSpendLimits($orgId: uuid!, $set: spend_limits_set_input!) {
+    update_spend_limits_by_pk(pk_columns: { organization_id: $orgId }, _set: $set) {
+      organization_id
+      daily_limit_credits
+      monthly_limit_credits
+      per_call_limit_credits
+      updated_at
+    }
+  }
+`;

@@ -1,0 +1,91 @@
+// One shape for every failure the UI shows: the API's stable code, its message, and what the
+// person can do about it (the `action` the api puts in `extensions`).
+import { CombinedGraphQLErrors, ServerError } from '@apollo/client';
+
+export type FixAction = 'top_up' | 'upgrade' | 'wait' | 'raise_limit' | 'sign_in' | 'retry' | null;
+
+export interface AppError {
+  code: string;
+  message: string;
+  action: FixAction;
+  retryAfterSeconds: number | null;
+  requiredPlan: string | null;
+}
+
+const ACTION_BY_CODE: Record<string, FixAction> = {
+  INSUFFICIENT_CREDITS: 'top_up',
+  RATE_LIMITED: 'wait',
+  SPEND_LIMIT_EXCEEDED: 'raise_limit',
+  CAPABILITY_NOT_IN_PLAN: 'upgrade',
+  QUALITY_NOT_IN_PLAN: 'upgrade',
+  UNAUTHORIZED: 'sign_in',
+  'invalid-jwt': 'sign_in',
+  NETWORK_ERROR: 'retry',
+};
+
+function asString(value: unknown): string | null {
+  return typeof value === 'string' && value !== '' ? value : null;
+}
+
+function asInt(value: unknown): number | null {
+  if (typeof value === 'number' && Number.isInteger(value)) return value;
+  if (typeof value === 'string' && /^\d+$/.test(value)) return Number(value);
+  return null;
+}
+
+export function appError(code: string, message: string, extensions: Record<string, unknown> = {}): AppError {
+  const action = (asString(extensions.action) as FixAction) ?? ACTION_BY_CODE[code] ?? null;
+  return {
+    code,
+    message,
+    action,
+    retryAfterSeconds: asInt(extensions.retry_after_seconds ?? extensions.retryAfterSeconds),
+    requiredPlan: asString(extensions.required_plan ?? extensions.requiredPlan),
+  };
+}
+
+/** Any thrown value or Apollo error to an AppError. */
+export function toAppError(error: unknown): AppError {
+  if (CombinedGraphQLErrors.is(error)) {
+    const first = error.errors[0];
+    const extensions = (first?.extensions ?? {}) as Record<string, unknown>;
+    return appError(asString(extensions.code) ?? 'GRAPHQL_ERROR', first?.message ?? error.message, extensions);
+  }
+  if (ServerError.is(error)) {
+    return appError(error.statusCode === 401 ? 'UNAUTHORIZED' : 'NETWORK_ERROR', `The server answered ${error.statusCode}.`);
+  }
+  if (error instanceof Error) return appError('NETWORK_ERROR', error.message || 'The request failed.');
+  return appError('UNKNOWN', 'Something went wrong.');
+}
+
+/** Words for the button or hint that fixes an error. */
+export function describeFix(error: AppError): string | null {
+  switch (error.action) {
+    case 'top_up':
+      return 'Buy more credits';
+    case 'upgrade':
+      return error.requiredPlan ? `Upgrade to ${capitalize(error.requiredPlan)}` : 'Upgrade your plan';
+    case 'wait':
+      return error.retryAfterSeconds !== null ? `Try again in ${formatWait(error.retryAfterSeconds)}` : 'Try again later';
+    case 'raise_limit':
+      return 'Review spend limits';
+    case 'sign_in':
+      return 'Sign in again';
+    case 'retry':
+      return 'Retry';
+    default:
+      return null;
+  }
+}
+
+export function formatWait(seconds: number): string {
+  if (seconds < 60) return `${seconds} s`;
+  if (seconds < 3600) return `${Math.ceil(seconds / 60)} min`;
+  const hours = Math.floor(seconds / 3600);
+  const minutes = Math.ceil((seconds % 3600) / 60);
+  return minutes ? `${hours} h ${minutes} min` : `${hours} h`;
+}
+
+export function capitalize(word: string): string {
+  return word.charAt(0).toUpperCase() + word.slice(1);
+}

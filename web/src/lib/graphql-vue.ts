@@ -1,0 +1,234 @@
+// A thin Vue layer over Apollo Client 4 (@vue/apollo-composable only supports Apollo Client 3):
+// reactive variables, readonly refs, and every subscription closed when the scope is disposed.
+import type { OperationVariables, TypedDocumentNode } from '@apollo/client';
+import { type MaybeRefOrGetter, onScopeDispose, type Ref, readonly, ref, shallowRef, toValue, watch } from 'vue';
+import { useGraphqlConnection } from './apollo.ts';
+import { type AppError, toAppError } from './errors.ts';
+
+export interface UseGqlQueryOptions {
+  /** Skip the query while false (e.g. before the session knows its org). @default true */
+  enabled?: MaybeRefOrGetter<boolean>;
+  /** Poll every n ms (0 = no polling). @default 0 */
+  pollInterval?: number;
+  /** @default 'cache-and-network' */
+  fetchPolicy?: 'cache-first' | 'cache-and-network' | 'network-only' | 'no-cache';
+  /** Keep partial data when some fields fail (e.g. one estimate of three). @default 'none' */
+  errorPolicy?: 'none' | 'all';
+}
+
+export interface UseGqlQueryReturn<TData> {
+  data: Readonly<Ref<TData | undefined>>;
+  loading: Readonly<Ref<boolean>>;
+  error: Readonly<Ref<AppError | null>>;
+  refetch: () => Promise<void>;
+  startPolling: (ms: number) => void;
+  stopPolling: () => void;
+}
+
+export function useGqlQuery<TData, TVariables extends OperationVariables>(
+  query: TypedDocumentNode<TData, TVariables>,
+  variables: MaybeRefOrGetter<TVariables>,
+  options: UseGqlQueryOptions = {},
+): UseGqlQueryReturn<TData> {
+  const { client } = useGraphqlConnection();
+  const data = shallowRef<TData | undefined>();
+  const loading = ref(false);
+  const error = shallowRef<AppError | null>(null);
+  let observable: ReturnType<typeof client.watchQuery<TData, TVariables>> | null = null;
+  let subscription: { unsubscribe: () => void } | null = null;
+  let pollInterval = options.pollInterval ?? 0;
+
+  const stop = () => {
+    subscription?.unsubscribe();
+    subscription = null;
+    observable = null;
+  };
+
+  const start = (vars: TVariables) => {
+    stop();
+    loading.value = true;
+    observable = client.watchQuery<TData, TVariables>({
+      query,
+      variables: vars,
+      fetchPolicy: options.fetchPolicy ?? 'cache-and-network',
+      errorPolicy: options.errorPolicy ?? 'none',
+      notifyOnNetworkStatusChange: false,
+      ...(pollInterval ? { pollInterval } : {}),
+    } as Parameters<typeof client.watchQuery<TData, TVariables>>[0]);
+    subscription = observable.subscribe({
+      next: (result) => {
+        if (result.data !== undefined) data.value = result.data as TData;
+        error.value = result.error ? toAppError(result.error) : null;
+        loading.value = result.loading;
+      },
+      error: (e: unknown) => {
+        error.value = toAppError(e);
+        loading.value = false;
+      },
+    });
+  };
+
+  watch(
+    () => [toValue(options.enabled ?? true), JSON.stringify(toValue(variables))] as const,
+    ([enabled], previous) => {
+      if (!enabled) {
+        stop();
+        loading.value = false;
+        return;
+      }
+      if (previous?.[0] && observable) {
+        // Same query, new variables: keep the old data on screen while the new arrives.
+        loading.value = true;
+        void observable.setVariables(toValue(variables)).catch((e: unknown) => {
+          error.value = toAppError(e);
+          loading.value = false;
+        });
+        return;
+      }
+      start(toValue(variables));
+    },
+    { immediate: true },
+  );
+
+  onScopeDispose(stop);
+
+  return {
+    data: readonly(data) as Readonly<Ref<TData | undefined>>,
+    loading: readonly(loading),
+    error: readonly(error) as Readonly<Ref<AppError | null>>,
+    refetch: async () => {
+      if (!observable) return;
+      try {
+        await observable.refetch();
+      } catch (e) {
+        error.value = toAppError(e);
+      }
+    },
+    startPolling: (ms) => {
+      pollInterval = ms;
+      observable?.startPolling(ms);
+    },
+    stopPolling: () => {
+      pollInterval = 0;
+      observable?.stopPolling();
+    },
+  };
+}
+
+export interface UseGqlSubscriptionOptions {
+  /** @default true */
+  enabled?: MaybeRefOrGetter<boolean>;
+}
+
+export interface UseGqlSubscriptionReturn<TData> {
+  data: Readonly<Ref<TData | undefined>>;
+  error: Readonly<Ref<AppError | null>>;
+  /** True while the subscription is open and has not failed. */
+  active: Readonly<Ref<boolean>>;
+  /** Opens it again after a failure (e.g. when the socket is back). */
+  restart: () => void;
+}
+
+export function useGqlSubscription<TData, TVariables extends OperationVariables>(
+  document: TypedDocumentNode<TData, TVariables>,
+  variables: MaybeRefOrGetter<TVariables>,
+  options: UseGqlSubscriptionOptions = {},
+): UseGqlSubscriptionReturn<TData> {
+  const { client } = useGraphqlConnection();
+  const data = shallowRef<TData | undefined>();
+  const error = shallowRef<AppError | null>(null);
+  const active = ref(false);
+  let subscription: { unsubscribe: () => void } | null = null;
+
+  const stop = () => {
+    subscription?.unsubscribe();
+    subscription = null;
+    active.value = false;
+  };
+
+  const start = () => {
+    stop();
+    if (!toValue(options.enabled ?? true)) return;
+    active.value = true;
+    subscription = client
+      .subscribe<TData, TVariables>({ query: document, variables: toValue(variables) } as Parameters<
+        typeof client.subscribe<TData, TVariables>
+      >[0])
+      .subscribe({
+        next: (result) => {
+          if (result.error) {
+            error.value = toAppError(result.error);
+            active.value = false;
+            return;
+          }
+          error.value = null;
+          if (result.data !== undefined) data.value = result.data as TData;
+        },
+        error: (e: unknown) => {
+          error.value = toAppError(e);
+          active.value = false;
+        },
+        complete: () => {
+          active.value = false;
+        },
+      });
+  };
+
+  watch(() => [toValue(options.enabled ?? true), JSON.stringify(toValue(variables))], start, { immediate: true });
+  onScopeDispose(stop);
+
+  return {
+    data: readonly(data) as Readonly<Ref<TData | undefined>>,
+    error: readonly(error) as Readonly<Ref<AppError | null>>,
+    active: readonly(active),
+    restart: start,
+  };
+}
+
+export interface UseGqlMutationReturn<TData, TVariables> {
+  /** Runs the mutation; resolves with its data, or rejects with an AppError (also in `error`). */
+  mutate: (variables: TVariables) => Promise<TData>;
+  loading: Readonly<Ref<boolean>>;
+  error: Readonly<Ref<AppError | null>>;
+  reset: () => void;
+}
+
+export function useGqlMutation<TData, TVariables extends OperationVariables>(
+  document: TypedDocumentNode<TData, TVariables>,
+  options: { refetchQueries?: string[] } = {},
+): UseGqlMutationReturn<TData, TVariables> {
+  const { client } = useGraphqlConnection();
+  const loading = ref(false);
+  const error = shallowRef<AppError | null>(null);
+  return {
+    mutate: async (variables) => {
+      loading.value = true;
+      error.value = null;
+      try {
+        const result = await client.mutate<TData, TVariables>({
+          mutation: document,
+          variables,
+          ...(options.refetchQueries ? { refetchQueries: options.refetchQueries } : {}),
+        } as Parameters<typeof client.mutate<TData, TVariables>>[0]);
+        if (result.data === undefined || result.data === null) throw new Error('The server returned no data.');
+        return result.data as TData;
+      } catch (e) {
+        const appErr = toAppError(e);
+        error.value = appErr;
+        throw appErr;
+      } finally {
+        loading.value = false;
+      }
+    },
+    loading: readonly(loading),
+    error: readonly(error) as Readonly<Ref<AppError | null>>,
+    reset: () => {
+      error.value = null;
+    },
+  };
+}
+
+/** Runs a one-off query (e.g. an estimate on demand) and returns its data or throws an AppError. */
+export function useGqlClient() {
+  return useGraphqlConnection().client;
+}

@@ -1,0 +1,37 @@
+import { createPinia } from 'pinia';
+import { createApp } from 'vue';
+import App from './App.vue';
+import { readConfig } from './config.ts';
+import { createGraphqlConnection, GRAPHQL_CONNECTION, type GraphqlConnection } from './lib/apollo.ts';
+import { APP_CONFIG } from './lib/app-config.ts';
+import { createAppRouter } from './router.ts';
+import { useSessionStore } from './stores/session.ts';
+import './styles/main.css';
+
+async function start() {
+  const config = readConfig();
+  const app = createApp(App);
+  const pinia = createPinia();
+  app.provide(APP_CONFIG, config);
+
+  let connection: GraphqlConnection;
+  if (import.meta.env.VITE_DEMO_MOCK === '1') {
+    // Design preview only (`VITE_DEMO_MOCK=1 pnpm dev`): fixture data instead of the engine.
+    // The condition is replaced at build time, so production bundles do not contain it.
+    const preview = await import('./preview/demo.ts');
+    connection = preview.createDemoConnection();
+    preview.signInDemo();
+  } else {
+    connection = createGraphqlConnection({
+      httpUrl: config.graphqlHttpUrl,
+      wsUrl: config.graphqlWsUrl,
+      getToken: () => useSessionStore(pinia).token,
+    });
+  }
+  app.provide(GRAPHQL_CONNECTION, connection);
+  app.use(pinia);
+  app.use(createAppRouter(pinia));
+  app.mount('#app');
+}
+
+void start();

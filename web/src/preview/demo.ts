@@ -1,0 +1,69 @@
+// Design preview (VITE_DEMO_MOCK=1): the app over fixture data, to look at the screens without
+// the backend. Not a data path of the real app; the page shows a "Design preview" flag.
+import { Observable } from 'rxjs';
+import { createFixtureConnection, type FixtureHandler } from './fixtureLink.ts';
+import { defaultHandlers, ORG_ID, OTHER_ORG_ID, USER_ID } from './fixtures.ts';
+
+function fakeJwt(claims: Record<string, string>): string {
+  const enc = (o: unknown) => btoa(JSON.stringify(o)).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
+  return `${enc({ alg: 'none', typ: 'JWT' })}.${enc({ 'https://hasura.io/jwt/claims': claims })}.preview`;
+}
+
+export function signInDemo() {
+  const token = fakeJwt({
+    'x-hasura-user-id': USER_ID,
+    'x-hasura-org-id': ORG_ID,
+    'x-hasura-default-role': 'user',
+    'x-hasura-allowed-roles': 'user',
+  });
+  const person = {
+    userId: USER_ID,
+    email: 'olivia@acme.test',
+    displayName: 'Olivia Owner',
+    orgs: [
+      { orgId: ORG_ID, orgName: 'Acme Research', role: 'owner' },
+      { orgId: OTHER_ORG_ID, orgName: 'Globex Labs', role: 'member' },
+    ],
+  };
+  localStorage.setItem('org-credits.session', JSON.stringify({ token, person }));
+}
+
+export function createDemoConnection() {
+  const params = new URLSearchParams(window.location.search);
+  const handlers: Record<string, FixtureHandler> = defaultHandlers(
+    new Date(),
+    (params.get('role') as 'owner' | 'member' | null) ?? 'owner',
+  );
+  const live = handlers.CreditBalanceLive!;
+  handlers.CreditBalanceLive = (v) => new Observable((o) => o.next(live(v) as never));
+  handlers.RunPlayground = () => ({
+    data: {
+      runPlayground: {
+        reservationId: 'eeeeeeee-0000-4000-8000-000000000001',
+        output: 'The report finds revenue grew 12% year on year, driven by the new self-serve plan; churn fell to 2.1%.',
+        modelId: 'openai/gpt-4.1-mini',
+        inputTokens: 1480,
+        outputTokens: 212,
+        chargedCredits: '2.140',
+        availableCredits: '1735.360',
+      },
+    },
+  });
+  if (params.get('low') === '1') {
+    handlers.CreditBalance = () => ({
+      data: {
+        organization_credit_balances: [
+          {
+            ...(defaultHandlers(new Date()).CreditBalance!({}) as { data: { organization_credit_balances: object[] } }).data
+              .organization_credit_balances[0],
+            allowance_remaining_credits: '150.000',
+            purchased_remaining_credits: '0.000',
+            available_credits: '150.000',
+          },
+        ],
+      },
+    });
+    handlers.CreditBalanceLive = (v) => new Observable((o) => o.next(handlers.CreditBalance!(v) as never));
+  }
+  return createFixtureConnection(handlers);
+}

@@ -1,0 +1,365 @@
+// Fixture rows shaped exactly like the engine's answers (numerics as strings), for the tests and
+// the design preview. Builders take overrides so each test states only what it cares about.
+import type { CreditBalanceRow } from '../graphql/balance.ts';
+import type { GrantRow, LedgerEntry, UsageDailyRow } from '../graphql/ledger.ts';
+import type { NotificationRow } from '../graphql/notifications.ts';
+import type { PlanCatalogData, PlanDetail, SubscriptionRow } from '../graphql/plans.ts';
+import type { AutoTopUpSettingsRow, SpendLimitsRow } from '../graphql/settings.ts';
+import type { TopUpPackage } from '../graphql/topup.ts';
+import type { FixtureHandler } from './fixtureLink.ts';
+
+export const ORG_ID = '11111111-1111-4111-8111-111111111111';
+export const OTHER_ORG_ID = '22222222-2222-4222-8222-222222222222';
+export const USER_ID = '33333333-3333-4333-8333-333333333333';
+
+export const PLAN_IDS = {
+  free: 'aaaaaaaa-0000-4000-8000-000000000001',
+  pro: 'aaaaaaaa-0000-4000-8000-000000000002',
+  team: 'aaaaaaaa-0000-4000-8000-000000000003',
+};
+
+function levels(planCode: 'free' | 'pro' | 'team') {
+  const rows: PlanDetail['plan_capability_quality_levels'] = [];
+  const add = (capability: string, level: string, model: string, name: string) =>
+    rows.push({ capability_code: capability, quality_level_code: level, model_id: model, llm_model: { id: model, display_name: name } });
+  for (const capability of ['question_suggestions', 'summarization']) {
+    add(capability, 'fast', 'openai/gpt-4.1-nano', 'GPT-4.1 nano');
+    if (planCode !== 'free') add(capability, 'enhanced', 'openai/gpt-4.1-mini', 'GPT-4.1 mini');
+    if (planCode === 'team') add(capability, 'premium', 'anthropic/claude-sonnet-4', 'Claude Sonnet 4');
+  }
+  if (planCode !== 'free') add('image_captioning', 'fast', 'openai/gpt-4.1-mini', 'GPT-4.1 mini');
+  if (planCode === 'team') add('image_captioning', 'premium', 'openai/gpt-4.1', 'GPT-4.1');
+  return rows;
+}
+
+function capabilities(planCode: 'free' | 'pro' | 'team'): PlanDetail['plan_capabilities'] {
+  const codes =
+    planCode === 'free' ? ['question_suggestions', 'summarization'] : ['question_suggestions', 'summarization', 'image_captioning'];
+  return codes.map((c) => ({ capability_code: c, rate_limit_per_hour: planCode === 'free' ? 20 : null, rate_limit_per_day: null }));
+}
+
+export function plan(code: 'free' | 'pro' | 'team'): PlanDetail {
+  const base = {
+    free: { name: 'Free', allowance: '100.000', price: '0', rank: 1, description: 'For trying things out.' },
+    pro: { name: 'Pro', allowance: '2000.000', price: '2900', rank: 2, description: 'For small teams shipping AI features.' },
+    team: { name: 'Team', allowance: '10000.000', price: '9900', rank: 3, description: 'Premium models and higher limits.' },
+  }[code];
+  return {
+    __typename: 'plans',
+    id: PLAN_IDS[code],
+    code,
+    name: base.name,
+    description: base.description,
+    monthly_allowance_credits: base.allowance,
+    price_minor: base.price,
+    currency: 'GBP',
+    rank: base.rank,
+    plan_capabilities: capabilities(code),
+    plan_capability_quality_levels: levels(code),
+  };
+}
+
+export function catalog(): PlanCatalogData {
+  return {
+    plans: [plan('free'), plan('pro'), plan('team')],
+    quality_levels: [
+      { __typename: 'quality_levels', code: 'fast', name: 'Fast', description: 'Quick and cheap', rank: 1 },
+      { __typename: 'quality_levels', code: 'enhanced', name: 'Enhanced', description: 'Better answers', rank: 2 },
+      { __typename: 'quality_levels', code: 'premium', name: 'Premium', description: 'The best models', rank: 3 },
+    ],
+    ai_capabilities: [
+      {
+        __typename: 'ai_capabilities',
+        code: 'image_captioning',
+        name: 'Image captioning',
+        description: 'Describe an image in a sentence.',
+        pricing_mode: 'per_call',
+      },
+      {
+        __typename: 'ai_capabilities',
+        code: 'question_suggestions',
+        name: 'Question suggestions',
+        description: 'Suggest follow-up questions for a text.',
+        pricing_mode: 'per_token',
+      },
+      {
+        __typename: 'ai_capabilities',
+        code: 'summarization',
+        name: 'Summarization',
+        description: 'Summarise a long text.',
+        pricing_mode: 'per_token',
+      },
+    ],
+  };
+}
+
+export function subscription(code: 'free' | 'pro' | 'team' = 'pro', overrides: Partial<SubscriptionRow> = {}): SubscriptionRow {
+  const { plan_capabilities: _c, plan_capability_quality_levels: _l, ...summary } = plan(code);
+  return {
+    __typename: 'organization_subscriptions',
+    organization_id: ORG_ID,
+    status: 'active',
+    current_period_start: '2026-11-01T00:00:00Z',
+    current_period_end: '2026-12-01T00:00:00Z',
+    pending_change_at: null,
+    cancel_at_period_end: false,
+    plan: summary,
+    pending_plan: null,
+    ...overrides,
+  };
+}
+
+export function balance(overrides: Partial<CreditBalanceRow> = {}): CreditBalanceRow {
+  return {
+    __typename: 'organization_credit_balances',
+    organization_id: ORG_ID,
+    allowance_remaining_credits: '1250.000',
+    purchased_remaining_credits: '500.000',
+    bonus_remaining_credits: '0.000',
+    debt_credits: '0.000',
+    reserved_credits: '12.500',
+    available_credits: '1737.500',
+    next_expiry_at: '2026-12-01T00:00:00Z',
+    next_expiry_credits: '1250.000',
+    ...overrides,
+  };
+}
+
+export function packages(): TopUpPackage[] {
+  return [
+    {
+      __typename: 'topup_packages',
+      id: 'bbbbbbbb-0000-4000-8000-000000000001',
+      code: 'small',
+      name: 'Starter pack',
+      credits: '500.000',
+      price_minor: '500',
+      currency: 'GBP',
+      sort_order: 1,
+    },
+    {
+      __typename: 'topup_packages',
+      id: 'bbbbbbbb-0000-4000-8000-000000000002',
+      code: 'medium',
+      name: 'Growth pack',
+      credits: '2000.000',
+      price_minor: '1800',
+      currency: 'GBP',
+      sort_order: 2,
+    },
+    {
+      __typename: 'topup_packages',
+      id: 'bbbbbbbb-0000-4000-8000-000000000003',
+      code: 'large',
+      name: 'Scale pack',
+      credits: '10000.000',
+      price_minor: '8000',
+      currency: 'GBP',
+      sort_order: 3,
+    },
+  ];
+}
+
+export function ledger(count: number): LedgerEntry[] {
+  return Array.from({ length: count }, (_, i) => {
+    const consume = i % 4 !== 3;
+    return {
+      __typename: 'credit_ledger_entries' as const,
+      id: String(1000 - i),
+      entry_type: consume ? ('consume' as const) : ('grant' as const),
+      amount_credits: consume ? `-${(3 + (i % 5) * 1.25).toFixed(3)}` : '500.000',
+      balance_after_credits: (1737.5 - i * 4).toFixed(3),
+      description: consume
+        ? ['Summarization · Enhanced', 'Question suggestions · Fast', 'Image captioning · Fast'][i % 3]!
+        : 'Starter pack',
+      created_at: new Date(Date.UTC(2026, 10, 21, 18, 0) - i * 3_600_000 * 5).toISOString(),
+      reservation_id: null,
+      grant_id: null,
+    };
+  });
+}
+
+export function usage(now: Date, days = 30): UsageDailyRow[] {
+  const rows: UsageDailyRow[] = [];
+  for (let d = 0; d < days; d++) {
+    const day = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() - d)).toISOString().slice(0, 10);
+    const wave = 8 + ((d * 7) % 11);
+    rows.push({
+      __typename: 'organization_usage_daily',
+      day,
+      capability_code: 'summarization',
+      quality_level_code: 'enhanced',
+      calls: wave,
+      credits_consumed: (wave * 2.5).toFixed(3),
+    });
+    rows.push({
+      __typename: 'organization_usage_daily',
+      day,
+      capability_code: 'question_suggestions',
+      quality_level_code: 'fast',
+      calls: wave * 3,
+      credits_consumed: (wave * 0.75).toFixed(3),
+    });
+    if (d % 3 === 0)
+      rows.push({
+        __typename: 'organization_usage_daily',
+        day,
+        capability_code: 'image_captioning',
+        quality_level_code: 'fast',
+        calls: 4,
+        credits_consumed: '6.000',
+      });
+  }
+  return rows;
+}
+
+export function grants(): GrantRow[] {
+  return [
+    {
+      __typename: 'credit_grants',
+      id: 'cccccccc-0000-4000-8000-000000000001',
+      source: 'plan_allowance',
+      amount_credits: '2000.000',
+      remaining_credits: '1250.000',
+      effective_at: '2026-11-01T00:00:00Z',
+      expires_at: '2026-12-01T00:00:00Z',
+      description: 'Pro allowance, November',
+      created_at: '2026-11-01T00:00:00Z',
+    },
+    {
+      __typename: 'credit_grants',
+      id: 'cccccccc-0000-4000-8000-000000000002',
+      source: 'purchase',
+      amount_credits: '500.000',
+      remaining_credits: '487.500',
+      effective_at: '2026-11-12T10:00:00Z',
+      expires_at: '2027-11-12T10:00:00Z',
+      description: 'Starter pack',
+      created_at: '2026-11-12T10:00:00Z',
+    },
+  ];
+}
+
+export function autoTopUp(overrides: Partial<AutoTopUpSettingsRow> = {}): AutoTopUpSettingsRow {
+  return {
+    __typename: 'auto_topup_settings',
+    organization_id: ORG_ID,
+    enabled: false,
+    threshold_credits: '200.000',
+    package_id: null,
+    monthly_max_count: 3,
+    monthly_max_minor: null,
+    cooldown_minutes: 60,
+    consecutive_failures: 0,
+    disabled_reason: null,
+    stripe_payment_method_id: null,
+    updated_at: '2026-11-01T00:00:00Z',
+    ...overrides,
+  };
+}
+
+export function spendLimits(overrides: Partial<SpendLimitsRow> = {}): SpendLimitsRow {
+  return {
+    __typename: 'spend_limits',
+    organization_id: ORG_ID,
+    daily_limit_credits: '100.000',
+    monthly_limit_credits: '2500.000',
+    per_call_limit_credits: null,
+    updated_at: '2026-11-01T00:00:00Z',
+    ...overrides,
+  };
+}
+
+export function notifications(): NotificationRow[] {
+  return [
+    {
+      __typename: 'notifications',
+      id: 'dddddddd-0000-4000-8000-000000000001',
+      kind: 'usage_threshold',
+      title: 'You have used 75% of this month’s allowance',
+      body: 'At this rate the allowance runs out around 27 November.',
+      action_url: null,
+      read_at: null,
+      created_at: '2026-11-20T09:12:00Z',
+    },
+    {
+      __typename: 'notifications',
+      id: 'dddddddd-0000-4000-8000-000000000002',
+      kind: 'refund',
+      title: 'Refund processed',
+      body: 'The Starter pack bought on 2 November was refunded.',
+      action_url: null,
+      read_at: '2026-11-03T08:00:00Z',
+      created_at: '2026-11-02T16:40:00Z',
+    },
+  ];
+}
+
+/** One handler per operation of the app, answering with the fixtures above. */
+export function defaultHandlers(now: Date, role: 'owner' | 'admin' | 'member' = 'owner'): Record<string, FixtureHandler> {
+  const cat = catalog();
+  return {
+    CurrentMembership: () => ({
+      data: {
+        organization_members_by_pk: {
+          __typename: 'organization_members',
+          organization_id: ORG_ID,
+          user_id: USER_ID,
+          role,
+          organization: { __typename: 'organizations', id: ORG_ID, name: 'Acme Research', slug: 'acme' },
+        },
+      },
+    }),
+    CreditBalance: () => ({ data: { organization_credit_balances: [balance()] } }),
+    CreditBalanceLive: () => ({ data: { organization_credit_balances: [balance()] } }),
+    CurrentPlan: () => ({ data: { organization_subscriptions_by_pk: subscription('pro') } }),
+    PlanCatalog: () => ({ data: cat }),
+    BurnRate: () => ({ data: { organization_usage_daily_aggregate: { aggregate: { sum: { credits_consumed: '262.500' } } } } }),
+    LevelCosts: () => ({
+      data: {
+        fast: { modelId: 'openai/gpt-4.1-nano', typicalCredits: '0.750' },
+        enhanced: { modelId: 'openai/gpt-4.1-mini', typicalCredits: '2.500' },
+        premium: { modelId: 'anthropic/claude-sonnet-4', typicalCredits: '9.000' },
+      },
+    }),
+    CreditEstimate: (v) => ({
+      data: {
+        estimateCredits: {
+          capability: v.capability,
+          qualityLevel: v.qualityLevel,
+          modelId: 'openai/gpt-4.1-mini',
+          pricingMode: 'per_token',
+          minimumCredits: '0.500',
+          minimumExplanation: 'A very short input and answer.',
+          typicalCredits: '2.500',
+          typicalExplanation: 'About 1,500 tokens in and 300 out.',
+          maximumCredits: '8.000',
+          maximumExplanation: 'The longest input and answer allowed.',
+        },
+      },
+    }),
+    TopUpPackages: () => ({ data: { topup_packages: packages() } }),
+    CreditHistory: (v) => {
+      const all = ledger(60);
+      const offset = Number(v.offset ?? 0);
+      const limit = Number(v.limit ?? 25);
+      return {
+        data: {
+          credit_ledger_entries: all.slice(offset, offset + limit),
+          credit_ledger_entries_aggregate: { aggregate: { count: all.length } },
+        },
+      };
+    },
+    UsageDaily: () => ({ data: { organization_usage_daily: usage(now) } }),
+    Grants: () => ({ data: { credit_grants: grants() } }),
+    AutoTopUpSettings: () => ({ data: { auto_topup_settings_by_pk: autoTopUp() } }),
+    SpendLimits: () => ({
+      data: {
+        spend_limits_by_pk: spendLimits(),
+        today: { aggregate: { sum: { credits_consumed: '84.250' } } },
+        month: { aggregate: { sum: { credits_consumed: '750.000' } } },
+      },
+    }),
+    Notifications: () => ({ data: { notifications: notifications() } }),
+  };
+}
