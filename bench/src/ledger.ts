@@ -1,0 +1,216 @@
+#!/usr/bin/env tsx
+// `pnpm bench:ledger`: reserve -> settle pairs per second and their latency, as two separate calls
+// the way a client makes them, on one hot organization and across 100, at 1, 8 and 32
+// connections; and, in the same run and on the same server, the limit: single-row UPDATE commits
+// per second on one row from one connection (a pair on a hot org needs two such commits, each
+// holding the org's lock until it is durable). Starts its own embedded Postgres with default
+// durability settings in a temporary folder, prints a markdown table, and stops.
+//
+// BENCH_SECONDS (default 5) sets the length of each cell.
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createDatabase, freePort, migrate, pg, seed, startDatabaseServer } from '@org-credits/db';
+
+const seconds = Number(process.env.BENCH_SECONDS ?? 5);
+const connectionCounts = [1, 8, 32];
+const BENCH_PLAN = 'b0000000-0000-4000-8000-000000000001';
+
+interface Cell {
+  scenario: 'hot org' | '100 orgs';
+  connections: number;
+  pairs: number;
+  failures: number;
+  pairsPerSecond: number;
+  p50: number;
+  p99: number;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
+  return sorted[Math.max(0, index)]!;
+}
+
+async function setUp(url: string): Promise<string[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    // A plan with the capability and no rate limits, so the benchmark measures the ledger.
+    await client.query(
+      `insert into public.plans (id, code, version, name, monthly_allowance_credits, rank, is_active)
+       values ($1, 'bench', 1, 'Benchmark', 0, 99, true)`,
+      [BENCH_PLAN],
+    );
+    await client.query(`insert into public.plan_capabilities (plan_id, capability_code) values ($1, 'question_suggestions')`, [BENCH_PLAN]);
+    await client.query(
+      `insert into public.plan_capability_quality_levels (plan_id, capability_code, quality_level_code, model_id)
+       values ($1, 'question_suggestions', 'fast', 'openai/gpt-4.1-nano')`,
+      [BENCH_PLAN],
+    );
+    const orgs: string[] = [];
+    for (let i = 0; i < 101; i++) {
+      const id = randomUUID();
+      orgs.push(id);
+      await client.query('insert into public.organizations (id, name, slug) values ($1, $2, $3)', [id, `Bench ${i}`, `bench-${i}`]);
+      await client.query(
+        `insert into public.organization_subscriptions (organization_id, plan_id, current_period_start, current_period_end)
+         values ($1, $2, now() - interval '1 day', now() + interval '29 days')`,
+        [id, BENCH_PLAN],
+      );
+      await client.query(`select public.grant_credits($1, 1000000000, 'promotion', 'bench')`, [id]);
+    }
+    await client.query('create table bench_limit (id int primary key, n bigint not null)');
+    await client.query('insert into bench_limit values (1, 0)');
+    await client.query('vacuum analyze');
+    return orgs;
+  } finally {
+    await client.end();
+  }
+}
+
+async function measureLimit(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const update = { name: 'limit', text: 'update bench_limit set n = n + 1 where id = 1' };
+    for (let i = 0; i < 200; i++) await client.query(update);
+    let commits = 0;
+    const start = performance.now();
+    const end = start + seconds * 1000;
+    while (performance.now() < end) {
+      await client.query(update);
+      commits++;
+    }
+    return commits / ((performance.now() - start) / 1000);
+  } finally {
+    await client.end();
+  }
+}
+
+async function measurePairs(url: string, scenario: Cell['scenario'], orgs: string[], connections: number, run: string): Promise<Cell> {
+  const pool = new pg.Pool({ connectionString: url, max: connections });
+  const clients = await Promise.all(Array.from({ length: connections }, () => pool.connect()));
+  const reserve = {
+    name: 'reserve',
+    text: `select id from public.reserve_credits($1, $2, $3, p_capability_code => 'question_suggestions', p_quality_level_code => 'fast')`,
+  };
+  const settle = { name: 'settle', text: 'select status from public.settle_reservation($1, $2, p_org_id => $3)' };
+  const latencies: number[][] = clients.map(() => []);
+  let failures = 0;
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  await Promise.all(
+    clients.map(async (client, worker) => {
+      let i = 0;
+      while (performance.now() < end) {
+        // Hot: every worker on org 0. Spread: worker w starts at org w and walks round 100 orgs.
+        const org = scenario === 'hot org' ? orgs[0]! : orgs[1 + ((worker + i * connections) % 100)]!;
+        const t0 = performance.now();
+        try {
+          const { rows } = await client.query<{ id: string }>({ ...reserve, values: [org, '1.500', `${run}-${worker}-${i}`] });
+          await client.query({ ...settle, values: [rows[0]!.id, '1.250', org] });
+          latencies[worker]!.push(performance.now() - t0);
+        } catch (error) {
+          failures++;
+          if (failures === 1) process.stderr.write(`first failure: ${(error as Error).message}\n`);
+        }
+        i++;
+      }
+    }),
+  );
+  const elapsed = (performance.now() - start) / 1000;
+  for (const client of clients) client.release();
+  await pool.end();
+  const all = latencies.flat().sort((a, b) => a - b);
+  return {
+    scenario,
+    connections,
+    pairs: all.length,
+    failures,
+    pairsPerSecond: all.length / elapsed,
+    p50: percentile(all, 50),
+    p99: percentile(all, 99),
+  };
+}
+
+async function main() {
+  const dataDir = mkdtempSync(join(tmpdir(), 'org-credits-bench-pg-'));
+  // Default durability: fsync, synchronous_commit and full_page_writes stay on.
+  const server = await startDatabaseServer({ dataDir, port: await freePort() });
+  try {
+    const url = await createDatabase(server.adminUrl, 'bench', { replace: true });
+    await migrate(url);
+    await seed(url);
+    const orgs = await setUp(url);
+    process.stdout.write(`ledger benchmark: ${seconds} s per cell, Postgres ${await serverVersion(url)}, default durability\n`);
+
+    const limit = await measureLimit(url);
+    const cells: Cell[] = [];
+    for (const scenario of ['hot org', '100 orgs'] as const) {
+      for (const connections of connectionCounts) {
+        const cell = await measurePairs(url, scenario, orgs, connections, `${scenario === 'hot org' ? 'h' : 's'}${connections}`);
+        cells.push(cell);
+        process.stdout.write(`  ${scenario} x ${connections}: ${cell.pairsPerSecond.toFixed(0)} pairs/s\n`);
+      }
+    }
+    const limitPairs = limit / 2;
+    const hot = (connections: number) => cells.find((c) => c.scenario === 'hot org' && c.connections === connections)!;
+    const lines = [
+      '',
+      `limit: ${limit.toFixed(0)} single-row UPDATE commits/s on one row from one connection = ${limitPairs.toFixed(0)} pairs/s`,
+      '',
+      '| scenario | connections | pairs/s | p50 ms | p99 ms | vs limit pairs/s | vs hot org, same connections | failures |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      ...cells.map((c) =>
+        [
+          '',
+          c.scenario,
+          c.connections,
+          c.pairsPerSecond.toFixed(0),
+          c.p50.toFixed(2),
+          c.p99.toFixed(2),
+          `${(c.pairsPerSecond / limitPairs).toFixed(2)}x`,
+          c.scenario === 'hot org' ? '1.00x' : `${(c.pairsPerSecond / hot(c.connections).pairsPerSecond).toFixed(2)}x`,
+          c.failures,
+          '',
+        ]
+          .join(' | ')
+          .trim(),
+      ),
+      '',
+      'goals:',
+      ...[8, 32].map(
+        (n) =>
+          `  hot org at ${n} connections >= 0.5x the limit's pair rate: ${(hot(n).pairsPerSecond / limitPairs).toFixed(2)}x ${hot(n).pairsPerSecond >= limitPairs / 2 ? 'met' : 'NOT met'}`,
+      ),
+      `  hot org no fall from 8 to 32 connections: ${(hot(32).pairsPerSecond / hot(8).pairsPerSecond).toFixed(2)}x ${hot(32).pairsPerSecond >= hot(8).pairsPerSecond * 0.95 ? 'met' : 'NOT met'}`,
+      ...[8, 32].map((n) => {
+        const spread = cells.find((c) => c.scenario === '100 orgs' && c.connections === n)!;
+        const ratio = spread.pairsPerSecond / hot(n).pairsPerSecond;
+        return `  100 orgs at ${n} connections >= 2x the hot org: ${ratio.toFixed(2)}x ${ratio >= 2 ? 'met' : 'NOT met'}`;
+      }),
+      '',
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+  } finally {
+    await server.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function serverVersion(url: string): Promise<string> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<{ server_version: string }>('show server_version')).rows[0]!.server_version;
+  } finally {
+    await client.end();
+  }
+}
+
+main().catch((error: Error) => {
+  process.stderr.write(`bench failed: ${error.stack ?? error.message}\n`);
+  process.exit(1);
+});
