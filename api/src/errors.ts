@@ -1,5 +1,6 @@
 // One error type for the whole service, the table of codes (the SQL codes one-to-one, plus the
 // service's own), and the one error middleware that answers in Hasura's action error shape.
+import { ledgerErrorFromPg } from '@org-credits/db/errors';
 import type { ErrorRequestHandler } from 'express';
 import { ZodError } from 'zod';
 
@@ -33,10 +34,6 @@ export const ERROR_CODES = {
 } as const satisfies Record<string, CodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
-
-const CODE_BY_SQLSTATE = new Map<string, ErrorCode>(
-  Object.entries(ERROR_CODES).flatMap(([code, info]) => ('sqlstate' in info ? [[info.sqlstate, code as ErrorCode]] : [])),
-);
 
 export interface AppErrorDetails {
   retryAfterSeconds?: number;
@@ -75,40 +72,24 @@ export class AppError extends Error {
   }
 }
 
-interface PgErrorLike {
-  code?: unknown;
-  message?: unknown;
-  detail?: unknown;
-  hint?: unknown;
-}
-
 /**
- * The `AppError` for an error raised by a ledger function (SQLSTATE class `OC`), or undefined for
- * any other error. The DETAIL JSON carries the numbers: `retry_after_seconds`, `required_plan`, ….
+ * The `AppError` for an error raised by a ledger function (SQLSTATE class `OC`, read by the
+ * ledger's own `ledgerErrorFromPg`), or undefined for any other error. The DETAIL JSON carries
+ * the numbers: `retry_after_seconds`, `required_plan_code`, ….
  */
 export function appErrorFromPg(error: unknown): AppError | undefined {
-  if (typeof error !== 'object' || error === null) return undefined;
-  const pgError = error as PgErrorLike;
-  if (typeof pgError.code !== 'string') return undefined;
-  const code = CODE_BY_SQLSTATE.get(pgError.code);
-  if (!code) {
+  const ledgerError = ledgerErrorFromPg(error);
+  if (!ledgerError) {
     // Bad values that Postgres itself rejects (a malformed uuid, a number out of range) are the
     // caller's mistake too.
-    if (pgError.code === '22P02' || pgError.code === '22003') return new AppError('INVALID_INPUT', String(pgError.message));
+    const code = (error as { code?: unknown } | null)?.code;
+    if (code === '22P02' || code === '22003') return new AppError('INVALID_INPUT', String((error as Error).message));
     return undefined;
   }
-  let detail: Record<string, unknown> = {};
-  if (typeof pgError.detail === 'string') {
-    try {
-      const parsed: unknown = JSON.parse(pgError.detail);
-      if (parsed && typeof parsed === 'object') detail = parsed as Record<string, unknown>;
-    } catch {
-      // A DETAIL that is not JSON carries no numbers for us.
-    }
-  }
+  const { detail } = ledgerError;
   const retry = detail.retry_after_seconds;
-  const plan = detail.required_plan ?? detail.required_plan_code;
-  return new AppError(code, String(pgError.message), {
+  const plan = detail.required_plan_code ?? detail.required_plan;
+  return new AppError(ledgerError.code, ledgerError.message, {
     detail,
     ...(typeof retry === 'number' || typeof retry === 'string' ? { retryAfterSeconds: Math.max(0, Math.ceil(Number(retry))) } : {}),
     ...(typeof plan === 'string' ? { requiredPlan: plan } : {}),

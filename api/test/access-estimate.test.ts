@@ -1,0 +1,189 @@
+// checkAIAccess and estimateCredits over real HTTP, as Hasura calls them, against a real Postgres.
+import { randomUUID } from 'node:crypto';
+import { useTestDatabase } from '@org-credits/db/testing';
+import { describe, expect, it } from 'vitest';
+import { createOrg, type Session, snapshot, startApi } from './helpers.ts';
+
+const db = await useTestDatabase();
+const api = await startApi(db);
+
+const check = (session: Session, capability: string, qualityLevel: string) =>
+  api.action('checkAIAccess', { capability, qualityLevel }, session);
+const estimate = (session: Session, input: Record<string, unknown>) =>
+  api.action('estimateCredits', { capability: 'question_suggestions', qualityLevel: 'fast', ...input }, session);
+const reserve = (session: Session, capability: string, qualityLevel: string) =>
+  api.action('reserveCredits', { capability, qualityLevel, idempotencyKey: randomUUID() }, session);
+
+describe('estimateCredits', () => {
+  it('gives minimum, typical and maximum from the model per-token prices and the base cost, each explained', async () => {
+    const org = await createOrg(db.pool);
+    const res = await estimate(org.session, {});
+    expect(res.status).toBe(200);
+    // gpt-4.1-nano: 0.005 in / 0.020 out per 1k; base 0.100.
+    expect(res.body).toMatchObject({
+      capability: 'question_suggestions',
+      qualityLevel: 'fast',
+      modelId: 'openai/gpt-4.1-nano',
+      pricingMode: 'per_token',
+      minimumCredits: '0.101', // 1 in, 1 out: 0.100025 rounded up
+      typicalCredits: '0.106', // 400 in, 200 out
+      maximumCredits: '0.114', // 400 in, 600 out
+    });
+    expect(res.body.minimumExplanation).toMatch(/1 input token .*1-token answer .*GPT-4\.1 nano/);
+    expect(res.body.typicalExplanation).toMatch(/400 input tokens \(typical\) and 200 output tokens \(typical\)/);
+    expect(res.body.maximumExplanation).toMatch(/600 output tokens/);
+  });
+
+  it('uses the given input and output tokens', async () => {
+    const org = await createOrg(db.pool);
+    const res = await estimate(org.session, { inputTokens: 2000, outputTokens: 50 });
+    expect(res.body).toMatchObject({ minimumCredits: '0.111', typicalCredits: '0.111', maximumCredits: '0.122' });
+    expect(res.body.typicalExplanation).toMatch(/^2000 input tokens and 50 output tokens at/);
+  });
+
+  it('gives one exact price for a per-call capability', async () => {
+    const org = await createOrg(db.pool, { plan: 'team' });
+    const res = await estimate(org.session, { capability: 'image_captioning', qualityLevel: 'premium' });
+    expect(res.body).toMatchObject({
+      modelId: 'openai/gpt-4.1',
+      pricingMode: 'per_call',
+      minimumCredits: '2.000',
+      typicalCredits: '2.000',
+      maximumCredits: '2.000',
+    });
+    expect(res.body.typicalExplanation).toMatch(/exactly 2\.000 credits/);
+  });
+
+  it('follows the plan model for the quality level', async () => {
+    const org = await createOrg(db.pool, { plan: 'team' });
+    const res = await estimate(org.session, { capability: 'summarization', qualityLevel: 'premium' });
+    // gemini-2.5-pro: 0.0625 in / 0.5 out; base 0.200; typical 3000 in, 400 out → 0.5875 → 0.588.
+    expect(res.body).toMatchObject({ modelId: 'google/gemini-2.5-pro', typicalCredits: '0.588' });
+  });
+
+  it.each([
+    ['CAPABILITY_NOT_IN_PLAN', 'free', { capability: 'image_captioning' }, 'pro'],
+    ['QUALITY_NOT_IN_PLAN', 'free', { capability: 'summarization', qualityLevel: 'enhanced' }, 'pro'],
+    ['QUALITY_NOT_IN_PLAN', 'pro', { qualityLevel: 'premium' }, 'team'],
+  ] as const)('%s on %s names the plan to upgrade to', async (code, plan, input, requiredPlan) => {
+    const org = await createOrg(db.pool, { plan });
+    const res = await estimate(org.session, input);
+    expect(res.status).toBe(403);
+    expect(res.body.extensions).toEqual({ code, action: 'upgrade', required_plan: requiredPlan });
+  });
+
+  it.each([
+    ['more input tokens than the capability takes', { inputTokens: 2001 }],
+    ['more output tokens than it writes', { outputTokens: 601 }],
+    ['an unknown capability', { capability: 'nope' }],
+    ['tokens given as text', { inputTokens: '400' }],
+  ])('INVALID_INPUT for %s', async (_name, input) => {
+    const org = await createOrg(db.pool);
+    const res = await estimate(org.session, input);
+    expect(res.status).toBe(400);
+    expect(res.body.extensions.code).toBe('INVALID_INPUT');
+  });
+});
+
+describe('checkAIAccess', () => {
+  it('allows a call the plan includes and the balance covers, with the model, estimate, rate budget and balance', async () => {
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    const res = await check(org.session, 'question_suggestions', 'enhanced');
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({
+      allowed: true,
+      reason: null,
+      message: null,
+      action: null,
+      requiredPlanCode: null,
+      modelId: 'openai/gpt-4.1-mini',
+      modelDisplayName: 'GPT-4.1 mini',
+      estimatedCredits: '0.124', // 0.100 + 400 × 0.02/1k + 200 × 0.08/1k
+      rateLimitHourRemaining: 200,
+      rateLimitDayRemaining: 2000,
+      retryAfterSeconds: null,
+      availableCredits: '10.000',
+    });
+  });
+
+  it('counts each reservation against the rate budget it reports', async () => {
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    await reserve(org.session, 'summarization', 'fast');
+    await reserve(org.session, 'summarization', 'fast');
+    const res = await check(org.session, 'summarization', 'fast');
+    expect(res.body).toMatchObject({ allowed: true, rateLimitHourRemaining: 98, rateLimitDayRemaining: 998 });
+  });
+
+  it('reports no limit as null on a plan without one', async () => {
+    const org = await createOrg(db.pool, { plan: 'team', credits: '10.000' });
+    const res = await check(org.session, 'question_suggestions', 'premium');
+    expect(res.body).toMatchObject({ allowed: true, rateLimitHourRemaining: 1000, rateLimitDayRemaining: null });
+  });
+
+  it('refuses what the plan lacks, with the plan to upgrade to, exactly as reserving would', async () => {
+    const org = await createOrg(db.pool, { plan: 'free', credits: '10.000' });
+    const res = await check(org.session, 'image_captioning', 'fast');
+    expect(res.body).toMatchObject({
+      allowed: false,
+      reason: 'CAPABILITY_NOT_IN_PLAN',
+      action: 'upgrade',
+      requiredPlanCode: 'pro',
+      availableCredits: '10.000',
+    });
+    expect((await reserve(org.session, 'image_captioning', 'fast')).body.extensions.code).toBe('CAPABILITY_NOT_IN_PLAN');
+    const quality = await check(org.session, 'question_suggestions', 'premium');
+    expect(quality.body).toMatchObject({ allowed: false, reason: 'QUALITY_NOT_IN_PLAN', requiredPlanCode: 'team' });
+  });
+
+  it('refuses when the balance does not cover the hold, with top_up to do, exactly as reserving would', async () => {
+    const org = await createOrg(db.pool, { credits: '0.110' });
+    const res = await check(org.session, 'question_suggestions', 'fast');
+    expect(res.body).toMatchObject({
+      allowed: false,
+      reason: 'INSUFFICIENT_CREDITS',
+      action: 'top_up',
+      modelId: 'openai/gpt-4.1-nano',
+      estimatedCredits: '0.106',
+      availableCredits: '0.110',
+    });
+    expect((await reserve(org.session, 'question_suggestions', 'fast')).body.extensions.code).toBe('INSUFFICIENT_CREDITS');
+  });
+
+  it('refuses when the daily limit is used up, with the seconds until midnight UTC, exactly as reserving would', async () => {
+    const org = await createOrg(db.pool, { plan: 'free', credits: '10.000' });
+    await db.pool.query(
+      `insert into public.organization_rate_usage (organization_id, capability_code, hour_start, hour_calls, day, day_calls)
+       values ($1, 'summarization', '2026-11-22T09:00:00Z', 3, '2026-11-22', 20)`,
+      [org.orgId],
+    );
+    const res = await check(org.session, 'summarization', 'fast');
+    // 10:15 → 24:00 is 13 h 45 min.
+    expect(res.body).toMatchObject({
+      allowed: false,
+      reason: 'RATE_LIMITED',
+      action: 'wait',
+      retryAfterSeconds: 49500,
+      rateLimitHourRemaining: 5,
+      rateLimitDayRemaining: 0,
+    });
+    const reserved = await reserve(org.session, 'summarization', 'fast');
+    expect(reserved.body.extensions).toEqual({ code: 'RATE_LIMITED', action: 'wait', retry_after_seconds: 49500 });
+  });
+
+  it('refuses when a spend limit would be passed, exactly as reserving would', async () => {
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    await db.pool.query('insert into public.spend_limits (organization_id, daily_limit_credits) values ($1, 0.200)', [org.orgId]);
+    expect((await check(org.session, 'question_suggestions', 'fast')).body.allowed).toBe(true);
+    expect((await reserve(org.session, 'question_suggestions', 'fast')).status).toBe(200);
+    const res = await check(org.session, 'question_suggestions', 'fast');
+    expect(res.body).toMatchObject({ allowed: false, reason: 'SPEND_LIMIT_EXCEEDED', availableCredits: '9.886' });
+    expect((await reserve(org.session, 'question_suggestions', 'fast')).body.extensions.code).toBe('SPEND_LIMIT_EXCEEDED');
+  });
+
+  it('holds nothing and changes nothing', async () => {
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    const before = await snapshot(db.pool, org.orgId);
+    await check(org.session, 'question_suggestions', 'fast');
+    expect(await snapshot(db.pool, org.orgId)).toEqual(before);
+  });
+});

@@ -1,0 +1,117 @@
+// runPlayground: reserve → AI provider → settle through the client's withCredits, over real HTTP
+// and a real Postgres.
+import { randomUUID } from 'node:crypto';
+import { useTestDatabase } from '@org-credits/db/testing';
+import { describe, expect, it } from 'vitest';
+import type { AIProvider } from '../src/ai/index.ts';
+import { AppError } from '../src/errors.ts';
+import { available, createOrg, snapshot, startApi } from './helpers.ts';
+
+const db = await useTestDatabase();
+const api = await startApi(db);
+
+/** A vendor that is down (the outer edge). */
+const downAI: AIProvider = {
+  name: 'down',
+  async complete() {
+    throw new AppError('AI_PROVIDER_ERROR', 'the AI provider answered HTTP 503: overloaded');
+  },
+};
+const broken = await startApi(db, { ai: downAI });
+
+const prompt = 'Summarize: the team shipped the billing page, fixed three bugs and planned the next sprint.';
+
+describe('runPlayground', () => {
+  it('runs the local model, charges the tokens it used at the reservation prices, and answers the text', async () => {
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    const res = await api.action(
+      'runPlayground',
+      { capability: 'summarization', qualityLevel: 'enhanced', prompt, idempotencyKey: randomUUID() },
+      org.session,
+    );
+    expect(res.status).toBe(200);
+    const run = res.body;
+    expect(run.modelId).toBe('anthropic/claude-haiku-4-5');
+    expect(run.output).toContain('anthropic/claude-haiku-4-5');
+    expect(run.inputTokens).toBe(Math.ceil(prompt.length / 4));
+    expect(run.outputTokens).toBe(Math.ceil(run.output.length / 4));
+    // claude-haiku-4-5: 0.05 in / 0.25 out per 1k, base 0.200; the charge is exact in SQL too.
+    const { rows } = await db.pool.query(
+      `select r.status, r.usage, r.settled_amount_credits::text as charged,
+         (ceil((0.200 + $2::int * 0.05 / 1000 + $3::int * 0.25 / 1000) * 1000) / 1000)::numeric(20, 3)::text as expected
+       from public.credit_reservations r where r.id = $1`,
+      [run.reservationId, run.inputTokens, run.outputTokens],
+    );
+    expect(rows[0].status).toBe('settled');
+    expect(rows[0].usage).toEqual({ input_tokens: run.inputTokens, output_tokens: run.outputTokens, calls: 1 });
+    expect(run.chargedCredits).toBe(rows[0].charged);
+    expect(rows[0].charged).toBe(rows[0].expected);
+    expect(run.availableCredits).toBe(await available(db.pool, org.orgId));
+  });
+
+  it('charges the one price of a per-call capability', async () => {
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    const res = await api.action(
+      'runPlayground',
+      { capability: 'image_captioning', qualityLevel: 'fast', prompt: 'A red bicycle', idempotencyKey: randomUUID() },
+      org.session,
+    );
+    expect(res.body).toMatchObject({ chargedCredits: '2.000', availableCredits: '8.000', modelId: 'mistral/mistral-small-latest' });
+  });
+
+  it('answers a retry with the same key with the same run, charging once', async () => {
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    const input = { capability: 'question_suggestions', qualityLevel: 'fast', prompt, idempotencyKey: randomUUID() };
+    const first = await api.action('runPlayground', input, org.session);
+    const before = await snapshot(db.pool, org.orgId);
+    const retry = await api.action('runPlayground', input, org.session);
+    expect(retry.body).toEqual(first.body);
+    expect(await snapshot(db.pool, org.orgId)).toEqual(before);
+  });
+
+  it('gives the hold back when the AI provider fails, and says so', async () => {
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    const res = await broken.action(
+      'runPlayground',
+      { capability: 'summarization', qualityLevel: 'fast', prompt, idempotencyKey: randomUUID() },
+      org.session,
+    );
+    expect(res.status).toBe(400);
+    expect(res.body.extensions.code).toBe('AI_PROVIDER_ERROR');
+    const { rows } = await db.pool.query('select status, release_reason from public.credit_reservations where organization_id = $1', [
+      org.orgId,
+    ]);
+    expect(rows).toEqual([{ status: 'released', release_reason: expect.stringContaining('HTTP 503') }]);
+    expect(await available(db.pool, org.orgId)).toBe('10.000');
+    const entries = await db.pool.query(
+      "select count(*)::int as n from public.credit_ledger_entries where organization_id = $1 and entry_type = 'consume'",
+      [org.orgId],
+    );
+    expect(entries.rows[0].n).toBe(0);
+  });
+
+  it('refuses before calling the model when the balance cannot cover the hold', async () => {
+    const org = await createOrg(db.pool, { credits: '0.050' });
+    const before = await snapshot(db.pool, org.orgId);
+    const res = await broken.action(
+      'runPlayground',
+      { capability: 'summarization', qualityLevel: 'fast', prompt, idempotencyKey: randomUUID() },
+      org.session,
+    );
+    // The broken provider was never reached: the answer is about credits.
+    expect(res.body.extensions).toEqual({ code: 'INSUFFICIENT_CREDITS', action: 'top_up' });
+    expect(await snapshot(db.pool, org.orgId)).toEqual(before);
+  });
+
+  it('INVALID_INPUT for a prompt longer than the capability takes', async () => {
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    const before = await snapshot(db.pool, org.orgId);
+    const res = await api.action(
+      'runPlayground',
+      { capability: 'question_suggestions', qualityLevel: 'fast', prompt: 'z'.repeat(8004), idempotencyKey: randomUUID() },
+      org.session,
+    );
+    expect(res.body.extensions.code).toBe('INVALID_INPUT');
+    expect(await snapshot(db.pool, org.orgId)).toEqual(before);
+  });
+});

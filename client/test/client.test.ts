@@ -1,0 +1,192 @@
+// The client over real HTTP against a stand-in for Hasura's /v1/graphql (the outer edge of this
+// package): what it sends, how it reads answers and errors, and withCredits' reserve → run →
+// settle, release on failure, and retries with one idempotency key.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { CreditsError, CreditsTransportError, createCreditsClient, createGraphQLTransport } from '../src/index.ts';
+
+interface Seen {
+  headers: Record<string, string | string[] | undefined>;
+  operation: string;
+  variables: Record<string, unknown>;
+}
+
+const ORG = '0a000000-0000-4000-8000-000000000001';
+const seen: Seen[] = [];
+/** What the stand-in answers next, per operation; a function may drop the connection. */
+let answers: Record<string, (seen: Seen) => { status: number; body: unknown } | 'drop'> = {};
+
+const server = createServer(async (req, res) => {
+  let text = '';
+  for await (const chunk of req) text += chunk;
+  const { query, variables } = JSON.parse(text) as { query: string; variables: Record<string, unknown> };
+  const operation = /(reserveCredits|settleCredits|releaseCredits)\(/.exec(query)?.[1] ?? 'unknown';
+  const entry = { headers: req.headers, operation, variables };
+  seen.push(entry);
+  const answer = answers[operation]?.(entry) ?? { status: 200, body: { errors: [{ message: 'not expected' }] } };
+  if (answer === 'drop') {
+    req.socket.destroy();
+    return;
+  }
+  res.writeHead(answer.status, { 'content-type': 'application/json' }).end(JSON.stringify(answer.body));
+});
+await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/graphql`;
+
+const reserved = {
+  reservationId: 'r-1',
+  amountCredits: '0.114',
+  expiresAt: '2026-11-22T10:25:00.000Z',
+  modelId: 'openai/gpt-4.1-nano',
+  availableCredits: '9.886',
+};
+const settled = { reservationId: 'r-1', chargedCredits: '0.105', releasedCredits: '0.009', capped: false, availableCredits: '9.895' };
+const released = { reservationId: 'r-1', releasedCredits: '0.114', availableCredits: '10.000' };
+const ok = (field: string, data: unknown) => () => ({ status: 200, body: { data: { [field]: data } } });
+
+const waits: number[] = [];
+const client = (auth: { adminSecret: string } | { serviceToken: string } = { adminSecret: 'admin-secret' }) =>
+  createCreditsClient({
+    transport: createGraphQLTransport({ url, auth }),
+    sleep: async (ms) => {
+      waits.push(ms);
+    },
+  });
+
+beforeEach(() => {
+  seen.length = 0;
+  waits.length = 0;
+  answers = {};
+});
+
+describe('withCredits', () => {
+  it('reserves with the admin secret as the service role of the org, runs the call, and settles with its usage', async () => {
+    answers = { reserveCredits: ok('reserveCredits', reserved), settleCredits: ok('settleCredits', settled) };
+    const result = await client().withCredits(
+      { orgId: ORG, capability: 'question_suggestions', qualityLevel: 'fast', estimate: { inputTokens: 400 } },
+      async (hold) => {
+        expect(hold.modelId).toBe('openai/gpt-4.1-nano');
+        return { usage: { inputTokens: 350, outputTokens: 120 }, result: 'three questions' };
+      },
+    );
+    expect(result).toMatchObject({ result: 'three questions', settlement: settled, hold: reserved });
+    expect(seen.map((s) => s.operation)).toEqual(['reserveCredits', 'settleCredits']);
+    expect(seen[0]!.headers).toMatchObject({ 'x-hasura-admin-secret': 'admin-secret', 'x-hasura-role': 'service', 'x-hasura-org-id': ORG });
+    expect(seen[0]!.variables).toMatchObject({
+      capability: 'question_suggestions',
+      qualityLevel: 'fast',
+      inputTokens: 400,
+      estimatedCredits: null,
+    });
+    expect(seen[0]!.variables.idempotencyKey).toMatch(/^[0-9a-f-]{36}$/);
+    expect(seen[1]!.variables).toEqual({ reservationId: 'r-1', usage: { inputTokens: 350, outputTokens: 120 } });
+  });
+
+  it('sends a service token as a bearer token instead of the admin secret', async () => {
+    answers = { reserveCredits: ok('reserveCredits', reserved), settleCredits: ok('settleCredits', settled) };
+    await client({ serviceToken: 'eyJ.service.token' }).withCredits(
+      { orgId: ORG, capability: 'question_suggestions', qualityLevel: 'fast' },
+      async () => ({ usage: { inputTokens: 1, outputTokens: 1 } }),
+    );
+    expect(seen[0]!.headers.authorization).toBe('Bearer eyJ.service.token');
+    expect(seen[0]!.headers['x-hasura-admin-secret']).toBeUndefined();
+  });
+
+  it('releases the hold when the call throws, and rethrows the call error', async () => {
+    answers = { reserveCredits: ok('reserveCredits', reserved), releaseCredits: ok('releaseCredits', released) };
+    const failure = new Error('model timed out');
+    const error = await client()
+      .withCredits({ orgId: ORG, capability: 'summarization', qualityLevel: 'fast' }, async () => {
+        throw failure;
+      })
+      .catch((e: unknown) => e);
+    expect(error).toBe(failure);
+    expect(seen.map((s) => s.operation)).toEqual(['reserveCredits', 'releaseCredits']);
+    expect(seen[1]!.variables).toEqual({ reservationId: 'r-1', reason: 'the call failed: model timed out' });
+  });
+
+  it('retries a reserve whose answer was lost with the same idempotency key', async () => {
+    let attempts = 0;
+    answers = {
+      reserveCredits: () => (++attempts < 3 ? 'drop' : { status: 200, body: { data: { reserveCredits: reserved } } }),
+      settleCredits: ok('settleCredits', settled),
+    };
+    await client().withCredits({ orgId: ORG, capability: 'summarization', qualityLevel: 'fast', idempotencyKey: 'job-42' }, async () => ({
+      usage: { inputTokens: 1, outputTokens: 1 },
+    }));
+    const keys = seen.filter((s) => s.operation === 'reserveCredits').map((s) => s.variables.idempotencyKey);
+    expect(keys).toEqual(['job-42', 'job-42', 'job-42']);
+    expect(waits).toEqual([100, 400]);
+  });
+
+  it('retries a settle after an HTTP 5xx, and the call runs once', async () => {
+    let attempts = 0;
+    let runs = 0;
+    answers = {
+      reserveCredits: ok('reserveCredits', reserved),
+      settleCredits: () => (++attempts === 1 ? { status: 502, body: {} } : { status: 200, body: { data: { settleCredits: settled } } }),
+    };
+    await client().withCredits({ orgId: ORG, capability: 'summarization', qualityLevel: 'fast' }, async () => {
+      runs++;
+      return { usage: { inputTokens: 1, outputTokens: 1 } };
+    });
+    expect(runs).toBe(1);
+    expect(seen.map((s) => s.operation)).toEqual(['reserveCredits', 'settleCredits', 'settleCredits']);
+  });
+
+  it('gives up after the retries, with a transport error', async () => {
+    answers = { reserveCredits: () => 'drop' };
+    const error = await client()
+      .withCredits({ orgId: ORG, capability: 'summarization', qualityLevel: 'fast' }, async () => ({ usage: {} }))
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CreditsTransportError);
+    expect(seen).toHaveLength(4);
+  });
+
+  it('does not retry a refusal, does not run the call, and surfaces the code and what to do', async () => {
+    answers = {
+      reserveCredits: () => ({
+        status: 200,
+        body: {
+          data: null,
+          errors: [
+            {
+              message: 'org has 0.050 credits available',
+              extensions: { code: 'RATE_LIMITED', action: 'wait', retry_after_seconds: 120, path: '$' },
+            },
+          ],
+        },
+      }),
+    };
+    let ran = false;
+    const error = await client()
+      .withCredits({ orgId: ORG, capability: 'summarization', qualityLevel: 'fast' }, async () => {
+        ran = true;
+        return { usage: {} };
+      })
+      .catch((e: unknown) => e);
+    expect(ran).toBe(false);
+    expect(seen).toHaveLength(1);
+    expect(error).toBeInstanceOf(CreditsError);
+    expect(error).toMatchObject({
+      code: 'RATE_LIMITED',
+      action: 'wait',
+      retryAfterSeconds: 120,
+      message: 'org has 0.050 credits available',
+    });
+  });
+
+  it('keeps amounts that arrive as JSON numbers as the decimal strings they print as', async () => {
+    answers = {
+      reserveCredits: ok('reserveCredits', { ...reserved, amountCredits: 0.114, availableCredits: 9.886 }),
+      settleCredits: ok('settleCredits', settled),
+    };
+    const { hold } = await client().withCredits({ orgId: ORG, capability: 'summarization', qualityLevel: 'fast' }, async () => ({
+      usage: { inputTokens: 1, outputTokens: 1 },
+    }));
+    expect(hold.amountCredits).toBe('0.114');
+    expect(hold.availableCredits).toBe('9.886');
+  });
+});
