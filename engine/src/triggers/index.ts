@@ -62,7 +62,7 @@ export function createTriggerService(options: TriggerServiceOptions): TriggerSer
       await ensureCatalog(pool);
       catalogReady = true;
     }
-    const sync = await syncPgTriggers(pool, planTriggers(resolved.events.values()));
+    const sync = await syncPgTriggers(pool, planTriggers(resolved.events.values()), [...resolved.events.keys()]);
     const generated = await generateCronEvents(pool, resolved.cron, clock());
     triggers = resolved;
     log({
@@ -74,12 +74,13 @@ export function createTriggerService(options: TriggerServiceOptions): TriggerSer
       pg_triggers_created: sync.created,
       pg_triggers_replaced: sync.replaced,
       pg_triggers_dropped: sync.dropped,
+      events_archived: sync.archived,
       cron_events_inserted: generated.inserted,
       cron_events_removed: generated.removed,
     });
   }
 
-  async function pool_map<T>(items: T[], work: (item: T) => Promise<void>): Promise<void> {
+  async function mapConcurrently<T>(items: T[], work: (item: T) => Promise<void>): Promise<void> {
     let index = 0;
     const workers = Array.from({ length: Math.min(concurrency, items.length) }, async () => {
       while (index < items.length) {
@@ -110,14 +111,14 @@ export function createTriggerService(options: TriggerServiceOptions): TriggerSer
       if (current.cron.size > 0) {
         await generateCronEvents(pool, current.cron, clock());
         const due = await claimCronEvents(pool, [...current.cron.keys()], clock(), batchSize);
-        await pool_map(due, async (event) => {
+        await mapConcurrently(due, async (event) => {
           const trigger = current.cron.get(event.trigger_name)!;
           count(cron, await deliverCronEvent(pool, event, trigger, clock, log));
         });
       }
       if (current.events.size > 0) {
         const due = await claimEvents(pool, [...current.events.keys()], clock(), batchSize);
-        await pool_map(due, async (event) => {
+        await mapConcurrently(due, async (event) => {
           const trigger = current.events.get(event.trigger_name)!;
           count(events, await deliverEvent(pool, event, trigger, clock, log));
         });

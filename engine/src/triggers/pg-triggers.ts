@@ -27,6 +27,8 @@ export interface SyncResult {
   created: string[];
   replaced: string[];
   dropped: string[];
+  /** Undelivered events of dropped event triggers, archived as Hasura does. */
+  archived: number;
 }
 
 export function ident(name: string): string {
@@ -97,9 +99,12 @@ export function planTriggers(triggers: Iterable<ResolvedEventTrigger>): PgTrigge
   return plans;
 }
 
-/** Makes the database's `notify_hasura_*` triggers match `plans`, all or nothing. */
-export async function syncPgTriggers(pool: pg.Pool, plans: PgTriggerPlan[]): Promise<SyncResult> {
-  const result: SyncResult = { created: [], replaced: [], dropped: [] };
+/**
+ * Makes the database's `notify_hasura_*` triggers match `plans`, all or nothing. The pending
+ * events of an event trigger that is dropped (no longer in `triggerNames`) are archived.
+ */
+export async function syncPgTriggers(pool: pg.Pool, plans: PgTriggerPlan[], triggerNames: string[]): Promise<SyncResult> {
+  const result: SyncResult = { created: [], replaced: [], dropped: [], archived: 0 };
   const client = await pool.connect();
   try {
     await client.query('begin');
@@ -149,6 +154,17 @@ export async function syncPgTriggers(pool: pg.Pool, plans: PgTriggerPlan[]): Pro
         });
       }
       (onTable || existingFunctions.has(plan.name) ? result.replaced : result.created).push(plan.name);
+    }
+    const droppedTriggers = [
+      ...new Set(result.dropped.map((name) => name.replace(/^notify_hasura_(.*)_(INSERT|UPDATE|DELETE)$/, '$1'))),
+    ].filter((name) => !triggerNames.includes(name));
+    if (droppedTriggers.length > 0) {
+      const archived = await client.query(
+        `update hdb_catalog.event_log set archived = true
+          where trigger_name = any($1::text[]) and not delivered and not error and not archived`,
+        [droppedTriggers],
+      );
+      result.archived = archived.rowCount ?? 0;
     }
     await client.query('commit');
   } catch (error) {

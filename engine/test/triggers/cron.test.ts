@@ -263,6 +263,28 @@ describe('cron triggers', () => {
     expect(hook.requests).toHaveLength(1);
   });
 
+  it('a cron event claimed by an engine that died is delivered once the claim is 30 minutes old', async () => {
+    const hook = await receiver();
+    const clock = new Clock(new Date('2026-03-01T10:00:00Z'));
+    const meta = metadataWith({ cron: [cronTrigger('orphan_job', { schedule: '0 * * * *' })] });
+    const { svc } = service(() => meta, { ACTIONS_BASE_URL: hook.url }, clock);
+    await svc.reload();
+    await db.pool.query(
+      `update hdb_catalog.hdb_cron_events set status = 'locked', locked_at = '2026-03-01T11:00:00Z'
+        where trigger_name = 'orphan_job' and scheduled_time = '2026-03-01T11:00:00Z'`,
+    );
+
+    clock.set('2026-03-01T11:30:00Z');
+    await svc.runOnce();
+    expect(hook.requests).toHaveLength(0);
+    clock.set('2026-03-01T11:30:01Z');
+    await svc.runOnce();
+    expect(hook.requests).toHaveLength(1);
+    expect(await cronEvents('orphan_job', `scheduled_time = '2026-03-01T11:00:00Z'`)).toEqual([
+      expect.objectContaining({ status: 'delivered', tries: 1 }),
+    ]);
+  });
+
   it('an invalid cron trigger fails the reload loudly and changes nothing', async () => {
     const clock = new Clock(new Date('2026-03-01T10:00:00Z'));
     const good = metadataWith({ cron: [cronTrigger('steady_job')] });

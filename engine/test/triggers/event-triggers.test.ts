@@ -346,6 +346,30 @@ describe('event triggers', () => {
     expect(functions.rows).toEqual([]);
     await db.pool.query(`update public.items_e set status = 'again' where id = 2`);
     expect(await eventRows('items_e_changes')).toHaveLength(2);
+    // The dropped trigger's undelivered events are archived, as Hasura does, and never sent.
+    const archived = await db.pool.query(
+      `select count(*)::int as n from hdb_catalog.event_log where trigger_name = 'items_e_changes' and archived`,
+    );
+    expect(archived.rows).toEqual([{ n: 2 }]);
+    expect(logs.at(-1)).toMatchObject({ pg_triggers_dropped: ['notify_hasura_items_e_changes_UPDATE'], events_archived: 2 });
+  });
+
+  it('an event claimed by an engine that died is taken over once the claim is 30 minutes old, not before', async () => {
+    await makeTable('stale_i');
+    const hook = await receiver();
+    const clock = new Clock(new Date('2026-03-01T10:00:00Z'));
+    const meta = metadataWith({ tables: [{ name: 'stale_i', event_triggers: [trigger('stale_i_insert')] }] });
+    const { svc } = service(() => meta, { HOOK_BASE: hook.url }, clock);
+    await svc.reload();
+    await db.pool.query(`insert into public.stale_i (id) values (1)`);
+    await db.pool.query(`update hdb_catalog.event_log set locked = '2026-03-01T09:31:00Z' where trigger_name = 'stale_i_insert'`);
+
+    await svc.runOnce();
+    expect(hook.requests).toHaveLength(0);
+    clock.set('2026-03-01T10:01:01Z');
+    await svc.runOnce();
+    expect(hook.requests).toHaveLength(1);
+    expect(await eventRows('stale_i_insert')).toEqual([expect.objectContaining({ delivered: true, tries: 1, locked: null })]);
   });
 
   it('a metadata change that cannot be applied fails loudly and leaves the database as it was', async () => {
