@@ -286,7 +286,7 @@ export interface Metadata {
 }
 
 /** The metadata of an empty engine, as `clear_metadata` leaves it (one `default` source). */
-export function emptyMetadata(databaseUrl: UrlValue = { from_env: 'HASURA_GRAPHQL_DATABASE_URL' }): Metadata {
+export function emptyMetadata(databaseUrl: PgConnectionInfo['database_url'] = { from_env: 'HASURA_GRAPHQL_DATABASE_URL' }): Metadata {
   return {
     version: 3,
     sources: [
@@ -294,7 +294,9 @@ export function emptyMetadata(databaseUrl: UrlValue = { from_env: 'HASURA_GRAPHQ
         name: 'default',
         kind: 'postgres',
         tables: [],
-        configuration: { connection_info: { database_url: databaseUrl, isolation_level: 'read-committed', use_prepared_statements: false } },
+        configuration: {
+          connection_info: { database_url: databaseUrl, isolation_level: 'read-committed', use_prepared_statements: false },
+        },
       },
     ],
   };

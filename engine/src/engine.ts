@@ -1,0 +1,353 @@
+// The engine: state (metadata, catalog, model), the GraphQL request path and the metadata API.
+// Request path: parse JSON → plan cache lookup → one pg query per root field → write raw JSON text.
+import { type DocumentNode, execute, Kind, type OperationDefinitionNode, parse } from 'graphql';
+import pg from 'pg';
+import { Authenticator, type Session } from './auth.ts';
+import { type Catalog, loadCatalog } from './catalog.ts';
+import type { EngineConfig } from './config.ts';
+import { EngineError, fromPgError, toGraphqlError } from './errors.ts';
+import type { CompileOptions, Plan } from './graphql/compile.ts';
+import { compileOperation, resolveVariables, selectOperation } from './graphql/plan.ts';
+import { buildRoleSchema } from './graphql/schema.ts';
+import { type MetadataContext, type MetadataOperation, runOperation } from './metadata/api.ts';
+import { loadMetadataDir, unsupportedParts } from './metadata/load.ts';
+import { bootstrap, readMetadata, writeMetadata } from './metadata/store.ts';
+import { emptyMetadata, type Metadata } from './metadata/types.ts';
+import { buildModel, type Model } from './model.ts';
+
+export type Log = (entry: Record<string, unknown>) => void;
+
+interface Parsed {
+  document: DocumentNode;
+  op: OperationDefinitionNode;
+  plan: Plan | null;
+}
+
+export interface GraphqlRequest {
+  query?: unknown;
+  variables?: unknown;
+  operationName?: unknown;
+}
+
+export interface HttpAnswer {
+  status: number;
+  body: string;
+}
+
+const PLAN_CACHE_MAX = 2000;
+
+export class EngineCore {
+  metadata: Metadata = emptyMetadata();
+  resourceVersion = 0;
+  catalog!: Catalog;
+  model!: Model;
+  unsupported: string[] = [];
+  private plans = new Map<string, Parsed>();
+  private schemas = new Map<string, ReturnType<typeof buildRoleSchema>>();
+  private metadataQueue: Promise<unknown> = Promise.resolve();
+  readonly auth: Authenticator;
+
+  constructor(
+    readonly config: EngineConfig,
+    readonly pool: pg.Pool,
+    readonly log: Log,
+  ) {
+    this.auth = new Authenticator(config);
+  }
+
+  /** Start-up: catalog tables, then the metadata directory (if configured) or what the database holds. */
+  async start(): Promise<void> {
+    await this.auth.ready();
+    await bootstrap(this.pool);
+    if (this.config.metadataDir) {
+      const fromDir = loadMetadataDir(this.config.metadataDir);
+      const parts = unsupportedParts(fromDir);
+      if (parts.length)
+        throw new Error(`the metadata in ${this.config.metadataDir} uses what this engine does not support: ${parts.join('; ')}`);
+      const answer = await this.metadataRequest({ type: 'replace_metadata', args: fromDir }, true);
+      if (answer.status !== 200) throw new Error(`the metadata in ${this.config.metadataDir} is inconsistent: ${answer.body}`);
+    } else {
+      const stored = await readMetadata(this.pool);
+      const metadata = stored?.metadata ?? emptyMetadata();
+      const parts = unsupportedParts(metadata);
+      if (parts.length) throw new Error(`the stored metadata uses what this engine does not support: ${parts.join('; ')}`);
+      this.catalog = await loadCatalog(this.pool);
+      this.install(metadata, buildModel(metadata, this.catalog), stored?.resourceVersion ?? 0);
+    }
+  }
+
+  private install(metadata: Metadata, model: Model, resourceVersion: number) {
+    this.metadata = metadata;
+    this.model = model;
+    this.resourceVersion = resourceVersion;
+    this.plans.clear();
+    this.schemas.clear();
+    const actions = (metadata.actions ?? []).map((a) => a.name);
+    this.unsupported = actions.length ? [`actions (${actions.join(', ')})`] : [];
+    if (actions.length) {
+      if (this.config.strict)
+        throw new Error(`ORG_CREDITS_ENGINE_STRICT: the metadata has actions, which this engine does not serve yet: ${actions.join(', ')}`);
+      this.log({
+        level: 'warn',
+        message: `WARNING: the metadata has ${actions.length} action(s) that this engine does not serve yet (part 2): ${actions.join(', ')}. They are kept in the metadata but are NOT in the GraphQL schema.`,
+      });
+    }
+  }
+
+  health(): HttpAnswer {
+    if (this.unsupported.length) return { status: 200, body: `WARN: unsupported metadata not served: ${this.unsupported.join('; ')}` };
+    return { status: 200, body: 'OK' };
+  }
+
+  private compileOptions(session: Session): CompileOptions {
+    return {
+      model: this.model,
+      role: session.role,
+      isAdmin: session.isAdmin,
+      stringifyNumeric: this.config.stringifyNumeric,
+      backendOnly: session.isAdmin || session.backendOnly,
+      inferFunctionPermissions: this.config.inferFunctionPermissions,
+    };
+  }
+
+  roleSchema(session: Session) {
+    const key = `${session.role}\0${session.isAdmin}\0${session.backendOnly}`;
+    let schema = this.schemas.get(key);
+    if (!schema) {
+      schema = buildRoleSchema(this.compileOptions(session));
+      this.schemas.set(key, schema);
+    }
+    return schema;
+  }
+
+  // ---- GraphQL ----
+
+  async graphql(headers: Record<string, string | string[] | undefined>, body: string, legacy: boolean): Promise<HttpAnswer> {
+    let session: Session;
+    try {
+      session = await this.auth.authenticate(headers);
+    } catch (error) {
+      return this.graphqlError(error, legacy, false);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      return this.graphqlError(new EngineError('invalid-json', 'invalid json'), legacy, false);
+    }
+    const internal = this.config.devMode || session.isAdmin;
+    if (Array.isArray(parsed)) {
+      const answers: string[] = [];
+      for (const item of parsed) answers.push((await this.one(session, item as GraphqlRequest, legacy, internal)).body);
+      return { status: 200, body: `[${answers.join(',')}]` };
+    }
+    return this.one(session, parsed as GraphqlRequest, legacy, internal);
+  }
+
+  private graphqlError(error: unknown, legacy: boolean, internal: boolean): HttpAnswer {
+    const e =
+      error instanceof EngineError ? error : new EngineError('unexpected', (error as Error).message ?? 'unexpected error', '$', 500);
+    if (!(error instanceof EngineError))
+      this.log({ level: 'error', message: 'unexpected error', error: String((error as Error).stack ?? error) });
+    return { status: legacy ? e.status : 200, body: JSON.stringify({ errors: [toGraphqlError(e, internal)] }) };
+  }
+
+  private async one(session: Session, request: GraphqlRequest, legacy: boolean, internal: boolean): Promise<HttpAnswer> {
+    try {
+      if (!request || typeof request !== 'object' || typeof request.query !== 'string') {
+        if (request && typeof request === 'object' && 'extensions' in request) {
+          throw new EngineError('not-supported', 'Automatic Persisted Queries is not enabled');
+        }
+        throw new EngineError('bad-request', 'the key "query" was not present');
+      }
+      const opName = typeof request.operationName === 'string' ? request.operationName : undefined;
+      const vars = request.variables && typeof request.variables === 'object' ? (request.variables as Record<string, unknown>) : {};
+      const key = `${session.role}\0${session.isAdmin}\0${session.backendOnly}\0${opName ?? ''}\0${request.query}`;
+      let cached = this.plans.get(key);
+      if (!cached) {
+        let document: DocumentNode;
+        try {
+          document = parse(request.query);
+        } catch (error) {
+          throw new EngineError('validation-failed', (error as Error).message.replace(/^Syntax Error: /, ''), '$.query');
+        }
+        cached = { document, op: selectOperation(document, opName), plan: null };
+        if (this.plans.size >= PLAN_CACHE_MAX) this.plans.delete(this.plans.keys().next().value as string);
+        this.plans.set(key, cached);
+      }
+      const resolved = resolveVariables(cached.op, vars);
+      let plan = cached.plan;
+      if (!plan) {
+        plan = compileOperation(this.compileOptions(session), cached.document, cached.op, resolved);
+        if (!plan.dynamic) cached.plan = plan;
+      }
+      for (const name of plan.sessionVariables) {
+        if (session.variables[name] === undefined) throw new EngineError('not-found', `missing session variable: "${name}"`);
+      }
+      const data = await this.run(session, plan, cached, resolved);
+      return { status: 200, body: `{"data":${data}}` };
+    } catch (error) {
+      return this.graphqlError(error, legacy, internal);
+    }
+  }
+
+  private async run(session: Session, plan: Plan, parsed: Parsed, vars: Record<string, unknown>): Promise<string> {
+    const ctx = { vars, session: session.variables };
+    const parts: string[] = [];
+    const sqlRoots = plan.roots.filter((r) => r.kind === 'sql');
+    const results = new Map<string, string>();
+    if (plan.operation === 'mutation') {
+      const client = await this.pool.connect();
+      try {
+        await client.query('BEGIN');
+        for (const root of sqlRoots) {
+          results.set(
+            root.alias,
+            await this.statement(
+              client,
+              root.sql as string,
+              (root.params ?? []).map((g) => g(ctx)),
+              root.alias,
+            ),
+          );
+        }
+        await client.query('COMMIT');
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      } finally {
+        client.release();
+      }
+    } else {
+      await Promise.all(
+        sqlRoots.map(async (root) => {
+          results.set(
+            root.alias,
+            await this.statement(
+              this.pool,
+              root.sql as string,
+              (root.params ?? []).map((g) => g(ctx)),
+              root.alias,
+            ),
+          );
+        }),
+      );
+    }
+    for (const root of plan.roots) {
+      let value: string;
+      if (root.kind === 'typename') value = JSON.stringify(root.typename);
+      else if (root.kind === 'introspection') value = this.introspect(session, parsed, root.alias, vars);
+      else value = results.get(root.alias) ?? 'null';
+      parts.push(`${JSON.stringify(root.alias)}:${value}`);
+    }
+    return `{${parts.join(',')}}`;
+  }
+
+  private async statement(db: pg.Pool | pg.PoolClient, sql: string, params: unknown[], alias: string): Promise<string> {
+    try {
+      const result = await db.query<{ root: string | null }>({ text: sql, values: params });
+      return result.rows[0]?.root ?? 'null';
+    } catch (error) {
+      const e = error as { code?: string; message: string };
+      if (e.code === 'HC001') {
+        const path = /^WITH _m_\d+ AS \(INSERT/.test(sql) || sql.includes('AS (INSERT') ? `$.selectionSet.${alias}.args.objects` : '$';
+        throw new EngineError('permission-error', 'Check constraint violation. insert/update check constraint failed', path);
+      }
+      if (e.code) throw fromPgError(e, '$', sql);
+      throw error;
+    }
+  }
+
+  private introspect(session: Session, parsed: Parsed, alias: string, vars: Record<string, unknown>): string {
+    const schema = this.roleSchema(session);
+    const op = parsed.op;
+    const only: OperationDefinitionNode = {
+      ...op,
+      selectionSet: {
+        ...op.selectionSet,
+        selections: op.selectionSet.selections.filter((s) => s.kind !== Kind.FIELD || (s.alias?.value ?? s.name.value) === alias),
+      },
+    };
+    const document: DocumentNode = {
+      kind: Kind.DOCUMENT,
+      definitions: [only, ...parsed.document.definitions.filter((d) => d.kind === Kind.FRAGMENT_DEFINITION)],
+    };
+    const result = execute({ schema, document, variableValues: vars }) as { data?: Record<string, unknown>; errors?: unknown[] };
+    if (result.errors?.length) throw new EngineError('validation-failed', String((result.errors[0] as Error).message));
+    return JSON.stringify(result.data?.[alias] ?? null);
+  }
+
+  // ---- metadata API ----
+
+  /** Runs a metadata API call (admin only, checked by the caller) in one transaction. */
+  metadataRequest(op: MetadataOperation, startup = false): Promise<HttpAnswer> {
+    const next = this.metadataQueue.then(() => this.metadataNow(op, startup));
+    this.metadataQueue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async metadataNow(op: MetadataOperation, startup: boolean): Promise<HttpAnswer> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const catalog = await loadCatalog(client);
+      const draft = structuredClone(this.metadata);
+      const ctx: MetadataContext = {
+        client,
+        draft,
+        catalog,
+        model: startup ? buildModel(emptyMetadata(), catalog) : buildModel(draft, catalog),
+        changed: false,
+        defaultDatabaseUrl: this.defaultDatabaseUrl(),
+      };
+      if (op.resource_version !== undefined && op.resource_version !== this.resourceVersion) {
+        throw new EngineError(
+          'conflict',
+          `metadata resource version referenced (${op.resource_version}) did not match current version`,
+          '$',
+        );
+      }
+      const answer = await runOperation(ctx, op);
+      let version = this.resourceVersion;
+      if (ctx.changed) version = await writeMetadata(client, ctx.draft);
+      await client.query('COMMIT');
+      if (ctx.changed || startup) {
+        this.catalog = ctx.catalog;
+        this.install(ctx.draft, ctx.model, version);
+      }
+      return { status: 200, body: JSON.stringify(answer) };
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      if (startup && !(error instanceof EngineError)) throw error;
+      const e = error instanceof EngineError ? error : fromPgError(error as { message: string }, '$');
+      const body: Record<string, unknown> = { path: e.path, error: e.message, code: e.code };
+      if (e.internal !== undefined) body.internal = e.internal;
+      if (!(error instanceof EngineError)) this.log({ level: 'error', message: 'metadata call failed', error: String(error) });
+      return { status: e.status === 500 ? 500 : 400, body: JSON.stringify(body) };
+    } finally {
+      client.release();
+    }
+  }
+
+  private defaultDatabaseUrl(): MetadataContext['defaultDatabaseUrl'] {
+    return this.metadata.sources[0]?.configuration.connection_info.database_url ?? { from_env: 'HASURA_GRAPHQL_DATABASE_URL' };
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+/** The connection string of the metadata's first source (resolving `from_env`). */
+export function sourceUrl(metadata: Metadata, env: NodeJS.ProcessEnv): string | undefined {
+  const url = metadata.sources[0]?.configuration.connection_info.database_url;
+  if (typeof url === 'string') return url;
+  if (url && 'from_env' in url) {
+    const value = env[url.from_env];
+    if (!value) throw new Error(`environment variable ${url.from_env} (named by databases.yaml) is not set`);
+    return value;
+  }
+  return undefined;
+}
+
+export { pg };

@@ -1,0 +1,905 @@
+// GraphQL → SQL. Each root field becomes ONE statement that builds its JSON inside Postgres.
+// Session variables travel as one JSON bind parameter ($1) and every argument value as its own
+// bind parameter: nothing from a request is ever spliced into SQL text.
+import {
+  type DirectiveNode,
+  type FieldNode,
+  type FragmentDefinitionNode,
+  Kind,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+} from 'graphql';
+import { EngineError, permissionError, validation } from '../errors.ts';
+import type { SelectPermission } from '../metadata/types.ts';
+import {
+  type ColumnInfo,
+  type ComputedFieldInfo,
+  type FunctionInfo,
+  type Model,
+  qualifiedSql,
+  quoteIdent,
+  type RelationshipInfo,
+  type TableInfo,
+} from '../model.ts';
+import { isNull, jsValue, listItems, objectEntries, toPgParam, type Val, type ValueContext, type Vars } from './values.ts';
+
+export interface RequestContext {
+  vars: Vars;
+  session: Record<string, string>;
+}
+
+export type Getter = (ctx: RequestContext) => unknown;
+
+export interface RootPlan {
+  alias: string;
+  kind: 'sql' | 'typename' | 'introspection';
+  sql?: string;
+  params?: Getter[];
+  /** For mutations with a permission check: a second statement checks the rows written. */
+  typename?: string;
+  field?: FieldNode;
+}
+
+export interface Plan {
+  operation: 'query' | 'mutation' | 'subscription';
+  roots: RootPlan[];
+  sessionVariables: string[];
+  dynamic: boolean;
+}
+
+export interface CompileOptions {
+  model: Model;
+  role: string;
+  isAdmin: boolean;
+  stringifyNumeric: boolean;
+  /** Admin, or x-hasura-use-backend-only-permissions with the admin secret. */
+  backendOnly: boolean;
+  /** HASURA_GRAPHQL_INFER_FUNCTION_PERMISSIONS: query functions need no function permission. */
+  inferFunctionPermissions?: boolean;
+}
+
+export interface MergedField {
+  alias: string;
+  name: string;
+  nodes: FieldNode[];
+}
+
+const numericScalars = new Set(['numeric', 'bigint', 'float8']);
+
+const comparisonOps: Record<string, string> = { _eq: '=', _neq: '<>', _gt: '>', _lt: '<', _gte: '>=', _lte: '<=' };
+const textOps: Record<string, string> = {
+  _like: 'LIKE',
+  _nlike: 'NOT LIKE',
+  _ilike: 'ILIKE',
+  _nilike: 'NOT ILIKE',
+  _similar: 'SIMILAR TO',
+  _nsimilar: 'NOT SIMILAR TO',
+  _regex: '~',
+  _nregex: '!~',
+  _iregex: '~*',
+  _niregex: '!~*',
+};
+const jsonbOps: Record<string, [string, string]> = {
+  _contains: ['@>', 'jsonb'],
+  _contained_in: ['<@', 'jsonb'],
+  _has_key: ['?', 'text'],
+  _has_keys_any: ['?|', 'text[]'],
+  _has_keys_all: ['?&', 'text[]'],
+};
+const directions: Record<string, string> = {
+  asc: 'ASC NULLS LAST',
+  asc_nulls_last: 'ASC NULLS LAST',
+  asc_nulls_first: 'ASC NULLS FIRST',
+  desc: 'DESC NULLS FIRST',
+  desc_nulls_first: 'DESC NULLS FIRST',
+  desc_nulls_last: 'DESC NULLS LAST',
+};
+const aggregateOps = ['sum', 'avg', 'max', 'min', 'stddev', 'stddev_pop', 'stddev_samp', 'var_pop', 'var_samp', 'variance'];
+
+/** The comparison-expression type's name for a column's scalar, as Hasura names it. */
+export function comparisonTypeName(column: { scalar: string; isArray: boolean }): string {
+  return column.isArray ? `${column.scalar}_array_comparison_exp` : `${column.scalar}_comparison_exp`;
+}
+
+export class Compiler implements ValueContext {
+  params: Getter[] = [];
+  private sessionRef: string | null = null;
+  dynamic = false;
+  sessionVariables = new Set<string>();
+  private n = 0;
+  readonly vars: Vars;
+
+  constructor(
+    readonly options: CompileOptions,
+    vars: Vars,
+    readonly fragments: Map<string, FragmentDefinitionNode>,
+  ) {
+    this.vars = vars;
+  }
+
+  get model() {
+    return this.options.model;
+  }
+
+  alias(): string {
+    this.n += 1;
+    return `_${this.n}`;
+  }
+
+  /** A bind parameter for one scalar value, cast to the given SQL type. */
+  param(v: Val, castType: string, scalar: string, isArray: boolean, path: string): string {
+    let getter: Getter;
+    if ('node' in v && v.node.kind === Kind.VARIABLE) {
+      const name = v.node.name.value;
+      getter = (ctx) => toPgParam(ctx.vars[name], scalar, isArray, path);
+    } else {
+      const value = toPgParam(jsValue(v, this), scalar, isArray, path);
+      getter = () => value;
+    }
+    this.params.push(getter);
+    return `$${this.params.length}::${castType}`;
+  }
+
+  constParam(value: unknown, castType: string): string {
+    this.params.push(() => value);
+    return `$${this.params.length}::${castType}`;
+  }
+
+  /** The session as one JSON bind parameter (allocated on first use in a statement). */
+  sessionJson(): string {
+    if (!this.sessionRef) {
+      this.params.push((ctx) => JSON.stringify(ctx.session));
+      this.sessionRef = `$${this.params.length}::json`;
+    }
+    return this.sessionRef;
+  }
+
+  /** Starts a new statement: fresh parameters. */
+  resetParams() {
+    this.params = [];
+    this.sessionRef = null;
+  }
+
+  /** A session variable's value, cast (`X-Hasura-User-Id` → `($1::json->>'x-hasura-user-id')::int4`). */
+  session(name: string, castType: string): string {
+    const lower = name.toLowerCase();
+    this.sessionVariables.add(lower);
+    const json = this.sessionJson();
+    this.params.push(() => lower);
+    return `((${json})->>$${this.params.length}::text)::${castType}`;
+  }
+
+  // ---- selection sets ----
+
+  /** Fields of a selection set, with fragments inlined, @skip/@include applied and aliases merged. */
+  collect(set: SelectionSetNode, typeName: string, path: string, seen: string[] = []): MergedField[] {
+    const out = new Map<string, MergedField>();
+    const visit = (s: SelectionSetNode, chain: string[]) => {
+      for (const sel of s.selections) {
+        if (!this.included(sel.directives, path)) continue;
+        if (sel.kind === Kind.FIELD) {
+          const alias = sel.alias?.value ?? sel.name.value;
+          const existing = out.get(alias);
+          if (existing) {
+            if (existing.name !== sel.name.value) {
+              throw validation(`cannot merge different fields: ${existing.name} and ${sel.name.value} under the same alias ${alias}`, path);
+            }
+            existing.nodes.push(sel);
+          } else out.set(alias, { alias, name: sel.name.value, nodes: [sel] });
+        } else if (sel.kind === Kind.INLINE_FRAGMENT) {
+          const cond = sel.typeCondition?.name.value;
+          if (cond && cond !== typeName) continue;
+          visit(sel.selectionSet, chain);
+        } else {
+          const name = sel.name.value;
+          if (chain.includes(name)) {
+            throw validation(
+              `cannot spread fragment "${name}" within itself via ${[...chain.slice(chain.indexOf(name) + 1), name].join(',')}`,
+              path,
+            );
+          }
+          const fragment = this.fragments.get(name);
+          if (!fragment) throw validation(`fragment "${name}" not found`, path);
+          if (fragment.typeCondition.name.value !== typeName) continue;
+          visit(fragment.selectionSet, [...chain, name]);
+        }
+      }
+    };
+    visit(set, seen);
+    return [...out.values()];
+  }
+
+  private included(directives: readonly DirectiveNode[] | undefined, path: string): boolean {
+    if (!directives?.length) return true;
+    const names = directives.map((d) => d.name.value);
+    const dupes = names.filter((n, i) => names.indexOf(n) !== i);
+    if (dupes.length) throw validation(`the following directives are used more than once: ${[...new Set(dupes)].join(', ')}`, path);
+    let keep = true;
+    for (const d of directives) {
+      if (d.name.value !== 'skip' && d.name.value !== 'include') {
+        throw validation(`directive "${d.name.value}" is not defined in the schema`, path);
+      }
+      const arg = d.arguments?.find((a) => a.name.value === 'if');
+      if (!arg) throw validation(`missing required field "if"`, path);
+      const value = jsValue({ node: arg.value }, this);
+      if (typeof value !== 'boolean') throw validation(`expected a boolean for type "Boolean", but found a ${typeof value}`, path);
+      if (d.name.value === 'skip' && value) keep = false;
+      if (d.name.value === 'include' && !value) keep = false;
+    }
+    return keep;
+  }
+
+  args(field: MergedField, allowed: string[], path: string): Map<string, Val> {
+    const node = field.nodes[0] as FieldNode;
+    const out = new Map<string, Val>();
+    for (const arg of node.arguments ?? []) {
+      const name = arg.name.value;
+      if (!allowed.includes(name)) throw validation(`"${field.name}" has no argument named "${name}"`, `${path}.args`);
+      out.set(name, { node: arg.value });
+    }
+    return out;
+  }
+
+  subSelection(field: MergedField): SelectionSetNode {
+    const selections = field.nodes.flatMap((n) => n.selectionSet?.selections ?? []);
+    return { kind: Kind.SELECTION_SET, selections };
+  }
+
+  // ---- permissions ----
+
+  selectPerm(table: TableInfo): SelectPermission | null {
+    if (this.options.isAdmin) return null;
+    const perm = table.select.get(this.options.role);
+    if (!perm) throw validation(`no select permission on "${table.name}"`);
+    return perm;
+  }
+
+  canSelect(table: TableInfo): boolean {
+    return this.options.isAdmin || table.select.has(this.options.role);
+  }
+
+  columnAllowed(table: TableInfo, column: ColumnInfo): boolean {
+    if (this.options.isAdmin) return true;
+    const perm = table.select.get(this.options.role);
+    if (!perm) return false;
+    return perm.columns === '*' || perm.columns.includes(column.name);
+  }
+
+  computedAllowed(table: TableInfo, cf: ComputedFieldInfo): boolean {
+    if (this.options.isAdmin) return true;
+    const perm = table.select.get(this.options.role);
+    if (!perm) return false;
+    if (cf.returnsTable && !this.canSelect(cf.returnsTable)) return false;
+    return (perm.computed_fields ?? []).includes(cf.name);
+  }
+
+  relationshipAllowed(rel: RelationshipInfo): boolean {
+    return this.canSelect(rel.target);
+  }
+
+  /** The select permission's filter on `alias` ('true' for the admin). */
+  permFilter(table: TableInfo, alias: string): string {
+    if (this.options.isAdmin) return 'true';
+    const perm = table.select.get(this.options.role);
+    if (!perm) return 'false';
+    return this.permExp(table, alias, perm.filter ?? {});
+  }
+
+  permExp(table: TableInfo, alias: string, filter: Record<string, unknown>): string {
+    return this.boolExp(table, alias, { js: filter }, '$', true);
+  }
+
+  // ---- boolean expressions ----
+
+  boolExp(table: TableInfo, alias: string, v: Val, path: string, perm = false): string {
+    if (isNull(v, this)) return 'true';
+    const parts: string[] = [];
+    for (const [k, sub] of objectEntries(v, this, `${table.name}_bool_exp`, path)) {
+      const p = `${path}.${k}`;
+      if (k === '_and' || k === '_or') {
+        const items = listItems(sub, this).map((item) => this.boolExp(table, alias, item, p, perm));
+        if (!items.length) parts.push(k === '_and' ? 'true' : 'false');
+        else parts.push(`(${items.join(k === '_and' ? ' AND ' : ' OR ')})`);
+      } else if (k === '_not') {
+        parts.push(`NOT (${this.boolExp(table, alias, sub, p, perm)})`);
+      } else if (k === '_exists') {
+        const entries = new Map(objectEntries(sub, this, `${table.name}_exists`, p));
+        const tableVal = entries.get('_table');
+        const whereVal = entries.get('_where');
+        if (!tableVal || !whereVal) throw validation('"_exists" needs "_table" and "_where"', p);
+        const t = jsValue(tableVal, this) as { schema?: string; name: string } | string;
+        const target = this.model.tablesByKey.get(typeof t === 'string' ? `public.${t}` : `${t.schema ?? 'public'}.${t.name}`);
+        if (!target) throw validation(`table ${JSON.stringify(t)} is not tracked`, p);
+        const a = this.alias();
+        parts.push(`EXISTS (SELECT 1 FROM ${target.sql} AS ${a} WHERE ${this.boolExp(target, a, whereVal, p, perm)})`);
+      } else {
+        const column = perm ? table.byName.get(k) : table.byField.get(k);
+        if (column && (perm || this.columnAllowed(table, column))) {
+          parts.push(this.compare(table, column, `${alias}.${quoteIdent(column.name)}`, sub, p, perm, alias));
+          continue;
+        }
+        const rel = table.objectRelationships.get(k) ?? table.arrayRelationships.get(k);
+        if (rel && (perm || this.relationshipAllowed(rel))) {
+          const a = this.alias();
+          const join = rel.mapping.map(([l, r]) => `${alias}.${quoteIdent(l)} = ${a}.${quoteIdent(r)}`).join(' AND ');
+          const targetPerm = perm ? 'true' : this.permFilter(rel.target, a);
+          parts.push(
+            `EXISTS (SELECT 1 FROM ${rel.target.sql} AS ${a} WHERE ${join} AND ${targetPerm} AND ${this.boolExp(rel.target, a, sub, p, perm)})`,
+          );
+          continue;
+        }
+        const aggRel = k.endsWith('_aggregate') ? table.arrayRelationships.get(k.slice(0, -10)) : undefined;
+        if (aggRel && (perm || this.relationshipAllowed(aggRel))) {
+          parts.push(this.aggregateBoolExp(table, alias, aggRel, sub, p, perm));
+          continue;
+        }
+        const cf = table.computedFields.get(k);
+        if (cf && (perm || this.computedAllowed(table, cf))) {
+          const call = this.computedCall(table, cf, alias, new Map(), p);
+          if (cf.returnsTable) {
+            const a = this.alias();
+            parts.push(`EXISTS (SELECT 1 FROM ${call} AS ${a} WHERE ${this.boolExp(cf.returnsTable, a, sub, p, perm)})`);
+          } else {
+            const info = { scalar: cf.scalar, isArray: false, castType: cf.fn.returnType, name: cf.name } as ColumnInfo;
+            parts.push(this.compare(table, info, call, sub, p, perm, alias));
+          }
+          continue;
+        }
+        throw validation(`field "${k}" not found in type: '${table.name}_bool_exp'`, p);
+      }
+    }
+    return parts.length === 0 ? 'true' : parts.length === 1 ? (parts[0] as string) : `(${parts.join(' AND ')})`;
+  }
+
+  private aggregateBoolExp(table: TableInfo, alias: string, rel: RelationshipInfo, v: Val, path: string, perm: boolean): string {
+    const a = this.alias();
+    const join = rel.mapping.map(([l, r]) => `${alias}.${quoteIdent(l)} = ${a}.${quoteIdent(r)}`).join(' AND ');
+    const targetPerm = perm ? 'true' : this.permFilter(rel.target, a);
+    const parts: string[] = [];
+    for (const [fn, body] of objectEntries(v, this, `${rel.target.name}_aggregate_bool_exp`, path)) {
+      if (fn !== 'count') throw validation(`field "${fn}" not found in type: '${rel.target.name}_aggregate_bool_exp'`, `${path}.${fn}`);
+      const entries = new Map(objectEntries(body, this, `${rel.target.name}_aggregate_bool_exp_count`, `${path}.${fn}`));
+      const filter = entries.get('filter');
+      const predicate = entries.get('predicate');
+      if (!predicate) throw validation('missing required field "predicate"', `${path}.${fn}`);
+      const where = filter ? this.boolExp(rel.target, a, filter, `${path}.filter`, perm) : 'true';
+      const count = `(SELECT count(*) FROM ${rel.target.sql} AS ${a} WHERE ${join} AND ${targetPerm} AND ${where})`;
+      const intInfo = { scalar: 'Int', isArray: false, castType: 'int4', name: 'count' } as ColumnInfo;
+      parts.push(this.compare(table, intInfo, count, predicate, `${path}.predicate`, perm, alias));
+    }
+    return parts.length ? `(${parts.join(' AND ')})` : 'true';
+  }
+
+  private compare(table: TableInfo, column: ColumnInfo, expr: string, v: Val, path: string, perm: boolean, alias: string): string {
+    const parts: string[] = [];
+    const typeName = comparisonTypeName(column);
+    const value = (x: Val, p: string, array = false): string => {
+      if (perm && 'js' in x && typeof x.js === 'string' && /^x-hasura-/i.test(x.js)) {
+        return this.session(x.js, array ? `${column.castType}[]` : column.castType);
+      }
+      return this.param(x, array ? `${column.castType}[]` : column.castType, column.scalar, array || column.isArray, p);
+    };
+    for (const [op, x] of objectEntries(v, this, typeName, path)) {
+      const p = `${path}.${op}`;
+      if (op in comparisonOps) {
+        if (isNull(x, this)) continue;
+        const colRef = perm ? this.columnRef(table, alias, x) : null;
+        parts.push(`${expr} ${comparisonOps[op]} ${colRef ?? value(x, p)}`);
+      } else if (op === '_in' || op === '_nin') {
+        if (isNull(x, this)) continue;
+        const arr = perm && 'js' in x && typeof x.js === 'string' ? value(x, p, true) : this.listParam(x, column, p);
+        parts.push(op === '_in' ? `${expr} = ANY(${arr})` : `NOT (${expr} = ANY(${arr}))`);
+      } else if (op === '_is_null') {
+        const b = jsValue(x, this);
+        if (b === null) continue;
+        if (typeof b !== 'boolean') throw validation(`expected a boolean for type "Boolean", but found ${typeof b}`, p);
+        parts.push(b ? `${expr} IS NULL` : `${expr} IS NOT NULL`);
+      } else if (op in textOps && !column.isArray) {
+        if (isNull(x, this)) continue;
+        parts.push(`${expr} ${textOps[op]} ${value(x, p)}`);
+      } else if (op in jsonbOps && column.scalar === 'jsonb') {
+        if (isNull(x, this)) continue;
+        const [sqlOp, cast] = jsonbOps[op] as [string, string];
+        if (perm && 'js' in x && typeof x.js === 'string' && /^x-hasura-/i.test(x.js))
+          parts.push(`${expr} ${sqlOp} ${this.session(x.js, cast)}`);
+        else if (cast === 'text[]') parts.push(`${expr} ${sqlOp} ${this.param(x, cast, 'String', true, p)}`);
+        else if (cast === 'text') parts.push(`${expr} ${sqlOp} ${this.param(x, cast, 'String', false, p)}`);
+        else parts.push(`${expr} ${sqlOp} ${this.param(x, cast, 'jsonb', false, p)}`);
+      } else if ((op === '_contains' || op === '_contained_in') && column.isArray) {
+        if (isNull(x, this)) continue;
+        parts.push(`${expr} ${op === '_contains' ? '@>' : '<@'} ${value(x, p)}`);
+      } else if (perm && ['_ceq', '_cne', '_cgt', '_clt', '_cgte', '_clte'].includes(op)) {
+        const other = this.columnRef(table, alias, x) ?? `${alias}.${quoteIdent(String(jsValue(x, this)))}`;
+        const sqlOp = comparisonOps[`_${op.slice(2)}`] ?? '=';
+        parts.push(`${expr} ${sqlOp} ${other}`);
+      } else {
+        throw validation(`field "${op}" not found in type: '${typeName}'`, p);
+      }
+    }
+    return parts.length === 0 ? 'true' : parts.length === 1 ? (parts[0] as string) : `(${parts.join(' AND ')})`;
+  }
+
+  /** In permissions, `{"_eq": ["$", "col"]}` style column references are not Hasura's; only _c* ops take columns. */
+  private columnRef(_table: TableInfo, _alias: string, _x: Val): string | null {
+    return null;
+  }
+
+  private listParam(x: Val, column: ColumnInfo, path: string): string {
+    if ('node' in x && x.node.kind === Kind.VARIABLE) {
+      const name = x.node.name.value;
+      this.params.push((ctx) => {
+        const value = ctx.vars[name];
+        return toPgParam(Array.isArray(value) ? value : [value], column.scalar, true, path);
+      });
+      return `$${this.params.length}::${column.castType}[]`;
+    }
+    const items = listItems(x, this).map((item) => jsValue(item, this));
+    return this.constParam(toPgParam(items, column.scalar, true, path), `${column.castType}[]`);
+  }
+
+  // ---- order by ----
+
+  orderBy(table: TableInfo, alias: string, v: Val, path: string): { expr: string; dir: string }[] {
+    const out: { expr: string; dir: string }[] = [];
+    for (const item of listItems(v, this)) {
+      for (const [k, sub] of objectEntries(item, this, `${table.name}_order_by`, path)) {
+        const p = `${path}.${k}`;
+        if (isNull(sub, this)) continue;
+        const column = table.byField.get(k);
+        if (column && this.columnAllowed(table, column)) {
+          out.push({ expr: `${alias}.${quoteIdent(column.name)}`, dir: this.direction(sub, p) });
+          continue;
+        }
+        const objRel = table.objectRelationships.get(k);
+        if (objRel && this.relationshipAllowed(objRel)) {
+          const a = this.alias();
+          const join = objRel.mapping.map(([l, r]) => `${alias}.${quoteIdent(l)} = ${a}.${quoteIdent(r)}`).join(' AND ');
+          for (const inner of this.orderBy(objRel.target, a, sub, p)) {
+            out.push({
+              expr: `(SELECT ${inner.expr} FROM ${objRel.target.sql} AS ${a} WHERE ${join} AND ${this.permFilter(objRel.target, a)} LIMIT 1)`,
+              dir: inner.dir,
+            });
+          }
+          continue;
+        }
+        const aggRel = k.endsWith('_aggregate') ? table.arrayRelationships.get(k.slice(0, -10)) : undefined;
+        if (aggRel && this.relationshipAllowed(aggRel)) {
+          const a = this.alias();
+          const join = aggRel.mapping.map(([l, r]) => `${alias}.${quoteIdent(l)} = ${a}.${quoteIdent(r)}`).join(' AND ');
+          const from = `FROM ${aggRel.target.sql} AS ${a} WHERE ${join} AND ${this.permFilter(aggRel.target, a)}`;
+          for (const [fn, body] of objectEntries(sub, this, `${aggRel.target.name}_aggregate_order_by`, p)) {
+            if (fn === 'count') {
+              out.push({ expr: `(SELECT count(*) ${from})`, dir: this.direction(body, `${p}.count`) });
+            } else if (aggregateOps.includes(fn)) {
+              for (const [colName, dir] of objectEntries(body, this, `${aggRel.target.name}_${fn}_order_by`, `${p}.${fn}`)) {
+                const col = aggRel.target.byField.get(colName);
+                if (!col || !this.columnAllowed(aggRel.target, col)) {
+                  throw validation(`field "${colName}" not found in type: '${aggRel.target.name}_${fn}_order_by'`, `${p}.${fn}.${colName}`);
+                }
+                out.push({
+                  expr: `(SELECT ${fn}(${a}.${quoteIdent(col.name)}) ${from})`,
+                  dir: this.direction(dir, `${p}.${fn}.${colName}`),
+                });
+              }
+            } else {
+              throw validation(`field "${fn}" not found in type: '${aggRel.target.name}_aggregate_order_by'`, `${p}.${fn}`);
+            }
+          }
+          continue;
+        }
+        const cf = table.computedFields.get(k);
+        if (cf && this.computedAllowed(table, cf)) {
+          if (cf.returnsTable) {
+            const a = this.alias();
+            const call = this.computedCall(table, cf, alias, new Map(), p);
+            for (const [fn, body] of objectEntries(sub, this, `${cf.returnsTable.name}_aggregate_order_by`, p)) {
+              if (fn === 'count') out.push({ expr: `(SELECT count(*) FROM ${call} AS ${a})`, dir: this.direction(body, p) });
+              else throw validation(`field "${fn}" not found in type: '${cf.returnsTable.name}_aggregate_order_by'`, `${p}.${fn}`);
+            }
+          } else {
+            out.push({ expr: this.computedCall(table, cf, alias, new Map(), p), dir: this.direction(sub, p) });
+          }
+          continue;
+        }
+        throw validation(`field "${k}" not found in type: '${table.name}_order_by'`, p);
+      }
+    }
+    return out;
+  }
+
+  private direction(v: Val, path: string): string {
+    const value = jsValue(v, this);
+    const dir = typeof value === 'string' ? directions[value] : undefined;
+    if (!dir)
+      throw validation(
+        `expected one of the values asc, asc_nulls_first, asc_nulls_last, desc, desc_nulls_first, desc_nulls_last for type "order_by", but found ${JSON.stringify(value)}`,
+        path,
+      );
+    return dir;
+  }
+
+  // ---- selects ----
+
+  /** A row of `table` (alias `alias`) as a JSON object with the requested fields. */
+  rowJson(table: TableInfo, alias: string, set: SelectionSetNode, path: string): string {
+    const pairs: [string, string][] = [];
+    for (const f of this.collect(set, table.name, path)) {
+      const p = `${path}.selectionSet.${f.alias}`;
+      pairs.push([f.alias, this.fieldExpr(table, alias, f, p)]);
+    }
+    return buildObject(pairs);
+  }
+
+  private rowValue(table: TableInfo, alias: string): string {
+    return `ROW(${table.columns.map((c) => `${alias}.${quoteIdent(c.name)}`).join(', ')})::${table.sql}`;
+  }
+
+  computedCall(table: TableInfo, cf: ComputedFieldInfo, alias: string, args: Map<string, Val>, path: string): string {
+    const parts: string[] = [];
+    let positional = 0;
+    for (const arg of cf.fn.args) {
+      const name = arg.name;
+      if (name === cf.tableArgument || (cf.tableArgument === null && positional === 0 && name !== cf.sessionArgument)) {
+        parts.push(name ? `${quoteIdent(name)} => ${this.rowValue(table, alias)}` : this.rowValue(table, alias));
+        positional += 1;
+        continue;
+      }
+      positional += 1;
+      if (name && name === cf.sessionArgument) {
+        parts.push(`${quoteIdent(name)} => ${this.sessionJson()}`);
+        continue;
+      }
+      const v = name ? args.get(name) : undefined;
+      if (v === undefined) {
+        if (arg.hasDefault) continue;
+        throw validation(`missing required field "${name}"`, `${path}.args`);
+      }
+      parts.push(
+        `${quoteIdent(name as string)} => ${this.param(v, qualifiedType(arg.typeSchema, arg.type), scalarOf(arg.type), false, path)}`,
+      );
+    }
+    return `${qualifiedSql(cf.fn.schema, cf.fn.name)}(${parts.join(', ')})`;
+  }
+
+  private fieldExpr(table: TableInfo, alias: string, f: MergedField, path: string): string {
+    if (f.name === '__typename') return `'${table.name.replaceAll("'", "''")}'::text`;
+    const column = table.byField.get(f.name);
+    if (column && this.columnAllowed(table, column)) {
+      this.args(f, [], path);
+      const ref = `${alias}.${quoteIdent(column.name)}`;
+      if (this.options.stringifyNumeric && numericScalars.has(column.scalar)) {
+        return column.isArray ? `${ref}::text[]` : `${ref}::text`;
+      }
+      return ref;
+    }
+    const objRel = table.objectRelationships.get(f.name);
+    if (objRel && this.relationshipAllowed(objRel)) {
+      this.args(f, [], path);
+      const a = this.alias();
+      const join = objRel.mapping.map(([l, r]) => `${alias}.${quoteIdent(l)} = ${a}.${quoteIdent(r)}`).join(' AND ');
+      const row = this.rowJson(objRel.target, a, this.subSelection(f), path);
+      return `(SELECT ${row} FROM ${objRel.target.sql} AS ${a} WHERE ${join} AND ${this.permFilter(objRel.target, a)} LIMIT 1)`;
+    }
+    const arrRel = table.arrayRelationships.get(f.name);
+    if (arrRel && this.relationshipAllowed(arrRel)) {
+      return this.selectList(arrRel.target, f, path, { joinFrom: alias, mapping: arrRel.mapping });
+    }
+    if (f.name.endsWith('_aggregate')) {
+      const aggRel = table.arrayRelationships.get(f.name.slice(0, -10));
+      if (aggRel && this.relationshipAllowed(aggRel) && this.aggregationsAllowed(aggRel.target)) {
+        return this.selectAggregate(aggRel.target, f, path, { joinFrom: alias, mapping: aggRel.mapping });
+      }
+    }
+    const cf = table.computedFields.get(f.name);
+    if (cf && this.computedAllowed(table, cf)) {
+      if (cf.returnsTable) {
+        const argNames = cf.fn.args
+          .map((a) => a.name)
+          .filter((n): n is string => !!n && n !== cf.tableArgument && n !== cf.sessionArgument);
+        const fnArgs = this.args(f, ['args', 'where', 'order_by', 'limit', 'offset', 'distinct_on'], path).get('args');
+        const callArgs = fnArgs ? new Map(objectEntries(fnArgs, this, `${cf.name}_args`, `${path}.args.args`)) : new Map<string, Val>();
+        for (const k of callArgs.keys()) if (!argNames.includes(k)) throw validation(`"${cf.name}" has no argument named "${k}"`, path);
+        const call = this.computedCall(table, cf, alias, callArgs, path);
+        return this.selectList(cf.returnsTable, f, path, { source: call, extraArgs: ['args'] });
+      }
+      const fnArgs = this.args(f, ['args'], path).get('args');
+      const callArgs = fnArgs ? new Map(objectEntries(fnArgs, this, `${cf.name}_args`, `${path}.args.args`)) : new Map<string, Val>();
+      const call = this.computedCall(table, cf, alias, callArgs, path);
+      if (this.options.stringifyNumeric && numericScalars.has(cf.scalar)) return `(${call})::text`;
+      return call;
+    }
+    throw validation(`field "${f.name}" not found in type: '${table.name}'`, path);
+  }
+
+  aggregationsAllowed(table: TableInfo): boolean {
+    return this.options.isAdmin || table.select.get(this.options.role)?.allow_aggregations === true;
+  }
+
+  /** Rows of a table (or a function returning its rows) filtered, ordered and paged: the FROM of a select. */
+  private rowsSource(
+    table: TableInfo,
+    args: Map<string, Val>,
+    path: string,
+    src: SourceSpec,
+  ): { sql: string; alias: string; outerOrder: string } {
+    const a = this.alias();
+    const conds: string[] = [];
+    const from = src.source ? `${src.source} AS ${a}` : `${table.sql} AS ${a}`;
+    if (src.joinFrom && src.mapping) {
+      for (const [l, r] of src.mapping) conds.push(`${src.joinFrom}.${quoteIdent(l)} = ${a}.${quoteIdent(r)}`);
+    }
+    conds.push(this.permFilter(table, a));
+    if (src.extraWhere) conds.push(src.extraWhere(a));
+    const where = args.get('where');
+    if (where) conds.push(this.boolExp(table, a, where, `${path}.args.where`));
+    const order = args.get('order_by') ? this.orderBy(table, a, args.get('order_by') as Val, `${path}.args.order_by`) : [];
+    const distinct = args.get('distinct_on');
+    let distinctSql = '';
+    if (distinct && !isNull(distinct, this)) {
+      const cols = listItems(distinct, this).map((d) => {
+        const name = jsValue(d, this);
+        const col = table.byField.get(String(name));
+        if (!col || !this.columnAllowed(table, col)) {
+          throw validation(
+            `expected one of the values ${table.columns.map((c) => c.field).join(', ')} for type "${table.name}_select_column", but found ${JSON.stringify(name)}`,
+            `${path}.args.distinct_on`,
+          );
+        }
+        return `${a}.${quoteIdent(col.name)}`;
+      });
+      if (order.length) {
+        const lead = order.slice(0, cols.length).map((o) => o.expr);
+        if (lead.length < cols.length || !cols.every((c) => lead.includes(c))) {
+          throw validation('"distinct_on" columns must match initial "order_by" columns', `${path}.args`);
+        }
+      } else for (const c of cols) order.push({ expr: c, dir: 'ASC NULLS LAST' });
+      distinctSql = `DISTINCT ON (${cols.join(', ')}) `;
+    }
+    let limitSql = '';
+    const limitVal = args.get('limit');
+    const permLimit = this.options.isAdmin ? undefined : table.select.get(this.options.role)?.limit;
+    if (limitVal && !isNull(limitVal, this)) {
+      limitSql = ` LIMIT ${this.limitParam(limitVal, `${path}.args.limit`, permLimit)}`;
+    } else if (permLimit !== undefined && src.applyPermLimit !== false) {
+      limitSql = ` LIMIT ${Number(permLimit)}`;
+    }
+    const offsetVal = args.get('offset');
+    const offsetSql = offsetVal && !isNull(offsetVal, this) ? ` OFFSET ${this.offsetParam(offsetVal, `${path}.args.offset`)}` : '';
+    const orderCols = order.map((o, i) => `${o.expr} AS "__o${i}"`);
+    const select = [`${a}.*`, ...orderCols].join(', ');
+    const orderSql = order.length ? ` ORDER BY ${order.map((o) => `${o.expr} ${o.dir}`).join(', ')}` : '';
+    const sql = `SELECT ${distinctSql}${select} FROM ${from} WHERE ${conds.join(' AND ')}${orderSql}${limitSql}${offsetSql}`;
+    const b = this.alias();
+    const outerOrder = order.length ? ` ORDER BY ${order.map((o, i) => `${b}."__o${i}" ${o.dir}`).join(', ')}` : '';
+    return { sql, alias: b, outerOrder };
+  }
+
+  private limitParam(v: Val, path: string, permLimit: number | undefined): string {
+    const check = (value: unknown) => {
+      if (typeof value !== 'number' || !Number.isInteger(value)) {
+        throw validation(`expected an integer for type "Int", but found ${typeof value === 'string' ? 'a string' : typeof value}`, path);
+      }
+      if (value < 0) throw validation('expected a non-negative 32-bit integer for type "Int", but found an integer', path);
+      return permLimit !== undefined ? Math.min(value, permLimit) : value;
+    };
+    if ('node' in v && v.node.kind === Kind.VARIABLE) {
+      const name = v.node.name.value;
+      this.params.push((ctx) => String(check(ctx.vars[name])));
+    } else {
+      const value = String(check(jsValue(v, this)));
+      this.params.push(() => value);
+    }
+    return `$${this.params.length}::int8`;
+  }
+
+  private offsetParam(v: Val, path: string): string {
+    const check = (value: unknown) => {
+      if (typeof value !== 'number' || !Number.isInteger(value)) {
+        throw validation(`expected an integer for type "Int", but found ${typeof value === 'string' ? 'a string' : typeof value}`, path);
+      }
+      if (value < 0) throw validation('expected a non-negative 32-bit integer for type "Int", but found an integer', path);
+      return value;
+    };
+    if ('node' in v && v.node.kind === Kind.VARIABLE) {
+      const name = v.node.name.value;
+      this.params.push((ctx) => String(check(ctx.vars[name])));
+    } else {
+      const value = String(check(jsValue(v, this)));
+      this.params.push(() => value);
+    }
+    return `$${this.params.length}::int8`;
+  }
+
+  /** A JSON array of rows. */
+  selectList(table: TableInfo, f: MergedField, path: string, src: SourceSpec = {}): string {
+    const allowed = ['where', 'order_by', 'limit', 'offset', 'distinct_on', ...(src.extraArgs ?? [])];
+    const args = this.args(f, allowed, path);
+    const rows = this.rowsSource(table, args, path, src);
+    const row = this.rowJson(table, rows.alias, this.subSelection(f), path);
+    return `(SELECT coalesce(json_agg(${row}${rows.outerOrder}), '[]'::json) FROM (${rows.sql}) AS ${rows.alias})`;
+  }
+
+  /** `{ aggregate { count sum {…} … } nodes {…} }` over the selected rows. */
+  selectAggregate(table: TableInfo, f: MergedField, path: string, src: SourceSpec = {}): string {
+    const allowed = ['where', 'order_by', 'limit', 'offset', 'distinct_on', ...(src.extraArgs ?? [])];
+    const args = this.args(f, allowed, path);
+    const rows = this.rowsSource(table, args, path, { ...src, applyPermLimit: false });
+    const b = rows.alias;
+    const pairs: [string, string][] = [];
+    for (const part of this.collect(this.subSelection(f), `${table.name}_aggregate`, path)) {
+      const p = `${path}.selectionSet.${part.alias}`;
+      if (part.name === '__typename') pairs.push([part.alias, `'${table.name}_aggregate'::text`]);
+      else if (part.name === 'nodes') {
+        this.args(part, [], p);
+        pairs.push([part.alias, `coalesce(json_agg(${this.rowJson(table, b, this.subSelection(part), p)}${rows.outerOrder}), '[]'::json)`]);
+      } else if (part.name === 'aggregate') {
+        this.args(part, [], p);
+        pairs.push([part.alias, this.aggregateFields(table, b, part, p)]);
+      } else throw validation(`field "${part.name}" not found in type: '${table.name}_aggregate'`, p);
+    }
+    return `(SELECT ${buildObject(pairs)} FROM (${rows.sql}) AS ${b})`;
+  }
+
+  private aggregateFields(table: TableInfo, b: string, f: MergedField, path: string): string {
+    const pairs: [string, string][] = [];
+    const typeName = `${table.name}_aggregate_fields`;
+    for (const part of this.collect(this.subSelection(f), typeName, path)) {
+      const p = `${path}.selectionSet.${part.alias}`;
+      if (part.name === '__typename') {
+        pairs.push([part.alias, `'${typeName}'::text`]);
+      } else if (part.name === 'count') {
+        const args = this.args(part, ['columns', 'distinct'], p);
+        const cols = args.get('columns');
+        const distinct = args.get('distinct') ? jsValue(args.get('distinct') as Val, this) === true : false;
+        let expr = 'count(*)';
+        if (cols && !isNull(cols, this)) {
+          const refs = listItems(cols, this).map((c) => {
+            const name = String(jsValue(c, this));
+            const col = table.byField.get(name);
+            if (!col || !this.columnAllowed(table, col)) {
+              throw validation(
+                `expected one of the values for type "${table.name}_select_column", but found "${name}"`,
+                `${p}.args.columns`,
+              );
+            }
+            return `${b}.${quoteIdent(col.name)}`;
+          });
+          const inner = refs.length === 1 ? (refs[0] as string) : `ROW(${refs.join(', ')})`;
+          expr = distinct ? `count(DISTINCT ${inner})` : `count(${inner})`;
+        } else if (distinct) expr = `count(DISTINCT ${b}.*)`;
+        pairs.push([part.alias, expr]);
+      } else if (aggregateOps.includes(part.name)) {
+        this.args(part, [], p);
+        const opType = `${table.name}_${part.name}_fields`;
+        const inner: [string, string][] = [];
+        for (const colField of this.collect(this.subSelection(part), opType, p)) {
+          const cp = `${p}.selectionSet.${colField.alias}`;
+          if (colField.name === '__typename') {
+            inner.push([colField.alias, `'${opType}'::text`]);
+            continue;
+          }
+          const col = table.byField.get(colField.name);
+          if (!col || !this.columnAllowed(table, col) || !aggregatable(part.name, col)) {
+            throw validation(`field "${colField.name}" not found in type: '${opType}'`, cp);
+          }
+          let expr = `${part.name}(${b}.${quoteIdent(col.name)})`;
+          const resultScalar =
+            part.name === 'max' || part.name === 'min' ? col.scalar : part.name === 'sum' ? sumScalar(col.scalar) : 'Float';
+          if (this.options.stringifyNumeric && numericScalars.has(resultScalar)) expr = `(${expr})::text`;
+          inner.push([colField.alias, expr]);
+        }
+        pairs.push([part.alias, buildObject(inner)]);
+      } else {
+        throw validation(`field "${part.name}" not found in type: '${typeName}'`, p);
+      }
+    }
+    return buildObject(pairs);
+  }
+
+  selectByPk(table: TableInfo, f: MergedField, path: string): string {
+    const pkCols = table.pg.primaryKey.map((n) => table.byName.get(n) as ColumnInfo);
+    const args = this.args(
+      f,
+      pkCols.map((c) => c.field),
+      path,
+    );
+    const a = this.alias();
+    const conds = pkCols.map((c) => {
+      const v = args.get(c.field);
+      if (!v) throw validation(`missing required field "${c.field}"`, `${path}.args`);
+      return `${a}.${quoteIdent(c.name)} = ${this.param(v, c.castType, c.scalar, c.isArray, `${path}.args.${c.field}`)}`;
+    });
+    conds.push(this.permFilter(table, a));
+    const row = this.rowJson(table, a, this.subSelection(f), path);
+    return `(SELECT ${row} FROM ${table.sql} AS ${a} WHERE ${conds.join(' AND ')} LIMIT 1)`;
+  }
+
+  /** The call of a tracked function with its `args` (named notation, each a bind parameter). */
+  functionCall(fn: FunctionInfo, args: Map<string, Val>, path: string): string {
+    const fnArgs = args.get('args');
+    const given = fnArgs ? new Map(objectEntries(fnArgs, this, `${fn.field}_args`, `${path}.args.args`)) : new Map<string, Val>();
+    for (const k of given.keys()) {
+      if (!fn.args.some((a) => a.name === k))
+        throw validation(`field "${k}" not found in type: '${fn.field}_args'`, `${path}.args.args.${k}`);
+    }
+    const parts: string[] = [];
+    for (const [i, arg] of fn.fn.args.entries()) {
+      const name = arg.name ?? `arg_${i + 1}`;
+      if (fn.sessionArgument && name === fn.sessionArgument) {
+        parts.push(`${quoteIdent(name)} => ${this.sessionJson()}`);
+        continue;
+      }
+      const v = given.get(name);
+      if (v === undefined) {
+        if (arg.hasDefault) continue;
+        throw validation(`missing required field "${name}"`, `${path}.args.args`);
+      }
+      const value = this.param(
+        v,
+        qualifiedType(arg.typeSchema, arg.type),
+        scalarOf(arg.type),
+        arg.type.startsWith('_'),
+        `${path}.args.args.${name}`,
+      );
+      parts.push(arg.name ? `${quoteIdent(name)} => ${value}` : value);
+    }
+    return `${qualifiedSql(fn.fn.schema, fn.fn.name)}(${parts.join(', ')})`;
+  }
+}
+
+export interface SourceSpec {
+  joinFrom?: string;
+  mapping?: [string, string][];
+  source?: string;
+  extraArgs?: string[];
+  extraWhere?: (alias: string) => string;
+  applyPermLimit?: boolean;
+}
+
+function qualifiedType(schema: string, type: string): string {
+  if (schema === 'pg_catalog') return type.startsWith('_') ? `${type.slice(1)}[]` : type;
+  return type.startsWith('_') ? `${qualifiedSql(schema, type.slice(1))}[]` : qualifiedSql(schema, type);
+}
+
+function scalarOf(type: string): string {
+  const t = type.startsWith('_') ? type.slice(1) : type;
+  switch (t) {
+    case 'int4':
+      return 'Int';
+    case 'text':
+    case 'varchar':
+      return 'String';
+    case 'bool':
+      return 'Boolean';
+    case 'float4':
+      return 'Float';
+    default:
+      return t;
+  }
+}
+
+function sumScalar(scalar: string): string {
+  if (scalar === 'Int' || scalar === 'smallint') return 'bigint';
+  if (scalar === 'bigint') return 'numeric';
+  return scalar;
+}
+
+const numericForAgg = new Set(['Int', 'smallint', 'bigint', 'numeric', 'Float', 'float8', 'money']);
+function aggregatable(op: string, col: ColumnInfo): boolean {
+  if (col.isArray) return false;
+  if (op === 'max' || op === 'min') return !['json', 'jsonb', 'Boolean', 'point', 'uuid'].includes(col.scalar);
+  return numericForAgg.has(col.scalar);
+}
+
+/** `json_build_object` for up to 50 pairs; more are built from a row, keeping the order. */
+export function buildObject(pairs: [string, string][]): string {
+  const lit = (s: string) => `'${s.replaceAll("'", "''")}'`;
+  if (pairs.length <= 50) return `json_build_object(${pairs.map(([k, v]) => `${lit(k)}, ${v}`).join(', ')})`;
+  return `(SELECT row_to_json(_e) FROM (SELECT ${pairs.map(([k, v]) => `${v} AS ${quoteIdent(k)}`).join(', ')}) AS _e)`;
+}
+
+export function operationOf(op: OperationDefinitionNode): 'query' | 'mutation' | 'subscription' {
+  return op.operation as 'query' | 'mutation' | 'subscription';
+}
+
+export { EngineError, permissionError };

@@ -1,0 +1,184 @@
+// One request's operation → a plan: for each root field, one SQL statement and its parameter getters.
+import { type DocumentNode, type FragmentDefinitionNode, Kind, type OperationDefinitionNode } from 'graphql';
+import { validation } from '../errors.ts';
+import type { FunctionInfo, TableInfo } from '../model.ts';
+import { type CompileOptions, Compiler, type MergedField, type Plan, type RootPlan } from './compile.ts';
+import { compileMutationField } from './mutation.ts';
+import type { Vars } from './values.ts';
+
+export interface RootFieldRef {
+  kind:
+    | 'select'
+    | 'select_by_pk'
+    | 'select_aggregate'
+    | 'function'
+    | 'function_aggregate'
+    | 'insert'
+    | 'insert_one'
+    | 'update'
+    | 'update_by_pk'
+    | 'update_many'
+    | 'delete'
+    | 'delete_by_pk';
+  table: TableInfo;
+  fn?: FunctionInfo;
+}
+
+/** The root fields a role can see, by name, for queries and mutations. */
+export function rootFields(options: CompileOptions): { query: Map<string, RootFieldRef>; mutation: Map<string, RootFieldRef> } {
+  const { model, role, isAdmin } = options;
+  const query = new Map<string, RootFieldRef>();
+  const mutation = new Map<string, RootFieldRef>();
+  for (const table of model.tables) {
+    const sel = isAdmin ? null : table.select.get(role);
+    if (isAdmin || sel) {
+      const allowedRoot = (name: string) => !sel?.query_root_fields || sel.query_root_fields.includes(name);
+      if (allowedRoot('select')) query.set(table.roots.select, { kind: 'select', table });
+      const pkSelectable =
+        table.pg.primaryKey.length > 0 &&
+        (isAdmin || sel?.columns === '*' || table.pg.primaryKey.every((c) => ((sel?.columns ?? []) as string[]).includes(c)));
+      if (pkSelectable && allowedRoot('select_by_pk')) query.set(table.roots.select_by_pk, { kind: 'select_by_pk', table });
+      if ((isAdmin || sel?.allow_aggregations) && allowedRoot('select_aggregate')) {
+        query.set(table.roots.select_aggregate, { kind: 'select_aggregate', table });
+      }
+    }
+    const isView = table.pg.kind !== 'r' && table.pg.kind !== 'p';
+    const ins = isAdmin ? {} : table.insert.get(role);
+    if (ins && (!isView || table.pg.insertable) && (!ins.backend_only || options.backendOnly)) {
+      mutation.set(table.roots.insert, { kind: 'insert', table });
+      mutation.set(table.roots.insert_one, { kind: 'insert_one', table });
+    }
+    const upd = isAdmin ? {} : table.update.get(role);
+    if (upd && (!isView || table.pg.updatable) && (!('backend_only' in upd && upd.backend_only) || options.backendOnly)) {
+      mutation.set(table.roots.update, { kind: 'update', table });
+      if (table.pg.primaryKey.length) mutation.set(table.roots.update_by_pk, { kind: 'update_by_pk', table });
+      mutation.set(table.roots.update_many, { kind: 'update_many', table });
+    }
+    const del = isAdmin ? {} : table.delete.get(role);
+    if (del && (!isView || table.pg.updatable) && (!('backend_only' in del && del.backend_only) || options.backendOnly)) {
+      mutation.set(table.roots.delete, { kind: 'delete', table });
+      if (table.pg.primaryKey.length) mutation.set(table.roots.delete_by_pk, { kind: 'delete_by_pk', table });
+    }
+  }
+  for (const fn of model.functions) {
+    const inferred = options.inferFunctionPermissions !== false && fn.exposedAs === 'query';
+    const permitted = isAdmin || ((inferred || fn.permissions.has(role)) && fn.returns.select.has(role));
+    if (!permitted) continue;
+    const target = fn.exposedAs === 'mutation' ? mutation : query;
+    target.set(fn.field, { kind: 'function', table: fn.returns, fn });
+    if (fn.exposedAs === 'query' && (isAdmin || fn.returns.select.get(role)?.allow_aggregations)) {
+      query.set(fn.aggregateField, { kind: 'function_aggregate', table: fn.returns, fn });
+    }
+  }
+  return { query, mutation };
+}
+
+export function selectOperation(document: DocumentNode, operationName: string | undefined | null): OperationDefinitionNode {
+  const ops = document.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
+  if (operationName) {
+    const op = ops.find((o) => o.name?.value === operationName);
+    if (!op) throw validation(`no such operation found in the document: ${JSON.stringify(operationName)}`);
+    return op;
+  }
+  if (ops.length !== 1) throw validation('exactly one operation has to be present in the document when operationName is not specified');
+  return ops[0] as OperationDefinitionNode;
+}
+
+export function fragmentsOf(document: DocumentNode): Map<string, FragmentDefinitionNode> {
+  const out = new Map<string, FragmentDefinitionNode>();
+  for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) out.set(d.name.value, d);
+  return out;
+}
+
+/** Applies variable defaults and checks that required variables are given. */
+export function resolveVariables(op: OperationDefinitionNode, given: Vars | null | undefined): Vars {
+  const vars: Vars = { ...(given ?? {}) };
+  for (const def of op.variableDefinitions ?? []) {
+    const name = def.variable.name.value;
+    if (vars[name] === undefined && def.defaultValue)
+      vars[name] = literalValue(def.defaultValue as unknown as Parameters<typeof literalValue>[0]);
+    if ((vars[name] === undefined || vars[name] === null) && def.type.kind === Kind.NON_NULL_TYPE) {
+      throw validation(`expecting a value for non-nullable variable: "${name}"`, '$.variableValues');
+    }
+  }
+  return vars;
+}
+
+function literalValue(node: { kind: Kind; value?: string; values?: readonly unknown[]; fields?: readonly unknown[] }): unknown {
+  switch (node.kind) {
+    case Kind.INT:
+      return Number(node.value);
+    case Kind.FLOAT:
+    case Kind.STRING:
+    case Kind.ENUM:
+      return node.value;
+    case Kind.BOOLEAN:
+      return (node as unknown as { value: boolean }).value;
+    case Kind.NULL:
+      return null;
+    case Kind.LIST:
+      return (node.values ?? []).map((n) => literalValue(n as typeof node));
+    case Kind.OBJECT:
+      return Object.fromEntries(
+        (node.fields as { name: { value: string }; value: typeof node }[]).map((f) => [f.name.value, literalValue(f.value)]),
+      );
+    default:
+      return null;
+  }
+}
+
+export interface CompiledOperation extends Plan {}
+
+/** Compiles the operation for a role. Throws EngineError with Hasura's messages. */
+export function compileOperation(options: CompileOptions, document: DocumentNode, op: OperationDefinitionNode, vars: Vars): Plan {
+  const compiler = new Compiler(options, vars, fragmentsOf(document));
+  const operation = op.operation;
+  if (operation === 'subscription') throw validation('subscriptions are not supported by this engine yet (part 2)');
+  const fields = rootFields(options);
+  const available = operation === 'mutation' ? fields.mutation : fields.query;
+  const rootType = operation === 'mutation' ? 'mutation_root' : 'query_root';
+  if (operation === 'mutation' && available.size === 0) throw validation('no mutations exist');
+  const roots: RootPlan[] = [];
+  for (const f of compiler.collect(op.selectionSet, rootType, '$')) {
+    const path = `$.selectionSet.${f.alias}`;
+    if (f.name === '__typename') {
+      roots.push({ alias: f.alias, kind: 'typename', typename: rootType });
+      continue;
+    }
+    if (f.name === '__schema' || f.name === '__type') {
+      roots.push({ alias: f.alias, kind: 'introspection', field: f.nodes[0] as NonNullable<RootPlan['field']> });
+      continue;
+    }
+    const ref = available.get(f.name);
+    if (!ref) throw validation(`field "${f.name}" not found in type: '${rootType}'`, path);
+    compiler.resetParams();
+    const sql = compileRoot(compiler, ref, f, path);
+    roots.push({ alias: f.alias, kind: 'sql', sql, params: compiler.params });
+  }
+  return { operation, roots, sessionVariables: [...compiler.sessionVariables], dynamic: compiler.dynamic };
+}
+
+function compileRoot(c: Compiler, ref: RootFieldRef, f: MergedField, path: string): string {
+  switch (ref.kind) {
+    case 'select':
+      return `SELECT (${c.selectList(ref.table, f, path)})::text AS root`;
+    case 'select_by_pk':
+      return `SELECT (${c.selectByPk(ref.table, f, path)})::text AS root`;
+    case 'select_aggregate':
+      return `SELECT (${c.selectAggregate(ref.table, f, path)})::text AS root`;
+    case 'function':
+    case 'function_aggregate': {
+      const fn = ref.fn as FunctionInfo;
+      const args = c.args(f, ['args', 'where', 'order_by', 'limit', 'offset', 'distinct_on'], path);
+      const call = c.functionCall(fn, args, path);
+      if (ref.kind === 'function_aggregate')
+        return `SELECT (${c.selectAggregate(ref.table, f, path, { source: call, extraArgs: ['args'] })})::text AS root`;
+      if (fn.fn.returnsSet) return `SELECT (${c.selectList(ref.table, f, path, { source: call, extraArgs: ['args'] })})::text AS root`;
+      // A single row: the object itself (or null).
+      const list = c.selectList(ref.table, f, path, { source: call, extraArgs: ['args'] });
+      return `SELECT ((${list})->0)::text AS root`;
+    }
+    default:
+      return compileMutationField(c, ref, f, path);
+  }
+}

@@ -1,0 +1,66 @@
+// The engine as a library: `createEngine(config)` → `{ listen(port), close(), url }`.
+import type { Server } from 'node:http';
+import pg from 'pg';
+import { configFromEnv, type EngineConfig } from './config.ts';
+import { EngineCore, type Log, sourceUrl } from './engine.ts';
+import { loadMetadataDir } from './metadata/load.ts';
+import { createHttpServer, listen } from './server.ts';
+
+export type { EngineConfig } from './config.ts';
+export type { Metadata } from './metadata/types.ts';
+export { configFromEnv };
+
+export interface Engine {
+  core: EngineCore;
+  /** Starts serving; resolves with the URL (port 0 picks a free port). */
+  listen(port?: number, host?: string): Promise<string>;
+  close(): Promise<void>;
+  readonly url: string;
+}
+
+export interface CreateEngineOptions {
+  log?: Log;
+  /** Pool size. @default 16 */
+  poolSize?: number;
+}
+
+const jsonLog: Log = (entry) => process.stdout.write(`${JSON.stringify({ timestamp: new Date().toISOString(), ...entry })}\n`);
+
+export async function createEngine(config: EngineConfig = configFromEnv(), options: CreateEngineOptions = {}): Promise<Engine> {
+  const log = options.log ?? jsonLog;
+  let url = config.databaseUrl;
+  if (config.metadataDir) url = sourceUrl(loadMetadataDir(config.metadataDir), config.env) ?? url;
+  if (!url) throw new Error('HASURA_GRAPHQL_DATABASE_URL is not set');
+  // Numbers stay text: numeric and bigint never pass through a JavaScript float.
+  const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 16 });
+  pool.on('error', (error) => log({ level: 'error', message: 'idle connection failed', error: error.message }));
+  const core = new EngineCore(config, pool, log);
+  try {
+    await core.start();
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
+  const server: Server = createHttpServer(core);
+  let address = '';
+  return {
+    core,
+    async listen(port = config.port, host?: string) {
+      const actual = await listen(server, port, host);
+      address = `http://${host && host !== '0.0.0.0' ? host : '127.0.0.1'}:${actual}`;
+      log({ level: 'info', message: `engine listening on ${address}` });
+      return address;
+    },
+    async close() {
+      await new Promise<void>((resolve) => {
+        if (!server.listening) return resolve();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await core.close();
+    },
+    get url() {
+      return address;
+    },
+  };
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env -S npx tsx
+// `pnpm --filter ./engine start`: serve on HASURA_GRAPHQL_SERVER_PORT, configured like Hasura.
+import { configFromEnv, createEngine } from './index.ts';
+
+const config = configFromEnv();
+try {
+  const engine = await createEngine(config);
+  await engine.listen(config.port, '0.0.0.0');
+  const stop = async () => {
+    await engine.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+} catch (error) {
+  process.stderr.write(`engine failed to start: ${(error as Error).message}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,77 @@
+// HTTP with node:http (the request path is benchmarked: no framework).
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { EngineCore, HttpAnswer } from './engine.ts';
+import { EngineError } from './errors.ts';
+import type { MetadataOperation } from './metadata/api.ts';
+
+const VERSION = 'v2.48.0-org-credits-engine';
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function send(res: ServerResponse, answer: HttpAnswer, type = 'application/json; charset=utf-8') {
+  res.writeHead(answer.status, { 'content-type': type, 'content-length': Buffer.byteLength(answer.body) });
+  res.end(answer.body);
+}
+
+async function metadataEndpoint(core: EngineCore, req: IncomingMessage, body: string): Promise<HttpAnswer> {
+  try {
+    const session = await core.auth.authenticate(req.headers);
+    if (!session.isAdmin) throw new EngineError('access-denied', 'restricted access : admin only');
+  } catch (error) {
+    const e = error as EngineError;
+    return { status: 400, body: JSON.stringify({ path: e.path ?? '$', error: e.message, code: e.code ?? 'access-denied' }) };
+  }
+  let op: MetadataOperation;
+  try {
+    op = JSON.parse(body) as MetadataOperation;
+  } catch {
+    return { status: 400, body: JSON.stringify({ path: '$', error: 'invalid json', code: 'invalid-json' }) };
+  }
+  return core.metadataRequest(op);
+}
+
+export function createHttpServer(core: EngineCore): Server {
+  return createServer((req, res) => {
+    const url = req.url ?? '/';
+    const path = url.split('?')[0];
+    const handle = async () => {
+      if (req.method === 'GET' && path === '/healthz') return send(res, core.health(), 'text/plain; charset=utf-8');
+      if (req.method === 'GET' && path === '/v1/version') return send(res, { status: 200, body: JSON.stringify({ version: VERSION }) });
+      if (req.method !== 'POST')
+        return send(res, { status: 404, body: JSON.stringify({ path: '$', error: 'resource does not exist', code: 'not-found' }) });
+      const body = await readBody(req);
+      switch (path) {
+        case '/v1/graphql':
+          return send(res, await core.graphql(req.headers, body, false));
+        case '/v1alpha1/graphql':
+          return send(res, await core.graphql(req.headers, body, true));
+        case '/v1/metadata':
+        case '/v2/query':
+        case '/v1/query':
+          return send(res, await metadataEndpoint(core, req, body));
+        default:
+          return send(res, { status: 404, body: JSON.stringify({ path: '$', error: 'resource does not exist', code: 'not-found' }) });
+      }
+    };
+    handle().catch((error: unknown) => {
+      core.log({ level: 'error', message: 'request failed', error: String((error as Error)?.stack ?? error) });
+      if (!res.headersSent) send(res, { status: 500, body: JSON.stringify({ path: '$', error: 'internal error', code: 'unexpected' }) });
+    });
+  });
+}
+
+export async function listen(server: Server, port: number, host?: string): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return (server.address() as AddressInfo).port;
+}
