@@ -3,7 +3,7 @@ import {
   AutoTopUpSettingsDocument,
   type AutoTopUpSettingsInput,
   type AutoTopUpSettingsRow,
-  UpdateAutoTopUpSettingsDocument,
+  SaveAutoTopUpSettingsDocument,
 } from '../graphql/settings.ts';
 import { parseCredits } from '../lib/decimal.ts';
 import { type AppError, appError } from '../lib/errors.ts';
@@ -35,7 +35,7 @@ function validate(input: AutoTopUpSettingsInput): AppError | null {
 export function useAutoTopUp(_options: UseAutoTopUpOptions = {}): UseAutoTopUpReturn {
   const session = useSessionStore();
   const query = useGqlQuery(AutoTopUpSettingsDocument, () => ({ orgId: session.orgId ?? '' }), { enabled: () => session.signedIn });
-  const mutation = useGqlMutation(UpdateAutoTopUpSettingsDocument);
+  const mutation = useGqlMutation(SaveAutoTopUpSettingsDocument);
   const invalid = shallowRef<AppError | null>(null);
   return {
     settings: computed(() => query.data.value?.auto_topup_settings_by_pk ?? null),
@@ -43,8 +43,8 @@ export function useAutoTopUp(_options: UseAutoTopUpOptions = {}): UseAutoTopUpRe
       invalid.value = validate(input);
       if (invalid.value) return false;
       try {
-        const data = await mutation.mutate({ orgId: session.orgId ?? '', set: input });
-        return data.update_auto_topup_settings_by_pk !== null;
+        const data = await mutation.mutate({ object: input });
+        return data.insert_auto_topup_settings_one !== null;
       } catch {
         return false;
       }

@@ -24,7 +24,7 @@ export function useGrants(_options: UseGrantsOptions = {}): UseGrantsReturn {
   const query = useGqlQuery(GrantsDocument, () => ({ orgId: session.orgId ?? '' }), { enabled: () => session.signedIn });
   return {
     grants: computed(() =>
-      (query.data.value?.credit_grants ?? []).map((g) => ({
+      (query.data.value?.organization_active_grants ?? []).map((g) => ({
         ...g,
         remainingBasisPoints: basisPoints(g.remaining_credits, g.amount_credits),
       })),

@@ -70,14 +70,14 @@ export function useQualityLevels(options: UseQualityLevelsOptions = {}): UseQual
     const data = catalog.data.value;
     if (!data) return [];
     return data.ai_capabilities.map((c) => {
-      const available = !!currentPlanDetail.value?.plan_capabilities.some((pc) => pc.capability_code === c.code);
+      const available = !!currentPlanDetail.value?.capabilities.some((pc) => pc.capability_code === c.code);
       return {
         code: c.code,
         name: c.name,
         description: c.description,
         pricingMode: c.pricing_mode,
         available,
-        requiredPlan: available ? null : smallestPlan(data.plans, (p) => p.plan_capabilities.some((pc) => pc.capability_code === c.code)),
+        requiredPlan: available ? null : smallestPlan(data.plans, (p) => p.capabilities.some((pc) => pc.capability_code === c.code)),
       };
     });
   });
@@ -89,7 +89,8 @@ export function useQualityLevels(options: UseQualityLevelsOptions = {}): UseQual
     const costData = costs.data.value as LevelCostsData | undefined;
     return data.quality_levels.map((level) => {
       const offers = (p: PlanDetail) =>
-        p.plan_capability_quality_levels.find((q) => q.capability_code === capability && q.quality_level_code === level.code) ?? null;
+        p.capabilities.find((pc) => pc.capability_code === capability)?.quality_levels.find((q) => q.quality_level_code === level.code) ??
+        null;
       const own = currentPlanDetail.value ? offers(currentPlanDetail.value) : null;
       const requiredPlan = own ? null : smallestPlan(data.plans, (p) => offers(p) !== null);
       const servingPlan = own ? currentPlanDetail.value : data.plans.find((p) => p.code === requiredPlan?.code);
@@ -101,7 +102,7 @@ export function useQualityLevels(options: UseQualityLevelsOptions = {}): UseQual
         description: level.description,
         available: own !== null,
         modelId: serving?.model_id ?? null,
-        modelDisplayName: serving?.llm_model?.display_name ?? serving?.model_id ?? null,
+        modelDisplayName: serving?.model?.display_name ?? serving?.model_id ?? null,
         typicalCredits: cost?.typicalCredits ?? null,
         requiredPlan,
       };

@@ -1,5 +1,5 @@
 import { computed, type Ref, shallowRef } from 'vue';
-import { SpendLimitsDocument, type SpendLimitsInput, type SpendLimitsRow, UpdateSpendLimitsDocument } from '../graphql/settings.ts';
+import { SpendLimitsDocument, type SpendLimitsInput, type SpendLimitsRow, SaveSpendLimitsDocument } from '../graphql/settings.ts';
 import { utcDay, utcMonthStart } from '../lib/dates.ts';
 import { basisPoints, parseCredits } from '../lib/decimal.ts';
 import { type AppError, appError } from '../lib/errors.ts';
@@ -55,7 +55,7 @@ export function useSpendLimits(options: UseSpendLimitsOptions = {}): UseSpendLim
     },
     { enabled: () => session.signedIn },
   );
-  const mutation = useGqlMutation(UpdateSpendLimitsDocument, { refetchQueries: ['SpendLimits'] });
+  const mutation = useGqlMutation(SaveSpendLimitsDocument, { refetchQueries: ['SpendLimits'] });
   const invalid = shallowRef<AppError | null>(null);
   const limits = computed(() => query.data.value?.spend_limits_by_pk ?? null);
 
@@ -85,8 +85,8 @@ export function useSpendLimits(options: UseSpendLimitsOptions = {}): UseSpendLim
       invalid.value = validate(input);
       if (invalid.value) return false;
       try {
-        const data = await mutation.mutate({ orgId: session.orgId ?? '', set: input });
-        return data.update_spend_limits_by_pk !== null;
+        const data = await mutation.mutate({ object: input });
+        return data.insert_spend_limits_one !== null;
       } catch {
         return false;
       }

@@ -36,7 +36,7 @@ export interface CreditHistoryVariables {
 
 export const CreditHistoryDocument: TypedDocumentNode<CreditHistoryData, CreditHistoryVariables> = gql`
   query CreditHistory($where: credit_ledger_entries_bool_exp!, $limit: Int!, $offset: Int!) {
-    credit_ledger_entries(where: $where, order_by: [{ created_at: desc }, { id: desc }], limit: $limit, offset: $offset) {
+    credit_ledger_entries(where: $where, order_by: { id: desc }, limit: $limit, offset: $offset) {
       id
       entry_type
       amount_credits
@@ -81,28 +81,30 @@ export const UsageDailyDocument: TypedDocumentNode<
 export type GrantSource = 'plan_allowance' | 'purchase' | 'auto_top_up' | 'promotion' | 'adjustment' | 'migration';
 
 export interface GrantRow {
-  __typename?: 'credit_grants';
+  __typename?: 'organization_active_grants';
   id: Uuid;
   source: GrantSource;
   amount_credits: Numeric;
+  used_credits: Numeric;
   remaining_credits: Numeric;
+  /** 1 burns first. */
+  burn_rank: number;
   effective_at: Timestamptz;
   expires_at: Timestamptz | null;
   description: string | null;
   created_at: Timestamptz;
 }
 
-/** Grants that still hold credits, the soonest to expire first (burn order). */
-export const GrantsDocument: TypedDocumentNode<{ credit_grants: GrantRow[] }, { orgId: Uuid; [key: string]: unknown }> = gql`
+/** Grants that still hold credits, in burn order (the view `organization_active_grants`). */
+export const GrantsDocument: TypedDocumentNode<{ organization_active_grants: GrantRow[] }, { orgId: Uuid; [key: string]: unknown }> = gql`
   query Grants($orgId: uuid!) {
-    credit_grants(
-      where: { organization_id: { _eq: $orgId }, remaining_credits: { _gt: "0" } }
-      order_by: [{ expires_at: asc_nulls_last }, { created_at: asc }]
-    ) {
+    organization_active_grants(where: { organization_id: { _eq: $orgId } }, order_by: { burn_rank: asc }) {
       id
       source
       amount_credits
+      used_credits
       remaining_credits
+      burn_rank
       effective_at
       expires_at
       description

@@ -15,16 +15,21 @@ export interface PlanSummary {
 }
 
 export interface PlanDetail extends PlanSummary {
-  plan_capabilities: Array<{
-    capability_code: string;
-    rate_limit_per_hour: number | null;
-    rate_limit_per_day: number | null;
-  }>;
-  plan_capability_quality_levels: Array<{
-    capability_code: string;
+  /** What the plan includes: each capability, its rate limits, and the quality levels it offers
+   * for it with the model that serves each. */
+  capabilities: PlanCapability[];
+}
+
+export interface PlanCapability {
+  __typename?: 'plan_capabilities';
+  capability_code: string;
+  rate_limit_per_hour: number | null;
+  rate_limit_per_day: number | null;
+  quality_levels: Array<{
+    __typename?: 'plan_capability_quality_levels';
     quality_level_code: string;
     model_id: string;
-    llm_model: { __typename?: 'llm_models'; id: string; display_name: string } | null;
+    model: { __typename?: 'llm_models'; id: string; display_name: string } | null;
   }>;
 }
 
@@ -62,18 +67,17 @@ export const PlanCatalogDocument: TypedDocumentNode<PlanCatalogData, Record<stri
       price_minor
       currency
       rank
-      plan_capabilities {
+      capabilities {
         capability_code
         rate_limit_per_hour
         rate_limit_per_day
-      }
-      plan_capability_quality_levels {
-        capability_code
-        quality_level_code
-        model_id
-        llm_model {
-          id
-          display_name
+        quality_levels {
+          quality_level_code
+          model_id
+          model {
+            id
+            display_name
+          }
         }
       }
     }

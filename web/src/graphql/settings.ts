@@ -12,7 +12,6 @@ export interface AutoTopUpSettingsRow {
   cooldown_minutes: number;
   consecutive_failures: number;
   disabled_reason: string | null;
-  stripe_payment_method_id: string | null;
   updated_at: Timestamptz;
 }
 
@@ -26,7 +25,6 @@ const AUTO_TOPUP_FIELDS = `
   cooldown_minutes
   consecutive_failures
   disabled_reason
-  stripe_payment_method_id
   updated_at
 `;
 
@@ -48,12 +46,16 @@ export interface AutoTopUpSettingsInput {
   monthly_max_count: number | null;
 }
 
-export const UpdateAutoTopUpSettingsDocument: TypedDocumentNode<
-  { update_auto_topup_settings_by_pk: AutoTopUpSettingsRow | null },
-  { orgId: Uuid; set: AutoTopUpSettingsInput; [key: string]: unknown }
+/** An upsert: the row may not exist yet. organization_id is preset from the token. */
+export const SaveAutoTopUpSettingsDocument: TypedDocumentNode<
+  { insert_auto_topup_settings_one: AutoTopUpSettingsRow | null },
+  { object: AutoTopUpSettingsInput; [key: string]: unknown }
 > = gql`
-  mutation UpdateAutoTopUpSettings($orgId: uuid!, $set: auto_topup_settings_set_input!) {
-    update_auto_topup_settings_by_pk(pk_columns: { organization_id: $orgId }, _set: $set) {
+  mutation SaveAutoTopUpSettings($object: auto_topup_settings_insert_input!) {
+    insert_auto_topup_settings_one(
+      object: $object
+      on_conflict: { constraint: auto_topup_settings_pkey, update_columns: [enabled, threshold_credits, package_id, monthly_max_count] }
+    ) {
       ${AUTO_TOPUP_FIELDS}
     }
   }
@@ -114,12 +116,16 @@ export interface SpendLimitsInput {
   per_call_limit_credits: Numeric | null;
 }
 
-export const UpdateSpendLimitsDocument: TypedDocumentNode<
-  { update_spend_limits_by_pk: SpendLimitsRow | null },
-  { orgId: Uuid; set: SpendLimitsInput; [key: string]: unknown }
+/** An upsert: the row may not exist yet. organization_id is preset from the token. */
+export const SaveSpendLimitsDocument: TypedDocumentNode<
+  { insert_spend_limits_one: SpendLimitsRow | null },
+  { object: SpendLimitsInput; [key: string]: unknown }
 > = gql`
-  mutation UpdateSpendLimits($orgId: uuid!, $set: spend_limits_set_input!) {
-    update_spend_limits_by_pk(pk_columns: { organization_id: $orgId }, _set: $set) {
+  mutation SaveSpendLimits($object: spend_limits_insert_input!) {
+    insert_spend_limits_one(
+      object: $object
+      on_conflict: { constraint: spend_limits_pkey, update_columns: [daily_limit_credits, monthly_limit_credits, per_call_limit_credits] }
+    ) {
       organization_id
       daily_limit_credits
       monthly_limit_credits

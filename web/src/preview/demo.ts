@@ -2,20 +2,10 @@
 // the backend. Not a data path of the real app; the page shows a "Design preview" flag.
 import { Observable } from 'rxjs';
 import { createFixtureConnection, type FixtureHandler } from './fixtureLink.ts';
-import { defaultHandlers, ORG_ID, OTHER_ORG_ID, USER_ID } from './fixtures.ts';
-
-function fakeJwt(claims: Record<string, string>): string {
-  const enc = (o: unknown) => btoa(JSON.stringify(o)).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
-  return `${enc({ alg: 'none', typ: 'JWT' })}.${enc({ 'https://hasura.io/jwt/claims': claims })}.preview`;
-}
+import { defaultHandlers, fakeToken, ORG_ID, OTHER_ORG_ID, USER_ID } from './fixtures.ts';
 
 export function signInDemo() {
-  const token = fakeJwt({
-    'x-hasura-user-id': USER_ID,
-    'x-hasura-org-id': ORG_ID,
-    'x-hasura-default-role': 'user',
-    'x-hasura-allowed-roles': 'user',
-  });
+  const token = fakeToken(USER_ID, ORG_ID);
   const person = {
     userId: USER_ID,
     email: 'olivia@acme.test',
@@ -34,8 +24,6 @@ export function createDemoConnection() {
     new Date(),
     (params.get('role') as 'owner' | 'member' | null) ?? 'owner',
   );
-  const live = handlers.CreditBalanceLive!;
-  handlers.CreditBalanceLive = (v) => new Observable((o) => o.next(live(v) as never));
   handlers.RunPlayground = () => ({
     data: {
       runPlayground: {

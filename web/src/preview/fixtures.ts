@@ -6,11 +6,20 @@ import type { NotificationRow } from '../graphql/notifications.ts';
 import type { PlanCatalogData, PlanDetail, SubscriptionRow } from '../graphql/plans.ts';
 import type { AutoTopUpSettingsRow, SpendLimitsRow } from '../graphql/settings.ts';
 import type { TopUpPackage } from '../graphql/topup.ts';
-import type { FixtureHandler } from './fixtureLink.ts';
+import { Observable } from 'rxjs';
+import type { FixtureHandler, FixtureResult } from './fixtureLink.ts';
 
 export const ORG_ID = '11111111-1111-4111-8111-111111111111';
 export const OTHER_ORG_ID = '22222222-2222-4222-8222-222222222222';
 export const USER_ID = '33333333-3333-4333-8333-333333333333';
+
+/** An unsigned token with Hasura claims: enough for the app to know who and which org (the
+ * fixture link never checks it; a real engine refuses it). */
+export function fakeToken(userId: string, orgId: string): string {
+  const enc = (o: unknown) => btoa(JSON.stringify(o)).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
+  const claims = { 'x-hasura-user-id': userId, 'x-hasura-org-id': orgId, 'x-hasura-default-role': 'user', 'x-hasura-allowed-roles': ['user'] };
+  return `${enc({ alg: 'none', typ: 'JWT' })}.${enc({ 'https://hasura.io/jwt/claims': claims })}.unsigned`;
+}
 
 export const PLAN_IDS = {
   free: 'aaaaaaaa-0000-4000-8000-000000000001',
@@ -19,9 +28,9 @@ export const PLAN_IDS = {
 };
 
 function levels(planCode: 'free' | 'pro' | 'team') {
-  const rows: PlanDetail['plan_capability_quality_levels'] = [];
+  const rows: Array<PlanDetail['capabilities'][number]['quality_levels'][number] & { capability_code: string }> = [];
   const add = (capability: string, level: string, model: string, name: string) =>
-    rows.push({ capability_code: capability, quality_level_code: level, model_id: model, llm_model: { id: model, display_name: name } });
+    rows.push({ capability_code: capability, quality_level_code: level, model_id: model, model: { id: model, display_name: name } });
   for (const capability of ['question_suggestions', 'summarization']) {
     add(capability, 'fast', 'openai/gpt-4.1-nano', 'GPT-4.1 nano');
     if (planCode !== 'free') add(capability, 'enhanced', 'openai/gpt-4.1-mini', 'GPT-4.1 mini');
@@ -32,10 +41,16 @@ function levels(planCode: 'free' | 'pro' | 'team') {
   return rows;
 }
 
-function capabilities(planCode: 'free' | 'pro' | 'team'): PlanDetail['plan_capabilities'] {
+function capabilities(planCode: 'free' | 'pro' | 'team'): PlanDetail['capabilities'] {
   const codes =
     planCode === 'free' ? ['question_suggestions', 'summarization'] : ['question_suggestions', 'summarization', 'image_captioning'];
-  return codes.map((c) => ({ capability_code: c, rate_limit_per_hour: planCode === 'free' ? 20 : null, rate_limit_per_day: null }));
+  const offered = levels(planCode);
+  return codes.map((c) => ({
+    capability_code: c,
+    rate_limit_per_hour: planCode === 'free' ? 20 : null,
+    rate_limit_per_day: null,
+    quality_levels: offered.filter((l) => l.capability_code === c).map(({ capability_code: _c, ...l }) => l),
+  }));
 }
 
 export function plan(code: 'free' | 'pro' | 'team'): PlanDetail {
@@ -54,8 +69,7 @@ export function plan(code: 'free' | 'pro' | 'team'): PlanDetail {
     price_minor: base.price,
     currency: 'GBP',
     rank: base.rank,
-    plan_capabilities: capabilities(code),
-    plan_capability_quality_levels: levels(code),
+    capabilities: capabilities(code),
   };
 }
 
@@ -94,7 +108,7 @@ export function catalog(): PlanCatalogData {
 }
 
 export function subscription(code: 'free' | 'pro' | 'team' = 'pro', overrides: Partial<SubscriptionRow> = {}): SubscriptionRow {
-  const { plan_capabilities: _c, plan_capability_quality_levels: _l, ...summary } = plan(code);
+  const { capabilities: _c, ...summary } = plan(code);
   return {
     __typename: 'organization_subscriptions',
     organization_id: ORG_ID,
@@ -216,8 +230,10 @@ export function usage(now: Date, days = 30): UsageDailyRow[] {
 export function grants(): GrantRow[] {
   return [
     {
-      __typename: 'credit_grants',
+      __typename: 'organization_active_grants',
       id: 'cccccccc-0000-4000-8000-000000000001',
+      used_credits: '750.000',
+      burn_rank: 1,
       source: 'plan_allowance',
       amount_credits: '2000.000',
       remaining_credits: '1250.000',
@@ -227,8 +243,10 @@ export function grants(): GrantRow[] {
       created_at: '2026-11-01T00:00:00Z',
     },
     {
-      __typename: 'credit_grants',
+      __typename: 'organization_active_grants',
       id: 'cccccccc-0000-4000-8000-000000000002',
+      used_credits: '12.500',
+      burn_rank: 2,
       source: 'purchase',
       amount_credits: '500.000',
       remaining_credits: '487.500',
@@ -252,7 +270,6 @@ export function autoTopUp(overrides: Partial<AutoTopUpSettingsRow> = {}): AutoTo
     cooldown_minutes: 60,
     consecutive_failures: 0,
     disabled_reason: null,
-    stripe_payment_method_id: null,
     updated_at: '2026-11-01T00:00:00Z',
     ...overrides,
   };
@@ -311,7 +328,8 @@ export function defaultHandlers(now: Date, role: 'owner' | 'admin' | 'member' = 
       },
     }),
     CreditBalance: () => ({ data: { organization_credit_balances: [balance()] } }),
-    CreditBalanceLive: () => ({ data: { organization_credit_balances: [balance()] } }),
+    // A subscription stays open after its first answer, as over a real socket.
+    CreditBalanceLive: () => new Observable<FixtureResult>((o) => o.next({ data: { organization_credit_balances: [balance()] } })),
     CurrentPlan: () => ({ data: { organization_subscriptions_by_pk: subscription('pro') } }),
     PlanCatalog: () => ({ data: cat }),
     BurnRate: () => ({ data: { organization_usage_daily_aggregate: { aggregate: { sum: { credits_consumed: '262.500' } } } } }),
@@ -351,7 +369,7 @@ export function defaultHandlers(now: Date, role: 'owner' | 'admin' | 'member' = 
       };
     },
     UsageDaily: () => ({ data: { organization_usage_daily: usage(now) } }),
-    Grants: () => ({ data: { credit_grants: grants() } }),
+    Grants: () => ({ data: { organization_active_grants: grants() } }),
     AutoTopUpSettings: () => ({ data: { auto_topup_settings_by_pk: autoTopUp() } }),
     SpendLimits: () => ({
       data: {
