@@ -20,6 +20,8 @@ export interface AppDeps {
   production?: boolean;
   /** Key for the dev tokens; without one the dev routes answer 404. */
   jwtKey?: string | null;
+  /** The web app's origin, allowed to call the dev routes from a browser. */
+  webOrigin?: string | null;
   /** @default () => new Date() */
   clock?: () => Date;
   /** @default console */
@@ -67,7 +69,9 @@ export function createApp(deps: AppDeps): express.Express {
     res.json(output);
   });
 
-  app.use(devRoutes({ db: deps.db, production: deps.production ?? false, jwtKey: deps.jwtKey ?? null, clock }));
+  app.use(
+    devRoutes({ db: deps.db, production: deps.production ?? false, jwtKey: deps.jwtKey ?? null, webOrigin: deps.webOrigin ?? null, clock }),
+  );
 
   app.use((req, _res, next) => next(new AppError('NOT_FOUND', `no route ${req.method} ${req.path}`)));
   app.use(errorMiddleware(deps.logger ?? console));

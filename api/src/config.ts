@@ -17,12 +17,15 @@ export interface Config {
   adminSecret: string | null;
   openaiApiKey: string | null;
   aiBaseUrl: string | null;
+  /** The web app's origin (for the dev sign-in from the browser). */
+  webOrigin: string | null;
 }
 
 export const DEV_DEFAULTS = {
   databaseUrl: 'postgres://postgres@127.0.0.1:54329/org_credits',
   actionSecret: 'dev-action-secret',
-  jwtKey: 'dev-jwt-key-for-local-use-only-at-least-32-characters',
+  // The same development key as scripts/stack.ts, so dev tokens work with the local engine.
+  jwtKey: 'dev-only-jwt-key-for-org-credits-local-stack-000',
   graphqlUrl: 'http://127.0.0.1:8080/v1/graphql',
 } as const;
 
@@ -55,6 +58,7 @@ const envSchema = z.object({
   HASURA_GRAPHQL_ADMIN_SECRET: z.string().min(1).optional(),
   OPENAI_API_KEY: z.string().min(1).optional(),
   AI_BASE_URL: url('AI_BASE_URL').optional(),
+  WEB_ORIGIN: url('WEB_ORIGIN').optional(),
 });
 
 export class ConfigError extends Error {
@@ -77,6 +81,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (production && parsed.success) {
     const required = ['DATABASE_URL', 'ACTION_SECRET', 'HASURA_GRAPHQL_JWT_SECRET', 'HASURA_GRAPHQL_URL'] as const;
     for (const name of required) if (values[name] === undefined) problems.push(`${name}: required when NODE_ENV=production`);
+    if (values.ACTION_SECRET === DEV_DEFAULTS.actionSecret) problems.push('ACTION_SECRET: the development secret is refused in production');
+    if (values.HASURA_GRAPHQL_JWT_SECRET === DEV_DEFAULTS.jwtKey) {
+      problems.push('HASURA_GRAPHQL_JWT_SECRET: the development key is refused in production');
+    }
   }
   if (problems.length) throw new ConfigError(`the api's configuration is not valid:\n  ${problems.join('\n  ')}`);
   return {
@@ -90,5 +98,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminSecret: values.HASURA_GRAPHQL_ADMIN_SECRET ?? null,
     openaiApiKey: values.OPENAI_API_KEY ?? null,
     aiBaseUrl: values.AI_BASE_URL ?? null,
+    webOrigin: values.WEB_ORIGIN ?? null,
   };
 }

@@ -16,14 +16,39 @@ export interface DevRoutesOptions {
   production: boolean;
   jwtKey: string | null;
   clock: () => Date;
+  /** The web app's origin; local origins (localhost, 127.0.0.1) are allowed too. */
+  webOrigin?: string | null;
   /** @default 12 hours */
   tokenTtlSeconds?: number;
 }
 
+function allowedOrigin(origin: string, webOrigin: string | null | undefined): boolean {
+  if (webOrigin && origin === webOrigin) return true;
+  try {
+    const { hostname, protocol } = new URL(origin);
+    return protocol === 'http:' && (hostname === 'localhost' || hostname === '127.0.0.1');
+  } catch {
+    return false;
+  }
+}
+
 export function devRoutes(options: DevRoutesOptions): Router {
   const router = Router();
-  router.use('/dev', (_req, _res, next) => {
+  router.use('/dev', (req, res, next) => {
     if (options.production || !options.jwtKey) throw new AppError('NOT_FOUND', 'not found');
+    // The web app calls these from its own origin (the Vite dev server).
+    const origin = req.get('origin');
+    if (origin && allowedOrigin(origin, options.webOrigin)) {
+      res.set('access-control-allow-origin', origin);
+      res.set('vary', 'origin');
+      if (req.method === 'OPTIONS') {
+        res.set('access-control-allow-methods', 'GET, POST');
+        res.set('access-control-allow-headers', 'content-type');
+        res.set('access-control-max-age', '600');
+        res.status(204).end();
+        return;
+      }
+    }
     next();
   });
 
@@ -32,19 +57,18 @@ export function devRoutes(options: DevRoutesOptions): Router {
       user_id: string;
       email: string;
       display_name: string;
-      organizations: { id: string; name: string; slug: string; role: string }[];
+      orgs: { orgId: string; orgName: string; role: string }[];
     }>(
       `select u.id as user_id, u.email, u.display_name,
-         coalesce(jsonb_agg(jsonb_build_object('id', o.id, 'name', o.name, 'slug', o.slug, 'role', m.role) order by o.name)
-           filter (where o.id is not null), '[]'::jsonb) as organizations
+         coalesce(jsonb_agg(jsonb_build_object('orgId', o.id, 'orgName', o.name, 'role', m.role) order by o.name)
+           filter (where o.id is not null), '[]'::jsonb) as orgs
        from public.users u
        left join public.organization_members m on m.user_id = u.id
        left join public.organizations o on o.id = m.organization_id
        group by u.id order by u.email`,
     );
-    res.json({
-      people: rows.map((r) => ({ userId: r.user_id, email: r.email, displayName: r.display_name, organizations: r.organizations })),
-    });
+    // The shape of the web app's DevPerson.
+    res.json(rows.map((r) => ({ userId: r.user_id, email: r.email, displayName: r.display_name, orgs: r.orgs })));
   });
 
   router.post('/dev/token', async (req, res) => {

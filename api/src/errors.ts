@@ -5,7 +5,7 @@ import type { ErrorRequestHandler } from 'express';
 import { ZodError } from 'zod';
 
 /** What the user can do about an error. */
-export type UserAction = 'upgrade' | 'top_up' | 'wait' | 'fix_request' | 'raise_limit';
+export type UserAction = 'upgrade' | 'top_up' | 'wait';
 
 interface CodeInfo {
   status: number;
@@ -23,7 +23,7 @@ export const ERROR_CODES = {
   QUALITY_NOT_IN_PLAN: { status: 403, action: 'upgrade', sqlstate: 'OC005' },
   RESERVATION_ALREADY_RESOLVED: { status: 409, sqlstate: 'OC006' },
   RESERVATION_NOT_FOUND: { status: 404, sqlstate: 'OC007' },
-  INVALID_INPUT: { status: 400, action: 'fix_request', sqlstate: 'OC008' },
+  INVALID_INPUT: { status: 400, sqlstate: 'OC008' },
   ORGANIZATION_NOT_FOUND: { status: 404, sqlstate: 'OC009' },
   IDEMPOTENCY_CONFLICT: { status: 409, sqlstate: 'OC010' },
   UNAUTHORIZED: { status: 401 },

@@ -36,6 +36,7 @@ export async function start(options: StartOptions = {}): Promise<RunningServer> 
     actionSecret: config.actionSecret,
     production: config.production,
     jwtKey: config.jwtKey,
+    webOrigin: config.webOrigin,
     ...(options.clock ? { clock: options.clock } : {}),
   });
   const server = app.listen(config.port, config.host);

@@ -126,12 +126,33 @@ describe('dev sign-in', () => {
 
   it('lists the seeded people with their orgs and roles', async () => {
     const res = await fetch(`${api.url}/dev/people`);
-    const body = await res.json();
-    const casey = body.people.find((p: { email: string }) => p.email === 'consultant@both.test');
-    expect(casey.organizations).toEqual([
-      { id: acme, name: 'Acme Labs', slug: 'acme-labs', role: 'member' },
-      { id: globex, name: 'Globex', slug: 'globex', role: 'admin' },
-    ]);
+    const people = await res.json();
+    const casey = people.find((p: { email: string }) => p.email === 'consultant@both.test');
+    expect(casey).toEqual({
+      userId: '0b000000-0000-4000-8000-000000000006',
+      email: 'consultant@both.test',
+      displayName: 'Casey Consultant',
+      orgs: [
+        { orgId: acme, orgName: 'Acme Labs', role: 'member' },
+        { orgId: globex, orgName: 'Globex', role: 'admin' },
+      ],
+    });
+  });
+
+  it('lets the web app on a local origin call it from the browser', async () => {
+    const preflight = await fetch(`${api.url}/dev/token`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'http://localhost:5173',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'content-type',
+      },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('http://localhost:5173');
+    expect(preflight.headers.get('access-control-allow-headers')).toBe('content-type');
+    const foreign = await fetch(`${api.url}/dev/people`, { headers: { origin: 'https://evil.example' } });
+    expect(foreign.headers.get('access-control-allow-origin')).toBeNull();
   });
 
   it('signs a Hasura JWT for a member, with the org and user in the Hasura claims', async () => {
@@ -192,6 +213,19 @@ describe('configuration', () => {
     expect(attempt).toThrow(/DATABASE_URL: DATABASE_URL must be a URL/);
     expect(attempt).toThrow(/ACTION_SECRET: ACTION_SECRET must be at least 16 characters/);
     expect(attempt).toThrow(/HASURA_GRAPHQL_JWT_SECRET: .*"type": "HS256"/);
+  });
+
+  it('refuses the development secrets in production', () => {
+    const attempt = () =>
+      loadConfig({
+        NODE_ENV: 'production',
+        DATABASE_URL: 'postgres://u:p@db:5432/credits',
+        ACTION_SECRET: DEV_DEFAULTS.actionSecret,
+        HASURA_GRAPHQL_JWT_SECRET: JSON.stringify({ type: 'HS256', key: DEV_DEFAULTS.jwtKey }),
+        HASURA_GRAPHQL_URL: 'http://hasura:8080/v1/graphql',
+      });
+    expect(attempt).toThrow(/ACTION_SECRET: the development secret is refused in production/);
+    expect(attempt).toThrow(/HASURA_GRAPHQL_JWT_SECRET: the development key is refused in production/);
   });
 
   it('reads a complete production configuration', () => {
