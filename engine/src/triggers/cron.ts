@@ -153,29 +153,20 @@ export async function deliverCronEvent(
     ? null
     : nextAttempt(event.tries, trigger.numRetries, trigger.retryIntervalSeconds, outcome.retryAfterSeconds, clock());
   const status = outcome.ok ? 'delivered' : decision ? 'scheduled' : 'error';
-  const client = await pool.connect();
-  let result: CronOutcome;
-  try {
-    await client.query('begin');
-    const updated = await client.query(
-      `update hdb_catalog.hdb_cron_events
+  // One statement, so one round trip: the outcome and its invocation log commit together.
+  const { rows } = await pool.query<{ updated: number }>(
+    `with updated as (
+       update hdb_catalog.hdb_cron_events
           set status = $2, tries = tries + 1, next_retry_at = coalesce($3, next_retry_at), locked_at = null
-        where id = $1 and status = 'locked' and locked_at = $4`,
-      [event.id, status, decision, event.locked_at],
-    );
-    await client.query(
-      `insert into hdb_catalog.hdb_cron_event_invocation_logs (event_id, status, request, response, created_at)
-       values ($1, $2, $3::json, $4::json, $5)`,
-      [event.id, outcome.status, outcome.requestLog, outcome.responseLog, clock()],
-    );
-    await client.query('commit');
-    result = updated.rowCount ? (outcome.ok ? 'delivered' : decision ? 'retry' : 'error') : 'lost-claim';
-  } catch (error) {
-    await client.query('rollback').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+        where id = $1 and status = 'locked' and locked_at = $4
+       returning id
+     )
+     insert into hdb_catalog.hdb_cron_event_invocation_logs (event_id, status, request, response, created_at)
+     values ($1, $5, $6::json, $7::json, $8)
+     returning (select count(*)::int from updated) as updated`,
+    [event.id, status, decision, event.locked_at, outcome.status, outcome.requestLog, outcome.responseLog, clock()],
+  );
+  const result: CronOutcome = rows[0]?.updated ? (outcome.ok ? 'delivered' : decision ? 'retry' : 'error') : 'lost-claim';
   log({
     level: outcome.ok ? 'info' : 'warn',
     ...base,

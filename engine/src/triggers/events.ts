@@ -70,33 +70,35 @@ export async function deliverEvent(
   const decision = outcome.ok
     ? null
     : nextAttempt(event.tries, trigger.numRetries, trigger.intervalSeconds, outcome.retryAfterSeconds, clock());
-  const client = await pool.connect();
-  let result: EventOutcome;
-  try {
-    await client.query('begin');
-    const updated = await client.query(
-      `update hdb_catalog.event_log
+  // One statement, so one round trip: the outcome and its invocation log commit together.
+  const { rows } = await pool.query<{ updated: number }>(
+    `with updated as (
+       update hdb_catalog.event_log
           set tries = tries + 1,
               delivered = $2,
               error = $3,
               next_retry_at = coalesce($4::timestamptz at time zone 'utc', next_retry_at),
               locked = null
-        where id = $1 and locked = $5`,
-      [event.id, outcome.ok, !outcome.ok && !decision, decision, event.locked],
-    );
-    await client.query(
-      `insert into hdb_catalog.event_invocation_logs (trigger_name, event_id, status, request, response, created_at)
-       values ($1, $2, $3, $4::json, $5::json, $6::timestamptz at time zone 'utc')`,
-      [event.trigger_name, event.id, outcome.status, outcome.requestLog, outcome.responseLog, clock()],
-    );
-    await client.query('commit');
-    result = updated.rowCount ? (outcome.ok ? 'delivered' : decision ? 'retry' : 'error') : 'lost-claim';
-  } catch (error) {
-    await client.query('rollback').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+        where id = $1 and locked = $5
+       returning id
+     )
+     insert into hdb_catalog.event_invocation_logs (trigger_name, event_id, status, request, response, created_at)
+     values ($6, $1, $7, $8::json, $9::json, $10::timestamptz at time zone 'utc')
+     returning (select count(*)::int from updated) as updated`,
+    [
+      event.id,
+      outcome.ok,
+      !outcome.ok && !decision,
+      decision,
+      event.locked,
+      event.trigger_name,
+      outcome.status,
+      outcome.requestLog,
+      outcome.responseLog,
+      clock(),
+    ],
+  );
+  const result: EventOutcome = rows[0]?.updated ? (outcome.ok ? 'delivered' : decision ? 'retry' : 'error') : 'lost-claim';
   log({
     level: outcome.ok ? 'info' : 'warn',
     kind: 'event_trigger',
