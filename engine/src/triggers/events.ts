@@ -16,7 +16,7 @@ export interface EventLogRow {
   trigger_name: string;
   /** The stored `{op, data, session_variables}` as JSON text (numbers keep every digit). */
   payload_text: string;
-  /** `created_at` as Hasura sends it: `2026-03-01T10:00:00.123456` (UTC, no zone). */
+  /** `created_at` as Hasura sends it: `2026-03-01T10:00:00.123456Z`. */
   created_at_text: string;
   tries: number;
   locked: Date;
@@ -39,7 +39,7 @@ export async function claimEvents(pool: pg.Pool, names: string[], now: Date, lim
        from due
       where l.id = due.id
      returning l.id, l.schema_name, l.table_name, l.trigger_name, l.payload::text as payload_text,
-               to_char(l.created_at, 'YYYY-MM-DD"T"HH24:MI:SS.US') as created_at_text, l.tries, l.locked`,
+               to_char(l.created_at, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as created_at_text, l.tries, l.locked`,
     [names, now, limit, STALE_LOCK_SECONDS],
   );
   return rows.sort((a, b) => a.created_at_text.localeCompare(b.created_at_text));

@@ -162,7 +162,7 @@ describe('event triggers', () => {
       },
       delivery_info: { current_retry: 1, max_retries: 3 },
     });
-    expect(body.created_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$/);
+    expect(body.created_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
 
     expect(await eventRows('ledger_a_insert')).toEqual([
       expect.objectContaining({ delivered: true, error: false, tries: 2, locked: null }),
