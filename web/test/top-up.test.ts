@@ -62,7 +62,11 @@ describe('CreditsTopUpModal', () => {
     const packs = wrapper.findAll('[data-test="pack"]');
     expect(packs.map((p) => p.get('[data-test="pack-price"]').text())).toEqual(['£5.00', '£18.00', '£80.00']);
     expect(packs.map((p) => p.get('[data-test="pack-credits"]').text())).toEqual(['500 credits', '2,000 credits', '10,000 credits']);
-    expect(packs.map((p) => p.get('[data-test="price-per-credit"]').text())).toEqual(['£0.01 / credit', '£0.009 / credit', '£0.008 / credit']);
+    expect(packs.map((p) => p.get('[data-test="price-per-credit"]').text())).toEqual([
+      '£0.01 / credit',
+      '£0.009 / credit',
+      '£0.008 / credit',
+    ]);
     expect(packs.map((p) => p.find('[data-test="best-value"]').exists())).toEqual([false, false, true]);
   });
 
@@ -78,7 +82,11 @@ describe('CreditsTopUpModal', () => {
   it('sends the owner to the checkout of the chosen pack', async () => {
     const visited: string[] = [];
     const { h, wrapper } = await openModal(
-      { handlers: { CreateTopUpCheckout: () => ({ data: { createTopUpCheckout: { purchaseId: 'pu1', checkoutUrl: 'https://checkout.test/s/1' } } }) } },
+      {
+        handlers: {
+          CreateTopUpCheckout: () => ({ data: { createTopUpCheckout: { purchaseId: 'pu1', checkoutUrl: 'https://checkout.test/s/1' } } }),
+        },
+      },
       (url) => visited.push(url),
     );
     await wrapper.findAll('[data-test="pack"] input')[0]!.setValue(true);
@@ -90,7 +98,11 @@ describe('CreditsTopUpModal', () => {
 
   it("shows the API's refusal when checkout is not allowed", async () => {
     const { wrapper } = await openModal({
-      handlers: { CreateTopUpCheckout: () => ({ errors: [{ message: 'Only owners and admins can buy credits.', extensions: { code: 'FORBIDDEN' } }] }) },
+      handlers: {
+        CreateTopUpCheckout: () => ({
+          errors: [{ message: 'Only owners and admins can buy credits.', extensions: { code: 'FORBIDDEN' } }],
+        }),
+      },
     });
     await wrapper.get('form').trigger('submit');
     await settle();
@@ -126,7 +138,18 @@ describe('CreditsTopUpModal', () => {
       handlers: {
         TopUpPurchase: () =>
           new Observable<FixtureResult>((o) =>
-            o.next({ data: { topup_purchases_by_pk: { id: 'pu2', status: 'failed', credits: '500.000', price_minor: '500', currency: 'GBP', grant_id: null } } }),
+            o.next({
+              data: {
+                topup_purchases_by_pk: {
+                  id: 'pu2',
+                  status: 'failed',
+                  credits: '500.000',
+                  price_minor: '500',
+                  currency: 'GBP',
+                  grant_id: null,
+                },
+              },
+            }),
           ),
       },
     });

@@ -1,5 +1,5 @@
 import { computed, type Ref, shallowRef } from 'vue';
-import { SpendLimitsDocument, type SpendLimitsInput, type SpendLimitsRow, SaveSpendLimitsDocument } from '../graphql/settings.ts';
+import { SaveSpendLimitsDocument, SpendLimitsDocument, type SpendLimitsInput, type SpendLimitsRow } from '../graphql/settings.ts';
 import { utcDay, utcMonthStart } from '../lib/dates.ts';
 import { basisPoints, parseCredits } from '../lib/decimal.ts';
 import { type AppError, appError } from '../lib/errors.ts';

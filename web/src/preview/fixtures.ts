@@ -1,12 +1,13 @@
 // Fixture rows shaped exactly like the engine's answers (numerics as strings), for the tests and
 // the design preview. Builders take overrides so each test states only what it cares about.
+
+import { Observable } from 'rxjs';
 import type { CreditBalanceRow } from '../graphql/balance.ts';
 import type { GrantRow, LedgerEntry, UsageDailyRow } from '../graphql/ledger.ts';
 import type { NotificationRow } from '../graphql/notifications.ts';
 import type { PlanCatalogData, PlanDetail, SubscriptionRow } from '../graphql/plans.ts';
 import type { AutoTopUpSettingsRow, SpendLimitsRow } from '../graphql/settings.ts';
 import type { TopUpPackage } from '../graphql/topup.ts';
-import { Observable } from 'rxjs';
 import type { FixtureHandler, FixtureResult } from './fixtureLink.ts';
 
 export const ORG_ID = '11111111-1111-4111-8111-111111111111';
@@ -17,7 +18,12 @@ export const USER_ID = '33333333-3333-4333-8333-333333333333';
  * fixture link never checks it; a real engine refuses it). */
 export function fakeToken(userId: string, orgId: string): string {
   const enc = (o: unknown) => btoa(JSON.stringify(o)).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
-  const claims = { 'x-hasura-user-id': userId, 'x-hasura-org-id': orgId, 'x-hasura-default-role': 'user', 'x-hasura-allowed-roles': ['user'] };
+  const claims = {
+    'x-hasura-user-id': userId,
+    'x-hasura-org-id': orgId,
+    'x-hasura-default-role': 'user',
+    'x-hasura-allowed-roles': ['user'],
+  };
   return `${enc({ alg: 'none', typ: 'JWT' })}.${enc({ 'https://hasura.io/jwt/claims': claims })}.unsigned`;
 }
 

@@ -35,10 +35,13 @@ export function createHarness(options: HarnessOptions = {}): Harness {
     localStorage.setItem('org-credits.session', JSON.stringify({ token: fakeToken(USER_ID, ORG_ID), person: null }));
   }
   const calls: FixtureCall[] = [];
-  const connection = createFixtureConnection({ ...defaultHandlers(NOW, options.role ?? 'owner'), ...options.handlers }, {
-    calls,
-    socketStatus: options.socketStatus ?? 'connected',
-  });
+  const connection = createFixtureConnection(
+    { ...defaultHandlers(NOW, options.role ?? 'owner'), ...options.handlers },
+    {
+      calls,
+      socketStatus: options.socketStatus ?? 'connected',
+    },
+  );
   const pinia = createPinia();
   const router = createRouter({
     history: createMemoryHistory(),
@@ -61,7 +64,11 @@ export function createHarness(options: HarnessOptions = {}): Harness {
           plugins: [pinia, router],
           provide: {
             [GRAPHQL_CONNECTION as symbol]: connection,
-            [APP_CONFIG as symbol]: { graphqlHttpUrl: 'http://engine.test/v1/graphql', graphqlWsUrl: 'ws://engine.test/v1/graphql', apiUrl: 'http://api.test' },
+            [APP_CONFIG as symbol]: {
+              graphqlHttpUrl: 'http://engine.test/v1/graphql',
+              graphqlWsUrl: 'ws://engine.test/v1/graphql',
+              apiUrl: 'http://api.test',
+            },
           },
           stubs: { teleport: true },
         },

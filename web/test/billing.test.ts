@@ -1,0 +1,134 @@
+import { describe, expect, it } from 'vitest';
+import BillingAutoTopUp from '../src/components/billing/BillingAutoTopUp.vue';
+import BillingSpendLimits from '../src/components/billing/BillingSpendLimits.vue';
+import BillingPage from '../src/pages/BillingPage.vue';
+import { plan, subscription } from '../src/preview/fixtures.ts';
+import { callsOf, createHarness, NOW, settle } from './support/harness.ts';
+
+describe('BillingPage by role', () => {
+  it('shows an owner the plans side by side with upgrade now, downgrade at period end, and the settings forms', async () => {
+    const h = createHarness({ role: 'owner' });
+    const wrapper = h.mountApp(BillingPage);
+    await settle();
+    expect(wrapper.findAll('article[data-test^="plan-"]').map((p) => p.get('h3').text())).toEqual(['Free', 'Pro', 'Team']);
+    expect(wrapper.get('[data-test="plan-team"] [data-test="plan-price"]').text()).toBe('£99.00');
+    expect(wrapper.get('[data-test="choose-team"]').text()).toBe('Upgrade now');
+    expect(wrapper.get('[data-test="choose-free"]').text()).toBe('Downgrade at period end');
+    expect(wrapper.find('[data-test="choose-pro"]').exists()).toBe(false);
+    expect(wrapper.find('[data-test="auto-top-up-form"]').exists()).toBe(true);
+    expect(wrapper.find('[data-test="limits-form"]').exists()).toBe(true);
+  });
+
+  it('lets a member see the plans and settings but not change them', async () => {
+    const h = createHarness({ role: 'member' });
+    const wrapper = h.mountApp(BillingPage);
+    await settle();
+    expect(wrapper.findAll('article[data-test^="plan-"]')).toHaveLength(3);
+    expect(wrapper.findAll('[data-test^="choose-"]')).toHaveLength(0);
+    expect(wrapper.find('[data-test="auto-top-up-form"]').exists()).toBe(false);
+    expect(wrapper.find('[data-test="auto-top-up-readonly"]').exists()).toBe(true);
+    expect(wrapper.find('[data-test="limits-form"]').exists()).toBe(false);
+    expect(wrapper.get('[data-test="member-note"]').text()).toContain('Only owners and admins');
+  });
+
+  it('shows a pending downgrade with its date and cancels it', async () => {
+    const { capabilities: _c, ...free } = plan('free');
+    const h = createHarness({
+      handlers: {
+        CurrentPlan: () => ({
+          data: {
+            organization_subscriptions_by_pk: subscription('pro', { pending_plan: free, pending_change_at: '2026-12-01T00:00:00Z' }),
+          },
+        }),
+        CancelPlanChange: () => ({
+          data: { cancelPlanChange: { status: 'canceled', checkoutUrl: null, effectiveAt: null, planId: null } },
+        }),
+      },
+    });
+    const wrapper = h.mountApp(BillingPage);
+    await settle();
+    expect(wrapper.get('[data-test="pending-change"]').text()).toContain('Moving to Free on 1 Dec 2026.');
+    expect(wrapper.get('[data-test="choose-free"]').attributes('disabled')).toBeDefined();
+    await wrapper.get('[data-test="cancel-change"]').trigger('click');
+    await settle();
+    expect(callsOf(h.calls, 'CancelPlanChange')).toHaveLength(1);
+    expect(wrapper.text()).toContain('The pending change is canceled.');
+  });
+
+  it("shows the API's error when a plan change is refused", async () => {
+    const h = createHarness({
+      handlers: {
+        ChangePlan: () => ({ errors: [{ message: 'Only owners and admins can change the plan.', extensions: { code: 'FORBIDDEN' } }] }),
+      },
+    });
+    const wrapper = h.mountApp(BillingPage);
+    await settle();
+    await wrapper.get('[data-test="choose-team"]').trigger('click');
+    await settle();
+    expect(wrapper.get('[data-test="plan-error"]').text()).toBe('Only owners and admins can change the plan. (FORBIDDEN)');
+  });
+});
+
+describe('BillingSpendLimits', () => {
+  it('shows usage against the daily and monthly limits', async () => {
+    const h = createHarness();
+    const wrapper = h.mountApp(BillingSpendLimits, { canManage: true, now: () => NOW });
+    await settle();
+    const text = (sel: string) => wrapper.get(sel).text().replace(/\s+/g, ' ');
+    expect(text('[data-test="limit-daily"]')).toContain('84.25 used · limit 100');
+    expect(wrapper.get('[data-test="limit-daily"] [role="meter"]').attributes('data-level')).toBe('warning');
+    expect(text('[data-test="limit-monthly"]')).toContain('750 used · limit 2,500');
+    expect(wrapper.get('[data-test="limit-per_call"]').text()).toContain('no limit');
+    expect(callsOf(h.calls, 'SpendLimits')[0]?.variables).toMatchObject({ today: '2026-11-21', monthStart: '2026-11-01' });
+  });
+
+  it('refuses a zero or malformed limit before sending anything', async () => {
+    const h = createHarness();
+    const wrapper = h.mountApp(BillingSpendLimits, { canManage: true, now: () => NOW });
+    await settle();
+    const inputs = wrapper.findAll('[data-test="limits-form"] input');
+    await inputs[0]!.setValue('0');
+    await wrapper.get('[data-test="limits-form"]').trigger('submit');
+    await settle();
+    expect(wrapper.get('[data-test="limits-error"]').text()).toContain('must be more than zero');
+    await inputs[0]!.setValue('1.2345');
+    await wrapper.get('[data-test="limits-form"]').trigger('submit');
+    await settle();
+    expect(wrapper.get('[data-test="limits-error"]').text()).toContain('at most three decimals');
+    expect(callsOf(h.calls, 'SaveSpendLimits')).toHaveLength(0);
+  });
+
+  it('saves limits as decimal strings, an empty field meaning no limit', async () => {
+    const h = createHarness({
+      handlers: {
+        SaveSpendLimits: (v) => ({
+          data: { insert_spend_limits_one: { organization_id: 'o', updated_at: NOW.toISOString(), ...(v.object as object) } },
+        }),
+      },
+    });
+    const wrapper = h.mountApp(BillingSpendLimits, { canManage: true, now: () => NOW });
+    await settle();
+    const inputs = wrapper.findAll('[data-test="limits-form"] input');
+    await inputs[0]!.setValue('150.5');
+    await inputs[1]!.setValue('');
+    await inputs[2]!.setValue('25');
+    await wrapper.get('[data-test="limits-form"]').trigger('submit');
+    await settle();
+    expect(callsOf(h.calls, 'SaveSpendLimits')[0]?.variables).toEqual({
+      object: { daily_limit_credits: '150.5', monthly_limit_credits: null, per_call_limit_credits: '25' },
+    });
+  });
+});
+
+describe('BillingAutoTopUp', () => {
+  it('will not turn auto top-up on without a pack', async () => {
+    const h = createHarness();
+    const wrapper = h.mountApp(BillingAutoTopUp, { canManage: true });
+    await settle();
+    await wrapper.get('[data-test="auto-top-up-form"] input[type="checkbox"]').setValue(true);
+    await wrapper.get('[data-test="auto-top-up-form"]').trigger('submit');
+    await settle();
+    expect(wrapper.text()).toContain('Choose the pack to buy when the balance runs low.');
+    expect(callsOf(h.calls, 'SaveAutoTopUpSettings')).toHaveLength(0);
+  });
+});

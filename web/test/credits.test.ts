@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest';
+import { defineComponent, h as render } from 'vue';
+import CreditsGrantsList from '../src/components/credits/CreditsGrantsList.vue';
+import CreditsHistoryTable from '../src/components/credits/CreditsHistoryTable.vue';
+import { type UseUsageBreakdownReturn, useUsageBreakdown } from '../src/composables/useUsageBreakdown.ts';
+import { callsOf, createHarness, NOW, settle } from './support/harness.ts';
+
+describe('CreditsHistoryTable', () => {
+  it('lists ledger entries newest first with signed, formatted amounts', async () => {
+    const h = createHarness();
+    const wrapper = h.mountApp(CreditsHistoryTable, { pageSize: 25 });
+    await settle();
+    const rows = wrapper.findAll('[data-test="history-row"]');
+    expect(rows).toHaveLength(25);
+    expect(rows[0]!.text()).toContain('-3');
+    expect(rows[3]!.text()).toContain('+500');
+    expect(wrapper.get('[data-test="history-total"]').text()).toBe('60 entries');
+  });
+
+  it('pages with offset and filters by type and UTC date range', async () => {
+    const h = createHarness();
+    const wrapper = h.mountApp(CreditsHistoryTable, { pageSize: 25 });
+    await settle();
+    await wrapper.get('[data-test="next-page"]').trigger('click');
+    await settle();
+    expect(callsOf(h.calls, 'CreditHistory').at(-1)?.variables).toMatchObject({ limit: 25, offset: 25 });
+
+    await wrapper.get('[data-test="filter-type"]').setValue('consume');
+    await wrapper.get('[data-test="filter-from"]').setValue('2026-11-01');
+    await wrapper.get('[data-test="filter-to"]').setValue('2026-11-20');
+    await settle();
+    expect(callsOf(h.calls, 'CreditHistory').at(-1)?.variables).toEqual({
+      where: {
+        organization_id: { _eq: '11111111-1111-4111-8111-111111111111' },
+        entry_type: { _in: ['consume'] },
+        created_at: { _gte: '2026-11-01T00:00:00Z', _lt: '2026-11-21T00:00:00Z' },
+      },
+      limit: 25,
+      offset: 0,
+    });
+  });
+
+  it('has an empty state and an error state', async () => {
+    const empty = createHarness({
+      handlers: {
+        CreditHistory: () => ({ data: { credit_ledger_entries: [], credit_ledger_entries_aggregate: { aggregate: { count: 0 } } } }),
+      },
+    });
+    const w1 = empty.mountApp(CreditsHistoryTable);
+    await settle();
+    expect(w1.text()).toContain('Nothing here yet');
+
+    const failing = createHarness({
+      handlers: { CreditHistory: () => ({ errors: [{ message: 'field not found', extensions: { code: 'validation-failed' } }] }) },
+    });
+    const w2 = failing.mountApp(CreditsHistoryTable);
+    await settle();
+    expect(w2.get('[role="alert"]').text()).toContain('field not found');
+  });
+});
+
+describe('CreditsGrantsList', () => {
+  it('shows what remains of each grant and when it expires', async () => {
+    const h = createHarness();
+    const wrapper = h.mountApp(CreditsGrantsList);
+    await settle();
+    const grants = wrapper.findAll('[data-test="grant"]');
+    expect(grants[0]!.text()).toContain('1,250 of 2,000');
+    expect(grants[0]!.get('[data-test="grant-expiry"]').text()).toBe('Expires 1 Dec 2026');
+    expect(grants[1]!.text()).toContain('487.5 of 500');
+  });
+});
+
+describe('useUsageBreakdown', () => {
+  it('sums 30 UTC days exactly, by capability and by quality level', async () => {
+    const rows = [
+      { day: '2026-11-21', capability_code: 'summarization', quality_level_code: 'enhanced', calls: 2, credits_consumed: '0.100' },
+      { day: '2026-11-21', capability_code: 'summarization', quality_level_code: 'fast', calls: 1, credits_consumed: '0.200' },
+      { day: '2026-10-23', capability_code: 'image_captioning', quality_level_code: 'fast', calls: 4, credits_consumed: '6.000' },
+      // Outside the window (31 days back): ignored.
+      { day: '2026-10-22', capability_code: 'image_captioning', quality_level_code: 'fast', calls: 9, credits_consumed: '99.000' },
+    ];
+    const h = createHarness({ handlers: { UsageDaily: () => ({ data: { organization_usage_daily: rows } }) } });
+    let result: UseUsageBreakdownReturn | null = null;
+    h.mountApp(
+      defineComponent({
+        setup() {
+          result = useUsageBreakdown({ now: () => NOW });
+          return () => render('div');
+        },
+      }),
+    );
+    await settle();
+    const r = result!;
+    expect(r.days.value).toHaveLength(30);
+    expect(r.days.value[0]).toBe('2026-10-23');
+    expect(r.days.value.at(-1)).toBe('2026-11-21');
+    expect(r.byCapability.value.map((s) => [s.name, s.totalCredits, s.calls])).toEqual([
+      ['Image captioning', '6.000', 4],
+      ['Summarization', '0.300', 3],
+    ]);
+    expect(r.byQualityLevel.value.map((s) => [s.code, s.totalCredits])).toEqual([
+      ['fast', '6.200'],
+      ['enhanced', '0.100'],
+    ]);
+    expect(r.byCapability.value[1]!.credits.at(-1)).toBe('0.300');
+    expect(r.totalCredits.value).toBe('6.300');
+    expect(callsOf(h.calls, 'UsageDaily')[0]?.variables.since).toBe('2026-10-23');
+  });
+});

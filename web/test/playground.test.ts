@@ -1,0 +1,154 @@
+import { describe, expect, it } from 'vitest';
+import AiPlayground from '../src/components/ai/AiPlayground.vue';
+import { useTopUpStore } from '../src/stores/topUp.ts';
+import { callsOf, createHarness, settle } from './support/harness.ts';
+
+async function mountPlayground(options: Parameters<typeof createHarness>[0] = {}) {
+  const h = createHarness(options);
+  const wrapper = h.mountApp(AiPlayground);
+  await settle();
+  return { h, wrapper };
+}
+
+describe('AiPlayground quality selector', () => {
+  it('shows fast, enhanced and premium with the cost per run and the model of each', async () => {
+    const { wrapper } = await mountPlayground();
+    // Pro plan, first available capability in name order: Image captioning.
+    await wrapper.get('[data-test="capability"]').setValue('summarization');
+    await settle();
+    const levels = ['fast', 'enhanced', 'premium'].map((c) => wrapper.get(`[data-test="level-${c}"]`));
+    expect(levels.map((l) => l.get('[data-test="cost"]').text())).toEqual([
+      '~0.75 credits / run',
+      '~2.5 credits / run',
+      '~9 credits / run',
+    ]);
+    expect(levels.map((l) => l.get('[data-test="model"]').text())).toEqual(['GPT-4.1 nano', 'GPT-4.1 mini', 'Claude Sonnet 4']);
+  });
+
+  it('keeps a level the plan lacks visible but locked, naming the plan that has it and linking an owner to billing', async () => {
+    const { wrapper } = await mountPlayground();
+    await wrapper.get('[data-test="capability"]').setValue('summarization');
+    await settle();
+    const premium = wrapper.get('[data-test="level-premium"]');
+    expect(premium.attributes('aria-disabled')).toBe('true');
+    expect(premium.find('[data-test="locked"]').exists()).toBe(true);
+    expect(premium.get('[data-test="required-plan"]').text()).toContain('On the Team plan.');
+    expect(premium.get('[data-test="upgrade-link"]').attributes('href')).toBe('/billing#plans');
+    await premium.trigger('click');
+    expect(premium.attributes('aria-checked')).toBe('false');
+  });
+
+  it('tells a member to ask an admin rather than linking to the upgrade', async () => {
+    const { wrapper } = await mountPlayground({ role: 'member' });
+    await wrapper.get('[data-test="capability"]').setValue('summarization');
+    await settle();
+    const premium = wrapper.get('[data-test="level-premium"]');
+    expect(premium.find('[data-test="upgrade-link"]').exists()).toBe(false);
+    expect(premium.text()).toContain('Ask an admin to upgrade.');
+  });
+
+  it('moves between available levels with the arrow keys and skips locked ones', async () => {
+    const { wrapper } = await mountPlayground();
+    await wrapper.get('[data-test="capability"]').setValue('summarization');
+    await settle();
+    const fast = wrapper.get('[data-test="level-fast"]');
+    expect(fast.attributes('aria-checked')).toBe('true');
+    expect(fast.attributes('tabindex')).toBe('0');
+    await fast.trigger('keydown', { key: 'ArrowRight' });
+    expect(wrapper.get('[data-test="level-enhanced"]').attributes('aria-checked')).toBe('true');
+    await wrapper.get('[data-test="level-enhanced"]').trigger('keydown', { key: 'ArrowRight' });
+    // Premium is locked on Pro: the selection wraps to Fast.
+    expect(wrapper.get('[data-test="level-fast"]').attributes('aria-checked')).toBe('true');
+    expect(wrapper.get('[data-test="level-premium"]').attributes('tabindex')).toBe('-1');
+  });
+});
+
+describe('AiPlayground run', () => {
+  it('shows the estimate, then the output, the credits charged and the new balance', async () => {
+    const { h, wrapper } = await mountPlayground({
+      handlers: {
+        RunPlayground: (v) => ({
+          data: {
+            runPlayground: {
+              reservationId: 'r1',
+              output: `Summary of: ${v.prompt}`,
+              modelId: 'openai/gpt-4.1-mini',
+              inputTokens: 1480,
+              outputTokens: 212,
+              chargedCredits: '2.140',
+              availableCredits: '1735.360',
+            },
+          },
+        }),
+      },
+    });
+    expect(wrapper.get('[data-test="estimate"]').text()).toContain('2.5 credits');
+    await wrapper.get('[data-test="prompt"]').setValue('Quarterly report');
+    await wrapper.get('form').trigger('submit');
+    await settle();
+    expect(wrapper.get('[data-test="output"]').text()).toBe('Summary of: Quarterly report');
+    expect(wrapper.get('[data-test="charged"]').text()).toBe('2.14 credits');
+    expect(wrapper.get('[data-test="new-balance"]').text()).toBe('1,735.36 credits');
+    const run = callsOf(h.calls, 'RunPlayground')[0]!;
+    expect(run.variables).toMatchObject({ capability: 'image_captioning', qualityLevel: 'fast', prompt: 'Quarterly report' });
+    expect(typeof run.variables.idempotencyKey).toBe('string');
+  });
+
+  it('does not run without input', async () => {
+    const { h, wrapper } = await mountPlayground();
+    expect(wrapper.get('[data-test="run"]').attributes('disabled')).toBeDefined();
+    await wrapper.get('form').trigger('submit');
+    await settle();
+    expect(callsOf(h.calls, 'RunPlayground')).toHaveLength(0);
+  });
+
+  it.each([
+    ['INSUFFICIENT_CREDITS', { action: 'top_up' }, 'Not enough credits', 'fix-top-up', 'Buy more credits'],
+    [
+      'QUALITY_NOT_IN_PLAN',
+      { action: 'upgrade', required_plan: 'team' },
+      'Quality level not in your plan',
+      'fix-upgrade',
+      'Upgrade to Team',
+    ],
+  ])('shows a %s refusal with its reason and the action that fixes it', async (code, extensions, title, fix, fixText) => {
+    const { wrapper } = await mountPlayground({
+      handlers: { RunPlayground: () => ({ errors: [{ message: `Refused: ${code}`, extensions: { code, ...extensions } }] }) },
+    });
+    await wrapper.get('[data-test="prompt"]').setValue('x');
+    await wrapper.get('form').trigger('submit');
+    await settle();
+    const refusal = wrapper.get('[data-test="refusal"]');
+    expect(refusal.attributes('data-code')).toBe(code);
+    expect(refusal.text()).toContain(title);
+    expect(refusal.text()).toContain(`Refused: ${code}`);
+    expect(refusal.get(`[data-test="${fix}"]`).text()).toBe(fixText);
+  });
+
+  it('says how long to wait when rate limited', async () => {
+    const { wrapper } = await mountPlayground({
+      handlers: {
+        RunPlayground: () => ({
+          errors: [{ message: 'Hourly limit reached', extensions: { code: 'RATE_LIMITED', action: 'wait', retry_after_seconds: 1800 } }],
+        }),
+      },
+    });
+    await wrapper.get('[data-test="prompt"]').setValue('x');
+    await wrapper.get('form').trigger('submit');
+    await settle();
+    expect(wrapper.get('[data-test="fix-text"]').text()).toBe('Try again in 30 min.');
+  });
+
+  it('opens the top-up modal from an insufficient-credits refusal', async () => {
+    const { h, wrapper } = await mountPlayground({
+      handlers: {
+        RunPlayground: () => ({ errors: [{ message: 'No credits', extensions: { code: 'INSUFFICIENT_CREDITS', action: 'top_up' } }] }),
+      },
+    });
+    await wrapper.get('[data-test="prompt"]').setValue('x');
+    await wrapper.get('form').trigger('submit');
+    await settle();
+    await wrapper.get('[data-test="fix-top-up"]').trigger('click');
+    expect(useTopUpStore(h.pinia).open).toBe(true);
+  });
+});
