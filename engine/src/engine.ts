@@ -6,7 +6,7 @@ import { Authenticator, type Session } from './auth.ts';
 import { type Catalog, loadCatalog } from './catalog.ts';
 import type { EngineConfig } from './config.ts';
 import { EngineError, fromPgError, toGraphqlError } from './errors.ts';
-import type { CompileOptions, Plan } from './graphql/compile.ts';
+import type { CompileOptions, Plan, RequestContext } from './graphql/compile.ts';
 import { compileOperation, resolveVariables, selectOperation } from './graphql/plan.ts';
 import { buildRoleSchema } from './graphql/schema.ts';
 import { type MetadataContext, type MetadataOperation, runOperation } from './metadata/api.ts';
@@ -192,7 +192,7 @@ export class EngineCore {
   }
 
   private async run(session: Session, plan: Plan, parsed: Parsed, vars: Record<string, unknown>): Promise<string> {
-    const ctx = { vars, session: session.variables };
+    const ctx: RequestContext = { vars, session: session.variables };
     const parts: string[] = [];
     const sqlRoots = plan.roots.filter((r) => r.kind === 'sql');
     const results = new Map<string, string>();
@@ -201,15 +201,25 @@ export class EngineCore {
       try {
         await client.query('BEGIN');
         for (const root of sqlRoots) {
-          results.set(
+          const all: string[] = [];
+          let prev = await this.statement(
+            client,
+            root.sql as string,
+            (root.params ?? []).map((g) => g(ctx)),
             root.alias,
-            await this.statement(
-              client,
-              root.sql as string,
-              (root.params ?? []).map((g) => g(ctx)),
-              root.alias,
-            ),
           );
+          all.push(prev);
+          for (const next of root.more ?? []) {
+            const stepCtx = { ...ctx, prev };
+            prev = await this.statement(
+              client,
+              next.sql,
+              next.params.map((g) => g(stepCtx)),
+              root.alias,
+            );
+            all.push(prev);
+          }
+          results.set(root.alias, root.combine === 'array' ? `[${all.join(',')}]` : prev);
         }
         await client.query('COMMIT');
       } catch (error) {

@@ -65,9 +65,9 @@ describe('select queries as the admin', () => {
 
   it('filters with text, null, _in, _not, _or, jsonb and relationship operators', async () => {
     const q = async (where: string) =>
-      ((await gql(engine, `{ entries(where: ${where}, order_by: {id: asc}) { id } }`)).body.data?.entries as { id: number }[]).map(
-        (e) => e.id,
-      );
+      (
+        (await gql(engine, `{ entries(where: ${where}, order_by: {id: asc}) { id } }`)).body.data?.entries as { id: number }[] | undefined
+      )?.map((e) => e.id);
     expect(await q('{note: {_ilike: "%GRANT%"}}')).toEqual([1, 4]);
     expect(await q('{note: {_is_null: true}}')).toEqual([3]);
     expect(await q('{id: {_in: [1, 4]}}')).toEqual([1, 4]);

@@ -26,6 +26,8 @@ import { isNull, jsValue, listItems, objectEntries, toPgParam, type Val, type Va
 export interface RequestContext {
   vars: Vars;
   session: Record<string, string>;
+  /** The previous statement's result, for a root field that runs several statements. */
+  prev?: string;
 }
 
 export type Getter = (ctx: RequestContext) => unknown;
@@ -35,7 +37,10 @@ export interface RootPlan {
   kind: 'sql' | 'typename' | 'introspection';
   sql?: string;
   params?: Getter[];
-  /** For mutations with a permission check: a second statement checks the rows written. */
+  /** Further statements of the same root field (nested inserts, update_many), run in order. */
+  more?: { sql: string; params: Getter[] }[];
+  /** How the statements' results make the answer: the last one, or an array of all. */
+  combine?: 'last' | 'array';
   typename?: string;
   field?: FieldNode;
 }

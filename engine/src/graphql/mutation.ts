@@ -5,7 +5,7 @@
 import { validation } from '../errors.ts';
 import type { InsertPermission, UpdatePermission } from '../metadata/types.ts';
 import { type ColumnInfo, quoteIdent, type RelationshipInfo, type TableInfo } from '../model.ts';
-import { buildObject, type Compiler, type MergedField } from './compile.ts';
+import { buildObject, type Compiler, type Getter, type MergedField } from './compile.ts';
 import type { RootFieldRef } from './plan.ts';
 import { isNull, jsValue, listItems, objectEntries, type Val } from './values.ts';
 
@@ -14,9 +14,42 @@ export const checkViolationMessage = 'Check constraint violation. insert/update 
 interface Cte {
   name: string;
   sql: string;
+  /** Rows written to a table (counted in affected_rows). */
+  writes?: boolean;
 }
 
-export function compileMutationField(c: Compiler, ref: RootFieldRef, f: MergedField, path: string): string {
+export interface Statement {
+  sql: string;
+  params: Getter[];
+}
+
+export function compileMutationField(
+  c: Compiler,
+  ref: RootFieldRef,
+  f: MergedField,
+  path: string,
+): { statements: Statement[]; combine: 'last' | 'array' } {
+  if (ref.kind === 'update_many') {
+    const args = c.args(f, ['updates'], path);
+    const updates = args.get('updates');
+    if (!updates) throw validation('missing required field "updates"', `${path}.args`);
+    const statements: Statement[] = [];
+    // Each update runs as its own statement, in order, so that later ones see earlier ones.
+    for (const [i, u] of listItems(updates, c).entries()) {
+      c.resetParams();
+      const entries = new Map(objectEntries(u, c, `${ref.table.name}_updates`, `${path}.args.updates[${i}]`));
+      const ctes: Cte[] = [];
+      const name = updateCte(c, ref.table, entries, ctes, `${path}.args.updates[${i}]`, false);
+      statements.push({ sql: finish(c, ref.table, ctes, name, f, path, false), params: c.params });
+    }
+    return { statements, combine: 'array' };
+  }
+  const sql = compileOne(c, ref, f, path);
+  if (typeof sql === 'string') return { statements: [{ sql, params: c.params }], combine: 'last' };
+  return { statements: sql, combine: 'last' };
+}
+
+function compileOne(c: Compiler, ref: RootFieldRef, f: MergedField, path: string): string | Statement[] {
   const table = ref.table;
   switch (ref.kind) {
     case 'insert':
@@ -35,7 +68,8 @@ export function compileMutationField(c: Compiler, ref: RootFieldRef, f: MergedFi
         `${path}.args.${ref.kind === 'insert' ? 'objects' : 'object'}`,
         null,
       );
-      return finish(c, table, ctes, result, f, path, ref.kind === 'insert_one');
+      if (ctes.filter((x) => x.writes).length <= 1) return finish(c, table, ctes, result, f, path, ref.kind === 'insert_one');
+      return nestedInsert(c, table, ctes, result, f, path, ref.kind === 'insert_one');
     }
     case 'update':
     case 'update_by_pk': {
@@ -44,19 +78,6 @@ export function compileMutationField(c: Compiler, ref: RootFieldRef, f: MergedFi
       const args = c.args(f, [...allowed, ref.kind === 'update' ? 'where' : 'pk_columns'], path);
       const name = updateCte(c, table, args, ctes, path, ref.kind === 'update_by_pk');
       return finish(c, table, ctes, name, f, path, ref.kind === 'update_by_pk');
-    }
-    case 'update_many': {
-      const args = c.args(f, ['updates'], path);
-      const updates = args.get('updates');
-      if (!updates) throw validation('missing required field "updates"', `${path}.args`);
-      const ctes: Cte[] = [];
-      const names: string[] = [];
-      for (const [i, u] of listItems(updates, c).entries()) {
-        const entries = new Map(objectEntries(u, c, `${table.name}_updates`, `${path}.args.updates[${i}]`));
-        names.push(updateCte(c, table, entries, ctes, `${path}.args.updates[${i}]`, false));
-      }
-      const parts = names.map((n) => responseJson(c, table, n, f, path));
-      return `WITH ${ctes.map((x) => `${x.name} AS (${x.sql})`).join(', ')} SELECT ${checkGuard(names)}json_build_array(${parts.join(', ')})::text${checkEnd(names)} AS root`;
     }
     case 'delete':
     case 'delete_by_pk': {
@@ -75,7 +96,9 @@ export function compileMutationField(c: Compiler, ref: RootFieldRef, f: MergedFi
         conds.push(c.boolExp(table, a, where, `${path}.args.where`));
       } else conds.push(pkConds(c, table, a, args, path));
       const name = `_m${c.alias()}`;
-      const ctes = [{ name, sql: `DELETE FROM ${table.sql} AS ${a} WHERE ${conds.join(' AND ')} RETURNING ${a}.*, true AS "__chk"` }];
+      const ctes: Cte[] = [
+        { name, writes: true, sql: `DELETE FROM ${table.sql} AS ${a} WHERE ${conds.join(' AND ')} RETURNING ${a}.*, true AS "__chk"` },
+      ];
       return finish(c, table, ctes, name, f, path, ref.kind === 'delete_by_pk');
     }
     default:
@@ -118,7 +141,8 @@ function updateCte(c: Compiler, table: TableInfo, args: Map<string, Val>, ctes: 
       const p = `${path}.args.${op}.${field}`;
       const col = updatable(field, typeName, p);
       const ref = `${a}.${quoteIdent(col.name)}`;
-      const cur = sets.get(col.name) ?? ref;
+      const prev = sets.get(col.name);
+      const cur = prev ? `(${prev})` : ref;
       switch (op) {
         case '_set':
           sets.set(col.name, c.param(x, col.castType, col.scalar, col.isArray, p));
@@ -265,14 +289,14 @@ function insertRows(
   };
   const name = `_m${c.alias()}`;
   if (!hasArrays) {
-    ctes.push({ name, sql: insertOne(rows) });
+    ctes.push({ name, writes: true, sql: insertOne(rows) });
     return name;
   }
   // Array relationships need each parent row on its own, so that children can refer to it.
   const parts: string[] = [];
   for (const row of rows) {
     const rowName = `_m${c.alias()}`;
-    ctes.push({ name: rowName, sql: insertOne([row]) });
+    ctes.push({ name: rowName, writes: true, sql: insertOne([row]) });
     parts.push(rowName);
     for (const [rel, v, fp] of row.arrays) {
       const entries = new Map(objectEntries(v, c, `${rel.target.name}_arr_rel_insert_input`, fp));
@@ -331,13 +355,13 @@ function onConflictSql(c: Compiler, table: TableInfo, alias: string, v: Val, pat
   return ` ON CONFLICT ON CONSTRAINT ${quoteIdent(constraint)} DO UPDATE SET ${sets.join(', ')}${conds.length ? ` WHERE ${conds.join(' AND ')}` : ''}`;
 }
 
-function responseJson(c: Compiler, table: TableInfo, cte: string, f: MergedField, path: string): string {
+function responseJson(c: Compiler, table: TableInfo, cte: string, f: MergedField, path: string, affected?: string): string {
   const typeName = `${table.name}_mutation_response`;
   const pairs: [string, string][] = [];
   for (const part of c.collect(c.subSelection(f), typeName, path)) {
     const p = `${path}.selectionSet.${part.alias}`;
     if (part.name === '__typename') pairs.push([part.alias, `'${typeName}'::text`]);
-    else if (part.name === 'affected_rows') pairs.push([part.alias, `(SELECT count(*) FROM ${cte})`]);
+    else if (part.name === 'affected_rows') pairs.push([part.alias, affected ?? `(SELECT count(*) FROM ${cte})`]);
     else if (part.name === 'returning' && c.canSelect(table)) {
       const b = c.alias();
       const row = c.rowJson(table, b, c.subSelection(part), p);
@@ -345,13 +369,6 @@ function responseJson(c: Compiler, table: TableInfo, cte: string, f: MergedField
     } else throw validation(`field "${part.name}" not found in type: '${typeName}'`, p);
   }
   return buildObject(pairs);
-}
-
-function checkGuard(names: string[]): string {
-  return `CASE WHEN EXISTS (${names.map((n) => `SELECT 1 FROM ${n} WHERE NOT "__chk"`).join(' UNION ALL ')}) THEN hdb_catalog.check_violation('${checkViolationMessage}')::text ELSE `;
-}
-function checkEnd(_names: string[]): string {
-  return ' END';
 }
 
 function finish(c: Compiler, table: TableInfo, ctes: Cte[], name: string, f: MergedField, path: string, single: boolean): string {
@@ -362,9 +379,49 @@ function finish(c: Compiler, table: TableInfo, ctes: Cte[], name: string, f: Mer
     const row = c.rowJson(table, b, c.subSelection(f), path);
     body = `(SELECT ${row} FROM ${name} AS ${b} WHERE ${c.permFilter(table, b)} LIMIT 1)`;
   } else body = responseJson(c, table, name, f, path);
+  const guard = checkGuardSql(ctes);
+  return `WITH ${ctes.map((x) => `${x.name} AS (${x.sql})`).join(', ')} SELECT ${guard}(${body})::text END AS root`;
+}
+
+/**
+ * Nested inserts: the rows written in one statement are invisible to that statement's own
+ * subqueries, so the answer (with relationships to the new rows) is read by a second statement
+ * in the same transaction, from the primary keys the first one returns.
+ */
+function nestedInsert(
+  c: Compiler,
+  table: TableInfo,
+  ctes: Cte[],
+  name: string,
+  f: MergedField,
+  path: string,
+  single: boolean,
+): Statement[] {
+  const writes = ctes.filter((x) => x.writes).map((x) => x.name);
+  const guard = checkGuardSql(ctes);
+  const first = `WITH ${ctes.map((x) => `${x.name} AS (${x.sql})`).join(', ')} SELECT ${guard}json_build_object('affected', ${writes.map((w) => `(SELECT count(*) FROM ${w})`).join(' + ')}, 'rows', (SELECT json_agg(${name}) FROM ${name}))::text END AS root`;
+  const firstParams = c.params;
+  c.resetParams();
+  c.params.push((ctx) => ctx.prev ?? null);
+  const prev = `$${c.params.length}::json`;
+  const pk = table.pg.primaryKey.length ? table.pg.primaryKey : table.columns.map((col) => col.name);
+  const m = `_m${c.alias()}`;
+  const written = `SELECT _t.* FROM ${table.sql} AS _t JOIN json_populate_recordset(NULL::${table.sql}, ${prev}->'rows') AS _x ON ${pk.map((k) => `_t.${quoteIdent(k)} IS NOT DISTINCT FROM _x.${quoteIdent(k)}`).join(' AND ')}`;
+  let body: string;
+  if (single) {
+    if (!c.canSelect(table)) throw validation(`field "${f.name}" not found in type: 'mutation_root'`, path);
+    const b = c.alias();
+    body = `(SELECT ${c.rowJson(table, b, c.subSelection(f), path)} FROM ${m} AS ${b} WHERE ${c.permFilter(table, b)} LIMIT 1)`;
+  } else body = responseJson(c, table, m, f, path, `(${prev}->>'affected')::int`);
+  return [
+    { sql: first, params: firstParams },
+    { sql: `WITH ${m} AS (${written}) SELECT (${body})::text AS root`, params: c.params },
+  ];
+}
+
+function checkGuardSql(ctes: Cte[]): string {
   const checked = ctes.filter((x) => !x.name.endsWith('_ok')).map((x) => x.name);
   const okNames = ctes.filter((x) => x.name.endsWith('_ok')).map((x) => x.name);
   const okCond = okNames.length ? ` OR EXISTS (${okNames.map((n) => `SELECT 1 FROM ${n} WHERE ok = false`).join(' UNION ALL ')})` : '';
-  const guard = `CASE WHEN EXISTS (${checked.map((n) => `SELECT 1 FROM ${n} WHERE NOT "__chk"`).join(' UNION ALL ')})${okCond} THEN hdb_catalog.check_violation('${checkViolationMessage}')::text ELSE `;
-  return `WITH ${ctes.map((x) => `${x.name} AS (${x.sql})`).join(', ')} SELECT ${guard}(${body})::text END AS root`;
+  return `CASE WHEN EXISTS (${checked.map((n) => `SELECT 1 FROM ${n} WHERE NOT "__chk"`).join(' UNION ALL ')})${okCond} THEN hdb_catalog.check_violation('${checkViolationMessage}')::text ELSE `;
 }

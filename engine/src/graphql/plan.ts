@@ -152,6 +152,12 @@ export function compileOperation(options: CompileOptions, document: DocumentNode
     const ref = available.get(f.name);
     if (!ref) throw validation(`field "${f.name}" not found in type: '${rootType}'`, path);
     compiler.resetParams();
+    if (operation === 'mutation' && ref.kind !== 'function') {
+      const { statements, combine } = compileMutationField(compiler, ref, f, path);
+      const [first, ...more] = statements;
+      roots.push({ alias: f.alias, kind: 'sql', sql: first?.sql, params: first?.params ?? [], more, combine });
+      continue;
+    }
     const sql = compileRoot(compiler, ref, f, path);
     roots.push({ alias: f.alias, kind: 'sql', sql, params: compiler.params });
   }
@@ -179,6 +185,6 @@ function compileRoot(c: Compiler, ref: RootFieldRef, f: MergedField, path: strin
       return `SELECT ((${list})->0)::text AS root`;
     }
     default:
-      return compileMutationField(c, ref, f, path);
+      throw validation(`unexpected root field ${f.name}`, path);
   }
 }
