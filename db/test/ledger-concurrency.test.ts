@@ -1,0 +1,127 @@
+import { describe, expect, it } from 'vitest';
+import { ledgerErrorFromPg } from '../src/errors.ts';
+import { useTestDatabase } from '../src/testing.ts';
+import { at, balance, createOrg, grant, ledgerSumAndBalance, release, reserve, settle, T0 } from './ledger-helpers.ts';
+
+const db = await useTestDatabase();
+const pool = db.pool;
+
+/** Settles every promise; counts successes and the ledger codes of failures (anything else fails the test). */
+async function outcomes<T>(promises: Promise<T>[]) {
+  const results = await Promise.allSettled(promises);
+  const codes: Record<string, number> = {};
+  const values: T[] = [];
+  for (const result of results) {
+    if (result.status === 'fulfilled') {
+      values.push(result.value);
+      continue;
+    }
+    const ledger = ledgerErrorFromPg(result.reason);
+    if (!ledger) throw result.reason;
+    codes[ledger.code] = (codes[ledger.code] ?? 0) + 1;
+  }
+  return { values, codes };
+}
+
+describe('concurrent calls on one organization', () => {
+  it('when 50 reserves race for a balance that fits exactly 10, exactly 10 succeed and nothing is overdrawn', async () => {
+    const org = await createOrg(pool);
+    await grant(pool, org, '25', 'purchase', 'cs');
+    const racers = db.newPool(60);
+    const { values, codes } = await outcomes(Array.from({ length: 50 }, (_, i) => reserve(racers, org, '2.5', `race-${i}`)));
+    expect(values).toHaveLength(10);
+    expect(codes).toEqual({ INSUFFICIENT_CREDITS: 40 });
+    expect(await balance(pool, org)).toMatchObject({ reserved_credits: '25.000', available_credits: '0.000' });
+    const { rows } = await pool.query<{ n: string; held: string }>(
+      `select count(*)::text as n, sum(amount_credits)::text as held from public.credit_reservations where organization_id = $1 and status = 'open'`,
+      [org],
+    );
+    expect(rows[0]).toEqual({ n: '10', held: '25.000' });
+  });
+
+  it('when 20 calls reserve with one idempotency key at once, one reservation is made and all get it', async () => {
+    const org = await createOrg(pool);
+    await grant(pool, org, '10', 'purchase', 'cs');
+    const racers = db.newPool(25);
+    const { values, codes } = await outcomes(Array.from({ length: 20 }, () => reserve(racers, org, '3', 'same-key')));
+    expect(codes).toEqual({});
+    expect(new Set(values.map((r) => r.id)).size).toBe(1);
+    expect((await balance(pool, org)).reserved_credits).toBe('3.000');
+  });
+
+  it('when 20 calls grant with one external reference at once, the credits are granted once', async () => {
+    const org = await createOrg(pool);
+    const racers = db.newPool(25);
+    const { values } = await outcomes(Array.from({ length: 20 }, () => grant(racers, org, '7', 'purchase', 'cs_same')));
+    expect(new Set(values.map((g) => g.id)).size).toBe(1);
+    expect((await balance(pool, org)).purchased_remaining_credits).toBe('7.000');
+    const { sum } = await ledgerSumAndBalance(pool, org);
+    expect(sum).toBe('7.000');
+  });
+
+  it('when settles, releases and the expiry job race for the same reservations, each resolves exactly once', async () => {
+    const org = await createOrg(pool);
+    await grant(pool, org, '100', 'purchase', 'cs');
+    const reservations = [];
+    for (let i = 0; i < 20; i++) reservations.push(await reserve(pool, org, '3', `r-${i}`, { ttlSeconds: 60 }));
+    const racers = db.newPool(50);
+    const later = at(120); // every reservation is past its expiry, so the job may take any of them
+    const calls: Promise<unknown>[] = [];
+    for (const r of reservations) {
+      calls.push(settle(racers, r.id, '2', { now: later }).then(() => ({ id: r.id, by: 'settle' })));
+      calls.push(release(racers, r.id, { now: later }).then(() => ({ id: r.id, by: 'release' })));
+    }
+    for (let i = 0; i < 4; i++)
+      calls.push(racers.query<{ n: number }>('select public.expire_reservations($1) as n', [later]).then((q) => q.rows[0]!.n));
+    const { values, codes } = await outcomes(calls);
+    const expiredByJob = values.filter((v): v is number => typeof v === 'number').reduce((a, b) => a + b, 0);
+    const resolvedByCall = values.filter((v) => typeof v === 'object') as { id: string; by: string }[];
+    // Every reservation resolved once: by a settle, a release or the job; every other attempt was refused.
+    expect(new Set(resolvedByCall.map((v) => v.id)).size).toBe(resolvedByCall.length);
+    expect(resolvedByCall.length + expiredByJob).toBe(20);
+    expect(codes).toEqual(resolvedByCall.length === 40 ? {} : { RESERVATION_ALREADY_RESOLVED: 40 - resolvedByCall.length });
+
+    const { rows } = await pool.query<{ status: string; n: number; settled: string | null }>(
+      `select status, count(*)::int as n, sum(settled_amount_credits)::text as settled
+       from public.credit_reservations where organization_id = $1 group by status order by status`,
+      [org],
+    );
+    const settledCount = resolvedByCall.filter((v) => v.by === 'settle').length;
+    const byStatus = Object.fromEntries(rows.map((r) => [r.status, r.n]));
+    expect(byStatus.open).toBeUndefined();
+    expect(byStatus.settled ?? 0).toBe(settledCount);
+    expect(byStatus.expired ?? 0).toBe(expiredByJob);
+    const b = await balance(pool, org, later);
+    expect(b.reserved_credits).toBe('0.000');
+    expect(b.available_credits).toBe(`${100 - 2 * settledCount}.000`);
+    const { sum, balance: maintained } = await ledgerSumAndBalance(pool, org);
+    expect(sum).toBe(maintained);
+  });
+});
+
+describe('organizations are independent', () => {
+  it('while one organization holds its lock, another organization reserves and settles without waiting', async () => {
+    const busy = await createOrg(pool);
+    const other = await createOrg(pool);
+    await grant(pool, busy, '10', 'purchase', 'cs');
+    await grant(pool, other, '10', 'purchase', 'cs');
+    const holder = await pool.connect();
+    const free = await pool.connect();
+    try {
+      await holder.query('begin');
+      await reserve(holder, busy, '1', 'held-open'); // busy's balance row stays locked until rollback
+      await free.query(`set statement_timeout = '2s'`);
+      const r = await reserve(free, other, '1', 'not-blocked');
+      expect((await settle(free, r.id, '1')).status).toBe('settled');
+      // The same org does wait: a lock timeout proves the holder really holds the lock.
+      await free.query(`set lock_timeout = '200ms'`);
+      await expect(reserve(free, busy, '1', 'blocked')).rejects.toThrow(/lock timeout/);
+    } finally {
+      await holder.query('rollback');
+      await free.query('reset statement_timeout; reset lock_timeout');
+      holder.release();
+      free.release();
+    }
+    expect((await balance(pool, busy, T0)).reserved_credits).toBe('0.000');
+  });
+});
