@@ -1,6 +1,6 @@
 // Mounts a component of the app as it runs: real stores, real router, real Apollo client and
 // cache; only the network is replaced, by the fixture link answering each operation by name.
-import { flushPromises, mount } from '@vue/test-utils';
+import { flushPromises, mount, type VueWrapper } from '@vue/test-utils';
 import { createPinia, type Pinia } from 'pinia';
 import type { Component } from 'vue';
 import { createMemoryHistory, createRouter, type Router } from 'vue-router';
@@ -24,7 +24,7 @@ export interface Harness {
   calls: FixtureCall[];
   pinia: Pinia;
   router: Router;
-  mountApp: <C extends Component>(component: C, props?: Record<string, unknown>) => ReturnType<typeof mount>;
+  mountApp: (component: Component, props?: Record<string, unknown>) => VueWrapper;
 }
 
 const Blank = { render: () => null };
@@ -58,8 +58,8 @@ export function createHarness(options: HarnessOptions = {}): Harness {
     pinia,
     router,
     mountApp: (component, props = {}) =>
-      mount(component, {
-        props,
+      mount(component as never, {
+        props: props as never,
         global: {
           plugins: [pinia, router],
           provide: {
