@@ -127,7 +127,7 @@ export function utcTime(date: Date): string {
   return date.toISOString().replace('.000Z', 'Z');
 }
 
-export type CronOutcome = 'delivered' | 'retry' | 'error' | 'dead' | 'lost-claim';
+export type CronOutcome = 'delivered' | 'retry' | 'error' | 'dead' | 'lost-claim' | 'released';
 
 /** Delivers one claimed event (or marks it dead when past tolerance) and records the result. */
 export async function deliverCronEvent(
@@ -136,6 +136,7 @@ export async function deliverCronEvent(
   trigger: ResolvedCronTrigger,
   clock: () => Date,
   log: (entry: Record<string, unknown>) => void,
+  shutdown?: AbortSignal,
 ): Promise<CronOutcome> {
   const claimedAt = clock();
   const base = { kind: 'cron_trigger', trigger: trigger.name, event_id: event.id, scheduled_time: utcTime(event.scheduled_time) };
@@ -148,7 +149,16 @@ export async function deliverCronEvent(
     return dead.rowCount ? 'dead' : 'lost-claim';
   }
 
-  const outcome = await callWebhook(trigger.url, cronBody(event, trigger), trigger.headers, trigger.timeoutSeconds);
+  const outcome = await callWebhook(trigger.url, cronBody(event, trigger), trigger.headers, trigger.timeoutSeconds, shutdown);
+  if (outcome.interrupted) {
+    // Shutting down: give the event back untouched, as Hasura unlocks its events on shutdown.
+    await pool.query(
+      `update hdb_catalog.hdb_cron_events set status = 'scheduled', locked_at = null where id = $1 and status = 'locked' and locked_at = $2`,
+      [event.id, event.locked_at],
+    );
+    log({ level: 'info', ...base, msg: 'delivery interrupted by shutdown, event released' });
+    return 'released';
+  }
   const decision = outcome.ok
     ? null
     : nextAttempt(event.tries, trigger.numRetries, trigger.retryIntervalSeconds, outcome.retryAfterSeconds, clock());

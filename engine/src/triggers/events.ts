@@ -57,7 +57,7 @@ export function eventBody(event: EventLogRow, trigger: ResolvedEventTrigger): st
   },"delivery_info":{"current_retry":${event.tries},"max_retries":${trigger.numRetries}}}`;
 }
 
-export type EventOutcome = 'delivered' | 'retry' | 'error' | 'lost-claim';
+export type EventOutcome = 'delivered' | 'retry' | 'error' | 'lost-claim' | 'released';
 
 export async function deliverEvent(
   pool: pg.Pool,
@@ -65,8 +65,21 @@ export async function deliverEvent(
   trigger: ResolvedEventTrigger,
   clock: () => Date,
   log: (entry: Record<string, unknown>) => void,
+  shutdown?: AbortSignal,
 ): Promise<EventOutcome> {
-  const outcome = await callWebhook(trigger.url, eventBody(event, trigger), trigger.headers, trigger.timeoutSeconds);
+  const outcome = await callWebhook(trigger.url, eventBody(event, trigger), trigger.headers, trigger.timeoutSeconds, shutdown);
+  if (outcome.interrupted) {
+    // Shutting down: give the event back untouched, as Hasura unlocks its events on shutdown.
+    await pool.query('update hdb_catalog.event_log set locked = null where id = $1 and locked = $2', [event.id, event.locked]);
+    log({
+      level: 'info',
+      kind: 'event_trigger',
+      trigger: event.trigger_name,
+      event_id: event.id,
+      msg: 'delivery interrupted by shutdown, event released',
+    });
+    return 'released';
+  }
   const decision = outcome.ok
     ? null
     : nextAttempt(event.tries, trigger.numRetries, trigger.intervalSeconds, outcome.retryAfterSeconds, clock());

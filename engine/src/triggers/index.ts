@@ -27,6 +27,7 @@ interface Counters {
   retried: number;
   failed: number;
   dead: number;
+  released: number;
 }
 
 export function createTriggerService(options: TriggerServiceOptions): TriggerServiceWithManual {
@@ -35,6 +36,8 @@ export function createTriggerService(options: TriggerServiceOptions): TriggerSer
   const pollIntervalMs = options.pollIntervalMs ?? 1000;
   const batchSize = options.batchSize ?? 100;
   const concurrency = Math.max(1, options.concurrency ?? 8);
+  const shutdownGraceMs = options.shutdownGraceMs ?? 60_000;
+  let shutdown = new AbortController();
 
   let catalogReady = false;
   let triggers: ResolvedTriggers | null = null;
@@ -47,8 +50,8 @@ export function createTriggerService(options: TriggerServiceOptions): TriggerSer
   let lastPassAt: Date | null = null;
   let lastPassMs: number | null = null;
   let lastError: { at: string; message: string } | null = null;
-  const cron: Counters = { delivered: 0, retried: 0, failed: 0, dead: 0 };
-  const events: Counters = { delivered: 0, retried: 0, failed: 0, dead: 0 };
+  const cron: Counters = { delivered: 0, retried: 0, failed: 0, dead: 0, released: 0 };
+  const events: Counters = { delivered: 0, retried: 0, failed: 0, dead: 0, released: 0 };
 
   function serialized<T>(work: () => Promise<T>): Promise<T> {
     const next = queue.then(work, work);
@@ -101,6 +104,7 @@ export function createTriggerService(options: TriggerServiceOptions): TriggerSer
     else if (outcome === 'retry') counters.retried++;
     else if (outcome === 'error') counters.failed++;
     else if (outcome === 'dead') counters.dead++;
+    else if (outcome === 'released') counters.released++;
   }
 
   async function doPass(): Promise<void> {
@@ -113,14 +117,14 @@ export function createTriggerService(options: TriggerServiceOptions): TriggerSer
         const due = await claimCronEvents(pool, [...current.cron.keys()], clock(), batchSize);
         await mapConcurrently(due, async (event) => {
           const trigger = current.cron.get(event.trigger_name)!;
-          count(cron, await deliverCronEvent(pool, event, trigger, clock, log));
+          count(cron, await deliverCronEvent(pool, event, trigger, clock, log, shutdown.signal));
         });
       }
       if (current.events.size > 0) {
         const due = await claimEvents(pool, [...current.events.keys()], clock(), batchSize);
         await mapConcurrently(due, async (event) => {
           const trigger = current.events.get(event.trigger_name)!;
-          count(events, await deliverEvent(pool, event, trigger, clock, log));
+          count(events, await deliverEvent(pool, event, trigger, clock, log, shutdown.signal));
         });
       }
       lastError = null;
@@ -164,7 +168,17 @@ export function createTriggerService(options: TriggerServiceOptions): TriggerSer
       running = false;
       if (timer) clearTimeout(timer);
       timer = null;
-      await queue;
+      let grace: NodeJS.Timeout | undefined;
+      const graceOver = new Promise<'grace-over'>((resolve) => {
+        grace = setTimeout(() => resolve('grace-over'), shutdownGraceMs);
+      });
+      if ((await Promise.race([queue, graceOver])) === 'grace-over') {
+        log({ level: 'warn', kind: 'triggers', msg: 'shutdown grace period over, interrupting webhook calls', in_flight: inFlight });
+        shutdown.abort(new Error('engine shutting down'));
+        await queue;
+        shutdown = new AbortController();
+      }
+      clearTimeout(grace);
       log({ level: 'info', kind: 'triggers', msg: 'trigger workers stopped' });
     },
     runOnce() {

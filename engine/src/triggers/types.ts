@@ -21,6 +21,11 @@ export interface TriggerServiceOptions {
   batchSize?: number;
   /** Webhook calls in flight at once in one pass. @default 8 */
   concurrency?: number;
+  /**
+   * How long `stop()` lets webhook calls in flight finish before cutting them short and releasing
+   * their events for another engine (Hasura's graceful shutdown timeout). @default 60000
+   */
+  shutdownGraceMs?: number;
 }
 
 export interface TriggerService {

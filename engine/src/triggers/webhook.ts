@@ -9,6 +9,8 @@ const MAX_LOGGED_BODY = 64 * 1024;
 
 export interface WebhookOutcome {
   ok: boolean;
+  /** The engine is shutting down and cut the call short: no outcome to record, the event is released. */
+  interrupted: boolean;
   /** HTTP status, or null when no response came (refused, reset, timed out). */
   status: number | null;
   /** Seconds asked for by a `Retry-After` header (a positive whole number), if any. */
@@ -22,7 +24,13 @@ export interface WebhookOutcome {
   responseLog: string;
 }
 
-export async function callWebhook(url: string, body: string, headers: ResolvedHeader[], timeoutSeconds: number): Promise<WebhookOutcome> {
+export async function callWebhook(
+  url: string,
+  body: string,
+  headers: ResolvedHeader[],
+  timeoutSeconds: number,
+  shutdown?: AbortSignal,
+): Promise<WebhookOutcome> {
   const sent: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'hasura-graphql-engine (org-credits engine)' };
   for (const h of headers) sent[h.name.toLowerCase()] = h.value;
   const requestLog = `{"payload":${body},"headers":${JSON.stringify(
@@ -31,11 +39,15 @@ export async function callWebhook(url: string, body: string, headers: ResolvedHe
 
   const started = performance.now();
   try {
-    const response = await fetch(url, { method: 'POST', headers: sent, body, signal: AbortSignal.timeout(timeoutSeconds * 1000) });
+    const timeout = AbortSignal.timeout(timeoutSeconds * 1000);
+    const signal = shutdown ? AbortSignal.any([timeout, shutdown]) : timeout;
+    if (shutdown?.aborted) throw shutdown.reason;
+    const response = await fetch(url, { method: 'POST', headers: sent, body, signal });
     const text = await response.text();
     const responseHeaders = [...response.headers].map(([name, value]) => ({ name, value }));
     return {
       ok: response.status >= 200 && response.status < 300,
+      interrupted: false,
       status: response.status,
       retryAfterSeconds: parseRetryAfter(response.headers.get('retry-after')),
       error: response.status >= 200 && response.status < 300 ? null : `http ${response.status}`,
@@ -48,9 +60,10 @@ export async function callWebhook(url: string, body: string, headers: ResolvedHe
       }),
     };
   } catch (error) {
-    const message = describeFailure(error, timeoutSeconds);
+    const message = shutdown?.aborted ? 'interrupted by shutdown' : describeFailure(error, timeoutSeconds);
     return {
       ok: false,
+      interrupted: shutdown?.aborted === true,
       status: null,
       retryAfterSeconds: null,
       error: message,

@@ -86,4 +86,72 @@ describe('trigger service', () => {
     await svc.runOnce();
     expect(svc.health()).toMatchObject({ status: 'stopped', last_error: null });
   });
+
+  it('stop() cuts webhook calls short once the grace period is over and releases their events to another engine', async () => {
+    await db.pool.query(`create table public.slow (id int primary key)`);
+    const hook = await startReceiver();
+    receivers.push(hook);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    hook.reply = async () => {
+      await gate;
+      return { status: 200 };
+    };
+    const clock = new Clock(new Date('2026-03-01T10:00:00Z'));
+    const meta = metadataWith({
+      tables: [
+        {
+          name: 'slow',
+          event_triggers: [
+            {
+              name: 'slow_insert',
+              definition: { insert: { columns: '*' } },
+              retry_conf: { num_retries: 0, interval_sec: 10 },
+              webhook: `${hook.url}/s`,
+            },
+          ],
+        },
+      ],
+    });
+    const sink = logSink();
+    const leaving = createTriggerService({
+      pool: db.pool,
+      metadata: () => meta,
+      env: {},
+      log: sink.log,
+      now: clock.now,
+      shutdownGraceMs: 0,
+    });
+    await leaving.reload();
+    await db.pool.query(`insert into public.slow (id) values (1)`);
+
+    const arrived = hook.nextRequest();
+    const pass = leaving.runOnce();
+    await arrived;
+    await leaving.stop();
+    await pass;
+    release();
+    const { rows } = await db.pool.query(
+      `select id, delivered, error, tries, locked from hdb_catalog.event_log where trigger_name = 'slow_insert'`,
+    );
+    expect(rows).toEqual([expect.objectContaining({ delivered: false, error: false, tries: 0, locked: null })]);
+    const logged = await db.pool.query(`select 1 from hdb_catalog.event_invocation_logs where event_id = $1`, [rows[0].id]);
+    expect(logged.rowCount).toBe(0);
+    expect(leaving.health()).toMatchObject({ table_events: { released: 1, delivered: 0 } });
+    expect(sink.entries.map((e) => e.msg)).toEqual(
+      expect.arrayContaining([
+        'shutdown grace period over, interrupting webhook calls',
+        'delivery interrupted by shutdown, event released',
+      ]),
+    );
+
+    hook.reply = () => ({ status: 200 });
+    const staying = createTriggerService({ pool: db.pool, metadata: () => meta, env: {}, log: () => undefined, now: clock.now });
+    await staying.runOnce();
+    expect(hook.requests).toHaveLength(2);
+    const after = await db.pool.query(`select delivered, tries from hdb_catalog.event_log where trigger_name = 'slow_insert'`);
+    expect(after.rows).toEqual([{ delivered: true, tries: 1 }]);
+  });
 });
