@@ -77,3 +77,9 @@ export function wholeQuotient(whole: string | null | undefined, part: string | n
 export function isBelowPercent(value: string | null | undefined, of: string | null | undefined, percent: bigint): boolean {
   return parseCredits(value) * 100n < parseCredits(of) * percent;
 }
+
+/** The shortest exact decimal string for an input field ("200.000" → "200", "12.500" → "12.5"). */
+export function plainCredits(value: string | null | undefined): string {
+  if (value === null || value === undefined || value === '') return '';
+  return formatThousandths(parseCredits(value)).replace(/\.?0+$/, '');
+}

@@ -1,0 +1,90 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createMemoryHistory } from 'vue-router';
+import AppOrgSwitcher from '../src/components/app/AppOrgSwitcher.vue';
+import { readHasuraClaims } from '../src/lib/jwt.ts';
+import SignInPage from '../src/pages/SignInPage.vue';
+import { fakeToken, ORG_ID, OTHER_ORG_ID, USER_ID } from '../src/preview/fixtures.ts';
+import { createAppRouter } from '../src/router.ts';
+import { type DevPerson, useSessionStore } from '../src/stores/session.ts';
+import { createHarness, settle } from './support/harness.ts';
+
+const ada: DevPerson = {
+  userId: USER_ID,
+  email: 'ada@acme.test',
+  displayName: 'Ada Owner',
+  orgs: [
+    { orgId: ORG_ID, orgName: 'Acme Research', role: 'owner' },
+    { orgId: OTHER_ORG_ID, orgName: 'Globex Labs', role: 'member' },
+  ],
+};
+
+/** The api's dev sign-in endpoints, faked at the HTTP edge. */
+function fakeDevApi() {
+  const requests: Array<{ url: string; body: unknown }> = [];
+  vi.stubGlobal(
+    'fetch',
+    vi.fn(async (url: string, init?: RequestInit) => {
+      const body = init?.body ? JSON.parse(String(init.body)) : null;
+      requests.push({ url, body });
+      if (url === 'http://api.test/dev/people') return new Response(JSON.stringify([ada]), { status: 200 });
+      if (url === 'http://api.test/dev/token')
+        return new Response(JSON.stringify({ token: fakeToken(body.userId, body.orgId) }), { status: 200 });
+      return new Response('not found', { status: 404 });
+    }),
+  );
+  return requests;
+}
+
+afterEach(() => {
+  vi.unstubAllGlobals();
+});
+
+describe('dev sign-in and org switching', () => {
+  it('lists the demo people with their orgs and signs in with a token for the chosen org', async () => {
+    const requests = fakeDevApi();
+    const h = createHarness({ signedIn: false });
+    const wrapper = h.mountApp(SignInPage);
+    await settle();
+    const person = wrapper.get('[data-test="person"]');
+    expect(person.text()).toContain('Ada Owner');
+    await person.findAll('button')[1]!.trigger('click');
+    await settle();
+    const session = useSessionStore(h.pinia);
+    expect(requests.at(-1)).toEqual({ url: 'http://api.test/dev/token', body: { userId: USER_ID, orgId: OTHER_ORG_ID } });
+    expect(session.orgId).toBe(OTHER_ORG_ID);
+    expect(session.currentOrg?.orgName).toBe('Globex Labs');
+    expect(JSON.parse(localStorage.getItem('org-credits.session')!).token).toBe(session.token);
+  });
+
+  it('says so when the dev sign-in is off (production mode)', async () => {
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async () => new Response('{"message":"not found"}', { status: 404 })),
+    );
+    const h = createHarness({ signedIn: false });
+    const wrapper = h.mountApp(SignInPage);
+    await settle();
+    expect(wrapper.get('[data-test="dev-unavailable"]').text()).toContain('HTTP 404');
+  });
+
+  it('switching org gets a new token for that org and refetches everything on screen', async () => {
+    fakeDevApi();
+    const h = createHarness({ signedIn: false });
+    const reset = vi.spyOn(h.connection, 'reset');
+    const wrapper = h.mountApp(AppOrgSwitcher);
+    const session = useSessionStore(h.pinia);
+    await session.signInAs(ada, ORG_ID);
+    await settle();
+    await wrapper.get('[data-test="org-switcher"]').setValue(OTHER_ORG_ID);
+    await settle();
+    expect(readHasuraClaims(session.token!).orgId).toBe(OTHER_ORG_ID);
+    expect(reset).toHaveBeenCalledTimes(2);
+  });
+
+  it('sends a signed-out visitor to the sign-in page, keeping where they were going', async () => {
+    const h = createHarness({ signedIn: false });
+    const router = createAppRouter(h.pinia, createMemoryHistory());
+    await router.push('/billing');
+    expect(router.currentRoute.value.fullPath).toBe('/sign-in?next=/billing');
+  });
+});
