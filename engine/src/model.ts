@@ -190,11 +190,19 @@ export function buildModel(metadata: Metadata, catalog: Catalog): Model {
     model.tablesByKey.set(tableKey, info);
   }
   for (const info of model.tables) {
-    for (const rel of info.entry.object_relationships ?? []) {
-      info.objectRelationships.set(rel.name, resolveRelationship(model, info, rel, 'object'));
-    }
-    for (const rel of info.entry.array_relationships ?? []) {
-      info.arrayRelationships.set(rel.name, resolveRelationship(model, info, rel, 'array'));
+    for (const [kind, list] of [
+      ['object', info.entry.object_relationships],
+      ['array', info.entry.array_relationships],
+    ] as const) {
+      for (const rel of list ?? []) {
+        try {
+          const resolved = resolveRelationship(model, info, rel, kind);
+          (kind === 'object' ? info.objectRelationships : info.arrayRelationships).set(rel.name, resolved);
+        } catch (error) {
+          if (!(error instanceof EngineError)) throw error;
+          throw new EngineError(error.code, `in table "${info.pg.name}": in relationship "${rel.name}": ${error.message}`, error.path);
+        }
+      }
     }
   }
   for (const entry of source.functions ?? []) model.functions.push(resolveFunction(model, entry));
@@ -237,9 +245,9 @@ function resolveRelationship(model: Model, info: TableInfo, rel: Relationship, k
   }
   const fk = using.foreign_key_constraint_on;
   if (fk === undefined) throw new EngineError('parse-failed', `relationship "${rel.name}" has no "using"`, '$.args');
-  if (typeof fk === 'string' || (kind === 'object' && !('table' in fk && fk.table))) {
+  if (typeof fk === 'string' || Array.isArray(fk) || (kind === 'object' && !('table' in fk && fk.table))) {
     // The foreign key is on this table.
-    const cols = typeof fk === 'string' ? [fk] : 'columns' in fk ? fk.columns : [fk.column];
+    const cols = typeof fk === 'string' ? [fk] : Array.isArray(fk) ? fk : 'columns' in fk ? fk.columns : [fk.column];
     const constraint = info.pg.foreignKeys.find((k) => k.columns.length === cols.length && cols.every((c) => k.columns.includes(c)));
     if (!constraint) {
       throw new EngineError('invalid-configuration', `no foreign constraint exists on the given column(s) ${cols.join(', ')}`, '$.args');

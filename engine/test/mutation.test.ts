@@ -123,7 +123,7 @@ describe('updates and deletes', () => {
     const created = await gql(engine, `mutation { insert_entries_one(object: {org_id: "${ORG_A}", amount: "1"}) { id } }`, {
       headers: member(USER_A),
     });
-    const id = (created.body.data?.insert_entries_one as { id: string }).id;
+    const id = (created.body.data?.insert_entries_one as { id: string } | undefined)?.id;
     const allowed = await gql(engine, `mutation { delete_entries_by_pk(id: ${id}) { id } }`, { headers: member(USER_A) });
     expect(allowed.body).toEqual({ data: { delete_entries_by_pk: { id } } });
   });

@@ -296,7 +296,7 @@ export function buildRoleSchema(options: CompileOptions): GraphQLSchema {
       };
     } else if (ref.kind === 'function' || ref.kind === 'function_aggregate') {
       const fn = ref.fn as NonNullable<typeof ref.fn>;
-      const args = { ...listArgs(t), ...functionArgs(fn, scalar) };
+      const args = { ...listArgs(t), ...functionArgs(fn, scalar, inputCache) };
       const type =
         ref.kind === 'function_aggregate'
           ? new GraphQLNonNull(aggregateType(t))
@@ -459,7 +459,7 @@ export function buildRoleSchema(options: CompileOptions): GraphQLSchema {
         const fn = ref.fn as NonNullable<typeof ref.fn>;
         mutationFields[name] = {
           type: fn.fn.returnsSet ? new GraphQLNonNull(new GraphQLList(new GraphQLNonNull(objectType(t)))) : objectType(t),
-          args: { ...listArgs(t), ...functionArgs(fn, scalar) },
+          args: { ...listArgs(t), ...functionArgs(fn, scalar, inputCache) },
         };
         break;
       }
@@ -480,18 +480,25 @@ function selectable(t: TableInfo, column: string, role: string): boolean {
   return !!perm && (perm.columns === '*' || perm.columns.includes(column));
 }
 
-function functionArgs(fn: import('../model.ts').FunctionInfo, scalar: (name: string) => GraphQLScalarType): GraphQLFieldConfigArgumentMap {
+function functionArgs(
+  fn: import('../model.ts').FunctionInfo,
+  scalar: (name: string) => GraphQLScalarType,
+  cache: Map<string, GraphQLInputObjectType>,
+): GraphQLFieldConfigArgumentMap {
   if (!fn.args.length) return {};
   const required = fn.args.some((a) => !a.hasDefault);
-  const argsType = new GraphQLInputObjectType({
-    name: `${fn.field}_args`,
-    fields: Object.fromEntries(
-      fn.args.map((a) => [
-        a.name,
-        { type: a.type.startsWith('_') ? new GraphQLList(scalar(a.scalar.replace(/^_/, ''))) : scalar(a.scalar) },
-      ]),
-    ),
-  });
+  const argsType =
+    cache.get(`${fn.field}_args`) ??
+    new GraphQLInputObjectType({
+      name: `${fn.field}_args`,
+      fields: Object.fromEntries(
+        fn.args.map((a) => [
+          a.name,
+          { type: a.type.startsWith('_') ? new GraphQLList(scalar(a.scalar.replace(/^_/, ''))) : scalar(a.scalar) },
+        ]),
+      ),
+    });
+  cache.set(`${fn.field}_args`, argsType);
   return { args: { type: required ? new GraphQLNonNull(argsType) : argsType, description: `input parameters for function "${fn.field}"` } };
 }
 

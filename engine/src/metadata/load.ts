@@ -12,7 +12,20 @@ function readYaml(file: string): unknown {
     tag: '!include',
     resolve: (value: string) => readYaml(join(base, value)),
   };
-  return YAML.parse(readFileSync(file, 'utf8'), { customTags: [include] });
+  return resolveIncludes(YAML.parse(readFileSync(file, 'utf8'), { customTags: [include] }), base);
+}
+
+/** The CLI writes includes as strings (`tables: "!include default/tables/tables.yaml"`): resolve those too. */
+function resolveIncludes(value: unknown, base: string): unknown {
+  if (typeof value === 'string') {
+    const m = /^!include\s+(.+)$/.exec(value.trim());
+    return m ? readYaml(join(base, m[1] as string)) : value;
+  }
+  if (Array.isArray(value)) return value.map((v) => resolveIncludes(v, base));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolveIncludes(v, base)]));
+  }
+  return value;
 }
 
 function optionalYaml(dir: string, name: string): unknown {
@@ -97,7 +110,7 @@ export function parseActions(sdl: string, yamlValue: { actions?: Action[]; custo
 const nonEmpty = (value: unknown): boolean => {
   if (value === undefined || value === null) return false;
   if (Array.isArray(value)) return value.length > 0;
-  if (typeof value === 'object') return Object.keys(value).length > 0;
+  if (typeof value === 'object') return Object.values(value).some(nonEmpty);
   return true;
 };
 

@@ -66,6 +66,7 @@ export interface TableConfiguration {
 
 export type ForeignKeyConstraintOn =
   | string
+  | string[]
   | { column: string; table?: QualifiedName | string }
   | { columns: string[]; table?: QualifiedName | string };
 
