@@ -14,6 +14,7 @@ async function start() {
   const pinia = createPinia();
   app.provide(APP_CONFIG, config);
 
+  const router = createAppRouter(pinia);
   let connection: GraphqlConnection;
   if (import.meta.env.VITE_DEMO_MOCK === '1') {
     // Design preview only (`VITE_DEMO_MOCK=1 pnpm dev`): fixture data instead of the engine.
@@ -26,11 +27,16 @@ async function start() {
       httpUrl: config.graphqlHttpUrl,
       wsUrl: config.graphqlWsUrl,
       getToken: () => useSessionStore(pinia).token,
+      onAuthError: () => {
+        const session = useSessionStore(pinia);
+        if (!session.token) return;
+        void session.signOut().then(() => router.push({ path: '/sign-in', query: { next: router.currentRoute.value.fullPath } }));
+      },
     });
   }
   app.provide(GRAPHQL_CONNECTION, connection);
   app.use(pinia);
-  app.use(createAppRouter(pinia));
+  app.use(router);
   app.mount('#app');
 }
 

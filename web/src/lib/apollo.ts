@@ -1,6 +1,7 @@
 // The Apollo client: HTTP for queries and mutations, graphql-ws for subscriptions, the JWT on
 // both. The socket's state is exposed so live views can fall back to polling when it is down.
-import { ApolloClient, ApolloLink, HttpLink, InMemoryCache } from '@apollo/client';
+import { ApolloClient, ApolloLink, CombinedGraphQLErrors, HttpLink, InMemoryCache, ServerError } from '@apollo/client';
+import { ErrorLink } from '@apollo/client/link/error';
 import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
 import { getMainDefinition } from '@apollo/client/utilities';
 import { Kind, OperationTypeNode } from 'graphql';
@@ -44,6 +45,16 @@ export interface CreateConnectionOptions {
   wsUrl: string;
   /** The current JWT, read on every request and every socket (re)connect. */
   getToken: () => string | null;
+  /** Called when the engine refuses the token (expired, bad signature): sign in again. */
+  onAuthError?: () => void;
+}
+
+/** Hasura's codes for a token it will not accept. */
+const AUTH_ERROR_CODES = new Set(['invalid-jwt', 'invalid-headers', 'jwt-invalid-claims']);
+
+export function isAuthError(error: unknown): boolean {
+  if (CombinedGraphQLErrors.is(error)) return error.errors.some((e) => AUTH_ERROR_CODES.has(String(e.extensions?.code ?? '')));
+  return ServerError.is(error) && error.statusCode === 401;
 }
 
 export function createGraphqlConnection(options: CreateConnectionOptions): GraphqlConnection {
@@ -85,7 +96,10 @@ export function createGraphqlConnection(options: CreateConnectionOptions): Graph
     new GraphQLWsLink(ws),
     auth.concat(new HttpLink({ uri: options.httpUrl })),
   );
-  const client = new ApolloClient({ link, cache: createCache() });
+  const errors = new ErrorLink(({ error }) => {
+    if (options.onAuthError && isAuthError(error)) options.onAuthError();
+  });
+  const client = new ApolloClient({ link: errors.concat(link), cache: createCache() });
   return {
     client,
     socketStatus,
