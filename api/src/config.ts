@@ -8,6 +8,8 @@ export interface Config {
   port: number;
   host: string;
   databaseUrl: string;
+  /** Connections in the api's pool. */
+  databasePoolSize: number;
   /** The shared secret Hasura sends in `X-Org-Credits-Secret` with every action, cron and event call. */
   actionSecret: string;
   /** HS256 key from HASURA_GRAPHQL_JWT_SECRET, for the dev token endpoint. */
@@ -52,6 +54,12 @@ const envSchema = z.object({
   PORT: z.coerce.number({ error: 'PORT must be a number' }).int('PORT must be a whole number').min(0).max(65535).optional(),
   HOST: z.string().min(1).optional(),
   DATABASE_URL: url('DATABASE_URL').optional(),
+  DATABASE_POOL_SIZE: z.coerce
+    .number({ error: 'DATABASE_POOL_SIZE must be a number' })
+    .int('DATABASE_POOL_SIZE must be a whole number')
+    .min(1, 'DATABASE_POOL_SIZE must be at least 1')
+    .max(500, 'DATABASE_POOL_SIZE must be at most 500')
+    .optional(),
   ACTION_SECRET: z.string().min(16, 'ACTION_SECRET must be at least 16 characters').optional(),
   HASURA_GRAPHQL_JWT_SECRET: jwtSecret.optional(),
   HASURA_GRAPHQL_URL: url('HASURA_GRAPHQL_URL').optional(),
@@ -92,6 +100,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: values.PORT ?? 3001,
     host: values.HOST ?? '127.0.0.1',
     databaseUrl: values.DATABASE_URL ?? DEV_DEFAULTS.databaseUrl,
+    databasePoolSize: values.DATABASE_POOL_SIZE ?? 20,
     actionSecret: values.ACTION_SECRET ?? DEV_DEFAULTS.actionSecret,
     jwtKey: values.HASURA_GRAPHQL_JWT_SECRET ?? (production ? null : DEV_DEFAULTS.jwtKey),
     graphqlUrl: values.HASURA_GRAPHQL_URL ?? DEV_DEFAULTS.graphqlUrl,

@@ -4,10 +4,24 @@ import type pg from 'pg';
 import { credits } from './decimal.ts';
 import { ledger } from './errors.ts';
 
-/** The org's available credits (balance − reserved) at `now`, from `get_credit_balance`. */
+/**
+ * The org's available credits (balance − reserved) at `now`: from the balance row alone while no
+ * grant is due to expire (`next_expiry_at` is never later than the truth), else from
+ * `get_credit_balance`, which discounts grants past expiry that no call has expired yet.
+ */
 export async function availableCredits(db: pg.Pool, orgId: string, now: Date): Promise<string> {
   const { rows } = await ledger(() =>
-    db.query<{ available_credits: string }>('select available_credits::text from public.get_credit_balance($1, $2)', [orgId, now]),
+    db.query<{ available_credits: string }>(
+      {
+        name: 'api-available',
+        text: `select case when b.next_expiry_at is null or b.next_expiry_at > $2
+             then b.allowance_remaining_credits + b.purchased_remaining_credits + b.bonus_remaining_credits - b.debt_credits - b.reserved_credits
+             else (select g.available_credits from public.get_credit_balance($1, $2) g)
+           end::text as available_credits
+         from public.credit_balances b where b.organization_id = $1`,
+      },
+      [orgId, now],
+    ),
   );
   return credits(rows[0]?.available_credits ?? '0');
 }

@@ -13,8 +13,6 @@ export interface StartOptions {
   overrides?: Partial<Config>;
   ai?: AIProvider;
   clock?: () => Date;
-  /** @default 20 */
-  poolSize?: number;
 }
 
 export interface RunningServer {
@@ -27,7 +25,7 @@ export interface RunningServer {
 
 export async function start(options: StartOptions = {}): Promise<RunningServer> {
   const config = { ...(options.config ?? loadConfig()), ...options.overrides };
-  const db = new pg.Pool({ connectionString: config.databaseUrl, max: options.poolSize ?? 20 });
+  const db = new pg.Pool({ connectionString: config.databaseUrl, max: config.databasePoolSize });
   db.on('error', (error) => console.error('[api] idle database connection failed:', error.message));
   const ai = options.ai ?? createAIProvider({ openaiApiKey: config.openaiApiKey ?? undefined, aiBaseUrl: config.aiBaseUrl ?? undefined });
   const app = createApp({

@@ -56,10 +56,10 @@ export async function requireOrgActor(db: pg.Pool, session: Session): Promise<Or
   if (!CREDIT_ROLES.has(session.role)) throw new AppError('FORBIDDEN', `the role ${session.role} may not use AI credits`);
   if (session.role === 'user' && !session.userId) throw new AppError('UNAUTHORIZED', 'the session names no user (x-hasura-user-id)');
   if (session.userId) {
-    const { rowCount } = await db.query('select 1 from public.organization_members where organization_id = $1 and user_id = $2', [
-      session.orgId,
-      session.userId,
-    ]);
+    const { rowCount } = await db.query(
+      { name: 'api-member', text: 'select 1 from public.organization_members where organization_id = $1 and user_id = $2' },
+      [session.orgId, session.userId],
+    );
     if (!rowCount) throw new AppError('FORBIDDEN', `user ${session.userId} is not a member of organization ${session.orgId}`);
   }
   return { orgId: session.orgId, userId: session.userId };

@@ -7,7 +7,7 @@ import { CREDIT_SCALE, formatDecimal, maxBigInt, parseDecimal } from '../decimal
 import { AppError, ledger } from '../errors.ts';
 import { availableCredits } from '../ledger.ts';
 import { findOffer, holdAmount, requiredPlanCode } from '../pricing.ts';
-import { requireOrgActor } from '../session.ts';
+import { type OrgActor, requireOrgActor } from '../session.ts';
 import { type ActionContext, defineAction } from './context.ts';
 import { code, positiveCredits, tokenCount } from './inputs.ts';
 
@@ -34,36 +34,54 @@ interface ReservationRow {
   model_id: string;
 }
 
+/**
+ * The common case in one round trip: the org's plan's offer, the hold computed from its prices
+ * (the estimate's maximum, exactly as `creditsFor`: credits × 1000 = base × 1000 + input × input
+ * price + output × output price, rounded up), and reserve_credits with it. No row when the plan
+ * lacks the offer or the input is over the capability's maximum: the slow path then finds the
+ * precise error.
+ */
+const RESERVE_FAST_SQL = `
+with offer as (
+  select c.code as capability_code, pq.quality_level_code, m.id as model_id,
+    jsonb_build_object('pricing_mode', c.pricing_mode, 'model_id', m.id, 'base_cost_credits', c.base_cost_credits::text,
+      'input_credits_per_1k_tokens', m.input_credits_per_1k_tokens::text,
+      'output_credits_per_1k_tokens', m.output_credits_per_1k_tokens::text) as pricing,
+    case when c.pricing_mode = 'per_call' then c.base_cost_credits
+      else ceil(c.base_cost_credits * 1000 + coalesce($6::int, c.typical_input_tokens) * m.input_credits_per_1k_tokens
+        + c.max_output_tokens * m.output_credits_per_1k_tokens) / 1000
+    end as hold
+  from public.organization_subscriptions s
+  join public.ai_capabilities c on c.code = $2 and c.is_active
+  join public.plan_capabilities pc on pc.plan_id = s.plan_id and pc.capability_code = c.code
+  join public.plan_capability_quality_levels pq on pq.plan_id = s.plan_id and pq.capability_code = c.code and pq.quality_level_code = $3
+  join public.llm_models m on m.id = pq.model_id
+  where s.organization_id = $1 and ($6::int is null or c.pricing_mode = 'per_call' or $6::int <= c.max_input_tokens)
+)
+select r.id, r.amount_credits::text, r.expires_at, r.model_id
+from offer o
+cross join lateral public.reserve_credits(p_org_id => $1, p_amount => greatest(o.hold, coalesce($7::numeric, 0))::numeric(20, 3),
+  p_idempotency_key => $4, p_capability_code => o.capability_code, p_quality_level_code => o.quality_level_code,
+  p_model_id => o.model_id, p_pricing => o.pricing, p_user_id => $5, p_now => $8) r`;
+
 export async function reserveCredits(ctx: ActionContext, args: z.output<typeof input>): Promise<ReserveCreditsOutput> {
   const actor = await requireOrgActor(ctx.db, ctx.session);
   const now = ctx.clock();
-  const offer = await findOffer(ctx.db, actor.orgId, args.capability, args.qualityLevel);
-  const server = parseDecimal(holdAmount(offer, args.inputTokens), CREDIT_SCALE);
-  const client = args.estimatedCredits ? parseDecimal(args.estimatedCredits, CREDIT_SCALE) : 0n;
-  const amount = formatDecimal(maxBigInt(server, client), CREDIT_SCALE);
-  let row: ReservationRow;
-  try {
-    const { rows } = await ledger(() =>
-      ctx.db.query<ReservationRow>(
-        `select id, amount_credits::text, expires_at, model_id
-         from public.reserve_credits(p_org_id => $1, p_amount => $2::numeric, p_idempotency_key => $3, p_capability_code => $4,
-           p_quality_level_code => $5, p_model_id => $6, p_pricing => $7::jsonb, p_user_id => $8, p_now => $9)`,
-        [actor.orgId, amount, args.idempotencyKey, offer.capability, offer.qualityLevel, offer.modelId, offer.pricing, actor.userId, now],
-      ),
-    );
-    row = rows[0] as ReservationRow;
-  } catch (error) {
-    // The plan may change between our look-up and the ledger's own check: name the plan to upgrade to.
-    if (
-      error instanceof AppError &&
-      !error.details.requiredPlan &&
-      (error.code === 'CAPABILITY_NOT_IN_PLAN' || error.code === 'QUALITY_NOT_IN_PLAN')
-    ) {
-      const plan = await requiredPlanCode(ctx.db, offer.capability, error.code === 'QUALITY_NOT_IN_PLAN' ? offer.qualityLevel : null);
-      if (plan) throw new AppError(error.code, error.message, { ...error.details, requiredPlan: plan });
-    }
-    throw error;
-  }
+  let row = (
+    await ledger(() =>
+      ctx.db.query<ReservationRow>({ name: 'api-reserve', text: RESERVE_FAST_SQL }, [
+        actor.orgId,
+        args.capability,
+        args.qualityLevel,
+        args.idempotencyKey,
+        actor.userId,
+        args.inputTokens ?? null,
+        args.estimatedCredits ?? null,
+        now,
+      ]),
+    ).catch((error: unknown) => withRequiredPlan(ctx, args, error))
+  ).rows[0];
+  row ??= await reserveSlowly(ctx, actor, args, now);
   return {
     reservationId: row.id,
     amountCredits: formatDecimal(parseDecimal(row.amount_credits, CREDIT_SCALE), CREDIT_SCALE),
@@ -71,6 +89,36 @@ export async function reserveCredits(ctx: ActionContext, args: z.output<typeof i
     modelId: row.model_id,
     availableCredits: await availableCredits(ctx.db, actor.orgId, now),
   };
+}
+
+/** Looks the offer up on its own (answering the precise error when there is none), then reserves. */
+async function reserveSlowly(ctx: ActionContext, actor: OrgActor, args: z.output<typeof input>, now: Date): Promise<ReservationRow> {
+  const offer = await findOffer(ctx.db, actor.orgId, args.capability, args.qualityLevel);
+  const server = parseDecimal(holdAmount(offer, args.inputTokens), CREDIT_SCALE);
+  const client = args.estimatedCredits ? parseDecimal(args.estimatedCredits, CREDIT_SCALE) : 0n;
+  const amount = formatDecimal(maxBigInt(server, client), CREDIT_SCALE);
+  const { rows } = await ledger(() =>
+    ctx.db.query<ReservationRow>(
+      `select id, amount_credits::text, expires_at, model_id
+       from public.reserve_credits(p_org_id => $1, p_amount => $2::numeric, p_idempotency_key => $3, p_capability_code => $4,
+         p_quality_level_code => $5, p_model_id => $6, p_pricing => $7::jsonb, p_user_id => $8, p_now => $9)`,
+      [actor.orgId, amount, args.idempotencyKey, offer.capability, offer.qualityLevel, offer.modelId, offer.pricing, actor.userId, now],
+    ),
+  ).catch((error: unknown) => withRequiredPlan(ctx, args, error));
+  return rows[0] as ReservationRow;
+}
+
+/** The ledger names the plan to upgrade to; when it cannot, look it up. */
+async function withRequiredPlan(ctx: ActionContext, args: z.output<typeof input>, error: unknown): Promise<never> {
+  if (
+    error instanceof AppError &&
+    !error.details.requiredPlan &&
+    (error.code === 'CAPABILITY_NOT_IN_PLAN' || error.code === 'QUALITY_NOT_IN_PLAN')
+  ) {
+    const plan = await requiredPlanCode(ctx.db, args.capability, error.code === 'QUALITY_NOT_IN_PLAN' ? args.qualityLevel : null);
+    if (plan) throw new AppError(error.code, error.message, { ...error.details, requiredPlan: plan });
+  }
+  throw error;
 }
 
 export default defineAction(input, reserveCredits);

@@ -9,7 +9,7 @@ import { CREDIT_SCALE, formatDecimal, parseDecimal } from '../decimal.ts';
 import { AppError, ledger } from '../errors.ts';
 import { availableCredits } from '../ledger.ts';
 import { creditsFor } from '../pricing.ts';
-import { requireOrgActor } from '../session.ts';
+import { type OrgActor, requireOrgActor } from '../session.ts';
 import { type ActionContext, defineAction } from './context.ts';
 import { tokenCount, uuid } from './inputs.ts';
 import { loadReservation, RESERVATION_COLUMNS, type ReservationRow, type ReservationState, toReservationState } from './reservations.ts';
@@ -65,12 +65,61 @@ function settledOutput(reservation: ReservationState, available: string): Settle
   };
 }
 
+/**
+ * The common case in one round trip: the open reservation of the org, its charge computed from the
+ * prices saved on it (exactly as `creditsFor`: credits × 1000 = base × 1000 + input × input price +
+ * output × output price, rounded up), and settle_reservation with it. No row when the reservation
+ * is missing, not open, or the usage does not fit its pricing: the slow path then finds the
+ * precise answer.
+ */
+const SETTLE_FAST_SQL = `
+select ${RESERVATION_COLUMNS.split(', ')
+  .map((column) => `s.${column}`)
+  .join(', ')}
+from public.credit_reservations r
+cross join lateral public.settle_reservation(
+  p_reservation_id => r.id,
+  p_actual_amount => case when r.pricing ->> 'pricing_mode' = 'per_call' then (r.pricing ->> 'base_cost_credits')::numeric
+    else ceil((r.pricing ->> 'base_cost_credits')::numeric * 1000 + $3::int * (r.pricing ->> 'input_credits_per_1k_tokens')::numeric
+      + $4::int * (r.pricing ->> 'output_credits_per_1k_tokens')::numeric) / 1000
+  end::numeric(20, 3),
+  p_org_id => $2,
+  p_usage => case when r.pricing ->> 'pricing_mode' = 'per_call' then '{"calls": 1}'::jsonb
+    else jsonb_build_object('input_tokens', $3::int, 'output_tokens', $4::int, 'calls', 1) end,
+  p_now => $6) s
+where r.id = $1 and r.organization_id = $2 and r.status = 'open'
+  and coalesce($5::int, 1) = 1
+  and (r.pricing ->> 'pricing_mode' = 'per_call' or (r.pricing ->> 'pricing_mode' = 'per_token' and $3::int is not null and $4::int is not null))`;
+
 export async function settleCredits(ctx: ActionContext, args: z.output<typeof input>): Promise<SettleCreditsOutput> {
   const actor = await requireOrgActor(ctx.db, ctx.session);
   const now = ctx.clock();
+  const { inputTokens = null, outputTokens = null, calls = null } = args.usage;
+  let after: ReservationState | undefined;
+  try {
+    const { rows } = await ledger(() =>
+      ctx.db.query<ReservationRow>({ name: 'api-settle', text: SETTLE_FAST_SQL }, [
+        args.reservationId,
+        actor.orgId,
+        inputTokens,
+        outputTokens,
+        calls,
+        now,
+      ]),
+    );
+    if (rows[0]) after = toReservationState(rows[0]);
+  } catch (error) {
+    // Resolved by someone else between our look and the ledger's lock: the slow path answers.
+    if (!(error instanceof AppError && error.code === 'RESERVATION_ALREADY_RESOLVED')) throw error;
+  }
+  after ??= await settleSlowly(ctx, actor, args, now);
+  return settledOutput(after, await availableCredits(ctx.db, actor.orgId, now));
+}
+
+/** Loads the reservation (answering RESERVATION_NOT_FOUND or INVALID_INPUT), then settles. */
+async function settleSlowly(ctx: ActionContext, actor: OrgActor, args: z.output<typeof input>, now: Date): Promise<ReservationState> {
   const before = await loadReservation(ctx.db, actor.orgId, args.reservationId);
   const { amount, saved } = chargeFor(before, args.usage);
-  let after: ReservationState;
   try {
     const { rows } = await ledger(() =>
       ctx.db.query<ReservationRow>(
@@ -79,14 +128,14 @@ export async function settleCredits(ctx: ActionContext, args: z.output<typeof in
         [before.id, amount, actor.orgId, saved, now],
       ),
     );
-    after = toReservationState(rows[0] as ReservationRow);
+    return toReservationState(rows[0] as ReservationRow);
   } catch (error) {
     if (!(error instanceof AppError && error.code === 'RESERVATION_ALREADY_RESOLVED')) throw error;
-    after = await loadReservation(ctx.db, actor.orgId, args.reservationId);
+    const after = await loadReservation(ctx.db, actor.orgId, args.reservationId);
     // A retry of the settle that already happened: answer it again, charge nothing more.
     if (after.status !== 'settled' || !isDeepStrictEqual(after.usage, saved)) throw error;
+    return after;
   }
-  return settledOutput(after, await availableCredits(ctx.db, actor.orgId, now));
 }
 
 export default defineAction(input, settleCredits);
