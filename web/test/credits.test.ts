@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { defineComponent, h as render } from 'vue';
 import CreditsGrantsList from '../src/components/credits/CreditsGrantsList.vue';
 import CreditsHistoryTable from '../src/components/credits/CreditsHistoryTable.vue';
+import CreditsUsageChart from '../src/components/credits/CreditsUsageChart.vue';
 import { type UseUsageBreakdownReturn, useUsageBreakdown } from '../src/composables/useUsageBreakdown.ts';
 import { callsOf, createHarness, NOW, settle } from './support/harness.ts';
 
@@ -106,5 +107,35 @@ describe('useUsageBreakdown', () => {
     expect(r.byCapability.value[1]!.credits.at(-1)).toBe('0.300');
     expect(r.totalCredits.value).toBe('6.300');
     expect(callsOf(h.calls, 'UsageDaily')[0]?.variables.since).toBe('2026-10-23');
+  });
+});
+
+describe('CreditsUsageChart', () => {
+  it('says there is no usage yet instead of drawing an empty chart', async () => {
+    const h = createHarness({ handlers: { UsageDaily: () => ({ data: { organization_usage_daily: [] } }) } });
+    const wrapper = h.mountApp(CreditsUsageChart, { now: () => NOW });
+    await settle();
+    expect(wrapper.text()).toContain('No usage yet');
+    expect(wrapper.find('.chart').exists()).toBe(false);
+  });
+
+  it('shows the error when usage cannot be loaded', async () => {
+    const h = createHarness({
+      handlers: { UsageDaily: () => ({ errors: [{ message: 'database unavailable', extensions: { code: 'unexpected' } }] }) },
+    });
+    const wrapper = h.mountApp(CreditsUsageChart, { now: () => NOW });
+    await settle();
+    expect(wrapper.get('[role="alert"]').text()).toContain('database unavailable');
+  });
+
+  it('lists totals per capability, and per quality level when switched', async () => {
+    const h = createHarness();
+    const wrapper = h.mountApp(CreditsUsageChart, { now: () => NOW });
+    await settle();
+    const rows = () => wrapper.findAll('table[aria-label="Usage totals"] tbody tr').map((r) => r.findAll('td').map((d) => d.text()));
+    expect(rows().map((r) => r[0])).toEqual(['Summarization', 'Question suggestions', 'Image captioning']);
+    await wrapper.findAll('.segmented button')[1]!.trigger('click');
+    expect(rows().map((r) => r[0])).toEqual(['Enhanced', 'Fast']);
+    expect(wrapper.findAll('.segmented button')[1]!.attributes('aria-pressed')).toBe('true');
   });
 });
