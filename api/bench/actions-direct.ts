@@ -206,7 +206,11 @@ async function main() {
     }
     console.log(`\napi pairs/s as a share of direct: ${((viaApi.perSecond / direct.perSecond) * 100).toFixed(0)}%`);
   } finally {
-    api?.kill('SIGTERM');
+    if (api && api.exitCode === null) {
+      const exited = new Promise((resolve) => api?.once('exit', resolve));
+      api.kill('SIGTERM');
+      await exited;
+    }
     await server.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
