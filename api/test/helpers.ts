@@ -56,7 +56,7 @@ export function envelope(name: string, input: Record<string, unknown>, session: 
 
 export async function startApi(db: TestDatabase, options: { ai?: AIProvider; clock?: () => Date } = {}): Promise<Api> {
   const server = await start({
-    overrides: { port: 0, host: '127.0.0.1', databaseUrl: db.url, databasePoolSize: 30, actionSecret: ACTION_SECRET, production: false },
+    overrides: { port: 0, host: '127.0.0.1', databaseUrl: db.url, databasePoolSize: 20, actionSecret: ACTION_SECRET, production: false },
     ai: options.ai ?? instantAI,
     clock: options.clock ?? (() => NOW),
   });
