@@ -65,6 +65,18 @@ async function setUp(url: string): Promise<string[]> {
       );
       await client.query(`select public.grant_credits($1, 1000000000, 'promotion', 'bench')`, [id]);
     }
+    // History, as a system that has been running has: 200 settled reservations per org, so the
+    // planner sees tables of a realistic size (on near-empty tables it rightly prefers scans,
+    // and plpgsql would keep those plans as the tables grow during the run).
+    await client.query(
+      `insert into public.credit_reservations
+         (organization_id, capability_code, quality_level_code, model_id, idempotency_key, amount_credits, status,
+          settled_amount_credits, expires_at, created_at, resolved_at)
+       select o.id, 'question_suggestions', 'fast', 'openai/gpt-4.1-nano', 'history-' || n, 1.5, 'settled', 1.25,
+         now() - interval '1 day' + interval '10 minutes', now() - interval '1 day', now() - interval '1 day'
+       from unnest($1::uuid[]) as o (id), generate_series(1, 200) as n`,
+      [orgs],
+    );
     await client.query('create table bench_limit (id int primary key, n bigint not null)');
     await client.query('insert into bench_limit values (1, 0)');
     await client.query('vacuum analyze');
