@@ -139,6 +139,21 @@ describe('AiPlayground run', () => {
     expect(wrapper.get('[data-test="fix-text"]').text()).toBe('Try again in 30 min.');
   });
 
+  it('points an owner at the spend limits when a limit refuses the run', async () => {
+    const { wrapper } = await mountPlayground({
+      handlers: {
+        RunPlayground: () => ({
+          errors: [{ message: 'Daily spend limit of 100 credits reached', extensions: { code: 'SPEND_LIMIT_EXCEEDED', action: 'wait' } }],
+        }),
+      },
+    });
+    await wrapper.get('[data-test="prompt"]').setValue('x');
+    await wrapper.get('form').trigger('submit');
+    await settle();
+    expect(wrapper.get('[data-test="refusal"]').text()).toContain('Spend limit reached');
+    expect(wrapper.get('[data-test="fix-limits"]').attributes('href')).toBe('/billing#limits');
+  });
+
   it('opens the top-up modal from an insufficient-credits refusal', async () => {
     const { h, wrapper } = await mountPlayground({
       handlers: {
