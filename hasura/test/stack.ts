@@ -56,8 +56,13 @@ export interface Stack {
   subscribeOnce(headers: Record<string, string>, query: string): Promise<GqlAnswer>;
 }
 
+export interface StackOptions {
+  /** The metadata the engine serves. @default hasura/metadata */
+  metadataDir?: string;
+}
+
 /** Starts the api and the engine for this test file; both stop when the file's tests end. */
-export async function startStack(db: TestDatabase): Promise<Stack> {
+export async function startStack(db: TestDatabase, options: StackOptions = {}): Promise<Stack> {
   const { start, createLocalProvider } = await import('@org-credits/api');
   const api = await start({
     overrides: { port: 0, host: '127.0.0.1', databaseUrl: db.url, actionSecret: ACTION_SECRET, production: false },
@@ -72,7 +77,7 @@ export async function startStack(db: TestDatabase): Promise<Stack> {
       HASURA_GRAPHQL_JWT_SECRET: JSON.stringify({ type: 'HS256', key: JWT_KEY }),
       HASURA_GRAPHQL_UNAUTHORIZED_ROLE: 'anonymous',
       HASURA_GRAPHQL_STRINGIFY_NUMERIC_TYPES: 'true',
-      ORG_CREDITS_ENGINE_METADATA_DIR: metadataDir,
+      ORG_CREDITS_ENGINE_METADATA_DIR: options.metadataDir ?? metadataDir,
       ACTIONS_BASE_URL: api.url,
       ACTION_SECRET,
     }),

@@ -3,11 +3,15 @@
 // engine over real HTTP (and WebSocket for subscriptions), against the migrated and seeded
 // database. Each try must be refused or return nothing, and the database must be unchanged.
 // A table, function or action added later is covered without anyone listing it here.
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { useTestDatabase } from '@org-credits/db/testing';
 import { describe, expect, it } from 'vitest';
-import { defaultSource, loadMetadata, type TableMetadata } from './load-metadata.ts';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { defaultSource, loadMetadata, metadataDir, type TableMetadata } from './load-metadata.ts';
 import { readSchemaFacts } from './schema-facts.ts';
-import { ADMIN_SECRET, bearer, type GqlAnswer, jwt, NOW_S, serviceClaims, startStack, userClaims } from './stack.ts';
+import { ADMIN_SECRET, bearer, type GqlAnswer, jwt, NOW_S, type Stack, serviceClaims, startStack, userClaims } from './stack.ts';
 
 const ORG_A = '0a000000-0000-4000-8000-000000000001';
 const ORG_B = '0a000000-0000-4000-8000-000000000002';
@@ -167,7 +171,12 @@ await giveRowsTo(ORG_A, USERS.adaOwnerA);
 await giveRowsTo(ORG_B, USERS.graceOwnerB);
 
 // The engine serving hasura/metadata, and the api behind its actions.
-const { post, subscribeOnce, engineLog } = await startStack(db);
+const stack = await startStack(db);
+/** The stack the cases talk to (the last test points it at an engine serving broken metadata). */
+let client: Pick<Stack, 'post' | 'subscribeOnce'> = stack;
+const post: Stack['post'] = (...args) => client.post(...args);
+const subscribeOnce: Stack['subscribeOnce'] = (...args) => client.subscribeOnce(...args);
+const { engineLog } = stack;
 
 // ---------------------------------------------------------------------------------------------
 // What the schema offers each table: its key, its owner column, a writable column to try.
@@ -641,5 +650,29 @@ describe('the tenant-isolation matrix', () => {
     if (show) for (const r of results.filter((x) => x.label.includes(show))) process.stdout.write(`${r.label}: ${r.outcome} ${r.detail}\n`);
     expect(results.filter((r) => r.outcome === 'LEAK')).toEqual([]);
     expect(after).toEqual(before);
+  });
+  it('finds the leak when a permission loses its organization (the matrix can fail)', async () => {
+    // The same metadata, but members read the ledger of every organization they belong to.
+    const broken = mkdtempSync(join(tmpdir(), 'matrix-broken-metadata-'));
+    cpSync(metadataDir, broken, { recursive: true });
+    const file = join(broken, 'databases', 'default', 'tables', 'public_credit_ledger_entries.yaml');
+    const table = parseYaml(readFileSync(file, 'utf8')) as TableMetadata;
+    const perm = table.select_permissions!.find((p) => p.role === 'user')!;
+    perm.permission.filter = { organization: { members: { user_id: { _eq: 'X-Hasura-User-Id' } } } };
+    writeFileSync(file, stringifyYaml(table));
+    client = await startStack(db, { metadataDir: broken });
+    try {
+      const leaks: string[] = [];
+      for (const c of cases.filter((x) => x.target === 'credit_ledger_entries' && !x.subscription && !x.writes)) {
+        const { outcome } = await c.run();
+        if (outcome === 'LEAK') leaks.push(`${c.operation} as ${c.identity.name}`);
+      }
+      expect(leaks.sort()).toEqual(
+        ['aggregate', 'by_pk', 'select', 'select aimed'].map((op) => `${op} as member of both, acting in A`).sort(),
+      );
+    } finally {
+      client = stack;
+      rmSync(broken, { recursive: true, force: true });
+    }
   });
 });
