@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import BillingAutoTopUp from '../src/components/billing/BillingAutoTopUp.vue';
+import BillingNotifications from '../src/components/billing/BillingNotifications.vue';
 import BillingSpendLimits from '../src/components/billing/BillingSpendLimits.vue';
 import BillingPage from '../src/pages/BillingPage.vue';
 import { plan, subscription } from '../src/preview/fixtures.ts';
@@ -130,5 +131,32 @@ describe('BillingAutoTopUp', () => {
     await settle();
     expect(wrapper.text()).toContain('Choose the pack to buy when the balance runs low.');
     expect(callsOf(h.calls, 'SaveAutoTopUpSettings')).toHaveLength(0);
+  });
+});
+
+describe('BillingNotifications', () => {
+  it('marks every unread notification read in one request', async () => {
+    const h = createHarness({
+      handlers: {
+        MarkNotificationsRead: (v) => ({
+          data: { update_notifications: { affected_rows: 1, returning: (v.ids as string[]).map((id) => ({ id, read_at: v.readAt })) } },
+        }),
+      },
+    });
+    const wrapper = h.mountApp(BillingNotifications);
+    await settle();
+    expect(wrapper.findAll('[data-test="notification"]')).toHaveLength(2);
+    const button = wrapper.get('button.btn-link');
+    expect(button.text()).toBe('Mark all read (1)');
+    await button.trigger('click');
+    await settle();
+    expect(callsOf(h.calls, 'MarkNotificationsRead')[0]?.variables.ids).toEqual(['dddddddd-0000-4000-8000-000000000001']);
+  });
+
+  it('has an empty state', async () => {
+    const h = createHarness({ handlers: { Notifications: () => ({ data: { notifications: [] } }) } });
+    const wrapper = h.mountApp(BillingNotifications);
+    await settle();
+    expect(wrapper.text()).toContain("You're all caught up");
   });
 });

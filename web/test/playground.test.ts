@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import AiPlayground from '../src/components/ai/AiPlayground.vue';
 import { useTopUpStore } from '../src/stores/topUp.ts';
 import { callsOf, createHarness, settle } from './support/harness.ts';
@@ -60,6 +60,25 @@ describe('AiPlayground quality selector', () => {
     // Premium is locked on Pro: the selection wraps to Fast.
     expect(wrapper.get('[data-test="level-fast"]').attributes('aria-checked')).toBe('true');
     expect(wrapper.get('[data-test="level-premium"]').attributes('tabindex')).toBe('-1');
+  });
+});
+
+describe('AiPlayground estimate', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('re-estimates for the size of the input once typing pauses', async () => {
+    vi.useFakeTimers();
+    const { h, wrapper } = await mountPlayground();
+    const before = callsOf(h.calls, 'CreditEstimate').length;
+    await wrapper.get('[data-test="prompt"]').setValue('a'.repeat(398));
+    await vi.advanceTimersByTimeAsync(399);
+    expect(callsOf(h.calls, 'CreditEstimate')).toHaveLength(before);
+    await vi.advanceTimersByTimeAsync(1);
+    await settle();
+    expect(callsOf(h.calls, 'CreditEstimate').at(-1)?.variables).toMatchObject({ inputTokens: 100 });
+    expect(wrapper.get('[data-test="estimate"]').text()).toContain('For about 100 tokens of input.');
   });
 });
 
