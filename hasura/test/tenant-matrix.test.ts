@@ -176,7 +176,6 @@ const stack = await startStack(db);
 let client: Pick<Stack, 'post' | 'subscribeOnce'> = stack;
 const post: Stack['post'] = (...args) => client.post(...args);
 const subscribeOnce: Stack['subscribeOnce'] = (...args) => client.subscribeOnce(...args);
-const { engineLog } = stack;
 
 // ---------------------------------------------------------------------------------------------
 // What the schema offers each table: its key, its owner column, a writable column to try.
@@ -600,22 +599,26 @@ describe('the tenant-isolation matrix', () => {
   });
 
   it('refuses, or answers nothing to, every identity aimed at another organization, and changes nothing', async () => {
-    // What the engine serves at all: the actions it says at start-up it does not serve yet, and
-    // whether subscriptions answer the admin.
+    // What the engine serves at all: the admin's root fields (introspection), and whether a
+    // subscription answers.
     const admin = { 'x-hasura-admin-secret': ADMIN_SECRET };
-    const unservedActions = new Set(
-      engineLog
-        .map((entry) => String(entry.message ?? ''))
-        .filter((message) => /does not serve yet|not in the graphql schema/i.test(message))
-        .flatMap((message) => (/: ([A-Za-z0-9_, ]+)\./.exec(message)?.[1] ?? '').split(',').map((name) => name.trim())),
+    const roots = await post(
+      admin,
+      '{ q: __type(name: "query_root") { fields { name } } m: __type(name: "mutation_root") { fields { name } } }',
     );
-    const served = { has: (field: string) => !unservedActions.has(field) };
+    expect(roots.errors, 'the admin introspects the root fields').toBeUndefined();
+    const fieldsOf = (type: unknown) => ((type as { fields?: { name: string }[] } | null)?.fields ?? []).map((f) => f.name);
+    const servedFields = new Set([...fieldsOf(roots.data?.q), ...fieldsOf(roots.data?.m)]);
+    expect(servedFields.has('credit_grants'), 'introspection lists the tables').toBe(true);
+    // A table field missing even for the admin (no insert into a view) is refused for everyone, as
+    // in Hasura; an action missing for the admin is one the engine has not built yet.
+    const served = async (c: Case) => !c.target.endsWith('(action)') || servedFields.has(c.field);
     const probe = await subscribeOnce(admin, 'subscription { organizations { id } }');
     const subscriptionsServed = Array.isArray(probe.data?.organizations);
     const before = await snapshot();
     const results: { label: string; outcome: Outcome; detail: string }[] = [];
     for (const c of cases) {
-      if (!served.has(c.field) || (c.subscription && !subscriptionsServed)) {
+      if (!(await served(c)) || (c.subscription && !subscriptionsServed)) {
         results.push({
           label: `${c.target} ${c.operation} as ${c.identity.name}`,
           outcome: 'not served',
