@@ -154,6 +154,8 @@ export class EngineCore {
 
   private async one(session: Session, request: GraphqlRequest, legacy: boolean, internal: boolean): Promise<HttpAnswer> {
     try {
+      const extensions = (request as { extensions?: { persistedQuery?: unknown } } | null)?.extensions;
+      if (extensions?.persistedQuery !== undefined) throw new EngineError('not-supported', 'Automatic Persisted Queries is not enabled');
       if (!request || typeof request !== 'object' || typeof request.query !== 'string') {
         if (request && typeof request === 'object' && 'extensions' in request) {
           throw new EngineError('not-supported', 'Automatic Persisted Queries is not enabled');

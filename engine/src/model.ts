@@ -299,10 +299,10 @@ function resolveFunction(model: Model, entry: FunctionEntry): FunctionInfo {
   }
   const config = entry.configuration ?? {};
   const exposedAs = config.exposed_as ?? (fn.volatility === 'v' ? 'mutation' : 'query');
-  if (exposedAs === 'query' && fn.volatility === 'v') {
+  if (exposedAs === 'mutation' && fn.volatility !== 'v') {
     throw new EngineError(
       'invalid-configuration',
-      `in function "${fn.name}": the function "${fn.name}" cannot be tracked because the function was requested to be exposed as a query, but is not marked STABLE or IMMUTABLE`,
+      `in function "${fn.name}": the function "${fn.name}" cannot be tracked because the function was requested to be exposed as a mutation, but is not marked VOLATILE. Maybe the function was meant to be exposed as a query?`,
     );
   }
   const base = config.custom_name ?? (fn.schema === 'public' ? fn.name : `${fn.schema}_${fn.name}`);

@@ -171,7 +171,12 @@ export class Compiler implements ValueContext {
     this.sessionVariables.add(lower);
     const json = this.sessionJson();
     this.params.push(() => lower);
-    return `((${json})->>$${this.params.length}::text)::${castType}`;
+    const value = `((${json})->>$${this.params.length}::text)`;
+    if (castType.endsWith('[]')) {
+      // Array session variables come as a Postgres array literal ({a,b}) or a JSON array (["a","b"]).
+      return `(CASE WHEN left(${value}, 1) = '[' THEN ARRAY(SELECT json_array_elements_text(${value}::json))::${castType} ELSE ${value}::${castType} END)`;
+    }
+    return `${value}::${castType}`;
   }
 
   // ---- selection sets ----
@@ -181,7 +186,7 @@ export class Compiler implements ValueContext {
     const out = new Map<string, MergedField>();
     const visit = (s: SelectionSetNode, chain: string[]) => {
       for (const sel of s.selections) {
-        if (!this.included(sel.directives, path)) continue;
+        if (!this.included(sel.directives, `${path}.selectionSet`)) continue;
         if (sel.kind === Kind.FIELD) {
           const alias = sel.alias?.value ?? sel.name.value;
           const existing = out.get(alias);
@@ -299,8 +304,10 @@ export class Compiler implements ValueContext {
   boolExp(table: TableInfo, alias: string, v: Val, path: string, perm = false): string {
     if (isNull(v, this)) return 'true';
     const parts: string[] = [];
-    for (const [k, sub] of objectEntries(v, this, `${table.name}_bool_exp`, path)) {
-      const p = `${path}.${k}`;
+    for (const [rawKey, sub] of objectEntries(v, this, `${table.name}_bool_exp`, path)) {
+      // Permissions also accept the legacy `$and`, `$or`, `$not`, `$exists` spellings.
+      const k = perm && rawKey.startsWith('$') ? `_${rawKey.slice(1)}` : rawKey;
+      const p = `${path}.${rawKey}`;
       if (k === '_and' || k === '_or') {
         const items = listItems(sub, this).map((item) => this.boolExp(table, alias, item, p, perm));
         if (!items.length) parts.push(k === '_and' ? 'true' : 'false');
@@ -384,7 +391,12 @@ export class Compiler implements ValueContext {
       }
       return this.param(x, array ? `${column.castType}[]` : column.castType, column.scalar, array || column.isArray, p);
     };
-    for (const [op, x] of objectEntries(v, this, typeName, path)) {
+    // In permissions a bare value means `_eq`, and operators may be spelled `$eq`.
+    const entries: [string, Val][] =
+      perm && 'js' in v && (v.js === null || typeof v.js !== 'object' || Array.isArray(v.js))
+        ? [['_eq', v]]
+        : objectEntries(v, this, typeName, path).map(([op, x]) => [perm && op.startsWith('$') ? `_${op.slice(1)}` : op, x]);
+    for (const [op, x] of entries) {
       const p = `${path}.${op}`;
       if (op in comparisonOps) {
         if (isNull(x, this)) continue;
@@ -394,6 +406,13 @@ export class Compiler implements ValueContext {
         if (isNull(x, this)) continue;
         const arr = perm && 'js' in x && typeof x.js === 'string' ? value(x, p, true) : this.listParam(x, column, p);
         parts.push(op === '_in' ? `${expr} = ANY(${arr})` : `NOT (${expr} = ANY(${arr}))`);
+      } else if (op === '_cast') {
+        // `_cast: {String: {...}}` compares the column's text form.
+        for (const [target, inner] of objectEntries(x, this, `${column.scalar}_cast_exp`, p)) {
+          if (target !== 'String') throw validation(`field "${target}" not found in type: '${column.scalar}_cast_exp'`, `${p}.${target}`);
+          const asText = { ...column, scalar: 'String', isArray: false, castType: 'text' } as ColumnInfo;
+          parts.push(this.compare(table, asText, `(${expr})::text`, inner, `${p}.${target}`, perm, alias));
+        }
       } else if (op === '_is_null') {
         const b = jsValue(x, this);
         if (b === null) continue;
@@ -473,10 +492,12 @@ export class Compiler implements ValueContext {
           const join = aggRel.mapping.map(([l, r]) => `${alias}.${quoteIdent(l)} = ${a}.${quoteIdent(r)}`).join(' AND ');
           const from = `FROM ${aggRel.target.sql} AS ${a} WHERE ${join} AND ${this.permFilter(aggRel.target, a)}`;
           for (const [fn, body] of objectEntries(sub, this, `${aggRel.target.name}_aggregate_order_by`, p)) {
+            if (isNull(body, this)) continue;
             if (fn === 'count') {
               out.push({ expr: `(SELECT count(*) ${from})`, dir: this.direction(body, `${p}.count`) });
             } else if (aggregateOps.includes(fn)) {
               for (const [colName, dir] of objectEntries(body, this, `${aggRel.target.name}_${fn}_order_by`, `${p}.${fn}`)) {
+                if (isNull(dir, this)) continue;
                 const col = aggRel.target.byField.get(colName);
                 if (!col || !this.columnAllowed(aggRel.target, col)) {
                   throw validation(`field "${colName}" not found in type: '${aggRel.target.name}_${fn}_order_by'`, `${p}.${fn}.${colName}`);
@@ -570,7 +591,13 @@ export class Compiler implements ValueContext {
     if (f.name === '__typename') return `'${table.name.replaceAll("'", "''")}'::text`;
     const column = table.byField.get(f.name);
     if (column && this.columnAllowed(table, column)) {
-      this.args(f, [], path);
+      const isJson = column.scalar === 'json' || column.scalar === 'jsonb';
+      const colArgs = this.args(f, isJson ? ['path'] : [], path);
+      const pathArg = colArgs.get('path');
+      if (pathArg && !isNull(pathArg, this)) {
+        const keys = parseJsonPath(String(jsValue(pathArg, this)), `${path}.args.path`);
+        return `${alias}.${quoteIdent(column.name)} #> ${this.constParam(keys, 'text[]')}`;
+      }
       const ref = `${alias}.${quoteIdent(column.name)}`;
       if (this.options.stringifyNumeric && numericScalars.has(column.scalar)) {
         return column.isArray ? `${ref}::text[]` : `${ref}::text`;
@@ -883,9 +910,8 @@ function scalarOf(type: string): string {
   }
 }
 
+/** Hasura types `sum` like the column (`Int` stays a JSON number even when numeric types are stringified). */
 function sumScalar(scalar: string): string {
-  if (scalar === 'Int' || scalar === 'smallint') return 'bigint';
-  if (scalar === 'bigint') return 'numeric';
   return scalar;
 }
 
@@ -908,3 +934,39 @@ export function operationOf(op: OperationDefinitionNode): 'query' | 'mutation' |
 }
 
 export { EngineError, permissionError };
+
+/** Hasura's `path` argument of json/jsonb columns (`$.a.b[0]`, `a`, `['k']`, `objs[0]["k"]`) as keys for `#>`. */
+export function parseJsonPath(text: string, path: string): string[] {
+  const keys: string[] = [];
+  let i = 0;
+  if (text.startsWith('$')) i = 1;
+  const bad = () => validation(`parse json path error: ${text}`, path);
+  while (i < text.length) {
+    const ch = text[i] as string;
+    if (ch === '.') {
+      i += 1;
+      if (text[i] === '[') continue;
+      const m = /^[^.[]+/.exec(text.slice(i));
+      if (!m) throw bad();
+      keys.push(m[0]);
+      i += m[0].length;
+    } else if (ch === '[') {
+      const rest = text.slice(i);
+      const num = /^\[(\d+)\]/.exec(rest);
+      const quoted = /^\[(['"])(.*?)\1\]/.exec(rest);
+      if (num) {
+        keys.push(num[1] as string);
+        i += num[0].length;
+      } else if (quoted) {
+        keys.push(quoted[2] as string);
+        i += quoted[0].length;
+      } else throw bad();
+    } else if (i === 0 || (i === 1 && text.startsWith('$'))) {
+      const m = /^[^.[]+/.exec(text.slice(i));
+      if (!m) throw bad();
+      keys.push(m[0]);
+      i += m[0].length;
+    } else throw bad();
+  }
+  return keys;
+}

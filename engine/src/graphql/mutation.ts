@@ -365,7 +365,8 @@ function responseJson(c: Compiler, table: TableInfo, cte: string, f: MergedField
     else if (part.name === 'returning' && c.canSelect(table)) {
       const b = c.alias();
       const row = c.rowJson(table, b, c.subSelection(part), p);
-      pairs.push([part.alias, `(SELECT coalesce(json_agg(${row}), '[]'::json) FROM ${cte} AS ${b} WHERE ${c.permFilter(table, b)})`]);
+      // As Hasura does, `returning` shows the written rows with the role's select columns (not its row filter).
+      pairs.push([part.alias, `(SELECT coalesce(json_agg(${row}), '[]'::json) FROM ${cte} AS ${b})`]);
     } else throw validation(`field "${part.name}" not found in type: '${typeName}'`, p);
   }
   return buildObject(pairs);
@@ -377,7 +378,7 @@ function finish(c: Compiler, table: TableInfo, ctes: Cte[], name: string, f: Mer
     if (!c.canSelect(table)) throw validation(`field "${f.name}" not found in type: 'mutation_root'`, path);
     const b = c.alias();
     const row = c.rowJson(table, b, c.subSelection(f), path);
-    body = `(SELECT ${row} FROM ${name} AS ${b} WHERE ${c.permFilter(table, b)} LIMIT 1)`;
+    body = `(SELECT ${row} FROM ${name} AS ${b} LIMIT 1)`;
   } else body = responseJson(c, table, name, f, path);
   const guard = checkGuardSql(ctes);
   return `WITH ${ctes.map((x) => `${x.name} AS (${x.sql})`).join(', ')} SELECT ${guard}(${body})::text END AS root`;
@@ -411,7 +412,7 @@ function nestedInsert(
   if (single) {
     if (!c.canSelect(table)) throw validation(`field "${f.name}" not found in type: 'mutation_root'`, path);
     const b = c.alias();
-    body = `(SELECT ${c.rowJson(table, b, c.subSelection(f), path)} FROM ${m} AS ${b} WHERE ${c.permFilter(table, b)} LIMIT 1)`;
+    body = `(SELECT ${c.rowJson(table, b, c.subSelection(f), path)} FROM ${m} AS ${b} LIMIT 1)`;
   } else body = responseJson(c, table, m, f, path, `(${prev}->>'affected')::int`);
   return [
     { sql: first, params: firstParams },

@@ -249,7 +249,7 @@ export function buildRoleSchema(options: CompileOptions): GraphQLSchema {
     opType('max', comparable, (c) => scalar(c.scalar));
     opType('min', comparable, (c) => scalar(c.scalar));
     for (const op of ['stddev', 'stddev_pop', 'stddev_samp']) opType(op, numeric, () => GraphQLFloat);
-    opType('sum', numeric, (c) => scalar(c.scalar === 'Int' || c.scalar === 'smallint' ? 'bigint' : c.scalar));
+    opType('sum', numeric, (c) => scalar(c.scalar));
     for (const op of ['var_pop', 'var_samp', 'variance']) opType(op, numeric, () => GraphQLFloat);
     a = new GraphQLObjectType({
       name: `${t.name}_aggregate`,

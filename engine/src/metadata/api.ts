@@ -84,7 +84,8 @@ type PermissionKind = (typeof permissionKinds)[number];
 export async function runOperation(ctx: MetadataContext, op: MetadataOperation, path = '$'): Promise<unknown> {
   if (!op || typeof op !== 'object' || typeof op.type !== 'string') fail('parse-failed', 'key "type" not found', path);
   const type = op.type.replace(/^pg_/, '');
-  const args = (op.args ?? {}) as Args;
+  // `track_table` and friends also take a bare table name as their args.
+  const args = (typeof op.args === 'string' ? { table: op.args } : (op.args ?? {})) as Args;
   switch (type) {
     case 'bulk':
     case 'bulk_keep_going':
@@ -96,6 +97,8 @@ export async function runOperation(ctx: MetadataContext, op: MetadataOperation, 
     }
     case 'run_sql':
       return runSql(ctx, args);
+    case 'insert':
+      return legacyInsert(ctx, args);
     case 'export_metadata':
       return ctx.draft;
     case 'replace_metadata': {
@@ -452,4 +455,38 @@ async function runSql(ctx: MetadataContext, args: Args): Promise<unknown> {
     return { result_type: 'TuplesOk', result: [last.fields.map((f: pg.FieldDef) => f.name), ...(last.rows as unknown as unknown[][])] };
   }
   return { result_type: 'CommandOk', result: null };
+}
+
+/** The legacy `/v1/query` `insert` (older fixtures seed data with it): rows as JSON, cast per column. */
+async function legacyInsert(ctx: MetadataContext, args: Args): Promise<unknown> {
+  const name = tableName(args);
+  const table = ctx.catalog.tables.get(`${name.schema}.${name.name}`);
+  if (!table) fail('not-exists', `table "${name.name}" does not exist`);
+  const objects = (Array.isArray(args.objects) ? args.objects : []) as Record<string, unknown>[];
+  if (!objects.length) return { affected_rows: 0 };
+  const cols = [...new Set(objects.flatMap((o) => Object.keys(o)))];
+  const params: unknown[] = [];
+  const rows = objects.map(
+    (o) =>
+      `(${cols
+        .map((c) => {
+          const col = table.columns.find((x) => x.name === c);
+          if (!col) fail('not-exists', `column "${c}" does not exist`);
+          if (!(c in o)) return 'DEFAULT';
+          const v = o[c];
+          const json = col.type === 'json' || col.type === 'jsonb';
+          params.push(v === null ? null : json || (typeof v === 'object' && !Array.isArray(v)) ? JSON.stringify(v) : Array.isArray(v) ? v : String(v));
+          return `$${params.length}::${col.sqlType}`;
+        })
+        .join(', ')})`,
+  );
+  const q = (n: string) => `"${n.replaceAll('"', '""')}"`;
+  const sql = `INSERT INTO ${q(table.schema)}.${q(table.name)} (${cols.map(q).join(', ')}) VALUES ${rows.join(', ')}`;
+  try {
+    const result = await ctx.client.query(sql, params);
+    return { affected_rows: result.rowCount ?? 0 };
+  } catch (error) {
+    const e = error as { message: string };
+    throw new EngineError('postgres-error', e.message, '$.args');
+  }
 }
