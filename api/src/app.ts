@@ -54,7 +54,9 @@ export function createApp(deps: AppDeps): express.Express {
   const secret = requireSecret(deps.actionSecret);
   // Checked before the body is even parsed. /cron/* and /events/* (part 2) mount behind it too.
   app.use(['/actions', '/cron', '/events'], secret);
-  app.use(express.json({ limit: '1mb' }));
+  // JSON bodies only where JSON is expected: Stripe's webhook (part 2) needs its raw body for the
+  // signature and mounts its own parser.
+  app.use(['/actions', '/cron', '/events', '/dev'], express.json({ limit: '1mb' }));
 
   app.post('/actions', async (req, res) => {
     const envelope = actionEnvelope.safeParse(req.body);
