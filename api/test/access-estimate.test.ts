@@ -176,8 +176,10 @@ describe('checkAIAccess', () => {
     expect((await check(org.session, 'question_suggestions', 'fast')).body.allowed).toBe(true);
     expect((await reserve(org.session, 'question_suggestions', 'fast')).status).toBe(200);
     const res = await check(org.session, 'question_suggestions', 'fast');
-    expect(res.body).toMatchObject({ allowed: false, reason: 'SPEND_LIMIT_EXCEEDED', availableCredits: '9.886' });
-    expect((await reserve(org.session, 'question_suggestions', 'fast')).body.extensions.code).toBe('SPEND_LIMIT_EXCEEDED');
+    // 10:15 → midnight UTC: 49,500 s.
+    expect(res.body).toMatchObject({ allowed: false, reason: 'SPEND_LIMIT_EXCEEDED', retryAfterSeconds: 49500, availableCredits: '9.886' });
+    const reserved = await reserve(org.session, 'question_suggestions', 'fast');
+    expect(reserved.body.extensions).toEqual({ code: 'SPEND_LIMIT_EXCEEDED', action: 'wait', retry_after_seconds: 49500 });
   });
 
   it('holds nothing and changes nothing', async () => {

@@ -84,15 +84,19 @@ export async function checkAIAccess(ctx: ActionContext, args: z.output<typeof in
     );
   }
   const spend = await spendState(ctx.db, actor.orgId, now);
-  const spendError = (which: string, limit: string) =>
+  const spendError = (which: string, limit: string, retryAt: Date | null) =>
     denied(
-      new AppError('SPEND_LIMIT_EXCEEDED', `a call holds up to ${hold} credits, which would pass the ${which} spend limit of ${limit}`),
+      new AppError('SPEND_LIMIT_EXCEEDED', `a call holds up to ${hold} credits, which would pass the ${which} spend limit of ${limit}`, {
+        ...(retryAt ? { retryAfterSeconds: Math.ceil((retryAt.getTime() - now.getTime()) / 1000) } : {}),
+      }),
       known,
     );
-  if (spend.perCallLimit && units(hold) > units(spend.perCallLimit)) return spendError('per-call', spend.perCallLimit);
-  if (spend.dailyLimit && units(spend.dayCommitted) + units(hold) > units(spend.dailyLimit)) return spendError('daily', spend.dailyLimit);
+  if (spend.perCallLimit && units(hold) > units(spend.perCallLimit)) return spendError('per-call', spend.perCallLimit, null);
+  if (spend.dailyLimit && units(spend.dayCommitted) + units(hold) > units(spend.dailyLimit)) {
+    return spendError('daily', spend.dailyLimit, new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1)));
+  }
   if (spend.monthlyLimit && units(spend.monthCommitted) + units(hold) > units(spend.monthlyLimit)) {
-    return spendError('monthly', spend.monthlyLimit);
+    return spendError('monthly', spend.monthlyLimit, new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1)));
   }
   if (units(hold) > units(available)) {
     return denied(
