@@ -156,6 +156,19 @@ export async function ledgerError(promise: Promise<unknown>): Promise<LedgerErro
   throw new Error('expected a ledger error, but the call succeeded');
 }
 
+/** Row counts of every ledger table, for failures that name no existing org. */
+export async function ledgerTableCounts(db: Queryable): Promise<string> {
+  const { rows } = await db.query<{ s: string }>(
+    `select jsonb_build_object(
+       'grants', (select count(*) from public.credit_grants),
+       'reservations', (select count(*) from public.credit_reservations),
+       'ledger', (select count(*) from public.credit_ledger_entries),
+       'balances', (select jsonb_agg(to_jsonb(b) order by b.organization_id) from public.credit_balances b)
+     )::text as s`,
+  );
+  return rows[0]!.s;
+}
+
 /** The ledger code of a rejected promise (fails the test when it resolves or is not ours). */
 export async function ledgerCode(promise: Promise<unknown>): Promise<LedgerErrorCode> {
   try {

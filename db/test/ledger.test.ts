@@ -11,6 +11,7 @@ import {
   ledgerCode,
   ledgerError,
   ledgerSumAndBalance,
+  ledgerTableCounts,
   release,
   reserve,
   settle,
@@ -20,6 +21,7 @@ import {
 const db = await useTestDatabase();
 const pool = db.pool;
 
+const NO_ORG = '00000000-0000-4000-8000-00000000dead';
 const ACME = '0a000000-0000-4000-8000-000000000001';
 const GLOBEX = '0a000000-0000-4000-8000-000000000002';
 
@@ -127,10 +129,14 @@ describe('grants', () => {
     await expectRefusedUnchanged(pool, org, 'INVALID_INPUT', () => grant(pool, org, '1', 'promotion', 'future', { effectiveAt: at(60) }));
   });
 
-  it('to an unknown organization fails with ORGANIZATION_NOT_FOUND', async () => {
-    expect(await ledgerCode(grant(pool, '00000000-0000-4000-8000-00000000dead', '1', 'promotion', 'nobody'))).toBe(
-      'ORGANIZATION_NOT_FOUND',
-    );
+  it('to an unknown organization fails with ORGANIZATION_NOT_FOUND and changes nothing anywhere', async () => {
+    const before = await ledgerTableCounts(pool);
+    expect(await ledgerCode(grant(pool, NO_ORG, '1', 'promotion', 'nobody'))).toBe('ORGANIZATION_NOT_FOUND');
+    expect(await ledgerCode(reserve(pool, NO_ORG, '1', 'k'))).toBe('ORGANIZATION_NOT_FOUND');
+    expect(await ledgerCode(clawback(pool, NO_ORG, '1', 're'))).toBe('ORGANIZATION_NOT_FOUND');
+    expect(await ledgerCode(settle(pool, NO_ORG, '1'))).toBe('RESERVATION_NOT_FOUND');
+    expect(await ledgerCode(release(pool, NO_ORG))).toBe('RESERVATION_NOT_FOUND');
+    expect(await ledgerTableCounts(pool)).toBe(before);
   });
 });
 
@@ -176,7 +182,6 @@ describe('reservations', () => {
     await expectRefusedUnchanged(pool, org, 'INVALID_INPUT', () => reserve(pool, org, '1', ''));
     await expectRefusedUnchanged(pool, org, 'INVALID_INPUT', () => reserve(pool, org, '1', 'k', { ttlSeconds: 0 }));
     await expectRefusedUnchanged(pool, org, 'INVALID_INPUT', () => reserve(pool, org, '1', 'k', { quality: 'fast' }));
-    expect(await ledgerCode(reserve(pool, '00000000-0000-4000-8000-00000000dead', '1', 'k'))).toBe('ORGANIZATION_NOT_FOUND');
   });
 
   it('checks the plan: a capability or quality level the plan lacks is refused with the smallest plan that has it', async () => {
@@ -272,7 +277,7 @@ describe('settling and releasing', () => {
     const r = await reserve(pool, org, '2', 'mine');
     await expectRefusedUnchanged(pool, org, 'RESERVATION_NOT_FOUND', () => settle(pool, r.id, '1', { org: intruder }));
     await expectRefusedUnchanged(pool, org, 'RESERVATION_NOT_FOUND', () => release(pool, r.id, { org: intruder }));
-    expect(await ledgerCode(settle(pool, '00000000-0000-4000-8000-00000000dead', '1', { org: intruder }))).toBe('RESERVATION_NOT_FOUND');
+    expect(await ledgerCode(settle(pool, NO_ORG, '1', { org: intruder }))).toBe('RESERVATION_NOT_FOUND');
     await expectRefusedUnchanged(pool, org, 'INVALID_INPUT', () => settle(pool, r.id, '1.0001', { org }));
     await expectRefusedUnchanged(pool, org, 'INVALID_INPUT', () => settle(pool, r.id, '-1', { org }));
   });
