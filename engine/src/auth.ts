@@ -120,14 +120,30 @@ export class Authenticator {
     return match[1] as string;
   }
 
+  /** Verified tokens, so that a client's repeated requests verify the signature once (until `exp`). */
+  private verified = new Map<string, { payload: jose.JWTPayload; until: number }>();
+
+  private async verify(token: string, jwt: JwtConfig): Promise<jose.JWTPayload> {
+    const now = Date.now();
+    const hit = this.verified.get(token);
+    if (hit && hit.until > now) return hit.payload;
+    const key = (await this.jwtKey) as Parameters<typeof jose.jwtVerify>[1];
+    const options: jose.JWTVerifyOptions = { clockTolerance: jwt.allowed_skew ?? 0 };
+    if (jwt.audience) options.audience = jwt.audience;
+    if (jwt.issuer) options.issuer = jwt.issuer;
+    const payload = (await jose.jwtVerify(token, key as Uint8Array, options)).payload;
+    // Tokens without exp are verified every time; cached ones expire with the token (at most 5 minutes).
+    if (typeof payload.exp === 'number') {
+      if (this.verified.size >= 10_000) this.verified.clear();
+      this.verified.set(token, { payload, until: Math.min(payload.exp * 1000 + (jwt.allowed_skew ?? 0) * 1000, now + 300_000) });
+    }
+    return payload;
+  }
+
   private async fromJwt(token: string, jwt: JwtConfig, headers: Headers): Promise<Session> {
     let payload: jose.JWTPayload;
     try {
-      const key = (await this.jwtKey) as Parameters<typeof jose.jwtVerify>[1];
-      const options: jose.JWTVerifyOptions = { clockTolerance: jwt.allowed_skew ?? 0 };
-      if (jwt.audience) options.audience = jwt.audience;
-      if (jwt.issuer) options.issuer = jwt.issuer;
-      payload = (await jose.jwtVerify(token, key as Uint8Array, options)).payload;
+      payload = await this.verify(token, jwt);
     } catch (error) {
       const e = error as { code?: string };
       if (e.code === 'ERR_JWT_EXPIRED') throw new EngineError('invalid-jwt', 'Could not verify JWT: JWTExpired', '$');

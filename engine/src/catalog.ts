@@ -126,22 +126,21 @@ interface TableRow {
 }
 
 export async function loadCatalog(db: pg.Pool | pg.PoolClient): Promise<Catalog> {
-  const [tables, functions, enums] = await Promise.all([
-    db.query<TableRow>(tablesSql),
-    db.query<{
-      schema: string;
-      name: string;
-      volatility: 'i' | 's' | 'v';
-      returns_set: boolean;
-      return_schema: string;
-      return_type: string;
-      return_type_kind: string;
-      comment: string | null;
-      overloads: string;
-      args: PgFunctionArg[];
-    }>(functionsSql),
-    db.query<{ name: string; labels: string[] }>(enumsSql),
-  ]);
+  // In turn: a client runs one query at a time (and catalog loads are not on the request path).
+  const tables = await db.query<TableRow>(tablesSql);
+  const functions = await db.query<{
+    schema: string;
+    name: string;
+    volatility: 'i' | 's' | 'v';
+    returns_set: boolean;
+    return_schema: string;
+    return_type: string;
+    return_type_kind: string;
+    comment: string | null;
+    overloads: string;
+    args: PgFunctionArg[];
+  }>(functionsSql);
+  const enums = await db.query<{ name: string; labels: string[] }>(enumsSql);
   const catalog: Catalog = { tables: new Map(), functions: new Map(), enums: new Map() };
   for (const row of tables.rows) {
     const pk = row.constraints.find((c) => c.primary)?.columns ?? [];

@@ -1,5 +1,6 @@
 // The engine: state (metadata, catalog, model), the GraphQL request path and the metadata API.
 // Request path: parse JSON → plan cache lookup → one pg query per root field → write raw JSON text.
+import { createHash } from 'node:crypto';
 import { type DocumentNode, execute, Kind, type OperationDefinitionNode, parse } from 'graphql';
 import pg from 'pg';
 import { Authenticator, type Session } from './auth.ts';
@@ -255,9 +256,27 @@ export class EngineCore {
     return `{${parts.join(',')}}`;
   }
 
+  private names = new Map<string, string>();
+  private get preparedNames(): boolean {
+    return this.metadata.sources[0]?.configuration.connection_info.use_prepared_statements === true;
+  }
+  private statementName(sql: string): string {
+    let name = this.names.get(sql);
+    if (!name) {
+      name = `e${createHash('sha1').update(sql).digest('hex').slice(0, 20)}`;
+      if (this.names.size > 5000) this.names.clear();
+      this.names.set(sql, name);
+    }
+    return name;
+  }
+
   private async statement(db: pg.Pool | pg.PoolClient, sql: string, params: unknown[], alias: string): Promise<string> {
     try {
-      const result = await db.query<{ root: string | null }>({ text: sql, values: params });
+      // Named (prepared) statements when the source asks for them, as Hasura's use_prepared_statements does.
+      const query: pg.QueryConfig = this.preparedNames
+        ? { name: this.statementName(sql), text: sql, values: params }
+        : { text: sql, values: params };
+      const result = await db.query<{ root: string | null }>(query);
       return result.rows[0]?.root ?? 'null';
     } catch (error) {
       const e = error as { code?: string; message: string };

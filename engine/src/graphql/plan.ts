@@ -1,5 +1,5 @@
 // One request's operation → a plan: for each root field, one SQL statement and its parameter getters.
-import { type DocumentNode, type FragmentDefinitionNode, Kind, type OperationDefinitionNode } from 'graphql';
+import { type DocumentNode, type FragmentDefinitionNode, Kind, type OperationDefinitionNode, parse as parseDocument } from 'graphql';
 import { validation } from '../errors.ts';
 import type { FunctionInfo, TableInfo } from '../model.ts';
 import { type CompileOptions, Compiler, type MergedField, type Plan, type RootPlan } from './compile.ts';
@@ -212,4 +212,20 @@ function checkFragmentCycles(document: DocumentNode) {
     };
     visit(name, []);
   }
+}
+
+/** The SQL statements (with their parameter values) an operation compiles to for a session: for tools such as the benchmark. */
+export function compileStatements(
+  options: CompileOptions,
+  query: string,
+  operationName: string | undefined,
+  variables: Vars,
+  session: Record<string, string>,
+): { text: string; values: unknown[] }[] {
+  const document = parseDocument(query);
+  const op = selectOperation(document, operationName);
+  const vars = resolveVariables(op, variables);
+  const plan = compileOperation(options, document, op, vars);
+  const ctx = { vars, session };
+  return plan.roots.filter((r) => r.kind === 'sql').map((r) => ({ text: r.sql as string, values: (r.params ?? []).map((g) => g(ctx)) }));
 }

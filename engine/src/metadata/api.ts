@@ -475,7 +475,9 @@ async function legacyInsert(ctx: MetadataContext, args: Args): Promise<unknown> 
           if (!(c in o)) return 'DEFAULT';
           const v = o[c];
           const json = col.type === 'json' || col.type === 'jsonb';
-          params.push(v === null ? null : json || (typeof v === 'object' && !Array.isArray(v)) ? JSON.stringify(v) : Array.isArray(v) ? v : String(v));
+          params.push(
+            v === null ? null : json || (typeof v === 'object' && !Array.isArray(v)) ? JSON.stringify(v) : Array.isArray(v) ? v : String(v),
+          );
           return `$${params.length}::${col.sqlType}`;
         })
         .join(', ')})`,
