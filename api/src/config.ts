@@ -85,10 +85,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.')}: ${issue.message}`);
   }
   const values = parsed.success ? parsed.data : ({} as z.output<typeof envSchema>);
-  const production = (parsed.success ? values.NODE_ENV : env.NODE_ENV) === 'production';
-  if (production && parsed.success) {
+  const given = present(env);
+  const production = given.NODE_ENV === 'production';
+  if (production) {
     const required = ['DATABASE_URL', 'ACTION_SECRET', 'HASURA_GRAPHQL_JWT_SECRET', 'HASURA_GRAPHQL_URL'] as const;
-    for (const name of required) if (values[name] === undefined) problems.push(`${name}: required when NODE_ENV=production`);
+    for (const name of required) if (given[name] === undefined) problems.push(`${name}: required when NODE_ENV=production`);
     if (values.ACTION_SECRET === DEV_DEFAULTS.actionSecret) problems.push('ACTION_SECRET: the development secret is refused in production');
     if (values.HASURA_GRAPHQL_JWT_SECRET === DEV_DEFAULTS.jwtKey) {
       problems.push('HASURA_GRAPHQL_JWT_SECRET: the development key is refused in production');

@@ -1,6 +1,9 @@
 // The service's edges: the shared secret, the Hasura envelope, the session, the error shape, the
 // health check, the dev sign-in routes and the configuration.
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { repoRoot } from '@org-credits/db';
 import { useTestDatabase } from '@org-credits/db/testing';
 import { jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
@@ -226,6 +229,19 @@ describe('configuration', () => {
       });
     expect(attempt).toThrow(/ACTION_SECRET: the development secret is refused in production/);
     expect(attempt).toThrow(/HASURA_GRAPHQL_JWT_SECRET: the development key is refused in production/);
+  });
+
+  it('stops at start with one line per problem when the environment is wrong', () => {
+    const run = spawnSync(join(repoRoot, 'node_modules', '.bin', 'tsx'), [join(repoRoot, 'api', 'src', 'main.ts')], {
+      env: { PATH: process.env.PATH, NODE_ENV: 'production', PORT: 'eighty' },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain("the api's configuration is not valid:");
+    expect(run.stderr).toContain('PORT: PORT must be a number');
+    expect(run.stderr).toContain('DATABASE_URL: required when NODE_ENV=production');
+    expect(run.stderr).not.toMatch(/\n\s+at /);
   });
 
   it('reads a complete production configuration', () => {
