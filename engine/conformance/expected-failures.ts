@@ -252,4 +252,17 @@ export const expectedFailures: Record<string, ExpectedFailure> = {
     kind: 'stale fixture',
     reason: "newer message quoting (field 'books_by_pk' in single quotes) than the rest of this copy",
   },
+  'graphql_query/offset/select_query_article_neg_offset_error.yaml': {
+    kind: 'stale fixture',
+    reason:
+      'expects HTTP 500 from Hasura v1 (its own description says "Currently 500. Ideally should be 400"); the engine answers 400 validation-failed',
+  },
+  'graphql_query/offset/select_query_article_string_offset.yaml': {
+    kind: 'stale fixture',
+    reason: 'Hasura v1 /v1alpha1 accepted a string offset; v2 refuses it as the /v1/graphql fixtures of limits expect',
+  },
+  'graphql_query/offset/select_query_article_string_offset_error.yaml': {
+    kind: 'stale fixture',
+    reason: 'not referenced by any upstream test module read; expects the odd path "$.offset.article" where v2 reports the argument path',
+  },
 };

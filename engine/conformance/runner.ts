@@ -189,7 +189,7 @@ export async function runFolder(folder: string, options: RunOptions): Promise<Fo
     .sort();
   const outOfScope = outOfScopeFolders[folder];
   const mutationStyle = existsSync(join(dir, 'schema_setup.yaml'));
-  const hasSetup = mutationStyle || existsSync(join(dir, 'setup.yaml'));
+  const hasSetup = mutationStyle || existsSync(join(dir, 'setup.yaml')) || existsSync(join(repairsRoot, folder, 'setup.yaml'));
   const skipAll = outOfScope ?? (hasSetup ? undefined : 'missing setup: the folder has no setup.yaml upstream copy');
   const testFiles: string[] = [];
   for (const f of files) {
