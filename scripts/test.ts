@@ -19,17 +19,25 @@ function stage(name: string, cmd: string, args: string[], env: Record<string, st
   return status;
 }
 
-function countVitest(file: string) {
+// Adds up a JSON report: Vitest's (numPassedTests, …) or Playwright's (stats.expected, …).
+function countReport(file: string) {
   if (!existsSync(file)) return;
   const report = JSON.parse(readFileSync(file, 'utf8')) as {
-    numPassedTests: number;
-    numFailedTests: number;
-    numPendingTests: number;
-    numTodoTests: number;
+    numPassedTests?: number;
+    numFailedTests?: number;
+    numPendingTests?: number;
+    numTodoTests?: number;
+    stats?: { expected: number; unexpected: number; flaky: number; skipped: number };
   };
-  passed += report.numPassedTests;
-  failed += report.numFailedTests;
-  skipped += report.numPendingTests + report.numTodoTests;
+  if (report.stats) {
+    passed += report.stats.expected + report.stats.flaky;
+    failed += report.stats.unexpected;
+    skipped += report.stats.skipped;
+    return;
+  }
+  passed += report.numPassedTests ?? 0;
+  failed += report.numFailedTests ?? 0;
+  skipped += (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
 }
 
 const out = mkdtempSync(join(tmpdir(), 'org-credits-test-'));
@@ -41,7 +49,7 @@ stage('lint', 'pnpm', ['exec', 'biome', 'check', '.']);
 // 2. Every Node package's Vitest project, in one run (Postgres 18, the default).
 const vitestReport = join(out, 'vitest.json');
 stage('vitest', 'pnpm', ['exec', 'vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${vitestReport}`]);
-countVitest(vitestReport);
+countReport(vitestReport);
 
 // 3. The ledger's SQL again on Postgres 15, the oldest version we support.
 const pg15Report = join(out, 'vitest-pg15.json');
@@ -53,7 +61,7 @@ stage(
     ORG_CREDITS_PG_MAJOR: '15',
   },
 );
-countVitest(pg15Report);
+countReport(pg15Report);
 
 // 4. Stages that later packages add (web build, end-to-end journeys, compose check).
 for (const extra of ['web', 'e2e', 'deploy']) {
@@ -62,7 +70,7 @@ for (const extra of ['web', 'e2e', 'deploy']) {
     if (pkg.scripts?.ci) {
       const report = join(out, `${extra}.json`);
       stage(`${extra} ci`, 'pnpm', ['--filter', `./${extra}`, 'run', 'ci'], { ORG_CREDITS_TEST_REPORT: report });
-      countVitest(report);
+      countReport(report);
     }
   }
 }

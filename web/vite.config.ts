@@ -11,5 +11,12 @@ export default defineConfig({
     // ECharts lives in the credits route's own chunk (lazy); the initial budget is checked separately.
     chunkSizeWarningLimit: 700,
   },
-  server: { port: 5173 },
+  // In development the app talks to GraphQL on its own origin, as it does behind nginx in
+  // production (deploy/nginx.conf): Vite forwards /v1/graphql (HTTP and WebSocket) to the engine.
+  server: {
+    port: 5173,
+    proxy: {
+      '/v1/graphql': { target: process.env.ORG_CREDITS_ENGINE_URL ?? 'http://127.0.0.1:8080', ws: true, changeOrigin: true },
+    },
+  },
 });

@@ -30,12 +30,15 @@ describe('AiPlayground quality selector', () => {
     await wrapper.get('[data-test="capability"]').setValue('summarization');
     await settle();
     const premium = wrapper.get('[data-test="level-premium"]');
-    expect(premium.attributes('aria-disabled')).toBe('true');
+    const radio = premium.get('[role="radio"]');
+    expect(radio.attributes('aria-disabled')).toBe('true');
     expect(premium.find('[data-test="locked"]').exists()).toBe(true);
     expect(premium.get('[data-test="required-plan"]').text()).toContain('On the Team plan.');
+    // The link sits beside the disabled radio, not inside it, so it stays reachable.
+    expect(radio.find('[data-test="upgrade-link"]').exists()).toBe(false);
     expect(premium.get('[data-test="upgrade-link"]').attributes('href')).toBe('/billing#plans');
-    await premium.trigger('click');
-    expect(premium.attributes('aria-checked')).toBe('false');
+    await radio.trigger('click');
+    expect(radio.attributes('aria-checked')).toBe('false');
   });
 
   it('tells a member to ask an admin rather than linking to the upgrade', async () => {
@@ -51,15 +54,15 @@ describe('AiPlayground quality selector', () => {
     const { wrapper } = await mountPlayground();
     await wrapper.get('[data-test="capability"]').setValue('summarization');
     await settle();
-    const fast = wrapper.get('[data-test="level-fast"]');
-    expect(fast.attributes('aria-checked')).toBe('true');
-    expect(fast.attributes('tabindex')).toBe('0');
-    await fast.trigger('keydown', { key: 'ArrowRight' });
-    expect(wrapper.get('[data-test="level-enhanced"]').attributes('aria-checked')).toBe('true');
-    await wrapper.get('[data-test="level-enhanced"]').trigger('keydown', { key: 'ArrowRight' });
+    const radio = (code: string) => wrapper.get(`[data-test="level-${code}"] [role="radio"]`);
+    expect(radio('fast').attributes('aria-checked')).toBe('true');
+    expect(radio('fast').attributes('tabindex')).toBe('0');
+    await radio('fast').trigger('keydown', { key: 'ArrowRight' });
+    expect(radio('enhanced').attributes('aria-checked')).toBe('true');
+    await radio('enhanced').trigger('keydown', { key: 'ArrowRight' });
     // Premium is locked on Pro: the selection wraps to Fast.
-    expect(wrapper.get('[data-test="level-fast"]').attributes('aria-checked')).toBe('true');
-    expect(wrapper.get('[data-test="level-premium"]').attributes('tabindex')).toBe('-1');
+    expect(radio('fast').attributes('aria-checked')).toBe('true');
+    expect(radio('premium').attributes('tabindex')).toBe('-1');
   });
 });
 
