@@ -70,11 +70,6 @@ export const expectedFailures: Record<string, ExpectedFailure> = {
     kind: 'missing setup',
     reason: 'add_to_score_by_user_id is not tracked by the copied schema_setup.yaml, so its function permission cannot be created',
   },
-  'graphql_mutation/functions/smoke_errs.yaml': {
-    kind: 'not yet implemented',
-    reason:
-      'the answer for an inconsistent track_function lacks Hasura\'s "internal" list of inconsistent objects (the message and code match)',
-  },
   'graphql_mutation/insert/permissions/article_on_conflict_restricted_role.yaml': {
     kind: 'missing setup',
     reason: 'role "restricted" has no permissions in the copied schema_setup.yaml',
@@ -163,10 +158,6 @@ export const expectedFailures: Record<string, ExpectedFailure> = {
   'graphql_query/basic/select_query_author_col_not_present_err.yaml': {
     kind: 'stale fixture',
     reason: 'the oldest /v1alpha1 error envelope {path, error, code}; other /v1alpha1 fixtures of this copy use {message, extensions}',
-  },
-  'graphql_query/basic/select_query_fragment_cycles.yaml': {
-    kind: 'not yet implemented',
-    reason: 'the error and message match; Hasura reports the path through the nested selection sets, the engine reports "$"',
   },
   'graphql_query/basic/select_query_invalid_escape_sequence.yaml': {
     kind: 'stale fixture',

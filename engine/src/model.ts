@@ -300,10 +300,10 @@ function resolveFunction(model: Model, entry: FunctionEntry): FunctionInfo {
   const config = entry.configuration ?? {};
   const exposedAs = config.exposed_as ?? (fn.volatility === 'v' ? 'mutation' : 'query');
   if (exposedAs === 'mutation' && fn.volatility !== 'v') {
-    throw new EngineError(
-      'invalid-configuration',
-      `in function "${fn.name}": the function "${fn.name}" cannot be tracked because the function was requested to be exposed as a mutation, but is not marked VOLATILE. Maybe the function was meant to be exposed as a query?`,
-    );
+    const message = `in function "${fn.name}": the function "${fn.name}" cannot be tracked because the function was requested to be exposed as a mutation, but is not marked VOLATILE. Maybe the function was given the wrong volatility when it was defined?`;
+    throw new EngineError('constraint-violation', message, '$.args', 400, [
+      { definition: { schema: fn.schema, name: fn.name }, reason: message, type: 'function' },
+    ]);
   }
   const base = config.custom_name ?? (fn.schema === 'public' ? fn.name : `${fn.schema}_${fn.name}`);
   const sessionArgument = config.session_argument ?? null;

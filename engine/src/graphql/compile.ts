@@ -67,6 +67,10 @@ export interface MergedField {
   alias: string;
   name: string;
   nodes: FieldNode[];
+  /** Hasura's path of this field (fragment names included). */
+  path: string;
+  /** Fragments being spread around this field (to refuse cycles through nested fields). */
+  chain: string[];
 }
 
 const numericScalars = new Set(['numeric', 'bigint', 'float8']);
@@ -181,41 +185,47 @@ export class Compiler implements ValueContext {
 
   // ---- selection sets ----
 
+  /** Fragments in effect around each sub-selection built by subSelection(). */
+  private chains = new WeakMap<SelectionSetNode, string[]>();
+
   /** Fields of a selection set, with fragments inlined, @skip/@include applied and aliases merged. */
-  collect(set: SelectionSetNode, typeName: string, path: string, seen: string[] = []): MergedField[] {
+  collect(set: SelectionSetNode, typeName: string, path: string): MergedField[] {
     const out = new Map<string, MergedField>();
-    const visit = (s: SelectionSetNode, chain: string[]) => {
+    const visit = (s: SelectionSetNode, chain: string[], prefix: string) => {
       for (const sel of s.selections) {
-        if (!this.included(sel.directives, `${path}.selectionSet`)) continue;
+        if (!this.included(sel.directives, `${prefix}.selectionSet`)) continue;
         if (sel.kind === Kind.FIELD) {
           const alias = sel.alias?.value ?? sel.name.value;
           const existing = out.get(alias);
           if (existing) {
             if (existing.name !== sel.name.value) {
-              throw validation(`cannot merge different fields: ${existing.name} and ${sel.name.value} under the same alias ${alias}`, path);
+              throw validation(
+                `cannot merge different fields: ${existing.name} and ${sel.name.value} under the same alias ${alias}`,
+                prefix,
+              );
             }
             existing.nodes.push(sel);
-          } else out.set(alias, { alias, name: sel.name.value, nodes: [sel] });
+          } else out.set(alias, { alias, name: sel.name.value, nodes: [sel], path: `${prefix}.selectionSet.${alias}`, chain });
         } else if (sel.kind === Kind.INLINE_FRAGMENT) {
           const cond = sel.typeCondition?.name.value;
           if (cond && cond !== typeName) continue;
-          visit(sel.selectionSet, chain);
+          visit(sel.selectionSet, chain, prefix);
         } else {
           const name = sel.name.value;
           if (chain.includes(name)) {
             throw validation(
               `cannot spread fragment "${name}" within itself via ${[...chain.slice(chain.indexOf(name) + 1), name].join(',')}`,
-              path,
+              `${prefix}.selectionSet`,
             );
           }
           const fragment = this.fragments.get(name);
-          if (!fragment) throw validation(`fragment "${name}" not found`, path);
+          if (!fragment) throw validation(`fragment "${name}" not found`, `${prefix}.selectionSet`);
           if (fragment.typeCondition.name.value !== typeName) continue;
-          visit(fragment.selectionSet, [...chain, name]);
+          visit(fragment.selectionSet, [...chain, name], `${prefix}.selectionSet.${name}`);
         }
       }
     };
-    visit(set, seen);
+    visit(set, this.chains.get(set) ?? [], path);
     return [...out.values()];
   }
 
@@ -252,7 +262,9 @@ export class Compiler implements ValueContext {
 
   subSelection(field: MergedField): SelectionSetNode {
     const selections = field.nodes.flatMap((n) => n.selectionSet?.selections ?? []);
-    return { kind: Kind.SELECTION_SET, selections };
+    const set: SelectionSetNode = { kind: Kind.SELECTION_SET, selections };
+    this.chains.set(set, field.chain);
+    return set;
   }
 
   // ---- permissions ----
@@ -550,7 +562,7 @@ export class Compiler implements ValueContext {
   rowJson(table: TableInfo, alias: string, set: SelectionSetNode, path: string): string {
     const pairs: [string, string][] = [];
     for (const f of this.collect(set, table.name, path)) {
-      const p = `${path}.selectionSet.${f.alias}`;
+      const p = f.path;
       pairs.push([f.alias, this.fieldExpr(table, alias, f, p)]);
     }
     return buildObject(pairs);
@@ -759,7 +771,7 @@ export class Compiler implements ValueContext {
     const b = rows.alias;
     const pairs: [string, string][] = [];
     for (const part of this.collect(this.subSelection(f), `${table.name}_aggregate`, path)) {
-      const p = `${path}.selectionSet.${part.alias}`;
+      const p = part.path;
       if (part.name === '__typename') pairs.push([part.alias, `'${table.name}_aggregate'::text`]);
       else if (part.name === 'nodes') {
         this.args(part, [], p);
@@ -776,7 +788,7 @@ export class Compiler implements ValueContext {
     const pairs: [string, string][] = [];
     const typeName = `${table.name}_aggregate_fields`;
     for (const part of this.collect(this.subSelection(f), typeName, path)) {
-      const p = `${path}.selectionSet.${part.alias}`;
+      const p = part.path;
       if (part.name === '__typename') {
         pairs.push([part.alias, `'${typeName}'::text`]);
       } else if (part.name === 'count') {
@@ -805,7 +817,7 @@ export class Compiler implements ValueContext {
         const opType = `${table.name}_${part.name}_fields`;
         const inner: [string, string][] = [];
         for (const colField of this.collect(this.subSelection(part), opType, p)) {
-          const cp = `${p}.selectionSet.${colField.alias}`;
+          const cp = colField.path;
           if (colField.name === '__typename') {
             inner.push([colField.alias, `'${opType}'::text`]);
             continue;

@@ -359,7 +359,7 @@ function responseJson(c: Compiler, table: TableInfo, cte: string, f: MergedField
   const typeName = `${table.name}_mutation_response`;
   const pairs: [string, string][] = [];
   for (const part of c.collect(c.subSelection(f), typeName, path)) {
-    const p = `${path}.selectionSet.${part.alias}`;
+    const p = part.path;
     if (part.name === '__typename') pairs.push([part.alias, `'${typeName}'::text`]);
     else if (part.name === 'affected_rows') pairs.push([part.alias, affected ?? `(SELECT count(*) FROM ${cte})`]);
     else if (part.name === 'returning' && c.canSelect(table)) {

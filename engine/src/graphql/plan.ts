@@ -134,7 +134,6 @@ export function compileOperation(options: CompileOptions, document: DocumentNode
   const compiler = new Compiler(options, vars, fragmentsOf(document));
   const operation = op.operation;
   for (const d of op.directives ?? []) throw validation(`directive "${d.name.value}" is not allowed on a ${operation}`);
-  checkFragmentCycles(document);
   if (operation === 'subscription') throw validation('subscriptions are not supported by this engine yet (part 2)');
   const fields = rootFields(options);
   const available = operation === 'mutation' ? fields.mutation : fields.query;
@@ -142,7 +141,7 @@ export function compileOperation(options: CompileOptions, document: DocumentNode
   if (operation === 'mutation' && available.size === 0) throw validation('no mutations exist');
   const roots: RootPlan[] = [];
   for (const f of compiler.collect(op.selectionSet, rootType, '$')) {
-    const path = `$.selectionSet.${f.alias}`;
+    const path = f.path;
     if (f.name === '__typename') {
       roots.push({ alias: f.alias, kind: 'typename', typename: rootType });
       continue;
@@ -188,29 +187,6 @@ function compileRoot(c: Compiler, ref: RootFieldRef, f: MergedField, path: strin
     }
     default:
       throw validation(`unexpected root field ${f.name}`, path);
-  }
-}
-
-/** A fragment that spreads itself (directly or through others) is refused before anything runs. */
-function checkFragmentCycles(document: DocumentNode) {
-  const fragments = fragmentsOf(document);
-  const spreads = (set: import('graphql').SelectionSetNode, out: string[] = []): string[] => {
-    for (const sel of set.selections) {
-      if (sel.kind === Kind.FRAGMENT_SPREAD) out.push(sel.name.value);
-      else if (sel.selectionSet) spreads(sel.selectionSet, out);
-    }
-    return out;
-  };
-  for (const [name] of fragments) {
-    const visit = (current: string, chain: string[]) => {
-      const fragment = fragments.get(current);
-      if (!fragment) return;
-      for (const next of spreads(fragment.selectionSet)) {
-        if (next === name) throw validation(`cannot spread fragment "${name}" within itself via ${[...chain, next].join(',')}`);
-        if (!chain.includes(next)) visit(next, [...chain, next]);
-      }
-    };
-    visit(name, []);
   }
 }
 

@@ -373,7 +373,7 @@ function commitCheck<T>(ctx: MetadataContext, answer: T): T {
   try {
     ctx.model = buildModel(ctx.draft, ctx.catalog);
   } catch (error) {
-    if (error instanceof EngineError) throw new EngineError(error.code, error.message, '$.args');
+    if (error instanceof EngineError) throw new EngineError(error.code, error.message, '$.args', error.status, error.internal);
     throw error;
   }
   ctx.changed = true;
