@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { seed } from '../src/index.ts';
 import { useTestDatabase } from '../src/testing.ts';
 import {
   at,
@@ -44,6 +45,14 @@ describe('seeded demo organizations', () => {
       const { sum, balance: b } = await ledgerSumAndBalance(pool, org);
       expect(sum).toBe(b);
     }
+  });
+});
+
+describe('seeds', () => {
+  it('can run again (the dev database runs them on every start) without changing anything', async () => {
+    const before = await Promise.all([snapshot(pool, ACME), snapshot(pool, GLOBEX), ledgerTableCounts(pool)]);
+    await seed(db.url);
+    expect(await Promise.all([snapshot(pool, ACME), snapshot(pool, GLOBEX), ledgerTableCounts(pool)])).toEqual(before);
   });
 });
 
