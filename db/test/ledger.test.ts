@@ -121,6 +121,13 @@ describe('grants', () => {
     expect(allowance.expires_at).toEqual(new Date('2030-02-01T00:00:00Z'));
   });
 
+  it('refuses an allowance with no expiry for an org that has no subscription period', async () => {
+    const org = await createOrg(pool);
+    await pool.query('delete from public.organization_subscriptions where organization_id = $1', [org]);
+    await expectRefusedUnchanged(pool, org, 'INVALID_INPUT', () => grant(pool, org, '10', 'plan_allowance', 'no-period'));
+    expect((await grant(pool, org, '10', 'plan_allowance', 'no-period', { expiresAt: at(DAY) })).expires_at).toEqual(at(DAY));
+  });
+
   it('refuses bad input with INVALID_INPUT or IDEMPOTENCY_CONFLICT and changes nothing', async () => {
     const org = await createOrg(pool);
     await grant(pool, org, '5', 'purchase', 'cs_taken');
