@@ -59,7 +59,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env, cwd = proces
     ...(env.HASURA_GRAPHQL_UNAUTHORIZED_ROLE ? { unauthorizedRole: env.HASURA_GRAPHQL_UNAUTHORIZED_ROLE } : {}),
     stringifyNumeric: truthy(env.HASURA_GRAPHQL_STRINGIFY_NUMERIC_TYPES),
     devMode: truthy(env.HASURA_GRAPHQL_DEV_MODE),
-    metadataDir: dir === '' ? null : resolve(cwd, dir ?? 'hasura/metadata'),
+    // Default: the repository's hasura/metadata, wherever the engine is started from.
+    metadataDir: dir === '' ? null : dir === undefined ? resolve(import.meta.dirname, '..', '..', 'hasura', 'metadata') : resolve(cwd, dir),
     strict: truthy(env.ORG_CREDITS_ENGINE_STRICT),
     inferFunctionPermissions:
       env.HASURA_GRAPHQL_INFER_FUNCTION_PERMISSIONS === undefined || truthy(env.HASURA_GRAPHQL_INFER_FUNCTION_PERMISSIONS),

@@ -138,3 +138,57 @@ describe('updates and deletes', () => {
     expect(body.errors?.[0]?.message).toBe('no mutations exist');
   });
 });
+
+describe('SQL injection attempts through arguments', () => {
+  const evil = `x'); delete from t.entries; --`;
+
+  it('stores hostile text as text in inserts and updates, and leaves every other row alone', async () => {
+    const before = await snapshot();
+    const inserted = await gql(
+      engine,
+      'mutation($n: String) { insert_entries_one(object: {org_id: "00000000-0000-0000-0000-00000000000a", amount: "1", note: $n}) { id note } }',
+      {
+        variables: { n: evil },
+        headers: member(USER_A),
+      },
+    );
+    const row = inserted.body.data?.insert_entries_one as { id: string; note: string } | undefined;
+    expect(row?.note).toBe(evil);
+    const updated = await gql(
+      engine,
+      `mutation { update_entries_by_pk(pk_columns: {id: ${row?.id}}, _set: {note: "${evil.replaceAll('"', '\\"')}"}) { note } }`,
+      {
+        headers: member(USER_A),
+      },
+    );
+    expect(updated.body.data).toEqual({ update_entries_by_pk: { note: evil } });
+    const after = await snapshot();
+    expect(after.filter((r) => r.id !== row?.id)).toEqual(before);
+    await db.pool.query('delete from t.entries where id = $1', [row?.id]);
+  });
+
+  it('refuses hostile names where the SQL needs an identifier: order_by, distinct_on, on_conflict, columns', async () => {
+    const checks = [
+      '{ entries(order_by: {id: "asc; drop table t.entries"}) { id } }',
+      '{ entries(distinct_on: ["id) ; drop table t.entries; --"]) { id } }',
+      '{ entries_aggregate { aggregate { count(columns: ["id\\"; drop table t.entries; --"]) } } }',
+      `mutation { insert_orgs_one(object: {id: "00000000-0000-0000-0000-0000000000ff", name: "x"}, on_conflict: {constraint: "orgs_pkey\\" do nothing; drop table t.entries; --", update_columns: []}) { id } }`,
+      '{ entries(where: {_and: [{id: {_eq: 1}}], "x\\" or 1=1": {_eq: 1}}) { id } }',
+    ];
+    for (const query of checks) {
+      const { body } = await gql(engine, query);
+      expect(body.errors?.[0]?.extensions.code, query).toBe('validation-failed');
+    }
+    const count = await db.pool.query('select count(*)::int as n from t.entries');
+    expect(count.rows[0].n).toBeGreaterThan(0);
+  });
+
+  it('treats a hostile json path as keys, never as SQL', async () => {
+    const asKey = await gql(engine, `{ orgs(where: {name: {_eq: "Acme"}}) { meta(path: "$[\\"x'); drop table t.orgs; --\\"]") } }`);
+    expect(asKey.body.data).toEqual({ orgs: [{ meta: null }] });
+    const malformed = await gql(engine, `{ orgs { meta(path: "$['x'']); drop table t.orgs; --']") } }`);
+    expect(malformed.body.errors?.[0]?.extensions.code).toBe('validation-failed');
+    const count = await db.pool.query('select count(*)::int as n from t.orgs');
+    expect(count.rows[0].n).toBeGreaterThan(0);
+  });
+});
