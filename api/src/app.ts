@@ -7,7 +7,12 @@ import { actions } from './actions/index.ts';
 import type { AIProvider } from './ai/index.ts';
 import { devRoutes } from './dev.ts';
 import { AppError, type ErrorLogger, errorMiddleware, invalidInputFromZod } from './errors.ts';
+import { eventsRouter } from './events/index.ts';
+import { cronRouter } from './jobs/index.ts';
+import type { Payments } from './payments/index.ts';
+import type { LocalProvider } from './payments/local-provider.ts';
 import { actionEnvelope, sessionFrom } from './session.ts';
+import { stripeWebhookRouter } from './webhooks/stripe.ts';
 
 export const SECRET_HEADER = 'x-org-credits-secret';
 
@@ -26,6 +31,8 @@ export interface AppDeps {
   clock?: () => Date;
   /** @default console */
   logger?: ErrorLogger;
+  /** Stripe (or the local test provider), the webhook secret, the web origin, notifications. Without it: no /webhooks, /cron, /events, /pay. */
+  payments?: Payments;
 }
 
 /** 401 and nothing runs unless the request carries the shared secret. */
@@ -57,6 +64,18 @@ export function createApp(deps: AppDeps): express.Express {
   // JSON bodies only where JSON is expected: Stripe's webhook (part 2) needs its raw body for the
   // signature and mounts its own parser.
   app.use(['/actions', '/cron', '/events', '/dev'], express.json({ limit: '1mb' }));
+  const payments = deps.payments;
+  if (payments) {
+    const logger = deps.logger ?? console;
+    const paymentDeps = { db: deps.db, payments, clock, logger: { error: logger.error.bind(logger), info: console.info } };
+    app.use(stripeWebhookRouter(paymentDeps));
+    app.use(cronRouter(paymentDeps));
+    app.use(eventsRouter(paymentDeps));
+    if (payments.provider.kind === 'local') {
+      app.use('/pay', express.urlencoded({ extended: false, limit: '16kb' }));
+      app.use((payments.provider as LocalProvider).router());
+    }
+  }
 
   app.post('/actions', async (req, res) => {
     const envelope = actionEnvelope.safeParse(req.body);
@@ -67,7 +86,7 @@ export function createApp(deps: AppDeps): express.Express {
     const session = sessionFrom(session_variables);
     const args = definition.input.safeParse(input);
     if (!args.success) throw invalidInputFromZod(args.error, `input of ${action.name}`);
-    const output = await definition.handler({ session, db: deps.db, ai: deps.ai, clock }, args.data);
+    const output = await definition.handler({ session, db: deps.db, ai: deps.ai, clock, ...(payments ? { payments } : {}) }, args.data);
     res.json(output);
   });
 

@@ -21,6 +21,16 @@ export interface Config {
   aiBaseUrl: string | null;
   /** The web app's origin (for the dev sign-in from the browser). */
   webOrigin: string | null;
+  /** Stripe's secret key; without one (development only) the local test payment provider runs. */
+  stripeSecretKey: string | null;
+  /** The signing secret of the Stripe webhook endpoint (whsec_…); null in production when unset. */
+  stripeWebhookSecret: string | null;
+  /** Another Stripe API base URL (a fake Stripe server in tests). */
+  stripeApiUrl: string | null;
+  /** Where browsers and the local payment provider reach this api (its /pay pages). */
+  publicApiUrl: string | null;
+  /** Where notifications are POSTed as JSON; the log when unset. */
+  notificationsWebhookUrl: string | null;
 }
 
 export const DEV_DEFAULTS = {
@@ -29,6 +39,8 @@ export const DEV_DEFAULTS = {
   // The same development key as scripts/stack.ts, so dev tokens work with the local engine.
   jwtKey: 'dev-only-jwt-key-for-org-credits-local-stack-000',
   graphqlUrl: 'http://127.0.0.1:8080/v1/graphql',
+  stripeWebhookSecret: 'whsec_dev_org_credits_local_test_payments',
+  webOrigin: 'http://localhost:5173',
 } as const;
 
 const url = (name: string) => z.url({ error: `${name} must be a URL` });
@@ -67,6 +79,14 @@ const envSchema = z.object({
   OPENAI_API_KEY: z.string().min(1).optional(),
   AI_BASE_URL: url('AI_BASE_URL').optional(),
   WEB_ORIGIN: url('WEB_ORIGIN').optional(),
+  STRIPE_SECRET_KEY: z
+    .string()
+    .regex(/^(sk|rk)_/, 'STRIPE_SECRET_KEY must be a Stripe secret key (sk_… or rk_…)')
+    .optional(),
+  STRIPE_WEBHOOK_SECRET: z.string().min(16, 'STRIPE_WEBHOOK_SECRET must be the endpoint signing secret (whsec_…)').optional(),
+  STRIPE_API_URL: url('STRIPE_API_URL').optional(),
+  PUBLIC_API_URL: url('PUBLIC_API_URL').optional(),
+  NOTIFICATIONS_WEBHOOK_URL: url('NOTIFICATIONS_WEBHOOK_URL').optional(),
 });
 
 export class ConfigError extends Error {
@@ -91,6 +111,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const required = ['DATABASE_URL', 'ACTION_SECRET', 'HASURA_GRAPHQL_JWT_SECRET', 'HASURA_GRAPHQL_URL'] as const;
     for (const name of required) if (given[name] === undefined) problems.push(`${name}: required when NODE_ENV=production`);
     if (values.ACTION_SECRET === DEV_DEFAULTS.actionSecret) problems.push('ACTION_SECRET: the development secret is refused in production');
+    if (values.STRIPE_WEBHOOK_SECRET === DEV_DEFAULTS.stripeWebhookSecret)
+      problems.push('STRIPE_WEBHOOK_SECRET: the development secret is refused in production');
     if (values.HASURA_GRAPHQL_JWT_SECRET === DEV_DEFAULTS.jwtKey) {
       problems.push('HASURA_GRAPHQL_JWT_SECRET: the development key is refused in production');
     }
@@ -109,5 +131,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     openaiApiKey: values.OPENAI_API_KEY ?? null,
     aiBaseUrl: values.AI_BASE_URL ?? null,
     webOrigin: values.WEB_ORIGIN ?? null,
+    stripeSecretKey: values.STRIPE_SECRET_KEY ?? null,
+    stripeWebhookSecret: values.STRIPE_WEBHOOK_SECRET ?? (production ? null : DEV_DEFAULTS.stripeWebhookSecret),
+    stripeApiUrl: values.STRIPE_API_URL ?? null,
+    publicApiUrl: values.PUBLIC_API_URL ?? null,
+    notificationsWebhookUrl: values.NOTIFICATIONS_WEBHOOK_URL ?? null,
   };
 }

@@ -5,7 +5,8 @@ import { pg } from '@org-credits/db';
 import type { AIProvider } from './ai/index.ts';
 import { createAIProvider } from './ai/index.ts';
 import { createApp } from './app.ts';
-import { type Config, loadConfig } from './config.ts';
+import { type Config, DEV_DEFAULTS, loadConfig } from './config.ts';
+import { createPayments, type Payments } from './payments/index.ts';
 
 export interface StartOptions {
   config?: Config;
@@ -13,6 +14,8 @@ export interface StartOptions {
   overrides?: Partial<Config>;
   ai?: AIProvider;
   clock?: () => Date;
+  /** The payment side; by default Stripe when STRIPE_SECRET_KEY is set, else the local test provider. */
+  payments?: Payments;
 }
 
 export interface RunningServer {
@@ -28,7 +31,26 @@ export async function start(options: StartOptions = {}): Promise<RunningServer> 
   const db = new pg.Pool({ connectionString: config.databaseUrl, max: config.databasePoolSize });
   db.on('error', (error) => console.error('[api] idle database connection failed:', error.message));
   const ai = options.ai ?? createAIProvider({ openaiApiKey: config.openaiApiKey ?? undefined, aiBaseUrl: config.aiBaseUrl ?? undefined });
+  let publicUrl = config.publicApiUrl;
+  // Production takes payments only through Stripe: without its key and webhook secret there are none
+  // (billing actions answer PAYMENT_PROVIDER_ERROR, /webhooks, /cron, /events answer 404).
+  const paymentsOff = config.production && (!config.stripeSecretKey || !config.stripeWebhookSecret);
+  if (paymentsOff && !options.payments) console.error('[api] payments are off: set STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET');
+  const payments =
+    options.payments ??
+    (paymentsOff
+      ? undefined
+      : createPayments({
+          stripeSecretKey: config.stripeSecretKey,
+          stripeApiUrl: config.stripeApiUrl,
+          stripeWebhookSecret: config.stripeWebhookSecret ?? DEV_DEFAULTS.stripeWebhookSecret,
+          webOrigin: config.webOrigin ?? DEV_DEFAULTS.webOrigin,
+          apiPublicUrl: () => publicUrl ?? '',
+          notificationsWebhookUrl: config.notificationsWebhookUrl,
+          ...(options.clock ? { clock: options.clock } : {}),
+        }));
   const app = createApp({
+    ...(payments ? { payments } : {}),
     db,
     ai,
     actionSecret: config.actionSecret,
@@ -43,6 +65,7 @@ export async function start(options: StartOptions = {}): Promise<RunningServer> 
     server.once('error', reject);
   });
   const { port } = server.address() as AddressInfo;
+  publicUrl ??= `http://${config.host}:${port}`;
   return {
     url: `http://${config.host}:${port}`,
     port,

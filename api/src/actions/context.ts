@@ -3,6 +3,7 @@
 import type pg from 'pg';
 import type { z } from 'zod';
 import type { AIProvider } from '../ai/index.ts';
+import type { Payments } from '../payments/index.ts';
 import type { Session } from '../session.ts';
 
 export interface ActionContext {
@@ -10,6 +11,8 @@ export interface ActionContext {
   db: pg.Pool;
   ai: AIProvider;
   clock: () => Date;
+  /** The payment provider and settings (part 2's actions); absent where payments are not configured. */
+  payments?: Payments;
 }
 
 export interface ActionDefinition<S extends z.ZodType = z.ZodType, O = unknown> {

@@ -1,7 +1,10 @@
 // Hasura's action name → its handler. The router dispatches POST /actions on `action.name`; an
 // action of part 2 (createTopUpCheckout, changePlan, cancelPlanChange) slots in here.
+import cancelPlanChange from './cancelPlanChange.ts';
+import changePlan from './changePlan.ts';
 import checkAIAccess from './checkAIAccess.ts';
 import type { ActionDefinition } from './context.ts';
+import createTopUpCheckout from './createTopUpCheckout.ts';
 import estimateCredits from './estimateCredits.ts';
 import releaseCredits from './releaseCredits.ts';
 import reserveCredits from './reserveCredits.ts';
@@ -15,6 +18,9 @@ export const actions: Record<string, ActionDefinition> = {
   settleCredits,
   releaseCredits,
   runPlayground,
+  createTopUpCheckout,
+  changePlan,
+  cancelPlanChange,
 };
 
 export type { ActionContext, ActionDefinition } from './context.ts';

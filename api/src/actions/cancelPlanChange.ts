@@ -1,0 +1,34 @@
+// cancelPlanChange: owners and admins drop the org's scheduled plan change (a downgrade's
+// subscription schedule is released; a cancellation at the period end is withdrawn).
+import { z } from 'zod';
+import { requireBillingActor, requirePayments, viaProvider } from '../payments/index.ts';
+import type { PlanChangeResult } from './changePlan.ts';
+import { readSubscription } from './changePlan.ts';
+import { type ActionContext, defineAction } from './context.ts';
+
+export const input = z.object({}).strict();
+
+export async function cancelPlanChange(ctx: ActionContext): Promise<PlanChangeResult> {
+  const payments = requirePayments(ctx.payments);
+  const actor = await requireBillingActor(ctx.db, ctx.session);
+  const sub = await readSubscription(ctx, actor.orgId);
+  if (!sub.pending_plan_id) return { status: 'unchanged', checkoutUrl: null, effectiveAt: null, planId: sub.plan_id };
+  const requestKey = ctx.clock().toISOString();
+  if (sub.stripe_schedule_id) {
+    const scheduleId = sub.stripe_schedule_id;
+    await viaProvider(() => payments.provider.releaseSchedule(scheduleId, `release:${scheduleId}:${requestKey}`));
+  }
+  if (sub.cancel_at_period_end && sub.stripe_subscription_id) {
+    const subscriptionId = sub.stripe_subscription_id;
+    await viaProvider(() => payments.provider.setCancelAtPeriodEnd(subscriptionId, false, `keep:${subscriptionId}:${requestKey}:cancel`));
+  }
+  await ctx.db.query(
+    `update public.organization_subscriptions
+     set pending_plan_id = null, pending_change_at = null, stripe_schedule_id = null, cancel_at_period_end = false, updated_at = $2
+     where organization_id = $1`,
+    [actor.orgId, ctx.clock()],
+  );
+  return { status: 'canceled', checkoutUrl: null, effectiveAt: null, planId: sub.plan_id };
+}
+
+export default defineAction(input, (ctx) => cancelPlanChange(ctx));

@@ -1,0 +1,86 @@
+// POST /cron/:job — Hasura's cron triggers (hasura/metadata/cron_triggers.yaml), behind the shared
+// secret. Each job takes "now" from the trigger's scheduled_time (tests pass a time; nothing
+// sleeps), is idempotent, and is safe to run twice at once: the SQL takes row locks and checks
+// state, and every grant and notification has its unique reference.
+import express, { type Router } from 'express';
+import type pg from 'pg';
+import { z } from 'zod';
+import { AppError, invalidInputFromZod } from '../errors.ts';
+import { type StoredNotification, sendAll } from '../notifications/index.ts';
+import { type AttemptRow, chargeAttempt, runAutoTopUp } from '../payments/auto-topup.ts';
+import type { Payments } from '../payments/index.ts';
+
+export interface JobDeps {
+  db: pg.Pool;
+  payments: Payments;
+  clock: () => Date;
+  logger?: Pick<Console, 'error' | 'info'>;
+}
+
+type Job = (deps: JobDeps, now: Date) => Promise<Record<string, unknown>>;
+
+/** An in-flight attempt older than this had its answer lost: the sweep sends it again with the same key. */
+const RETRY_IN_FLIGHT_AFTER_MINUTES = 10;
+
+export const jobs: Record<string, Job> = {
+  /** Every minute: open reservations past their expiry return their credits. */
+  async expire_reservations({ db }, now) {
+    const { rows } = await db.query<{ n: number }>('select public.expire_reservations($1) as n', [now]);
+    return { expired: rows[0]!.n };
+  },
+  /** Hourly: grants past their expiry are zeroed with expire entries. */
+  async expire_grants({ db }, now) {
+    const { rows } = await db.query<{ n: number }>('select public.expire_grants($1) as n', [now]);
+    return { expired: rows[0]!.n };
+  },
+  /** Hourly: ended periods roll (applying scheduled changes), and every active org gets its allowance once per period. */
+  async roll_billing_periods({ db }, now) {
+    const { rows } = await db.query<{ n: number }>('select public.roll_billing_periods($1) as n', [now]);
+    return { organizations: rows[0]!.n };
+  },
+  /** Every 5 minutes: the event trigger's safety net, and a retry of attempts whose answer was lost. */
+  async auto_topup_sweep(deps, now) {
+    const stale = await deps.db.query<AttemptRow>(
+      `select * from public.auto_topup_attempts where status = 'in_flight' and created_at < $1::timestamptz - make_interval(mins => $2)
+       order by created_at limit 100`,
+      [now, RETRY_IN_FLIGHT_AFTER_MINUTES],
+    );
+    for (const attempt of stale.rows) await chargeAttempt(deps, attempt, now);
+    const due = await deps.db.query<{ organization_id: string }>(
+      `select s.organization_id from public.auto_topup_settings s
+       cross join lateral public.get_credit_balance(s.organization_id, $1) b
+       where s.enabled and b.available_credits < s.threshold_credits
+       order by s.organization_id`,
+      [now],
+    );
+    const outcomes: Record<string, string> = {};
+    for (const { organization_id } of due.rows) {
+      const status = await runAutoTopUp(deps, organization_id, now);
+      if (status) outcomes[organization_id] = status;
+    }
+    return { retried: stale.rowCount ?? 0, attempts: outcomes };
+  },
+  /** Every 15 minutes: 50 / 80 / 100 % of the allowance used, and below the auto top-up threshold; once per period each. */
+  async usage_notifications({ db, payments, logger }, now) {
+    const { rows } = await db.query<StoredNotification>('select * from public.notify_usage_thresholds($1)', [now]);
+    await sendAll(payments.notifier, rows, logger ?? console);
+    return { notified: rows.filter((n) => !n.read_at).length };
+  },
+};
+
+/** What Hasura POSTs to a cron webhook. */
+const cronPayload = z.object({ scheduled_time: z.iso.datetime({ offset: true }).optional(), name: z.string().optional() }).loose();
+
+export function cronRouter(deps: JobDeps): Router {
+  const router = express.Router();
+  router.post('/cron/:job', async (req, res) => {
+    const job = jobs[req.params.job];
+    if (!job || !Object.hasOwn(jobs, req.params.job)) throw new AppError('NOT_FOUND', `no job named ${req.params.job}`);
+    const payload = cronPayload.safeParse(req.body ?? {});
+    if (!payload.success) throw invalidInputFromZod(payload.error, 'cron payload');
+    const now = payload.data.scheduled_time ? new Date(payload.data.scheduled_time) : deps.clock();
+    const result = await job(deps, now);
+    res.json({ job: req.params.job, now: now.toISOString(), ...result });
+  });
+  return router;
+}

@@ -1,0 +1,118 @@
+// Notifications: stored in `notifications` for the app (deduplicated per org by dedupe_key), then
+// handed to an outgoing adapter: a webhook when NOTIFICATIONS_WEBHOOK_URL is set, the log otherwise.
+// Rows are written inside the transaction of what caused them; they are sent after it commits.
+
+export type NotificationKind =
+  | 'usage_threshold'
+  | 'low_balance'
+  | 'auto_topup_succeeded'
+  | 'auto_topup_failed'
+  | 'auto_topup_action_required'
+  | 'auto_topup_disabled'
+  | 'payment_failed'
+  | 'plan_changed'
+  | 'refund';
+
+export interface NotificationInput {
+  orgId: string;
+  /** Null: everyone in the org. */
+  userId?: string | null;
+  kind: NotificationKind;
+  title: string;
+  body: string;
+  actionUrl?: string | null;
+  dedupeKey: string;
+}
+
+export interface StoredNotification {
+  id: string;
+  organization_id: string;
+  user_id: string | null;
+  kind: NotificationKind;
+  title: string;
+  body: string;
+  action_url: string | null;
+  dedupe_key: string | null;
+  read_at: Date | null;
+  created_at: Date;
+}
+
+/** A pg client or pool: anything with `query`. */
+export interface Queryable {
+  query<R extends object>(text: string, values?: unknown[]): Promise<{ rows: R[] }>;
+}
+
+/** Inserts the notification unless its dedupe key exists for the org; returns it when inserted. */
+export async function storeNotification(db: Queryable, n: NotificationInput, now: Date): Promise<StoredNotification | null> {
+  const { rows } = await db.query<StoredNotification>(
+    `insert into public.notifications (organization_id, user_id, kind, title, body, action_url, dedupe_key, created_at)
+     values ($1, $2, $3, $4, $5, $6, $7, $8)
+     on conflict (organization_id, dedupe_key) do nothing
+     returning *`,
+    [n.orgId, n.userId ?? null, n.kind, n.title, n.body, n.actionUrl ?? null, n.dedupeKey, now],
+  );
+  return rows[0] ?? null;
+}
+
+/** One notification per owner of the org (for what only owners can act on). */
+export async function notifyOwners(db: Queryable, n: Omit<NotificationInput, 'userId'>, now: Date): Promise<StoredNotification[]> {
+  const { rows } = await db.query<{ user_id: string }>(
+    "select user_id from public.organization_members where organization_id = $1 and role = 'owner' order by user_id",
+    [n.orgId],
+  );
+  const stored: StoredNotification[] = [];
+  for (const { user_id } of rows) {
+    const row = await storeNotification(db, { ...n, userId: user_id, dedupeKey: `${n.dedupeKey}:${user_id}` }, now);
+    if (row) stored.push(row);
+  }
+  return stored;
+}
+
+/** Where notifications go beyond the app. */
+export interface NotificationSender {
+  send(notification: StoredNotification): Promise<void>;
+}
+
+export function logSender(logger: Pick<Console, 'info'> = console): NotificationSender {
+  return {
+    async send(n) {
+      logger.info(`[notify] ${n.organization_id}${n.user_id ? `/${n.user_id}` : ''} ${n.kind}: ${n.title} — ${n.body}`);
+    },
+  };
+}
+
+/** POSTs each notification as JSON to a URL (an email or chat provider's inbound hook). */
+export function webhookSender(url: string, fetchImpl: typeof fetch = fetch): NotificationSender {
+  return {
+    async send(n) {
+      const response = await fetchImpl(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          id: n.id,
+          organizationId: n.organization_id,
+          userId: n.user_id,
+          kind: n.kind,
+          title: n.title,
+          body: n.body,
+          actionUrl: n.action_url,
+          createdAt: n.created_at,
+        }),
+        signal: AbortSignal.timeout(10_000),
+      });
+      if (!response.ok) throw new Error(`the notifications webhook answered ${response.status}`);
+    },
+  };
+}
+
+/** Sends what was stored; a failed send is logged, never undoes what caused it (the row stays for the app). */
+export async function sendAll(sender: NotificationSender, notifications: StoredNotification[], logger: Pick<Console, 'error'> = console) {
+  for (const n of notifications) {
+    if (n.read_at) continue;
+    try {
+      await sender.send(n);
+    } catch (error) {
+      logger.error(`[notify] could not send notification ${n.id}`, error);
+    }
+  }
+}

@@ -1,0 +1,180 @@
+// Auto top-up: when an org's available credits fall below its threshold, one off-session charge.
+// The database decides whether to charge (claim_auto_topup_attempt: enabled, below threshold, none
+// in flight, cooldown, monthly caps; racing claims start one attempt); the attempt's idempotency key
+// goes to Stripe, so a retried call never charges twice; the outcome is recorded once
+// (resolve_auto_topup_attempt). An answer we never got leaves the attempt in flight: the
+// payment_intent.* webhook, or the sweep's retry with the same key, resolves it.
+import type pg from 'pg';
+import { notifyOwners, type StoredNotification, sendAll, storeNotification } from '../notifications/index.ts';
+import { inTransaction, type Payments } from './index.ts';
+import type { OffSessionResult } from './provider.ts';
+
+export interface AttemptRow {
+  id: string;
+  organization_id: string;
+  package_id: string;
+  status: string;
+  idempotency_key: string;
+  credits: string;
+  price_minor: string;
+  currency: string;
+}
+
+export interface AutoTopUpDeps {
+  db: pg.Pool;
+  payments: Payments;
+  logger?: Pick<Console, 'error' | 'info'>;
+}
+
+/** Claims and charges one auto top-up for the org when its rules say so; the attempt's final status, or null when none was due. */
+export async function runAutoTopUp(deps: AutoTopUpDeps, orgId: string, now: Date): Promise<string | null> {
+  const { rows } = await deps.db.query<AttemptRow>('select * from public.claim_auto_topup_attempt($1, $2)', [orgId, now]);
+  const attempt = rows[0];
+  if (!attempt?.id) return null;
+  return chargeAttempt(deps, attempt, now);
+}
+
+/** Sends the attempt's charge (again, for a retry: same idempotency key, same charge) and records the outcome. */
+export async function chargeAttempt(deps: AutoTopUpDeps, attempt: AttemptRow, now: Date): Promise<string> {
+  const logger = deps.logger ?? console;
+  const { rows } = await deps.db.query<{ customer: string | null; payment_method: string | null }>(
+    `select o.stripe_customer_id as customer, s.stripe_payment_method_id as payment_method
+     from public.organizations o left join public.auto_topup_settings s on s.organization_id = o.id where o.id = $1`,
+    [attempt.organization_id],
+  );
+  let result: OffSessionResult;
+  try {
+    result = await deps.payments.provider.chargeOffSession({
+      customerId: rows[0]?.customer ?? null,
+      paymentMethodId: rows[0]?.payment_method ?? null,
+      amountMinor: Number(attempt.price_minor),
+      currency: attempt.currency,
+      idempotencyKey: attempt.idempotency_key,
+      metadata: { organization_id: attempt.organization_id, auto_topup_attempt_id: attempt.id, package_id: attempt.package_id },
+    });
+  } catch (error) {
+    logger.error(`[auto-topup] attempt ${attempt.id}: outcome unknown, left in flight`, error);
+    return 'in_flight';
+  }
+  if (result.status === 'processing') {
+    await deps.db.query(
+      'update public.auto_topup_attempts set stripe_payment_intent_id = $2 where id = $1 and stripe_payment_intent_id is null',
+      [attempt.id, result.paymentIntentId],
+    );
+    return 'in_flight';
+  }
+  return recordAttemptOutcome(deps, attempt.id, result, now);
+}
+
+/** Records an outcome from the charge's answer, in its own transaction, then sends its notifications. */
+export async function recordAttemptOutcome(
+  deps: AutoTopUpDeps,
+  attemptId: string,
+  result: Exclude<OffSessionResult, { status: 'processing' }>,
+  now: Date,
+): Promise<string> {
+  const { status, outbox } = await inTransaction(deps.db, (tx) => resolveAttempt(tx, deps.payments, attemptId, result, now));
+  await sendAll(deps.payments.notifier, outbox, deps.logger ?? console);
+  return status;
+}
+
+/** Records an outcome once inside the caller's transaction (a webhook's); returns the notifications to send after commit. */
+export async function resolveAttempt(
+  tx: pg.PoolClient,
+  payments: Payments,
+  attemptId: string,
+  result: Exclude<OffSessionResult, { status: 'processing' }>,
+  now: Date,
+): Promise<{ status: string; outbox: StoredNotification[] }> {
+  const { rows } = await tx.query<{ organization_id: string; status: string; changed: boolean; auto_topup_disabled: boolean }>(
+    'select * from public.resolve_auto_topup_attempt($1, $2, $3, $4, $5, $6)',
+    [
+      attemptId,
+      result.status,
+      result.paymentIntentId,
+      result.status === 'succeeded' ? null : result.code,
+      result.status === 'succeeded' ? null : result.message,
+      now,
+    ],
+  );
+  const outcome = rows[0]!;
+  const outbox = outcome.changed ? await attemptNotifications(tx, payments, attemptId, outcome, result, now) : [];
+  return { status: outcome.status, outbox };
+}
+
+async function attemptNotifications(
+  tx: pg.PoolClient,
+  payments: Payments,
+  attemptId: string,
+  outcome: { organization_id: string; status: string; auto_topup_disabled: boolean },
+  result: Exclude<OffSessionResult, { status: 'processing' }>,
+  now: Date,
+): Promise<StoredNotification[]> {
+  const orgId = outcome.organization_id;
+  const out: StoredNotification[] = [];
+  const push = (n: StoredNotification | null) => n && out.push(n);
+  if (outcome.status === 'succeeded') {
+    push(
+      await storeNotification(
+        tx,
+        {
+          orgId,
+          kind: 'auto_topup_succeeded',
+          title: 'Auto top-up added credits',
+          body: 'Your balance fell below the threshold, so a pack was bought with your saved card.',
+          actionUrl: `${payments.webOrigin}/credits`,
+          dedupeKey: `auto_topup_succeeded:${attemptId}`,
+        },
+        now,
+      ),
+    );
+  } else if (outcome.status === 'requires_action') {
+    out.push(
+      ...(await notifyOwners(
+        tx,
+        {
+          orgId,
+          kind: 'auto_topup_action_required',
+          title: 'Your bank wants you to confirm an auto top-up',
+          body: 'The off-session payment needs authentication. Buy the pack now to confirm it with your bank.',
+          actionUrl: `${payments.webOrigin}/credits?topup=buy`,
+          dedupeKey: `auto_topup_action_required:${attemptId}`,
+        },
+        now,
+      )),
+    );
+  } else if (outcome.status === 'failed') {
+    const message = 'message' in result ? result.message : 'declined';
+    push(
+      await storeNotification(
+        tx,
+        {
+          orgId,
+          kind: 'auto_topup_failed',
+          title: 'Auto top-up payment failed',
+          body: message,
+          actionUrl: `${payments.webOrigin}/credits`,
+          dedupeKey: `auto_topup_failed:${attemptId}`,
+        },
+        now,
+      ),
+    );
+    if (outcome.auto_topup_disabled) {
+      out.push(
+        ...(await notifyOwners(
+          tx,
+          {
+            orgId,
+            kind: 'auto_topup_disabled',
+            title: 'Auto top-up is off',
+            body: `Two payments in a row failed (last: ${message}). Update your card and turn it on again.`,
+            actionUrl: `${payments.webOrigin}/credits`,
+            dedupeKey: `auto_topup_disabled:${attemptId}`,
+          },
+          now,
+        )),
+      );
+    }
+  }
+  return out;
+}

@@ -1,0 +1,90 @@
+// What the service needs from a payment provider. Two implement it: Stripe (production, and the
+// tests' fake Stripe server) and the local provider (`pnpm dev` without STRIPE_SECRET_KEY), which
+// serves its own test payment page and sends Stripe-shaped, signed events to the same webhook.
+// Amounts are integers of minor units (pence); every write carries an idempotency key.
+
+export interface CheckoutSession {
+  sessionId: string;
+  url: string;
+}
+
+export interface TopUpCheckoutRequest {
+  customerId: string;
+  orgId: string;
+  purchaseId: string;
+  packageId: string;
+  packageName: string;
+  priceMinor: number;
+  currency: string;
+  /** Save the card for off-session charges (the org has auto top-up on). */
+  saveCard: boolean;
+  successUrl: string;
+  cancelUrl: string;
+  idempotencyKey: string;
+}
+
+export interface SubscriptionCheckoutRequest {
+  customerId: string;
+  orgId: string;
+  planId: string;
+  stripePriceId: string;
+  successUrl: string;
+  cancelUrl: string;
+  idempotencyKey: string;
+}
+
+export interface OffSessionCharge {
+  customerId: string | null;
+  paymentMethodId: string | null;
+  amountMinor: number;
+  currency: string;
+  idempotencyKey: string;
+  metadata: Record<string, string>;
+}
+
+/** The outcome of an off-session charge; a thrown error means "unknown" (the attempt stays in flight). */
+export type OffSessionResult =
+  | { status: 'succeeded'; paymentIntentId: string }
+  | { status: 'requires_action'; paymentIntentId: string | null; code: string; message: string }
+  | { status: 'failed'; paymentIntentId: string | null; code: string; message: string }
+  | { status: 'processing'; paymentIntentId: string };
+
+export interface SubscriptionState {
+  id: string;
+  status: string;
+  priceId: string | null;
+  periodStart: Date;
+  periodEnd: Date;
+  cancelAtPeriodEnd: boolean;
+}
+
+export interface PaymentProvider {
+  readonly kind: 'stripe' | 'local';
+  createCustomer(org: { orgId: string; name: string }, idempotencyKey: string): Promise<string>;
+  createTopUpCheckout(request: TopUpCheckoutRequest): Promise<CheckoutSession>;
+  createSubscriptionCheckout(request: SubscriptionCheckoutRequest): Promise<CheckoutSession>;
+  chargeOffSession(charge: OffSessionCharge): Promise<OffSessionResult>;
+  /** The payment method a paid payment intent used (to save for auto top-up), or null. */
+  paymentMethodOf(paymentIntentId: string): Promise<string | null>;
+  retrieveSubscription(subscriptionId: string): Promise<SubscriptionState>;
+  /** Moves the subscription to a price now, invoicing the proration; `paid` only when that invoice was paid. */
+  upgradeSubscription(request: {
+    subscriptionId: string;
+    priceId: string;
+    idempotencyKey: string;
+  }): Promise<{ paid: boolean; message: string }>;
+  /** Schedules the subscription to move to a price at the end of the current period. */
+  scheduleDowngrade(request: { subscriptionId: string; priceId: string; idempotencyKey: string }): Promise<{ scheduleId: string }>;
+  releaseSchedule(scheduleId: string, idempotencyKey: string): Promise<void>;
+  setCancelAtPeriodEnd(subscriptionId: string, cancel: boolean, idempotencyKey: string): Promise<void>;
+}
+
+/** A provider call that failed: answered as PAYMENT_PROVIDER_ERROR. */
+export class PaymentProviderError extends Error {
+  override name = 'PaymentProviderError';
+  readonly code: string;
+  constructor(message: string, code = 'provider_error') {
+    super(message);
+    this.code = code;
+  }
+}

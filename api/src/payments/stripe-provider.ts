@@ -1,0 +1,226 @@
+// The PaymentProvider on Stripe's API, through the official SDK (version pinned in stripe/client.ts).
+import type Stripe from 'stripe';
+import { createStripeClient, type StripeClientOptions } from '../stripe/client.ts';
+import {
+  type CheckoutSession,
+  type OffSessionCharge,
+  type OffSessionResult,
+  type PaymentProvider,
+  PaymentProviderError,
+  type SubscriptionCheckoutRequest,
+  type SubscriptionState,
+  type TopUpCheckoutRequest,
+} from './provider.ts';
+
+/** Runs a Stripe call; its errors become PaymentProviderError with Stripe's message and code. */
+async function call<T>(what: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof PaymentProviderError) throw error;
+    const stripeError = error as { message?: string; code?: string; type?: string };
+    throw new PaymentProviderError(
+      `Stripe could not ${what}: ${stripeError.message ?? String(error)}`,
+      stripeError.code ?? stripeError.type,
+    );
+  }
+}
+
+const idOf = (value: string | { id: string } | null | undefined): string | null =>
+  value == null ? null : typeof value === 'string' ? value : value.id;
+
+function sessionOut(session: Stripe.Checkout.Session): CheckoutSession {
+  if (!session.url) throw new PaymentProviderError(`checkout session ${session.id} has no URL`);
+  return { sessionId: session.id, url: session.url };
+}
+
+export function subscriptionState(subscription: Stripe.Subscription): SubscriptionState {
+  const item = subscription.items.data[0];
+  if (!item) throw new PaymentProviderError(`subscription ${subscription.id} has no item`);
+  return {
+    id: subscription.id,
+    status: subscription.status,
+    priceId: item.price?.id ?? null,
+    periodStart: new Date(item.current_period_start * 1000),
+    periodEnd: new Date(item.current_period_end * 1000),
+    cancelAtPeriodEnd: subscription.cancel_at_period_end,
+  };
+}
+
+export function createStripeProvider(options: StripeClientOptions): PaymentProvider {
+  const stripe = createStripeClient(options);
+  return {
+    kind: 'stripe',
+
+    createCustomer: ({ orgId, name }, idempotencyKey) =>
+      call(
+        'create a customer',
+        async () => (await stripe.customers.create({ name, metadata: { organization_id: orgId } }, { idempotencyKey })).id,
+      ),
+
+    createTopUpCheckout: (r: TopUpCheckoutRequest) =>
+      call('start a checkout', async () => {
+        const metadata = { organization_id: r.orgId, package_id: r.packageId, purchase_id: r.purchaseId, kind: 'topup' };
+        const session = await stripe.checkout.sessions.create(
+          {
+            mode: 'payment',
+            customer: r.customerId,
+            client_reference_id: r.orgId,
+            line_items: [
+              {
+                quantity: 1,
+                price_data: { currency: r.currency.toLowerCase(), unit_amount: r.priceMinor, product_data: { name: r.packageName } },
+              },
+            ],
+            metadata,
+            payment_intent_data: { metadata, ...(r.saveCard ? { setup_future_usage: 'off_session' as const } : {}) },
+            success_url: r.successUrl,
+            cancel_url: r.cancelUrl,
+          },
+          { idempotencyKey: r.idempotencyKey },
+        );
+        return sessionOut(session);
+      }),
+
+    createSubscriptionCheckout: (r: SubscriptionCheckoutRequest) =>
+      call('start a subscription checkout', async () => {
+        const metadata = { organization_id: r.orgId, plan_id: r.planId, kind: 'subscription' };
+        const session = await stripe.checkout.sessions.create(
+          {
+            mode: 'subscription',
+            customer: r.customerId,
+            client_reference_id: r.orgId,
+            line_items: [{ price: r.stripePriceId, quantity: 1 }],
+            metadata,
+            subscription_data: { metadata },
+            success_url: r.successUrl,
+            cancel_url: r.cancelUrl,
+          },
+          { idempotencyKey: r.idempotencyKey },
+        );
+        return sessionOut(session);
+      }),
+
+    async chargeOffSession(charge: OffSessionCharge): Promise<OffSessionResult> {
+      if (!charge.customerId || !charge.paymentMethodId) {
+        return {
+          status: 'failed',
+          paymentIntentId: null,
+          code: 'no_payment_method',
+          message: 'No saved card: buy a pack once with auto top-up on',
+        };
+      }
+      try {
+        const intent = await stripe.paymentIntents.create(
+          {
+            amount: charge.amountMinor,
+            currency: charge.currency.toLowerCase(),
+            customer: charge.customerId,
+            payment_method: charge.paymentMethodId,
+            off_session: true,
+            confirm: true,
+            metadata: charge.metadata,
+          },
+          { idempotencyKey: charge.idempotencyKey },
+        );
+        if (intent.status === 'succeeded') return { status: 'succeeded', paymentIntentId: intent.id };
+        if (intent.status === 'requires_action') {
+          return {
+            status: 'requires_action',
+            paymentIntentId: intent.id,
+            code: 'authentication_required',
+            message: 'The bank asks the cardholder to confirm',
+          };
+        }
+        if (intent.status === 'processing') return { status: 'processing', paymentIntentId: intent.id };
+        const last = intent.last_payment_error;
+        return {
+          status: 'failed',
+          paymentIntentId: intent.id,
+          code: last?.decline_code ?? last?.code ?? intent.status,
+          message: last?.message ?? intent.status,
+        };
+      } catch (error) {
+        const e = error as { type?: string; code?: string; decline_code?: string; message?: string; payment_intent?: { id: string } };
+        if (e.type === 'StripeCardError') {
+          const paymentIntentId = e.payment_intent?.id ?? null;
+          if (e.code === 'authentication_required') {
+            return {
+              status: 'requires_action',
+              paymentIntentId,
+              code: 'authentication_required',
+              message: e.message ?? 'authentication required',
+            };
+          }
+          return { status: 'failed', paymentIntentId, code: e.decline_code ?? e.code ?? 'card_declined', message: e.message ?? 'declined' };
+        }
+        // Anything else (a timeout, a 5xx) leaves the outcome unknown: the caller keeps the attempt in flight.
+        throw new PaymentProviderError(`Stripe could not charge off-session: ${e.message ?? String(error)}`, e.code ?? e.type);
+      }
+    },
+
+    paymentMethodOf: (paymentIntentId) =>
+      call('read a payment intent', async () => idOf((await stripe.paymentIntents.retrieve(paymentIntentId)).payment_method)),
+
+    retrieveSubscription: (subscriptionId) =>
+      call('read a subscription', async () => subscriptionState(await stripe.subscriptions.retrieve(subscriptionId))),
+
+    upgradeSubscription: ({ subscriptionId, priceId, idempotencyKey }) =>
+      call('upgrade the subscription', async () => {
+        const current = await stripe.subscriptions.retrieve(subscriptionId);
+        const item = current.items.data[0];
+        if (!item) throw new PaymentProviderError(`subscription ${subscriptionId} has no item`);
+        const updated = await stripe.subscriptions.update(
+          subscriptionId,
+          {
+            items: [{ id: item.id, price: priceId }],
+            proration_behavior: 'always_invoice',
+            // The new price applies only once the prorated invoice is paid.
+            payment_behavior: 'pending_if_incomplete',
+            expand: ['latest_invoice'],
+          },
+          { idempotencyKey },
+        );
+        const invoice = updated.latest_invoice && typeof updated.latest_invoice !== 'string' ? updated.latest_invoice : null;
+        const applied = !updated.pending_update && updated.items.data[0]?.price?.id === priceId;
+        const paid = applied && (invoice === null || invoice.status === 'paid');
+        return { paid, message: paid ? 'paid' : `the prorated invoice is ${invoice?.status ?? 'unpaid'}` };
+      }),
+
+    scheduleDowngrade: ({ subscriptionId, priceId, idempotencyKey }) =>
+      call('schedule the plan change', async () => {
+        const subscription = await stripe.subscriptions.retrieve(subscriptionId);
+        const item = subscription.items.data[0];
+        if (!item) throw new PaymentProviderError(`subscription ${subscriptionId} has no item`);
+        const existing = idOf(subscription.schedule);
+        const schedule = existing
+          ? await stripe.subscriptionSchedules.retrieve(existing)
+          : await stripe.subscriptionSchedules.create(
+              { from_subscription: subscriptionId },
+              { idempotencyKey: `${idempotencyKey}:create` },
+            );
+        await stripe.subscriptionSchedules.update(
+          schedule.id,
+          {
+            end_behavior: 'release',
+            phases: [
+              { items: [{ price: item.price.id, quantity: 1 }], start_date: item.current_period_start, end_date: item.current_period_end },
+              { items: [{ price: priceId, quantity: 1 }], duration: { interval: 'month', interval_count: 1 } },
+            ],
+          },
+          { idempotencyKey: `${idempotencyKey}:phases` },
+        );
+        return { scheduleId: schedule.id };
+      }),
+
+    releaseSchedule: (scheduleId, idempotencyKey) =>
+      call('cancel the scheduled change', async () => {
+        await stripe.subscriptionSchedules.release(scheduleId, {}, { idempotencyKey });
+      }),
+
+    setCancelAtPeriodEnd: (subscriptionId, cancel, idempotencyKey) =>
+      call(cancel ? 'cancel the subscription at the period end' : 'keep the subscription', async () => {
+        await stripe.subscriptions.update(subscriptionId, { cancel_at_period_end: cancel }, { idempotencyKey });
+      }),
+  };
+}

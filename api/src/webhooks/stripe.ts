@@ -1,0 +1,361 @@
+// POST /webhooks/stripe: Stripe's events. The signature is checked over the raw body, always
+// (missing or bad: 400, nothing changes). The event id is recorded in `stripe_events` in the same
+// transaction as its effect, so a redelivery (even a concurrent one) does nothing. Events may come
+// out of order or days late: each effect is a SQL function that checks the state it finds
+// (cumulative refunds, "only a pending purchase can fail", subscription events older than the last
+// one applied are ignored). Unknown event types: 200 and recorded. A failing effect answers 500 and
+// rolls back, so Stripe delivers it again.
+import express, { type Router } from 'express';
+import type pg from 'pg';
+import type Stripe from 'stripe';
+import { AppError } from '../errors.ts';
+import { notifyOwners, type StoredNotification, sendAll, storeNotification } from '../notifications/index.ts';
+import { resolveAttempt } from '../payments/auto-topup.ts';
+import { inTransaction, type Payments } from '../payments/index.ts';
+import type { SubscriptionState } from '../payments/provider.ts';
+import { Stripe as StripeSdk } from '../stripe/client.ts';
+
+export interface StripeWebhookDeps {
+  db: pg.Pool;
+  payments: Payments;
+  clock: () => Date;
+  logger?: Pick<Console, 'error' | 'info'>;
+}
+
+/** How far the signature's timestamp may be from now (Stripe's default). */
+const TOLERANCE_SECONDS = 300;
+
+const idOf = (value: string | { id: string } | null | undefined): string | null =>
+  value == null ? null : typeof value === 'string' ? value : value.id;
+
+export function stripeWebhookRouter(deps: StripeWebhookDeps): Router {
+  const router = express.Router();
+  router.post('/webhooks/stripe', express.raw({ type: () => true, limit: '1mb' }), async (req, res) => {
+    const signature = req.get('stripe-signature');
+    if (!signature) throw new AppError('INVALID_INPUT', 'missing Stripe-Signature header');
+    const body: unknown = req.body;
+    if (!Buffer.isBuffer(body) || body.length === 0) throw new AppError('INVALID_INPUT', 'empty webhook body');
+    let event: Stripe.Event;
+    try {
+      event = StripeSdk.webhooks.constructEvent(
+        body,
+        signature,
+        deps.payments.webhookSecret,
+        TOLERANCE_SECONDS,
+        undefined,
+        Math.floor(deps.clock().getTime() / 1000),
+      );
+    } catch (error) {
+      throw new AppError('INVALID_INPUT', `the Stripe signature does not verify: ${(error as Error).message}`);
+    }
+    const outcome = await processStripeEvent(deps, event);
+    res.json({ received: true, outcome });
+  });
+  return router;
+}
+
+type Handled = 'processed' | 'duplicate' | 'ignored';
+
+/** Records the event and applies its effect in one transaction; a recorded event does nothing. */
+export async function processStripeEvent(deps: StripeWebhookDeps, event: Stripe.Event): Promise<Handled> {
+  const now = deps.clock();
+  // Reads from Stripe happen before the transaction (no network wait while holding locks).
+  const prepared = await prepare(deps, event);
+  const result = await inTransaction(deps.db, async (tx) => {
+    const recorded = await tx.query(
+      `insert into public.stripe_events (id, type, created_at_stripe, processed_at, payload)
+       values ($1, $2, to_timestamp($3), $4, $5) on conflict (id) do nothing returning id`,
+      [event.id, event.type, event.created, now, event],
+    );
+    if (!recorded.rowCount) return { handled: 'duplicate' as Handled, outbox: [] as StoredNotification[] };
+    const outbox: StoredNotification[] = [];
+    const handled = await apply(tx, deps, event, prepared, now, outbox);
+    return { handled, outbox };
+  });
+  await sendAll(deps.payments.notifier, result.outbox, deps.logger ?? console);
+  return result.handled;
+}
+
+interface Prepared {
+  subscription?: SubscriptionState;
+  paymentMethodId?: string | null;
+}
+
+async function prepare(deps: StripeWebhookDeps, event: Stripe.Event): Promise<Prepared> {
+  if (event.type !== 'checkout.session.completed' && event.type !== 'checkout.session.async_payment_succeeded') return {};
+  const session = event.data.object;
+  const prepared: Prepared = {};
+  const subscriptionId = idOf(session.subscription);
+  if (session.mode === 'subscription' && subscriptionId)
+    prepared.subscription = await deps.payments.provider.retrieveSubscription(subscriptionId);
+  const intentId = idOf(session.payment_intent);
+  if (session.mode === 'payment' && intentId && session.metadata?.organization_id) {
+    const { rows } = await deps.db.query('select 1 from public.auto_topup_settings where organization_id = $1 and enabled', [
+      session.metadata.organization_id,
+    ]);
+    if (rows.length) prepared.paymentMethodId = await deps.payments.provider.paymentMethodOf(intentId);
+  }
+  return prepared;
+}
+
+async function apply(
+  tx: pg.PoolClient,
+  deps: StripeWebhookDeps,
+  event: Stripe.Event,
+  prepared: Prepared,
+  now: Date,
+  outbox: StoredNotification[],
+): Promise<Handled> {
+  const webOrigin = deps.payments.webOrigin;
+  const keep = (n: StoredNotification | null) => n && outbox.push(n);
+  switch (event.type) {
+    case 'checkout.session.completed':
+    case 'checkout.session.async_payment_succeeded': {
+      const session = event.data.object;
+      if (session.payment_status !== 'paid' && session.payment_status !== 'no_payment_required') return 'ignored';
+      if (session.mode === 'subscription') return applySubscriptionCheckout(tx, session, prepared, now, outbox, webOrigin);
+      const purchaseId = session.metadata?.purchase_id;
+      // The purchase row is written before the session exists; link it here if that step was lost.
+      if (purchaseId) {
+        await tx.query(
+          'update public.topup_purchases set stripe_checkout_session_id = $2 where id = $1 and stripe_checkout_session_id is null',
+          [purchaseId, session.id],
+        );
+      }
+      const { rows } = await tx.query<{ id: string | null; organization_id: string }>(
+        'select * from public.fulfil_topup_purchase($1, $2, $3)',
+        [session.id, idOf(session.payment_intent), now],
+      );
+      if (!rows[0]?.id) return 'ignored';
+      if (prepared.paymentMethodId) {
+        await tx.query('update public.auto_topup_settings set stripe_payment_method_id = $2 where organization_id = $1', [
+          rows[0].organization_id,
+          prepared.paymentMethodId,
+        ]);
+      }
+      return 'processed';
+    }
+    case 'checkout.session.async_payment_failed':
+    case 'checkout.session.expired': {
+      const session = event.data.object;
+      const status = event.type === 'checkout.session.expired' ? 'canceled' : 'failed';
+      const { rows } = await tx.query<{ id: string | null; organization_id: string; status: string }>(
+        'select * from public.fail_topup_purchase($1, $2, $3)',
+        [session.id, status, now],
+      );
+      const purchase = rows[0];
+      if (!purchase?.id) return 'ignored';
+      if (status === 'failed' && purchase.status === 'failed') {
+        keep(
+          await storeNotification(
+            tx,
+            {
+              orgId: purchase.organization_id,
+              kind: 'payment_failed',
+              title: 'A top-up payment failed',
+              body: 'The payment for your credit pack did not go through; no credits were added.',
+              actionUrl: `${webOrigin}/credits?topup=buy`,
+              dedupeKey: `payment_failed:${session.id}`,
+            },
+            now,
+          ),
+        );
+      }
+      return 'processed';
+    }
+    case 'charge.refunded': {
+      const charge = event.data.object;
+      const { rows } = await tx.query<{ purchase_id: string | null; organization_id: string; clawed_back_credits: string }>(
+        'select * from public.refund_topup_purchase($1, $2, $3, $4)',
+        [idOf(charge.payment_intent), charge.id, charge.amount_refunded, now],
+      );
+      const refund = rows[0];
+      if (!refund?.purchase_id) return 'ignored';
+      if (!/^0(\.0*)?$/.test(refund.clawed_back_credits)) {
+        keep(
+          await storeNotification(
+            tx,
+            {
+              orgId: refund.organization_id,
+              kind: 'refund',
+              title: 'A top-up was refunded',
+              body: `${refund.clawed_back_credits} credits were taken back for the refunded amount.`,
+              actionUrl: `${webOrigin}/credits`,
+              dedupeKey: `refund:${charge.id}:${charge.amount_refunded}`,
+            },
+            now,
+          ),
+        );
+      }
+      return 'processed';
+    }
+    case 'charge.dispute.created':
+    case 'charge.dispute.closed': {
+      const dispute = event.data.object;
+      const won = event.type === 'charge.dispute.created' ? null : dispute.status === 'won' || dispute.status === 'warning_closed';
+      const { rows } = await tx.query<{ purchase_id: string | null }>(
+        'select * from public.dispute_topup_purchase($1, $2, $3, $4, $5, $6)',
+        [idOf(dispute.payment_intent), dispute.id, dispute.amount, won, idOf(dispute.charge), now],
+      );
+      return rows[0]?.purchase_id ? 'processed' : 'ignored';
+    }
+    case 'payment_intent.succeeded':
+    case 'payment_intent.payment_failed': {
+      const intent = event.data.object;
+      const attemptId = intent.metadata?.auto_topup_attempt_id;
+      if (!attemptId) return 'ignored';
+      const exists = await tx.query('select 1 from public.auto_topup_attempts where id = $1 and organization_id = $2', [
+        attemptId,
+        intent.metadata?.organization_id ?? null,
+      ]);
+      if (!exists.rowCount) return 'ignored';
+      const error = intent.last_payment_error;
+      const code = error?.decline_code ?? error?.code ?? 'payment_failed';
+      const result =
+        event.type === 'payment_intent.succeeded'
+          ? ({ status: 'succeeded', paymentIntentId: intent.id } as const)
+          : error?.code === 'authentication_required'
+            ? ({ status: 'requires_action', paymentIntentId: intent.id, code, message: error.message ?? code } as const)
+            : ({ status: 'failed', paymentIntentId: intent.id, code, message: error?.message ?? code } as const);
+      const resolved = await resolveAttempt(tx, deps.payments, attemptId, result, now);
+      outbox.push(...resolved.outbox);
+      return 'processed';
+    }
+    case 'invoice.paid': {
+      const invoice = event.data.object;
+      const subscriptionId = idOf(invoice.parent?.subscription_details?.subscription);
+      if (!subscriptionId) return 'ignored';
+      const { rows } = await tx.query<{ organization_id: string; plan_id: string; rank: number }>(
+        `select s.organization_id, s.plan_id, p.rank from public.organization_subscriptions s join public.plans p on p.id = s.plan_id
+         where s.stripe_subscription_id = $1`,
+        [subscriptionId],
+      );
+      const sub = rows[0];
+      if (!sub) return 'ignored';
+      if (invoice.billing_reason === 'subscription_cycle') {
+        await tx.query('select public.roll_billing_period($1, $2)', [sub.organization_id, now]);
+        return 'processed';
+      }
+      if (invoice.billing_reason === 'subscription_update') {
+        // A paid prorated invoice: the upgrade it paid for applies (once; the action may have applied it already).
+        const priceIds = invoice.lines.data.map((line) => idOf(line.pricing?.price_details?.price)).filter((id): id is string => !!id);
+        const plan = await tx.query<{ id: string; rank: number }>(
+          'select id, rank from public.plans where stripe_price_id = any($1::text[]) order by rank desc limit 1',
+          [priceIds],
+        );
+        const target = plan.rows[0];
+        if (target && target.rank > sub.rank) {
+          await tx.query('select public.apply_plan_change($1, $2, p_now => $3)', [sub.organization_id, target.id, now]);
+        }
+        return 'processed';
+      }
+      return 'ignored';
+    }
+    case 'customer.subscription.updated':
+    case 'customer.subscription.deleted': {
+      const subscription = event.data.object;
+      const { rows } = await tx.query<{ organization_id: string; stripe_event_at: Date | null; pending_plan_id: string | null }>(
+        'select organization_id, stripe_event_at, pending_plan_id from public.organization_subscriptions where stripe_subscription_id = $1 for update',
+        [subscription.id],
+      );
+      const sub = rows[0];
+      if (!sub) return 'ignored';
+      const eventAt = new Date(event.created * 1000);
+      // Older than what we applied (out of order, or days late): the newer state stands.
+      if (sub.stripe_event_at && sub.stripe_event_at > eventAt) return 'ignored';
+      if (event.type === 'customer.subscription.deleted') {
+        const free = await tx.query<{ id: string }>("select id from public.plans where code = 'free' and is_active");
+        const end = new Date(now);
+        end.setUTCMonth(end.getUTCMonth() + 1);
+        await tx.query(
+          `update public.organization_subscriptions set stripe_subscription_id = null, stripe_event_at = $2 where organization_id = $1`,
+          [sub.organization_id, eventAt],
+        );
+        await tx.query('select public.apply_plan_change($1, $2, null, $3, $4, $3)', [sub.organization_id, free.rows[0]!.id, now, end]);
+        keep(
+          await storeNotification(
+            tx,
+            {
+              orgId: sub.organization_id,
+              kind: 'plan_changed',
+              title: 'Your subscription ended',
+              body: 'The organization is on the Free plan now.',
+              actionUrl: `${webOrigin}/billing`,
+              dedupeKey: `subscription_deleted:${subscription.id}`,
+            },
+            now,
+          ),
+        );
+        return 'processed';
+      }
+      const status =
+        (
+          { active: 'active', trialing: 'active', past_due: 'past_due', unpaid: 'past_due', canceled: 'canceled' } as Record<string, string>
+        )[subscription.status] ?? 'incomplete';
+      await tx.query(
+        `update public.organization_subscriptions
+         set status = $2, stripe_event_at = $3,
+             cancel_at_period_end = case when $4::boolean then true when pending_plan_id is null or stripe_schedule_id is not null then false else cancel_at_period_end end
+         where organization_id = $1`,
+        [sub.organization_id, status, eventAt, subscription.cancel_at_period_end],
+      );
+      if (status === 'past_due') {
+        outbox.push(
+          ...(await notifyOwners(
+            tx,
+            {
+              orgId: sub.organization_id,
+              kind: 'payment_failed',
+              title: 'Your subscription payment failed',
+              body: 'Stripe could not collect the subscription payment. Update your card to keep your plan.',
+              actionUrl: `${webOrigin}/billing`,
+              dedupeKey: `subscription_past_due:${subscription.id}:${event.id}`,
+            },
+            now,
+          )),
+        );
+      }
+      return 'processed';
+    }
+    default:
+      return 'ignored';
+  }
+}
+
+async function applySubscriptionCheckout(
+  tx: pg.PoolClient,
+  session: Stripe.Checkout.Session,
+  prepared: Prepared,
+  now: Date,
+  outbox: StoredNotification[],
+  webOrigin: string,
+): Promise<Handled> {
+  const orgId = session.metadata?.organization_id;
+  const planId = session.metadata?.plan_id;
+  const subscription = prepared.subscription;
+  if (!orgId || !planId || !subscription) return 'ignored';
+  const org = await tx.query('select 1 from public.organizations where id = $1', [orgId]);
+  if (!org.rowCount) return 'ignored';
+  await tx.query('select public.apply_plan_change($1, $2, $3, $4, $5, $6)', [
+    orgId,
+    planId,
+    subscription.id,
+    subscription.periodStart < now ? subscription.periodStart : now,
+    subscription.periodEnd,
+    now,
+  ]);
+  const n = await storeNotification(
+    tx,
+    {
+      orgId,
+      kind: 'plan_changed',
+      title: 'Your new plan is active',
+      body: 'Thank you: the subscription started and this period’s allowance was added.',
+      actionUrl: `${webOrigin}/billing`,
+      dedupeKey: `subscription_started:${subscription.id}`,
+    },
+    now,
+  );
+  if (n) outbox.push(n);
+  return 'processed';
+}
