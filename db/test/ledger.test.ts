@@ -357,6 +357,22 @@ describe('expiry', () => {
     expect(sum).toBe(b);
   });
 
+  it('a reserve after a grant expired expires it first (no job needed) and holds from what is left', async () => {
+    const org = await createOrg(pool);
+    const promo = await grant(pool, org, '10', 'promotion', 'promo', { expiresAt: at(DAY) });
+    await grant(pool, org, '5', 'purchase', 'cs');
+    const r = await reserve(pool, org, '5', 'after-expiry', { now: at(DAY) });
+    expect(r.status).toBe('open');
+    const { rows } = await pool.query<{ remaining_credits: string; expired_at: Date }>(
+      'select remaining_credits, expired_at from public.credit_grants where id = $1',
+      [promo.id],
+    );
+    expect(rows[0]).toEqual({ remaining_credits: '0.000', expired_at: at(DAY) });
+    expect(await balance(pool, org, at(DAY))).toMatchObject({ reserved_credits: '5.000', available_credits: '0.000' });
+    const { sum, balance: b } = await ledgerSumAndBalance(pool, org);
+    expect([sum, b]).toEqual(['5.000', '5.000']);
+  });
+
   it('credits held by an open reservation outlive their grant until it resolves, so available never goes negative', async () => {
     const org = await createOrg(pool);
     await grant(pool, org, '10', 'promotion', 'promo', { expiresAt: at(100) });
