@@ -43,7 +43,8 @@ export function stripeWebhookRouter(deps: StripeWebhookDeps): Router {
         deps.payments.webhookSecret,
         TOLERANCE_SECONDS,
         undefined,
-        Math.floor(deps.clock().getTime() / 1000),
+        // When we received it, in milliseconds (the SDK's unit here): our clock, so tests set the time.
+        deps.clock().getTime(),
       );
     } catch (error) {
       throw new AppError('INVALID_INPUT', `the Stripe signature does not verify: ${(error as Error).message}`);

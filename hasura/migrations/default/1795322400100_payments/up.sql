@@ -207,6 +207,14 @@ begin
       end if;
     end if;
   end if;
+  -- A "created" arriving after the dispute was closed as won (out of order) leaves the status as it is.
+  if p_won is null and exists (
+    select 1 from public.credit_grants g
+    where g.organization_id = v_purchase.organization_id and g.external_ref = 'dispute_won:' || p_dispute_id
+  ) then
+    return query select v_purchase.id, v_purchase.organization_id, v_purchase.status, v_taken, v_back;
+    return;
+  end if;
   update public.topup_purchases p
   set status = case
         when p_won then case when p.amount_refunded_minor = 0 then 'paid'

@@ -1,0 +1,178 @@
+// Auto top-up: the ledger event trigger and the cron sweep charge one pack off-session when an org
+// falls below its threshold — exactly once when triggers race — and handle declines, authentication
+// and lost answers. Real Postgres, real HTTP, a fake Stripe server at the edge.
+import { useTestDatabase } from '@org-credits/db/testing';
+import { describe, expect, it } from 'vitest';
+import { createOrg, NOW } from '../helpers.ts';
+import { addMember, availableAt, PACKS, paymentState, spend, startPaymentsApi, stripeEvent, WEB_ORIGIN } from './harness.ts';
+
+const db = await useTestDatabase();
+const api = await startPaymentsApi(db);
+
+const minutes = (n: number) => new Date(NOW.getTime() + n * 60_000);
+
+/** An org with 120 credits, a saved card and auto top-up on: below 100, buy pack_500 (1,000p). */
+async function autoTopUpOrg(settings: { monthly_max_count?: number; monthly_max_minor?: number; cooldown_minutes?: number } = {}) {
+  const org = await createOrg(db.pool, { credits: '120.000' });
+  await db.pool.query('update public.organizations set stripe_customer_id = $2 where id = $1', [
+    org.orgId,
+    `cus_auto_${org.orgId.slice(0, 8)}`,
+  ]);
+  await db.pool.query(
+    `insert into public.auto_topup_settings (organization_id, enabled, threshold_credits, package_id, stripe_payment_method_id,
+       monthly_max_count, monthly_max_minor, cooldown_minutes)
+     values ($1, true, 100, $2, 'pm_card_visa', $3, $4, $5)`,
+    [org.orgId, PACKS.pack500, settings.monthly_max_count ?? null, settings.monthly_max_minor ?? null, settings.cooldown_minutes ?? 60],
+  );
+  return org;
+}
+
+const chargesFor = (orgId: string) =>
+  api.fake.requestsTo('POST', '/v1/payment_intents').filter((r) => r.body.metadata?.organization_id === orgId);
+
+describe('auto top-up', () => {
+  it('does nothing while available is at or above the threshold', async () => {
+    const org = await autoTopUpOrg();
+    const res = await api.ledgerChanged(org.orgId, '-20.000');
+    expect(res.body).toEqual({ autoTopUp: null });
+    expect(chargesFor(org.orgId)).toEqual([]);
+  });
+
+  it('charges one pack off-session when the ledger shows the org fell below its threshold, with the attempt as idempotency key', async () => {
+    api.fake.chargeMode = 'succeed';
+    const org = await autoTopUpOrg();
+    await spend(db.pool, org.orgId, '30.000');
+    const res = await api.ledgerChanged(org.orgId, '-30.000');
+    expect(res).toMatchObject({ status: 200, body: { autoTopUp: 'succeeded' } });
+    expect(await availableAt(db.pool, org.orgId)).toBe('590.000');
+    const state = await paymentState(db.pool, org.orgId);
+    expect(state.attempts).toEqual([expect.objectContaining({ status: 'succeeded', credits: '500.000', price_minor: '1000' })]);
+    const [charge] = chargesFor(org.orgId);
+    expect(charge!.idempotencyKey).toBe(state.attempts[0].idempotency_key);
+    expect(charge!.body).toMatchObject({
+      amount: '1000',
+      currency: 'gbp',
+      customer: `cus_auto_${org.orgId.slice(0, 8)}`,
+      payment_method: 'pm_card_visa',
+      off_session: 'true',
+      confirm: 'true',
+      metadata: { auto_topup_attempt_id: state.attempts[0].id },
+    });
+    expect(state.grants.filter((g) => g.source === 'auto_top_up')).toEqual([
+      expect.objectContaining({ amount_credits: '500.000', external_ref: state.attempts[0].idempotency_key }),
+    ]);
+    expect(api.sent.filter((n) => n.organization_id === org.orgId).map((n) => n.kind)).toEqual(['auto_topup_succeeded']);
+
+    // Stripe's payment_intent.succeeded for the same charge arrives afterwards: nothing more.
+    const intent = {
+      id: state.attempts[0].stripe_payment_intent_id,
+      object: 'payment_intent',
+      status: 'succeeded',
+      metadata: charge!.body.metadata,
+    };
+    await api.webhook(stripeEvent('payment_intent.succeeded', intent));
+    expect(await availableAt(db.pool, org.orgId)).toBe('590.000');
+  });
+
+  it('makes exactly one charge when ledger events and the sweep race', async () => {
+    api.fake.chargeMode = 'succeed';
+    const org = await autoTopUpOrg();
+    await spend(db.pool, org.orgId, '50.000');
+    const results = await Promise.all([
+      api.ledgerChanged(org.orgId, '-10.000'),
+      api.ledgerChanged(org.orgId, '-10.000'),
+      api.ledgerChanged(org.orgId, '-10.000'),
+      api.cron('auto_topup_sweep'),
+      api.ledgerChanged(org.orgId, '-10.000'),
+    ]);
+    expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+    expect(chargesFor(org.orgId)).toHaveLength(1);
+    const state = await paymentState(db.pool, org.orgId);
+    expect(state.attempts).toHaveLength(1);
+    expect(await availableAt(db.pool, org.orgId)).toBe('570.000');
+  });
+
+  it('counts a decline, and turns auto top-up off with the reason after two in a row', async () => {
+    api.fake.chargeMode = 'decline';
+    const org = await autoTopUpOrg({ cooldown_minutes: 30 });
+    await spend(db.pool, org.orgId, '30.000');
+    expect((await api.ledgerChanged(org.orgId, '-30.000')).body.autoTopUp).toBe('failed');
+    let state = await paymentState(db.pool, org.orgId);
+    expect(state.settings[0]).toMatchObject({ enabled: true, consecutive_failures: 1 });
+    expect(state.attempts[0]).toMatchObject({ status: 'failed', failure_code: 'insufficient_funds' });
+    // Within the cooldown: no second charge.
+    expect((await api.cron('auto_topup_sweep', minutes(10))).body.attempts).toEqual({});
+    // After it: the second decline turns it off.
+    const second = await api.cron('auto_topup_sweep', minutes(31));
+    expect(second.body.attempts[org.orgId]).toBe('failed');
+    state = await paymentState(db.pool, org.orgId);
+    expect(state.settings[0]).toMatchObject({ enabled: false, consecutive_failures: 2 });
+    expect(state.settings[0].disabled_reason).toMatch(/two payments in a row failed.*insufficient funds/i);
+    expect(state.notifications.map((n) => n.kind).sort()).toEqual(['auto_topup_disabled', 'auto_topup_failed', 'auto_topup_failed']);
+    expect(await availableAt(db.pool, org.orgId)).toBe('90.000');
+    expect((await api.cron('auto_topup_sweep', minutes(120))).body.attempts).toEqual({});
+    expect(chargesFor(org.orgId)).toHaveLength(2);
+  });
+
+  it('asks the owners to pay on-session when the bank requires authentication, and completes when they do', async () => {
+    api.fake.chargeMode = 'authenticate';
+    const org = await autoTopUpOrg();
+    const secondOwner = await addMember(db.pool, org.orgId, 'owner');
+    await addMember(db.pool, org.orgId, 'member');
+    await spend(db.pool, org.orgId, '30.000');
+    expect((await api.ledgerChanged(org.orgId, '-30.000')).body.autoTopUp).toBe('requires_action');
+    const state = await paymentState(db.pool, org.orgId);
+    expect(state.attempts[0]).toMatchObject({ status: 'requires_action', failure_code: 'authentication_required' });
+    expect(state.settings[0]).toMatchObject({ enabled: true, consecutive_failures: 0 });
+    const { rows } = await db.pool.query(
+      'select user_id, action_url from public.notifications where organization_id = $1 and kind = $2 order by user_id',
+      [org.orgId, 'auto_topup_action_required'],
+    );
+    expect(rows.map((r) => r.user_id).sort()).toEqual([org.userId, secondOwner.userId].sort());
+    expect(rows[0].action_url).toBe(`${WEB_ORIGIN}/credits?topup=buy`);
+    expect(await availableAt(db.pool, org.orgId)).toBe('90.000');
+    // The customer confirms with the bank: Stripe reports the intent succeeded.
+    const intent = {
+      id: state.attempts[0].stripe_payment_intent_id,
+      object: 'payment_intent',
+      status: 'succeeded',
+      metadata: { organization_id: org.orgId, auto_topup_attempt_id: state.attempts[0].id },
+    };
+    await api.webhook(stripeEvent('payment_intent.succeeded', intent));
+    expect(await availableAt(db.pool, org.orgId)).toBe('590.000');
+  });
+
+  it('keeps an attempt in flight when Stripe fails, then the sweep retries it with the same key and one charge results', async () => {
+    api.fake.chargeMode = 'fail';
+    const org = await autoTopUpOrg();
+    await spend(db.pool, org.orgId, '30.000');
+    expect((await api.ledgerChanged(org.orgId, '-30.000')).body.autoTopUp).toBe('in_flight');
+    // Another trigger while it is in flight charges nothing new.
+    expect((await api.ledgerChanged(org.orgId, '-1.000')).body.autoTopUp).toBe(null);
+    api.fake.chargeMode = 'succeed';
+    const sweep = await api.cron('auto_topup_sweep', minutes(11));
+    expect(sweep.body.retried).toBeGreaterThanOrEqual(1);
+    const charges = chargesFor(org.orgId);
+    expect(charges).toHaveLength(2);
+    expect(new Set(charges.map((c) => c.idempotencyKey)).size).toBe(1);
+    const state = await paymentState(db.pool, org.orgId);
+    expect(state.attempts).toEqual([expect.objectContaining({ status: 'succeeded' })]);
+    expect(await availableAt(db.pool, org.orgId, minutes(11))).toBe('590.000');
+  });
+
+  it('stops at the monthly count cap', async () => {
+    api.fake.chargeMode = 'succeed';
+    const org = await autoTopUpOrg({ monthly_max_count: 1, cooldown_minutes: 0 });
+    await spend(db.pool, org.orgId, '30.000');
+    expect((await api.ledgerChanged(org.orgId, '-30.000')).body.autoTopUp).toBe('succeeded');
+    await spend(db.pool, org.orgId, '550.000');
+    expect((await api.ledgerChanged(org.orgId, '-550.000')).body.autoTopUp).toBe(null);
+    expect(chargesFor(org.orgId)).toHaveLength(1);
+  });
+
+  it('needs the shared secret on the event and cron routes', async () => {
+    const res = await api.cron('auto_topup_sweep', NOW, null);
+    expect(res.status).toBe(401);
+    expect(res.body.extensions.code).toBe('UNAUTHORIZED');
+  });
+});

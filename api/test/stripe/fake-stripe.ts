@@ -1,0 +1,280 @@
+// A fake Stripe API for tests: the outer edge only. A real HTTP server on 127.0.0.1 (port 0) that
+// answers the form-encoded calls our code makes through the official SDK — customers, checkout
+// sessions, payment intents, subscriptions, subscription schedules — in the shapes of the pinned API
+// version, honours Idempotency-Key like Stripe (same key, same answer, no second object), records
+// every request, and can be told to decline, require authentication, or fail.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export type ChargeMode = 'succeed' | 'decline' | 'authenticate' | 'fail';
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  // biome-ignore lint/suspicious/noExplicitAny: decoded form bodies are checked field by field
+  body: any;
+  idempotencyKey: string | null;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: Stripe objects are plain JSON here
+type Obj = Record<string, any>;
+
+export interface FakeStripe {
+  url: string;
+  requests: RecordedRequest[];
+  /** What the next off-session charges (payment intents) and upgrade invoices do. @default 'succeed' */
+  chargeMode: ChargeMode;
+  objects: Map<string, Obj>;
+  /** A subscription as if made by an earlier checkout. */
+  createSubscription(input: {
+    customer: string;
+    priceId: string;
+    periodStart: Date;
+    periodEnd: Date;
+    metadata?: Record<string, string>;
+  }): Obj;
+  requestsTo(method: string, path: string | RegExp): RecordedRequest[];
+  close(): Promise<void>;
+}
+
+/** Decodes Stripe's form encoding (`a[b][0][c]=1`) into nested objects and arrays. */
+export function decodeForm(text: string): Obj {
+  const root: Obj = {};
+  for (const [rawKey, value] of new URLSearchParams(text)) {
+    const parts = rawKey.split(/\[|\]\[|\]/).filter((p) => p !== '');
+    let node: Obj = root;
+    parts.forEach((part, i) => {
+      const last = i === parts.length - 1;
+      if (last) {
+        node[part] = value;
+        return;
+      }
+      const nextIsIndex = /^\d+$/.test(parts[i + 1]!);
+      node[part] ??= nextIsIndex ? [] : {};
+      node = node[part];
+    });
+  }
+  return root;
+}
+
+const seconds = (date: Date) => Math.floor(date.getTime() / 1000);
+
+export async function startFakeStripe(): Promise<FakeStripe> {
+  const objects = new Map<string, Obj>();
+  const byIdempotencyKey = new Map<string, { status: number; body: Obj }>();
+  const requests: RecordedRequest[] = [];
+  let counter = 0;
+  const id = (prefix: string) => `${prefix}_fake_${(++counter).toString().padStart(6, '0')}`;
+
+  const fake: FakeStripe = {
+    url: '',
+    requests,
+    chargeMode: 'succeed',
+    objects,
+    createSubscription({ customer, priceId, periodStart, periodEnd, metadata = {} }) {
+      const subscriptionId = id('sub');
+      const subscription: Obj = {
+        id: subscriptionId,
+        object: 'subscription',
+        customer,
+        status: 'active',
+        cancel_at_period_end: false,
+        metadata,
+        schedule: null,
+        pending_update: null,
+        latest_invoice: null,
+        items: {
+          object: 'list',
+          data: [
+            {
+              id: id('si'),
+              object: 'subscription_item',
+              subscription: subscriptionId,
+              current_period_start: seconds(periodStart),
+              current_period_end: seconds(periodEnd),
+              price: { id: priceId, object: 'price' },
+              quantity: 1,
+            },
+          ],
+        },
+      };
+      objects.set(subscriptionId, subscription);
+      return subscription;
+    },
+    requestsTo(method, path) {
+      return requests.filter((r) => r.method === method && (typeof path === 'string' ? r.path === path : path.test(r.path)));
+    },
+    close: async () => undefined,
+  };
+
+  function cardError(code: string, message: string, intent: Obj, declineCode?: string) {
+    return {
+      status: 402,
+      body: { error: { type: 'card_error', code, message, ...(declineCode ? { decline_code: declineCode } : {}), payment_intent: intent } },
+    };
+  }
+
+  function createPaymentIntent(body: Obj): { status: number; body: Obj } {
+    const intent: Obj = {
+      id: id('pi'),
+      object: 'payment_intent',
+      amount: Number(body.amount),
+      currency: body.currency,
+      customer: body.customer ?? null,
+      payment_method: body.payment_method ?? null,
+      metadata: body.metadata ?? {},
+      off_session: body.off_session === 'true',
+      status: 'succeeded',
+      last_payment_error: null,
+      latest_charge: null,
+    };
+    if (fake.chargeMode === 'fail') return { status: 500, body: { error: { type: 'api_error', message: 'Stripe is having a bad day' } } };
+    if (fake.chargeMode === 'decline') {
+      intent.status = 'requires_payment_method';
+      intent.last_payment_error = {
+        type: 'card_error',
+        code: 'card_declined',
+        decline_code: 'insufficient_funds',
+        message: 'Your card has insufficient funds.',
+      };
+      objects.set(intent.id, intent);
+      return cardError('card_declined', 'Your card has insufficient funds.', intent, 'insufficient_funds');
+    }
+    if (fake.chargeMode === 'authenticate') {
+      intent.status = 'requires_action';
+      intent.last_payment_error = { type: 'card_error', code: 'authentication_required', message: 'Your card requires authentication.' };
+      objects.set(intent.id, intent);
+      return cardError('authentication_required', 'Your card requires authentication.', intent);
+    }
+    intent.latest_charge = id('ch');
+    objects.set(intent.id, intent);
+    return { status: 200, body: intent };
+  }
+
+  function route(method: string, path: string, body: Obj): { status: number; body: Obj } {
+    const notFound = { status: 404, body: { error: { type: 'invalid_request_error', message: `No such object: ${path}` } } };
+    const read = path.match(/^\/v1\/(payment_intents|subscriptions|subscription_schedules|customers)\/([^/]+)$/);
+    const subscriptionPath = path.match(/^\/v1\/subscriptions\/([^/]+)$/);
+    const schedulePath = path.match(/^\/v1\/subscription_schedules\/([^/]+)(\/release)?$/);
+    if (method === 'POST' && path === '/v1/customers') {
+      const customer = { id: id('cus'), object: 'customer', name: body.name ?? null, metadata: body.metadata ?? {} };
+      objects.set(customer.id, customer);
+      return { status: 200, body: customer };
+    }
+    if (method === 'POST' && path === '/v1/checkout/sessions') {
+      const sessionId = id('cs_test');
+      const session = {
+        id: sessionId,
+        object: 'checkout.session',
+        mode: body.mode,
+        status: 'open',
+        payment_status: 'unpaid',
+        customer: body.customer ?? null,
+        client_reference_id: body.client_reference_id ?? null,
+        metadata: body.metadata ?? {},
+        payment_intent: null,
+        subscription: null,
+        success_url: body.success_url,
+        cancel_url: body.cancel_url,
+        line_items_requested: body.line_items,
+        payment_intent_data: body.payment_intent_data ?? null,
+        url: `https://checkout.stripe.test/c/pay/${sessionId}`,
+      };
+      objects.set(sessionId, session);
+      return { status: 200, body: session };
+    }
+    if (method === 'POST' && path === '/v1/payment_intents') return createPaymentIntent(body);
+    if (method === 'GET' && read) {
+      const object = objects.get(read[2]!);
+      return object ? { status: 200, body: object } : notFound;
+    }
+    if (method === 'POST' && subscriptionPath) {
+      const subscription = objects.get(subscriptionPath[1]!);
+      if (!subscription) return notFound;
+      if (body.cancel_at_period_end !== undefined) subscription.cancel_at_period_end = body.cancel_at_period_end === 'true';
+      const newPrice = body.items?.[0]?.price;
+      if (newPrice) {
+        const invoice: Obj = {
+          id: id('in'),
+          object: 'invoice',
+          billing_reason: 'subscription_update',
+          status: fake.chargeMode === 'succeed' ? 'paid' : 'open',
+          parent: { type: 'subscription_details', subscription_details: { subscription: subscription.id, metadata: {} } },
+          lines: { object: 'list', data: [{ pricing: { type: 'price_details', price_details: { price: newPrice } } }] },
+        };
+        objects.set(invoice.id, invoice);
+        if (fake.chargeMode === 'succeed' || body.payment_behavior !== 'pending_if_incomplete') {
+          subscription.items.data[0].price = { id: newPrice, object: 'price' };
+          subscription.pending_update = null;
+        } else {
+          subscription.pending_update = { subscription_items: [{ price: { id: newPrice } }], expires_at: seconds(new Date()) + 82_800 };
+        }
+        subscription.latest_invoice = invoice.id;
+        const expanded = (body.expand ?? []).includes('latest_invoice');
+        return { status: 200, body: { ...subscription, latest_invoice: expanded ? invoice : invoice.id } };
+      }
+      return { status: 200, body: subscription };
+    }
+    if (method === 'POST' && path === '/v1/subscription_schedules') {
+      const subscription = objects.get(body.from_subscription);
+      if (!subscription) return notFound;
+      const schedule: Obj = {
+        id: id('sub_sched'),
+        object: 'subscription_schedule',
+        subscription: subscription.id,
+        status: 'active',
+        phases: [],
+      };
+      subscription.schedule = schedule.id;
+      objects.set(schedule.id, schedule);
+      return { status: 200, body: schedule };
+    }
+    if (method === 'POST' && schedulePath) {
+      const schedule = objects.get(schedulePath[1]!);
+      if (!schedule) return notFound;
+      if (schedulePath[2]) {
+        if (schedule.status !== 'active')
+          return { status: 400, body: { error: { type: 'invalid_request_error', message: 'schedule is not active' } } };
+        schedule.status = 'released';
+        const subscription = objects.get(schedule.subscription);
+        if (subscription) subscription.schedule = null;
+      } else {
+        schedule.phases = body.phases ?? schedule.phases;
+        schedule.end_behavior = body.end_behavior ?? schedule.end_behavior;
+      }
+      return { status: 200, body: schedule };
+    }
+    return notFound;
+  }
+
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const url = new URL(req.url ?? '/', 'http://fake');
+      const body = decodeForm(req.method === 'GET' ? url.search.slice(1) : Buffer.concat(chunks).toString('utf8'));
+      const key = (req.headers['idempotency-key'] as string | undefined) ?? null;
+      requests.push({ method: req.method ?? 'GET', path: url.pathname, body, idempotencyKey: key });
+      let answer: { status: number; body: Obj };
+      if (!String(req.headers.authorization ?? '').startsWith('Bearer sk_test_')) {
+        answer = { status: 401, body: { error: { type: 'invalid_request_error', message: 'Invalid API Key provided' } } };
+      } else if (key && byIdempotencyKey.has(`${req.method} ${url.pathname} ${key}`)) {
+        answer = byIdempotencyKey.get(`${req.method} ${url.pathname} ${key}`)!;
+      } else {
+        answer = route(req.method ?? 'GET', url.pathname, body);
+        // Stripe keeps the answer of a key unless the request failed on its side (5xx can be retried).
+        if (key && answer.status < 500) byIdempotencyKey.set(`${req.method} ${url.pathname} ${key}`, answer);
+      }
+      res.writeHead(answer.status, { 'content-type': 'application/json', 'request-id': `req_${counter}`, 'stripe-should-retry': 'false' });
+      res.end(JSON.stringify(answer.body));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  fake.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  fake.close = () =>
+    new Promise<void>((resolve, reject) => {
+      server.closeAllConnections();
+      server.close((error) => (error ? reject(error) : resolve()));
+    });
+  return fake;
+}

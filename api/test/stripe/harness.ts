@@ -1,0 +1,175 @@
+// The api with its payment side on a real port, against the test file's own database and a fake
+// Stripe server: actions as Hasura sends them, Stripe events signed as Stripe signs them, cron and
+// event-trigger calls as Hasura makes them. The clock is the test's: `api.now` moves it.
+import { randomUUID } from 'node:crypto';
+import type {} from '@org-credits/db/global-setup';
+import type { TestDatabase } from '@org-credits/db/testing';
+import type pg from 'pg';
+import { afterAll } from 'vitest';
+import type { StoredNotification } from '../../src/notifications/index.ts';
+import type { Payments } from '../../src/payments/index.ts';
+import { createStripeProvider } from '../../src/payments/stripe-provider.ts';
+import { start } from '../../src/server.ts';
+import { Stripe } from '../../src/stripe/client.ts';
+import { ACTION_SECRET, type ActionResponse, envelope, instantAI, NOW, type Session } from '../helpers.ts';
+import { type FakeStripe, startFakeStripe } from './fake-stripe.ts';
+
+export const WEBHOOK_SECRET = 'whsec_test_0123456789abcdef0123456789abcdef';
+export const WEB_ORIGIN = 'http://web.test';
+
+export const PACKS = {
+  pack500: '0c000000-0000-4000-8000-000000000001',
+  pack1400: '0c000000-0000-4000-8000-000000000002',
+} as const;
+
+export interface PaymentsApi {
+  url: string;
+  fake: FakeStripe;
+  /** Notifications handed to the outgoing adapter. */
+  sent: StoredNotification[];
+  /** The api's clock. */
+  now: Date;
+  action(name: string, input: Record<string, unknown>, session: Session): Promise<ActionResponse>;
+  /** POSTs a Stripe event, signed with the endpoint secret (or as given). */
+  webhook(event: object, options?: { secret?: string; signature?: string | null; timestamp?: number }): Promise<ActionResponse>;
+  cron(job: string, scheduledTime?: Date, secret?: string | null): Promise<ActionResponse>;
+  /** Hasura's ledger_changed event for an entry of the org. */
+  ledgerChanged(orgId: string, amountCredits: string): Promise<ActionResponse>;
+}
+
+export async function startPaymentsApi(db: TestDatabase): Promise<PaymentsApi> {
+  const fake = await startFakeStripe();
+  const sent: StoredNotification[] = [];
+  const payments: Payments = {
+    provider: createStripeProvider({ secretKey: 'sk_test_fake', apiUrl: fake.url, maxNetworkRetries: 0 }),
+    webhookSecret: WEBHOOK_SECRET,
+    webOrigin: WEB_ORIGIN,
+    notifier: {
+      async send(n) {
+        sent.push(n);
+      },
+    },
+  };
+  const api = { now: NOW } as PaymentsApi;
+  const server = await start({
+    overrides: { port: 0, host: '127.0.0.1', databaseUrl: db.url, databasePoolSize: 20, actionSecret: ACTION_SECRET, production: false },
+    ai: instantAI,
+    clock: () => api.now,
+    payments,
+  });
+  afterAll(async () => {
+    await server.stop();
+    await fake.close();
+  });
+  const post = async (path: string, body: string, headers: Record<string, string>) => {
+    const response = await fetch(`${server.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body,
+    });
+    const text = await response.text();
+    return { status: response.status, body: text ? JSON.parse(text) : null };
+  };
+  return Object.assign(api, {
+    url: server.url,
+    fake,
+    sent,
+    action: (name: string, input: Record<string, unknown>, session: Session) =>
+      post('/actions', JSON.stringify(envelope(name, input, session)), { 'x-org-credits-secret': ACTION_SECRET }),
+    webhook(event: object, options: { secret?: string; signature?: string | null; timestamp?: number } = {}) {
+      const payload = JSON.stringify(event);
+      const signature =
+        options.signature !== undefined
+          ? options.signature
+          : Stripe.webhooks.generateTestHeaderString({
+              payload,
+              secret: options.secret ?? WEBHOOK_SECRET,
+              timestamp: options.timestamp ?? Math.floor(api.now.getTime() / 1000),
+            });
+      return post('/webhooks/stripe', payload, signature === null ? {} : { 'stripe-signature': signature });
+    },
+    cron: (job: string, scheduledTime?: Date, secret: string | null = ACTION_SECRET) =>
+      post(
+        `/cron/${job}`,
+        JSON.stringify({ name: job, scheduled_time: (scheduledTime ?? api.now).toISOString(), payload: {}, id: randomUUID() }),
+        secret === null ? {} : { 'x-org-credits-secret': secret },
+      ),
+    ledgerChanged: (orgId: string, amountCredits: string) =>
+      post(
+        '/events/ledger_changed',
+        JSON.stringify({
+          id: randomUUID(),
+          created_at: api.now.toISOString(),
+          trigger: { name: 'ledger_changed' },
+          table: { schema: 'public', name: 'credit_ledger_entries' },
+          event: {
+            op: 'INSERT',
+            data: { old: null, new: { organization_id: orgId, amount_credits: amountCredits } },
+            session_variables: null,
+          },
+        }),
+        { 'x-org-credits-secret': ACTION_SECRET },
+      ),
+  });
+}
+
+let eventCounter = 0;
+
+/** A Stripe event as the pinned API version sends it. */
+export function stripeEvent(type: string, object: object, options: { id?: string; created?: Date } = {}) {
+  return {
+    id: options.id ?? `evt_test_${++eventCounter}_${randomUUID().slice(0, 8)}`,
+    object: 'event',
+    api_version: Stripe.API_VERSION,
+    created: Math.floor((options.created ?? NOW).getTime() / 1000),
+    livemode: false,
+    pending_webhooks: 1,
+    request: { id: null, idempotency_key: null },
+    type,
+    data: { object },
+  };
+}
+
+/** Adds a member with a role to the org; returns the member's session. */
+export async function addMember(pool: pg.Pool, orgId: string, role: 'owner' | 'admin' | 'member'): Promise<Session> {
+  const userId = randomUUID();
+  await pool.query('insert into public.users (id, email) values ($1, $2)', [userId, `${role}-${userId.slice(0, 8)}@test.example`]);
+  await pool.query('insert into public.organization_members (organization_id, user_id, role) values ($1, $2, $3)', [orgId, userId, role]);
+  return { role: 'user', userId, orgId };
+}
+
+/** Spends credits of the org through the ledger (reserve, then settle), at the test's time. */
+export async function spend(pool: pg.Pool, orgId: string, amount: string, now: Date = NOW): Promise<void> {
+  const { rows } = await pool.query<{ id: string }>('select id from public.reserve_credits($1, $2::numeric, $3, p_now => $4)', [
+    orgId,
+    amount,
+    `spend-${randomUUID()}`,
+    now,
+  ]);
+  await pool.query('select public.settle_reservation($1, $2::numeric, p_now => $3)', [rows[0]!.id, amount, now]);
+}
+
+/** Everything of an org that payments can change, to compare before and after. */
+export async function paymentState(pool: pg.Pool, orgId: string) {
+  const q = async (sql: string) => (await pool.query(sql, [orgId])).rows;
+  return {
+    balance: await q('select * from public.get_credit_balance($1)'),
+    grants: await q(
+      'select id, source, amount_credits, remaining_credits, external_ref from public.credit_grants where organization_id = $1 order by id',
+    ),
+    entries: await q('select id, entry_type, amount_credits from public.credit_ledger_entries where organization_id = $1 order by id'),
+    purchases: await q('select * from public.topup_purchases where organization_id = $1 order by id'),
+    attempts: await q('select * from public.auto_topup_attempts where organization_id = $1 order by id'),
+    settings: await q('select * from public.auto_topup_settings where organization_id = $1'),
+    subscription: await q('select * from public.organization_subscriptions where organization_id = $1'),
+    notifications: await q('select id, kind, dedupe_key from public.notifications where organization_id = $1 order by id'),
+  };
+}
+
+export async function availableAt(pool: pg.Pool, orgId: string, now: Date = NOW): Promise<string> {
+  const { rows } = await pool.query<{ a: string }>('select available_credits::text as a from public.get_credit_balance($1, $2)', [
+    orgId,
+    now,
+  ]);
+  return rows[0]!.a;
+}
