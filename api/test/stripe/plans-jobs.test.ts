@@ -1,0 +1,278 @@
+// Plans (subscribe through Checkout, upgrade now and prorated, downgrade at the period end and its
+// cancellation, subscription events out of order) and the cron jobs (period roll with the
+// allowance once per period, reservations expiry, usage notifications). Real Postgres, real HTTP,
+// a fake Stripe server at the edge.
+import { useTestDatabase } from '@org-credits/db/testing';
+import { describe, expect, it } from 'vitest';
+import { createOrg, NOW, PLANS } from '../helpers.ts';
+import { addMember, paymentState, spend, startPaymentsApi, stripeEvent, WEB_ORIGIN } from './harness.ts';
+
+const db = await useTestDatabase();
+const api = await startPaymentsApi(db);
+
+const days = (n: number) => new Date(NOW.getTime() + n * 86_400_000);
+const periodStart = days(-10);
+const periodEnd = days(20);
+
+/** An org on a paid plan with its Stripe subscription and this period's allowance. */
+async function subscribedOrg(plan: 'pro' | 'team') {
+  const org = await createOrg(db.pool, { plan });
+  const customer = `cus_${org.orgId.slice(0, 8)}`;
+  const price = plan === 'pro' ? 'price_pro_v2_monthly' : 'price_team_v1_monthly';
+  const subscription = api.fake.createSubscription({ customer, priceId: price, periodStart, periodEnd });
+  await db.pool.query('update public.organizations set stripe_customer_id = $2 where id = $1', [org.orgId, customer]);
+  await db.pool.query('update public.organization_subscriptions set stripe_subscription_id = $2 where organization_id = $1', [
+    org.orgId,
+    subscription.id,
+  ]);
+  await db.pool.query('select public.grant_period_allowance($1, $2)', [org.orgId, NOW]);
+  return { ...org, subscriptionId: subscription.id as string };
+}
+
+const allowanceGrants = async (orgId: string) =>
+  (
+    await db.pool.query<{ amount_credits: string; external_ref: string }>(
+      "select amount_credits, external_ref from public.credit_grants where organization_id = $1 and source = 'plan_allowance' order by created_at, external_ref",
+      [orgId],
+    )
+  ).rows;
+
+const subscriptionOf = async (orgId: string) =>
+  (await db.pool.query('select * from public.organization_subscriptions where organization_id = $1', [orgId])).rows[0];
+
+describe('changePlan', () => {
+  it('sends a free org to a subscription Checkout, and applies the plan with its allowance when Stripe says it is paid', async () => {
+    const org = await createOrg(db.pool, { plan: 'free' });
+    const res = await api.action('changePlan', { planId: PLANS.pro }, org.session);
+    expect(res.body).toMatchObject({ status: 'checkout_required', planId: PLANS.pro, effectiveAt: null });
+    expect(res.body.checkoutUrl).toMatch(/^https:\/\/checkout\.stripe\.test\//);
+    const [call] = api.fake.requestsTo('POST', '/v1/checkout/sessions').filter((r) => r.body.metadata.organization_id === org.orgId);
+    expect(call!.body).toMatchObject({
+      mode: 'subscription',
+      line_items: [{ price: 'price_pro_v2_monthly', quantity: '1' }],
+      success_url: `${WEB_ORIGIN}/billing?plan=success`,
+      cancel_url: `${WEB_ORIGIN}/billing?plan=canceled`,
+      metadata: { plan_id: PLANS.pro },
+    });
+    expect((await subscriptionOf(org.orgId)).plan_id).toBe(PLANS.free);
+
+    const subscription = api.fake.createSubscription({
+      customer: call!.body.customer,
+      priceId: 'price_pro_v2_monthly',
+      periodStart: NOW,
+      periodEnd: days(30),
+    });
+    const session = {
+      id: res.body.checkoutUrl.split('/').pop(),
+      object: 'checkout.session',
+      mode: 'subscription',
+      status: 'complete',
+      payment_status: 'paid',
+      subscription: subscription.id,
+      payment_intent: null,
+      metadata: call!.body.metadata,
+    };
+    const event = stripeEvent('checkout.session.completed', session);
+    await api.webhook(event);
+    await api.webhook(event);
+    const sub = await subscriptionOf(org.orgId);
+    expect(sub).toMatchObject({ plan_id: PLANS.pro, status: 'active', stripe_subscription_id: subscription.id });
+    expect(sub.current_period_start.toISOString()).toBe(NOW.toISOString());
+    expect(await allowanceGrants(org.orgId)).toEqual([{ amount_credits: '500.000', external_ref: 'plan_allowance:2026-11-22' }]);
+  });
+
+  it('upgrades at once with a prorated invoice, granting the allowance difference once', async () => {
+    api.fake.chargeMode = 'succeed';
+    const org = await subscribedOrg('pro');
+    const res = await api.action('changePlan', { planId: PLANS.team }, org.session);
+    expect(res.body).toMatchObject({ status: 'upgraded', planId: PLANS.team, effectiveAt: NOW.toISOString() });
+    const update = api.fake.requestsTo('POST', `/v1/subscriptions/${org.subscriptionId}`).at(-1)!;
+    expect(update.body).toMatchObject({
+      items: [{ price: 'price_team_v1_monthly' }],
+      proration_behavior: 'always_invoice',
+      payment_behavior: 'pending_if_incomplete',
+    });
+    expect((await subscriptionOf(org.orgId)).plan_id).toBe(PLANS.team);
+    const grants = await allowanceGrants(org.orgId);
+    expect(grants.map((g) => g.amount_credits)).toEqual(['500.000', '1500.000']);
+
+    // Stripe's invoice.paid for the proration, and the same request again, change nothing more.
+    const invoice = api.fake.objects.get(api.fake.objects.get(org.subscriptionId)!.latest_invoice as string)!;
+    expect(invoice).toMatchObject({ billing_reason: 'subscription_update', status: 'paid' });
+    await api.webhook(stripeEvent('invoice.paid', invoice));
+    expect((await api.action('changePlan', { planId: PLANS.team }, org.session)).body.status).toBe('unchanged');
+    expect(await allowanceGrants(org.orgId)).toEqual(grants);
+  });
+
+  it('refuses an upgrade whose prorated invoice is declined, and nothing changes', async () => {
+    const org = await subscribedOrg('pro');
+    const before = await paymentState(db.pool, org.orgId);
+    api.fake.chargeMode = 'decline';
+    const res = await api.action('changePlan', { planId: PLANS.team }, org.session);
+    api.fake.chargeMode = 'succeed';
+    expect(res.status).toBe(400);
+    expect(res.body.extensions.code).toBe('PAYMENT_PROVIDER_ERROR');
+    expect(await paymentState(db.pool, org.orgId)).toEqual(before);
+  });
+
+  it('schedules a downgrade for the period end, shows it pending, and cancels it', async () => {
+    const org = await subscribedOrg('team');
+    const res = await api.action('changePlan', { planId: PLANS.pro }, org.session);
+    expect(res.body).toMatchObject({ status: 'scheduled', planId: PLANS.pro, effectiveAt: periodEnd.toISOString() });
+    const pending = await subscriptionOf(org.orgId);
+    expect(pending).toMatchObject({ plan_id: PLANS.team, pending_plan_id: PLANS.pro });
+    expect(pending.pending_change_at.toISOString()).toBe(periodEnd.toISOString());
+    const scheduleId = pending.stripe_schedule_id as string;
+    expect(api.fake.objects.get(scheduleId)).toMatchObject({ subscription: org.subscriptionId, status: 'active', end_behavior: 'release' });
+    expect(api.fake.objects.get(scheduleId)!.phases.map((p: { items: { price: string }[] }) => p.items[0]!.price)).toEqual([
+      'price_team_v1_monthly',
+      'price_pro_v2_monthly',
+    ]);
+
+    const canceled = await api.action('cancelPlanChange', {}, org.session);
+    expect(canceled.body).toMatchObject({ status: 'canceled', planId: PLANS.team });
+    expect(api.fake.objects.get(scheduleId)!.status).toBe('released');
+    expect(await subscriptionOf(org.orgId)).toMatchObject({ plan_id: PLANS.team, pending_plan_id: null, stripe_schedule_id: null });
+    expect((await api.action('cancelPlanChange', {}, org.session)).body.status).toBe('unchanged');
+  });
+
+  it('applies a scheduled downgrade at the period end, with the new allowance once, even when two rolls race', async () => {
+    const org = await subscribedOrg('team');
+    await api.action('changePlan', { planId: PLANS.pro }, org.session);
+    const after = new Date(periodEnd.getTime() + 3_600_000);
+    const runs = await Promise.all([api.cron('roll_billing_periods', after), api.cron('roll_billing_periods', after)]);
+    expect(runs.map((r) => r.status)).toEqual([200, 200]);
+    const sub = await subscriptionOf(org.orgId);
+    expect(sub).toMatchObject({ plan_id: PLANS.pro, pending_plan_id: null });
+    expect(sub.current_period_start.toISOString()).toBe(periodEnd.toISOString());
+    expect(await allowanceGrants(org.orgId)).toEqual([
+      { amount_credits: '2000.000', external_ref: `plan_allowance:${periodStart.toISOString().slice(0, 10)}` },
+      { amount_credits: '500.000', external_ref: `plan_allowance:${periodEnd.toISOString().slice(0, 10)}` },
+    ]);
+  });
+
+  it('cancels the subscription at the period end for a move to free, and the org is on free after the roll', async () => {
+    const org = await subscribedOrg('pro');
+    const res = await api.action('changePlan', { planId: PLANS.free }, org.session);
+    expect(res.body).toMatchObject({ status: 'scheduled', planId: PLANS.free });
+    expect(api.fake.objects.get(org.subscriptionId)!.cancel_at_period_end).toBe(true);
+    await api.cron('roll_billing_periods', new Date(periodEnd.getTime() + 60_000));
+    expect(await subscriptionOf(org.orgId)).toMatchObject({
+      plan_id: PLANS.free,
+      stripe_subscription_id: null,
+      cancel_at_period_end: false,
+    });
+    expect((await allowanceGrants(org.orgId)).at(-1)).toEqual({
+      amount_credits: '10.000',
+      external_ref: `plan_allowance:${periodEnd.toISOString().slice(0, 10)}`,
+    });
+  });
+
+  it('is for owners and admins only: a member gets FORBIDDEN and nothing changes', async () => {
+    const org = await subscribedOrg('pro');
+    const member = await addMember(db.pool, org.orgId, 'member');
+    const before = await paymentState(db.pool, org.orgId);
+    const calls = api.fake.requests.length;
+    for (const [name, input] of [
+      ['changePlan', { planId: PLANS.team }],
+      ['cancelPlanChange', {}],
+    ] as const) {
+      const res = await api.action(name, input, member);
+      expect(res.status).toBe(403);
+      expect(res.body.extensions.code).toBe('FORBIDDEN');
+    }
+    expect(api.fake.requests.length).toBe(calls);
+    expect(await paymentState(db.pool, org.orgId)).toEqual(before);
+    const admin = await addMember(db.pool, org.orgId, 'admin');
+    expect((await api.action('changePlan', { planId: PLANS.team }, admin)).body.status).toBe('upgraded');
+  });
+});
+
+describe('subscription events', () => {
+  it('keeps the newest state when subscription events arrive out of order, and returns the org to free when it is deleted', async () => {
+    const org = await subscribedOrg('pro');
+    const object = api.fake.objects.get(org.subscriptionId)!;
+    await api.webhook(stripeEvent('customer.subscription.updated', { ...object, status: 'past_due' }, { created: days(2) }));
+    const late = await api.webhook(stripeEvent('customer.subscription.updated', { ...object, status: 'active' }, { created: days(1) }));
+    expect(late.body.outcome).toBe('ignored');
+    expect((await subscriptionOf(org.orgId)).status).toBe('past_due');
+    expect((await paymentState(db.pool, org.orgId)).notifications.map((n) => n.kind)).toEqual(['payment_failed']);
+
+    await api.webhook(stripeEvent('customer.subscription.deleted', { ...object, status: 'canceled' }, { created: days(3) }));
+    const sub = await subscriptionOf(org.orgId);
+    expect(sub).toMatchObject({ plan_id: PLANS.free, status: 'active', stripe_subscription_id: null });
+  });
+});
+
+describe('jobs', () => {
+  it('rolls an ended period of a free org and grants its allowance once per period', async () => {
+    const org = await createOrg(db.pool, { plan: 'free' });
+    const first = await api.cron('roll_billing_periods', NOW);
+    expect(first.status).toBe(200);
+    await api.cron('roll_billing_periods', NOW);
+    expect(await allowanceGrants(org.orgId)).toEqual([
+      { amount_credits: '10.000', external_ref: `plan_allowance:${periodStart.toISOString().slice(0, 10)}` },
+    ]);
+    // Two months later: the period catches up to now, one allowance for the current period.
+    await api.cron('roll_billing_periods', days(62));
+    const sub = await subscriptionOf(org.orgId);
+    expect(sub.current_period_start.toISOString()).toBe(new Date(Date.UTC(2027, 0, 12, 10, 15)).toISOString());
+    expect((await allowanceGrants(org.orgId)).map((g) => g.external_ref)).toEqual([
+      `plan_allowance:${periodStart.toISOString().slice(0, 10)}`,
+      'plan_allowance:2027-01-12',
+    ]);
+  });
+
+  it('expires reservations at the scheduled time of the cron call', async () => {
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    await db.pool.query("select public.reserve_credits($1, 2, 'held', p_ttl_seconds => 60, p_now => $2)", [org.orgId, NOW]);
+    expect((await api.cron('expire_reservations', NOW)).body.expired).toBe(0);
+    const res = await api.cron('expire_reservations', new Date(NOW.getTime() + 61_000));
+    expect(res.body.expired).toBeGreaterThanOrEqual(1);
+    const { rows } = await db.pool.query('select status from public.credit_reservations where organization_id = $1', [org.orgId]);
+    expect(rows).toEqual([{ status: 'expired' }]);
+  });
+
+  it('notifies 50%, 80% and 100% of the allowance used, and below the auto top-up threshold, once per period each', async () => {
+    const org = await createOrg(db.pool, { plan: 'pro' });
+    await db.pool.query('select public.grant_period_allowance($1, $2)', [org.orgId, NOW]);
+    await db.pool.query(
+      "insert into public.auto_topup_settings (organization_id, enabled, threshold_credits, package_id) values ($1, false, 100, '0c000000-0000-4000-8000-000000000001')",
+      [org.orgId],
+    );
+    const kinds = async () =>
+      (
+        await db.pool.query(
+          'select dedupe_key, read_at is not null as read from public.notifications where organization_id = $1 order by dedupe_key',
+          [org.orgId],
+        )
+      ).rows;
+    await spend(db.pool, org.orgId, '260.000');
+    await api.cron('usage_notifications');
+    await api.cron('usage_notifications');
+    expect(await kinds()).toEqual([{ dedupe_key: 'usage:2026-11-12:50', read: false }]);
+    await spend(db.pool, org.orgId, '200.000');
+    await api.cron('usage_notifications');
+    expect(await kinds()).toEqual([
+      { dedupe_key: 'low_balance:2026-11-12:100.000', read: false },
+      { dedupe_key: 'usage:2026-11-12:50', read: false },
+      { dedupe_key: 'usage:2026-11-12:80', read: false },
+    ]);
+    await spend(db.pool, org.orgId, '40.000');
+    const res = await api.cron('usage_notifications');
+    expect(res.body.notified).toBe(1);
+    expect((await kinds()).map((k) => k.dedupe_key)).toContain('usage:2026-11-12:100');
+    expect(
+      api.sent
+        .filter((n) => n.organization_id === org.orgId)
+        .map((n) => n.dedupe_key)
+        .sort(),
+    ).toEqual(['low_balance:2026-11-12:100.000', 'usage:2026-11-12:100', 'usage:2026-11-12:50', 'usage:2026-11-12:80']);
+  });
+
+  it('answers 404 to an unknown job', async () => {
+    const res = await api.cron('mine_bitcoin');
+    expect(res.status).toBe(404);
+    expect(res.body.extensions.code).toBe('NOT_FOUND');
+  });
+});
