@@ -1,0 +1,108 @@
+// The local payment provider of `pnpm dev` (no STRIPE_SECRET_KEY): the api's own test payment page,
+// whose buttons send signed Stripe-shaped events to the real webhook over HTTP.
+import { useTestDatabase } from '@org-credits/db/testing';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { start } from '../../src/server.ts';
+import { ACTION_SECRET, createOrg, envelope, instantAI, NOW, type Session } from '../helpers.ts';
+import { availableAt, PACKS, paymentState } from './harness.ts';
+
+const db = await useTestDatabase();
+const server = await start({
+  overrides: {
+    port: 0,
+    host: '127.0.0.1',
+    databaseUrl: db.url,
+    databasePoolSize: 10,
+    actionSecret: ACTION_SECRET,
+    production: false,
+    stripeSecretKey: null,
+    webOrigin: 'http://web.test',
+    publicApiUrl: null,
+  },
+  ai: instantAI,
+  clock: () => NOW,
+});
+afterAll(() => server.stop());
+
+async function action(name: string, input: Record<string, unknown>, session: Session) {
+  const response = await fetch(`${server.url}/actions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-org-credits-secret': ACTION_SECRET },
+    body: JSON.stringify(envelope(name, input, session)),
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+const press = (checkoutUrl: string, button: string) => fetch(`${checkoutUrl}/${button}`, { method: 'POST', redirect: 'manual' });
+
+describe('the local test payment provider', () => {
+  it('serves a page plainly labelled as a test payment, whose Pay sends the paid event through the real webhook', async () => {
+    const org = await createOrg(db.pool);
+    const res = await action('createTopUpCheckout', { packageId: PACKS.pack500 }, org.session);
+    expect(res.status).toBe(200);
+    expect(res.body.checkoutUrl).toMatch(new RegExp(`^${server.url}/pay/checkout/cs_local_`));
+    const page = await fetch(res.body.checkoutUrl);
+    const html = await page.text();
+    expect(html).toContain('Test payment — no money moves');
+    for (const label of ['>Pay<', '>Decline<', '>Needs authentication<']) expect(html).toContain(label);
+
+    const paid = await press(res.body.checkoutUrl, 'pay');
+    expect(paid.status).toBe(303);
+    expect(paid.headers.get('location')).toBe(`http://web.test/credits?topup=success&purchase_id=${res.body.purchaseId}`);
+    expect(await availableAt(db.pool, org.orgId)).toBe('500.000');
+    const state = await paymentState(db.pool, org.orgId);
+    expect(state.purchases[0]).toMatchObject({ status: 'paid' });
+    const { rows } = await db.pool.query("select type from public.stripe_events where payload->'data'->'object'->>'id' = $1", [
+      state.purchases[0].stripe_checkout_session_id,
+    ]);
+    expect(rows).toEqual([{ type: 'checkout.session.completed' }]);
+    // Pressing Pay again (a double click) sends nothing more.
+    await press(res.body.checkoutUrl, 'pay');
+    expect(await availableAt(db.pool, org.orgId)).toBe('500.000');
+  });
+
+  it('fails the purchase on Decline, and asks to confirm on "Needs authentication"', async () => {
+    const org = await createOrg(db.pool);
+    const first = await action('createTopUpCheckout', { packageId: PACKS.pack500 }, org.session);
+    const declined = await press(first.body.checkoutUrl, 'decline');
+    expect(declined.headers.get('location')).toBe('http://web.test/credits?topup=canceled');
+    const second = await action('createTopUpCheckout', { packageId: PACKS.pack500 }, org.session);
+    const challenge = await press(second.body.checkoutUrl, 'authenticate');
+    expect(challenge.status).toBe(200);
+    expect(await challenge.text()).toContain('Your bank asks you to confirm');
+    const state = await paymentState(db.pool, org.orgId);
+    expect(state.purchases.map((p) => [p.id, p.status]).sort()).toEqual(
+      [
+        [first.body.purchaseId, 'failed'],
+        [second.body.purchaseId, 'pending'],
+      ].sort(),
+    );
+    expect(await availableAt(db.pool, org.orgId)).toBe('0.000');
+  });
+
+  it('tops up off-session at once for auto top-up, and its payment_intent.succeeded event grants nothing more', async () => {
+    const org = await createOrg(db.pool, { credits: '50.000' });
+    await db.pool.query(
+      'insert into public.auto_topup_settings (organization_id, enabled, threshold_credits, package_id) values ($1, true, 100, $2)',
+      [org.orgId, PACKS.pack500],
+    );
+    const response = await fetch(`${server.url}/events/ledger_changed`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-org-credits-secret': ACTION_SECRET },
+      body: JSON.stringify({ event: { op: 'INSERT', data: { old: null, new: { organization_id: org.orgId, amount_credits: '-1.000' } } } }),
+    });
+    expect(await response.json()).toEqual({ autoTopUp: 'succeeded' });
+    // The provider's event follows its answer; wait until the webhook has recorded it.
+    await vi.waitFor(
+      async () => {
+        const { rows } = await db.pool.query(
+          "select 1 from public.stripe_events where type = 'payment_intent.succeeded' and payload->'data'->'object'->'metadata'->>'organization_id' = $1",
+          [org.orgId],
+        );
+        expect(rows).toHaveLength(1);
+      },
+      { timeout: 5000, interval: 20 },
+    );
+    expect(await availableAt(db.pool, org.orgId)).toBe('550.000');
+  });
+});
