@@ -24,6 +24,8 @@ export interface FakeStripe {
   requests: RecordedRequest[];
   /** What the next off-session charges (payment intents) and upgrade invoices do. @default 'succeed' */
   chargeMode: ChargeMode;
+  /** Requests to matching paths answer 500 (Stripe down). @default null */
+  failing: RegExp | null;
   objects: Map<string, Obj>;
   /** A subscription as if made by an earlier checkout. */
   createSubscription(input: {
@@ -70,6 +72,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     url: '',
     requests,
     chargeMode: 'succeed',
+    failing: null,
     objects,
     createSubscription({ customer, priceId, periodStart, periodEnd, metadata = {} }) {
       const subscriptionId = id('sub');
@@ -258,6 +261,8 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       let answer: { status: number; body: Obj };
       if (!String(req.headers.authorization ?? '').startsWith('Bearer sk_test_')) {
         answer = { status: 401, body: { error: { type: 'invalid_request_error', message: 'Invalid API Key provided' } } };
+      } else if (fake.failing?.test(url.pathname)) {
+        answer = { status: 500, body: { error: { type: 'api_error', message: 'Stripe is down' } } };
       } else if (key && byIdempotencyKey.has(`${req.method} ${url.pathname} ${key}`)) {
         answer = byIdempotencyKey.get(`${req.method} ${url.pathname} ${key}`)!;
       } else {

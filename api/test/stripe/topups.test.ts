@@ -96,6 +96,18 @@ describe('createTopUpCheckout', () => {
     expect(api.fake.requests.length).toBe(stripeCalls);
     expect(await paymentState(db.pool, org.orgId)).toEqual(before);
   });
+
+  it('answers PAYMENT_PROVIDER_ERROR when Stripe cannot start the checkout, and the purchase is canceled', async () => {
+    const org = await createOrg(db.pool);
+    api.fake.failing = /^\/v1\/checkout\/sessions$/;
+    const res = await api.action('createTopUpCheckout', { packageId: PACKS.pack500 }, org.session);
+    api.fake.failing = null;
+    expect(res.status).toBe(400);
+    expect(res.body.extensions.code).toBe('PAYMENT_PROVIDER_ERROR');
+    const state = await paymentState(db.pool, org.orgId);
+    expect(state.purchases).toEqual([expect.objectContaining({ status: 'canceled', stripe_checkout_session_id: null })]);
+    expect(state.grants).toEqual([]);
+  });
 });
 
 describe('the Stripe webhook', () => {
