@@ -170,8 +170,17 @@ async function apply(
         'select * from public.refund_topup_purchase($1, $2, $3, $4)',
         [idOf(charge.payment_intent), charge.id, charge.amount_refunded, now],
       );
-      const refund = rows[0];
-      if (!refund?.purchase_id) return 'ignored';
+      let refund = rows[0]?.purchase_id ? rows[0] : undefined;
+      if (!refund) {
+        // Not a purchase: maybe an auto top-up's charge.
+        const attempt = await tx.query<{ attempt_id: string | null; organization_id: string; clawed_back_credits: string }>(
+          'select * from public.refund_auto_topup_attempt($1, $2, $3, $4)',
+          [idOf(charge.payment_intent), charge.amount_refunded, charge.id, now],
+        );
+        const row = attempt.rows[0];
+        if (!row?.attempt_id) return 'ignored';
+        refund = { purchase_id: row.attempt_id, organization_id: row.organization_id, clawed_back_credits: row.clawed_back_credits };
+      }
       if (!/^0(\.0*)?$/.test(refund.clawed_back_credits)) {
         keep(
           await storeNotification(

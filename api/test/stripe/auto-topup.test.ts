@@ -160,6 +160,27 @@ describe('auto top-up', () => {
     expect(await availableAt(db.pool, org.orgId, minutes(11))).toBe('590.000');
   });
 
+  it('claws back a refunded auto top-up charge once', async () => {
+    api.fake.chargeMode = 'succeed';
+    const org = await autoTopUpOrg();
+    await spend(db.pool, org.orgId, '30.000');
+    await api.ledgerChanged(org.orgId, '-30.000');
+    const [attempt] = (await paymentState(db.pool, org.orgId)).attempts;
+    const refunded = {
+      id: 'ch_auto_refund',
+      object: 'charge',
+      amount: 1000,
+      amount_refunded: 1000,
+      payment_intent: attempt.stripe_payment_intent_id,
+    };
+    await api.webhook(stripeEvent('charge.refunded', refunded));
+    await api.webhook(stripeEvent('charge.refunded', refunded));
+    expect(await availableAt(db.pool, org.orgId)).toBe('90.000');
+    const state = await paymentState(db.pool, org.orgId);
+    expect(state.attempts[0]).toMatchObject({ status: 'succeeded', amount_refunded_minor: '1000' });
+    expect(state.entries.filter((e) => e.entry_type === 'clawback').map((e) => e.amount_credits)).toEqual(['-500.000']);
+  });
+
   it('stops at the monthly count cap', async () => {
     api.fake.chargeMode = 'succeed';
     const org = await autoTopUpOrg({ monthly_max_count: 1, cooldown_minutes: 0 });

@@ -151,6 +151,50 @@ $$;
 comment on function public.refund_topup_purchase(text, text, bigint, timestamptz) is
   'Claws back the credits of the newly refunded part of a top-up purchase, from Stripe''s cumulative amount_refunded (so duplicate and out-of-order refund events take nothing twice). Returns the purchase and the credits taken (0 when nothing new was refunded); no row when no purchase has that payment intent or charge.';
 
+-- Refunds of auto top-up charges: the same rule as purchases, on the attempt.
+alter table public.auto_topup_attempts add column amount_refunded_minor bigint not null default 0
+  check (amount_refunded_minor >= 0 and amount_refunded_minor <= price_minor);
+comment on column public.auto_topup_attempts.amount_refunded_minor is
+  'How much of the charge Stripe has refunded (cumulative, minor units); its credits were clawed back in proportion.';
+
+create function public.refund_auto_topup_attempt(
+  p_payment_intent_id text,
+  p_amount_refunded_minor bigint,
+  p_charge_id text default null,
+  p_now timestamptz default now()
+) returns table (attempt_id uuid, organization_id uuid, clawed_back_credits numeric)
+  language plpgsql volatile set search_path = '' as $$
+declare
+  v_attempt public.auto_topup_attempts;
+  v_take numeric(20, 3) := 0;
+begin
+  select * into v_attempt from public.auto_topup_attempts a where a.stripe_payment_intent_id = p_payment_intent_id for update;
+  if not found then
+    return;
+  end if;
+  if p_amount_refunded_minor is null or p_amount_refunded_minor < 0 or p_amount_refunded_minor > v_attempt.price_minor then
+    perform ledger.raise_error('INVALID_INPUT',
+      format('refunded amount %s of auto top-up %s is outside 0..%s', p_amount_refunded_minor, v_attempt.id, v_attempt.price_minor),
+      jsonb_build_object('field', 'amount_refunded_minor', 'value', p_amount_refunded_minor));
+  end if;
+  if p_amount_refunded_minor > v_attempt.amount_refunded_minor then
+    v_take := public.credits_for_minor(v_attempt.credits, p_amount_refunded_minor, v_attempt.price_minor)
+      - public.credits_for_minor(v_attempt.credits, v_attempt.amount_refunded_minor, v_attempt.price_minor);
+    if v_take > 0 and v_attempt.grant_id is not null then
+      perform public.clawback_credits(v_attempt.organization_id, v_take,
+        format('refund:%s:%s', coalesce(p_charge_id, p_payment_intent_id), p_amount_refunded_minor),
+        format('Refund of auto top-up %s', v_attempt.id), v_attempt.grant_id, p_now);
+    else
+      v_take := 0;
+    end if;
+    update public.auto_topup_attempts a set amount_refunded_minor = p_amount_refunded_minor where a.id = v_attempt.id;
+  end if;
+  return query select v_attempt.id, v_attempt.organization_id, v_take;
+end;
+$$;
+comment on function public.refund_auto_topup_attempt(text, bigint, text, timestamptz) is
+  'Claws back the credits of the newly refunded part of an auto top-up charge, from Stripe''s cumulative amount_refunded (as refund_topup_purchase does for purchases). No row when no attempt has that payment intent.';
+
 -- Example: purchase P of 500 credits for 1,000p is disputed for 1,000p (dp_1):
 -- dispute_topup_purchase('pi_1', 'dp_1', 1000, null) claws back 500 (ref 'dispute:dp_1') and marks
 -- P disputed. Closed as won: dispute_topup_purchase('pi_1', 'dp_1', 1000, true) grants the 500 back
