@@ -62,6 +62,7 @@ describe('docker-compose.yml', () => {
 describe('the compose checks themselves', () => {
   it('find a variable that the env file does not list', () => {
     const used = composeVariables(
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: compose interpolation, not a JS template
       'services:\n  a:\n    environment:\n      X: ${MISSING_ONE}\n      Y: "$${NOT_A_VARIABLE}"\n      Z: $PLAIN\n',
     );
     expect(used).toEqual(['MISSING_ONE', 'PLAIN']);
@@ -70,6 +71,7 @@ describe('the compose checks themselves', () => {
 
   it('find a secret written as a literal', () => {
     const text =
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: compose interpolation, not a JS template
       'services:\n  a:\n    environment:\n      ADMIN_SECRET: hunter2\n      DB_PASSWORD: ${DB_PASSWORD}\n      STRIPE_KEY: "sk_live_x"\n';
     expect(secretLiterals(text)).toEqual(['ADMIN_SECRET', 'STRIPE_KEY']);
   });
