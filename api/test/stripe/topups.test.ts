@@ -136,6 +136,17 @@ describe('the Stripe webhook', () => {
     expect(rows[0].n).toBe(1);
   });
 
+  it('finds the purchase by the metadata when its session id was never saved, and grants it', async () => {
+    const { org, purchase } = await checkout();
+    await db.pool.query('update public.topup_purchases set stripe_checkout_session_id = null where id = $1', [purchase.id]);
+    await api.webhook(stripeEvent('checkout.session.completed', paidSession(purchase, 'pi_relinked')));
+    expect(await availableAt(db.pool, org.orgId)).toBe('500.000');
+    expect((await paymentState(db.pool, org.orgId)).purchases[0]).toMatchObject({
+      status: 'paid',
+      stripe_checkout_session_id: purchase.stripe_checkout_session_id,
+    });
+  });
+
   it('processes two concurrent deliveries of one event once', async () => {
     const { org, purchase } = await checkout();
     const event = stripeEvent('checkout.session.completed', paidSession(purchase, 'pi_race_1'));
