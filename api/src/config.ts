@@ -108,7 +108,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const given = present(env);
   const production = given.NODE_ENV === 'production';
   if (production) {
-    const required = ['DATABASE_URL', 'ACTION_SECRET', 'HASURA_GRAPHQL_JWT_SECRET', 'HASURA_GRAPHQL_URL'] as const;
+    const required = [
+      'DATABASE_URL',
+      'ACTION_SECRET',
+      'HASURA_GRAPHQL_JWT_SECRET',
+      'HASURA_GRAPHQL_URL',
+      'STRIPE_SECRET_KEY',
+      'STRIPE_WEBHOOK_SECRET',
+      'WEB_ORIGIN',
+    ] as const;
     for (const name of required) if (given[name] === undefined) problems.push(`${name}: required when NODE_ENV=production`);
     if (values.ACTION_SECRET === DEV_DEFAULTS.actionSecret) problems.push('ACTION_SECRET: the development secret is refused in production');
     if (values.STRIPE_WEBHOOK_SECRET === DEV_DEFAULTS.stripeWebhookSecret)

@@ -32,10 +32,9 @@ export async function start(options: StartOptions = {}): Promise<RunningServer> 
   db.on('error', (error) => console.error('[api] idle database connection failed:', error.message));
   const ai = options.ai ?? createAIProvider({ openaiApiKey: config.openaiApiKey ?? undefined, aiBaseUrl: config.aiBaseUrl ?? undefined });
   let publicUrl = config.publicApiUrl;
-  // Production takes payments only through Stripe: without its key and webhook secret there are none
-  // (billing actions answer PAYMENT_PROVIDER_ERROR, /webhooks, /cron, /events answer 404).
+  // Production takes payments only through Stripe; loadConfig refuses a production configuration
+  // without its key and webhook secret, so payments are off only when overrides remove them.
   const paymentsOff = config.production && (!config.stripeSecretKey || !config.stripeWebhookSecret);
-  if (paymentsOff && !options.payments) console.error('[api] payments are off: set STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET');
   const payments =
     options.payments ??
     (paymentsOff

@@ -205,7 +205,7 @@ describe('configuration', () => {
 
   it('names every secret production lacks', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(
-      /DATABASE_URL: required when NODE_ENV=production\n\s+ACTION_SECRET: required[^\n]*\n\s+HASURA_GRAPHQL_JWT_SECRET: required[^\n]*\n\s+HASURA_GRAPHQL_URL: required/,
+      /DATABASE_URL: required when NODE_ENV=production\n\s+ACTION_SECRET: required[^\n]*\n\s+HASURA_GRAPHQL_JWT_SECRET: required[^\n]*\n\s+HASURA_GRAPHQL_URL: required[^\n]*\n\s+STRIPE_SECRET_KEY: required[^\n]*\n\s+STRIPE_WEBHOOK_SECRET: required[^\n]*\n\s+WEB_ORIGIN: required/,
     );
   });
 
@@ -252,8 +252,18 @@ describe('configuration', () => {
       ACTION_SECRET: 'a-long-shared-secret-value',
       HASURA_GRAPHQL_JWT_SECRET: JSON.stringify({ type: 'HS256', key: 'k'.repeat(32) }),
       HASURA_GRAPHQL_URL: 'http://hasura:8080/v1/graphql',
+      STRIPE_SECRET_KEY: 'sk_live_example',
+      STRIPE_WEBHOOK_SECRET: 'whsec_example_production_secret',
+      WEB_ORIGIN: 'https://credits.example.com',
       OPENAI_API_KEY: 'sk-test',
     });
-    expect(config).toMatchObject({ production: true, port: 4000, jwtKey: 'k'.repeat(32), openaiApiKey: 'sk-test' });
+    expect(config).toMatchObject({
+      production: true,
+      port: 4000,
+      jwtKey: 'k'.repeat(32),
+      openaiApiKey: 'sk-test',
+      stripeSecretKey: 'sk_live_example',
+      webOrigin: 'https://credits.example.com',
+    });
   });
 });
