@@ -136,7 +136,7 @@ export class EngineCore {
     } catch {
       return this.graphqlError(new EngineError('invalid-json', 'invalid json'), legacy, false);
     }
-    const internal = this.config.devMode || session.isAdmin;
+    const internal = this.config.devMode || (session.isAdmin && this.config.adminInternalErrors);
     if (Array.isArray(parsed)) {
       const answers: string[] = [];
       for (const item of parsed) answers.push((await this.one(session, item as GraphqlRequest, legacy, internal)).body);
@@ -339,6 +339,13 @@ export class EngineCore {
         );
       }
       const answer = await runOperation(ctx, op);
+      const actions = (ctx.draft.actions ?? []).map((a) => a.name);
+      if (this.config.strict && actions.length) {
+        throw new EngineError(
+          'not-supported',
+          `ORG_CREDITS_ENGINE_STRICT: actions are not served by this engine yet: ${actions.join(', ')}`,
+        );
+      }
       let version = this.resourceVersion;
       if (ctx.changed) version = await writeMetadata(client, ctx.draft);
       await client.query('COMMIT');

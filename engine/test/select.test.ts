@@ -207,3 +207,20 @@ describe('select permissions', () => {
     expect(count.rows[0].n).toBe(4);
   });
 });
+
+describe('error detail', () => {
+  it('shows Postgres detail to the admin by default and hides it when HASURA_GRAPHQL_ADMIN_INTERNAL_ERRORS is false', async () => {
+    const query = '{ entries(where: {org_id: {_eq: "not-a-uuid"}}) { id } }';
+    const withDetail = await gql(engine, query);
+    expect(withDetail.body.errors?.[0]?.extensions).toMatchObject({ code: 'data-exception', internal: expect.any(Object) });
+    const quiet = await startEngine(db, { HASURA_GRAPHQL_ADMIN_INTERNAL_ERRORS: 'false' });
+    try {
+      const withoutDetail = await gql(quiet, query);
+      expect(withoutDetail.body.errors).toEqual([
+        { message: 'invalid input syntax for type uuid: "not-a-uuid"', extensions: { code: 'data-exception', path: '$' } },
+      ]);
+    } finally {
+      await quiet.close();
+    }
+  });
+});
