@@ -163,8 +163,7 @@ try {
     data?: { credit_ledger_entries: unknown[] };
     errors?: unknown;
   };
-  if (!answer.data || answer.data.credit_ledger_entries.length !== 20)
-    throw new Error(`unexpected answer: ${JSON.stringify(answer).slice(0, 500)}`);
+  if (answer.data?.credit_ledger_entries.length !== 20) throw new Error(`unexpected answer: ${JSON.stringify(answer).slice(0, 500)}`);
 
   // The same SQL the engine runs: compile the operation with the engine's own compiler.
   const core = new EngineCore(configFromEnv(env), db, () => undefined);
