@@ -23,6 +23,8 @@ export interface EngineConfig {
   unauthorizedRole?: string;
   stringifyNumeric: boolean;
   devMode: boolean;
+  /** HASURA_GRAPHQL_CORS_DOMAIN: allowed browser origins (`*` by default, like Hasura); null when HASURA_GRAPHQL_DISABLE_CORS. */
+  corsDomains: string[] | null;
   /** HASURA_GRAPHQL_ADMIN_INTERNAL_ERRORS (default true): admin requests see Postgres detail in `internal`. */
   adminInternalErrors: boolean;
   /** The metadata directory loaded at start (Hasura CLI config v3 layout); null: keep what the database has. */
@@ -61,6 +63,12 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env, cwd = proces
     ...(env.HASURA_GRAPHQL_UNAUTHORIZED_ROLE ? { unauthorizedRole: env.HASURA_GRAPHQL_UNAUTHORIZED_ROLE } : {}),
     stringifyNumeric: truthy(env.HASURA_GRAPHQL_STRINGIFY_NUMERIC_TYPES),
     devMode: truthy(env.HASURA_GRAPHQL_DEV_MODE),
+    corsDomains: truthy(env.HASURA_GRAPHQL_DISABLE_CORS)
+      ? null
+      : (env.HASURA_GRAPHQL_CORS_DOMAIN ?? '*')
+          .split(',')
+          .map((d) => d.trim())
+          .filter(Boolean),
     adminInternalErrors: env.HASURA_GRAPHQL_ADMIN_INTERNAL_ERRORS === undefined || truthy(env.HASURA_GRAPHQL_ADMIN_INTERNAL_ERRORS),
     // Default: the repository's hasura/metadata, wherever the engine is started from.
     metadataDir: dir === '' ? null : dir === undefined ? resolve(import.meta.dirname, '..', '..', 'hasura', 'metadata') : resolve(cwd, dir),

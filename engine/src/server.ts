@@ -21,6 +21,35 @@ function send(res: ServerResponse, answer: HttpAnswer, type = 'application/json;
   res.end(answer.body);
 }
 
+/** Whether a browser origin may call the engine (HASURA_GRAPHQL_CORS_DOMAIN: `*`, exact origins, or `*.example.com` wildcards). */
+export function originAllowed(origin: string, domains: string[]): boolean {
+  return domains.some((d) => {
+    if (d === '*') return true;
+    if (d === origin) return true;
+    const star = d.indexOf('*');
+    return star >= 0 && origin.startsWith(d.slice(0, star)) && origin.endsWith(d.slice(star + 1));
+  });
+}
+
+/** CORS as Hasura answers it: the origin echoed with credentials allowed; preflights answered 204. */
+function cors(core: EngineCore, req: IncomingMessage, res: ServerResponse): boolean {
+  const origin = req.headers.origin;
+  const domains = core.config.corsDomains;
+  if (!origin || !domains || !originAllowed(origin, domains)) return false;
+  res.setHeader('access-control-allow-origin', origin);
+  res.setHeader('access-control-allow-credentials', 'true');
+  res.setHeader('vary', 'Origin');
+  if (req.method === 'OPTIONS') {
+    res.setHeader('access-control-allow-methods', 'GET,POST,OPTIONS');
+    res.setHeader('access-control-allow-headers', req.headers['access-control-request-headers'] ?? '*');
+    res.setHeader('access-control-max-age', '1728000');
+    res.writeHead(204);
+    res.end();
+    return true;
+  }
+  return false;
+}
+
 async function metadataEndpoint(core: EngineCore, req: IncomingMessage, body: string): Promise<HttpAnswer> {
   try {
     const session = await core.auth.authenticate(req.headers);
@@ -43,6 +72,7 @@ export function createHttpServer(core: EngineCore): Server {
     const url = req.url ?? '/';
     const path = url.split('?')[0];
     const handle = async () => {
+      if (cors(core, req, res)) return;
       if (req.method === 'GET' && path === '/healthz') return send(res, core.health(), 'text/plain; charset=utf-8');
       if (req.method === 'GET' && path === '/v1/version') return send(res, { status: 200, body: JSON.stringify({ version: VERSION }) });
       if (req.method !== 'POST')

@@ -228,3 +228,32 @@ describe('start-up from a metadata directory', () => {
     ).rejects.toThrow(/actions/);
   });
 });
+
+describe('CORS', () => {
+  it('answers a browser preflight and echoes an allowed origin, as Hasura does by default', async () => {
+    const preflight = await fetch(`${engine.url}/v1/graphql`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'http://localhost:5173',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization,content-type',
+      },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('http://localhost:5173');
+    expect(preflight.headers.get('access-control-allow-headers')).toBe('authorization,content-type');
+    const post = await fetch(`${engine.url}/v1/graphql`, {
+      method: 'POST',
+      headers: { origin: 'http://localhost:5173', 'content-type': 'application/json', 'x-hasura-admin-secret': ADMIN_SECRET },
+      body: JSON.stringify({ query: '{ __typename }' }),
+    });
+    expect(post.headers.get('access-control-allow-origin')).toBe('http://localhost:5173');
+    expect(await post.json()).toEqual({ data: { __typename: 'query_root' } });
+  });
+
+  it('allows only the configured origins when HASURA_GRAPHQL_CORS_DOMAIN is set', async () => {
+    const { originAllowed } = await import('../src/server.ts');
+    expect(originAllowed('https://app.example.com', ['https://*.example.com'])).toBe(true);
+    expect(originAllowed('https://evil.com', ['https://*.example.com', 'http://localhost:5173'])).toBe(false);
+  });
+});
