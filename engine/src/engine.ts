@@ -21,7 +21,8 @@ export type Log = (entry: Record<string, unknown>) => void;
 interface Parsed {
   document: DocumentNode;
   op: OperationDefinitionNode;
-  plan: Plan | null;
+  /** Compiled plans by which variables are null: SQL differs when a variable is null (`_eq: null` is ignored, `limit: null` is no limit). */
+  plans: Map<string, Plan>;
 }
 
 export interface GraphqlRequest {
@@ -174,15 +175,16 @@ export class EngineCore {
         } catch (error) {
           throw new EngineError('validation-failed', (error as Error).message.replace(/^Syntax Error: /, ''), '$.query');
         }
-        cached = { document, op: selectOperation(document, opName), plan: null };
+        cached = { document, op: selectOperation(document, opName), plans: new Map() };
         if (this.plans.size >= PLAN_CACHE_MAX) this.plans.delete(this.plans.keys().next().value as string);
         this.plans.set(key, cached);
       }
       const resolved = resolveVariables(cached.op, vars);
-      let plan = cached.plan;
+      const nulls = (cached.op.variableDefinitions ?? []).map((d) => (resolved[d.variable.name.value] == null ? '0' : '1')).join('');
+      let plan = cached.plans.get(nulls);
       if (!plan) {
         plan = compileOperation(this.compileOptions(session), cached.document, cached.op, resolved);
-        if (!plan.dynamic) cached.plan = plan;
+        if (!plan.dynamic) cached.plans.set(nulls, plan);
       }
       for (const name of plan.sessionVariables) {
         if (session.variables[name] === undefined) throw new EngineError('not-found', `missing session variable: "${name}"`);

@@ -224,3 +224,15 @@ describe('error detail', () => {
     }
   });
 });
+
+describe('plan cache', () => {
+  it('answers the same query text right whether a variable is null or not, in either order', async () => {
+    const query = 'query($note: String, $limit: Int) { entries(where: {note: {_eq: $note}}, limit: $limit, order_by: {id: asc}) { id } }';
+    const ids = async (variables: Record<string, unknown>) =>
+      ((await gql(engine, query, { variables })).body.data?.entries as { id: number }[] | undefined)?.map((e) => e.id);
+    expect(await ids({ note: 'summary', limit: 5 })).toEqual([2]);
+    expect(await ids({ note: null, limit: null })).toEqual([1, 2, 3, 4]);
+    expect(await ids({ note: 'first grant', limit: 1 })).toEqual([1]);
+    expect(await ids({})).toEqual([1, 2, 3, 4]);
+  });
+});
