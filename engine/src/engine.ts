@@ -3,6 +3,14 @@
 import { createHash } from 'node:crypto';
 import { type DocumentNode, execute, Kind, type OperationDefinitionNode, parse } from 'graphql';
 import pg from 'pg';
+import {
+  type ActionCatalog,
+  ActionHandlerError,
+  actionRoots,
+  buildActionCatalog,
+  extendWithActions,
+  runWithActions,
+} from './actions/index.ts';
 import { Authenticator, type Session } from './auth.ts';
 import { type Catalog, loadCatalog } from './catalog.ts';
 import type { EngineConfig } from './config.ts';
@@ -44,6 +52,8 @@ export class EngineCore {
   catalog!: Catalog;
   model!: Model;
   unsupported: string[] = [];
+  /** Actions and their custom types (src/actions), rebuilt with every metadata change. */
+  actionCatalog: ActionCatalog | undefined;
   private plans = new Map<string, Parsed>();
   private schemas = new Map<string, ReturnType<typeof buildRoleSchema>>();
   private metadataQueue: Promise<unknown> = Promise.resolve();
@@ -74,7 +84,9 @@ export class EngineCore {
       const parts = unsupportedParts(metadata);
       if (parts.length) throw new Error(`the stored metadata uses what this engine does not support: ${parts.join('; ')}`);
       this.catalog = await loadCatalog(this.pool);
-      this.install(metadata, buildModel(metadata, this.catalog), stored?.resourceVersion ?? 0);
+      const model = buildModel(metadata, this.catalog);
+      this.actionCatalog = buildActionCatalog(metadata, model);
+      this.install(metadata, model, stored?.resourceVersion ?? 0);
     }
   }
 
@@ -84,16 +96,6 @@ export class EngineCore {
     this.resourceVersion = resourceVersion;
     this.plans.clear();
     this.schemas.clear();
-    const actions = (metadata.actions ?? []).map((a) => a.name);
-    this.unsupported = actions.length ? [`actions (${actions.join(', ')})`] : [];
-    if (actions.length) {
-      if (this.config.strict)
-        throw new Error(`ORG_CREDITS_ENGINE_STRICT: the metadata has actions, which this engine does not serve yet: ${actions.join(', ')}`);
-      this.log({
-        level: 'warn',
-        message: `WARNING: the metadata has ${actions.length} action(s) that this engine does not serve yet (part 2): ${actions.join(', ')}. They are kept in the metadata but are NOT in the GraphQL schema.`,
-      });
-    }
   }
 
   health(): HttpAnswer {
@@ -116,7 +118,7 @@ export class EngineCore {
     const key = `${session.role}\0${session.isAdmin}\0${session.backendOnly}`;
     let schema = this.schemas.get(key);
     if (!schema) {
-      schema = buildRoleSchema(this.compileOptions(session));
+      schema = extendWithActions(buildRoleSchema(this.compileOptions(session)), this.actionCatalog, this.compileOptions(session));
       this.schemas.set(key, schema);
     }
     return schema;
@@ -140,10 +142,10 @@ export class EngineCore {
     const internal = this.config.devMode || (session.isAdmin && this.config.adminInternalErrors);
     if (Array.isArray(parsed)) {
       const answers: string[] = [];
-      for (const item of parsed) answers.push((await this.one(session, item as GraphqlRequest, legacy, internal)).body);
+      for (const item of parsed) answers.push((await this.one(session, item as GraphqlRequest, legacy, internal, headers)).body);
       return { status: 200, body: `[${answers.join(',')}]` };
     }
-    return this.one(session, parsed as GraphqlRequest, legacy, internal);
+    return this.one(session, parsed as GraphqlRequest, legacy, internal, headers);
   }
 
   private graphqlError(error: unknown, legacy: boolean, internal: boolean): HttpAnswer {
@@ -151,10 +153,17 @@ export class EngineCore {
       error instanceof EngineError ? error : new EngineError('unexpected', (error as Error).message ?? 'unexpected error', '$', 500);
     if (!(error instanceof EngineError))
       this.log({ level: 'error', message: 'unexpected error', error: String((error as Error).stack ?? error) });
+    if (error instanceof ActionHandlerError) return { status: 200, body: `{"errors":[${error.toJson()}]}` };
     return { status: legacy ? e.status : 200, body: JSON.stringify({ errors: [toGraphqlError(e, internal)] }) };
   }
 
-  private async one(session: Session, request: GraphqlRequest, legacy: boolean, internal: boolean): Promise<HttpAnswer> {
+  private async one(
+    session: Session,
+    request: GraphqlRequest,
+    legacy: boolean,
+    internal: boolean,
+    headers: Record<string, string | string[] | undefined> = {},
+  ): Promise<HttpAnswer> {
     try {
       const extensions = (request as { extensions?: { persistedQuery?: unknown } } | null)?.extensions;
       if (extensions?.persistedQuery !== undefined) throw new EngineError('not-supported', 'Automatic Persisted Queries is not enabled');
@@ -180,6 +189,9 @@ export class EngineCore {
         this.plans.set(key, cached);
       }
       const resolved = resolveVariables(cached.op, vars);
+      const withActions = actionRoots(this.actionCatalog, this.compileOptions(session), cached.document, cached.op, resolved);
+      if (withActions)
+        return { status: 200, body: `{"data":${await this.runActions(session, headers, cached, resolved, request.query, withActions)}}` };
       const nulls = (cached.op.variableDefinitions ?? []).map((d) => (resolved[d.variable.name.value] == null ? '0' : '1')).join('');
       let plan = cached.plans.get(nulls);
       if (!plan) {
@@ -194,6 +206,40 @@ export class EngineCore {
     } catch (error) {
       return this.graphqlError(error, legacy, internal);
     }
+  }
+
+  /** An operation with action root fields (src/actions): table fields still go through run(). */
+  private runActions(
+    session: Session,
+    headers: Record<string, string | string[] | undefined>,
+    parsed: Parsed,
+    vars: Record<string, unknown>,
+    query: string,
+    fields: NonNullable<ReturnType<typeof actionRoots>>,
+  ): Promise<string> {
+    const options = this.compileOptions(session);
+    return runWithActions(
+      {
+        catalog: this.actionCatalog as ActionCatalog,
+        options,
+        session,
+        headers,
+        document: parsed.document,
+        op: parsed.op,
+        vars,
+        requestQuery: query,
+        pool: this.pool,
+        env: this.config.env,
+        runSql: (op) => {
+          const plan = compileOperation(options, parsed.document, op, vars);
+          for (const name of plan.sessionVariables) {
+            if (session.variables[name] === undefined) throw new EngineError('not-found', `missing session variable: "${name}"`);
+          }
+          return this.run(session, plan, parsed, vars);
+        },
+      },
+      fields,
+    );
   }
 
   private async run(session: Session, plan: Plan, parsed: Parsed, vars: Record<string, unknown>): Promise<string> {
@@ -341,18 +387,13 @@ export class EngineCore {
         );
       }
       const answer = await runOperation(ctx, op);
-      const actions = (ctx.draft.actions ?? []).map((a) => a.name);
-      if (this.config.strict && actions.length) {
-        throw new EngineError(
-          'not-supported',
-          `ORG_CREDITS_ENGINE_STRICT: actions are not served by this engine yet: ${actions.join(', ')}`,
-        );
-      }
+      const actionCatalog = buildActionCatalog(ctx.draft, ctx.model);
       let version = this.resourceVersion;
       if (ctx.changed) version = await writeMetadata(client, ctx.draft);
       await client.query('COMMIT');
       if (ctx.changed || startup) {
         this.catalog = ctx.catalog;
+        this.actionCatalog = actionCatalog;
         this.install(ctx.draft, ctx.model, version);
       }
       return { status: 200, body: JSON.stringify(answer) };

@@ -180,7 +180,7 @@ describe('introspection per role', () => {
 });
 
 describe('start-up from a metadata directory', () => {
-  it('loads the project’s hasura/metadata into the same model export_metadata returns, warning about actions', async () => {
+  it('loads the project’s hasura/metadata into the same model export_metadata returns, actions served', async () => {
     const fromDir = loadMetadataDir(repoMetadata);
     expect(validateMetadata(fromDir)).toEqual([]);
     const logs: Record<string, unknown>[] = [];
@@ -204,28 +204,12 @@ describe('start-up from a metadata directory', () => {
         expect(body.errors, role).toBeUndefined();
         expect(() => buildClientSchema(body.data as never), role).not.toThrow();
       }
-      if (fromDir.actions?.length) {
-        expect(logs.some((l) => l.level === 'warn' && String(l.message).includes(fromDir.actions?.[0]?.name ?? ''))).toBe(true);
-        expect(await (await fetch(`${dirEngine.url}/healthz`)).text()).toMatch(/^WARN: unsupported metadata not served: actions/);
-      }
+      // Actions are served (src/actions): no warning, a healthy engine.
+      expect(logs.some((l) => l.level === 'warn')).toBe(false);
+      expect(await (await fetch(`${dirEngine.url}/healthz`)).text()).toBe('OK');
     } finally {
       await dirEngine.close();
     }
-  });
-
-  it('refuses to start in strict mode when the metadata has actions', async () => {
-    const fromDir = loadMetadataDir(repoMetadata);
-    if (!fromDir.actions?.length) return;
-    await expect(
-      createEngine(
-        configFromEnv({
-          HASURA_GRAPHQL_DATABASE_URL: db.url,
-          ORG_CREDITS_ENGINE_METADATA_DIR: repoMetadata,
-          ORG_CREDITS_ENGINE_STRICT: 'true',
-        }),
-        { log: () => undefined, poolSize: 1 },
-      ),
-    ).rejects.toThrow(/actions/);
   });
 });
 
