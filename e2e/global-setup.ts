@@ -28,6 +28,7 @@ export default async function globalSetup() {
   process.env.E2E_DATABASE_URL = stack.urls.database;
   process.env.E2E_ADMIN_SECRET = stack.secrets.adminSecret;
   process.env.E2E_JWT_KEY = stack.secrets.jwtKey;
+  process.env.E2E_ACTION_SECRET = stack.secrets.actionSecret;
   return async () => {
     await stack.stop();
     rmSync(dataDir, { recursive: true, force: true });

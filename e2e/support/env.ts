@@ -12,4 +12,5 @@ export const stackEnv = {
   database: () => required('E2E_DATABASE_URL'),
   adminSecret: () => required('E2E_ADMIN_SECRET'),
   jwtKey: () => required('E2E_JWT_KEY'),
+  actionSecret: () => required('E2E_ACTION_SECRET'),
 };
