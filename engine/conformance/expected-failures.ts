@@ -10,9 +10,7 @@ export interface ExpectedFailure {
 }
 
 /** Whole folders that are out of scope for part 1, with the reason. */
-export const outOfScopeFolders: Record<string, string> = {
-  'actions/sync': 'out of scope: actions are part 2 of the engine (actions, cron and event triggers, subscriptions)',
-};
+export const outOfScopeFolders: Record<string, string> = {};
 
 /** Keyed by fixture file, or `file#index` for one query of a file that holds several. */
 export const expectedFailures: Record<string, ExpectedFailure> = {
@@ -255,5 +253,65 @@ export const expectedFailures: Record<string, ExpectedFailure> = {
   'graphql_query/offset/select_query_article_string_offset_error.yaml': {
     kind: 'stale fixture',
     reason: 'not referenced by any upstream test module read; expects the odd path "$.offset.article" where v2 reports the argument path',
+  },
+  // actions/sync (served by src/actions; the stand-in webhook is conformance/action-handler.ts)
+  'actions/sync/client_error_response.yaml': {
+    kind: 'missing setup',
+    reason:
+      'needs the action client_error_action, which the copied schema_setup.yaml (another upstream commit) does not define; no version of the test module read references this file',
+  },
+  'actions/sync/server_error_response.yaml': {
+    kind: 'missing setup',
+    reason:
+      'needs the action server_error_action, which the copied schema_setup.yaml (another upstream commit) does not define; no version of the test module read references this file',
+  },
+  'actions/sync/omitted_field_response_for_nullable_field.yaml': {
+    kind: 'missing setup',
+    reason: 'needs the action omitted_response_field, which the copied schema_setup.yaml (another upstream commit) does not define',
+  },
+  'actions/sync/create_users_fail.yaml': {
+    kind: 'stale fixture',
+    reason:
+      'expects "data": null next to the errors, an envelope of an older upstream commit; Hasura v2 answers a failed request with errors only (as every other fixture of the folder expects)',
+  },
+  'actions/sync/invalid_webhook_response.yaml#1': {
+    kind: 'stale fixture',
+    reason:
+      'expects the older message "expecting object or array of objects for action webhook response" (parse-failed); the newer fixtures of the same folder (expecting_object_response_got_scalar.yaml) expect "got scalar String for the action webhook response, expecting UserId", which the engine answers',
+  },
+  'actions/sync/mirror_action_transformed_output_success.yaml': {
+    kind: 'out-of-scope feature',
+    reason:
+      'request/response transforms (request_transform, response_transform) are out of scope (README.md): the repaired schema_setup.yaml leaves them out and the engine refuses them, naming them',
+  },
+  'actions/sync/mirror_action_transformed_success.yaml': {
+    kind: 'out-of-scope feature',
+    reason:
+      'request/response transforms (request_transform, response_transform) are out of scope (README.md): the repaired schema_setup.yaml leaves them out and the engine refuses them, naming them',
+  },
+  'actions/sync/object_response_action_transformed_output.yaml#0': {
+    kind: 'out-of-scope feature',
+    reason:
+      'request/response transforms (request_transform, response_transform) are out of scope (README.md): the repaired schema_setup.yaml leaves them out and the engine refuses them, naming them',
+  },
+  'actions/sync/object_response_action_transformed_output.yaml#1': {
+    kind: 'out-of-scope feature',
+    reason:
+      'request/response transforms (request_transform, response_transform) are out of scope (README.md): the repaired schema_setup.yaml leaves them out and the engine refuses them, naming them',
+  },
+  'actions/sync/results_list_transformed_output_success.yaml#1': {
+    kind: 'out-of-scope feature',
+    reason:
+      'request/response transforms (request_transform, response_transform) are out of scope (README.md): the repaired schema_setup.yaml leaves them out and the engine refuses them, naming them',
+  },
+  'actions/sync/scalar_response_action_transformed_output.yaml#0': {
+    kind: 'out-of-scope feature',
+    reason:
+      'request/response transforms (request_transform, response_transform) are out of scope (README.md): the repaired schema_setup.yaml leaves them out and the engine refuses them, naming them',
+  },
+  'actions/sync/scalar_response_action_transformed_output.yaml#1': {
+    kind: 'out-of-scope feature',
+    reason:
+      'request/response transforms (request_transform, response_transform) are out of scope (README.md): the repaired schema_setup.yaml leaves them out and the engine refuses them, naming them',
   },
 };

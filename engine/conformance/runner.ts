@@ -13,6 +13,7 @@ import * as jose from 'jose';
 import YAML from 'yaml';
 import { configFromEnv } from '../src/config.ts';
 import { createEngine, type Engine } from '../src/index.ts';
+import { type ActionHandler, startActionHandler } from './action-handler.ts';
 import { expectedFailures, outOfScopeFolders } from './expected-failures.ts';
 
 export const referenceRoot = '/work/shared/hasura-reference/tests-py';
@@ -80,6 +81,20 @@ const adminSecretFixtures = new Set([
   'graphql_mutation/insert/permissions/backend_user_no_admin_secret_fail.yaml',
   'graphql_mutation/insert/permissions/user_with_no_backend_privilege.yaml',
 ]);
+/**
+ * GraphQL calls the upstream test modules make in Python before a fixture (tests-py/INDEX.md, actions/sync),
+ * and per-file resets standing in for the class-scoped schema setup around upstream's test classes.
+ */
+const clarke = 'mutation { insert_user_one(object: {email: "clarke@gmail.com", name: "Clarke"}) { id } }';
+const graphqlBefore: Record<string, string[]> = {
+  'actions/sync/get_user_by_email_success.yaml': [clarke],
+  'actions/sync/get_user_by_email_nested_success.yaml': [clarke],
+  'actions/sync/get_user_by_email_nested_join_success.yaml': [clarke],
+  'actions/sync/get_users_by_email_success.yaml': [
+    'mutation { insert_user(objects: [{id: 1, name: "Clarke 1", email: "clarke@gmail.com"}, {id: 2, name: "Clarke 2", email: "clarke@gmail.com"}]) { affected_rows } }',
+  ],
+};
+const resetBeforeEachFile: Record<string, string> = { 'actions/sync': 'TRUNCATE "user" RESTART IDENTITY' };
 const stepFiles = new Set(Object.values(steps).flatMap((s) => [...s.before, ...s.after]));
 const setupFiles = new Set([
   'setup.yaml',
@@ -149,6 +164,17 @@ async function setupCall(engine: Engine, file: string, url = '/v1/query'): Promi
   const body = YAML.parse(readFileSync(file, 'utf8'));
   const answer = await post(engine, url, body, { 'x-hasura-admin-secret': ADMIN_SECRET });
   if (answer.status !== 200) throw new Error(`${relative(referenceRoot, file)} failed: ${JSON.stringify(answer.body).slice(0, 600)}`);
+}
+
+async function sqlCall(engine: Engine, sql: string): Promise<string | null> {
+  const answer = await post(engine, '/v2/query', { type: 'run_sql', args: { sql } }, { 'x-hasura-admin-secret': ADMIN_SECRET });
+  return answer.status === 200 ? null : `run_sql failed: ${JSON.stringify(answer.body).slice(0, 400)}`;
+}
+
+async function graphqlCall(engine: Engine, query: string): Promise<string | null> {
+  const answer = await post(engine, '/v1/graphql', { query }, { 'x-hasura-admin-secret': ADMIN_SECRET });
+  const body = answer.body as { errors?: unknown };
+  return body.errors ? `precondition failed: ${JSON.stringify(body.errors).slice(0, 400)}` : null;
 }
 
 async function authHeaders(mode: Mode, headers: Record<string, string> | undefined): Promise<Record<string, string>> {
@@ -225,9 +251,17 @@ export async function runFolder(folder: string, options: RunOptions): Promise<Fo
   };
   if (options.mode === 'jwt') env.HASURA_GRAPHQL_JWT_SECRET = JSON.stringify({ type: 'HS512', key: JWT_KEY });
   if (folder === 'graphql_mutation/functions') env.HASURA_GRAPHQL_INFER_FUNCTION_PERMISSIONS = 'false';
+  // actions/sync: the stand-in for the harness's action webhook, on 127.0.0.1:5593 as the fixtures name it.
+  let actionHandler: ActionHandler | null = null;
+  if (folder.startsWith('actions/')) {
+    const where = new URL(process.env.ACTION_WEBHOOK_HANDLER ?? 'http://127.0.0.1:5593');
+    actionHandler = await startActionHandler(Number(where.port || 80), where.hostname);
+    env.ACTION_WEBHOOK_HANDLER = actionHandler.url;
+  }
   const engine = await createEngine(configFromEnv(env), { log: () => undefined, poolSize: 4 });
   try {
     await engine.listen(0, '127.0.0.1');
+    if (actionHandler) actionHandler.target = { url: `${engine.url}/v1/graphql`, adminSecret: ADMIN_SECRET };
     try {
       if (mutationStyle) await setupCall(engine, join(dir, 'schema_setup.yaml'));
       else await setupCall(engine, join(dir, 'setup.yaml'));
@@ -241,6 +275,9 @@ export async function runFolder(folder: string, options: RunOptions): Promise<Fo
       const fixtures = fixturesOf(join(dir, f));
       // Upstream runs all queries of one file inside one test, so values are set up once per file.
       let valuesFailure: string | null = null;
+      const reset = resetBeforeEachFile[folder];
+      if (reset) valuesFailure = await sqlCall(engine, reset);
+      for (const query of graphqlBefore[`${folder}/${f}`] ?? []) valuesFailure ??= await graphqlCall(engine, query);
       if (mutationStyle)
         valuesFailure = await setupCall(engine, join(dir, 'values_setup.yaml')).then(
           () => null,
@@ -269,6 +306,7 @@ export async function runFolder(folder: string, options: RunOptions): Promise<Fo
     }
   } finally {
     await engine.close();
+    await actionHandler?.close();
     await database.drop();
   }
   tally(outcome);

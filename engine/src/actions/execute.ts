@@ -8,9 +8,17 @@ import { Kind, type TypeNode, type ValueNode } from 'graphql';
 import type pg from 'pg';
 import type { Session } from '../auth.ts';
 import { EngineError, validation } from '../errors.ts';
-import type { CompileOptions, Compiler, MergedField } from '../graphql/compile.ts';
+import type { CompileOptions, Compiler, Getter, MergedField } from '../graphql/compile.ts';
 import { quoteIdent } from '../model.ts';
-import { type ActionCatalog, type ActionInfo, baseName, builtinScalars, printType } from './catalog.ts';
+import {
+  type ActionCatalog,
+  type ActionInfo,
+  type ActionRelationship,
+  baseName,
+  builtinScalars,
+  type OutputObject,
+  printType,
+} from './catalog.ts';
 import { type Json, JsonSyntaxError, jsonKind, parseExact, plain, RawNumber, stringifyExact } from './json.ts';
 
 /** A handler's 4xx error: its `message` and `extensions` reach the client as they are. */
@@ -171,39 +179,54 @@ interface Sel {
   name: string;
   type?: TypeNode;
   typename?: string;
-  sub?: Sel[];
+  sub?: Level;
   field?: MergedField;
+  /** `<array relationship>_aggregate`. */
+  aggregate?: boolean;
 }
 
-function selection(r: ActionRequest, type: TypeNode, f: MergedField, topLevel: boolean): Sel[] | undefined {
+/** The selection of one object type, and the statement of its relationship fields (if any). */
+interface Level {
+  sels: Sel[];
+  rel?: { sql: string; params: Getter[] };
+}
+
+function selection(r: ActionRequest, type: TypeNode, f: MergedField): Level | undefined {
   const name = baseName(type);
   const object = r.catalog.objects.get(name);
   const hasSub = f.nodes.some((n) => n.selectionSet);
   if (!object) {
-    if (hasSub) throw validation(`unexpected subselection set for non-object field`, f.path);
+    if (hasSub) throw validation('unexpected subselection set for non-object field', f.path);
     return undefined;
   }
   if (!hasSub) throw validation(`missing selection set for "${f.name}"`, f.path);
-  const out: Sel[] = [];
+  const sels: Sel[] = [];
   for (const part of r.compiler.collect(r.compiler.subSelection(f), name, f.path)) {
     if (part.name === '__typename') {
-      out.push({ alias: part.alias, kind: 'typename', name: part.name, typename: name });
+      sels.push({ alias: part.alias, kind: 'typename', name: part.name, typename: name });
       continue;
     }
     const field = object.fields.get(part.name);
     if (field) {
       r.compiler.args(part, [], part.path);
-      out.push({ alias: part.alias, kind: 'value', name: part.name, type: field.type, sub: selection(r, field.type, part, false) });
+      const sub = selection(r, field.type, part);
+      sels.push({ alias: part.alias, kind: 'value', name: part.name, type: field.type, ...(sub ? { sub } : {}) });
       continue;
     }
-    const rel = topLevel ? object.relationships.get(part.name) : undefined;
+    const rel = object.relationships.get(part.name);
     if (rel && (r.options.isAdmin || rel.target.select.has(r.options.role))) {
-      out.push({ alias: part.alias, kind: 'relationship', name: part.name, field: part });
+      sels.push({ alias: part.alias, kind: 'relationship', name: part.name, field: part });
+      continue;
+    }
+    const aggRel = part.name.endsWith('_aggregate') ? object.relationships.get(part.name.slice(0, -'_aggregate'.length)) : undefined;
+    if (aggRel?.type === 'array' && (r.options.isAdmin || aggRel.target.select.get(r.options.role)?.allow_aggregations)) {
+      sels.push({ alias: part.alias, kind: 'relationship', name: aggRel.name, field: part, aggregate: true });
       continue;
     }
     throw validation(`field "${part.name}" not found in type: '${name}'`, part.path);
   }
-  return out;
+  const rel = relationshipSql(r, object, sels);
+  return rel ? { sels, rel } : { sels };
 }
 
 // ---- the handler call ----
@@ -344,27 +367,45 @@ function checkOutput(r: ActionRequest, type: TypeNode, value: Json | undefined, 
   if (!ok) fail(`got scalar ${kind} for the action webhook response, expecting ${name}`);
 }
 
-function project(value: Json, type: TypeNode, sels: Sel[] | undefined, rels: Record<string, Json> | undefined): Json {
+/** Objects of the answer that have relationship fields selected, per selection level. */
+function gather(value: Json | undefined, type: TypeNode, level: Level | undefined, sites: Map<Level, Record<string, Json>[]>) {
+  if (value === null || value === undefined || !level) return;
+  if (type.kind === Kind.NON_NULL_TYPE) return gather(value, type.type, level, sites);
+  if (type.kind === Kind.LIST_TYPE) {
+    for (const v of value as Json[]) gather(v, type.type, level, sites);
+    return;
+  }
+  const obj = value as Record<string, Json>;
+  if (level.rel) {
+    const list = sites.get(level) ?? [];
+    list.push(obj);
+    sites.set(level, list);
+  }
+  for (const s of level.sels) if (s.kind === 'value' && s.sub) gather(obj[s.name], s.type as TypeNode, s.sub, sites);
+}
+
+/** The selected fields. Fields missing from the answer are null at the top level and left out below it, as Hasura answers. */
+function project(value: Json, type: TypeNode, level: Level | undefined, rels: Map<object, Record<string, Json>>, top = true): Json {
   if (value === null || value === undefined) return null;
-  if (type.kind === Kind.NON_NULL_TYPE) return project(value, type.type, sels, rels);
-  if (type.kind === Kind.LIST_TYPE) return (value as Json[]).map((v) => project(v, type.type, sels, undefined));
-  if (!sels) return value;
+  if (type.kind === Kind.NON_NULL_TYPE) return project(value, type.type, level, rels, top);
+  if (type.kind === Kind.LIST_TYPE) return (value as Json[]).map((v) => project(v, type.type, level, rels, top));
+  if (!level) return value;
   const obj = value as Record<string, Json>;
   const out: Record<string, Json> = {};
-  for (const s of sels) {
+  for (const s of level.sels) {
     if (s.kind === 'typename') out[s.alias] = s.typename as string;
-    else if (s.kind === 'value') out[s.alias] = project(obj[s.name] ?? null, s.type as TypeNode, s.sub, undefined);
-    else out[s.alias] = rels?.[s.alias] ?? null;
+    else if (s.kind === 'value') {
+      if (!top && obj[s.name] === undefined) continue;
+      out[s.alias] = project(obj[s.name] ?? null, s.type as TypeNode, s.sub, rels, false);
+    } else out[s.alias] = rels.get(obj)?.[s.alias] ?? null;
   }
   return out;
 }
 
-/** One statement for every relationship field of every returned object. */
-function relationshipSql(r: ActionRequest, outputName: string, sels: Sel[]): { sql: string; sessionVariables: string[] } | null {
+/** One statement for the relationship fields of every object of one selection level. */
+function relationshipSql(r: ActionRequest, object: OutputObject, sels: Sel[]): { sql: string; params: Getter[] } | null {
   const rels = sels.filter((s) => s.kind === 'relationship');
   if (!rels.length) return null;
-  const object = r.catalog.objects.get(outputName);
-  if (!object) return null;
   const c = r.compiler;
   c.resetParams();
   c.params.push((ctx) => ctx.prev);
@@ -372,21 +413,21 @@ function relationshipSql(r: ActionRequest, outputName: string, sels: Sel[]): { s
   const columns = new Map<string, string>();
   const pairs: string[] = [];
   for (const s of rels) {
-    const rel = object.relationships.get(s.name);
-    if (!rel) continue;
+    const rel = object.relationships.get(s.name) as ActionRelationship;
     for (const [field, col] of rel.mapping) columns.set(field, col.castType);
     const f = s.field as MergedField;
     let expr: string;
-    if (rel.type === 'object') {
-      c.args(f, [], f.path);
+    const mapping = rel.mapping.map(([field, col]): [string, string] => [field, col.name]);
+    if (s.aggregate) {
+      expr = c.selectAggregate(rel.target, f, f.path, { joinFrom: src, mapping });
+    } else if (rel.type === 'object') {
+      const extra = f.nodes[0]?.arguments?.[0];
+      if (extra) throw validation(`"${f.name}" has no argument named "${extra.name.value}"`, f.path);
       const a = c.alias();
       const join = rel.mapping.map(([field, col]) => `${src}.${quoteIdent(field)} = ${a}.${quoteIdent(col.name)}`).join(' AND ');
       expr = `(SELECT ${c.rowJson(rel.target, a, c.subSelection(f), f.path)} FROM ${rel.target.sql} AS ${a} WHERE ${join} AND ${c.permFilter(rel.target, a)} LIMIT 1)`;
     } else {
-      expr = c.selectList(rel.target, f, f.path, {
-        joinFrom: src,
-        mapping: rel.mapping.map(([field, col]) => [field, col.name]),
-      });
+      expr = c.selectList(rel.target, f, f.path, { joinFrom: src, mapping });
     }
     pairs.push(`${c.constParam(s.alias, 'text')}, ${expr}`);
   }
@@ -394,7 +435,7 @@ function relationshipSql(r: ActionRequest, outputName: string, sels: Sel[]): { s
   const sql =
     `SELECT coalesce(json_agg(json_build_object(${pairs.join(', ')}) ORDER BY ${src}."__i"), '[]'::json)::text AS root ` +
     `FROM (SELECT _r.ordinality AS "__i"${cols.length ? `, ${cols.join(', ')}` : ''} FROM json_array_elements($1::json) WITH ORDINALITY AS _r) AS ${src}`;
-  return { sql, sessionVariables: [...c.sessionVariables] };
+  return { sql, params: c.params };
 }
 
 /** Runs one action root field; returns its JSON text. */
@@ -413,12 +454,11 @@ export async function executeAction(r: ActionRequest, info: ActionInfo, f: Merge
     }
     input[arg.name] = coerceInput(r, node, undefined, false, arg.type, `${path}.args.${arg.name}`);
   }
-  const sels = selection(r, info.output, f, true);
-  const relPlan = sels ? relationshipSql(r, baseName(info.output), sels) : null;
-  const relParams = r.compiler.params;
-  if (relPlan)
-    for (const name of relPlan.sessionVariables)
-      if (r.session.variables[name] === undefined) throw new EngineError('not-found', `missing session variable: "${name}"`);
+  const before = new Set(r.compiler.sessionVariables);
+  const level = selection(r, info.output, f);
+  for (const name of r.compiler.sessionVariables)
+    if (!before.has(name) && r.session.variables[name] === undefined)
+      throw new EngineError('not-found', `missing session variable: "${name}"`);
 
   // 2. the handler
   const d = info.action.definition;
@@ -474,18 +514,18 @@ export async function executeAction(r: ActionRequest, info: ActionInfo, f: Merge
   };
   checkOutput(r, info.output, value, fail, failMissing, true);
 
-  // 3. relationships, then the selection
-  let relRows: Record<string, Json>[] | undefined;
-  if (relPlan && value !== null) {
-    const items = Array.isArray(value) ? value : [value];
-    const ctx = { vars: r.compiler.vars, session: r.session.variables, prev: stringifyExact(items) };
-    const result = await r.pool.query<{ root: string }>({ text: relPlan.sql, values: relParams.map((g) => g(ctx)) });
-    relRows = parseExact(result.rows[0]?.root ?? '[]') as Record<string, Json>[];
+  // 3. relationships (one statement per selection level that has them), then the selection
+  const sites = new Map<Level, Record<string, Json>[]>();
+  gather(value, info.output, level, sites);
+  const rels = new Map<object, Record<string, Json>>();
+  for (const [site, objects] of sites) {
+    const plan = site.rel as NonNullable<Level['rel']>;
+    const ctx = { vars: r.compiler.vars, session: r.session.variables, prev: stringifyExact(objects) };
+    const result = await r.pool.query<{ root: string }>({ text: plan.sql, values: plan.params.map((g) => g(ctx)) });
+    const rows = parseExact(result.rows[0]?.root ?? '[]') as Record<string, Json>[];
+    objects.forEach((o, i) => {
+      rels.set(o, rows[i] ?? {});
+    });
   }
-  if (Array.isArray(value)) {
-    const inner = info.output.kind === Kind.NON_NULL_TYPE ? info.output.type : info.output;
-    const itemType = inner.kind === Kind.LIST_TYPE ? inner.type : inner;
-    return stringifyExact(value.map((v, i) => project(v, itemType, sels, relRows?.[i])));
-  }
-  return stringifyExact(project(value, info.output, sels, relRows?.[0]));
+  return stringifyExact(project(value, info.output, level, rels));
 }
