@@ -23,6 +23,8 @@ import { loadMetadataDir, unsupportedParts } from './metadata/load.ts';
 import { bootstrap, readMetadata, writeMetadata } from './metadata/store.ts';
 import { emptyMetadata, type Metadata } from './metadata/types.ts';
 import { buildModel, type Model } from './model.ts';
+import { resolveTriggers } from './triggers/config.ts';
+import { createTriggerService, TriggerConfigError, type TriggerServiceWithManual } from './triggers/index.ts';
 
 export type Log = (entry: Record<string, unknown>) => void;
 
@@ -58,6 +60,12 @@ export class EngineCore {
   private schemas = new Map<string, ReturnType<typeof buildRoleSchema>>();
   private metadataQueue: Promise<unknown> = Promise.resolve();
   readonly auth: Authenticator;
+  /** Cron and event trigger delivery (src/triggers): started with the engine, reloaded after every metadata change. */
+  triggers: TriggerServiceWithManual | null = null;
+  /** Why the delivery workers could not start (the metadata's triggers cannot run), for /healthz. */
+  triggerError: string | null = null;
+  /** The WebSocket transport (src/subscriptions), set by the HTTP server. */
+  subscriptions: { close(): void; stats(): Record<string, unknown> } | null = null;
 
   constructor(
     readonly config: EngineConfig,
@@ -90,6 +98,33 @@ export class EngineCore {
     }
   }
 
+  /** Creates the delivery workers on first use; (re)loads them with the metadata in force. */
+  async startTriggers(): Promise<void> {
+    const env = this.config.env;
+    const positive = (name: string) => (Number(env[name]) > 0 ? Number(env[name]) : undefined);
+    this.triggers ??= createTriggerService({
+      pool: this.pool,
+      metadata: () => this.metadata,
+      env,
+      log: this.log,
+      ...(positive('HASURA_GRAPHQL_EVENTS_FETCH_INTERVAL') ? { pollIntervalMs: positive('HASURA_GRAPHQL_EVENTS_FETCH_INTERVAL') } : {}),
+      ...(positive('HASURA_GRAPHQL_EVENTS_FETCH_BATCH_SIZE') ? { batchSize: positive('HASURA_GRAPHQL_EVENTS_FETCH_BATCH_SIZE') } : {}),
+      ...(positive('HASURA_GRAPHQL_EVENTS_HTTP_POOL_SIZE') ? { concurrency: positive('HASURA_GRAPHQL_EVENTS_HTTP_POOL_SIZE') } : {}),
+      ...(env.HASURA_GRAPHQL_GRACEFUL_SHUTDOWN_TIMEOUT !== undefined
+        ? { shutdownGraceMs: Number(env.HASURA_GRAPHQL_GRACEFUL_SHUTDOWN_TIMEOUT) * 1000 }
+        : {}),
+    });
+    try {
+      if (this.triggers.health().running) await this.triggers.reload();
+      else await this.triggers.start();
+      this.triggerError = null;
+    } catch (error) {
+      // Like Hasura with inconsistent triggers at start-up: serve, say so loudly and in /healthz.
+      this.triggerError = (error as Error).message;
+      this.log({ level: 'error', type: 'startup', message: `cron and event triggers are not running: ${this.triggerError}` });
+    }
+  }
+
   private install(metadata: Metadata, model: Model, resourceVersion: number) {
     this.metadata = metadata;
     this.model = model;
@@ -103,7 +138,7 @@ export class EngineCore {
     return { status: 200, body: 'OK' };
   }
 
-  private compileOptions(session: Session): CompileOptions {
+  compileOptions(session: Session): CompileOptions {
     return {
       model: this.model,
       role: session.role,
@@ -148,6 +183,12 @@ export class EngineCore {
     return this.one(session, parsed as GraphqlRequest, legacy, internal, headers);
   }
 
+  /** One GraphQL request of an already resolved session: queries and mutations over WebSocket. */
+  execute(session: Session, request: GraphqlRequest, headers: Record<string, string | string[] | undefined>): Promise<HttpAnswer> {
+    const internal = this.config.devMode || (session.isAdmin && this.config.adminInternalErrors);
+    return this.one(session, request, false, internal, headers);
+  }
+
   private graphqlError(error: unknown, legacy: boolean, internal: boolean): HttpAnswer {
     const e =
       error instanceof EngineError ? error : new EngineError('unexpected', (error as Error).message ?? 'unexpected error', '$', 500);
@@ -188,6 +229,8 @@ export class EngineCore {
         if (this.plans.size >= PLAN_CACHE_MAX) this.plans.delete(this.plans.keys().next().value as string);
         this.plans.set(key, cached);
       }
+      if (cached.op.operation === 'subscription')
+        throw new EngineError('unexpected-payload', 'subscriptions are not supported over HTTP, use websockets instead');
       const resolved = resolveVariables(cached.op, vars);
       const withActions = actionRoots(this.actionCatalog, this.compileOptions(session), cached.document, cached.op, resolved);
       if (withActions)
@@ -251,6 +294,8 @@ export class EngineCore {
       const client = await this.pool.connect();
       try {
         await client.query('BEGIN');
+        // Event triggers copy this into each event's session_variables, as in Hasura.
+        await client.query("SELECT set_config('hasura.user', $1, true)", [JSON.stringify(session.variables)]);
         for (const root of sqlRoots) {
           const all: string[] = [];
           let prev = await this.statement(
@@ -388,6 +433,14 @@ export class EngineCore {
       }
       const answer = await runOperation(ctx, op);
       const actionCatalog = buildActionCatalog(ctx.draft, ctx.model);
+      if (ctx.changed && !startup) {
+        try {
+          resolveTriggers(ctx.draft, this.config.env);
+        } catch (error) {
+          if (error instanceof TriggerConfigError) throw new EngineError(error.code, error.message, error.path);
+          throw error;
+        }
+      }
       let version = this.resourceVersion;
       if (ctx.changed) version = await writeMetadata(client, ctx.draft);
       await client.query('COMMIT');
@@ -396,6 +449,7 @@ export class EngineCore {
         this.actionCatalog = actionCatalog;
         this.install(ctx.draft, ctx.model, version);
       }
+      if (ctx.changed && this.triggers) await this.startTriggers();
       return { status: 200, body: JSON.stringify(answer) };
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -415,6 +469,8 @@ export class EngineCore {
   }
 
   async close(): Promise<void> {
+    this.subscriptions?.close();
+    await this.triggers?.stop();
     await this.pool.end();
   }
 }

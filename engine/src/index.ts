@@ -41,6 +41,8 @@ export async function createEngine(config: EngineConfig = configFromEnv(), optio
     await pool.end();
     throw error;
   }
+  // Cron and event trigger delivery starts once the metadata is in place.
+  await core.startTriggers();
   const server: Server = createHttpServer(core);
   let address = '';
   return {
@@ -52,6 +54,8 @@ export async function createEngine(config: EngineConfig = configFromEnv(), optio
       return address;
     },
     async close() {
+      // WebSocket connections are upgraded sockets the HTTP server no longer tracks: close them first.
+      core.subscriptions?.close();
       await new Promise<void>((resolve) => {
         if (!server.listening) return resolve();
         server.close(() => resolve());

@@ -3,7 +3,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { EngineCore, HttpAnswer } from './engine.ts';
 import { EngineError } from './errors.ts';
+import { enabledLogTypes, healthz, logRequest } from './log.ts';
 import type { MetadataOperation } from './metadata/api.ts';
+import { SubscriptionService, subscriptionOptionsFromEnv } from './subscriptions/websocket.ts';
 
 const VERSION = 'v2.48.0-org-credits-engine';
 
@@ -68,34 +70,51 @@ async function metadataEndpoint(core: EngineCore, req: IncomingMessage, body: st
 }
 
 export function createHttpServer(core: EngineCore): Server {
-  return createServer((req, res) => {
+  const logTypes = enabledLogTypes(core.config.env);
+  const server = createServer((req, res) => {
     const url = req.url ?? '/';
-    const path = url.split('?')[0];
+    const path = url.split('?')[0] as string;
+    const startedAt = performance.now();
     const handle = async () => {
       if (cors(core, req, res)) return;
-      if (req.method === 'GET' && path === '/healthz') return send(res, core.health(), 'text/plain; charset=utf-8');
+      if (req.method === 'GET' && path === '/healthz') {
+        const verbose = /[?&]verbose=(true|1)\b/.test(url);
+        return send(res, await healthz(core, verbose), verbose ? undefined : 'text/plain; charset=utf-8');
+      }
       if (req.method === 'GET' && path === '/v1/version') return send(res, { status: 200, body: JSON.stringify({ version: VERSION }) });
       if (req.method !== 'POST')
         return send(res, { status: 404, body: JSON.stringify({ path: '$', error: 'resource does not exist', code: 'not-found' }) });
       const body = await readBody(req);
+      let answer: HttpAnswer;
       switch (path) {
         case '/v1/graphql':
-          return send(res, await core.graphql(req.headers, body, false));
+          answer = await core.graphql(req.headers, body, false);
+          break;
         case '/v1alpha1/graphql':
-          return send(res, await core.graphql(req.headers, body, true));
+          answer = await core.graphql(req.headers, body, true);
+          break;
         case '/v1/metadata':
         case '/v2/query':
         case '/v1/query':
-          return send(res, await metadataEndpoint(core, req, body));
+          answer = await metadataEndpoint(core, req, body);
+          break;
         default:
-          return send(res, { status: 404, body: JSON.stringify({ path: '$', error: 'resource does not exist', code: 'not-found' }) });
+          answer = { status: 404, body: JSON.stringify({ path: '$', error: 'resource does not exist', code: 'not-found' }) };
       }
+      send(res, answer);
+      // One structured log entry per request, after the answer is on its way.
+      await logRequest(core, logTypes, { req, path, body, answer, startedAt });
     };
     handle().catch((error: unknown) => {
       core.log({ level: 'error', message: 'request failed', error: String((error as Error)?.stack ?? error) });
       if (!res.headersSent) send(res, { status: 500, body: JSON.stringify({ path: '$', error: 'internal error', code: 'unexpected' }) });
     });
   });
+  // GraphQL over WebSocket (subscriptions, and queries and mutations) on the same port, as Hasura.
+  const subscriptions = new SubscriptionService(core, subscriptionOptionsFromEnv(core.config.env));
+  subscriptions.attach(server, logTypes.has('websocket-log'));
+  core.subscriptions = subscriptions;
+  return server;
 }
 
 export async function listen(server: Server, port: number, host?: string): Promise<number> {

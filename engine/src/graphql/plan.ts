@@ -134,10 +134,10 @@ export function compileOperation(options: CompileOptions, document: DocumentNode
   const compiler = new Compiler(options, vars, fragmentsOf(document));
   const operation = op.operation;
   for (const d of op.directives ?? []) throw validation(`directive "${d.name.value}" is not allowed on a ${operation}`);
-  if (operation === 'subscription') throw validation('subscriptions are not supported by this engine yet (part 2)');
+  // A subscription is a live query (src/subscriptions): the query root's fields under subscription_root.
   const fields = rootFields(options);
   const available = operation === 'mutation' ? fields.mutation : fields.query;
-  const rootType = operation === 'mutation' ? 'mutation_root' : 'query_root';
+  const rootType = operation === 'mutation' ? 'mutation_root' : operation === 'subscription' ? 'subscription_root' : 'query_root';
   if (operation === 'mutation' && available.size === 0) throw validation('no mutations exist');
   const roots: RootPlan[] = [];
   for (const f of compiler.collect(op.selectionSet, rootType, '$')) {

@@ -1,0 +1,416 @@
+// GraphQL over WebSocket at /v1/graphql (and /v1alpha1/graphql), with both protocols Hasura speaks,
+// chosen by Sec-WebSocket-Protocol as Hasura chooses: `graphql-transport-ws` (graphql-ws, Apollo's
+// GraphQLWsLink) and anything else the older `graphql-ws` of subscriptions-transport-ws ("Apollo").
+//
+// Auth from the connection_init payload's `headers` (or its top-level keys when it has none), over
+// the upgrade request's own headers, resolved as for HTTP (admin secret, JWT, unauthorized role).
+// A JWT's `exp` closes the connection. Queries and mutations run as over HTTP; subscriptions are
+// live queries (live.ts).
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { Kind, parse } from 'graphql';
+import * as jose from 'jose';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { Session } from '../auth.ts';
+import type { EngineCore, GraphqlRequest } from '../engine.ts';
+import { EngineError, toGraphqlError } from '../errors.ts';
+import { LiveQueries, type Subscriber } from './live.ts';
+
+type Protocol = 'graphql-transport-ws' | 'graphql-ws';
+
+export interface SubscriptionOptions {
+  /** HASURA_GRAPHQL_LIVE_QUERIES_MULTIPLEXED_REFETCH_INTERVAL (ms). @default 1000 */
+  refetchIntervalMs: number;
+  /** HASURA_GRAPHQL_LIVE_QUERIES_MULTIPLEXED_BATCH_SIZE. @default 100 */
+  batchSize: number;
+  /** HASURA_GRAPHQL_WEBSOCKET_KEEPALIVE (seconds). @default 5 */
+  keepAliveSeconds: number;
+  /** HASURA_GRAPHQL_WEBSOCKET_CONNECTION_INIT_TIMEOUT (seconds, graphql-transport-ws only). @default 3 */
+  initTimeoutSeconds: number;
+}
+
+export function subscriptionOptionsFromEnv(env: NodeJS.ProcessEnv): SubscriptionOptions {
+  const num = (name: string, fallback: number) => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} is not a positive number: ${raw}`);
+    return value;
+  };
+  return {
+    refetchIntervalMs: num('HASURA_GRAPHQL_LIVE_QUERIES_MULTIPLEXED_REFETCH_INTERVAL', 1000),
+    batchSize: Math.floor(num('HASURA_GRAPHQL_LIVE_QUERIES_MULTIPLEXED_BATCH_SIZE', 100)),
+    keepAliveSeconds: num('HASURA_GRAPHQL_WEBSOCKET_KEEPALIVE', 5),
+    initTimeoutSeconds: num('HASURA_GRAPHQL_WEBSOCKET_CONNECTION_INIT_TIMEOUT', 3),
+  };
+}
+
+const PATHS = new Set(['/v1/graphql', '/v1alpha1/graphql']);
+const DROPPED = new Set(['sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'upgrade', 'connection']);
+
+/** The expiry (ms since epoch) of the JWT the session was made from, if any. */
+function tokenExpiry(core: EngineCore, headers: Record<string, string>): number | null {
+  const jwt = core.config.jwt;
+  if (!jwt || !core.config.adminSecret) return null;
+  if (headers['x-hasura-admin-secret'] !== undefined || headers['x-hasura-access-key'] !== undefined) return null;
+  let token: string | undefined;
+  if (jwt.header?.type === 'Cookie') {
+    for (const part of (headers.cookie ?? '').split(';')) {
+      const [k, ...v] = part.trim().split('=');
+      if (k === jwt.header.name) token = decodeURIComponent(v.join('='));
+    }
+  } else if (jwt.header?.type === 'CustomHeader' && jwt.header.name) token = headers[jwt.header.name.toLowerCase()];
+  else token = /^Bearer\s+(.+)$/i.exec(headers.authorization ?? '')?.[1];
+  if (!token) return null;
+  try {
+    const exp = jose.decodeJwt(token).exp;
+    return typeof exp === 'number' ? (exp + (jwt.allowed_skew ?? 0)) * 1000 : null;
+  } catch {
+    return null;
+  }
+}
+
+let nextConnectionId = 1;
+
+class Connection {
+  readonly id = `ws-${nextConnectionId++}`;
+  private session: Session | null = null;
+  private initError: string | null = null;
+  private initialised = false;
+  private readonly operations = new Map<string, () => void>();
+  private timers: NodeJS.Timeout[] = [];
+  private closed = false;
+  /** The upgrade request's headers with the connection_init headers over them. */
+  private headers: Record<string, string> = {};
+
+  constructor(
+    private readonly service: SubscriptionService,
+    private readonly socket: WebSocket,
+    private readonly protocol: Protocol,
+    private readonly requestHeaders: Record<string, string>,
+  ) {
+    socket.on('message', (data, isBinary) => {
+      if (isBinary) return this.protocolError('binary messages are not supported');
+      void this.onMessage(data.toString()).catch((error: unknown) => {
+        this.service.core.log({ level: 'error', type: 'websocket-log', message: 'message failed', error: String(error) });
+      });
+    });
+    socket.on('close', () => this.cleanup());
+    socket.on('error', () => this.cleanup());
+    if (protocol === 'graphql-transport-ws') {
+      const timer = setTimeout(() => {
+        if (!this.initialised) this.close(4408, 'Connection initialisation timeout');
+      }, service.options.initTimeoutSeconds * 1000);
+      this.timers.push(timer);
+    }
+    this.log('accepted');
+  }
+
+  private log(event: string, extra: Record<string, unknown> = {}) {
+    if (!this.service.logEnabled) return;
+    this.service.core.log({
+      level: 'info',
+      type: 'websocket-log',
+      detail: {
+        event: { type: event, ...extra },
+        connection_info: { websocket_id: this.id, protocol: this.protocol },
+        user_vars: this.session ? { 'x-hasura-role': this.session.role } : null,
+      },
+    });
+  }
+
+  private send(text: string) {
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(text);
+  }
+
+  /** Closes with a graphql-transport-ws error code, and Hasura's `server_error_msg` reason. */
+  private close(code: number, message: string) {
+    if (this.closed) return;
+    let reason = JSON.stringify({ server_error_msg: `${code}: ${message}` });
+    // A close reason is at most 123 bytes.
+    while (Buffer.byteLength(reason) > 123)
+      reason = JSON.stringify({ server_error_msg: `${code}: ${message.slice(0, message.length - 8)}…` }).slice(0, 123);
+    this.cleanup();
+    this.socket.close(code, Buffer.byteLength(reason) <= 123 ? reason : undefined);
+  }
+
+  private protocolError(message: string) {
+    if (this.protocol === 'graphql-transport-ws') return this.close(4400, message);
+    this.send(JSON.stringify({ type: 'connection_error', payload: message }));
+  }
+
+  private cleanup() {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers = [];
+    for (const stop of this.operations.values()) stop();
+    this.operations.clear();
+    this.service.connections.delete(this);
+    this.log('closed');
+  }
+
+  /** Closes the socket (engine shutdown). */
+  shutdown() {
+    this.cleanup();
+    this.socket.close(1012, 'server shutting down');
+  }
+
+  private async onMessage(raw: string) {
+    let message: { type?: unknown; id?: unknown; payload?: unknown };
+    try {
+      message = JSON.parse(raw) as typeof message;
+      if (!message || typeof message !== 'object' || typeof message.type !== 'string') throw new Error('the key "type" was not present');
+    } catch (error) {
+      return this.protocolError(`parsing ClientMessage failed: ${(error as Error).message}`);
+    }
+    const transport = this.protocol === 'graphql-transport-ws';
+    switch (message.type) {
+      case 'connection_init':
+        return this.onInit(message.payload);
+      case 'ping':
+        if (transport)
+          this.send(JSON.stringify(message.payload !== undefined ? { type: 'pong', payload: message.payload } : { type: 'pong' }));
+        return;
+      case 'pong':
+        return;
+      case 'subscribe':
+      case 'start':
+        if ((message.type === 'subscribe') !== transport) break;
+        return this.onStart(message.id, message.payload);
+      case 'complete':
+      case 'stop':
+        if ((message.type === 'complete') !== transport) break;
+        return this.onStop(message.id);
+      case 'connection_terminate':
+        if (transport) break;
+        this.cleanup();
+        this.socket.close(1000);
+        return;
+    }
+    return this.protocolError(`parsing ClientMessage failed: unexpected type for ClientMessage: ${message.type}`);
+  }
+
+  private async onInit(payload: unknown) {
+    const transport = this.protocol === 'graphql-transport-ws';
+    if (this.initialised || this.initError !== null) {
+      if (transport) return this.close(4429, 'Too many initialisation requests');
+    }
+    const given: Record<string, string> = {};
+    if (payload && typeof payload === 'object') {
+      const p = payload as Record<string, unknown>;
+      const source = p.headers && typeof p.headers === 'object' ? (p.headers as Record<string, unknown>) : p;
+      for (const [k, v] of Object.entries(source)) if (typeof v === 'string') given[k.toLowerCase()] = v;
+    }
+    const headers = { ...this.requestHeaders, ...given };
+    this.headers = headers;
+    try {
+      this.session = await this.service.core.auth.authenticate(headers);
+    } catch (error) {
+      const message = error instanceof EngineError ? error.message : String(error);
+      this.initError = message;
+      this.log('connection_error', { detail: message });
+      if (transport) return this.close(4400, `Connection initialization failed: ${message}`);
+      this.send(JSON.stringify({ type: 'connection_error', payload: message }));
+      return;
+    }
+    if (this.closed) return;
+    this.initialised = true;
+    this.initError = null;
+    this.send('{"type":"connection_ack"}');
+    this.log('connection_ack');
+    const expiry = tokenExpiry(this.service.core, headers);
+    if (expiry !== null) {
+      // Hasura closes a JWT-authenticated connection when the token expires.
+      const timer = setTimeout(() => this.expire(), Math.max(0, expiry - Date.now()));
+      this.timers.push(timer);
+    }
+    const keepAlive = setInterval(
+      () => this.send(transport ? '{"type":"ping","payload":{"message":"keepalive"}}' : '{"type":"ka"}'),
+      this.service.options.keepAliveSeconds * 1000,
+    );
+    this.timers.push(keepAlive);
+    if (!transport) this.send('{"type":"ka"}');
+  }
+
+  private expire() {
+    this.log('jwt_expired');
+    if (this.protocol === 'graphql-transport-ws') return this.close(4400, 'Could not verify JWT: JWTExpired');
+    this.send(JSON.stringify({ type: 'connection_error', payload: 'Could not verify JWT: JWTExpired' }));
+    this.cleanup();
+    this.socket.close(1000, 'Could not verify JWT: JWTExpired');
+  }
+
+  private errorMessage(id: string, error: EngineError) {
+    const internal = this.internalErrors();
+    const body = toGraphqlError(error, internal);
+    // graphql-transport-ws: a list of GraphQL errors; the older protocol: one error object.
+    const payload = this.protocol === 'graphql-transport-ws' ? [body] : body;
+    this.send(JSON.stringify({ type: 'error', id, payload }));
+  }
+
+  private internalErrors(): boolean {
+    const config = this.service.core.config;
+    return config.devMode || (!!this.session?.isAdmin && config.adminInternalErrors);
+  }
+
+  private dataMessage(id: string, response: string): string {
+    const type = this.protocol === 'graphql-transport-ws' ? 'next' : 'data';
+    return `{"type":"${type}","id":${JSON.stringify(id)},"payload":${response}}`;
+  }
+
+  private async onStart(rawId: unknown, payload: unknown) {
+    const transport = this.protocol === 'graphql-transport-ws';
+    if (typeof rawId !== 'string' || !rawId) return this.protocolError('parsing ClientMessage failed: the key "id" was not present');
+    const id = rawId;
+    if (!this.initialised || !this.session) {
+      if (transport) return this.close(4401, 'Unauthorized');
+      const message =
+        this.initError !== null
+          ? `cannot start as connection_init failed with: ${this.initError}`
+          : 'start received before the connection is initialised';
+      this.errorMessage(id, new EngineError('start-failed', message));
+      this.send(JSON.stringify({ type: 'complete', id }));
+      return;
+    }
+    if (this.operations.has(id)) {
+      if (transport) return this.close(4409, `Subscriber for ${id} already exists`);
+      this.errorMessage(id, new EngineError('start-failed', `an operation already exists with this id: ${id}`));
+      return;
+    }
+    const request = (payload ?? {}) as GraphqlRequest;
+    const session = this.session;
+    const query = typeof request.query === 'string' ? request.query : undefined;
+    const isSubscription = query !== undefined && isSubscriptionOperation(query, request.operationName);
+    if (!isSubscription) {
+      // Queries and mutations: one answer, then complete.
+      this.operations.set(id, () => undefined);
+      const started = performance.now();
+      const answer = await this.service.core.execute(session, request, this.headers);
+      if (!this.operations.has(id)) return;
+      this.operations.delete(id);
+      this.logOperation(id, request, started, answer.body);
+      if (answer.body.startsWith('{"errors"')) {
+        const errors = (JSON.parse(answer.body) as { errors: { message: string; extensions: { code: string; path: string } }[] }).errors;
+        this.send(JSON.stringify({ type: 'error', id, payload: transport ? errors : errors[0] }));
+      } else this.send(this.dataMessage(id, answer.body));
+      this.send(JSON.stringify({ type: 'complete', id }));
+      return;
+    }
+    const subscriber: Subscriber = {
+      push: (response) => this.send(this.dataMessage(id, response)),
+      end: (response) => {
+        this.operations.delete(id);
+        const errors = (JSON.parse(response) as { errors: unknown[] }).errors;
+        this.send(JSON.stringify({ type: 'error', id, payload: transport ? errors : errors[0] }));
+        if (!transport) this.send(JSON.stringify({ type: 'complete', id }));
+      },
+    };
+    try {
+      const vars = request.variables && typeof request.variables === 'object' ? (request.variables as Record<string, unknown>) : {};
+      const opName = typeof request.operationName === 'string' ? request.operationName : undefined;
+      const stop = this.service.live.subscribe(session, query as string, opName, vars, subscriber);
+      this.operations.set(id, stop);
+      this.log('operation', { operation_id: id, operation_name: opName ?? null, operation_type: 'started' });
+    } catch (error) {
+      const e = error instanceof EngineError ? error : new EngineError('unexpected', String((error as Error).message ?? error));
+      this.log('operation', { operation_id: id, operation_type: 'query_err', code: e.code });
+      this.errorMessage(id, e);
+      if (!transport) this.send(JSON.stringify({ type: 'complete', id }));
+    }
+  }
+
+  private logOperation(id: string, request: GraphqlRequest, started: number, body: string) {
+    let code: string | null = null;
+    if (body.startsWith('{"errors"')) code = /"code":"([^"]+)"/.exec(body)?.[1] ?? null;
+    this.log('operation', {
+      operation_id: id,
+      operation_name: typeof request.operationName === 'string' ? request.operationName : null,
+      operation_type: code ? 'query_err' : 'completed',
+      query_execution_time_ms: Math.round((performance.now() - started) * 1000) / 1000,
+      ...(code ? { code } : {}),
+    });
+  }
+
+  private onStop(rawId: unknown) {
+    if (typeof rawId !== 'string') return;
+    const stop = this.operations.get(rawId);
+    if (!stop) return;
+    stop();
+    this.operations.delete(rawId);
+    this.log('operation', { operation_id: rawId, operation_type: 'stopped' });
+  }
+}
+
+/** Whether the request's selected operation is a subscription (documents that do not parse go the query path, which reports them). */
+function isSubscriptionOperation(query: string, operationName: unknown): boolean {
+  let ops: { operation: string; name?: { value: string } }[];
+  try {
+    ops = parse(query).definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION) as typeof ops;
+  } catch {
+    return false;
+  }
+  if (typeof operationName === 'string' && operationName)
+    return ops.some((o) => o.name?.value === operationName && o.operation === 'subscription');
+  return ops.length === 1 && ops[0]?.operation === 'subscription';
+}
+
+export class SubscriptionService {
+  readonly live: LiveQueries;
+  readonly connections = new Set<Connection>();
+  private readonly wss: WebSocketServer;
+  logEnabled = true;
+
+  constructor(
+    readonly core: EngineCore,
+    readonly options: SubscriptionOptions,
+  ) {
+    this.live = new LiveQueries(core, { refetchIntervalMs: options.refetchIntervalMs, batchSize: options.batchSize });
+    this.wss = new WebSocketServer({
+      noServer: true,
+      handleProtocols: (protocols) => (protocols.has('graphql-transport-ws') ? 'graphql-transport-ws' : 'graphql-ws'),
+    });
+  }
+
+  /** Handles upgrades on the HTTP server's graphql paths. */
+  attach(server: Server, logEnabled = true) {
+    this.logEnabled = logEnabled;
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const path = (req.url ?? '/').split('?')[0] as string;
+      if (!PATHS.has(path)) {
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+        return;
+      }
+      const origin = req.headers.origin;
+      const domains = this.core.config.corsDomains;
+      if (origin && domains && !domains.some((d) => d === '*' || d === origin || matchesWildcard(origin, d))) {
+        socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+        return;
+      }
+      this.wss.handleUpgrade(req, socket, head, (ws) => {
+        const protocol: Protocol = ws.protocol === 'graphql-transport-ws' ? 'graphql-transport-ws' : 'graphql-ws';
+        const headers: Record<string, string> = {};
+        for (const [k, v] of Object.entries(req.headers)) {
+          if (v === undefined || DROPPED.has(k) || k.startsWith('sec-websocket-')) continue;
+          headers[k] = Array.isArray(v) ? (v[0] as string) : v;
+        }
+        this.connections.add(new Connection(this, ws, protocol, headers));
+      });
+    });
+  }
+
+  stats() {
+    return { connections: this.connections.size, ...this.live.stats() };
+  }
+
+  close() {
+    for (const c of [...this.connections]) c.shutdown();
+    this.live.stop();
+    this.wss.close();
+  }
+}
+
+function matchesWildcard(origin: string, domain: string): boolean {
+  const star = domain.indexOf('*');
+  return star >= 0 && origin.startsWith(domain.slice(0, star)) && origin.endsWith(domain.slice(star + 1));
+}

@@ -1,0 +1,77 @@
+// A raw WebSocket client for the subscription tests: speaks either protocol message by message and
+// lets a test wait for the next message that matches (never for a fixed time).
+import { WebSocket } from 'ws';
+
+export interface WsMessage {
+  type: string;
+  id?: string;
+  payload?: unknown;
+}
+
+export interface RawClient {
+  socket: WebSocket;
+  messages: WsMessage[];
+  send(message: unknown): void;
+  /** The next message (from now on, or already received and not yet taken) that matches. */
+  next(match?: (m: WsMessage) => boolean, timeoutMs?: number): Promise<WsMessage>;
+  /** Resolves with the close code and reason. */
+  closed: Promise<{ code: number; reason: string }>;
+  close(): void;
+}
+
+export async function connect(url: string, protocol: 'graphql-transport-ws' | 'graphql-ws'): Promise<RawClient> {
+  const socket = new WebSocket(url.replace(/^http/, 'ws'), protocol);
+  const messages: WsMessage[] = [];
+  let taken = 0;
+  const waiters: (() => void)[] = [];
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    socket.on('close', (code, reason) => {
+      resolve({ code, reason: reason.toString() });
+      for (const w of waiters.splice(0)) w();
+    }),
+  );
+  socket.on('message', (data) => {
+    messages.push(JSON.parse(data.toString()) as WsMessage);
+    for (const w of waiters.splice(0)) w();
+  });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('open', () => resolve());
+    socket.once('error', reject);
+  });
+  const client: RawClient = {
+    socket,
+    messages,
+    closed,
+    send: (message) => socket.send(JSON.stringify(message)),
+    async next(match = () => true, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        for (let i = taken; i < messages.length; i++) {
+          const m = messages[i] as WsMessage;
+          if (match(m)) {
+            taken = i + 1;
+            return m;
+          }
+        }
+        if (socket.readyState === WebSocket.CLOSED)
+          throw new Error(`socket closed while waiting; got ${JSON.stringify(messages.slice(taken))}`);
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`no matching message; got ${JSON.stringify(messages.slice(taken))}`);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, left);
+          waiters.push(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      }
+    },
+    close: () => socket.close(),
+  };
+  return client;
+}
+
+/** Data of a `next` / `data` message. */
+export function dataOf(m: WsMessage): Record<string, unknown> {
+  return (m.payload as { data: Record<string, unknown> }).data;
+}
