@@ -1,0 +1,39 @@
+// The top-up modal and the local test payment page (api/src/payments/local-provider.ts), which
+// stands in for Stripe Checkout: Pay or Decline there sends a signed Stripe-shaped event to the
+// api's webhook, then sends the browser back to the web app.
+import { expect, type Page } from '@playwright/test';
+import { query } from './db.ts';
+
+export interface PurchaseRow {
+  id: string;
+  status: string;
+  credits: string;
+  grant_id: string | null;
+  stripe_checkout_session_id: string | null;
+}
+
+/** In the open top-up modal: chooses the pack of `packCredits` (as printed, e.g. "500") and goes to checkout. */
+export async function checkoutPack(page: Page, packCredits: string): Promise<void> {
+  const dialog = page.getByRole('dialog');
+  await dialog
+    .locator('[data-test=pack]')
+    .filter({ has: page.locator('[data-test=pack-credits]', { hasText: new RegExp(`^${packCredits} credits$`) }) })
+    .click();
+  await dialog.locator('[data-test=checkout]').click();
+  await page.waitForURL(/\/pay\/checkout\//);
+  await expect(page.getByText('Test payment — no money moves.')).toBeVisible();
+}
+
+/** On the test payment page: Pay or Decline, then back in the web app. */
+export async function finishCheckout(page: Page, outcome: 'Pay' | 'Decline'): Promise<void> {
+  await page.getByRole('button', { name: outcome, exact: true }).click();
+  await page.waitForURL((url) => url.pathname === '/credits');
+}
+
+export async function purchasesOf(orgId: string): Promise<PurchaseRow[]> {
+  return query<PurchaseRow>(
+    `select id, status, credits::text, grant_id, stripe_checkout_session_id
+       from public.topup_purchases where organization_id = $1 order by created_at`,
+    [orgId],
+  );
+}
