@@ -209,6 +209,63 @@ describe('action requests', () => {
   });
 });
 
+describe('action metadata', () => {
+  const exported = async () => (await metadata(engine, { type: 'export_metadata', args: {} })).body;
+
+  it('refuses asynchronous actions and transforms, naming them, and keeps the metadata as it was', async () => {
+    const before = await exported();
+    const base = {
+      handler: '{{ACTIONS_BASE_URL}}/actions',
+      type: 'mutation',
+      output_type: 'ReleaseCreditsOutput',
+      arguments: [{ name: 'reservationId', type: 'uuid!' }],
+    };
+    const asyncAction = await metadata(engine, {
+      type: 'create_action',
+      args: { name: 'later', definition: { ...base, kind: 'asynchronous' } },
+    });
+    expect(asyncAction.status).toBe(400);
+    expect(asyncAction.body).toMatchObject({ code: 'not-supported', error: expect.stringContaining('asynchronous') });
+    const transformed = await metadata(engine, {
+      type: 'create_action',
+      args: { name: 'shaped', definition: { ...base, kind: 'synchronous', request_transform: { body: { action: 'transform' } } } },
+    });
+    expect(transformed.body).toMatchObject({ code: 'not-supported', error: expect.stringContaining('request_transform') });
+    expect(await exported()).toEqual(before);
+  });
+
+  it('sends literal header values and forwards the client’s headers when the action asks', async () => {
+    const created = await metadata(engine, {
+      type: 'create_action',
+      args: {
+        name: 'echoAccess',
+        definition: {
+          handler: '{{ACTIONS_BASE_URL}}/echo',
+          type: 'query',
+          output_type: 'AIAccessCheck',
+          arguments: [],
+          forward_client_headers: true,
+          headers: [{ name: 'X-Fixed', value: 'fixed-value' }],
+        },
+      },
+    });
+    expect(created.status).toBe(200);
+    reply = json(200, '{"allowed":false,"availableCredits":"0"}');
+    const answer = await post('{ echoAccess { allowed } }', { 'x-hasura-admin-secret': ADMIN_SECRET, 'x-client-thing': 'abc' });
+    expect(answer.body).toEqual({ data: { echoAccess: { allowed: false } } });
+    expect(seen[0]?.headers['x-fixed']).toBe('fixed-value');
+    expect(seen[0]?.headers['x-client-thing']).toBe('abc');
+    expect(seen[0]?.body.session_variables).toEqual({ 'x-hasura-role': 'admin' });
+    // not forwarded by actions without forward_client_headers
+    reply = json(200, reserved());
+    await post(RESERVE, { ...service(), 'x-client-thing': 'abc' }, { key: 'k9' });
+    expect(seen[1]?.headers['x-client-thing']).toBeUndefined();
+    // only the admin sees an action without permissions
+    const denied = await post('{ echoAccess { allowed } }', service());
+    expect(denied.body.errors?.[0]).toMatchObject({ message: `field "echoAccess" not found in type: 'query_root'` });
+  });
+});
+
 describe('action permissions and schema', () => {
   it('shows a role only the actions its permissions list', async () => {
     const user = as('user', { 'org-id': ORG, 'user-id': '0b000000-0000-4000-8000-000000000001' });
