@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { type TestDatabase, useTestDatabase } from '@org-credits/db/testing';
+import { buildClientSchema, type GraphQLObjectType, getIntrospectionQuery } from 'graphql';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Engine } from '../src/index.ts';
 import { ADMIN_SECRET, as, metadata, startEngine } from './helpers.ts';
@@ -263,6 +264,44 @@ describe('action metadata', () => {
     // only the admin sees an action without permissions
     const denied = await post('{ echoAccess { allowed } }', service());
     expect(denied.body.errors?.[0]).toMatchObject({ message: `field "echoAccess" not found in type: 'query_root'` });
+  });
+});
+
+describe('array relationships of action outputs', () => {
+  it('joins an array relationship and its aggregate, and shows both in introspection', async () => {
+    const current = (await metadata(engine, { type: 'export_metadata', args: {} })).body as {
+      custom_types: { objects: { name: string; relationships?: unknown[] }[] };
+    };
+    const types = structuredClone(current.custom_types);
+    const release = types.objects.find((o) => o.name === 'ReleaseCreditsOutput') as { relationships?: unknown[] };
+    release.relationships = [
+      ...(release.relationships ?? []),
+      {
+        name: 'entries',
+        type: 'array',
+        remote_table: { schema: 'public', name: 'credit_ledger_entries' },
+        field_mapping: { reservationId: 'reservation_id' },
+      },
+    ];
+    expect((await metadata(engine, { type: 'set_custom_types', args: types })).status).toBe(200);
+    try {
+      const intro = await post(getIntrospectionQuery(), service());
+      const schema = buildClientSchema(intro.body.data as never);
+      const fields = (schema.getType('ReleaseCreditsOutput') as GraphQLObjectType).getFields();
+      expect(String(fields.entries?.type)).toBe('[credit_ledger_entries!]!');
+      expect(fields.entries?.args.map((a) => a.name)).toEqual(['distinct_on', 'limit', 'offset', 'order_by', 'where']);
+      expect(String(fields.entries_aggregate?.type)).toBe('credit_ledger_entries_aggregate!');
+
+      // a reservation id with no ledger entries: an empty list and a zero count, from one statement
+      reply = json(200, '{"reservationId":"22222222-2222-4222-8222-222222222222","releasedCredits":"1","availableCredits":"2"}');
+      const answer = await post(
+        'mutation { releaseCredits(reservationId: "22222222-2222-4222-8222-222222222222") { entries(limit: 5) { id } entries_aggregate { aggregate { count } } } }',
+        service(),
+      );
+      expect(answer.body).toEqual({ data: { releaseCredits: { entries: [], entries_aggregate: { aggregate: { count: 0 } } } } });
+    } finally {
+      await metadata(engine, { type: 'set_custom_types', args: current.custom_types });
+    }
   });
 });
 

@@ -128,7 +128,24 @@ export function extendWithActions(schema: GraphQLSchema, catalog: ActionCatalog 
         if (!options.isAdmin && !rel.target.select.has(options.role)) continue;
         const target = schema.getType(rel.target.name);
         if (!target || !isObjectType(target)) continue;
-        lines.push(`  ${rel.name}: ${rel.type === 'object' ? rel.target.name : `[${rel.target.name}!]!`}`);
+        if (rel.type === 'object') {
+          lines.push(`  ${rel.name}: ${rel.target.name}`);
+          continue;
+        }
+        const t = rel.target.name;
+        const args = [
+          [`distinct_on`, `[${t}_select_column!]`],
+          ['limit', 'Int'],
+          ['offset', 'Int'],
+          ['order_by', `[${t}_order_by!]`],
+          ['where', `${t}_bool_exp`],
+        ]
+          .filter(([, type]) => schema.getType((type as string).replace(/[[\]!]/g, '')))
+          .map(([n, type]) => `${n}: ${type}`);
+        const argText = args.length ? `(${args.join(', ')})` : '';
+        lines.push(`  ${rel.name}${argText}: [${t}!]!`);
+        const canAggregate = options.isAdmin || rel.target.select.get(options.role)?.allow_aggregations === true;
+        if (canAggregate && schema.getType(`${t}_aggregate`)) lines.push(`  ${rel.name}_aggregate${argText}: ${t}_aggregate!`);
       }
       parts.push(`${described(object.description)}type ${name} {\n${lines.join('\n')}\n}`);
     } else if (input) {
