@@ -25,8 +25,12 @@ function operationNames(body: string): (string | null)[] {
     const parsed = JSON.parse(body) as unknown;
     const items = Array.isArray(parsed) ? parsed : [parsed];
     return items.map((item) => {
-      const name = (item as { operationName?: unknown } | null)?.operationName;
-      return typeof name === 'string' ? name : null;
+      const request = item as { operationName?: unknown; query?: unknown } | null;
+      if (typeof request?.operationName === 'string') return request.operationName;
+      // Without operationName: the name of the document's (first) operation, if it has one.
+      const named =
+        typeof request?.query === 'string' ? /^\s*(?:query|mutation|subscription)\s+([_A-Za-z][_0-9A-Za-z]*)/.exec(request.query) : null;
+      return named?.[1] ?? null;
     });
   } catch {
     return [null];

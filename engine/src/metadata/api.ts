@@ -296,8 +296,17 @@ export async function runOperation(ctx: MetadataContext, op: MetadataOperation, 
       return commitCheck(ctx, success);
     case 'create_event_trigger': {
       const entry = findTable(ctx, args);
-      const { table: _t, source: _s, replace, ...rest } = args;
-      const trigger = rest as unknown as EventTrigger;
+      // The API takes insert / update / delete / enable_manual at the top level; the metadata keeps them under `definition`.
+      const { table: _t, source: _s, replace, insert, update, delete: del, enable_manual, retry_conf, ...rest } = args;
+      const definition: EventTrigger['definition'] = { enable_manual: enable_manual === true };
+      if (insert !== undefined) definition.insert = insert as EventTrigger['definition']['insert'];
+      if (update !== undefined) definition.update = update as EventTrigger['definition']['update'];
+      if (del !== undefined) definition.delete = del as EventTrigger['definition']['delete'];
+      const trigger = {
+        ...(rest as unknown as Omit<EventTrigger, 'definition' | 'retry_conf'>),
+        definition,
+        retry_conf: { num_retries: 0, interval_sec: 10, timeout_sec: 60, ...(retry_conf as object | undefined) },
+      } as EventTrigger;
       if (!replace && entry.event_triggers?.some((t) => t.name === trigger.name))
         fail('already-exists', `event trigger with name "${trigger.name}" already exists`);
       entry.event_triggers = [...(entry.event_triggers ?? []).filter((t) => t.name !== trigger.name), trigger];
