@@ -1,7 +1,7 @@
 import { expect, test } from '@playwright/test';
 import { signIn } from '../support/auth.ts';
-import { balanceOf } from '../support/db.ts';
 import { checkoutPack, finishCheckout, purchasesOf } from '../support/checkout.ts';
+import { balanceOf } from '../support/db.ts';
 import { credits } from '../support/format.ts';
 import { createOrg, spend } from '../support/orgs.ts';
 

@@ -1,7 +1,7 @@
 import { expect, test } from '@playwright/test';
 import { signIn } from '../support/auth.ts';
-import { balanceOf, moneyFingerprint, query } from '../support/db.ts';
 import { checkoutPack, finishCheckout, purchasesOf } from '../support/checkout.ts';
+import { balanceOf, moneyFingerprint, query } from '../support/db.ts';
 import { add, credits } from '../support/format.ts';
 import { createOrg } from '../support/orgs.ts';
 
