@@ -2,8 +2,8 @@
 // POST to the handler with Hasura's payload, the answer checked against the output type, then the
 // selection (including relationships to tracked tables, with the role's select permissions) built
 // from it. Handler errors become Hasura's GraphQL errors.
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Kind, type TypeNode, type ValueNode } from 'graphql';
 import type pg from 'pg';
 import type { Session } from '../auth.ts';
@@ -255,23 +255,35 @@ const notForwarded = new Set([
   'content-type',
 ]);
 
+/** Connections to handlers are kept open between calls, as Hasura's HTTP manager does. */
+const agents = { http: new HttpAgent({ keepAlive: true, maxSockets: 100 }), https: new HttpsAgent({ keepAlive: true, maxSockets: 100 }) };
+
 function post(url: string, headers: Record<string, string>, body: string, timeoutSeconds: number): Promise<HandlerAnswer> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
-    const send = u.protocol === 'https:' ? httpsRequest : httpRequest;
-    const req = send(u, { method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const list: { name: string; value: string }[] = [];
-        for (let i = 0; i < res.rawHeaders.length; i += 2) {
-          const name = res.rawHeaders[i] as string;
-          if (!ignoredResponseHeaders.has(name.toLowerCase())) list.push({ name, value: res.rawHeaders[i + 1] as string });
-        }
-        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: list });
-      });
-      res.on('error', reject);
-    });
+    const https = u.protocol === 'https:';
+    const send = https ? httpsRequest : httpRequest;
+    const req = send(
+      u,
+      {
+        method: 'POST',
+        agent: https ? agents.https : agents.http,
+        headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const list: { name: string; value: string }[] = [];
+          for (let i = 0; i < res.rawHeaders.length; i += 2) {
+            const name = res.rawHeaders[i] as string;
+            if (!ignoredResponseHeaders.has(name.toLowerCase())) list.push({ name, value: res.rawHeaders[i + 1] as string });
+          }
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: list });
+        });
+        res.on('error', reject);
+      },
+    );
     req.setTimeout(timeoutSeconds * 1000, () => req.destroy(new Error('Response timeout')));
     req.on('error', reject);
     req.end(body);
