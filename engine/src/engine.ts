@@ -44,6 +44,8 @@ export interface GraphqlRequest {
 export interface HttpAnswer {
   status: number;
   body: string;
+  /** Extra response headers (the Set-Cookie headers of action handlers, as Hasura forwards them). */
+  headers?: Record<string, string[]>;
 }
 
 const PLAN_CACHE_MAX = 2000;
@@ -233,8 +235,11 @@ export class EngineCore {
         throw new EngineError('unexpected-payload', 'subscriptions are not supported over HTTP, use websockets instead');
       const resolved = resolveVariables(cached.op, vars);
       const withActions = actionRoots(this.actionCatalog, this.compileOptions(session), cached.document, cached.op, resolved);
-      if (withActions)
-        return { status: 200, body: `{"data":${await this.runActions(session, headers, cached, resolved, request.query, withActions)}}` };
+      if (withActions) {
+        const cookies: string[] = [];
+        const data = await this.runActions(session, headers, cached, resolved, request.query, withActions, cookies);
+        return { status: 200, body: `{"data":${data}}`, ...(cookies.length ? { headers: { 'set-cookie': cookies } } : {}) };
+      }
       const nulls = (cached.op.variableDefinitions ?? []).map((d) => (resolved[d.variable.name.value] == null ? '0' : '1')).join('');
       let plan = cached.plans.get(nulls);
       if (!plan) {
@@ -259,6 +264,7 @@ export class EngineCore {
     vars: Record<string, unknown>,
     query: string,
     fields: NonNullable<ReturnType<typeof actionRoots>>,
+    cookies: string[],
   ): Promise<string> {
     const options = this.compileOptions(session);
     return runWithActions(
@@ -273,6 +279,7 @@ export class EngineCore {
         requestQuery: query,
         pool: this.pool,
         env: this.config.env,
+        cookies,
         runSql: (op) => {
           const plan = compileOperation(options, parsed.document, op, vars);
           for (const name of plan.sessionVariables) {

@@ -19,7 +19,7 @@ function readBody(req: IncomingMessage): Promise<string> {
 }
 
 function send(res: ServerResponse, answer: HttpAnswer, type = 'application/json; charset=utf-8') {
-  res.writeHead(answer.status, { 'content-type': type, 'content-length': Buffer.byteLength(answer.body) });
+  res.writeHead(answer.status, { ...answer.headers, 'content-type': type, 'content-length': Buffer.byteLength(answer.body) });
   res.end(answer.body);
 }
 

@@ -104,6 +104,20 @@ describe('action requests', () => {
     );
   });
 
+  it('passes the handler’s Set-Cookie on to the client, as Hasura does', async () => {
+    reply = (_s, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'set-cookie': ['a=1; Path=/', 'b=2'] });
+      res.end('{"allowed":true,"availableCredits":"1"}');
+    };
+    const res = await fetch(`${engine.url}/v1/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...service() },
+      body: JSON.stringify({ query: '{ checkAIAccess(capability: "chat", qualityLevel: "fast") { allowed } }' }),
+    });
+    expect(await res.json()).toEqual({ data: { checkAIAccess: { allowed: true } } });
+    expect(res.headers.getSetCookie()).toEqual(['a=1; Path=/', 'b=2']);
+  });
+
   it('checks argument types before calling the handler', async () => {
     const answer = await post(
       'mutation { reserveCredits(capability: 5, qualityLevel: "fast", idempotencyKey: "k") { reservationId } }',

@@ -43,6 +43,7 @@ export interface ActionRequest {
   requestQuery: string;
   env: NodeJS.ProcessEnv;
   pool: pg.Pool;
+  cookies: string[];
 }
 
 const INTEGER = /^-?\d+$/;
@@ -525,6 +526,7 @@ export async function executeAction(r: ActionRequest, info: ActionInfo, f: Merge
     throw new EngineError('unexpected', message, '$', 400, { webhook_response: plain(value) });
   };
   checkOutput(r, info.output, value, fail, failMissing, true);
+  for (const h of answer.headers) if (h.name.toLowerCase() === 'set-cookie') r.cookies.push(h.value);
 
   // 3. relationships (one statement per selection level that has them), then the selection
   const sites = new Map<Level, Record<string, Json>[]>();

@@ -33,6 +33,8 @@ export interface ActionRun {
   requestQuery: string;
   pool: pg.Pool;
   env: NodeJS.ProcessEnv;
+  /** Collects the handlers' Set-Cookie headers, which Hasura passes on to the client. */
+  cookies: string[];
   /** Runs an operation of table fields only through the engine's SQL path; returns `{"alias":…}` text. */
   runSql(op: OperationDefinitionNode): Promise<string>;
 }
@@ -77,6 +79,7 @@ export async function runWithActions(run: ActionRun, fields: MergedField[]): Pro
           requestQuery: run.requestQuery,
           env: run.env,
           pool: run.pool,
+          cookies: run.cookies,
         },
         info,
         f,
