@@ -258,6 +258,15 @@ describe('multiplexing', () => {
 });
 
 describe('over HTTP', () => {
+  it('introspects subscription_root with the role’s query fields', async () => {
+    const answer = await gql(engine, '{ __schema { subscriptionType { name fields { name } } } }', memberA);
+    const schema = answer.body.data?.__schema as { subscriptionType: { name: string; fields: { name: string }[] } } | undefined;
+    const type = schema?.subscriptionType ?? { name: '', fields: [] };
+    expect(type.name).toBe('subscription_root');
+    expect(type.fields.map((f) => f.name)).toContain('entries');
+    expect(type.fields.map((f) => f.name)).not.toContain('insert_entries');
+  });
+
   it('refuses a subscription on POST /v1/graphql as Hasura does', async () => {
     const answer = await gql(engine, ENTRIES);
     expect(answer.body).toEqual({

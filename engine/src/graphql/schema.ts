@@ -472,6 +472,8 @@ export function buildRoleSchema(options: CompileOptions): GraphQLSchema {
   return new GraphQLSchema({
     query: new GraphQLObjectType({ name: 'query_root', fields: queryFields }),
     ...(Object.keys(mutationFields).length ? { mutation: new GraphQLObjectType({ name: 'mutation_root', fields: mutationFields }) } : {}),
+    // Live queries (src/subscriptions): the query root's table and function fields.
+    subscription: new GraphQLObjectType({ name: 'subscription_root', fields: { ...queryFields } }),
   });
 }
 
