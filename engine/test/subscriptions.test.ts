@@ -34,7 +34,10 @@ const memberB = { headers: as('member', { 'user-id': USER_B }) };
 const ENTRIES = 'subscription { entries(order_by: {id: asc}) { org_id amount note } }';
 
 beforeAll(async () => {
-  engine = await startEngine(db, { HASURA_GRAPHQL_LIVE_QUERIES_MULTIPLEXED_REFETCH_INTERVAL: String(INTERVAL_MS) });
+  engine = await startEngine(db, {
+    HASURA_GRAPHQL_LIVE_QUERIES_MULTIPLEXED_REFETCH_INTERVAL: String(INTERVAL_MS),
+    HASURA_GRAPHQL_WEBSOCKET_CONNECTION_INIT_TIMEOUT: '1',
+  });
   await setupFixture(engine);
 });
 
@@ -101,6 +104,26 @@ describe('graphql-transport-ws (the graphql-ws client, as Apollo GraphQLWsLink u
     expect(JSON.parse(reason)).toEqual({
       server_error_msg: '4400: Connection initialization failed: invalid x-hasura-admin-secret/x-hasura-access-key',
     });
+  });
+
+  it('closes with 4408 when connection_init does not come in time', async () => {
+    const c = await connect(`${engine.url}/v1/graphql`, 'graphql-transport-ws');
+    const { code, reason } = await c.closed;
+    expect(code).toBe(4408);
+    expect(JSON.parse(reason)).toEqual({ server_error_msg: '4408: Connection initialisation timeout' });
+  });
+
+  it('closes with 4409 when a subscription id is already in use', async () => {
+    const c = await connect(`${engine.url}/v1/graphql`, 'graphql-transport-ws');
+    c.send({ type: 'connection_init', payload: memberA });
+    await c.next((m) => m.type === 'connection_ack');
+    c.send({ type: 'subscribe', id: 'same', payload: { query: ENTRIES } });
+    await c.next((m) => m.id === 'same');
+    c.send({ type: 'subscribe', id: 'same', payload: { query: ENTRIES } });
+    const { code, reason } = await c.closed;
+    expect(code).toBe(4409);
+    expect(JSON.parse(reason)).toEqual({ server_error_msg: '4409: Subscriber for same already exists' });
+    await until(() => stats().subscribers === 0, 'the closed connection’s subscriber to be removed');
   });
 
   it('closes with 4401 when a subscribe comes before connection_init', async () => {

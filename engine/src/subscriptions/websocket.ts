@@ -276,6 +276,7 @@ class Connection {
     if (this.operations.has(id)) {
       if (transport) return this.close(4409, `Subscriber for ${id} already exists`);
       this.errorMessage(id, new EngineError('start-failed', `an operation already exists with this id: ${id}`));
+      this.send(JSON.stringify({ type: 'complete', id }));
       return;
     }
     const request = (payload ?? {}) as GraphqlRequest;
