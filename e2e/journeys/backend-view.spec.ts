@@ -1,16 +1,18 @@
 import { expect, test } from '@playwright/test';
 import { createCreditsClient, createGraphQLTransport } from '../../client/src/index.ts';
 import { signIn } from '../support/auth.ts';
-import { balanceOf, query } from '../support/db.ts';
+import { balanceOf, moneyFingerprint, query } from '../support/db.ts';
 import { stackEnv } from '../support/env.ts';
 import { credits, subtract } from '../support/format.ts';
 import { createOrg } from '../support/orgs.ts';
+import { acme } from '../support/seed.ts';
 
 test("another backend reserves and settles through the client package while the org's owner watches the balance move live", async ({
   page,
 }) => {
   const org = await createOrg({ label: 'Backend', plan: 'pro' });
   const start = await balanceOf(org.id);
+  const otherOrg = await moneyFingerprint(acme.id);
   await signIn(page, org.person('owner').email, org.name);
   const available = page.locator('[data-test=available]');
   await expect(available).toHaveText(credits(start.available_credits));
@@ -49,4 +51,6 @@ test("another backend reserves and settles through the client package while the 
     [org.id],
   );
   expect(rows).toEqual([{ status: 'settled', settled: charged, user_id: null, consumed: `-${charged}` }]);
+  // Acting for one org touched no other.
+  expect(await moneyFingerprint(acme.id)).toBe(otherOrg);
 });
