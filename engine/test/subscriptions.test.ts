@@ -178,6 +178,25 @@ describe('graphql-ws (subscriptions-transport-ws, the older protocol)', () => {
     await gql(engine, `mutation { update_entries(where: {org_id: {_eq: "${ORG_B}"}}, _set: {note: "beta grant"}) { affected_rows } }`);
   });
 
+  it('takes a start sent right after connection_init, before the ack, as that protocol’s clients do', async () => {
+    const c = await connect(`${engine.url}/v1/graphql`, 'graphql-ws');
+    c.send({ type: 'connection_init', payload: { headers: memberA.headers } });
+    c.send({
+      type: 'start',
+      id: 'early',
+      payload: { query: 'subscription Orgs($n: String!) { orgs(where: {name: {_eq: $n}}) { name } }', variables: { n: 'Acme' } },
+    });
+    c.send({
+      type: 'start',
+      id: 'other',
+      payload: { query: 'subscription Orgs($n: String!) { orgs(where: {name: {_eq: $n}}) { name } }', variables: { n: 'Beta' } },
+    });
+    expect(dataOf(await c.next((m) => m.id === 'early'))).toEqual({ orgs: [{ name: 'Acme' }] });
+    // Org B is not member A's: the same poller, another cohort, no rows.
+    expect(dataOf(await c.next((m) => m.id === 'other'))).toEqual({ orgs: [] });
+    c.close();
+  });
+
   it('answers a failed connection_init with connection_error and refuses to start', async () => {
     const c = await connect(`${engine.url}/v1/graphql`, 'graphql-ws');
     c.send({ type: 'connection_init', payload: { headers: { 'x-hasura-admin-secret': 'wrong' } } });

@@ -80,6 +80,7 @@ class Connection {
   private readonly operations = new Map<string, () => void>();
   private timers: NodeJS.Timeout[] = [];
   private closed = false;
+  private queue: Promise<void> = Promise.resolve();
   /** The upgrade request's headers with the connection_init headers over them. */
   private headers: Record<string, string> = {};
 
@@ -91,9 +92,14 @@ class Connection {
   ) {
     socket.on('message', (data, isBinary) => {
       if (isBinary) return this.protocolError('binary messages are not supported');
-      void this.onMessage(data.toString()).catch((error: unknown) => {
-        this.service.core.log({ level: 'error', type: 'websocket-log', message: 'message failed', error: String(error) });
-      });
+      // One message at a time, in order, as Hasura handles a connection (the older protocol's clients
+      // send `start` right after `connection_init`, without waiting for the ack).
+      const text = data.toString();
+      this.queue = this.queue
+        .then(() => this.onMessage(text))
+        .catch((error: unknown) => {
+          this.service.core.log({ level: 'error', type: 'websocket-log', message: 'message failed', error: String(error) });
+        });
     });
     socket.on('close', () => this.cleanup());
     socket.on('error', () => this.cleanup());
@@ -177,7 +183,11 @@ class Connection {
       case 'subscribe':
       case 'start':
         if ((message.type === 'subscribe') !== transport) break;
-        return this.onStart(message.id, message.payload);
+        // Not awaited: a query in flight does not hold up the connection's later messages.
+        void this.onStart(message.id, message.payload).catch((error: unknown) => {
+          this.service.core.log({ level: 'error', type: 'websocket-log', message: 'operation failed', error: String(error) });
+        });
+        return;
       case 'complete':
       case 'stop':
         if ((message.type === 'complete') !== transport) break;
