@@ -2,10 +2,14 @@ import { expect, test } from '@playwright/test';
 import { signIn } from '../support/auth.ts';
 import { checkoutPack, finishCheckout, purchasesOf } from '../support/checkout.ts';
 import { balanceOf, moneyFingerprint, query } from '../support/db.ts';
+import { stackEnv } from '../support/env.ts';
 import { add, credits } from '../support/format.ts';
 import { createOrg } from '../support/orgs.ts';
 
-test('a top-up through the local checkout adds its credits without a reload; a declined payment grants nothing', async ({ page }) => {
+test('a top-up through the local checkout adds its credits without a reload; a declined payment grants nothing', async ({
+  page,
+  context,
+}) => {
   const org = await createOrg({ label: 'Topup', plan: 'pro' });
   const start = await balanceOf(org.id);
   await signIn(page, org.person('owner').email, org.name);
@@ -24,13 +28,18 @@ test('a top-up through the local checkout adds its credits without a reload; a d
   expect(await balanceOf(org.id)).toEqual(start);
   await expect(page.locator('[data-test=available]')).toHaveText(credits(start.available_credits));
 
-  // Paid: the modal follows the purchase until its credits land, and the header shows them.
+  // Paid: the modal follows the purchase until its credits land, and the header shows them. A
+  // second tab left open on the credits page shows them too, without a reload.
+  const watcher = await context.newPage();
+  await watcher.goto(`${stackEnv.web()}/credits`);
+  await expect(watcher.locator('[data-test=available]')).toHaveText(credits(start.available_credits));
   await page.getByRole('dialog').getByRole('button', { name: 'Choose a pack' }).click();
   await checkoutPack(page, '1,400');
   await finishCheckout(page, 'Pay');
   await expect(page.locator('[data-test=topup-succeeded]')).toContainText('1,400 credits added.');
   const expected = add(start.available_credits, '1400');
   await expect(page.locator('[data-test=available]')).toHaveText(credits(expected));
+  await expect(watcher.locator('[data-test=available]')).toHaveText(credits(expected));
 
   const purchases = await purchasesOf(org.id);
   expect(purchases).toHaveLength(2);
