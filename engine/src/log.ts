@@ -19,22 +19,12 @@ export function enabledLogTypes(env: NodeJS.ProcessEnv): Set<string> {
   );
 }
 
-/** The operation names of a GraphQL request body (one, or one per item of a batch). */
-function operationNames(body: string): (string | null)[] {
-  try {
-    const parsed = JSON.parse(body) as unknown;
-    const items = Array.isArray(parsed) ? parsed : [parsed];
-    return items.map((item) => {
-      const request = item as { operationName?: unknown; query?: unknown } | null;
-      if (typeof request?.operationName === 'string') return request.operationName;
-      // Without operationName: the name of the document's (first) operation, if it has one.
-      const named =
-        typeof request?.query === 'string' ? /^\s*(?:query|mutation|subscription)\s+([_A-Za-z][_0-9A-Za-z]*)/.exec(request.query) : null;
-      return named?.[1] ?? null;
-    });
-  } catch {
-    return [null];
-  }
+/** The operation name of a GraphQL request body (of its first item for a batch), read without parsing it again. */
+function operationName(body: string): string | null {
+  const given = /"operationName"\s*:\s*"((?:[^"\\]|\\.)*)"/.exec(body);
+  if (given) return given[1] as string;
+  // Without operationName: the name of the document's (first) operation, if it has one.
+  return /"query"\s*:\s*"\s*(?:query|mutation|subscription)\s+([_A-Za-z][_0-9A-Za-z]*)/.exec(body)?.[1] ?? null;
 }
 
 /** Error codes in an answer body (`{"errors":[…]}`, a batch of them, or the metadata API's `{code}`). */
@@ -65,7 +55,7 @@ export async function logRequest(core: EngineCore, types: Set<string>, input: Re
   }
   const graphql = path === '/v1/graphql' || path === '/v1alpha1/graphql';
   const codes = answer.status >= 400 || answer.body.startsWith('{"errors"') || answer.body.startsWith('[') ? errorCodes(answer.body) : [];
-  const names = graphql ? operationNames(body) : [];
+  const name = graphql ? operationName(body) : null;
   const metadataType = !graphql && path !== '/healthz' ? (/"type"\s*:\s*"([^"]+)"/.exec(body)?.[1] ?? null) : null;
   core.log({
     level: answer.status >= 500 ? 'error' : codes.length ? 'warn' : 'info',
@@ -74,7 +64,7 @@ export async function logRequest(core: EngineCore, types: Set<string>, input: Re
       request_id: `r-${nextRequestId++}`,
       operation: {
         user_vars: role ? { 'x-hasura-role': role } : null,
-        query: graphql ? { operationName: names.length === 1 ? names[0] : names } : metadataType ? { type: metadataType } : null,
+        query: graphql ? { operationName: name } : metadataType ? { type: metadataType } : null,
         query_execution_time: Math.round((performance.now() - startedAt) * 1000) / 1e6,
         response_size: Buffer.byteLength(answer.body),
         error: codes.length ? { code: codes.length === 1 ? codes[0] : codes } : null,
