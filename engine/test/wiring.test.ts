@@ -85,6 +85,45 @@ describe('event triggers through the engine', () => {
   });
 });
 
+describe('cron triggers through the engine', () => {
+  it('delivers a due event of a trigger added by a metadata call, and retries it after a 500', async () => {
+    await ok(engine, {
+      type: 'create_cron_trigger',
+      args: {
+        name: 'tick',
+        webhook: '{{WIRING_HOOK}}/cron/tick',
+        schedule: '0 0 1 1 *',
+        payload: { job: 'tick' },
+        retry_conf: { num_retries: 1, retry_interval_seconds: 1 },
+        include_in_metadata: true,
+      },
+    });
+    let calls = 0;
+    receiver.reply = (r) => (r.path === '/cron/tick' && ++calls === 1 ? { status: 500, body: '{}' } : { status: 200, body: '{}' });
+    const from = receiver.requests.length;
+    // An event whose time has come (the yearly schedule's next one is months away).
+    const due = await db.pool.query<{ id: string }>(
+      "insert into hdb_catalog.hdb_cron_events (trigger_name, scheduled_time) values ('tick', now() - interval '1 second') returning id",
+    );
+    const id = due.rows[0]?.id;
+    while (receiver.requests.slice(from).filter((r) => r.path === '/cron/tick').length < 2) await receiver.nextRequest();
+    const [first, second] = receiver.requests.slice(from).filter((r) => r.path === '/cron/tick');
+    for (const request of [first, second]) {
+      const payload = JSON.parse(request?.body ?? '{}') as { id: string; name: string; payload: unknown; scheduled_time: string };
+      expect(payload).toMatchObject({ id, name: 'tick', payload: { job: 'tick' } });
+    }
+    let row: { status: string; tries: number } | undefined;
+    while (row?.status !== 'delivered') {
+      row = (
+        await db.pool.query<{ status: string; tries: number }>('select status, tries from hdb_catalog.hdb_cron_events where id = $1', [id])
+      ).rows[0];
+      if (row?.status !== 'delivered') await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(row).toEqual({ status: 'delivered', tries: 2 });
+    receiver.reply = () => ({ status: 200, body: '{}' });
+  });
+});
+
 describe('/healthz', () => {
   it('answers OK with the database up and the delivery workers running', async () => {
     const plain = await fetch(`${engine.url}/healthz`);
