@@ -349,7 +349,7 @@ describe('JWT expiry', () => {
 
   it('closes a graphql-transport-ws connection when its token expires', async () => {
     const c = await connect(`${jwtEngine.url}/v1/graphql`, 'graphql-transport-ws');
-    c.send({ type: 'connection_init', payload: { headers: { Authorization: `Bearer ${await token(2)}` } } });
+    c.send({ type: 'connection_init', payload: { headers: { Authorization: `Bearer ${await token(3)}` } } });
     await c.next((m) => m.type === 'connection_ack');
     c.send({ type: 'subscribe', id: 'e', payload: { query: 'subscription { orgs { name } }' } });
     expect(dataOf(await c.next((m) => m.id === 'e'))).toEqual({ orgs: [{ name: 'Acme' }] });
@@ -361,7 +361,7 @@ describe('JWT expiry', () => {
 
   it('sends connection_error and closes a graphql-ws connection when its token expires', async () => {
     const c = await connect(`${jwtEngine.url}/v1/graphql`, 'graphql-ws');
-    c.send({ type: 'connection_init', payload: { headers: { Authorization: `Bearer ${await token(2)}` } } });
+    c.send({ type: 'connection_init', payload: { headers: { Authorization: `Bearer ${await token(3)}` } } });
     await c.next((m) => m.type === 'connection_ack');
     expect(await c.next((m) => m.type === 'connection_error')).toEqual({
       type: 'connection_error',
