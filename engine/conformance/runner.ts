@@ -1,5 +1,5 @@
 // Conformance runner: Hasura's own yaml fixtures (server/tests-py/queries, copied under
-// /work/shared/hasura-reference/tests-py) against this engine. It loads fixtures as Hasura's
+// shared/hasura-reference/tests-py, beside the repository) against this engine. It loads fixtures as Hasura's
 // Python harness does (see tests-py/INDEX.md): query folders run setup.yaml/teardown.yaml through
 // /v1/query around the folder; mutation folders run schema_setup.yaml once and
 // values_setup.yaml/values_teardown.yaml around every test. Each query goes over HTTP with its
@@ -13,10 +13,11 @@ import * as jose from 'jose';
 import YAML from 'yaml';
 import { configFromEnv } from '../src/config.ts';
 import { createEngine, type Engine } from '../src/index.ts';
+import { sharedDir } from '../src/shared-dir.ts';
 import { type ActionHandler, startActionHandler } from './action-handler.ts';
 import { expectedFailures, outOfScopeFolders } from './expected-failures.ts';
 
-export const referenceRoot = '/work/shared/hasura-reference/tests-py';
+export const referenceRoot = join(sharedDir(), 'hasura-reference', 'tests-py');
 const ADMIN_SECRET = 'conformance-admin-secret';
 const JWT_KEY = 'conformance-jwt-key-with-at-least-thirty-two-chars';
 

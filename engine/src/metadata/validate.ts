@@ -1,14 +1,16 @@
 // Checks metadata against Hasura's own metadata OpenAPI schema (`metadata.openapi.json`).
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
+import { sharedDir } from '../shared-dir.ts';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
-export const defaultOpenApiPath = '/work/shared/hasura-reference/metadata.openapi.json';
+export const defaultOpenApiPath = (): string => join(sharedDir(), 'hasura-reference', 'metadata.openapi.json');
 
 /** A validator for metadata version 3; errors are returned as readable lines. */
-export function metadataValidator(openApiPath = defaultOpenApiPath): (metadata: unknown) => string[] {
+export function metadataValidator(openApiPath = defaultOpenApiPath()): (metadata: unknown) => string[] {
   const spec = JSON.parse(readFileSync(openApiPath, 'utf8')) as { components: { schemas: Record<string, unknown> } };
   const ajv = new Ajv({ strict: false, allErrors: true, discriminator: false });
   addFormats(ajv);
