@@ -3,6 +3,10 @@
 -- The money logic (functions, views, triggers that enforce the ledger) comes in the next migration.
 -- Amounts of credits are numeric(20,3); prices per 1,000 tokens numeric(20,6); money is bigint
 -- minor units with a currency. No floating point anywhere.
+--
+-- Every table is here in its final form, including what the ledger's tuning added (measured with
+-- bench/src/ledger.ts): credit_balances.next_expiry_at, grant indexes that do not depend on
+-- remaining_credits, and fill factors on the rows every call updates. The comments below say why.
 
 -- ---------------------------------------------------------------------------------------------
 -- Tenants and people
@@ -160,19 +164,30 @@ create table public.credit_grants (
   expired_at timestamptz,
   unique (organization_id, external_ref),
   check (expires_at is null or expires_at > effective_at)
-);
+) with (fillfactor = 80);
+-- Why these grant indexes and the fill factors: on a busy organization the same few rows are
+-- updated on every call: its credit_balances row, the grant being drawn from, its usage row for the
+-- day. Postgres can update such a row in place on its page (a HOT update, no new index entries) only
+-- when no indexed column changes and the page has room. Partial indexes on `remaining_credits > 0`
+-- (the first version) made every settle change an indexed column of the grant, so each one added
+-- entries to five indexes, and lookups had to step over the growing number of dead entries while
+-- concurrent transactions kept them from being cleaned up. So grant indexes do not depend on
+-- remaining_credits (the sweep's index depends on expired_at, which changes once per grant), and
+-- the hot tables (credit_balances, credit_grants, organization_usage_daily,
+-- organization_rate_usage) leave room on each page.
+--
 -- Burn order: plan allowance first, then priority (lower first), then earliest expiry (never last),
--- then oldest, then id. This index serves the scan of grants that still hold credits.
+-- then oldest, then id. Exhausted grants stay in the index; an organization has few grants.
 create index credit_grants_burn_order_idx on public.credit_grants
-  (organization_id, (source <> 'plan_allowance'), priority, expires_at nulls last, created_at, id)
-  where remaining_credits > 0;
--- Grants that still hold credits and will expire: the lazy per-org expiry and the sweep.
-create index credit_grants_expiry_idx on public.credit_grants (organization_id, expires_at)
-  where remaining_credits > 0 and expires_at is not null;
-create index credit_grants_due_idx on public.credit_grants (expires_at)
-  where remaining_credits > 0 and expires_at is not null;
+  (organization_id, (source <> 'plan_allowance'), priority, expires_at nulls last, created_at, id);
+-- An organization's grants by expiry: lazy expiry and the next expiry of the balance.
+create index credit_grants_org_expires_idx on public.credit_grants (organization_id, expires_at) where expires_at is not null;
+-- The sweep: grants that will expire and have not been marked expired yet.
+create index credit_grants_due_idx on public.credit_grants (expires_at) where expired_at is null and expires_at is not null;
 create index credit_grants_org_created_idx on public.credit_grants (organization_id, created_at desc);
 comment on table public.credit_grants is 'A bucket of credits for one organization: its source, amount, what remains, priority and expiry. external_ref is unique per organization, so granting twice with one reference grants once.';
+comment on column public.credit_grants.expired_at is
+  'When the grant was found past its expiry: the expiry zeroed what remained (with an expire entry), or it was already used up.';
 
 create table public.credit_reservations (
   id uuid primary key default gen_random_uuid(),
@@ -235,9 +250,15 @@ create table public.credit_balances (
   spend_day_credits numeric(20, 3) not null default 0 check (spend_day_credits >= 0),
   spend_month date,
   spend_month_credits numeric(20, 3) not null default 0 check (spend_month_credits >= 0),
-  updated_at timestamptz not null default now()
-);
+  updated_at timestamptz not null default now(),
+  next_expiry_at timestamptz
+) with (fillfactor = 50);
 comment on table public.credit_balances is 'The maintained balance of one organization, and its lock row: every money function for the organization updates this row first. Balance = allowance + purchased + bonus remaining - debt; available = balance - reserved. spend_day/spend_month hold the credits consumed in the current UTC day and month, for spend limits.';
+-- next_expiry_at lets a call learn from the row it locks, without a query, whether any grant is due
+-- for lazy expiry. The trigger credit_grants_note_expiry (1795322400001_ledger_functions, next to
+-- ledger.note_grant_expiry) moves it earlier for a new grant; ledger.expire_due_grants recomputes it.
+comment on column public.credit_balances.next_expiry_at is
+  'The earliest expires_at among the organization''s grants that hold credits, or earlier (it is corrected when a call finds nothing due); null when none expires. A call whose p_now has reached it expires due grants first.';
 
 create table public.organization_usage_daily (
   organization_id uuid not null references public.organizations (id),
@@ -247,7 +268,7 @@ create table public.organization_usage_daily (
   calls int not null default 0 check (calls >= 0),
   credits_consumed numeric(20, 3) not null default 0 check (credits_consumed >= 0),
   constraint organization_usage_daily_key unique nulls not distinct (organization_id, day, capability_code, quality_level_code)
-);
+) with (fillfactor = 80);
 comment on table public.organization_usage_daily is 'Settled usage per organization, UTC day, capability and quality level (null when the call named none): calls and credits consumed. Maintained by settle_reservation.';
 
 create table public.organization_rate_usage (
@@ -258,7 +279,7 @@ create table public.organization_rate_usage (
   day date not null,
   day_calls int not null default 0 check (day_calls >= 0),
   primary key (organization_id, capability_code)
-);
+) with (fillfactor = 50);
 comment on table public.organization_rate_usage is 'Reservations made in the current UTC hour and day per organization and capability: the counters behind the plan''s rate limits (fixed windows). Maintained by reserve_credits when the plan limits the capability.';
 
 -- ---------------------------------------------------------------------------------------------

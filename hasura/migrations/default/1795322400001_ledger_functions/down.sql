@@ -1,4 +1,6 @@
--- Why: undo 1795322400001_ledger_functions (the ledger's functions, views and helper schema).
+-- Why: undo 1795322400001_ledger_functions (the ledger's functions, views, the grant-expiry trigger
+-- and the helper schema with its functions).
+drop trigger if exists credit_grants_note_expiry on public.credit_grants;
 drop function if exists public.get_usage_breakdown(uuid, date, date);
 drop view if exists public.organization_active_grants;
 drop view if exists public.organization_credit_balances;
