@@ -16,6 +16,13 @@ import { stripeWebhookRouter } from './webhooks/stripe.ts';
 
 export const SECRET_HEADER = 'x-org-credits-secret';
 
+/**
+ * The largest request bodies the api reads, per route; a larger one is answered 413
+ * PAYLOAD_TOO_LARGE and nothing runs. Hasura's action, cron and event payloads are a few KB
+ * (a playground prompt is at most 64,000 characters); Stripe's events are a few KB as well.
+ */
+export const BODY_LIMITS = { hasura: '1mb', stripeWebhook: '512kb', devSignIn: '16kb', localPayPage: '16kb' } as const;
+
 export interface AppDeps {
   db: pg.Pool;
   ai: AIProvider;
@@ -49,6 +56,9 @@ export function requireSecret(secret: string): RequestHandler {
 
 export function createApp(deps: AppDeps): express.Express {
   const clock = deps.clock ?? (() => new Date());
+  if (deps.production && deps.payments?.provider.kind === 'local') {
+    throw new Error('the local test payment provider cannot run in production: configure STRIPE_SECRET_KEY');
+  }
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -63,16 +73,17 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(['/actions', '/cron', '/events'], secret);
   // JSON bodies only where JSON is expected: Stripe's webhook (part 2) needs its raw body for the
   // signature and mounts its own parser.
-  app.use(['/actions', '/cron', '/events', '/dev'], express.json({ limit: '1mb' }));
+  app.use(['/actions', '/cron', '/events'], express.json({ limit: BODY_LIMITS.hasura }));
+  app.use('/dev', express.json({ limit: BODY_LIMITS.devSignIn }));
   const payments = deps.payments;
   if (payments) {
     const logger = deps.logger ?? console;
     const paymentDeps = { db: deps.db, payments, clock, logger: { error: logger.error.bind(logger), info: console.info } };
-    app.use(stripeWebhookRouter(paymentDeps));
+    app.use(stripeWebhookRouter({ ...paymentDeps, bodyLimit: BODY_LIMITS.stripeWebhook }));
     app.use(cronRouter(paymentDeps));
     app.use(eventsRouter(paymentDeps));
     if (payments.provider.kind === 'local') {
-      app.use('/pay', express.urlencoded({ extended: false, limit: '16kb' }));
+      app.use('/pay', express.urlencoded({ extended: false, limit: BODY_LIMITS.localPayPage }));
       app.use((payments.provider as LocalProvider).router());
     }
   }

@@ -31,6 +31,8 @@ export const ERROR_CODES = {
   NOT_FOUND: { status: 404 },
   PAYMENT_PROVIDER_ERROR: { status: 400 },
   AI_PROVIDER_ERROR: { status: 400 },
+  /** A request body over its route's limit (body parsers' 413); the body is read off and dropped. */
+  PAYLOAD_TOO_LARGE: { status: 413 },
 } as const satisfies Record<string, CodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -121,7 +123,16 @@ export function errorMiddleware(logger: ErrorLogger): ErrorRequestHandler {
     if (error instanceof AppError) appError = error;
     else if (error instanceof ZodError) appError = invalidInputFromZod(error, 'request');
     else appError = appErrorFromPg(error);
-    if (!appError && isBodyParserError(error))
+    if (!appError && isBodyParserError(error, 413)) {
+      const limit = (error as { limit?: unknown }).limit;
+      appError = new AppError(
+        'PAYLOAD_TOO_LARGE',
+        typeof limit === 'number'
+          ? `the request body is larger than this route's limit of ${limit} bytes`
+          : 'the request body is too large',
+      );
+    }
+    if (!appError && isBodyParserError(error, 400))
       appError = new AppError('INVALID_INPUT', `the request body is not valid JSON: ${error.message}`);
     if (appError) {
       res.status(appError.status).json(appError.toBody());
@@ -132,6 +143,8 @@ export function errorMiddleware(logger: ErrorLogger): ErrorRequestHandler {
   };
 }
 
-function isBodyParserError(error: unknown): error is Error & { type: string } {
-  return error instanceof Error && typeof (error as { type?: unknown }).type === 'string' && (error as { status?: number }).status === 400;
+function isBodyParserError(error: unknown, status: number): error is Error & { type: string } {
+  return (
+    error instanceof Error && typeof (error as { type?: unknown }).type === 'string' && (error as { status?: number }).status === status
+  );
 }

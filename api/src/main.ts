@@ -5,7 +5,7 @@ import { start } from './server.ts';
 try {
   const config = loadConfig();
   const server = await start({ config });
-  console.log(`[api] listening on ${server.url} (AI provider: ${config.openaiApiKey ? 'openai-compatible' : 'local'})`);
+  console.log(`[api] listening on ${server.url} (AI provider: ${server.ai.name})`);
   const shutdown = async () => {
     await server.stop();
     process.exit(0);

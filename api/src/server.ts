@@ -23,6 +23,8 @@ export interface RunningServer {
   port: number;
   config: Config;
   db: pg.Pool;
+  /** The AI provider in use (`openai-compatible`, `local`, or `none` in production without a key). */
+  ai: AIProvider;
   stop(): Promise<void>;
 }
 
@@ -30,7 +32,14 @@ export async function start(options: StartOptions = {}): Promise<RunningServer> 
   const config = { ...(options.config ?? loadConfig()), ...options.overrides };
   const db = new pg.Pool({ connectionString: config.databaseUrl, max: config.databasePoolSize });
   db.on('error', (error) => console.error('[api] idle database connection failed:', error.message));
-  const ai = options.ai ?? createAIProvider({ openaiApiKey: config.openaiApiKey ?? undefined, aiBaseUrl: config.aiBaseUrl ?? undefined });
+  // In production without OPENAI_API_KEY there is no AI provider (AI actions answer AI_PROVIDER_ERROR), never the local one.
+  const ai =
+    options.ai ??
+    createAIProvider({
+      openaiApiKey: config.openaiApiKey ?? undefined,
+      aiBaseUrl: config.aiBaseUrl ?? undefined,
+      production: config.production,
+    });
   let publicUrl = config.publicApiUrl;
   // Production takes payments only through Stripe; loadConfig refuses a production configuration
   // without its key and webhook secret, so payments are off only when overrides remove them.
@@ -70,6 +79,7 @@ export async function start(options: StartOptions = {}): Promise<RunningServer> 
     port,
     config,
     db,
+    ai,
     async stop() {
       server.closeAllConnections();
       await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));

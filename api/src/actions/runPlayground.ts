@@ -3,7 +3,7 @@
 // really used, release if it fails — exactly as another service would do it.
 import { createCreditsClient } from '@org-credits/client';
 import { z } from 'zod';
-import { countTokens } from '../ai/index.ts';
+import { countTokens, requireAIProvider } from '../ai/index.ts';
 import { createInProcessTransport } from '../in-process-transport.ts';
 import { checkTokens, findOffer } from '../pricing.ts';
 import { requireOrgActor } from '../session.ts';
@@ -29,6 +29,7 @@ export interface PlaygroundRun {
 
 export async function runPlayground(ctx: ActionContext, args: z.output<typeof input>): Promise<PlaygroundRun> {
   const actor = await requireOrgActor(ctx.db, ctx.session);
+  requireAIProvider(ctx.ai);
   const offer = await findOffer(ctx.db, actor.orgId, args.capability, args.qualityLevel);
   const promptTokens = countTokens(args.prompt);
   checkTokens(offer, { inputTokens: promptTokens });

@@ -20,6 +20,8 @@ export interface StripeWebhookDeps {
   payments: Payments;
   clock: () => Date;
   logger?: Pick<Console, 'error' | 'info'>;
+  /** The largest body read (a larger one: 413 PAYLOAD_TOO_LARGE, nothing recorded). @default '512kb' */
+  bodyLimit?: string;
 }
 
 /** How far the signature's timestamp may be from now (Stripe's default). */
@@ -30,7 +32,7 @@ const idOf = (value: string | { id: string } | null | undefined): string | null 
 
 export function stripeWebhookRouter(deps: StripeWebhookDeps): Router {
   const router = express.Router();
-  router.post('/webhooks/stripe', express.raw({ type: () => true, limit: '1mb' }), async (req, res) => {
+  router.post('/webhooks/stripe', express.raw({ type: () => true, limit: deps.bodyLimit ?? '512kb' }), async (req, res) => {
     const signature = req.get('stripe-signature');
     if (!signature) throw new AppError('INVALID_INPUT', 'missing Stripe-Signature header');
     const body: unknown = req.body;
