@@ -2,7 +2,7 @@
 // The entry point behind `npm test` / `npm run dev` (and `pnpm test` / `pnpm dev`).
 // It works on a fresh machine with only Node 20: it gets pnpm through corepack, installs
 // the workspace, then runs the stage asked for. Node built-ins only: nothing is installed yet.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -95,11 +95,27 @@ const rest = process.argv.slice(3);
 
 ensureInstalled();
 
+// The stage itself runs asynchronously so that Ctrl-C (which reaches every process of the
+// terminal's group at once) finds this process waiting for its child to finish stopping — pnpm dev
+// stops the database and servers cleanly — and ends quietly instead of reporting a failure.
+function runStage(script, what) {
+  let interrupted = false;
+  process.on('SIGINT', () => {
+    interrupted = true;
+  });
+  const child = spawn('pnpm', ['exec', 'tsx', script, ...rest], { cwd: root, stdio: 'inherit', env });
+  child.on('exit', (code, signal) => {
+    if (interrupted) process.exit(0);
+    if (code !== 0) log(`${what} failed (${signal ?? `exit ${code}`})`);
+    process.exit(code ?? 1);
+  });
+}
+
 if (stage === 'test') {
   ensureAptPackages();
-  pnpm(['exec', 'tsx', 'scripts/test.ts', ...rest], 'the test suite');
+  runStage('scripts/test.ts', 'the test suite');
 } else if (stage === 'dev') {
-  pnpm(['exec', 'tsx', 'scripts/dev.ts', ...rest], 'pnpm dev');
+  runStage('scripts/dev.ts', 'pnpm dev');
 } else {
   log(`unknown stage "${stage}"; use test or dev`);
   process.exit(2);

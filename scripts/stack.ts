@@ -59,7 +59,7 @@ export class StackError extends Error {
     readonly step: string,
     message: string,
   ) {
-    super(`${step}: ${message}`);
+    super(message);
   }
 }
 
