@@ -1,0 +1,393 @@
+#!/usr/bin/env tsx
+// `pnpm bench:actions`: reserve → settle pairs of a metered AI call, across 100 orgs at 32
+// concurrent clients, in one run on one embedded Postgres:
+//   - direct:     reserve_credits then settle_reservation sent straight to SQL (the arguments the api
+//                 passes);
+//   - api:        reserveCredits then settleCredits POSTed to the api's /actions as Hasura sends them
+//                 (the api's share of the path);
+//   - full path:  the GraphQL mutations through the engine's /v1/graphql (role `service`: admin
+//                 secret + x-hasura-role + x-hasura-org-id, as another backend calls) → the engine's
+//                 action call → the api → SQL.
+// The api and the engine run as their own processes (as in production; in-process they would share
+// one event loop with each other and with this load generator), with keep-alive HTTP everywhere.
+// Prints a markdown table (pairs/s, p50, p99 of a pair, ratio to direct) against the goal: the full
+// path at least 40% of the direct rate, p99 under 50 ms.
+//
+// BENCH_SECONDS (default 10) is the length of each cell, after a 2 s warm-up. BENCH_PROFILE=<dir>
+// runs the engine and the api under `node --cpu-prof` (writing their profiles to <dir>) and prints
+// the top self-time frames of each; the rates of a profiled run are lower than without it.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createDatabase, freePort, migrate, pg, repoRoot, seed, startDatabaseServer } from '@org-credits/db';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const WARM_UP_SECONDS = 2;
+const CONNECTIONS = 32;
+const ORGS = 100;
+const PROFILE_DIR = process.env.BENCH_PROFILE ? resolve(process.env.BENCH_PROFILE) : undefined;
+const ACTION_SECRET = 'bench-action-secret-0123456789';
+const ADMIN_SECRET = 'bench-admin-secret';
+const BENCH_PLAN = 'b0000000-0000-4000-8000-000000000001';
+// What the api saves on a reservation for question_suggestions at fast with gpt-4.1-nano.
+const PRICING = {
+  pricing_mode: 'per_token',
+  model_id: 'openai/gpt-4.1-nano',
+  base_cost_credits: '0.100',
+  input_credits_per_1k_tokens: '0.005000',
+  output_credits_per_1k_tokens: '0.020000',
+};
+const RESERVE = `mutation Reserve($key: String!) {
+  reserveCredits(capability: "question_suggestions", qualityLevel: "fast", idempotencyKey: $key, inputTokens: 400) {
+    reservationId amountCredits availableCredits
+  }
+}`;
+const SETTLE = `mutation Settle($id: uuid!) {
+  settleCredits(reservationId: $id, usage: { inputTokens: 350, outputTokens: 120 }) { chargedCredits availableCredits }
+}`;
+
+interface Cell {
+  path: string;
+  /** Event trigger rows (hdb_catalog.event_log) written during the cell (warm-up included), per pair. */
+  eventsPerPair: number;
+  pairs: number;
+  failures: number;
+  perSecond: number;
+  p50: number;
+  p99: number;
+}
+
+function percentile(sorted: number[], p: number): number {
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[index] ?? Number.NaN;
+}
+
+/** A plan without rate limits (the benchmark measures the path, not the limiter) and 100 orgs on it. */
+async function setUp(url: string): Promise<string[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(
+      `insert into public.plans (id, code, version, name, monthly_allowance_credits, rank, is_active) values ($1, 'bench', 1, 'Benchmark', 0, 99, false)`,
+      [BENCH_PLAN],
+    );
+    await client.query("insert into public.plan_capabilities (plan_id, capability_code) values ($1, 'question_suggestions')", [BENCH_PLAN]);
+    await client.query(
+      `insert into public.plan_capability_quality_levels (plan_id, capability_code, quality_level_code, model_id)
+       values ($1, 'question_suggestions', 'fast', 'openai/gpt-4.1-nano')`,
+      [BENCH_PLAN],
+    );
+    const orgs: string[] = [];
+    for (let i = 0; i < ORGS; i++) {
+      const id = randomUUID();
+      orgs.push(id);
+      await client.query('insert into public.organizations (id, name, slug) values ($1, $2, $3)', [id, `Bench ${i}`, `bench-${i}`]);
+      await client.query(
+        `insert into public.organization_subscriptions (organization_id, plan_id, current_period_start, current_period_end)
+         values ($1, $2, now() - interval '1 day', now() + interval '29 days')`,
+        [id, BENCH_PLAN],
+      );
+      await client.query("select public.grant_credits($1, 1000000000, 'promotion', 'bench')", [id]);
+    }
+    await client.query('vacuum analyze');
+    return orgs;
+  } finally {
+    await client.end();
+  }
+}
+
+/** Runs `pair` from CONNECTIONS clients: a warm-up, then SECONDS timed, each pair timed end to end. */
+async function drive(path: string, events: () => Promise<number>, pair: (client: number, i: number) => Promise<void>): Promise<Cell> {
+  let done = 0;
+  const eventsBefore = await events();
+  const run = async (seconds: number, latencies: number[] | null) => {
+    let failures = 0;
+    const until = performance.now() + seconds * 1000;
+    await Promise.all(
+      Array.from({ length: CONNECTIONS }, async (_, client) => {
+        for (let i = 0; performance.now() < until; i++) {
+          const t = performance.now();
+          try {
+            await pair(client, i);
+            done++;
+            latencies?.push(performance.now() - t);
+          } catch (error) {
+            failures++;
+            if (failures === 1) console.error(`[bench] ${path}: ${(error as Error).message}`);
+          }
+        }
+      }),
+    );
+    return failures;
+  };
+  await run(WARM_UP_SECONDS, null);
+  const latencies: number[] = [];
+  const started = performance.now();
+  const failures = await run(SECONDS, latencies);
+  const elapsed = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return {
+    path,
+    eventsPerPair: ((await events()) - eventsBefore) / done,
+    pairs: latencies.length,
+    failures,
+    perSecond: latencies.length / elapsed,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+  };
+}
+
+/** POSTs JSON over a keep-alive agent; rejects on a status other than 200. */
+function postJson(agent: Agent, port: number, path: string, body: unknown, headers: Record<string, string>): Promise<unknown> {
+  const text = JSON.stringify(body);
+  return new Promise((resolvePost, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const answer = Buffer.concat(chunks).toString('utf8');
+          if (res.statusCode !== 200) reject(new Error(`${path}: HTTP ${res.statusCode} ${answer.slice(0, 300)}`));
+          else resolvePost(JSON.parse(answer));
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(text);
+  });
+}
+
+async function waitForHealth(name: string, port: number, child: ChildProcess): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`);
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${name} did not become healthy`);
+}
+
+/** A TypeScript entry point as its own Node process (tsx as a loader), under the profiler when asked. */
+function spawnNode(name: string, entry: string, env: Record<string, string>): ChildProcess {
+  const profile = PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(PROFILE_DIR, name)}`] : [];
+  return spawn(process.execPath, [...profile, '--import', 'tsx', entry], {
+    cwd: repoRoot,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+}
+
+async function stop(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+}
+
+/** The top self-time frames of a .cpuprofile, and the share of time by where the code lives. */
+function summarize(name: string, dir: string): string[] {
+  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+  if (!file) return [`${name}: no profile written`];
+  const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] };
+  const selfMs = new Map<number, number>();
+  for (const [i, id] of profile.samples.entries()) selfMs.set(id, (selfMs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000);
+  const total = [...selfMs.values()].reduce((a, b) => a + b, 0);
+  const byFrame = new Map<string, number>();
+  const byArea = new Map<string, number>();
+  for (const node of profile.nodes) {
+    const ms = selfMs.get(node.id) ?? 0;
+    if (ms === 0) continue;
+    const { functionName, url, lineNumber } = node.callFrame;
+    const where = url ? `${url.replace(/^file:\/\//, '').replace(`${repoRoot}/`, '')}:${lineNumber + 1}` : '';
+    const frame = `${functionName || '(anonymous)'} ${where}`.trim();
+    byFrame.set(frame, (byFrame.get(frame) ?? 0) + ms);
+    const dep = /node_modules\/\.pnpm\/((?:@[^+/]+\+)?[^@/]+)@/.exec(url)?.[1]?.replace('+', '/');
+    const area = !url
+      ? functionName // (idle), (program), (garbage collector)
+      : url.startsWith('node:')
+        ? 'node internals'
+        : dep
+          ? `dep: ${dep}`
+          : url.includes('/engine/src/')
+            ? 'engine/src'
+            : url.includes('/api/src/')
+              ? 'api/src'
+              : 'other';
+    byArea.set(area, (byArea.get(area) ?? 0) + ms);
+  }
+  const pct = (ms: number) => `${((ms / total) * 100).toFixed(1)}%`;
+  const top = [...byFrame.entries()].sort((a, b) => b[1] - a[1]).slice(0, 15);
+  const areas = [...byArea.entries()].sort((a, b) => b[1] - a[1]).slice(0, 12);
+  return [
+    `### ${name}: ${(total / 1000).toFixed(1)} s sampled (${file})`,
+    '',
+    '| self time by area | share |',
+    '| --- | ---: |',
+    ...areas.map(([area, ms]) => `| ${area} | ${pct(ms)} |`),
+    '',
+    '| top self-time frames | share |',
+    '| --- | ---: |',
+    ...top.map(([frame, ms]) => `| \`${frame}\` | ${pct(ms)} |`),
+    '',
+  ];
+}
+
+async function main() {
+  const dataDir = mkdtempSync(join(tmpdir(), 'org-credits-bench-actions-'));
+  const server = await startDatabaseServer({ dataDir, port: await freePort(), onLog: () => undefined });
+  let api: ChildProcess | undefined;
+  let engine: ChildProcess | undefined;
+  if (PROFILE_DIR) {
+    rmSync(PROFILE_DIR, { recursive: true, force: true });
+    mkdirSync(PROFILE_DIR, { recursive: true });
+  }
+  try {
+    const url = await createDatabase(server.adminUrl, 'bench_actions', { replace: true });
+    await migrate(url);
+    await seed(url);
+    const orgs = await setUp(url);
+    const orgOf = (client: number, i: number) => orgs[(client * 7 + i) % orgs.length]!;
+    const stats = new pg.Client({ connectionString: url });
+    await stats.connect();
+    const events = async () => Number((await stats.query<{ n: string }>('select count(*) as n from hdb_catalog.event_log')).rows[0]!.n);
+
+    const apiPort = await freePort();
+    api = spawnNode('api', join(repoRoot, 'api', 'src', 'main.ts'), {
+      NODE_ENV: 'development',
+      PORT: String(apiPort),
+      DATABASE_URL: url,
+      DATABASE_POOL_SIZE: String(CONNECTIONS),
+      ACTION_SECRET,
+    });
+    await waitForHealth('the api', apiPort, api);
+    const enginePort = await freePort();
+    engine = spawnNode('engine', join(repoRoot, 'engine', 'src', 'main.ts'), {
+      HASURA_GRAPHQL_DATABASE_URL: url,
+      HASURA_GRAPHQL_ADMIN_SECRET: ADMIN_SECRET,
+      HASURA_GRAPHQL_STRINGIFY_NUMERIC_TYPES: 'true',
+      HASURA_GRAPHQL_SERVER_PORT: String(enginePort),
+      ORG_CREDITS_ENGINE_METADATA_DIR: join(repoRoot, 'hasura', 'metadata'),
+      ACTIONS_BASE_URL: `http://127.0.0.1:${apiPort}`,
+      ACTION_SECRET,
+    });
+    await waitForHealth('the engine', enginePort, engine);
+
+    // Direct: the two SQL functions, as a client of the ledger calls them. Measured with the engine
+    // running, so its event trigger on credit_ledger_entries (installed when it starts) logs and
+    // delivers events for every cell alike, as Hasura would in production.
+    const pool = new pg.Pool({ connectionString: url, max: CONNECTIONS });
+    const direct = await drive('direct SQL (reserve_credits → settle_reservation)', events, async (client, i) => {
+      const org = orgOf(client, i);
+      const { rows } = await pool.query<{ id: string }>(
+        `select id from public.reserve_credits(p_org_id => $1, p_amount => 0.114, p_idempotency_key => $2, p_capability_code => 'question_suggestions',
+           p_quality_level_code => 'fast', p_model_id => 'openai/gpt-4.1-nano', p_pricing => $3::jsonb)`,
+        [org, randomUUID(), PRICING],
+      );
+      await pool.query(
+        `select 1 from public.settle_reservation(p_reservation_id => $1, p_actual_amount => 0.105, p_org_id => $2,
+           p_usage => '{"input_tokens":350,"output_tokens":120,"calls":1}'::jsonb)`,
+        [rows[0]!.id, org],
+      );
+    });
+    await pool.end();
+
+    // The api's share: the envelopes Hasura POSTs to /actions.
+    const apiAgent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+    const action = (name: string, input: Record<string, unknown>, orgId: string) =>
+      postJson(
+        apiAgent,
+        apiPort,
+        '/actions',
+        {
+          action: { name },
+          input,
+          session_variables: { 'x-hasura-role': 'service', 'x-hasura-org-id': orgId },
+          request_query: '',
+        },
+        { 'x-org-credits-secret': ACTION_SECRET },
+      ) as Promise<Record<string, unknown>>;
+    const viaApi = PROFILE_DIR
+      ? undefined
+      : await drive('api POST /actions (reserveCredits → settleCredits)', events, async (client, i) => {
+          const org = orgOf(client, i);
+          const held = await action(
+            'reserveCredits',
+            { capability: 'question_suggestions', qualityLevel: 'fast', idempotencyKey: randomUUID(), inputTokens: 400 },
+            org,
+          );
+          await action('settleCredits', { reservationId: held.reservationId, usage: { inputTokens: 350, outputTokens: 120 } }, org);
+        });
+    apiAgent.destroy();
+
+    // The full path: GraphQL through the engine.
+    const engineAgent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+    const graphql = async (query: string, variables: Record<string, unknown>, orgId: string) => {
+      const answer = (await postJson(
+        engineAgent,
+        enginePort,
+        '/v1/graphql',
+        { query, variables },
+        { 'x-hasura-admin-secret': ADMIN_SECRET, 'x-hasura-role': 'service', 'x-hasura-org-id': orgId },
+      )) as { data?: Record<string, Record<string, unknown>>; errors?: unknown };
+      if (answer.errors || !answer.data) throw new Error(`GraphQL errors: ${JSON.stringify(answer.errors).slice(0, 300)}`);
+      return answer.data;
+    };
+    const full = await drive('full path /v1/graphql (engine → api → SQL)', events, async (client, i) => {
+      const org = orgOf(client, i);
+      const held = await graphql(RESERVE, { key: randomUUID() }, org);
+      await graphql(SETTLE, { id: held.reserveCredits!.reservationId }, org);
+    });
+    engineAgent.destroy();
+
+    const pgMajor = (await stats.query<{ server_version: string }>('show server_version')).rows[0]!.server_version;
+    await stats.end();
+    const cells = [direct, ...(viaApi ? [viaApi] : []), full];
+    const lines = [
+      '',
+      `reserve → settle pairs, ${ORGS} orgs, ${CONNECTIONS} concurrent clients, ${SECONDS} s a cell after ${WARM_UP_SECONDS} s warm-up, Postgres ${pgMajor}; api and engine as their own processes${PROFILE_DIR ? ' UNDER THE PROFILER' : ''}`,
+      '',
+      '| path | pairs | failures | pairs/s | p50 ms | p99 ms | share of direct | events logged / pair |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      ...cells.map(
+        (c) =>
+          `| ${c.path} | ${c.pairs} | ${c.failures} | ${c.perSecond.toFixed(0)} | ${c.p50.toFixed(2)} | ${c.p99.toFixed(2)} | ${((c.perSecond / direct.perSecond) * 100).toFixed(0)}% | ${c.eventsPerPair.toFixed(2)} |`,
+      ),
+      '',
+      `goal: the full path at least 40% of the direct rate (${((full.perSecond / direct.perSecond) * 100).toFixed(0)}%: ${full.perSecond / direct.perSecond >= 0.4 ? 'met' : 'NOT met'}), p99 under 50 ms (${full.p99.toFixed(1)} ms: ${full.p99 < 50 ? 'met' : 'NOT met'})`,
+      '',
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+  } finally {
+    await stop(engine);
+    await stop(api);
+    await server.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  if (PROFILE_DIR) {
+    const out = [...summarize('engine', join(PROFILE_DIR, 'engine')), ...summarize('api', join(PROFILE_DIR, 'api'))];
+    process.stdout.write(`${out.join('\n')}\n`);
+  }
+}
+
+await main();
