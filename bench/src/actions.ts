@@ -16,7 +16,7 @@
 // BENCH_SECONDS (default 10) is the length of each cell, after a 2 s warm-up. BENCH_PROFILE=<dir>
 // runs the engine and the api under `node --cpu-prof` (writing their profiles to <dir>) and prints
 // the top self-time frames of each; the rates of a profiled run are lower than without it.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -53,6 +53,8 @@ interface Cell {
   path: string;
   /** Event trigger rows (hdb_catalog.event_log) written during the cell (warm-up included), per pair. */
   eventsPerPair: number;
+  /** CPU time (user + system) per pair of each process during the cell (warm-up included), ms. */
+  cpuPerPair: Record<string, number>;
   pairs: number;
   failures: number;
   perSecond: number;
@@ -100,9 +102,15 @@ async function setUp(url: string): Promise<string[]> {
 }
 
 /** Runs `pair` from CONNECTIONS clients: a warm-up, then SECONDS timed, each pair timed end to end. */
-async function drive(path: string, events: () => Promise<number>, pair: (client: number, i: number) => Promise<void>): Promise<Cell> {
+interface Counters {
+  events: number;
+  /** CPU ms used so far by each process. */
+  cpu: Record<string, number>;
+}
+
+async function drive(path: string, probe: () => Promise<Counters>, pair: (client: number, i: number) => Promise<void>): Promise<Cell> {
   let done = 0;
-  const eventsBefore = await events();
+  const before = await probe();
   const run = async (seconds: number, latencies: number[] | null) => {
     let failures = 0;
     const until = performance.now() + seconds * 1000;
@@ -129,9 +137,11 @@ async function drive(path: string, events: () => Promise<number>, pair: (client:
   const failures = await run(SECONDS, latencies);
   const elapsed = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
+  const after = await probe();
   return {
     path,
-    eventsPerPair: ((await events()) - eventsBefore) / done,
+    eventsPerPair: (after.events - before.events) / done,
+    cpuPerPair: Object.fromEntries(Object.entries(after.cpu).map(([name, ms]) => [name, (ms - (before.cpu[name] ?? 0)) / done])),
     pairs: latencies.length,
     failures,
     perSecond: latencies.length / elapsed,
@@ -167,6 +177,36 @@ function postJson(agent: Agent, port: number, path: string, body: unknown, heade
     req.on('error', reject);
     req.end(text);
   });
+}
+
+const TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+
+/** utime, stime, cutime, cstime and the parent of a process, from /proc (Linux). */
+function procStat(pid: number): { ppid: number; ms: number; childrenMs: number } | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    // f[0] is field 3 (state): ppid is field 4, utime..cstime fields 14..17.
+    return {
+      ppid: Number(f[1]),
+      ms: (Number(f[11]) + Number(f[12])) * TICK_MS,
+      childrenMs: (Number(f[13]) + Number(f[14])) * TICK_MS,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU ms of a Postgres server: the postmaster, its children alive now, and those it has reaped. */
+function postgresCpu(postmaster: number): number {
+  const root = procStat(postmaster);
+  let ms = root ? root.ms + root.childrenMs : 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = procStat(Number(entry));
+    if (stat?.ppid === postmaster) ms += stat.ms;
+  }
+  return ms;
 }
 
 async function waitForHealth(name: string, port: number, child: ChildProcess): Promise<void> {
@@ -270,7 +310,6 @@ async function main() {
     const orgOf = (client: number, i: number) => orgs[(client * 7 + i) % orgs.length]!;
     const stats = new pg.Client({ connectionString: url });
     await stats.connect();
-    const events = async () => Number((await stats.query<{ n: string }>('select count(*) as n from hdb_catalog.event_log')).rows[0]!.n);
 
     const apiPort = await freePort();
     api = spawnNode('api', join(repoRoot, 'api', 'src', 'main.ts'), {
@@ -293,11 +332,29 @@ async function main() {
     });
     await waitForHealth('the engine', enginePort, engine);
 
+    const backend = (await stats.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
+    const postmaster = procStat(backend)!.ppid;
+    const apiPid = api.pid!;
+    const enginePid = engine.pid!;
+    const probe = async (): Promise<Counters> => {
+      const events = Number((await stats.query<{ n: string }>('select count(*) as n from hdb_catalog.event_log')).rows[0]!.n);
+      const own = process.cpuUsage();
+      return {
+        events,
+        cpu: {
+          postgres: postgresCpu(postmaster),
+          api: procStat(apiPid)?.ms ?? Number.NaN,
+          engine: procStat(enginePid)?.ms ?? Number.NaN,
+          'load generator': (own.user + own.system) / 1000,
+        },
+      };
+    };
+
     // Direct: the two SQL functions, as a client of the ledger calls them. Measured with the engine
     // running, so its event trigger on credit_ledger_entries (installed when it starts) logs and
     // delivers events for every cell alike, as Hasura would in production.
     const pool = new pg.Pool({ connectionString: url, max: CONNECTIONS });
-    const direct = await drive('direct SQL (reserve_credits → settle_reservation)', events, async (client, i) => {
+    const direct = await drive('direct SQL (reserve_credits → settle_reservation)', probe, async (client, i) => {
       const org = orgOf(client, i);
       const { rows } = await pool.query<{ id: string }>(
         `select id from public.reserve_credits(p_org_id => $1, p_amount => 0.114, p_idempotency_key => $2, p_capability_code => 'question_suggestions',
@@ -329,7 +386,7 @@ async function main() {
       ) as Promise<Record<string, unknown>>;
     const viaApi = PROFILE_DIR
       ? undefined
-      : await drive('api POST /actions (reserveCredits → settleCredits)', events, async (client, i) => {
+      : await drive('api POST /actions (reserveCredits → settleCredits)', probe, async (client, i) => {
           const org = orgOf(client, i);
           const held = await action(
             'reserveCredits',
@@ -353,7 +410,7 @@ async function main() {
       if (answer.errors || !answer.data) throw new Error(`GraphQL errors: ${JSON.stringify(answer.errors).slice(0, 300)}`);
       return answer.data;
     };
-    const full = await drive('full path /v1/graphql (engine → api → SQL)', events, async (client, i) => {
+    const full = await drive('full path /v1/graphql (engine → api → SQL)', probe, async (client, i) => {
       const org = orgOf(client, i);
       const held = await graphql(RESERVE, { key: randomUUID() }, org);
       await graphql(SETTLE, { id: held.reserveCredits!.reservationId }, org);
@@ -373,6 +430,16 @@ async function main() {
         (c) =>
           `| ${c.path} | ${c.pairs} | ${c.failures} | ${c.perSecond.toFixed(0)} | ${c.p50.toFixed(2)} | ${c.p99.toFixed(2)} | ${((c.perSecond / direct.perSecond) * 100).toFixed(0)}% | ${c.eventsPerPair.toFixed(2)} |`,
       ),
+      '',
+      'CPU time per pair, ms (user + system, warm-up included; the machine has 2 cores):',
+      '',
+      '| path | postgres | api | engine | load generator | total |',
+      '| --- | ---: | ---: | ---: | ---: | ---: |',
+      ...cells.map((c) => {
+        const v = c.cpuPerPair;
+        const total = Object.values(v).reduce((a, b) => a + b, 0);
+        return `| ${c.path} | ${v.postgres!.toFixed(2)} | ${v.api!.toFixed(2)} | ${v.engine!.toFixed(2)} | ${v['load generator']!.toFixed(2)} | ${total.toFixed(2)} |`;
+      }),
       '',
       `goal: the full path at least 40% of the direct rate (${((full.perSecond / direct.perSecond) * 100).toFixed(0)}%: ${full.perSecond / direct.perSecond >= 0.4 ? 'met' : 'NOT met'}), p99 under 50 ms (${full.p99.toFixed(1)} ms: ${full.p99 < 50 ? 'met' : 'NOT met'})`,
       '',
