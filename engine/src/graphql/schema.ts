@@ -408,7 +408,22 @@ export function buildRoleSchema(options: CompileOptions): GraphQLSchema {
           args.on_conflict = {
             type: input(`${t.name}_on_conflict`, () => ({
               constraint: { type: new GraphQLNonNull(ce) },
-              update_columns: { type: new GraphQLNonNull(new GraphQLList(new GraphQLNonNull(GraphQLString))) },
+              // Hasura: an enum of the columns the role may update (`_PLACEHOLDER` when none), default [].
+              update_columns: {
+                type: new GraphQLNonNull(
+                  new GraphQLList(
+                    new GraphQLNonNull(
+                      new GraphQLEnumType({
+                        name: `${t.name}_update_column`,
+                        values: updateCols(t).length
+                          ? Object.fromEntries(updateCols(t).map((c) => [c.field, { value: c.field, description: 'column name' }]))
+                          : { _PLACEHOLDER: { value: '_PLACEHOLDER', description: 'placeholder (do not use)' } },
+                      }),
+                    ),
+                  ),
+                ),
+                defaultValue: [],
+              },
               where: { type: boolExp(t) },
             })),
           };
