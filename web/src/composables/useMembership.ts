@@ -23,7 +23,10 @@ export function useMembership(_options: UseMembershipOptions = {}): UseMembershi
     fetchPolicy: 'cache-first',
   });
   const row = computed(() => query.data.value?.organization_members_by_pk ?? null);
-  const role = computed(() => row.value?.role ?? null);
+  const role = computed(() => {
+    const value = row.value?.role;
+    return value === 'owner' || value === 'admin' || value === 'member' ? value : null;
+  });
   return {
     role,
     orgName: computed(() => row.value?.organization?.name ?? session.currentOrg?.orgName ?? null),

@@ -63,7 +63,7 @@ export function useQualityLevels(options: UseQualityLevelsOptions = {}): UseQual
     errorPolicy: 'all',
   });
 
-  const currentPlanId = computed(() => plan.data.value?.organization_subscriptions_by_pk?.plan.id ?? null);
+  const currentPlanId = computed(() => plan.data.value?.organization_subscriptions_by_pk?.plan?.id ?? null);
   const currentPlanDetail = computed(() => catalog.data.value?.plans.find((p) => p.id === currentPlanId.value) ?? null);
 
   const capabilities = computed<CapabilityOption[]>(() => {
@@ -75,7 +75,8 @@ export function useQualityLevels(options: UseQualityLevelsOptions = {}): UseQual
         code: c.code,
         name: c.name,
         description: c.description,
-        pricingMode: c.pricing_mode,
+        // The column is text with a check constraint allowing exactly these two values.
+        pricingMode: c.pricing_mode === 'per_token' ? 'per_token' : 'per_call',
         available,
         requiredPlan: available ? null : smallestPlan(data.plans, (p) => p.capabilities.some((pc) => pc.capability_code === c.code)),
       };

@@ -51,7 +51,8 @@ export function useUsageBreakdown(options: UseUsageBreakdownOptions = {}): UseUs
     for (const row of rows) {
       const i = index.get(row.day);
       if (i === undefined) continue;
-      const code = row[key];
+      // Usage of a call that named no capability or level has a null code: one series of its own.
+      const code = row[key] ?? '';
       let entry = series.get(code);
       if (!entry) {
         entry = { sums: days.value.map(() => 0n), calls: 0 };
@@ -63,7 +64,7 @@ export function useUsageBreakdown(options: UseUsageBreakdownOptions = {}): UseUs
     return [...series.entries()]
       .map(([code, { sums, calls }]) => ({
         code,
-        name: names.get(code) ?? code,
+        name: names.get(code) ?? (code || 'Not specified'),
         credits: sums.map(formatThousandths),
         totalCredits: formatThousandths(sums.reduce((a, b) => a + b, 0n)),
         calls,

@@ -1,24 +1,19 @@
 import { gql, type TypedDocumentNode } from '@apollo/client';
-import type { DateString, Numeric, Timestamptz, Uuid } from './scalars.ts';
+import type {
+  CreditHistoryQuery,
+  CreditHistoryQueryVariables,
+  GrantsQuery,
+  GrantsQueryVariables,
+  UsageDailyQuery,
+  UsageDailyQueryVariables,
+} from './operations.gen.ts';
+import type { Timestamptz, Uuid } from './scalars.ts';
 
+/** The entry types the ledger writes (the schema's `entry_type` is text). */
 export type LedgerEntryType = 'grant' | 'consume' | 'expire' | 'clawback' | 'adjustment';
 
-export interface LedgerEntry {
-  __typename?: 'credit_ledger_entries';
-  id: string;
-  entry_type: LedgerEntryType;
-  amount_credits: Numeric;
-  balance_after_credits: Numeric;
-  description: string | null;
-  created_at: Timestamptz;
-  reservation_id: Uuid | null;
-  grant_id: Uuid | null;
-}
-
-export interface CreditHistoryData {
-  credit_ledger_entries: LedgerEntry[];
-  credit_ledger_entries_aggregate: { aggregate: { count: number } | null };
-}
+export type CreditHistoryData = CreditHistoryQuery;
+export type LedgerEntry = CreditHistoryQuery['credit_ledger_entries'][number];
 
 /** A Hasura bool_exp for credit_ledger_entries (only the parts the filters use). */
 export interface LedgerEntryFilter {
@@ -27,14 +22,7 @@ export interface LedgerEntryFilter {
   created_at?: { _gte?: Timestamptz; _lt?: Timestamptz };
 }
 
-export interface CreditHistoryVariables {
-  where: LedgerEntryFilter;
-  limit: number;
-  offset: number;
-  [key: string]: unknown;
-}
-
-export const CreditHistoryDocument: TypedDocumentNode<CreditHistoryData, CreditHistoryVariables> = gql`
+export const CreditHistoryDocument: TypedDocumentNode<CreditHistoryQuery, CreditHistoryQueryVariables> = gql`
   query CreditHistory($where: credit_ledger_entries_bool_exp!, $limit: Int!, $offset: Int!) {
     credit_ledger_entries(where: $where, order_by: { id: desc }, limit: $limit, offset: $offset) {
       id
@@ -54,19 +42,9 @@ export const CreditHistoryDocument: TypedDocumentNode<CreditHistoryData, CreditH
   }
 `;
 
-export interface UsageDailyRow {
-  __typename?: 'organization_usage_daily';
-  day: DateString;
-  capability_code: string;
-  quality_level_code: string;
-  calls: number;
-  credits_consumed: Numeric;
-}
+export type UsageDailyRow = UsageDailyQuery['organization_usage_daily'][number];
 
-export const UsageDailyDocument: TypedDocumentNode<
-  { organization_usage_daily: UsageDailyRow[] },
-  { orgId: Uuid; since: DateString; [key: string]: unknown }
-> = gql`
+export const UsageDailyDocument: TypedDocumentNode<UsageDailyQuery, UsageDailyQueryVariables> = gql`
   query UsageDaily($orgId: uuid!, $since: date!) {
     organization_usage_daily(where: { organization_id: { _eq: $orgId }, day: { _gte: $since } }, order_by: { day: asc }) {
       day
@@ -78,25 +56,15 @@ export const UsageDailyDocument: TypedDocumentNode<
   }
 `;
 
+/** Where a grant's credits came from (the schema's `source` is text). */
 export type GrantSource = 'plan_allowance' | 'purchase' | 'auto_top_up' | 'promotion' | 'adjustment' | 'migration';
 
-export interface GrantRow {
-  __typename?: 'organization_active_grants';
-  id: Uuid;
-  source: GrantSource;
-  amount_credits: Numeric;
-  used_credits: Numeric;
-  remaining_credits: Numeric;
-  /** 1 burns first. */
-  burn_rank: number;
-  effective_at: Timestamptz;
-  expires_at: Timestamptz | null;
-  description: string | null;
-  created_at: Timestamptz;
-}
+/** A row of the view organization_active_grants: as a view's, every column is nullable, and
+ * `burn_rank` (1 burns first) is a bigint, so a string. */
+export type GrantRow = GrantsQuery['organization_active_grants'][number];
 
 /** Grants that still hold credits, in burn order (the view `organization_active_grants`). */
-export const GrantsDocument: TypedDocumentNode<{ organization_active_grants: GrantRow[] }, { orgId: Uuid; [key: string]: unknown }> = gql`
+export const GrantsDocument: TypedDocumentNode<GrantsQuery, GrantsQueryVariables> = gql`
   query Grants($orgId: uuid!) {
     organization_active_grants(where: { organization_id: { _eq: $orgId } }, order_by: { burn_rank: asc }) {
       id

@@ -1,6 +1,12 @@
 import { gql, type TypedDocumentNode } from '@apollo/client';
-import type { Timestamptz, Uuid } from './scalars.ts';
+import type {
+  MarkNotificationsReadMutation,
+  MarkNotificationsReadMutationVariables,
+  NotificationsQuery,
+  NotificationsQueryVariables,
+} from './operations.gen.ts';
 
+/** The kinds the api writes (the schema's `kind` is text). */
 export type NotificationKind =
   | 'usage_threshold'
   | 'low_balance'
@@ -12,21 +18,9 @@ export type NotificationKind =
   | 'plan_changed'
   | 'refund';
 
-export interface NotificationRow {
-  __typename?: 'notifications';
-  id: Uuid;
-  kind: NotificationKind;
-  title: string;
-  body: string | null;
-  action_url: string | null;
-  read_at: Timestamptz | null;
-  created_at: Timestamptz;
-}
+export type NotificationRow = NotificationsQuery['notifications'][number];
 
-export const NotificationsDocument: TypedDocumentNode<
-  { notifications: NotificationRow[] },
-  { orgId: Uuid; limit: number; [key: string]: unknown }
-> = gql`
+export const NotificationsDocument: TypedDocumentNode<NotificationsQuery, NotificationsQueryVariables> = gql`
   query Notifications($orgId: uuid!, $limit: Int!) {
     notifications(where: { organization_id: { _eq: $orgId } }, order_by: { created_at: desc }, limit: $limit) {
       id
@@ -40,10 +34,7 @@ export const NotificationsDocument: TypedDocumentNode<
   }
 `;
 
-export const MarkNotificationsReadDocument: TypedDocumentNode<
-  { update_notifications: { affected_rows: number; returning: Array<{ id: Uuid; read_at: Timestamptz | null }> } | null },
-  { ids: Uuid[]; readAt: Timestamptz; [key: string]: unknown }
-> = gql`
+export const MarkNotificationsReadDocument: TypedDocumentNode<MarkNotificationsReadMutation, MarkNotificationsReadMutationVariables> = gql`
   mutation MarkNotificationsRead($ids: [uuid!]!, $readAt: timestamptz!) {
     update_notifications(where: { id: { _in: $ids }, read_at: { _is_null: true } }, _set: { read_at: $readAt }) {
       affected_rows

@@ -1,62 +1,27 @@
 import { gql, type TypedDocumentNode } from '@apollo/client';
-import type { OrgVariables } from './balance.ts';
-import type { BigIntString, Numeric, Timestamptz, Uuid } from './scalars.ts';
+import type {
+  CancelPlanChangeMutation,
+  CancelPlanChangeMutationVariables,
+  ChangePlanMutation,
+  ChangePlanMutationVariables,
+  CurrentPlanQuery,
+  CurrentPlanQueryVariables,
+  PlanCatalogQuery,
+  PlanCatalogQueryVariables,
+  PlanFieldsFragment,
+} from './operations.gen.ts';
 
-export interface PlanSummary {
-  __typename?: 'plans';
-  id: Uuid;
-  code: string;
-  name: string;
-  description: string | null;
-  monthly_allowance_credits: Numeric;
-  price_minor: BigIntString;
-  currency: string;
-  rank: number;
-}
-
-export interface PlanDetail extends PlanSummary {
-  /** What the plan includes: each capability, its rate limits, and the quality levels it offers
-   * for it with the model that serves each. */
-  capabilities: PlanCapability[];
-}
-
-export interface PlanCapability {
-  __typename?: 'plan_capabilities';
-  capability_code: string;
-  rate_limit_per_hour: number | null;
-  rate_limit_per_day: number | null;
-  quality_levels: Array<{
-    __typename?: 'plan_capability_quality_levels';
-    quality_level_code: string;
-    model_id: string;
-    model: { __typename?: 'llm_models'; id: string; display_name: string } | null;
-  }>;
-}
-
-export interface QualityLevelRow {
-  __typename?: 'quality_levels';
-  code: string;
-  name: string;
-  description: string | null;
-  rank: number;
-}
-
-export interface CapabilityRow {
-  __typename?: 'ai_capabilities';
-  code: string;
-  name: string;
-  description: string | null;
-  pricing_mode: 'per_call' | 'per_token';
-}
-
-export interface PlanCatalogData {
-  plans: PlanDetail[];
-  quality_levels: QualityLevelRow[];
-  ai_capabilities: CapabilityRow[];
-}
+export type PlanSummary = PlanFieldsFragment;
+export type PlanCatalogData = PlanCatalogQuery;
+/** An offered plan with what it includes: each capability, its rate limits, and the quality
+ * levels it offers for it with the model that serves each. */
+export type PlanDetail = PlanCatalogQuery['plans'][number];
+export type PlanCapability = PlanDetail['capabilities'][number];
+export type QualityLevelRow = PlanCatalogQuery['quality_levels'][number];
+export type CapabilityRow = PlanCatalogQuery['ai_capabilities'][number];
 
 /** Every offered plan with what it includes, plus the quality levels and capabilities. */
-export const PlanCatalogDocument: TypedDocumentNode<PlanCatalogData, Record<string, never>> = gql`
+export const PlanCatalogDocument: TypedDocumentNode<PlanCatalogQuery, PlanCatalogQueryVariables> = gql`
   query PlanCatalog {
     plans(where: { is_active: { _eq: true } }, order_by: { rank: asc }) {
       id
@@ -96,35 +61,24 @@ export const PlanCatalogDocument: TypedDocumentNode<PlanCatalogData, Record<stri
   }
 `;
 
-export interface SubscriptionRow {
-  __typename?: 'organization_subscriptions';
-  organization_id: Uuid;
-  status: 'active' | 'past_due' | 'canceled' | 'incomplete';
-  current_period_start: Timestamptz;
-  current_period_end: Timestamptz;
-  pending_change_at: Timestamptz | null;
-  cancel_at_period_end: boolean;
-  plan: PlanSummary;
-  pending_plan: PlanSummary | null;
-}
+export type SubscriptionRow = NonNullable<CurrentPlanQuery['organization_subscriptions_by_pk']>;
+export type CurrentPlanData = CurrentPlanQuery;
 
-export interface CurrentPlanData {
-  organization_subscriptions_by_pk: SubscriptionRow | null;
-}
-
-const PLAN_FIELDS = `
-  id
-  code
-  name
-  description
-  monthly_allowance_credits
-  price_minor
-  currency
-  rank
+const PlanFields = gql`
+  fragment PlanFields on plans {
+    id
+    code
+    name
+    description
+    monthly_allowance_credits
+    price_minor
+    currency
+    rank
+  }
 `;
 
 /** The org's subscription: its plan now, and a downgrade waiting for the period end. */
-export const CurrentPlanDocument: TypedDocumentNode<CurrentPlanData, OrgVariables> = gql`
+export const CurrentPlanDocument: TypedDocumentNode<CurrentPlanQuery, CurrentPlanQueryVariables> = gql`
   query CurrentPlan($orgId: uuid!) {
     organization_subscriptions_by_pk(organization_id: $orgId) {
       organization_id
@@ -134,23 +88,19 @@ export const CurrentPlanDocument: TypedDocumentNode<CurrentPlanData, OrgVariable
       pending_change_at
       cancel_at_period_end
       plan {
-        ${PLAN_FIELDS}
+        ...PlanFields
       }
       pending_plan {
-        ${PLAN_FIELDS}
+        ...PlanFields
       }
     }
   }
+  ${PlanFields}
 `;
 
-export interface PlanChangeResult {
-  status: 'upgraded' | 'scheduled' | 'checkout_required' | 'canceled' | 'unchanged';
-  checkoutUrl: string | null;
-  effectiveAt: Timestamptz | null;
-  planId: Uuid | null;
-}
+export type PlanChangeResult = NonNullable<ChangePlanMutation['changePlan']>;
 
-export const ChangePlanDocument: TypedDocumentNode<{ changePlan: PlanChangeResult | null }, { planId: Uuid; [key: string]: unknown }> = gql`
+export const ChangePlanDocument: TypedDocumentNode<ChangePlanMutation, ChangePlanMutationVariables> = gql`
   mutation ChangePlan($planId: uuid!) {
     changePlan(planId: $planId) {
       status
@@ -161,7 +111,7 @@ export const ChangePlanDocument: TypedDocumentNode<{ changePlan: PlanChangeResul
   }
 `;
 
-export const CancelPlanChangeDocument: TypedDocumentNode<{ cancelPlanChange: PlanChangeResult | null }, Record<string, never>> = gql`
+export const CancelPlanChangeDocument: TypedDocumentNode<CancelPlanChangeMutation, CancelPlanChangeMutationVariables> = gql`
   mutation CancelPlanChange {
     cancelPlanChange {
       status

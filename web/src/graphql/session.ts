@@ -1,24 +1,12 @@
 import { gql, type TypedDocumentNode } from '@apollo/client';
-import type { Uuid } from './scalars.ts';
+import type { CurrentMembershipQuery, CurrentMembershipQueryVariables } from './operations.gen.ts';
 
+/** The membership roles (the schema's `role` is text). */
 export type MembershipRole = 'owner' | 'admin' | 'member';
 
-export interface CurrentMembershipData {
-  organization_members_by_pk: {
-    __typename?: 'organization_members';
-    organization_id: Uuid;
-    user_id: Uuid;
-    role: MembershipRole;
-    organization: { __typename?: 'organizations'; id: Uuid; name: string; slug: string } | null;
-  } | null;
-}
-export interface CurrentMembershipVariables {
-  orgId: Uuid;
-  userId: Uuid;
-  [key: string]: unknown;
-}
+export type CurrentMembershipData = CurrentMembershipQuery;
 
-export const CurrentMembershipDocument: TypedDocumentNode<CurrentMembershipData, CurrentMembershipVariables> = gql`
+export const CurrentMembershipDocument: TypedDocumentNode<CurrentMembershipQuery, CurrentMembershipQueryVariables> = gql`
   query CurrentMembership($orgId: uuid!, $userId: uuid!) {
     organization_members_by_pk(organization_id: $orgId, user_id: $userId) {
       organization_id

@@ -1,44 +1,44 @@
 import { gql, type TypedDocumentNode } from '@apollo/client';
-import type { BigIntString, DateString, Numeric, Timestamptz, Uuid } from './scalars.ts';
+import type {
+  AutoTopUpSettingsFieldsFragment,
+  AutoTopUpSettingsQuery,
+  AutoTopUpSettingsQueryVariables,
+  SaveAutoTopUpSettingsMutation,
+  SaveAutoTopUpSettingsMutationVariables,
+  SaveSpendLimitsMutation,
+  SaveSpendLimitsMutationVariables,
+  SpendLimitsQuery,
+  SpendLimitsQueryVariables,
+} from './operations.gen.ts';
+import type { Numeric, Uuid } from './scalars.ts';
 
-export interface AutoTopUpSettingsRow {
-  __typename?: 'auto_topup_settings';
-  organization_id: Uuid;
-  enabled: boolean;
-  threshold_credits: Numeric;
-  package_id: Uuid | null;
-  monthly_max_count: number | null;
-  monthly_max_minor: BigIntString | null;
-  cooldown_minutes: number;
-  consecutive_failures: number;
-  disabled_reason: string | null;
-  updated_at: Timestamptz;
-}
+export type AutoTopUpSettingsRow = AutoTopUpSettingsFieldsFragment;
 
-const AUTO_TOPUP_FIELDS = `
-  organization_id
-  enabled
-  threshold_credits
-  package_id
-  monthly_max_count
-  monthly_max_minor
-  cooldown_minutes
-  consecutive_failures
-  disabled_reason
-  updated_at
-`;
-
-export const AutoTopUpSettingsDocument: TypedDocumentNode<
-  { auto_topup_settings_by_pk: AutoTopUpSettingsRow | null },
-  { orgId: Uuid; [key: string]: unknown }
-> = gql`
-  query AutoTopUpSettings($orgId: uuid!) {
-    auto_topup_settings_by_pk(organization_id: $orgId) {
-      ${AUTO_TOPUP_FIELDS}
-    }
+const AutoTopUpSettingsFields = gql`
+  fragment AutoTopUpSettingsFields on auto_topup_settings {
+    organization_id
+    enabled
+    threshold_credits
+    package_id
+    monthly_max_count
+    monthly_max_minor
+    cooldown_minutes
+    consecutive_failures
+    disabled_reason
+    updated_at
   }
 `;
 
+export const AutoTopUpSettingsDocument: TypedDocumentNode<AutoTopUpSettingsQuery, AutoTopUpSettingsQueryVariables> = gql`
+  query AutoTopUpSettings($orgId: uuid!) {
+    auto_topup_settings_by_pk(organization_id: $orgId) {
+      ...AutoTopUpSettingsFields
+    }
+  }
+  ${AutoTopUpSettingsFields}
+`;
+
+/** What the settings form saves (organization_id is preset from the token). */
 export interface AutoTopUpSettingsInput {
   enabled: boolean;
   threshold_credits: Numeric;
@@ -47,44 +47,23 @@ export interface AutoTopUpSettingsInput {
 }
 
 /** An upsert: the row may not exist yet. organization_id is preset from the token. */
-export const SaveAutoTopUpSettingsDocument: TypedDocumentNode<
-  { insert_auto_topup_settings_one: AutoTopUpSettingsRow | null },
-  { object: AutoTopUpSettingsInput; [key: string]: unknown }
-> = gql`
+export const SaveAutoTopUpSettingsDocument: TypedDocumentNode<SaveAutoTopUpSettingsMutation, SaveAutoTopUpSettingsMutationVariables> = gql`
   mutation SaveAutoTopUpSettings($object: auto_topup_settings_insert_input!) {
     insert_auto_topup_settings_one(
       object: $object
       on_conflict: { constraint: auto_topup_settings_pkey, update_columns: [enabled, threshold_credits, package_id, monthly_max_count] }
     ) {
-      ${AUTO_TOPUP_FIELDS}
+      ...AutoTopUpSettingsFields
     }
   }
+  ${AutoTopUpSettingsFields}
 `;
 
-export interface SpendLimitsRow {
-  __typename?: 'spend_limits';
-  organization_id: Uuid;
-  daily_limit_credits: Numeric | null;
-  monthly_limit_credits: Numeric | null;
-  per_call_limit_credits: Numeric | null;
-  updated_at: Timestamptz;
-}
-
-interface UsageSum {
-  aggregate: { sum: { credits_consumed: Numeric | null } | null } | null;
-}
-
-export interface SpendLimitsData {
-  spend_limits_by_pk: SpendLimitsRow | null;
-  today: UsageSum;
-  month: UsageSum;
-}
+export type SpendLimitsData = SpendLimitsQuery;
+export type SpendLimitsRow = NonNullable<SpendLimitsQuery['spend_limits_by_pk']>;
 
 /** The caps and the usage to hold them against: today (UTC) and this calendar month. */
-export const SpendLimitsDocument: TypedDocumentNode<
-  SpendLimitsData,
-  { orgId: Uuid; today: DateString; monthStart: DateString; [key: string]: unknown }
-> = gql`
+export const SpendLimitsDocument: TypedDocumentNode<SpendLimitsQuery, SpendLimitsQueryVariables> = gql`
   query SpendLimits($orgId: uuid!, $today: date!, $monthStart: date!) {
     spend_limits_by_pk(organization_id: $orgId) {
       organization_id
@@ -110,6 +89,7 @@ export const SpendLimitsDocument: TypedDocumentNode<
   }
 `;
 
+/** What the limits form saves (organization_id is preset from the token). */
 export interface SpendLimitsInput {
   daily_limit_credits: Numeric | null;
   monthly_limit_credits: Numeric | null;
@@ -117,10 +97,7 @@ export interface SpendLimitsInput {
 }
 
 /** An upsert: the row may not exist yet. organization_id is preset from the token. */
-export const SaveSpendLimitsDocument: TypedDocumentNode<
-  { insert_spend_limits_one: SpendLimitsRow | null },
-  { object: SpendLimitsInput; [key: string]: unknown }
-> = gql`
+export const SaveSpendLimitsDocument: TypedDocumentNode<SaveSpendLimitsMutation, SaveSpendLimitsMutationVariables> = gql`
   mutation SaveSpendLimits($object: spend_limits_insert_input!) {
     insert_spend_limits_one(
       object: $object

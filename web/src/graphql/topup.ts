@@ -1,18 +1,16 @@
 import { gql, type TypedDocumentNode } from '@apollo/client';
-import type { BigIntString, Numeric, Uuid } from './scalars.ts';
+import type {
+  CreateTopUpCheckoutMutation,
+  CreateTopUpCheckoutMutationVariables,
+  TopUpPackagesQuery,
+  TopUpPackagesQueryVariables,
+  TopUpPurchaseSubscription,
+  TopUpPurchaseSubscriptionVariables,
+} from './operations.gen.ts';
 
-export interface TopUpPackage {
-  __typename?: 'topup_packages';
-  id: Uuid;
-  code: string;
-  name: string;
-  credits: Numeric;
-  price_minor: BigIntString;
-  currency: string;
-  sort_order: number;
-}
+export type TopUpPackage = TopUpPackagesQuery['topup_packages'][number];
 
-export const TopUpPackagesDocument: TypedDocumentNode<{ topup_packages: TopUpPackage[] }, Record<string, never>> = gql`
+export const TopUpPackagesDocument: TypedDocumentNode<TopUpPackagesQuery, TopUpPackagesQueryVariables> = gql`
   query TopUpPackages {
     topup_packages(where: { is_active: { _eq: true } }, order_by: { sort_order: asc }) {
       id
@@ -26,10 +24,7 @@ export const TopUpPackagesDocument: TypedDocumentNode<{ topup_packages: TopUpPac
   }
 `;
 
-export const CreateTopUpCheckoutDocument: TypedDocumentNode<
-  { createTopUpCheckout: { purchaseId: Uuid; checkoutUrl: string } | null },
-  { packageId: Uuid; [key: string]: unknown }
-> = gql`
+export const CreateTopUpCheckoutDocument: TypedDocumentNode<CreateTopUpCheckoutMutation, CreateTopUpCheckoutMutationVariables> = gql`
   mutation CreateTopUpCheckout($packageId: uuid!) {
     createTopUpCheckout(packageId: $packageId) {
       purchaseId
@@ -38,23 +33,13 @@ export const CreateTopUpCheckoutDocument: TypedDocumentNode<
   }
 `;
 
+/** A purchase's states (the schema's `status` is text). */
 export type PurchaseStatus = 'pending' | 'paid' | 'failed' | 'canceled' | 'refunded' | 'partially_refunded' | 'disputed';
 
-export interface TopUpPurchaseRow {
-  __typename?: 'topup_purchases';
-  id: Uuid;
-  status: PurchaseStatus;
-  credits: Numeric;
-  price_minor: BigIntString;
-  currency: string;
-  grant_id: Uuid | null;
-}
+export type TopUpPurchaseRow = NonNullable<TopUpPurchaseSubscription['topup_purchases_by_pk']>;
 
 /** One purchase, live: pending until Stripe's webhook lands the credits (grant_id set). */
-export const TopUpPurchaseDocument: TypedDocumentNode<
-  { topup_purchases_by_pk: TopUpPurchaseRow | null },
-  { id: Uuid; [key: string]: unknown }
-> = gql`
+export const TopUpPurchaseDocument: TypedDocumentNode<TopUpPurchaseSubscription, TopUpPurchaseSubscriptionVariables> = gql`
     subscription TopUpPurchase($id: uuid!) {
       topup_purchases_by_pk(id: $id) {
         id

@@ -36,7 +36,13 @@ export const PLAN_IDS = {
 function levels(planCode: 'free' | 'pro' | 'team') {
   const rows: Array<PlanDetail['capabilities'][number]['quality_levels'][number] & { capability_code: string }> = [];
   const add = (capability: string, level: string, model: string, name: string) =>
-    rows.push({ capability_code: capability, quality_level_code: level, model_id: model, model: { id: model, display_name: name } });
+    rows.push({
+      __typename: 'plan_capability_quality_levels',
+      capability_code: capability,
+      quality_level_code: level,
+      model_id: model,
+      model: { __typename: 'llm_models', id: model, display_name: name },
+    });
   for (const capability of ['question_suggestions', 'summarization']) {
     add(capability, 'fast', 'openai/gpt-4.1-nano', 'GPT-4.1 nano');
     if (planCode !== 'free') add(capability, 'enhanced', 'openai/gpt-4.1-mini', 'GPT-4.1 mini');
@@ -52,6 +58,7 @@ function capabilities(planCode: 'free' | 'pro' | 'team'): PlanDetail['capabiliti
     planCode === 'free' ? ['question_suggestions', 'summarization'] : ['question_suggestions', 'summarization', 'image_captioning'];
   const offered = levels(planCode);
   return codes.map((c) => ({
+    __typename: 'plan_capabilities',
     capability_code: c,
     rate_limit_per_hour: planCode === 'free' ? 20 : null,
     rate_limit_per_day: null,
@@ -239,7 +246,7 @@ export function grants(): GrantRow[] {
       __typename: 'organization_active_grants',
       id: 'cccccccc-0000-4000-8000-000000000001',
       used_credits: '750.000',
-      burn_rank: 1,
+      burn_rank: '1',
       source: 'plan_allowance',
       amount_credits: '2000.000',
       remaining_credits: '1250.000',
@@ -252,7 +259,7 @@ export function grants(): GrantRow[] {
       __typename: 'organization_active_grants',
       id: 'cccccccc-0000-4000-8000-000000000002',
       used_credits: '12.500',
-      burn_rank: 2,
+      burn_rank: '2',
       source: 'purchase',
       amount_credits: '500.000',
       remaining_credits: '487.500',
