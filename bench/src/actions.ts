@@ -242,53 +242,87 @@ async function stop(child: ChildProcess | undefined): Promise<void> {
 interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
-  hitCount?: number;
+  children?: number[];
 }
 
-/** The top self-time frames of a .cpuprofile, and the share of time by where the code lives. */
+const shortUrl = (url: string) =>
+  url
+    .replace(/^file:\/\//, '')
+    .replace(`${repoRoot}/`, '')
+    .replace(/^.*node_modules\/\.pnpm\/[^/]+\/node_modules\//, '');
+
+/** Where a frame's code lives: node internals, a dependency, engine/src, api/src, or a V8 pseudo-frame. */
+function areaOf(frame: ProfileNode['callFrame']): string {
+  const { url, functionName } = frame;
+  if (!url) return functionName; // (idle), (program), (garbage collector), natives such as writev
+  if (url.startsWith('node:')) return 'node internals';
+  const dep = /node_modules\/\.pnpm\/((?:@[^+/]+\+)?[^@/]+)@/.exec(url)?.[1]?.replace('+', '/');
+  if (dep) return `dep: ${dep}`;
+  if (url.includes('/engine/src/')) return 'engine/src';
+  if (url.includes('/api/src/')) return 'api/src';
+  return 'other';
+}
+
+/**
+ * The busy (non-idle) self time of a .cpuprofile: by where the code lives, the top frames, and the
+ * native socket writes (writev) by the first caller outside Node's internals.
+ */
 function summarize(name: string, dir: string): string[] {
   const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
   if (!file) return [`${name}: no profile written`];
   const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] };
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const selfMs = new Map<number, number>();
   for (const [i, id] of profile.samples.entries()) selfMs.set(id, (selfMs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000);
-  const total = [...selfMs.values()].reduce((a, b) => a + b, 0);
+  let total = 0;
+  let idle = 0;
   const byFrame = new Map<string, number>();
   const byArea = new Map<string, number>();
-  for (const node of profile.nodes) {
-    const ms = selfMs.get(node.id) ?? 0;
-    if (ms === 0) continue;
+  const writes = new Map<string, number>();
+  const add = (map: Map<string, number>, key: string, ms: number) => map.set(key, (map.get(key) ?? 0) + ms);
+  for (const [id, ms] of selfMs) {
+    const node = byId.get(id)!;
     const { functionName, url, lineNumber } = node.callFrame;
-    const where = url ? `${url.replace(/^file:\/\//, '').replace(`${repoRoot}/`, '')}:${lineNumber + 1}` : '';
-    const frame = `${functionName || '(anonymous)'} ${where}`.trim();
-    byFrame.set(frame, (byFrame.get(frame) ?? 0) + ms);
-    const dep = /node_modules\/\.pnpm\/((?:@[^+/]+\+)?[^@/]+)@/.exec(url)?.[1]?.replace('+', '/');
-    const area = !url
-      ? functionName // (idle), (program), (garbage collector)
-      : url.startsWith('node:')
-        ? 'node internals'
-        : dep
-          ? `dep: ${dep}`
-          : url.includes('/engine/src/')
-            ? 'engine/src'
-            : url.includes('/api/src/')
-              ? 'api/src'
-              : 'other';
-    byArea.set(area, (byArea.get(area) ?? 0) + ms);
+    total += ms;
+    if (functionName === '(idle)') {
+      idle += ms;
+      continue;
+    }
+    add(byFrame, `${functionName || '(anonymous)'} ${url ? `${shortUrl(url)}:${lineNumber + 1}` : ''}`.trim(), ms);
+    add(byArea, areaOf(node.callFrame), ms);
+    if (functionName === 'writev' || functionName === 'writeBuffer' || functionName === 'writeUtf8String') {
+      let up = parent.get(id);
+      let caller = 'unknown';
+      while (up !== undefined) {
+        const frame = byId.get(up)!.callFrame;
+        if (frame.url && !frame.url.startsWith('node:')) {
+          caller = `${frame.functionName || '(anonymous)'} ${shortUrl(frame.url)}:${frame.lineNumber + 1}`;
+          break;
+        }
+        up = parent.get(up);
+      }
+      add(writes, caller, ms);
+    }
   }
-  const pct = (ms: number) => `${((ms / total) * 100).toFixed(1)}%`;
-  const top = [...byFrame.entries()].sort((a, b) => b[1] - a[1]).slice(0, 15);
-  const areas = [...byArea.entries()].sort((a, b) => b[1] - a[1]).slice(0, 12);
+  const busy = total - idle;
+  const pct = (ms: number) => `${((ms / busy) * 100).toFixed(1)}%`;
+  const sorted = (map: Map<string, number>, n: number) => [...map.entries()].sort((a, b) => b[1] - a[1]).slice(0, n);
   return [
-    `### ${name}: ${(total / 1000).toFixed(1)} s sampled (${file})`,
+    `### ${name}: ${(busy / 1000).toFixed(1)} s busy of ${(total / 1000).toFixed(1)} s sampled, the whole process lifetime (${file}); shares of busy time`,
     '',
     '| self time by area | share |',
     '| --- | ---: |',
-    ...areas.map(([area, ms]) => `| ${area} | ${pct(ms)} |`),
+    ...sorted(byArea, 12).map(([area, ms]) => `| ${area} | ${pct(ms)} |`),
     '',
     '| top self-time frames | share |',
     '| --- | ---: |',
-    ...top.map(([frame, ms]) => `| \`${frame}\` | ${pct(ms)} |`),
+    ...sorted(byFrame, 15).map(([frame, ms]) => `| \`${frame}\` | ${pct(ms)} |`),
+    '',
+    '| socket writes (writev, writeBuffer, writeUtf8String) by caller | share |',
+    '| --- | ---: |',
+    ...sorted(writes, 5).map(([caller, ms]) => `| \`${caller}\` | ${pct(ms)} |`),
     '',
   ];
 }
