@@ -70,6 +70,33 @@ describe('CreditsGrantsList', () => {
     expect(grants[0]!.get('[data-test="grant-expiry"]').text()).toBe('Expires 1 Dec 2026');
     expect(grants[1]!.text()).toContain('487.5 of 500');
   });
+
+  it('names a grant without a description by its source, and shows a source it does not know as it is', async () => {
+    const grant = (id: string, source: string, rank: string) => ({
+      __typename: 'organization_active_grants',
+      id,
+      source,
+      amount_credits: '10.000',
+      used_credits: '0.000',
+      remaining_credits: '10.000',
+      burn_rank: rank,
+      effective_at: '2026-11-01T00:00:00Z',
+      expires_at: null,
+      description: null,
+      created_at: '2026-11-01T00:00:00Z',
+    });
+    const h = createHarness({
+      handlers: {
+        Grants: () => ({
+          data: { organization_active_grants: [grant('g-1', 'promotion', '1'), grant('g-2', 'partner_credit', '2')] },
+        }),
+      },
+    });
+    const wrapper = h.mountApp(CreditsGrantsList);
+    await settle();
+    const heads = wrapper.findAll('[data-test="grant"] .grant-head .strong').map((e) => e.text());
+    expect(heads).toEqual(['Promotion', 'partner_credit']);
+  });
 });
 
 describe('useUsageBreakdown', () => {
@@ -107,6 +134,32 @@ describe('useUsageBreakdown', () => {
     expect(r.byCapability.value[1]!.credits.at(-1)).toBe('0.300');
     expect(r.totalCredits.value).toBe('6.300');
     expect(callsOf(h.calls, 'UsageDaily')[0]?.variables.since).toBe('2026-10-23');
+  });
+
+  it('counts usage of calls that named no capability or level as a series of its own, "Not specified"', async () => {
+    // organization_usage_daily's capability_code and quality_level_code are nullable (a call may name neither).
+    const rows = [
+      { day: '2026-11-21', capability_code: null, quality_level_code: null, calls: 3, credits_consumed: '1.500' },
+      { day: '2026-11-20', capability_code: 'summarization', quality_level_code: null, calls: 1, credits_consumed: '0.250' },
+    ];
+    const h = createHarness({ handlers: { UsageDaily: () => ({ data: { organization_usage_daily: rows } }) } });
+    let result: UseUsageBreakdownReturn | null = null;
+    h.mountApp(
+      defineComponent({
+        setup() {
+          result = useUsageBreakdown({ now: () => NOW });
+          return () => render('div');
+        },
+      }),
+    );
+    await settle();
+    const r = result!;
+    expect(r.byCapability.value.map((s) => [s.name, s.totalCredits, s.calls])).toEqual([
+      ['Not specified', '1.500', 3],
+      ['Summarization', '0.250', 1],
+    ]);
+    expect(r.byQualityLevel.value.map((s) => [s.name, s.totalCredits, s.calls])).toEqual([['Not specified', '1.750', 4]]);
+    expect(r.totalCredits.value).toBe('1.750');
   });
 });
 
