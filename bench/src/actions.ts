@@ -13,7 +13,7 @@
 // Prints a markdown table (pairs/s, p50, p99 of a pair, ratio to direct) against the goal: the full
 // path at least 40% of the direct rate, p99 under 50 ms.
 //
-// BENCH_SECONDS (default 10) is the length of each cell, after a 2 s warm-up. BENCH_PROFILE=<dir>
+// BENCH_SECONDS (default 10) is the length of each cell, after a 2 s warm-up; BENCH_CONNECTIONS (32) the clients. BENCH_PROFILE=<dir>
 // runs the engine and the api under `node --cpu-prof` (writing their profiles to <dir>) and prints
 // the top self-time frames of each; the rates of a profiled run are lower than without it.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -26,7 +26,7 @@ import { createDatabase, freePort, migrate, pg, repoRoot, seed, startDatabaseSer
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const WARM_UP_SECONDS = 2;
-const CONNECTIONS = 32;
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const ORGS = 100;
 const PROFILE_DIR = process.env.BENCH_PROFILE ? resolve(process.env.BENCH_PROFILE) : undefined;
 const ACTION_SECRET = 'bench-action-secret-0123456789';
