@@ -58,13 +58,26 @@ export function useQualityLevels(options: UseQualityLevelsOptions = {}): UseQual
     enabled: () => session.signedIn,
     fetchPolicy: 'cache-first',
   });
-  const costs = useGqlQuery(LevelCostsDocument, () => ({ capability: toValue(options.capability) ?? '' }), {
-    enabled: () => session.signedIn && !!toValue(options.capability),
-    errorPolicy: 'all',
-  });
-
   const currentPlanId = computed(() => plan.data.value?.organization_subscriptions_by_pk?.plan?.id ?? null);
   const currentPlanDetail = computed(() => catalog.data.value?.plans.find((p) => p.id === currentPlanId.value) ?? null);
+  /** Whether the org's plan offers `level` for the chosen capability. */
+  const planOffers = (level: string) =>
+    !!currentPlanDetail.value?.capabilities
+      .find((pc) => pc.capability_code === toValue(options.capability))
+      ?.quality_levels.some((q) => q.quality_level_code === level);
+  const costs = useGqlQuery(
+    LevelCostsDocument,
+    () => ({
+      capability: toValue(options.capability) ?? '',
+      fast: planOffers('fast'),
+      enhanced: planOffers('enhanced'),
+      premium: planOffers('premium'),
+    }),
+    {
+      enabled: () => session.signedIn && !!toValue(options.capability) && currentPlanDetail.value !== null,
+      errorPolicy: 'all',
+    },
+  );
 
   const capabilities = computed<CapabilityOption[]>(() => {
     const data = catalog.data.value;

@@ -31,19 +31,20 @@ export type CreditEstimate = NonNullable<CreditEstimateQuery['estimateCredits']>
 export type LevelCostsData = LevelCostsQuery;
 export type LevelCost = NonNullable<LevelCostsQuery['fast']>;
 
-/** The typical cost of one run at each of the three quality levels, in one request. A level the
- * plan lacks may answer an error for its alias; the others still arrive (errorPolicy all). */
+/** The typical cost of one run at each quality level the org's plan offers for the capability, in
+ * one request. A level the plan lacks is left out with @include: Hasura answers a request whose
+ * action fails with errors and no data at all, so asking for it would lose the others too. */
 export const LevelCostsDocument: TypedDocumentNode<LevelCostsQuery, LevelCostsQueryVariables> = gql`
-  query LevelCosts($capability: String!) {
-    fast: estimateCredits(capability: $capability, qualityLevel: "fast") {
+  query LevelCosts($capability: String!, $fast: Boolean!, $enhanced: Boolean!, $premium: Boolean!) {
+    fast: estimateCredits(capability: $capability, qualityLevel: "fast") @include(if: $fast) {
       modelId
       typicalCredits
     }
-    enhanced: estimateCredits(capability: $capability, qualityLevel: "enhanced") {
+    enhanced: estimateCredits(capability: $capability, qualityLevel: "enhanced") @include(if: $enhanced) {
       modelId
       typicalCredits
     }
-    premium: estimateCredits(capability: $capability, qualityLevel: "premium") {
+    premium: estimateCredits(capability: $capability, qualityLevel: "premium") @include(if: $premium) {
       modelId
       typicalCredits
     }

@@ -613,10 +613,13 @@ export type CreditEstimateQuery = { estimateCredits: { __typename: 'CreditEstima
 
 export type LevelCostsQueryVariables = Exact<{
   capability: string;
+  fast: boolean;
+  enhanced: boolean;
+  premium: boolean;
 }>;
 
 
-export type LevelCostsQuery = { fast: { __typename: 'CreditEstimate', modelId: string, typicalCredits: string } | null, enhanced: { __typename: 'CreditEstimate', modelId: string, typicalCredits: string } | null, premium: { __typename: 'CreditEstimate', modelId: string, typicalCredits: string } | null };
+export type LevelCostsQuery = { fast?: { __typename: 'CreditEstimate', modelId: string, typicalCredits: string } | null, enhanced?: { __typename: 'CreditEstimate', modelId: string, typicalCredits: string } | null, premium?: { __typename: 'CreditEstimate', modelId: string, typicalCredits: string } | null };
 
 export type CheckAiAccessQueryVariables = Exact<{
   capability: string;

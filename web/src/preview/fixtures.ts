@@ -346,11 +346,12 @@ export function defaultHandlers(now: Date, role: 'owner' | 'admin' | 'member' = 
     CurrentPlan: () => ({ data: { organization_subscriptions_by_pk: subscription('pro') } }),
     PlanCatalog: () => ({ data: cat }),
     BurnRate: () => ({ data: { organization_usage_daily_aggregate: { aggregate: { sum: { credits_consumed: '262.500' } } } } }),
-    LevelCosts: () => ({
+    // As the engine answers: only the levels the query includes.
+    LevelCosts: (v) => ({
       data: {
-        fast: { modelId: 'openai/gpt-4.1-nano', typicalCredits: '0.750' },
-        enhanced: { modelId: 'openai/gpt-4.1-mini', typicalCredits: '2.500' },
-        premium: { modelId: 'anthropic/claude-sonnet-4', typicalCredits: '9.000' },
+        ...(v.fast ? { fast: { modelId: 'openai/gpt-4.1-nano', typicalCredits: '0.750' } } : {}),
+        ...(v.enhanced ? { enhanced: { modelId: 'openai/gpt-4.1-mini', typicalCredits: '2.500' } } : {}),
+        ...(v.premium ? { premium: { modelId: 'anthropic/claude-sonnet-4', typicalCredits: '9.000' } } : {}),
       },
     }),
     CreditEstimate: (v) => ({
