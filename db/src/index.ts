@@ -139,11 +139,24 @@ export async function createDatabase(
   return withDatabase(adminUrl, name);
 }
 
-export async function dropDatabase(adminUrl: string, name: string): Promise<void> {
+/** Drops a database; `force` (the default) first ends every connection to it. */
+export async function dropDatabase(adminUrl: string, name: string, options: { force?: boolean } = {}): Promise<void> {
   const client = new pg.Client({ connectionString: adminUrl });
   await client.connect();
   try {
-    await client.query(`drop database if exists ${quoteIdent(name)} with (force)`);
+    await client.query(`drop database if exists ${quoteIdent(name)}${options.force === false ? '' : ' with (force)'}`);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Drops every database whose name starts with `prefix` (ending its connections). */
+export async function dropDatabasesWithPrefix(adminUrl: string, prefix: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ datname: string }>(`select datname from pg_database where starts_with(datname, $1)`, [prefix]);
+    for (const row of rows) await client.query(`drop database if exists ${quoteIdent(row.datname)} with (force)`);
   } finally {
     await client.end();
   }

@@ -1,4 +1,7 @@
 // Per-test-file databases: a clone of the migrated and seeded template, dropped afterwards.
+// The drop never forces connections closed: a server or pool a test left open (an engine, an api)
+// would otherwise see its connections killed and report it as an uncaught error in the worker.
+// A database still in use is left for the global teardown, which drops every database of the run.
 import { randomBytes } from 'node:crypto';
 import { afterAll, inject } from 'vitest';
 import { createDatabase, dropDatabase, pg } from './index.ts';
@@ -20,7 +23,7 @@ export interface TestDatabase {
 export async function useTestDatabase(): Promise<TestDatabase> {
   const adminUrl = inject('pgAdminUrl');
   const template = inject('pgTemplate');
-  const name = `t_${randomBytes(6).toString('hex')}`;
+  const name = `${inject('pgRunPrefix')}${randomBytes(6).toString('hex')}`;
   const url = await createDatabase(adminUrl, name, { template });
   const pools: pg.Pool[] = [];
   const newPool = (max = 10) => {
@@ -31,7 +34,10 @@ export async function useTestDatabase(): Promise<TestDatabase> {
   const pool = newPool();
   afterAll(async () => {
     await Promise.all(pools.map((p) => p.end()));
-    await dropDatabase(adminUrl, name);
+    await dropDatabase(adminUrl, name, { force: false }).catch((error: { code?: string }) => {
+      // 55006 object_in_use: another connection is still open; the global teardown drops it.
+      if (error.code !== '55006') throw error;
+    });
   });
   return { url, name, pool, newPool };
 }
