@@ -33,6 +33,12 @@ test('a top-up through the local checkout adds its credits without a reload; a d
   const watcher = await context.newPage();
   await watcher.goto(`${stackEnv.web()}/credits`);
   await expect(watcher.locator('[data-test=available]')).toHaveText(credits(start.available_credits));
+  const [ledger] = await query<{ entries: string }>(
+    'select count(*)::text as entries from public.credit_ledger_entries where organization_id = $1',
+    [org.id],
+  );
+  const historyBefore = Number(ledger!.entries);
+  await expect(watcher.locator('[data-test=history-total]')).toHaveText(`${historyBefore} entries`);
   await page.getByRole('dialog').getByRole('button', { name: 'Choose a pack' }).click();
   await checkoutPack(page, '1,400');
   await finishCheckout(page, 'Pay');
@@ -40,6 +46,9 @@ test('a top-up through the local checkout adds its credits without a reload; a d
   const expected = add(start.available_credits, '1400');
   await expect(page.locator('[data-test=available]')).toHaveText(credits(expected));
   await expect(watcher.locator('[data-test=available]')).toHaveText(credits(expected));
+  // …and its history has the new grant at the top, also without a reload.
+  await expect(watcher.locator('[data-test=history-total]')).toHaveText(`${historyBefore + 1} entries`);
+  await expect(watcher.locator('[data-test=history-row]').first()).toContainText('+1,400');
 
   const purchases = await purchasesOf(org.id);
   expect(purchases).toHaveLength(2);

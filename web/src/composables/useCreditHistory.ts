@@ -1,4 +1,4 @@
-import { computed, type Ref, ref, watch } from 'vue';
+import { computed, type Ref, ref, type WatchSource, watch } from 'vue';
 import { CreditHistoryDocument, type LedgerEntry, type LedgerEntryFilter, type LedgerEntryType } from '../graphql/ledger.ts';
 import type { AppError } from '../lib/errors.ts';
 import { useGqlQuery } from '../lib/graphql-vue.ts';
@@ -7,6 +7,12 @@ import { useSessionStore } from '../stores/session.ts';
 export interface UseCreditHistoryOptions {
   /** Rows per page. @default 25 */
   pageSize?: number;
+  /**
+   * Refetch the page whenever this changes — for example the live balance, so that a top-up or a
+   * run that lands while the page is open shows up in the history without a reload.
+   * @default undefined (no refetching)
+   */
+  refreshOn?: WatchSource<unknown>;
 }
 
 export interface UseCreditHistoryReturn {
@@ -31,7 +37,7 @@ function nextDay(day: string): string {
 }
 
 export function useCreditHistory(options: UseCreditHistoryOptions = {}): UseCreditHistoryReturn {
-  const { pageSize = 25 } = options;
+  const { pageSize = 25, refreshOn } = options;
   const session = useSessionStore();
   const page = ref(0);
   const types = ref<LedgerEntryType[]>([]);
@@ -60,6 +66,11 @@ export function useCreditHistory(options: UseCreditHistoryOptions = {}): UseCred
   const query = useGqlQuery(CreditHistoryDocument, () => ({ where: where.value, limit: pageSize, offset: page.value * pageSize }), {
     enabled: () => session.signedIn,
   });
+  if (refreshOn) {
+    watch(refreshOn, (now, before) => {
+      if (before !== undefined && now !== before) void query.refetch();
+    });
+  }
   const total = computed(() => query.data.value?.credit_ledger_entries_aggregate.aggregate?.count ?? 0);
   const pageCount = computed(() => Math.max(1, Math.ceil(total.value / pageSize)));
 
