@@ -18,6 +18,7 @@ import { EngineError, fromPgError, toGraphqlError } from './errors.ts';
 import type { CompileOptions, Plan, RequestContext } from './graphql/compile.ts';
 import { compileOperation, resolveVariables, selectOperation } from './graphql/plan.ts';
 import { buildRoleSchema } from './graphql/schema.ts';
+import { parseRequestBody } from './graphql/values.ts';
 import { type MetadataContext, type MetadataOperation, runOperation } from './metadata/api.ts';
 import { loadMetadataDir, unsupportedParts } from './metadata/load.ts';
 import { bootstrap, readMetadata, writeMetadata } from './metadata/store.ts';
@@ -172,7 +173,7 @@ export class EngineCore {
     }
     let parsed: unknown;
     try {
-      parsed = JSON.parse(body);
+      parsed = parseRequestBody(body);
     } catch {
       return this.graphqlError(new EngineError('invalid-json', 'invalid json'), legacy, false);
     }

@@ -107,6 +107,7 @@ function coerceInput(r: ActionRequest, node: ValueNode | undefined, js: unknown,
 }
 
 function fromPlain(v: unknown): Json {
+  if (v instanceof RawNumber) return v;
   if (typeof v === 'number') return new RawNumber(String(v));
   if (Array.isArray(v)) return v.map(fromPlain);
   if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, fromPlain(x)]));
@@ -202,7 +203,7 @@ function selection(r: ActionRequest, type: TypeNode, f: MergedField): Level | un
   }
   if (!hasSub) throw validation(`missing selection set for "${f.name}"`, f.path);
   const sels: Sel[] = [];
-  for (const part of r.compiler.collect(r.compiler.subSelection(f), name, f.path)) {
+  for (const part of r.compiler.collect(r.compiler.subSelection(f, name), name, f.path)) {
     if (part.name === '__typename') {
       sels.push({ alias: part.alias, kind: 'typename', name: part.name, typename: name });
       continue;
@@ -438,7 +439,7 @@ function relationshipSql(r: ActionRequest, object: OutputObject, sels: Sel[]): {
       if (extra) throw validation(`"${f.name}" has no argument named "${extra.name.value}"`, f.path);
       const a = c.alias();
       const join = rel.mapping.map(([field, col]) => `${src}.${quoteIdent(field)} = ${a}.${quoteIdent(col.name)}`).join(' AND ');
-      expr = `(SELECT ${c.rowJson(rel.target, a, c.subSelection(f), f.path)} FROM ${rel.target.sql} AS ${a} WHERE ${join} AND ${c.permFilter(rel.target, a)} LIMIT 1)`;
+      expr = `(SELECT ${c.rowJson(rel.target, a, c.subSelection(f, rel.target.name), f.path)} FROM ${rel.target.sql} AS ${a} WHERE ${join} AND ${c.permFilter(rel.target, a)} LIMIT 1)`;
     } else {
       expr = c.selectList(rel.target, f, f.path, { joinFrom: src, mapping });
     }

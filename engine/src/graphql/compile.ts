@@ -9,6 +9,7 @@ import {
   type OperationDefinitionNode,
   type SelectionSetNode,
 } from 'graphql';
+import { RawNumber } from '../actions/json.ts';
 import { EngineError, permissionError, validation } from '../errors.ts';
 import type { SelectPermission } from '../metadata/types.ts';
 import {
@@ -260,7 +261,9 @@ export class Compiler implements ValueContext {
     return out;
   }
 
-  subSelection(field: MergedField): SelectionSetNode {
+  /** The merged sub-selection of a field of object type `typeName`: refused when there is none, as Hasura's parser does. */
+  subSelection(field: MergedField, typeName: string): SelectionSetNode {
+    if (!field.nodes.some((n) => n.selectionSet)) throw validation(`missing selection set for "${typeName}"`, `${field.path}.selectionSet`);
     const selections = field.nodes.flatMap((n) => n.selectionSet?.selections ?? []);
     const set: SelectionSetNode = { kind: Kind.SELECTION_SET, selections };
     this.chains.set(set, field.chain);
@@ -621,7 +624,7 @@ export class Compiler implements ValueContext {
       this.args(f, [], path);
       const a = this.alias();
       const join = objRel.mapping.map(([l, r]) => `${alias}.${quoteIdent(l)} = ${a}.${quoteIdent(r)}`).join(' AND ');
-      const row = this.rowJson(objRel.target, a, this.subSelection(f), path);
+      const row = this.rowJson(objRel.target, a, this.subSelection(f, objRel.target.name), path);
       return `(SELECT ${row} FROM ${objRel.target.sql} AS ${a} WHERE ${join} AND ${this.permFilter(objRel.target, a)} LIMIT 1)`;
     }
     const arrRel = table.arrayRelationships.get(f.name);
@@ -721,7 +724,10 @@ export class Compiler implements ValueContext {
   private limitParam(v: Val, path: string, permLimit: number | undefined): string {
     const check = (value: unknown) => {
       if (typeof value !== 'number' || !Number.isInteger(value)) {
-        throw validation(`expected an integer for type "Int", but found ${typeof value === 'string' ? 'a string' : typeof value}`, path);
+        throw validation(
+          `expected an integer for type "Int", but found ${typeof value === 'string' ? 'a string' : value instanceof RawNumber ? 'number' : typeof value}`,
+          path,
+        );
       }
       if (value < 0) throw validation('expected a non-negative 32-bit integer for type "Int", but found an integer', path);
       return permLimit !== undefined ? Math.min(value, permLimit) : value;
@@ -739,7 +745,10 @@ export class Compiler implements ValueContext {
   private offsetParam(v: Val, path: string): string {
     const check = (value: unknown) => {
       if (typeof value !== 'number' || !Number.isInteger(value)) {
-        throw validation(`expected an integer for type "Int", but found ${typeof value === 'string' ? 'a string' : typeof value}`, path);
+        throw validation(
+          `expected an integer for type "Int", but found ${typeof value === 'string' ? 'a string' : value instanceof RawNumber ? 'number' : typeof value}`,
+          path,
+        );
       }
       if (value < 0) throw validation('expected a non-negative 32-bit integer for type "Int", but found an integer', path);
       return value;
@@ -759,7 +768,7 @@ export class Compiler implements ValueContext {
     const allowed = ['where', 'order_by', 'limit', 'offset', 'distinct_on', ...(src.extraArgs ?? [])];
     const args = this.args(f, allowed, path);
     const rows = this.rowsSource(table, args, path, src);
-    const row = this.rowJson(table, rows.alias, this.subSelection(f), path);
+    const row = this.rowJson(table, rows.alias, this.subSelection(f, table.name), path);
     return `(SELECT coalesce(json_agg(${row}${rows.outerOrder}), '[]'::json) FROM (${rows.sql}) AS ${rows.alias})`;
   }
 
@@ -770,12 +779,15 @@ export class Compiler implements ValueContext {
     const rows = this.rowsSource(table, args, path, { ...src, applyPermLimit: false });
     const b = rows.alias;
     const pairs: [string, string][] = [];
-    for (const part of this.collect(this.subSelection(f), `${table.name}_aggregate`, path)) {
+    for (const part of this.collect(this.subSelection(f, `${table.name}_aggregate`), `${table.name}_aggregate`, path)) {
       const p = part.path;
       if (part.name === '__typename') pairs.push([part.alias, `'${table.name}_aggregate'::text`]);
       else if (part.name === 'nodes') {
         this.args(part, [], p);
-        pairs.push([part.alias, `coalesce(json_agg(${this.rowJson(table, b, this.subSelection(part), p)}${rows.outerOrder}), '[]'::json)`]);
+        pairs.push([
+          part.alias,
+          `coalesce(json_agg(${this.rowJson(table, b, this.subSelection(part, table.name), p)}${rows.outerOrder}), '[]'::json)`,
+        ]);
       } else if (part.name === 'aggregate') {
         this.args(part, [], p);
         pairs.push([part.alias, this.aggregateFields(table, b, part, p)]);
@@ -787,7 +799,7 @@ export class Compiler implements ValueContext {
   private aggregateFields(table: TableInfo, b: string, f: MergedField, path: string): string {
     const pairs: [string, string][] = [];
     const typeName = `${table.name}_aggregate_fields`;
-    for (const part of this.collect(this.subSelection(f), typeName, path)) {
+    for (const part of this.collect(this.subSelection(f, typeName), typeName, path)) {
       const p = part.path;
       if (part.name === '__typename') {
         pairs.push([part.alias, `'${typeName}'::text`]);
@@ -816,7 +828,7 @@ export class Compiler implements ValueContext {
         this.args(part, [], p);
         const opType = `${table.name}_${part.name}_fields`;
         const inner: [string, string][] = [];
-        for (const colField of this.collect(this.subSelection(part), opType, p)) {
+        for (const colField of this.collect(this.subSelection(part, opType), opType, p)) {
           const cp = colField.path;
           if (colField.name === '__typename') {
             inner.push([colField.alias, `'${opType}'::text`]);
@@ -854,7 +866,7 @@ export class Compiler implements ValueContext {
       return `${a}.${quoteIdent(c.name)} = ${this.param(v, c.castType, c.scalar, c.isArray, `${path}.args.${c.field}`)}`;
     });
     conds.push(this.permFilter(table, a));
-    const row = this.rowJson(table, a, this.subSelection(f), path);
+    const row = this.rowJson(table, a, this.subSelection(f, table.name), path);
     return `(SELECT ${row} FROM ${table.sql} AS ${a} WHERE ${conds.join(' AND ')} LIMIT 1)`;
   }
 

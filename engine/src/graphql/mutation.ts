@@ -358,13 +358,13 @@ function onConflictSql(c: Compiler, table: TableInfo, alias: string, v: Val, pat
 function responseJson(c: Compiler, table: TableInfo, cte: string, f: MergedField, path: string, affected?: string): string {
   const typeName = `${table.name}_mutation_response`;
   const pairs: [string, string][] = [];
-  for (const part of c.collect(c.subSelection(f), typeName, path)) {
+  for (const part of c.collect(c.subSelection(f, typeName), typeName, path)) {
     const p = part.path;
     if (part.name === '__typename') pairs.push([part.alias, `'${typeName}'::text`]);
     else if (part.name === 'affected_rows') pairs.push([part.alias, affected ?? `(SELECT count(*) FROM ${cte})`]);
     else if (part.name === 'returning' && c.canSelect(table)) {
       const b = c.alias();
-      const row = c.rowJson(table, b, c.subSelection(part), p);
+      const row = c.rowJson(table, b, c.subSelection(part, table.name), p);
       // As Hasura does, `returning` shows the written rows with the role's select columns (not its row filter).
       pairs.push([part.alias, `(SELECT coalesce(json_agg(${row}), '[]'::json) FROM ${cte} AS ${b})`]);
     } else throw validation(`field "${part.name}" not found in type: '${typeName}'`, p);
@@ -377,7 +377,7 @@ function finish(c: Compiler, table: TableInfo, ctes: Cte[], name: string, f: Mer
   if (single) {
     if (!c.canSelect(table)) throw validation(`field "${f.name}" not found in type: 'mutation_root'`, path);
     const b = c.alias();
-    const row = c.rowJson(table, b, c.subSelection(f), path);
+    const row = c.rowJson(table, b, c.subSelection(f, table.name), path);
     body = `(SELECT ${row} FROM ${name} AS ${b} LIMIT 1)`;
   } else body = responseJson(c, table, name, f, path);
   const guard = checkGuardSql(ctes);
@@ -412,7 +412,7 @@ function nestedInsert(
   if (single) {
     if (!c.canSelect(table)) throw validation(`field "${f.name}" not found in type: 'mutation_root'`, path);
     const b = c.alias();
-    body = `(SELECT ${c.rowJson(table, b, c.subSelection(f), path)} FROM ${m} AS ${b} LIMIT 1)`;
+    body = `(SELECT ${c.rowJson(table, b, c.subSelection(f, table.name), path)} FROM ${m} AS ${b} LIMIT 1)`;
   } else body = responseJson(c, table, m, f, path, `(${prev}->>'affected')::int`);
   return [
     { sql: first, params: firstParams },

@@ -1,6 +1,7 @@
 // Argument values as the compiler sees them: a node of the query text, or a plain JSON value
 // (from variables, or from metadata such as permission filters and presets).
 import { Kind, type ValueNode } from 'graphql';
+import { parseExact, RawNumber, stringifyExact } from '../actions/json.ts';
 import { validation } from '../errors.ts';
 
 export type Val = { node: ValueNode } | { js: unknown };
@@ -70,7 +71,8 @@ export function objectEntries(v: Val, ctx: ValueContext, typeName: string, path:
     if (v.node.kind === Kind.VARIABLE) return objectEntries({ js: jsValue(v, ctx) }, ctx, typeName, path);
     throw validation(`expected an object for type "${typeName}", but found ${describe(astToJs(v.node, ctx))}`, path);
   }
-  if (v.js && typeof v.js === 'object' && !Array.isArray(v.js)) return Object.entries(v.js).map(([k, x]) => [k, { js: x }]);
+  if (v.js && typeof v.js === 'object' && !Array.isArray(v.js) && !(v.js instanceof RawNumber))
+    return Object.entries(v.js).map(([k, x]) => [k, { js: x }]);
   throw validation(`expected an object for type "${typeName}", but found ${describe(v.js)}`, path);
 }
 
@@ -91,6 +93,7 @@ export function describe(value: unknown): string {
   if (typeof value === 'string') return 'a string';
   if (typeof value === 'boolean') return 'a boolean';
   if (typeof value === 'number') return Number.isInteger(value) ? 'an integer' : 'a float';
+  if (value instanceof RawNumber) return /^-?\d+$/.test(value.text) ? 'an integer' : 'a float';
   if (Array.isArray(value)) return 'a list';
   return 'an object';
 }
@@ -110,6 +113,7 @@ export function toPgParam(value: unknown, scalar: string, isArray: boolean, path
       }
       return String(value);
     case 'Float':
+      if (value instanceof RawNumber) return value.text;
       if (typeof value !== 'number' && !(typeof value === 'string' && /^-?\d+(\.\d+)?(e[+-]?\d+)?$/i.test(value))) {
         throw validation(`expected a float for type "Float", but found ${describe(value)}`, path);
       }
@@ -122,9 +126,49 @@ export function toPgParam(value: unknown, scalar: string, isArray: boolean, path
       return value;
     case 'json':
     case 'jsonb':
-      return JSON.stringify(value);
+      return stringifyExact(value);
     default:
+      if (value instanceof RawNumber) return value.text;
       if (typeof value === 'object') return JSON.stringify(value);
       return String(value);
   }
+}
+
+// ---- request bodies ----
+
+/**
+ * A run of 16 digits (and dots): the only way a JSON number can have more significant digits than a
+ * float keeps. Written out 16 times rather than as `{16}`: V8 scans a typical body about 4 times
+ * faster so (~70 ns for 400 bytes).
+ */
+const LONG_NUMBER = new RegExp('[\\d.]'.repeat(16));
+
+/**
+ * A GraphQL request body, as JSON.parse reads it, except that a number with more than 15
+ * significant digits stays exact (a RawNumber, sent to Postgres as its text), as Hasura reads
+ * numbers. Bodies without such a run of digits (nearly all) take JSON.parse alone.
+ */
+export function parseRequestBody(body: string): unknown {
+  if (!LONG_NUMBER.test(body)) return JSON.parse(body);
+  return floatsWhereExact(parseExact(body));
+}
+
+function floatsWhereExact(value: unknown): unknown {
+  if (value instanceof RawNumber) return significantDigits(value.text) > 15 ? value : Number(value.text);
+  if (Array.isArray(value)) return value.map(floatsWhereExact);
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value))
+      Object.defineProperty(out, k, { value: floatsWhereExact(v), enumerable: true, writable: true, configurable: true });
+    return out;
+  }
+  return value;
+}
+
+function significantDigits(text: string): number {
+  const mantissa = text
+    .replace(/^-/, '')
+    .replace(/[eE].*$/, '')
+    .replace('.', '');
+  return mantissa.replace(/^0+/, '').length;
 }
