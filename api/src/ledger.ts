@@ -5,23 +5,19 @@ import { credits } from './decimal.ts';
 import { ledger } from './errors.ts';
 
 /**
- * The org's available credits (balance − reserved) at `now`: from the balance row alone while no
- * grant is due to expire (`next_expiry_at` is never later than the truth), else from
- * `get_credit_balance`, which discounts grants past expiry that no call has expired yet.
+ * The SQL expression of the org's available credits (balance − reserved) at `now`, for the select
+ * list of a statement: `public.api_available_credits` (migration 1795322400300) reads them from the
+ * balance row alone while no grant is due to expire, else from `get_credit_balance`, which
+ * discounts grants past expiry that no call has expired yet. It is VOLATILE, so in the select list
+ * over a ledger function's row (`from public.reserve_credits(...) r`) it runs after that function
+ * with a new snapshot and sees its changes: each action is one statement and one round trip.
  */
+export const availableSql = (org: string, now: string) => `public.api_available_credits(${org}, ${now})::text as available_credits`;
+
+/** The org's available credits at `now`, on their own (when no ledger statement answers them). */
 export async function availableCredits(db: pg.Pool, orgId: string, now: Date): Promise<string> {
   const { rows } = await ledger(() =>
-    db.query<{ available_credits: string }>(
-      {
-        name: 'api-available',
-        text: `select case when b.next_expiry_at is null or b.next_expiry_at > $2
-             then b.allowance_remaining_credits + b.purchased_remaining_credits + b.bonus_remaining_credits - b.debt_credits - b.reserved_credits
-             else (select g.available_credits from public.get_credit_balance($1, $2) g)
-           end::text as available_credits
-         from public.credit_balances b where b.organization_id = $1`,
-      },
-      [orgId, now],
-    ),
+    db.query<{ available_credits: string | null }>({ name: 'api-available', text: `select ${availableSql('$1', '$2')}` }, [orgId, now]),
   );
   return credits(rows[0]?.available_credits ?? '0');
 }

@@ -2,10 +2,12 @@
 import { randomUUID } from 'node:crypto';
 import { useTestDatabase } from '@org-credits/db/testing';
 import { describe, expect, it } from 'vitest';
-import { available, createOrg, type Session, snapshot, startApi, type TestOrg } from './helpers.ts';
+import { available, createOrg, NOW, type Session, snapshot, startApi, type TestOrg } from './helpers.ts';
 
 const db = await useTestDatabase();
 const api = await startApi(db);
+/** The same api with its clock ten minutes after NOW. */
+const tenMinutesLater = await startApi(db, { clock: () => new Date(NOW.getTime() + 10 * 60_000) });
 
 async function hold(org: TestOrg, input: Record<string, unknown> = {}) {
   const res = await api.action(
@@ -190,5 +192,92 @@ describe('settle and release refusals change nothing', () => {
       'FORBIDDEN',
     );
     expect(await refused(() => release(forged, r.reservationId), [org.orgId, intruder.orgId])).toBe('FORBIDDEN');
+  });
+});
+
+// Each of reserve, settle and release reads the available credits in the same statement as its
+// ledger call (public.api_available_credits, VOLATILE so that it sees the call's own changes); the
+// answer must be what the database holds once the call is done, never the balance before it.
+describe('availableCredits in the answers is what the database holds after the call', () => {
+  const reserve = (org: TestOrg, key: string) =>
+    api.action('reserveCredits', { capability: 'question_suggestions', qualityLevel: 'fast', idempotencyKey: key }, org.session);
+
+  it('after a reserve, a repeated reserve with the same key, a settle and a repeated settle', async () => {
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    const held = await reserve(org, 'same-key');
+    expect(held.body.availableCredits).toBe('9.886');
+    expect(await available(db.pool, org.orgId)).toBe('9.886');
+    const again = await reserve(org, 'same-key');
+    expect(again.body).toEqual(held.body);
+    expect(await available(db.pool, org.orgId)).toBe('9.886');
+    const second = await reserve(org, 'other-key');
+    expect(second.body.availableCredits).toBe('9.772');
+    expect(await available(db.pool, org.orgId)).toBe('9.772');
+
+    // 0.105 charged, 0.009 of the first hold back: 9.772 + 0.114 − 0.105 = 9.781.
+    const settled = await settle(org.session, held.body.reservationId, { inputTokens: 350, outputTokens: 120 });
+    expect(settled.body.availableCredits).toBe('9.781');
+    expect(await available(db.pool, org.orgId)).toBe('9.781');
+    // The retry is answered from the saved settlement (no ledger call): the same answer.
+    const retry = await settle(org.session, held.body.reservationId, { inputTokens: 350, outputTokens: 120 });
+    expect(retry.body).toEqual(settled.body);
+    expect(await available(db.pool, org.orgId)).toBe('9.781');
+  });
+
+  it('after a release and a repeated release', async () => {
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    const first = await reserve(org, 'one');
+    const second = await reserve(org, 'two');
+    expect(second.body.availableCredits).toBe('9.772');
+    const released = await release(org.session, first.body.reservationId);
+    expect(released.body).toEqual({ reservationId: first.body.reservationId, releasedCredits: '0.114', availableCredits: '9.886' });
+    expect(await available(db.pool, org.orgId)).toBe('9.886');
+    const again = await release(org.session, first.body.reservationId);
+    expect(again.body).toEqual(released.body);
+    expect(await available(db.pool, org.orgId)).toBe('9.886');
+    const rows = (
+      await db.pool.query('select status from public.credit_reservations where organization_id = $1 order by status', [org.orgId])
+    ).rows;
+    expect(rows).toEqual([{ status: 'open' }, { status: 'released' }]);
+  });
+
+  it('with a grant past its expiry that no job has expired yet', async () => {
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    // 5 bonus credits granted two hours ago that expired an hour ago; nothing has swept them.
+    await db.pool.query(
+      `select public.grant_credits($1, 5, 'promotion', 'expired-promo', p_expires_at => $2::timestamptz - interval '1 hour',
+         p_now => $2::timestamptz - interval '2 hours')`,
+      [org.orgId, NOW],
+    );
+    const held = await reserve(org, 'after-expiry');
+    expect(held.body.availableCredits).toBe('9.886');
+    expect(await available(db.pool, org.orgId)).toBe('9.886');
+    const settled = await settle(org.session, held.body.reservationId, { inputTokens: 350, outputTokens: 120 });
+    expect(settled.body.availableCredits).toBe('9.895');
+    expect(await available(db.pool, org.orgId)).toBe('9.895');
+    const { rows } = await db.pool.query(
+      'select bonus_remaining_credits, purchased_remaining_credits, reserved_credits from public.credit_balances where organization_id = $1',
+      [org.orgId],
+    );
+    expect(rows[0]).toEqual({ bonus_remaining_credits: '0.000', purchased_remaining_credits: '9.895', reserved_credits: '0.000' });
+  });
+
+  it('after a release of a reservation whose grant expired while it was held', async () => {
+    const org = await createOrg(db.pool);
+    await db.pool.query(
+      `select public.grant_credits($1, 1, 'promotion', 'short-promo', p_expires_at => $2::timestamptz + interval '1 minute',
+         p_now => $2::timestamptz - interval '1 hour')`,
+      [org.orgId, NOW],
+    );
+    const held = await reserve(org, 'held-over-expiry');
+    expect(held.body.availableCredits).toBe('0.886');
+    // Ten minutes later the grant is past its expiry; releasing lets the held credits expire too.
+    const res = await tenMinutesLater.action('releaseCredits', { reservationId: held.body.reservationId }, org.session);
+    expect(res.body).toEqual({ reservationId: held.body.reservationId, releasedCredits: '0.114', availableCredits: '0.000' });
+    const { rows } = await db.pool.query('select available_credits::text as available from public.get_credit_balance($1, $2)', [
+      org.orgId,
+      new Date(NOW.getTime() + 10 * 60_000),
+    ]);
+    expect(rows[0].available).toBe('0.000');
   });
 });

@@ -3,9 +3,9 @@
 // larger estimate from the caller raises it, a smaller one never lowers it. The same key again
 // returns the same reservation (reserve_credits is idempotent per org and key).
 import { z } from 'zod';
-import { CREDIT_SCALE, formatDecimal, maxBigInt, parseDecimal } from '../decimal.ts';
+import { CREDIT_SCALE, credits, formatDecimal, maxBigInt, parseDecimal } from '../decimal.ts';
 import { AppError, ledger } from '../errors.ts';
-import { availableCredits } from '../ledger.ts';
+import { availableSql } from '../ledger.ts';
 import { findOffer, holdAmount, requiredPlanCode } from '../pricing.ts';
 import { type OrgActor, requireOrgActor } from '../session.ts';
 import { type ActionContext, defineAction } from './context.ts';
@@ -32,14 +32,16 @@ interface ReservationRow {
   amount_credits: string;
   expires_at: Date;
   model_id: string;
+  /** The org's available credits after the hold, read in the same statement (see `availableSql`). */
+  available_credits: string | null;
 }
 
 /**
  * The common case in one round trip: the org's plan's offer, the hold computed from its prices
  * (the estimate's maximum, exactly as `creditsFor`: credits × 1000 = base × 1000 + input × input
- * price + output × output price, rounded up), and reserve_credits with it. No row when the plan
- * lacks the offer or the input is over the capability's maximum: the slow path then finds the
- * precise error.
+ * price + output × output price, rounded up), reserve_credits with it, and the available credits
+ * after it. No row when the plan lacks the offer or the input is over the capability's maximum:
+ * the slow path then finds the precise error.
  */
 const RESERVE_FAST_SQL = `
 with offer as (
@@ -58,7 +60,7 @@ with offer as (
   join public.llm_models m on m.id = pq.model_id
   where s.organization_id = $1 and ($6::int is null or c.pricing_mode = 'per_call' or $6::int <= c.max_input_tokens)
 )
-select r.id, r.amount_credits::text, r.expires_at, r.model_id
+select r.id, r.amount_credits::text, r.expires_at, r.model_id, ${availableSql('$1', '$8')}
 from offer o
 cross join lateral public.reserve_credits(p_org_id => $1, p_amount => greatest(o.hold, coalesce($7::numeric, 0))::numeric(20, 3),
   p_idempotency_key => $4, p_capability_code => o.capability_code, p_quality_level_code => o.quality_level_code,
@@ -87,7 +89,7 @@ export async function reserveCredits(ctx: ActionContext, args: z.output<typeof i
     amountCredits: formatDecimal(parseDecimal(row.amount_credits, CREDIT_SCALE), CREDIT_SCALE),
     expiresAt: row.expires_at.toISOString(),
     modelId: row.model_id,
-    availableCredits: await availableCredits(ctx.db, actor.orgId, now),
+    availableCredits: credits(row.available_credits ?? '0'),
   };
 }
 
@@ -99,9 +101,9 @@ async function reserveSlowly(ctx: ActionContext, actor: OrgActor, args: z.output
   const amount = formatDecimal(maxBigInt(server, client), CREDIT_SCALE);
   const { rows } = await ledger(() =>
     ctx.db.query<ReservationRow>(
-      `select id, amount_credits::text, expires_at, model_id
+      `select r.id, r.amount_credits::text, r.expires_at, r.model_id, ${availableSql('$1', '$9')}
        from public.reserve_credits(p_org_id => $1, p_amount => $2::numeric, p_idempotency_key => $3, p_capability_code => $4,
-         p_quality_level_code => $5, p_model_id => $6, p_pricing => $7::jsonb, p_user_id => $8, p_now => $9)`,
+         p_quality_level_code => $5, p_model_id => $6, p_pricing => $7::jsonb, p_user_id => $8, p_now => $9) r`,
       [actor.orgId, amount, args.idempotencyKey, offer.capability, offer.qualityLevel, offer.modelId, offer.pricing, actor.userId, now],
     ),
   ).catch((error: unknown) => withRequiredPlan(ctx, args, error));

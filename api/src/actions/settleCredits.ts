@@ -5,9 +5,9 @@
 // RESERVATION_ALREADY_RESOLVED.
 import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
-import { CREDIT_SCALE, formatDecimal, parseDecimal } from '../decimal.ts';
+import { CREDIT_SCALE, credits, formatDecimal, parseDecimal } from '../decimal.ts';
 import { AppError, ledger } from '../errors.ts';
-import { availableCredits } from '../ledger.ts';
+import { availableCredits, availableSql } from '../ledger.ts';
 import { creditsFor } from '../pricing.ts';
 import { type OrgActor, requireOrgActor } from '../session.ts';
 import { type ActionContext, defineAction } from './context.ts';
@@ -68,14 +68,14 @@ function settledOutput(reservation: ReservationState, available: string): Settle
 /**
  * The common case in one round trip: the open reservation of the org, its charge computed from the
  * prices saved on it (exactly as `creditsFor`: credits × 1000 = base × 1000 + input × input price +
- * output × output price, rounded up), and settle_reservation with it. No row when the reservation
- * is missing, not open, or the usage does not fit its pricing: the slow path then finds the
- * precise answer.
+ * output × output price, rounded up), settle_reservation with it, and the available credits after
+ * it (see `availableSql`). No row when the reservation is missing, not open, or the usage does not
+ * fit its pricing: the slow path then finds the precise answer.
  */
 const SETTLE_FAST_SQL = `
 select ${RESERVATION_COLUMNS.split(', ')
   .map((column) => `s.${column}`)
-  .join(', ')}
+  .join(', ')}, ${availableSql('$2', '$6')}
 from public.credit_reservations r
 cross join lateral public.settle_reservation(
   p_reservation_id => r.id,
@@ -95,10 +95,10 @@ export async function settleCredits(ctx: ActionContext, args: z.output<typeof in
   const actor = await requireOrgActor(ctx.db, ctx.session);
   const now = ctx.clock();
   const { inputTokens = null, outputTokens = null, calls = null } = args.usage;
-  let after: ReservationState | undefined;
+  let after: Settled | undefined;
   try {
     const { rows } = await ledger(() =>
-      ctx.db.query<ReservationRow>({ name: 'api-settle', text: SETTLE_FAST_SQL }, [
+      ctx.db.query<SettledRow>({ name: 'api-settle', text: SETTLE_FAST_SQL }, [
         args.reservationId,
         actor.orgId,
         inputTokens,
@@ -107,34 +107,45 @@ export async function settleCredits(ctx: ActionContext, args: z.output<typeof in
         now,
       ]),
     );
-    if (rows[0]) after = toReservationState(rows[0]);
+    if (rows[0]) after = settled(rows[0]);
   } catch (error) {
     // Resolved by someone else between our look and the ledger's lock: the slow path answers.
     if (!(error instanceof AppError && error.code === 'RESERVATION_ALREADY_RESOLVED')) throw error;
   }
   after ??= await settleSlowly(ctx, actor, args, now);
-  return settledOutput(after, await availableCredits(ctx.db, actor.orgId, now));
+  return settledOutput(after.reservation, after.available ?? (await availableCredits(ctx.db, actor.orgId, now)));
 }
 
+/** A settle statement's row: the reservation after it, and the org's available credits after it. */
+type SettledRow = ReservationRow & { available_credits: string | null };
+
+interface Settled {
+  reservation: ReservationState;
+  /** Null when no statement of this request read them (a retry answered from the saved settlement). */
+  available: string | null;
+}
+
+const settled = (row: SettledRow): Settled => ({ reservation: toReservationState(row), available: credits(row.available_credits ?? '0') });
+
 /** Loads the reservation (answering RESERVATION_NOT_FOUND or INVALID_INPUT), then settles. */
-async function settleSlowly(ctx: ActionContext, actor: OrgActor, args: z.output<typeof input>, now: Date): Promise<ReservationState> {
+async function settleSlowly(ctx: ActionContext, actor: OrgActor, args: z.output<typeof input>, now: Date): Promise<Settled> {
   const before = await loadReservation(ctx.db, actor.orgId, args.reservationId);
   const { amount, saved } = chargeFor(before, args.usage);
   try {
     const { rows } = await ledger(() =>
-      ctx.db.query<ReservationRow>(
-        `select ${RESERVATION_COLUMNS} from public.settle_reservation(p_reservation_id => $1, p_actual_amount => $2::numeric, p_org_id => $3,
-           p_usage => $4::jsonb, p_now => $5)`,
+      ctx.db.query<SettledRow>(
+        `select ${RESERVATION_COLUMNS}, ${availableSql('$3', '$5')}
+         from public.settle_reservation(p_reservation_id => $1, p_actual_amount => $2::numeric, p_org_id => $3, p_usage => $4::jsonb, p_now => $5)`,
         [before.id, amount, actor.orgId, saved, now],
       ),
     );
-    return toReservationState(rows[0] as ReservationRow);
+    return settled(rows[0] as SettledRow);
   } catch (error) {
     if (!(error instanceof AppError && error.code === 'RESERVATION_ALREADY_RESOLVED')) throw error;
     const after = await loadReservation(ctx.db, actor.orgId, args.reservationId);
     // A retry of the settle that already happened: answer it again, charge nothing more.
     if (after.status !== 'settled' || !isDeepStrictEqual(after.usage, saved)) throw error;
-    return after;
+    return { reservation: after, available: null };
   }
 }
 

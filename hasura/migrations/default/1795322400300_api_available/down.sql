@@ -1,0 +1,1 @@
+drop function public.api_available_credits(uuid, timestamptz);
