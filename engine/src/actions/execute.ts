@@ -260,9 +260,21 @@ const notForwarded = new Set([
 /** Connections to handlers are kept open between calls, as Hasura's HTTP manager does. */
 const agents = { http: new HttpAgent({ keepAlive: true, maxSockets: 100 }), https: new HttpsAgent({ keepAlive: true, maxSockets: 100 }) };
 
+/** Handler URLs, parsed once per text. */
+const parsedUrls = new Map<string, URL>();
+function parseUrl(text: string): URL {
+  let url = parsedUrls.get(text);
+  if (!url) {
+    url = new URL(text);
+    if (parsedUrls.size > 1000) parsedUrls.clear();
+    parsedUrls.set(text, url);
+  }
+  return url;
+}
+
 function post(url: string, headers: Record<string, string>, body: string, timeoutSeconds: number): Promise<HandlerAnswer> {
   return new Promise((resolve, reject) => {
-    const u = new URL(url);
+    const u = parseUrl(url);
     const https = u.protocol === 'https:';
     const send = https ? httpsRequest : httpRequest;
     const req = send(
@@ -480,7 +492,8 @@ export async function executeAction(r: ActionRequest, info: ActionInfo, f: Merge
   const { send, shown } = outgoingHeaders(r, info);
   const payload = { action: { name: info.action.name }, input, session_variables: r.session.variables, request_query: r.requestQuery };
   const body = stringifyExact(payload);
-  const requestInfo = { body: plain(payload), url: d.handler, headers: shown, transformed_request: null };
+  // Only error answers show the request and the response; built when one is needed.
+  const requestInfo = () => ({ body: plain(payload), url: d.handler, headers: shown, transformed_request: null });
   let answer: HandlerAnswer;
   try {
     answer = await post(url, send, body, d.timeout ?? 30);
@@ -489,7 +502,7 @@ export async function executeAction(r: ActionRequest, info: ActionInfo, f: Merge
     throw new EngineError('unexpected', 'http exception when calling webhook', '$', 500, {
       type: 'http_exception',
       message: message === 'Response timeout' ? 'Response timeout' : `Connection failure: ${message}`,
-      request: requestInfo,
+      request: requestInfo(),
     });
   }
   let value: Json;
@@ -500,16 +513,16 @@ export async function executeAction(r: ActionRequest, info: ActionInfo, f: Merge
     throw new EngineError('unexpected', 'not a valid json response from webhook', '$', 500, {
       error: `invalid json: ${error.message}`,
       response: { status: answer.status, body: answer.body, headers: answer.headers },
-      request: requestInfo,
+      request: requestInfo(),
     });
   }
-  const responseInfo = { status: answer.status, body: plain(value), headers: answer.headers };
+  const responseInfo = () => ({ status: answer.status, body: plain(value), headers: answer.headers });
   if (answer.status >= 400 && answer.status < 500) {
     if (!value || typeof value !== 'object' || Array.isArray(value) || value instanceof RawNumber || typeof value.message !== 'string')
       throw new EngineError('unexpected', 'key "message" not found or not a string in the action error response', '$', 400, {
         error: 'unexpected response',
-        response: responseInfo,
-        request: requestInfo,
+        response: responseInfo(),
+        request: requestInfo(),
       });
     const ext = value.extensions;
     const extensions: Record<string, Json> =
@@ -521,7 +534,7 @@ export async function executeAction(r: ActionRequest, info: ActionInfo, f: Merge
   if (answer.status < 200 || answer.status >= 300)
     throw new EngineError('unexpected', 'internal error', '$', 500, { webhook_response: plain(value) });
   const fail: Fail = (message) => {
-    throw new EngineError('unexpected', message, '$', 400, { error: 'unexpected response', response: responseInfo, request: requestInfo });
+    throw new EngineError('unexpected', message, '$', 400, { error: 'unexpected response', response: responseInfo(), request: requestInfo() });
   };
   const failMissing: Fail = (message) => {
     throw new EngineError('unexpected', message, '$', 400, { webhook_response: plain(value) });

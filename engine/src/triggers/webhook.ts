@@ -2,6 +2,8 @@
 // the request and response as Hasura records them in its invocation logs. The body is passed in
 // as text, built from the database's own JSON, so numbers in row data reach the webhook with
 // every digit (never through a JavaScript float).
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { ResolvedHeader } from './types.ts';
 
 /** The largest response body kept in an invocation log. */
@@ -24,6 +26,79 @@ export interface WebhookOutcome {
   responseLog: string;
 }
 
+/** Connections to webhooks are kept open between calls, as Hasura's HTTP manager does. */
+const agents = { http: new HttpAgent({ keepAlive: true, maxSockets: 100 }), https: new HttpsAgent({ keepAlive: true, maxSockets: 100 }) };
+
+interface Answer {
+  status: number;
+  /** As fetch's `Headers` lists them: lower-case names in order, repeated ones joined with `, ` (each `set-cookie` on its own). */
+  headers: { name: string; value: string }[];
+  retryAfter: string | null;
+  location: string | null;
+  body: string;
+}
+
+/**
+ * One POST with node:http over a keep-alive agent (a fetch call costs several times its CPU). A
+ * request sent on a kept-alive connection that the other side had just closed fails before any
+ * answer (ECONNRESET on a reused socket): it is sent once more on a new connection, as Node's docs
+ * advise.
+ */
+function post(url: URL, headers: Record<string, string>, body: string, signal: AbortSignal, retried = false): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const https = url.protocol === 'https:';
+    const req = (https ? httpsRequest : httpRequest)(
+      url,
+      {
+        method: 'POST',
+        agent: https ? agents.https : agents.http,
+        headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const raw = res.rawHeaders;
+          const byName = new Map<string, string[]>();
+          for (let i = 0; i < raw.length; i += 2) {
+            const name = (raw[i] as string).toLowerCase();
+            const list = byName.get(name);
+            if (list) list.push(raw[i + 1] as string);
+            else byName.set(name, [raw[i + 1] as string]);
+          }
+          const list: { name: string; value: string }[] = [];
+          for (const name of [...byName.keys()].sort()) {
+            const values = byName.get(name) as string[];
+            if (name === 'set-cookie') for (const value of values) list.push({ name, value });
+            else list.push({ name, value: values.join(', ') });
+          }
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: list,
+            retryAfter: byName.get('retry-after')?.join(', ') ?? null,
+            location: byName.get('location')?.[0] ?? null,
+            body: Buffer.concat(chunks).toString('utf8'),
+          });
+        });
+      },
+    );
+    const onAbort = () => {
+      const reason = signal.reason instanceof Error ? signal.reason : new Error('aborted');
+      req.destroy(reason);
+      reject(reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    req.on('close', () => signal.removeEventListener('abort', onAbort));
+    req.on('error', (error: NodeJS.ErrnoException) => {
+      if (!retried && req.reusedSocket && error.code === 'ECONNRESET' && !signal.aborted) {
+        post(url, headers, body, signal, true).then(resolve, reject);
+      } else reject(error);
+    });
+    req.end(body);
+  });
+}
+
 export async function callWebhook(
   url: string,
   body: string,
@@ -42,20 +117,36 @@ export async function callWebhook(
     const timeout = AbortSignal.timeout(timeoutSeconds * 1000);
     const signal = shutdown ? AbortSignal.any([timeout, shutdown]) : timeout;
     if (shutdown?.aborted) throw shutdown.reason;
-    const response = await fetch(url, { method: 'POST', headers: sent, body, signal });
-    const text = await response.text();
-    const responseHeaders = [...response.headers].map(([name, value]) => ({ name, value }));
+    let answer = await post(new URL(url), sent, body, signal);
+    // A redirect is followed as fetch follows it (303, and 301/302 after a POST, as a GET without body).
+    if (answer.location !== null && [301, 302, 303, 307, 308].includes(answer.status)) {
+      const keep = answer.status === 307 || answer.status === 308;
+      const response = await fetch(new URL(answer.location, url), {
+        method: keep ? 'POST' : 'GET',
+        headers: keep ? sent : Object.fromEntries(Object.entries(sent).filter(([name]) => name !== 'content-type')),
+        ...(keep ? { body } : {}),
+        signal,
+      });
+      const text = await response.text();
+      answer = {
+        status: response.status,
+        headers: [...response.headers].map(([name, value]) => ({ name, value })),
+        retryAfter: response.headers.get('retry-after'),
+        location: null,
+        body: text,
+      };
+    }
     return {
-      ok: response.status >= 200 && response.status < 300,
+      ok: answer.status >= 200 && answer.status < 300,
       interrupted: false,
-      status: response.status,
-      retryAfterSeconds: parseRetryAfter(response.headers.get('retry-after')),
-      error: response.status >= 200 && response.status < 300 ? null : `http ${response.status}`,
+      status: answer.status,
+      retryAfterSeconds: parseRetryAfter(answer.retryAfter),
+      error: answer.status >= 200 && answer.status < 300 ? null : `http ${answer.status}`,
       durationMs: Math.round(performance.now() - started),
       requestLog,
       responseLog: JSON.stringify({
         type: 'webhook_response',
-        data: { status: response.status, headers: responseHeaders, body: text.slice(0, MAX_LOGGED_BODY) },
+        data: { status: answer.status, headers: answer.headers, body: answer.body.slice(0, MAX_LOGGED_BODY) },
         version: '2',
       }),
     };
@@ -82,7 +173,8 @@ export function parseRetryAfter(value: string | null): number | null {
 }
 
 function describeFailure(error: unknown, timeoutSeconds: number): string {
-  const e = error as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+  const e = error as { name?: string; code?: string; message?: string; cause?: { code?: string; message?: string } };
   if (e.name === 'TimeoutError' || e.name === 'AbortError') return `timeout after ${timeoutSeconds}s`;
-  return e.cause?.code ?? e.cause?.message ?? e.message ?? 'request failed';
+  // node:http's errors carry their code (ECONNREFUSED, ECONNRESET…); fetch's carry it in their cause.
+  return e.code ?? e.cause?.code ?? e.cause?.message ?? e.message ?? 'request failed';
 }
