@@ -63,19 +63,46 @@ export function createApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.set('etag', false);
 
+  const secret = requireSecret(deps.actionSecret);
+  const hasuraJson = express.json({ limit: BODY_LIMITS.hasura });
+  const payments = deps.payments;
+  // POST /actions, the hot path (every reserve and settle), is the first layer: the router does not
+  // walk the routes below for it. The same checks in the same order as for /cron and /events: the
+  // secret before the body is even parsed, then the body, then the action; errors go to the error
+  // middleware registered last.
+  app.use((req, res, next) => {
+    if (req.method !== 'POST' || req.path !== '/actions') return next();
+    secret(req, res, (error?: unknown) => {
+      if (error) return next(error);
+      hasuraJson(req, res, (error?: unknown) => {
+        if (error) return next(error);
+        runAction(req.body).then((output) => res.json(output), next);
+      });
+    });
+  });
+  const runAction = async (body: unknown): Promise<unknown> => {
+    const envelope = actionEnvelope.safeParse(body);
+    if (!envelope.success) throw invalidInputFromZod(envelope.error, 'action request');
+    const { action, input, session_variables } = envelope.data;
+    const definition = actions[action.name];
+    if (!definition) throw new AppError('NOT_FOUND', `no action named ${action.name}`);
+    const session = sessionFrom(session_variables);
+    const args = definition.input.safeParse(input);
+    if (!args.success) throw invalidInputFromZod(args.error, `input of ${action.name}`);
+    return definition.handler({ session, db: deps.db, ai: deps.ai, clock, ...(payments ? { payments } : {}) }, args.data);
+  };
+
   app.get('/healthz', async (_req, res) => {
     await deps.db.query('select 1');
     res.json({ ok: true });
   });
 
-  const secret = requireSecret(deps.actionSecret);
-  // Checked before the body is even parsed. /cron/* and /events/* (part 2) mount behind it too.
+  // Checked before the body is even parsed. /actions (above), /cron/* and /events/* (part 2) sit behind it.
   app.use(['/actions', '/cron', '/events'], secret);
   // JSON bodies only where JSON is expected: Stripe's webhook (part 2) needs its raw body for the
   // signature and mounts its own parser.
-  app.use(['/actions', '/cron', '/events'], express.json({ limit: BODY_LIMITS.hasura }));
+  app.use(['/actions', '/cron', '/events'], hasuraJson);
   app.use('/dev', express.json({ limit: BODY_LIMITS.devSignIn }));
-  const payments = deps.payments;
   if (payments) {
     const logger = deps.logger ?? console;
     const paymentDeps = { db: deps.db, payments, clock, logger: { error: logger.error.bind(logger), info: console.info } };
@@ -88,17 +115,9 @@ export function createApp(deps: AppDeps): express.Express {
     }
   }
 
+  // Other spellings the router matches (`/actions/`, `/Actions`): the same, behind the same checks.
   app.post('/actions', async (req, res) => {
-    const envelope = actionEnvelope.safeParse(req.body);
-    if (!envelope.success) throw invalidInputFromZod(envelope.error, 'action request');
-    const { action, input, session_variables } = envelope.data;
-    const definition = actions[action.name];
-    if (!definition) throw new AppError('NOT_FOUND', `no action named ${action.name}`);
-    const session = sessionFrom(session_variables);
-    const args = definition.input.safeParse(input);
-    if (!args.success) throw invalidInputFromZod(args.error, `input of ${action.name}`);
-    const output = await definition.handler({ session, db: deps.db, ai: deps.ai, clock, ...(payments ? { payments } : {}) }, args.data);
-    res.json(output);
+    res.json(await runAction(req.body));
   });
 
   app.use(
