@@ -534,7 +534,11 @@ export async function executeAction(r: ActionRequest, info: ActionInfo, f: Merge
   if (answer.status < 200 || answer.status >= 300)
     throw new EngineError('unexpected', 'internal error', '$', 500, { webhook_response: plain(value) });
   const fail: Fail = (message) => {
-    throw new EngineError('unexpected', message, '$', 400, { error: 'unexpected response', response: responseInfo(), request: requestInfo() });
+    throw new EngineError('unexpected', message, '$', 400, {
+      error: 'unexpected response',
+      response: responseInfo(),
+      request: requestInfo(),
+    });
   };
   const failMissing: Fail = (message) => {
     throw new EngineError('unexpected', message, '$', 400, { webhook_response: plain(value) });
