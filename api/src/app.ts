@@ -106,9 +106,10 @@ export function createApp(deps: AppDeps): express.Express {
   if (payments) {
     const logger = deps.logger ?? console;
     const paymentDeps = { db: deps.db, payments, clock, logger: { error: logger.error.bind(logger), info: console.info } };
-    app.use(stripeWebhookRouter({ ...paymentDeps, bodyLimit: BODY_LIMITS.stripeWebhook }));
-    app.use(cronRouter(paymentDeps));
+    // The ledger's event (one per ledger entry) first: the routers match disjoint paths.
     app.use(eventsRouter(paymentDeps));
+    app.use(cronRouter(paymentDeps));
+    app.use(stripeWebhookRouter({ ...paymentDeps, bodyLimit: BODY_LIMITS.stripeWebhook }));
     if (payments.provider.kind === 'local') {
       app.use('/pay', express.urlencoded({ extended: false, limit: BODY_LIMITS.localPayPage }));
       app.use((payments.provider as LocalProvider).router());
