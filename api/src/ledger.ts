@@ -79,12 +79,13 @@ export async function spendState(db: pg.Pool, orgId: string, now: Date): Promise
   }>(
     `select l.per_call_limit_credits::text as per_call, l.daily_limit_credits::text as daily, l.monthly_limit_credits::text as monthly,
        (coalesce(case when b.spend_day = (($2::timestamptz) at time zone 'UTC')::date then b.spend_day_credits end, 0)
-         + coalesce(b.reserved_credits, 0))::text as day_committed,
+         + coalesce(h.held_credits - b.released_credits, 0))::text as day_committed,
        (coalesce(case when b.spend_month = date_trunc('month', ($2::timestamptz) at time zone 'UTC')::date then b.spend_month_credits end, 0)
-         + coalesce(b.reserved_credits, 0))::text as month_committed
+         + coalesce(h.held_credits - b.released_credits, 0))::text as month_committed
      from (select 1) one
      left join public.spend_limits l on l.organization_id = $1
-     left join public.credit_balances b on b.organization_id = $1`,
+     left join public.credit_balances b on b.organization_id = $1
+     left join public.credit_holds h on h.organization_id = $1`,
     [orgId, now],
   );
   const row = rows[0]!;

@@ -116,7 +116,11 @@ describe('reserveCredits', () => {
       org.orgId,
     ]);
     expect(rows).toEqual([{ id: retry.body.reservationId, amount_credits: retry.body.amountCredits }]);
-    const balance = await db.pool.query('select reserved_credits from public.credit_balances where organization_id = $1', [org.orgId]);
+    const balance = await db.pool.query(
+      `select (h.held_credits - b.released_credits)::numeric(20, 3) as reserved_credits
+       from public.credit_balances b join public.credit_holds h on h.organization_id = b.organization_id where b.organization_id = $1`,
+      [org.orgId],
+    );
     expect(balance.rows[0].reserved_credits).toBe(retry.body.amountCredits);
   });
 

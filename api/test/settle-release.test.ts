@@ -256,7 +256,8 @@ describe('availableCredits in the answers is what the database holds after the c
     expect(settled.body.availableCredits).toBe('9.895');
     expect(await available(db.pool, org.orgId)).toBe('9.895');
     const { rows } = await db.pool.query(
-      'select bonus_remaining_credits, purchased_remaining_credits, reserved_credits from public.credit_balances where organization_id = $1',
+      `select b.bonus_remaining_credits, b.purchased_remaining_credits, (h.held_credits - b.released_credits)::numeric(20, 3) as reserved_credits
+       from public.credit_balances b join public.credit_holds h on h.organization_id = b.organization_id where b.organization_id = $1`,
       [org.orgId],
     );
     expect(rows[0]).toEqual({ bonus_remaining_credits: '0.000', purchased_remaining_credits: '9.895', reserved_credits: '0.000' });

@@ -13,6 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { createDatabase, freePort, migrate, pg, seed, startDatabaseServer } from '@org-credits/db';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
@@ -37,7 +38,7 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.max(0, index)]!;
 }
 
-async function setUp(url: string): Promise<string[]> {
+export async function setUp(url: string): Promise<string[]> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
@@ -97,7 +98,13 @@ const LIMIT_SLICE_MS = 250;
  * own connection. Alternating this way, the pairs and the limit they are compared with see the
  * same machine, even when other work on it comes and goes.
  */
-async function measureCell(url: string, scenario: Cell['scenario'], orgs: string[], connections: number, run: string): Promise<Cell> {
+export async function measureCell(
+  url: string,
+  scenario: Cell['scenario'],
+  orgs: string[],
+  connections: number,
+  run: string,
+): Promise<Cell> {
   const pool = new pg.Pool({ connectionString: url, max: connections });
   pool.on('error', () => undefined); // idle clients see the server stop at the very end
   const clients = await Promise.all(Array.from({ length: connections }, () => pool.connect()));
@@ -270,7 +277,9 @@ async function serverVersion(url: string): Promise<string> {
   }
 }
 
-main().catch((error: Error) => {
-  process.stderr.write(`bench failed: ${error.stack ?? error.message}\n`);
-  process.exit(1);
-});
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  main().catch((error: Error) => {
+    process.stderr.write(`bench failed: ${error.stack ?? error.message}\n`);
+    process.exit(1);
+  });
+}

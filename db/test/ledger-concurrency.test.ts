@@ -97,7 +97,57 @@ describe('concurrent calls on one organization', () => {
     const { sum, balance: maintained } = await ledgerSumAndBalance(pool, org);
     expect(sum).toBe(maintained);
   });
+
+  it('when reserves race with settles charging beyond their holds and with releases, nothing is overdrawn and every sum agrees', async () => {
+    // Reserves and settles queue apart (reserves on the holds, settles on the ledger lock), and a
+    // settle charging beyond its hold takes the holds too: no interleaving may let a reserve count
+    // credits that such a settle is taking, nor a settle charge credits that a reserve holds.
+    // Five rounds, each on its own org: the interleavings differ from round to round.
+    const racers = db.newPool(60);
+    for (let round = 0; round < 5; round++) await raceReservesWithSettlesBeyondHolds(racers);
+  }, 60_000);
 });
+
+async function raceReservesWithSettlesBeyondHolds(racers: typeof pool) {
+  {
+    const org = await createOrg(pool);
+    await grant(pool, org, '100', 'purchase', 'cs');
+    const held = [];
+    for (let i = 0; i < 12; i++) held.push(await reserve(pool, org, '5', `held-${i}`));
+    const calls: Promise<unknown>[] = [];
+    for (const [i, r] of held.entries()) {
+      // 8 settles want 9 (4 beyond the hold), 4 holds are released.
+      calls.push(i < 8 ? settle(racers, r.id, '9') : release(racers, r.id));
+    }
+    for (let i = 0; i < 30; i++) calls.push(reserve(racers, org, '2.5', `new-${i}`));
+    const { codes } = await outcomes(calls);
+    expect(Object.keys(codes).filter((c) => c !== 'INSUFFICIENT_CREDITS')).toEqual([]);
+
+    const { rows } = await pool.query<{ charged: string; open: string; capped_ok: boolean; in_range: boolean }>(
+      `select coalesce(sum(settled_amount_credits) filter (where status = 'settled'), 0)::text as charged,
+              coalesce(sum(amount_credits) filter (where status = 'open'), 0)::text as open,
+              bool_and(capped = (settled_amount_credits < 9)) filter (where status = 'settled') as capped_ok,
+              bool_and(settled_amount_credits between 5 and 9) filter (where status = 'settled') as in_range
+       from public.credit_reservations where organization_id = $1`,
+      [org],
+    );
+    const { charged, open, capped_ok, in_range } = rows[0]!;
+    // A hold is always chargeable; beyond it, only what was available; capped exactly when short.
+    expect(in_range).toBe(true);
+    expect(capped_ok).toBe(true);
+    const b = await balance(pool, org);
+    expect(b.reserved_credits).toBe(open);
+    // Exact arithmetic in SQL: nothing overdrawn, balance = 100 - charged, available = balance - open holds.
+    const { rows: sums } = await pool.query<{ not_overdrawn: boolean; balance_ok: boolean; available_ok: boolean }>(
+      `select $3::numeric >= 0 as not_overdrawn, $1::numeric = 100 - $2::numeric as balance_ok,
+              $3::numeric = 100 - $2::numeric - $4::numeric as available_ok`,
+      [b.balance_credits, charged, b.available_credits, open],
+    );
+    expect(sums[0]).toEqual({ not_overdrawn: true, balance_ok: true, available_ok: true });
+    const { sum, balance: maintained } = await ledgerSumAndBalance(pool, org);
+    expect(sum).toBe(maintained);
+  }
+}
 
 describe('organizations are independent', () => {
   it('while one organization holds its lock, another organization reserves and settles without waiting', async () => {

@@ -132,6 +132,7 @@ export async function snapshot(db: Queryable, org: string): Promise<string> {
   const { rows } = await db.query<{ s: string }>(
     `select jsonb_build_object(
        'balance', (select to_jsonb(b) from public.credit_balances b where b.organization_id = $1),
+       'holds', (select to_jsonb(h) from public.credit_holds h where h.organization_id = $1),
        'grants', (select coalesce(jsonb_agg(to_jsonb(g) order by g.id), '[]') from public.credit_grants g where g.organization_id = $1),
        'reservations', (select coalesce(jsonb_agg(to_jsonb(r) order by r.id), '[]') from public.credit_reservations r where r.organization_id = $1),
        'ledger', (select coalesce(jsonb_agg(to_jsonb(l) order by l.id), '[]') from public.credit_ledger_entries l where l.organization_id = $1),
@@ -163,7 +164,8 @@ export async function ledgerTableCounts(db: Queryable): Promise<string> {
        'grants', (select count(*) from public.credit_grants),
        'reservations', (select count(*) from public.credit_reservations),
        'ledger', (select count(*) from public.credit_ledger_entries),
-       'balances', (select jsonb_agg(to_jsonb(b) order by b.organization_id) from public.credit_balances b)
+       'balances', (select jsonb_agg(to_jsonb(b) order by b.organization_id) from public.credit_balances b),
+       'holds', (select jsonb_agg(to_jsonb(h) order by h.organization_id) from public.credit_holds h)
      )::text as s`,
   );
   return rows[0]!.s;

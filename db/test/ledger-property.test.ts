@@ -99,11 +99,12 @@ async function checkInvariants(org: string, now: Date, clawedBack: boolean) {
        (select coalesce(sum(remaining_credits), 0) from public.credit_grants g where g.organization_id = $1 and g.source in ('purchase', 'auto_top_up'))::numeric(20,3)::text as purchased_from_grants,
        b.bonus_remaining_credits::text as bonus,
        (select coalesce(sum(remaining_credits), 0) from public.credit_grants g where g.organization_id = $1 and g.source in ('promotion', 'adjustment', 'migration'))::numeric(20,3)::text as bonus_from_grants,
-       b.reserved_credits::text as reserved,
+       (h.held_credits - b.released_credits)::text as reserved,
        (select coalesce(sum(amount_credits), 0) from public.credit_reservations r where r.organization_id = $1 and r.status = 'open')::numeric(20,3)::text as reserved_from_reservations,
        (select (available_credits < 0)::text from public.get_credit_balance($1, $2)) as available_negative,
        (b.debt_credits > 0 and b.allowance_remaining_credits + b.purchased_remaining_credits + b.bonus_remaining_credits > 0)::text as debt_with_credits
-     from public.credit_balances b where b.organization_id = $1`,
+     from public.credit_balances b join public.credit_holds h on h.organization_id = b.organization_id
+     where b.organization_id = $1`,
     [org, now],
   );
   const r = rows[0]!;

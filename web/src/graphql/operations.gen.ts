@@ -149,7 +149,6 @@ export type Credit_Balances_Bool_Exp = {
   organization?: Organizations_Bool_Exp | null | undefined;
   organization_id?: Uuid_Comparison_Exp | null | undefined;
   purchased_remaining_credits?: Numeric_Comparison_Exp | null | undefined;
-  reserved_credits?: Numeric_Comparison_Exp | null | undefined;
   spend_day?: Date_Comparison_Exp | null | undefined;
   spend_day_credits?: Numeric_Comparison_Exp | null | undefined;
   spend_month?: Date_Comparison_Exp | null | undefined;

@@ -150,20 +150,23 @@ comment on table public.plan_capability_quality_levels is 'A quality level a pla
 create table public.credit_grants (
   id uuid primary key default gen_random_uuid(),
   organization_id uuid not null references public.organizations (id),
-  source text not null check (source in ('plan_allowance', 'purchase', 'auto_top_up', 'promotion', 'adjustment', 'migration')),
-  amount_credits numeric(20, 3) not null check (amount_credits > 0),
-  remaining_credits numeric(20, 3) not null check (remaining_credits >= 0 and remaining_credits <= amount_credits),
+  source text not null,
+  amount_credits numeric(20, 3) not null,
+  remaining_credits numeric(20, 3) not null,
   priority int not null default 100,
   effective_at timestamptz not null default now(),
   expires_at timestamptz,
-  external_ref text not null check (length(external_ref) > 0),
+  external_ref text not null,
   description text,
   metadata jsonb not null default '{}'::jsonb,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   expired_at timestamptz,
   unique (organization_id, external_ref),
-  check (expires_at is null or expires_at > effective_at)
+  constraint credit_grants_state_check check (
+    source in ('plan_allowance', 'purchase', 'auto_top_up', 'promotion', 'adjustment', 'migration')
+    and amount_credits > 0 and remaining_credits between 0 and amount_credits and length(external_ref) > 0
+    and (expires_at is null or expires_at > effective_at))
 ) with (fillfactor = 80);
 -- Why these grant indexes and the fill factors: on a busy organization the same few rows are
 -- updated on every call: its credit_balances row, the grant being drawn from, its usage row for the
@@ -191,15 +194,16 @@ comment on column public.credit_grants.expired_at is
 
 create table public.credit_reservations (
   id uuid primary key default gen_random_uuid(),
-  organization_id uuid not null references public.organizations (id),
-  user_id uuid references public.users (id) on delete set null,
-  capability_code text references public.ai_capabilities (code),
-  quality_level_code text references public.quality_levels (code),
-  model_id text references public.llm_models (id),
-  idempotency_key text not null check (length(idempotency_key) between 1 and 255),
-  amount_credits numeric(20, 3) not null check (amount_credits > 0),
-  status text not null default 'open' check (status in ('open', 'settled', 'released', 'expired')),
-  settled_amount_credits numeric(20, 3) check (settled_amount_credits >= 0),
+  -- Foreign keys checked at commit (deferred): see "Foreign keys on hot tables" in docs/ledger.md.
+  organization_id uuid not null references public.organizations (id) deferrable initially deferred,
+  user_id uuid references public.users (id) on delete set null deferrable initially deferred,
+  capability_code text references public.ai_capabilities (code) deferrable initially deferred,
+  quality_level_code text references public.quality_levels (code) deferrable initially deferred,
+  model_id text references public.llm_models (id) deferrable initially deferred,
+  idempotency_key text not null,
+  amount_credits numeric(20, 3) not null,
+  status text not null default 'open',
+  settled_amount_credits numeric(20, 3),
   capped boolean not null default false,
   pricing jsonb,
   usage jsonb,
@@ -209,10 +213,15 @@ create table public.credit_reservations (
   updated_at timestamptz not null default now(),
   resolved_at timestamptz,
   unique (organization_id, idempotency_key),
-  check ((status = 'open') = (resolved_at is null)),
-  check ((status = 'settled') = (settled_amount_credits is not null)),
-  check (not capped or status = 'settled'),
-  check (expires_at > created_at)
+  -- The amount, the key, and the states: open (unresolved, nothing settled), settled (with the
+  -- amount charged, possibly capped), released or expired (resolved, nothing charged).
+  constraint credit_reservations_state_check check (
+    amount_credits > 0 and length(idempotency_key) between 1 and 255 and expires_at > created_at
+    and case status
+      when 'open' then resolved_at is null and settled_amount_credits is null and not capped
+      when 'settled' then resolved_at is not null and settled_amount_credits is not null and settled_amount_credits >= 0
+      else status in ('released', 'expired') and resolved_at is not null and settled_amount_credits is null and not capped
+    end)
 );
 create index credit_reservations_org_status_expires_idx on public.credit_reservations (organization_id, status, expires_at);
 create index credit_reservations_org_created_idx on public.credit_reservations (organization_id, created_at desc);
@@ -221,16 +230,20 @@ comment on table public.credit_reservations is 'Credits held for one in-flight A
 
 create table public.credit_ledger_entries (
   id bigint generated always as identity primary key,
-  organization_id uuid not null references public.organizations (id),
-  entry_type text not null check (entry_type in ('grant', 'consume', 'expire', 'clawback', 'adjustment')),
-  amount_credits numeric(20, 3) not null check (amount_credits <> 0),
+  organization_id uuid not null references public.organizations (id) deferrable initially deferred,
+  entry_type text not null,
+  amount_credits numeric(20, 3) not null,
   balance_after_credits numeric(20, 3) not null,
   grant_id uuid references public.credit_grants (id),
   reservation_id uuid references public.credit_reservations (id),
   external_ref text,
   description text,
   created_at timestamptz not null default now(),
-  check ((entry_type in ('grant', 'adjustment') and amount_credits > 0) or (entry_type in ('consume', 'expire', 'clawback') and amount_credits < 0))
+  -- Grants and adjustments add credits; consume, expire and clawback entries take them.
+  constraint credit_ledger_entries_sign_check check (case
+    when entry_type in ('grant', 'adjustment') then amount_credits > 0
+    when entry_type in ('consume', 'expire', 'clawback') then amount_credits < 0
+    else false end)
 );
 create index credit_ledger_entries_org_created_idx on public.credit_ledger_entries (organization_id, created_at desc, id desc);
 create index credit_ledger_entries_grant_id_idx on public.credit_ledger_entries (grant_id) where grant_id is not null;
@@ -241,19 +254,38 @@ comment on table public.credit_ledger_entries is 'One append-only movement of cr
 
 create table public.credit_balances (
   organization_id uuid primary key references public.organizations (id),
-  allowance_remaining_credits numeric(20, 3) not null default 0 check (allowance_remaining_credits >= 0),
-  purchased_remaining_credits numeric(20, 3) not null default 0 check (purchased_remaining_credits >= 0),
-  bonus_remaining_credits numeric(20, 3) not null default 0 check (bonus_remaining_credits >= 0),
-  debt_credits numeric(20, 3) not null default 0 check (debt_credits >= 0),
-  reserved_credits numeric(20, 3) not null default 0 check (reserved_credits >= 0),
+  allowance_remaining_credits numeric(20, 3) not null default 0,
+  purchased_remaining_credits numeric(20, 3) not null default 0,
+  bonus_remaining_credits numeric(20, 3) not null default 0,
+  debt_credits numeric(20, 3) not null default 0,
+  released_credits numeric(20, 3) not null default 0,
   spend_day date,
-  spend_day_credits numeric(20, 3) not null default 0 check (spend_day_credits >= 0),
+  spend_day_credits numeric(20, 3) not null default 0,
   spend_month date,
-  spend_month_credits numeric(20, 3) not null default 0 check (spend_month_credits >= 0),
+  spend_month_credits numeric(20, 3) not null default 0,
   updated_at timestamptz not null default now(),
-  next_expiry_at timestamptz
+  next_expiry_at timestamptz,
+  -- One compact check per hot table, not one per column: Postgres prepares every check constraint
+  -- of a table again for each statement that writes it (see "Constraints on hot tables" in
+  -- docs/ledger.md).
+  constraint credit_balances_amounts_check check (least(allowance_remaining_credits, purchased_remaining_credits,
+    bonus_remaining_credits, debt_credits, released_credits, spend_day_credits, spend_month_credits) >= 0)
 ) with (fillfactor = 50);
-comment on table public.credit_balances is 'The maintained balance of one organization, and its lock row: every money function for the organization updates this row first. Balance = allowance + purchased + bonus remaining - debt; available = balance - reserved. spend_day/spend_month hold the credits consumed in the current UTC day and month, for spend limits.';
+comment on table public.credit_balances is 'The maintained balance of one organization, written only by the ledger functions. Balance = allowance + purchased + bonus remaining - debt; reserved = credit_holds.held_credits - released_credits; available = balance - reserved (organization_credit_balances shows them). spend_day/spend_month hold the credits consumed in the current UTC day and month, for spend limits.';
+comment on column public.credit_balances.released_credits is
+  'The credits of every hold of the organization resolved so far (settled, released or expired): it only grows. Reserved = credit_holds.held_credits - released_credits.';
+
+-- The reserve side of an organization's balance, kept apart from credit_balances so that a reserve
+-- and a settle of one busy organization do not queue on one row: a reserve adds to held_credits
+-- here, a settle (or release, or the expiry of a hold) adds to credit_balances.released_credits.
+-- Both only grow, and reserved = held_credits - released_credits. See "Locks" in docs/ledger.md.
+create table public.credit_holds (
+  organization_id uuid primary key references public.organizations (id),
+  held_credits numeric(20, 3) not null default 0,
+  updated_at timestamptz not null default now(),
+  constraint credit_holds_held_check check (held_credits >= 0)
+) with (fillfactor = 50);
+comment on table public.credit_holds is 'The credits of every hold (reservation) the organization has made: it only grows. Reserved = held_credits - credit_balances.released_credits. Written only by the ledger functions.';
 -- next_expiry_at lets a call learn from the row it locks, without a query, whether any grant is due
 -- for lazy expiry. The trigger credit_grants_note_expiry (1795322400001_ledger_functions, next to
 -- ledger.note_grant_expiry) moves it earlier for a new grant; ledger.expire_due_grants recomputes it.
@@ -265,8 +297,9 @@ create table public.organization_usage_daily (
   day date not null,
   capability_code text references public.ai_capabilities (code),
   quality_level_code text references public.quality_levels (code),
-  calls int not null default 0 check (calls >= 0),
-  credits_consumed numeric(20, 3) not null default 0 check (credits_consumed >= 0),
+  calls int not null default 0,
+  credits_consumed numeric(20, 3) not null default 0,
+  constraint organization_usage_daily_counts_check check (calls >= 0 and credits_consumed >= 0),
   constraint organization_usage_daily_key unique nulls not distinct (organization_id, day, capability_code, quality_level_code)
 ) with (fillfactor = 80);
 comment on table public.organization_usage_daily is 'Settled usage per organization, UTC day, capability and quality level (null when the call named none): calls and credits consumed. Maintained by settle_reservation.';
@@ -409,10 +442,11 @@ create function public.create_credit_balance_row() returns trigger
   language plpgsql volatile set search_path = '' as $$
 begin
   insert into public.credit_balances (organization_id) values (new.id) on conflict do nothing;
+  insert into public.credit_holds (organization_id) values (new.id) on conflict do nothing;
   return new;
 end;
 $$;
-comment on function public.create_credit_balance_row() is 'Trigger: gives every new organization its credit_balances row (its lock row and maintained balance).';
+comment on function public.create_credit_balance_row() is 'Trigger: gives every new organization its credit_balances and credit_holds rows (its maintained balance).';
 
 create trigger organizations_create_credit_balance after insert on public.organizations
   for each row execute function public.create_credit_balance_row();

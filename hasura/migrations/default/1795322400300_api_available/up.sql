@@ -14,10 +14,12 @@
 create function public.api_available_credits(p_org_id uuid, p_now timestamptz) returns numeric(20, 3)
   language sql volatile set search_path = '' as $$
   select case when b.next_expiry_at is null or b.next_expiry_at > p_now
-      then b.allowance_remaining_credits + b.purchased_remaining_credits + b.bonus_remaining_credits - b.debt_credits - b.reserved_credits
+      then b.allowance_remaining_credits + b.purchased_remaining_credits + b.bonus_remaining_credits - b.debt_credits
+        - (h.held_credits - b.released_credits)
       else (select g.available_credits from public.get_credit_balance(p_org_id, p_now) g)
     end
   from public.credit_balances b
+  join public.credit_holds h on h.organization_id = b.organization_id
   where b.organization_id = p_org_id
 $$;
 comment on function public.api_available_credits(uuid, timestamptz) is
