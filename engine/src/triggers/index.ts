@@ -35,7 +35,8 @@ export function createTriggerService(options: TriggerServiceOptions): TriggerSer
   const clock = options.now ?? (() => new Date());
   const pollIntervalMs = options.pollIntervalMs ?? 1000;
   const batchSize = options.batchSize ?? 100;
-  const concurrency = Math.max(1, options.concurrency ?? 8);
+  // Hasura's defaults: HASURA_GRAPHQL_EVENTS_HTTP_POOL_SIZE 100 concurrent deliveries.
+  const concurrency = Math.max(1, options.concurrency ?? 100);
   const shutdownGraceMs = options.shutdownGraceMs ?? 60_000;
   let shutdown = new AbortController();
 
@@ -50,6 +51,9 @@ export function createTriggerService(options: TriggerServiceOptions): TriggerSer
   let lastPassAt: Date | null = null;
   let lastPassMs: number | null = null;
   let lastError: { at: string; message: string } | null = null;
+  // Events the last pass claimed: as in Hasura, the fetch interval is slept only after a fetch that
+  // returned no events; while events keep coming, the next pass starts as soon as this one ends.
+  let lastClaimed = 0;
   const cron: Counters = { delivered: 0, retried: 0, failed: 0, dead: 0, released: 0 };
   const events: Counters = { delivered: 0, retried: 0, failed: 0, dead: 0, released: 0 };
 
@@ -111,10 +115,12 @@ export function createTriggerService(options: TriggerServiceOptions): TriggerSer
     if (!triggers) await doReload();
     const current = triggers!;
     const started = performance.now();
+    lastClaimed = 0;
     try {
       if (current.cron.size > 0) {
         await generateCronEvents(pool, current.cron, clock());
         const due = await claimCronEvents(pool, [...current.cron.keys()], clock(), batchSize);
+        lastClaimed += due.length;
         await mapConcurrently(due, async (event) => {
           const trigger = current.cron.get(event.trigger_name)!;
           count(cron, await deliverCronEvent(pool, event, trigger, clock, log, shutdown.signal));
@@ -122,6 +128,7 @@ export function createTriggerService(options: TriggerServiceOptions): TriggerSer
       }
       if (current.events.size > 0) {
         const due = await claimEvents(pool, [...current.events.keys()], clock(), batchSize);
+        lastClaimed += due.length;
         await mapConcurrently(due, async (event) => {
           const trigger = current.events.get(event.trigger_name)!;
           count(events, await deliverEvent(pool, event, trigger, clock, log, shutdown.signal));
@@ -129,6 +136,7 @@ export function createTriggerService(options: TriggerServiceOptions): TriggerSer
       }
       lastError = null;
     } catch (error) {
+      lastClaimed = 0;
       lastError = { at: clock().toISOString(), message: (error as Error).message };
       log({ level: 'error', kind: 'triggers', msg: 'delivery pass failed', error: (error as Error).message });
       throw error;
@@ -141,12 +149,15 @@ export function createTriggerService(options: TriggerServiceOptions): TriggerSer
 
   function schedule() {
     if (!running) return;
-    timer = setTimeout(() => {
-      timer = null;
-      serialized(doPass)
-        .catch(() => undefined)
-        .finally(schedule);
-    }, pollIntervalMs);
+    timer = setTimeout(
+      () => {
+        timer = null;
+        serialized(doPass)
+          .catch(() => undefined)
+          .finally(schedule);
+      },
+      lastClaimed > 0 ? 0 : pollIntervalMs,
+    );
     timer.unref();
   }
 

@@ -15,11 +15,15 @@ export interface TriggerServiceOptions {
   log: (entry: Record<string, unknown>) => void;
   /** The clock. Tests pass a fixed one and call `runOnce()` instead of waiting on timers. */
   now?: () => Date;
-  /** Pause between two delivery passes of the background loop, in ms. @default 1000 */
+  /**
+   * Pause before the next delivery pass after a pass that claimed no events, in ms (Hasura's
+   * HASURA_GRAPHQL_EVENTS_FETCH_INTERVAL); after a pass that claimed events the next starts at
+   * once. @default 1000
+   */
   pollIntervalMs?: number;
   /** Events claimed per pass and per kind (cron, table events). @default 100 */
   batchSize?: number;
-  /** Webhook calls in flight at once in one pass. @default 8 */
+  /** Webhook calls in flight at once in one pass (Hasura's HASURA_GRAPHQL_EVENTS_HTTP_POOL_SIZE). @default 100 */
   concurrency?: number;
   /**
    * How long `stop()` lets webhook calls in flight finish before cutting them short and releasing

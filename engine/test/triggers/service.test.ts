@@ -53,6 +53,54 @@ describe('trigger service', () => {
     );
   });
 
+  it('sleeps the fetch interval only after a pass that claimed nothing: a backlog is delivered pass after pass, as Hasura does', async () => {
+    await db.pool.query(`create table public.backlog (id int primary key)`);
+    const hook = await startReceiver();
+    receivers.push(hook);
+    const clock = new Clock(new Date('2026-03-01T10:00:00Z'));
+    const meta = metadataWith({
+      tables: [
+        {
+          name: 'backlog',
+          event_triggers: [
+            {
+              name: 'backlog_insert',
+              definition: { insert: { columns: '*' } },
+              retry_conf: { num_retries: 0, interval_sec: 10 },
+              webhook: `${hook.url}/b`,
+            },
+          ],
+        },
+      ],
+    });
+    const sink = logSink();
+    // An hour between empty fetches and 2 events a pass: 7 events take 4 passes, which can only
+    // happen within the test's time if a pass that claimed events is followed at once by the next.
+    const svc = createTriggerService({
+      pool: db.pool,
+      metadata: () => meta,
+      env: {},
+      log: sink.log,
+      now: clock.now,
+      pollIntervalMs: 3_600_000,
+      batchSize: 2,
+    });
+    await svc.reload();
+    await db.pool.query('insert into public.backlog (id) select generate_series(1, 7)');
+    const allArrived = new Promise<void>((resolve) => {
+      const check = () => (hook.requests.length >= 7 ? resolve() : hook.nextRequest().then(check));
+      check();
+    });
+    await svc.start();
+    await allArrived;
+    await svc.stop();
+    const { rows } = await db.pool.query<{ n: number }>(
+      `select count(*)::int as n from hdb_catalog.event_log where trigger_name = 'backlog_insert' and delivered`,
+    );
+    expect(rows[0]!.n).toBe(7);
+    expect(svc.health().passes).toBeGreaterThanOrEqual(4);
+  }, 15_000);
+
   it('health() reports a failing pass with its error, and recovers on the next good pass', async () => {
     const clock = new Clock(new Date('2026-03-01T10:00:00Z'));
     const meta = metadataWith({
