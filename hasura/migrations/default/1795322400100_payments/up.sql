@@ -6,8 +6,8 @@
 -- period and granting its allowance, changing plan, and the usage notifications.
 --
 -- Lock order (extends the ledger's): organization_subscriptions / auto_topup_settings /
--- topup_purchases row -> auto_topup_attempts row -> the organization's credit_balances row (taken
--- inside grant_credits / clawback_credits) -> grants.
+-- topup_purchases row -> auto_topup_attempts row -> the organization's ledger lock, holds and
+-- credit_balances row (taken inside grant_credits / clawback_credits) -> grants.
 
 -- Subscription events may arrive out of order: the newest Stripe event applied is remembered, and an
 -- older one changes nothing.
