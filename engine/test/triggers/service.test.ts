@@ -88,7 +88,10 @@ describe('trigger service', () => {
     await svc.reload();
     await db.pool.query('insert into public.backlog (id) select generate_series(1, 7)');
     const allArrived = new Promise<void>((resolve) => {
-      const check = () => (hook.requests.length >= 7 ? resolve() : hook.nextRequest().then(check));
+      const check = (): void => {
+        if (hook.requests.length >= 7) resolve();
+        else void hook.nextRequest().then(check);
+      };
       check();
     });
     await svc.start();
