@@ -44,3 +44,14 @@ export function maxBigInt(a: bigint, b: bigint): bigint {
 export function credits(text: string): string {
   return formatDecimal(parseDecimal(text, CREDIT_SCALE), CREDIT_SCALE);
 }
+
+/**
+ * A price in minor units, stored as bigint (text from Postgres), as the integer `number` Stripe's
+ * API takes. Exact: refuses anything that is not a whole number of minor units within
+ * Number.MAX_SAFE_INTEGER rather than round it.
+ */
+export function minorUnitsForStripe(text: string | bigint): number {
+  const units = typeof text === 'bigint' ? text : BigInt(String(text).trim());
+  if (units < 0n || units > BigInt(Number.MAX_SAFE_INTEGER)) throw new RangeError(`${units} minor units is out of range`);
+  return Number(units);
+}

@@ -1,7 +1,7 @@
 // The exact arithmetic behind every estimate, hold and charge.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CREDIT_SCALE, ceilDiv, formatDecimal, PRICE_SCALE, parseDecimal } from '../src/decimal.ts';
+import { CREDIT_SCALE, ceilDiv, formatDecimal, minorUnitsForStripe, PRICE_SCALE, parseDecimal } from '../src/decimal.ts';
 import { creditsFor, type Pricing } from '../src/pricing.ts';
 
 describe('decimal amounts', () => {
@@ -25,6 +25,18 @@ describe('decimal amounts', () => {
         expect(parseDecimal(formatDecimal(units, CREDIT_SCALE), CREDIT_SCALE)).toBe(units);
       }),
     );
+  });
+});
+
+describe('prices in minor units for Stripe', () => {
+  it('pass through exactly as integers, from bigint text or bigint', () => {
+    expect(minorUnitsForStripe('1000')).toBe(1000);
+    expect(minorUnitsForStripe(' 499 ')).toBe(499);
+    expect(minorUnitsForStripe(9007199254740991n)).toBe(Number.MAX_SAFE_INTEGER);
+  });
+
+  it.each(['9007199254740992', '-1', '12.5', 'abc'])('refuses %s rather than round it', (text) => {
+    expect(() => minorUnitsForStripe(text)).toThrow();
   });
 });
 

@@ -5,6 +5,7 @@
 // on the redirect back.
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { minorUnitsForStripe } from '../decimal.ts';
 import { AppError } from '../errors.ts';
 import { ensureCustomer, requireBillingActor, requirePayments, viaProvider } from '../payments/index.ts';
 import { type ActionContext, defineAction } from './context.ts';
@@ -48,7 +49,7 @@ export async function createTopUpCheckout(ctx: ActionContext, args: z.output<typ
       purchaseId,
       packageId: pack.id,
       packageName: pack.name,
-      priceMinor: Number(pack.price_minor),
+      priceMinor: minorUnitsForStripe(pack.price_minor),
       currency: pack.currency,
       saveCard: pack.auto_topup,
       successUrl: `${payments.webOrigin}/credits?topup=success&purchase_id=${purchaseId}`,

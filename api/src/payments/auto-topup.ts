@@ -5,6 +5,7 @@
 // (resolve_auto_topup_attempt). An answer we never got leaves the attempt in flight: the
 // payment_intent.* webhook, or the sweep's retry with the same key, resolves it.
 import type pg from 'pg';
+import { minorUnitsForStripe } from '../decimal.ts';
 import { notifyOwners, type StoredNotification, sendAll, storeNotification } from '../notifications/index.ts';
 import { inTransaction, type Payments } from './index.ts';
 import type { OffSessionResult } from './provider.ts';
@@ -47,7 +48,7 @@ export async function chargeAttempt(deps: AutoTopUpDeps, attempt: AttemptRow, no
     result = await deps.payments.provider.chargeOffSession({
       customerId: rows[0]?.customer ?? null,
       paymentMethodId: rows[0]?.payment_method ?? null,
-      amountMinor: Number(attempt.price_minor),
+      amountMinor: minorUnitsForStripe(attempt.price_minor),
       currency: attempt.currency,
       idempotencyKey: attempt.idempotency_key,
       metadata: { organization_id: attempt.organization_id, auto_topup_attempt_id: attempt.id, package_id: attempt.package_id },

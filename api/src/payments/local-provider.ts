@@ -6,6 +6,7 @@
 // `payment_intent.succeeded` the same way (or decline / ask for authentication, for trying those).
 import { randomBytes } from 'node:crypto';
 import express, { type Router } from 'express';
+import { formatDecimal } from '../decimal.ts';
 import { Stripe } from '../stripe/client.ts';
 import { type OffSessionResult, type PaymentProvider, PaymentProviderError, type SubscriptionState } from './provider.ts';
 
@@ -127,7 +128,7 @@ export function createLocalProvider(options: LocalProviderOptions): LocalProvide
   }
 
   function page(session: LocalSession, step: 'choose' | 'authenticate'): string {
-    const price = `${(session.amountMinor / 100).toFixed(2)} ${escapeHtml(session.currency)}`;
+    const price = `${formatDecimal(BigInt(session.amountMinor), 2)} ${escapeHtml(session.currency)}`;
     const form = (outcome: string, label: string) =>
       `<form method="post" action="/pay/checkout/${escapeHtml(session.id)}/${outcome}"><button type="submit">${label}</button></form>`;
     const buttons =
