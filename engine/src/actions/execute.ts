@@ -2,13 +2,13 @@
 // POST to the handler with Hasura's payload, the answer checked against the output type, then the
 // selection (including relationships to tracked tables, with the role's select permissions) built
 // from it. Handler errors become Hasura's GraphQL errors.
-import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { IncomingHttpHeaders } from 'node:http';
 import { Kind, type TypeNode, type ValueNode } from 'graphql';
 import type pg from 'pg';
 import type { Session } from '../auth.ts';
 import { EngineError, validation } from '../errors.ts';
 import type { CompileOptions, Compiler, Getter, MergedField } from '../graphql/compile.ts';
+import { parseUrl, post } from '../http-post.ts';
 import { quoteIdent } from '../model.ts';
 import {
   type ActionCatalog,
@@ -257,51 +257,15 @@ const notForwarded = new Set([
   'content-type',
 ]);
 
-/** Connections to handlers are kept open between calls, as Hasura's HTTP manager does. */
-const agents = { http: new HttpAgent({ keepAlive: true, maxSockets: 100 }), https: new HttpsAgent({ keepAlive: true, maxSockets: 100 }) };
-
-/** Handler URLs, parsed once per text. */
-const parsedUrls = new Map<string, URL>();
-function parseUrl(text: string): URL {
-  let url = parsedUrls.get(text);
-  if (!url) {
-    url = new URL(text);
-    if (parsedUrls.size > 1000) parsedUrls.clear();
-    parsedUrls.set(text, url);
+/** The handler's answer, without the headers Hasura leaves out of what it shows. */
+async function callHandler(url: string, headers: Record<string, string>, body: string, timeoutSeconds: number): Promise<HandlerAnswer> {
+  const answer = await post(parseUrl(url), headers, body, { timeoutMs: timeoutSeconds * 1000 });
+  const list: { name: string; value: string }[] = [];
+  for (let i = 0; i < answer.rawHeaders.length; i += 2) {
+    const name = answer.rawHeaders[i] as string;
+    if (!ignoredResponseHeaders.has(name.toLowerCase())) list.push({ name, value: answer.rawHeaders[i + 1] as string });
   }
-  return url;
-}
-
-function post(url: string, headers: Record<string, string>, body: string, timeoutSeconds: number): Promise<HandlerAnswer> {
-  return new Promise((resolve, reject) => {
-    const u = parseUrl(url);
-    const https = u.protocol === 'https:';
-    const send = https ? httpsRequest : httpRequest;
-    const req = send(
-      u,
-      {
-        method: 'POST',
-        agent: https ? agents.https : agents.http,
-        headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const list: { name: string; value: string }[] = [];
-          for (let i = 0; i < res.rawHeaders.length; i += 2) {
-            const name = res.rawHeaders[i] as string;
-            if (!ignoredResponseHeaders.has(name.toLowerCase())) list.push({ name, value: res.rawHeaders[i + 1] as string });
-          }
-          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: list });
-        });
-        res.on('error', reject);
-      },
-    );
-    req.setTimeout(timeoutSeconds * 1000, () => req.destroy(new Error('Response timeout')));
-    req.on('error', reject);
-    req.end(body);
-  });
+  return { status: answer.status, body: answer.body, headers: list };
 }
 
 function outgoingHeaders(r: ActionRequest, info: ActionInfo): { send: Record<string, string>; shown: { name: string; value: string }[] } {
@@ -496,7 +460,7 @@ export async function executeAction(r: ActionRequest, info: ActionInfo, f: Merge
   const requestInfo = () => ({ body: plain(payload), url: d.handler, headers: shown, transformed_request: null });
   let answer: HandlerAnswer;
   try {
-    answer = await post(url, send, body, d.timeout ?? 30);
+    answer = await callHandler(url, send, body, d.timeout ?? 30);
   } catch (error) {
     const message = (error as Error).message;
     throw new EngineError('unexpected', 'http exception when calling webhook', '$', 500, {

@@ -2,8 +2,7 @@
 // the request and response as Hasura records them in its invocation logs. The body is passed in
 // as text, built from the database's own JSON, so numbers in row data reach the webhook with
 // every digit (never through a JavaScript float).
-import { Agent as HttpAgent, request as httpRequest } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { parseUrl, post } from '../http-post.ts';
 import type { ResolvedHeader } from './types.ts';
 
 /** The largest response body kept in an invocation log. */
@@ -26,9 +25,6 @@ export interface WebhookOutcome {
   responseLog: string;
 }
 
-/** Connections to webhooks are kept open between calls, as Hasura's HTTP manager does. */
-const agents = { http: new HttpAgent({ keepAlive: true, maxSockets: 100 }), https: new HttpsAgent({ keepAlive: true, maxSockets: 100 }) };
-
 interface Answer {
   status: number;
   /** As fetch's `Headers` lists them: lower-case names in order, repeated ones joined with `, ` (each `set-cookie` on its own). */
@@ -38,65 +34,30 @@ interface Answer {
   body: string;
 }
 
-/**
- * One POST with node:http over a keep-alive agent (a fetch call costs several times its CPU). A
- * request sent on a kept-alive connection that the other side had just closed fails before any
- * answer (ECONNRESET on a reused socket): it is sent once more on a new connection, as Node's docs
- * advise.
- */
-function post(url: URL, headers: Record<string, string>, body: string, signal: AbortSignal, retried = false): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const https = url.protocol === 'https:';
-    const req = (https ? httpsRequest : httpRequest)(
-      url,
-      {
-        method: 'POST',
-        agent: https ? agents.https : agents.http,
-        headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => {
-          const raw = res.rawHeaders;
-          const byName = new Map<string, string[]>();
-          for (let i = 0; i < raw.length; i += 2) {
-            const name = (raw[i] as string).toLowerCase();
-            const list = byName.get(name);
-            if (list) list.push(raw[i + 1] as string);
-            else byName.set(name, [raw[i + 1] as string]);
-          }
-          const list: { name: string; value: string }[] = [];
-          for (const name of [...byName.keys()].sort()) {
-            const values = byName.get(name) as string[];
-            if (name === 'set-cookie') for (const value of values) list.push({ name, value });
-            else list.push({ name, value: values.join(', ') });
-          }
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: list,
-            retryAfter: byName.get('retry-after')?.join(', ') ?? null,
-            location: byName.get('location')?.[0] ?? null,
-            body: Buffer.concat(chunks).toString('utf8'),
-          });
-        });
-      },
-    );
-    const onAbort = () => {
-      const reason = signal.reason instanceof Error ? signal.reason : new Error('aborted');
-      req.destroy(reason);
-      reject(reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    req.on('close', () => signal.removeEventListener('abort', onAbort));
-    req.on('error', (error: NodeJS.ErrnoException) => {
-      if (!retried && req.reusedSocket && error.code === 'ECONNRESET' && !signal.aborted) {
-        post(url, headers, body, signal, true).then(resolve, reject);
-      } else reject(error);
-    });
-    req.end(body);
-  });
+/** One POST (see `post`), sent once more when a kept-alive connection had just been closed. */
+async function send(url: URL, headers: Record<string, string>, body: string, signal: AbortSignal): Promise<Answer> {
+  const answer = await post(url, headers, body, { signal, retryStaleConnection: true });
+  const raw = answer.rawHeaders;
+  const byName = new Map<string, string[]>();
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    const list = byName.get(name);
+    if (list) list.push(raw[i + 1] as string);
+    else byName.set(name, [raw[i + 1] as string]);
+  }
+  const list: { name: string; value: string }[] = [];
+  for (const name of [...byName.keys()].sort()) {
+    const values = byName.get(name) as string[];
+    if (name === 'set-cookie') for (const value of values) list.push({ name, value });
+    else list.push({ name, value: values.join(', ') });
+  }
+  return {
+    status: answer.status,
+    headers: list,
+    retryAfter: byName.get('retry-after')?.join(', ') ?? null,
+    location: byName.get('location')?.[0] ?? null,
+    body: answer.body,
+  };
 }
 
 export async function callWebhook(
@@ -117,7 +78,7 @@ export async function callWebhook(
     const timeout = AbortSignal.timeout(timeoutSeconds * 1000);
     const signal = shutdown ? AbortSignal.any([timeout, shutdown]) : timeout;
     if (shutdown?.aborted) throw shutdown.reason;
-    let answer = await post(new URL(url), sent, body, signal);
+    let answer = await send(parseUrl(url), sent, body, signal);
     // A redirect is followed as fetch follows it (303, and 301/302 after a POST, as a GET without body).
     if (answer.location !== null && [301, 302, 303, 307, 308].includes(answer.status)) {
       const keep = answer.status === 307 || answer.status === 308;
