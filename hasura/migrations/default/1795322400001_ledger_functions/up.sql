@@ -122,6 +122,22 @@ create function ledger.lock_holds(p_org_id uuid) returns void
 $$;
 comment on function ledger.lock_holds(uuid) is 'Takes the organization''s holds (a transaction-level advisory lock keyed by the first 64 bits of its id, in the two-key space, so apart from lock_ledger), held until commit; then lock its credit_holds row.';
 
+-- Everything but a reserve's UPDATE locks the holds together with the balance row: the holds'
+-- queue, the credit_holds row, then the credit_balances row, whose locked state it returns (all
+-- fields null for an organization that does not exist). The ledger lock, when needed, comes first.
+create function ledger.lock_holds_and_balance(p_org_id uuid) returns public.credit_balances
+  language plpgsql volatile set search_path = '' as $$
+declare
+  v_balance public.credit_balances;
+begin
+  perform ledger.lock_holds(p_org_id);
+  perform 1 from public.credit_holds where organization_id = p_org_id for update;
+  select * into v_balance from public.credit_balances where organization_id = p_org_id for update;
+  return v_balance;
+end;
+$$;
+comment on function ledger.lock_holds_and_balance(uuid) is 'Takes the organization''s holds (lock_holds and its credit_holds row) and its credit_balances row; returns that row as locked (all null when the org does not exist).';
+
 -- What the organization's open reservations hold: credit_holds.held_credits - released_credits.
 create function ledger.reserved_of(p_org_id uuid) returns numeric
   language sql stable as $$
@@ -309,10 +325,8 @@ begin
 
   -- The organization's locks.
   perform ledger.lock_ledger(p_org_id);
-  perform ledger.lock_holds(p_org_id);
-  perform 1 from public.credit_holds where organization_id = p_org_id for update;
-  select * into v_balance from public.credit_balances where organization_id = p_org_id for update;
-  if not found then
+  v_balance := ledger.lock_holds_and_balance(p_org_id);
+  if v_balance.organization_id is null then
     perform ledger.raise_error('ORGANIZATION_NOT_FOUND', format('org %s does not exist', p_org_id), jsonb_build_object('organization_id', p_org_id));
   end if;
   -- Another transaction may have granted with this reference while we waited for the lock.
@@ -576,9 +590,7 @@ begin
     -- answer describes a state that holds. Grants that came due (rare: the row says so) are
     -- expired and the hold tried once more.
     perform ledger.lock_ledger(p_org_id);
-    perform ledger.lock_holds(p_org_id);
-    perform 1 from public.credit_holds where organization_id = p_org_id for update;
-    select * into v_balance from public.credit_balances where organization_id = p_org_id for update;
+    v_balance := ledger.lock_holds_and_balance(p_org_id);
     v_reserved := ledger.reserved_of(p_org_id);
     if v_attempt = 1 and v_balance.next_expiry_at <= p_now then
       perform ledger.expire_due_grants(p_org_id, p_now);
@@ -746,18 +758,14 @@ begin
   perform ledger.lock_ledger(v_org_id);
   v_reservation := ledger.lock_open_reservation(p_reservation_id, v_org_id);
   if p_actual_amount > v_reservation.amount_credits or current_setting('transaction_isolation') <> 'read committed' then
-    perform ledger.lock_holds(v_org_id);
-    perform 1 from public.credit_holds where organization_id = v_org_id for update;
-    select * into v_balance from public.credit_balances where organization_id = v_org_id for update;
+    v_balance := ledger.lock_holds_and_balance(v_org_id);
     v_locked := true;
   else
     select * into v_balance from public.credit_balances where organization_id = v_org_id;
   end if;
   if v_balance.next_expiry_at <= p_now then
     if not v_locked then
-      perform ledger.lock_holds(v_org_id);
-      perform 1 from public.credit_holds where organization_id = v_org_id for update;
-      perform 1 from public.credit_balances where organization_id = v_org_id for update;
+      perform ledger.lock_holds_and_balance(v_org_id);
       v_locked := true;
     end if;
     perform ledger.expire_due_grants(v_org_id, p_now);
@@ -880,8 +888,7 @@ begin
   where id = p_reservation_id
   returning * into v_reservation;
   if v_due then
-    perform ledger.lock_holds(v_org_id);
-    perform 1 from public.credit_holds where organization_id = v_org_id for update;
+    perform ledger.lock_holds_and_balance(v_org_id);
   end if;
   update public.credit_balances
   set released_credits = released_credits + v_reservation.amount_credits, updated_at = p_now
@@ -926,9 +933,8 @@ begin
     )
     select count(*), coalesce(sum(amount_credits), 0) into v_n, v_held from expired;
     if v_n > 0 then
-      -- expire_due_grants needs the holds and the balance row (locked by this UPDATE).
-      perform ledger.lock_holds(v_org.organization_id);
-      perform 1 from public.credit_holds where organization_id = v_org.organization_id for update;
+      -- expire_due_grants needs the holds and the balance row.
+      perform ledger.lock_holds_and_balance(v_org.organization_id);
       update public.credit_balances
       set released_credits = released_credits + v_held, updated_at = p_now
       where organization_id = v_org.organization_id;
@@ -956,9 +962,7 @@ begin
     order by g.organization_id
   loop
     perform ledger.lock_ledger(v_org.organization_id);
-    perform ledger.lock_holds(v_org.organization_id);
-    perform 1 from public.credit_holds where organization_id = v_org.organization_id for update;
-    perform 1 from public.credit_balances where organization_id = v_org.organization_id for update;
+    perform ledger.lock_holds_and_balance(v_org.organization_id);
     v_count := v_count + ledger.expire_due_grants(v_org.organization_id, p_now);
   end loop;
   return v_count;
@@ -1000,10 +1004,8 @@ begin
       jsonb_build_object('field', 'external_ref'));
   end if;
   perform ledger.lock_ledger(p_org_id);
-  perform ledger.lock_holds(p_org_id);
-  perform 1 from public.credit_holds where organization_id = p_org_id for update;
-  select * into v_balance from public.credit_balances where organization_id = p_org_id for update;
-  if not found then
+  v_balance := ledger.lock_holds_and_balance(p_org_id);
+  if v_balance.organization_id is null then
     perform ledger.raise_error('ORGANIZATION_NOT_FOUND', format('org %s does not exist', p_org_id), jsonb_build_object('organization_id', p_org_id));
   end if;
   select * into v_entry from public.credit_ledger_entries
