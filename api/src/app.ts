@@ -66,20 +66,6 @@ export function createApp(deps: AppDeps): express.Express {
   const secret = requireSecret(deps.actionSecret);
   const hasuraJson = express.json({ limit: BODY_LIMITS.hasura });
   const payments = deps.payments;
-  // POST /actions, the hot path (every reserve and settle), is the first layer: the router does not
-  // walk the routes below for it. The same checks in the same order as for /cron and /events: the
-  // secret before the body is even parsed, then the body, then the action; errors go to the error
-  // middleware registered last.
-  app.use((req, res, next) => {
-    if (req.method !== 'POST' || req.path !== '/actions') return next();
-    secret(req, res, (error?: unknown) => {
-      if (error) return next(error);
-      hasuraJson(req, res, (error?: unknown) => {
-        if (error) return next(error);
-        runAction(req.body).then((output) => res.json(output), next);
-      });
-    });
-  });
   const runAction = async (body: unknown): Promise<unknown> => {
     const envelope = actionEnvelope.safeParse(body);
     if (!envelope.success) throw invalidInputFromZod(envelope.error, 'action request');
@@ -91,13 +77,19 @@ export function createApp(deps: AppDeps): express.Express {
     if (!args.success) throw invalidInputFromZod(args.error, `input of ${action.name}`);
     return definition.handler({ session, db: deps.db, ai: deps.ai, clock, ...(payments ? { payments } : {}) }, args.data);
   };
+  // POST /actions, the hot path (every reserve and settle), is the first route, so the router does
+  // not walk the layers below for it: the secret before the body is even parsed, then the body,
+  // then the action; errors go to the error middleware registered last.
+  app.post('/actions', secret, hasuraJson, async (req, res) => {
+    res.json(await runAction(req.body));
+  });
 
   app.get('/healthz', async (_req, res) => {
     await deps.db.query('select 1');
     res.json({ ok: true });
   });
 
-  // Checked before the body is even parsed. /actions (above), /cron/* and /events/* (part 2) sit behind it.
+  // Checked before the body is even parsed: /cron/* and /events/* (part 2), and other methods on /actions.
   app.use(['/actions', '/cron', '/events'], secret);
   // JSON bodies only where JSON is expected: Stripe's webhook (part 2) needs its raw body for the
   // signature and mounts its own parser.
@@ -115,11 +107,6 @@ export function createApp(deps: AppDeps): express.Express {
       app.use((payments.provider as LocalProvider).router());
     }
   }
-
-  // Other spellings the router matches (`/actions/`, `/Actions`): the same, behind the same checks.
-  app.post('/actions', async (req, res) => {
-    res.json(await runAction(req.body));
-  });
 
   app.use(
     devRoutes({ db: deps.db, production: deps.production ?? false, jwtKey: deps.jwtKey ?? null, webOrigin: deps.webOrigin ?? null, clock }),
