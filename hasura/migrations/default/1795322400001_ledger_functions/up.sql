@@ -251,6 +251,24 @@ comment on function ledger.expire_due_grants(uuid, timestamptz) is 'Zeroes the o
 -- grant_credits
 -- ---------------------------------------------------------------------------------------------
 
+-- The grant an (org, external_ref) already made: returned when the arguments match (a repeat),
+-- IDEMPOTENCY_CONFLICT when they do not; a row of nulls when there is none.
+create function ledger.existing_grant(p_org_id uuid, p_external_ref text, p_amount numeric, p_source text) returns public.credit_grants
+  language plpgsql stable set search_path = '' as $$
+declare
+  v_grant public.credit_grants;
+begin
+  select * into v_grant from public.credit_grants where organization_id = p_org_id and external_ref = p_external_ref;
+  if found and (v_grant.amount_credits <> p_amount or v_grant.source <> p_source) then
+    perform ledger.raise_error('IDEMPOTENCY_CONFLICT',
+      format('grant %s of org %s already has external reference %s with other arguments', v_grant.id, p_org_id, p_external_ref),
+      jsonb_build_object('grant_id', v_grant.id, 'amount', v_grant.amount_credits::text, 'source', v_grant.source));
+  end if;
+  return v_grant;
+end;
+$$;
+comment on function ledger.existing_grant(uuid, text, numeric, text) is 'The grant (org, external_ref) already made, when its amount and source match; IDEMPOTENCY_CONFLICT when they differ; nulls when there is none.';
+
 -- Why: a plan allowance lasts one period. grant_credits defaulted its expiry to the end of the
 -- organization's current period, but with no subscription (no period) the allowance silently never
 -- expired. Now such a grant needs an explicit p_expires_at (INVALID_INPUT otherwise). Nothing else
@@ -293,13 +311,8 @@ begin
   end if;
 
   -- Idempotency: a committed grant with this reference is final.
-  select * into v_grant from public.credit_grants where organization_id = p_org_id and external_ref = p_external_ref;
-  if found then
-    if v_grant.amount_credits <> p_amount or v_grant.source <> p_source then
-      perform ledger.raise_error('IDEMPOTENCY_CONFLICT',
-        format('grant %s of org %s already has external reference %s with other arguments', v_grant.id, p_org_id, p_external_ref),
-        jsonb_build_object('grant_id', v_grant.id, 'amount', v_grant.amount_credits::text, 'source', v_grant.source));
-    end if;
+  v_grant := ledger.existing_grant(p_org_id, p_external_ref, p_amount, p_source);
+  if v_grant.id is not null then
     return v_grant;
   end if;
 
@@ -330,13 +343,8 @@ begin
     perform ledger.raise_error('ORGANIZATION_NOT_FOUND', format('org %s does not exist', p_org_id), jsonb_build_object('organization_id', p_org_id));
   end if;
   -- Another transaction may have granted with this reference while we waited for the lock.
-  select * into v_grant from public.credit_grants where organization_id = p_org_id and external_ref = p_external_ref;
-  if found then
-    if v_grant.amount_credits <> p_amount or v_grant.source <> p_source then
-      perform ledger.raise_error('IDEMPOTENCY_CONFLICT',
-        format('grant %s of org %s already has external reference %s with other arguments', v_grant.id, p_org_id, p_external_ref),
-        jsonb_build_object('grant_id', v_grant.id, 'amount', v_grant.amount_credits::text, 'source', v_grant.source));
-    end if;
+  v_grant := ledger.existing_grant(p_org_id, p_external_ref, p_amount, p_source);
+  if v_grant.id is not null then
     return v_grant;
   end if;
 
