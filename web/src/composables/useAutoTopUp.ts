@@ -1,4 +1,4 @@
-import { computed, type Ref, shallowRef } from 'vue';
+import { computed, type Ref } from 'vue';
 import {
   AutoTopUpSettingsDocument,
   type AutoTopUpSettingsInput,
@@ -7,7 +7,7 @@ import {
 } from '../graphql/settings.ts';
 import { parseCredits } from '../lib/decimal.ts';
 import { type AppError, appError } from '../lib/errors.ts';
-import { useGqlMutation, useGqlQuery } from '../lib/graphql-vue.ts';
+import { useGqlQuery, useValidatedSave } from '../lib/graphql-vue.ts';
 import { useSessionStore } from '../stores/session.ts';
 
 export type UseAutoTopUpOptions = Record<string, never>;
@@ -35,22 +35,10 @@ function validate(input: AutoTopUpSettingsInput): AppError | null {
 export function useAutoTopUp(_options: UseAutoTopUpOptions = {}): UseAutoTopUpReturn {
   const session = useSessionStore();
   const query = useGqlQuery(AutoTopUpSettingsDocument, () => ({ orgId: session.orgId ?? '' }), { enabled: () => session.signedIn });
-  const mutation = useGqlMutation(SaveAutoTopUpSettingsDocument);
-  const invalid = shallowRef<AppError | null>(null);
+  const form = useValidatedSave(SaveAutoTopUpSettingsDocument, validate, (data) => data.insert_auto_topup_settings_one !== null);
   return {
     settings: computed(() => query.data.value?.auto_topup_settings_by_pk ?? null),
-    save: async (input) => {
-      invalid.value = validate(input);
-      if (invalid.value) return false;
-      try {
-        const data = await mutation.mutate({ object: input });
-        return data.insert_auto_topup_settings_one !== null;
-      } catch {
-        return false;
-      }
-    },
-    saving: mutation.loading,
-    saveError: computed(() => invalid.value ?? mutation.error.value),
+    ...form,
     loading: query.loading,
     error: query.error,
   };

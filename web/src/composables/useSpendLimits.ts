@@ -1,9 +1,9 @@
-import { computed, type Ref, shallowRef } from 'vue';
+import { computed, type Ref } from 'vue';
 import { SaveSpendLimitsDocument, SpendLimitsDocument, type SpendLimitsInput, type SpendLimitsRow } from '../graphql/settings.ts';
 import { utcDay, utcMonthStart } from '../lib/dates.ts';
 import { basisPoints, parseCredits } from '../lib/decimal.ts';
 import { type AppError, appError } from '../lib/errors.ts';
-import { useGqlMutation, useGqlQuery } from '../lib/graphql-vue.ts';
+import { useGqlQuery, useValidatedSave } from '../lib/graphql-vue.ts';
 import { useSessionStore } from '../stores/session.ts';
 
 export interface UseSpendLimitsOptions {
@@ -55,8 +55,9 @@ export function useSpendLimits(options: UseSpendLimitsOptions = {}): UseSpendLim
     },
     { enabled: () => session.signedIn },
   );
-  const mutation = useGqlMutation(SaveSpendLimitsDocument, { refetchQueries: ['SpendLimits'] });
-  const invalid = shallowRef<AppError | null>(null);
+  const form = useValidatedSave(SaveSpendLimitsDocument, validate, (data) => data.insert_spend_limits_one !== null, {
+    refetchQueries: ['SpendLimits'],
+  });
   const limits = computed(() => query.data.value?.spend_limits_by_pk ?? null);
 
   const usage = computed<SpendLimitUsage[]>(() => {
@@ -81,18 +82,7 @@ export function useSpendLimits(options: UseSpendLimitsOptions = {}): UseSpendLim
   return {
     limits,
     usage,
-    save: async (input) => {
-      invalid.value = validate(input);
-      if (invalid.value) return false;
-      try {
-        const data = await mutation.mutate({ object: input });
-        return data.insert_spend_limits_one !== null;
-      } catch {
-        return false;
-      }
-    },
-    saving: mutation.loading,
-    saveError: computed(() => invalid.value ?? mutation.error.value),
+    ...form,
     loading: query.loading,
     error: query.error,
   };

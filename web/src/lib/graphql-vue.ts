@@ -1,7 +1,7 @@
 // A thin Vue layer over Apollo Client 4 (@vue/apollo-composable only supports Apollo Client 3):
 // reactive variables, readonly refs, and every subscription closed when the scope is disposed.
 import type { OperationVariables, TypedDocumentNode } from '@apollo/client';
-import { type MaybeRefOrGetter, onScopeDispose, type Ref, readonly, ref, shallowRef, toValue, watch } from 'vue';
+import { computed, type MaybeRefOrGetter, onScopeDispose, type Ref, readonly, ref, shallowRef, toValue, watch } from 'vue';
 import { useGraphqlConnection } from './apollo.ts';
 import { type AppError, toAppError } from './errors.ts';
 
@@ -225,6 +225,41 @@ export function useGqlMutation<TData, TVariables extends OperationVariables>(
     reset: () => {
       error.value = null;
     },
+  };
+}
+
+export interface UseValidatedSaveReturn<TInput> {
+  /** Validates, then saves; resolves true when saved (false on a refusal, kept in `saveError`). */
+  save: (input: TInput) => Promise<boolean>;
+  saving: Readonly<Ref<boolean>>;
+  /** The validation's refusal, or the server's. */
+  saveError: Readonly<Ref<AppError | null>>;
+}
+
+/**
+ * A settings form's save: `validate` first (its refusal is shown without a round trip), then an
+ * upsert of `{ object: input }`; `saved` says whether the answer holds the row.
+ */
+export function useValidatedSave<TData, TObject, TInput extends TObject>(
+  document: TypedDocumentNode<TData, { object: TObject }>,
+  validate: (input: TInput) => AppError | null,
+  saved: (data: TData) => boolean,
+  options: { refetchQueries?: string[] } = {},
+): UseValidatedSaveReturn<TInput> {
+  const mutation = useGqlMutation(document, options);
+  const invalid = shallowRef<AppError | null>(null);
+  return {
+    save: async (input) => {
+      invalid.value = validate(input);
+      if (invalid.value) return false;
+      try {
+        return saved(await mutation.mutate({ object: input }));
+      } catch {
+        return false;
+      }
+    },
+    saving: mutation.loading,
+    saveError: computed(() => invalid.value ?? mutation.error.value),
   };
 }
 
