@@ -10,27 +10,24 @@ afterAll(async () => {
   await Promise.all(receivers.map((r) => r.close()));
 });
 
+/** Metadata with one insert trigger on `table`, no retries. */
+const insertTrigger = (table: string, name: string, webhook: string) =>
+  metadataWith({
+    tables: [
+      {
+        name: table,
+        event_triggers: [{ name, definition: { insert: { columns: '*' } }, retry_conf: { num_retries: 0, interval_sec: 10 }, webhook }],
+      },
+    ],
+  });
+
 describe('trigger service', () => {
   it('after start() the loop delivers without runOnce, and stop() waits for the delivery to be recorded', async () => {
     await db.pool.query(`create table public.notes (id int primary key, body text)`);
     const hook = await startReceiver();
     receivers.push(hook);
     const clock = new Clock(new Date('2026-03-01T10:00:00Z'));
-    const meta = metadataWith({
-      tables: [
-        {
-          name: 'notes',
-          event_triggers: [
-            {
-              name: 'notes_insert',
-              definition: { insert: { columns: '*' } },
-              retry_conf: { num_retries: 0, interval_sec: 10 },
-              webhook: `${hook.url}/n`,
-            },
-          ],
-        },
-      ],
-    });
+    const meta = insertTrigger('notes', 'notes_insert', `${hook.url}/n`);
     const sink = logSink();
     const svc = createTriggerService({ pool: db.pool, metadata: () => meta, env: {}, log: sink.log, now: clock.now, pollIntervalMs: 5 });
     expect(svc.health()).toMatchObject({ status: 'stopped', running: false, passes: 0 });
@@ -58,21 +55,7 @@ describe('trigger service', () => {
     const hook = await startReceiver();
     receivers.push(hook);
     const clock = new Clock(new Date('2026-03-01T10:00:00Z'));
-    const meta = metadataWith({
-      tables: [
-        {
-          name: 'backlog',
-          event_triggers: [
-            {
-              name: 'backlog_insert',
-              definition: { insert: { columns: '*' } },
-              retry_conf: { num_retries: 0, interval_sec: 10 },
-              webhook: `${hook.url}/b`,
-            },
-          ],
-        },
-      ],
-    });
+    const meta = insertTrigger('backlog', 'backlog_insert', `${hook.url}/b`);
     const sink = logSink();
     // An hour between empty fetches and 2 events a pass: 7 events take 4 passes, which can only
     // happen within the test's time if a pass that claimed events is followed at once by the next.
@@ -106,21 +89,7 @@ describe('trigger service', () => {
 
   it('health() reports a failing pass with its error, and recovers on the next good pass', async () => {
     const clock = new Clock(new Date('2026-03-01T10:00:00Z'));
-    const meta = metadataWith({
-      tables: [
-        {
-          name: 'notes',
-          event_triggers: [
-            {
-              name: 'notes_insert',
-              definition: { insert: { columns: '*' } },
-              retry_conf: { num_retries: 0, interval_sec: 10 },
-              webhook: 'http://127.0.0.1:9/n',
-            },
-          ],
-        },
-      ],
-    });
+    const meta = insertTrigger('notes', 'notes_insert', 'http://127.0.0.1:9/n');
     const sink = logSink();
     const svc = createTriggerService({ pool: db.pool, metadata: () => meta, env: {}, log: sink.log, now: clock.now });
     await svc.reload();
@@ -151,21 +120,7 @@ describe('trigger service', () => {
       return { status: 200 };
     };
     const clock = new Clock(new Date('2026-03-01T10:00:00Z'));
-    const meta = metadataWith({
-      tables: [
-        {
-          name: 'slow',
-          event_triggers: [
-            {
-              name: 'slow_insert',
-              definition: { insert: { columns: '*' } },
-              retry_conf: { num_retries: 0, interval_sec: 10 },
-              webhook: `${hook.url}/s`,
-            },
-          ],
-        },
-      ],
-    });
+    const meta = insertTrigger('slow', 'slow_insert', `${hook.url}/s`);
     const sink = logSink();
     const leaving = createTriggerService({
       pool: db.pool,
