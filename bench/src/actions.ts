@@ -109,17 +109,50 @@ async function setUp(url: string): Promise<string[]> {
   }
 }
 
-/** Runs `pair` from CONNECTIONS clients: a warm-up, then SECONDS timed, each pair timed end to end. */
 interface Counters {
   events: number;
   /** CPU ms used so far by each process. */
   cpu: Record<string, number>;
 }
 
-async function drive(path: string, probe: () => Promise<Counters>, pair: (client: number, i: number) => Promise<void>): Promise<Cell> {
+/**
+ * One cell: `run` for a warm-up, then for SECONDS timed; the counters are read before the warm-up
+ * and after the timed run (so per pair figures include the warm-up). `run` calls `count` for each
+ * pair done and records each timed pair's latency.
+ */
+async function measure<T extends { failures: number }>(
+  path: string,
+  probe: () => Promise<Counters>,
+  run: (seconds: number, latencies: number[] | null, count: () => void) => Promise<T>,
+): Promise<{ cell: Cell; result: T }> {
   let done = 0;
+  const count = () => {
+    done++;
+  };
   const before = await probe();
-  const run = async (seconds: number, latencies: number[] | null) => {
+  await run(WARM_UP_SECONDS, null, count);
+  const latencies: number[] = [];
+  const started = performance.now();
+  const result = await run(SECONDS, latencies, count);
+  const elapsed = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const after = await probe();
+  const cell: Cell = {
+    path,
+    eventsPerPair: (after.events - before.events) / done,
+    cpuPerPair: Object.fromEntries(Object.entries(after.cpu).map(([name, ms]) => [name, (ms - (before.cpu[name] ?? 0)) / done])),
+    pairs: latencies.length,
+    failures: result.failures,
+    perSecond: latencies.length / elapsed,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+  };
+  return { cell, result };
+}
+
+/** Closed loop: `pair` from CONNECTIONS clients, each starting a pair when its last one ends, each timed end to end. */
+async function drive(path: string, probe: () => Promise<Counters>, pair: (client: number, i: number) => Promise<void>): Promise<Cell> {
+  const { cell } = await measure(path, probe, async (seconds, latencies, count) => {
     let failures = 0;
     const until = performance.now() + seconds * 1000;
     await Promise.all(
@@ -128,7 +161,7 @@ async function drive(path: string, probe: () => Promise<Counters>, pair: (client
           const t = performance.now();
           try {
             await pair(client, i);
-            done++;
+            count();
             latencies?.push(performance.now() - t);
           } catch (error) {
             failures++;
@@ -137,25 +170,9 @@ async function drive(path: string, probe: () => Promise<Counters>, pair: (client
         }
       }),
     );
-    return failures;
-  };
-  await run(WARM_UP_SECONDS, null);
-  const latencies: number[] = [];
-  const started = performance.now();
-  const failures = await run(SECONDS, latencies);
-  const elapsed = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
-  const after = await probe();
-  return {
-    path,
-    eventsPerPair: (after.events - before.events) / done,
-    cpuPerPair: Object.fromEntries(Object.entries(after.cpu).map(([name, ms]) => [name, (ms - (before.cpu[name] ?? 0)) / done])),
-    pairs: latencies.length,
-    failures,
-    perSecond: latencies.length / elapsed,
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
-  };
+    return { failures };
+  });
+  return cell;
 }
 
 /**
@@ -170,9 +187,7 @@ async function driveOpen(
   perSecond: number,
   pair: (client: number, i: number) => Promise<void>,
 ): Promise<Cell> {
-  let done = 0;
-  const before = await probe();
-  const run = async (seconds: number, latencies: number[] | null) => {
+  const { cell, result } = await measure(path, probe, async (seconds, latencies, count) => {
     let failures = 0;
     let waited = 0;
     const free = Array.from({ length: CONNECTIONS }, (_, i) => i);
@@ -183,7 +198,7 @@ async function driveOpen(
     const launch = (due: number, client: number, i: number) => {
       const task = pair(client, i).then(
         () => {
-          done++;
+          count();
           latencies?.push(performance.now() - due);
         },
         (error: unknown) => {
@@ -211,25 +226,8 @@ async function driveOpen(
     }
     while (inFlight.size) await Promise.race(inFlight);
     return { failures, waited, started: total };
-  };
-  await run(WARM_UP_SECONDS, null);
-  const latencies: number[] = [];
-  const started = performance.now();
-  const result = await run(SECONDS, latencies);
-  const elapsed = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
-  const after = await probe();
-  return {
-    path,
-    open: { offered: perSecond, started: result.started, waited: result.waited },
-    eventsPerPair: (after.events - before.events) / done,
-    cpuPerPair: Object.fromEntries(Object.entries(after.cpu).map(([name, ms]) => [name, (ms - (before.cpu[name] ?? 0)) / done])),
-    pairs: latencies.length,
-    failures: result.failures,
-    perSecond: latencies.length / elapsed,
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
-  };
+  });
+  return { ...cell, open: { offered: perSecond, started: result.started, waited: result.waited } };
 }
 
 /** POSTs JSON over a keep-alive agent; rejects on a status other than 200. */
