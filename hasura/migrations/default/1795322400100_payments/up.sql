@@ -96,6 +96,47 @@ $$;
 comment on function public.credits_for_minor(numeric, bigint, bigint) is
   'Credits matching p_minor of a purchase of p_credits for p_price_minor: credits x minor / price, rounded up to 0.001, at most p_credits.';
 
+-- The refund rule of purchases and auto top-ups alike. Stripe's amount_refunded is cumulative, so
+-- what is owed back is the credits of the newly refunded part: credits_for_minor of the new total
+-- minus that of the total already handled (0 when the new total is not larger: a duplicate or
+-- out-of-order event). They are clawed back from the grant the payment made, then in burn order,
+-- when the payment made one. INVALID_INPUT for a total outside 0..price. Returns the credits owed.
+create function ledger.claw_back_refund(
+  p_what text,
+  p_id uuid,
+  p_org_id uuid,
+  p_credits numeric,
+  p_price_minor bigint,
+  p_refunded_before_minor bigint,
+  p_refunded_minor bigint,
+  p_grant_id uuid,
+  p_reference text,
+  p_description text,
+  p_now timestamptz
+) returns numeric
+  language plpgsql volatile set search_path = '' as $$
+declare
+  v_take numeric(20, 3);
+begin
+  if p_refunded_minor is null or p_refunded_minor < 0 or p_refunded_minor > p_price_minor then
+    perform ledger.raise_error('INVALID_INPUT',
+      format('refunded amount %s of %s %s is outside 0..%s', p_refunded_minor, p_what, p_id, p_price_minor),
+      jsonb_build_object('field', 'amount_refunded_minor', 'value', p_refunded_minor));
+  end if;
+  if p_refunded_minor <= p_refunded_before_minor then
+    return 0;
+  end if;
+  v_take := public.credits_for_minor(p_credits, p_refunded_minor, p_price_minor)
+    - public.credits_for_minor(p_credits, p_refunded_before_minor, p_price_minor);
+  if v_take > 0 and p_grant_id is not null then
+    perform public.clawback_credits(p_org_id, v_take, p_reference, p_description, p_grant_id, p_now);
+  end if;
+  return v_take;
+end;
+$$;
+comment on function ledger.claw_back_refund(text, uuid, uuid, numeric, bigint, bigint, bigint, uuid, text, text, timestamptz) is
+  'The credits owed back for the newly refunded part of a payment (Stripe''s cumulative amount_refunded), clawed back from its grant when it has one; INVALID_INPUT for an amount outside 0..price.';
+
 -- Example: purchase P of 1,400 credits for 2,500p, paid, 1,000 credits already used. Stripe says
 -- charge ch_1 has amount_refunded 1,250 (half): refund_topup_purchase('pi_1', 'ch_1', 1250) claws
 -- back 700 credits (grant first, then burn order, the rest as debt), ref 'refund:ch_1:1250', and
@@ -120,20 +161,12 @@ begin
   if not found then
     return;
   end if;
-  if p_amount_refunded_minor is null or p_amount_refunded_minor < 0 or p_amount_refunded_minor > v_purchase.price_minor then
-    perform ledger.raise_error('INVALID_INPUT',
-      format('refunded amount %s of purchase %s is outside 0..%s', p_amount_refunded_minor, v_purchase.id, v_purchase.price_minor),
-      jsonb_build_object('field', 'amount_refunded_minor', 'value', p_amount_refunded_minor));
-  end if;
+  v_take := ledger.claw_back_refund('purchase', v_purchase.id, v_purchase.organization_id, v_purchase.credits, v_purchase.price_minor,
+    v_purchase.amount_refunded_minor, p_amount_refunded_minor, v_purchase.grant_id,
+    format('refund:%s:%s', coalesce(p_charge_id, p_payment_intent_id), p_amount_refunded_minor),
+    format('Refund of %s of %s (purchase %s)', p_amount_refunded_minor - v_purchase.amount_refunded_minor, v_purchase.price_minor, v_purchase.id),
+    p_now);
   if p_amount_refunded_minor > v_purchase.amount_refunded_minor then
-    v_take := public.credits_for_minor(v_purchase.credits, p_amount_refunded_minor, v_purchase.price_minor)
-      - public.credits_for_minor(v_purchase.credits, v_purchase.amount_refunded_minor, v_purchase.price_minor);
-    if v_take > 0 and v_purchase.grant_id is not null then
-      perform public.clawback_credits(v_purchase.organization_id, v_take,
-        format('refund:%s:%s', coalesce(p_charge_id, p_payment_intent_id), p_amount_refunded_minor),
-        format('Refund of %s of %s (purchase %s)', p_amount_refunded_minor - v_purchase.amount_refunded_minor, v_purchase.price_minor, v_purchase.id),
-        v_purchase.grant_id, p_now);
-    end if;
     update public.topup_purchases p
     set amount_refunded_minor = p_amount_refunded_minor,
         stripe_charge_id = coalesce(p_charge_id, p.stripe_charge_id),
@@ -142,8 +175,6 @@ begin
         updated_at = p_now
     where p.id = v_purchase.id
     returning * into v_purchase;
-  else
-    v_take := 0;
   end if;
   return query select v_purchase.id, v_purchase.organization_id, v_purchase.status, v_take;
 end;
@@ -172,21 +203,14 @@ begin
   if not found then
     return;
   end if;
-  if p_amount_refunded_minor is null or p_amount_refunded_minor < 0 or p_amount_refunded_minor > v_attempt.price_minor then
-    perform ledger.raise_error('INVALID_INPUT',
-      format('refunded amount %s of auto top-up %s is outside 0..%s', p_amount_refunded_minor, v_attempt.id, v_attempt.price_minor),
-      jsonb_build_object('field', 'amount_refunded_minor', 'value', p_amount_refunded_minor));
+  v_take := ledger.claw_back_refund('auto top-up', v_attempt.id, v_attempt.organization_id, v_attempt.credits, v_attempt.price_minor,
+    v_attempt.amount_refunded_minor, p_amount_refunded_minor, v_attempt.grant_id,
+    format('refund:%s:%s', coalesce(p_charge_id, p_payment_intent_id), p_amount_refunded_minor),
+    format('Refund of auto top-up %s', v_attempt.id), p_now);
+  if v_attempt.grant_id is null then
+    v_take := 0; -- nothing was granted, so nothing was taken back
   end if;
   if p_amount_refunded_minor > v_attempt.amount_refunded_minor then
-    v_take := public.credits_for_minor(v_attempt.credits, p_amount_refunded_minor, v_attempt.price_minor)
-      - public.credits_for_minor(v_attempt.credits, v_attempt.amount_refunded_minor, v_attempt.price_minor);
-    if v_take > 0 and v_attempt.grant_id is not null then
-      perform public.clawback_credits(v_attempt.organization_id, v_take,
-        format('refund:%s:%s', coalesce(p_charge_id, p_payment_intent_id), p_amount_refunded_minor),
-        format('Refund of auto top-up %s', v_attempt.id), v_attempt.grant_id, p_now);
-    else
-      v_take := 0;
-    end if;
     update public.auto_topup_attempts a set amount_refunded_minor = p_amount_refunded_minor where a.id = v_attempt.id;
   end if;
   return query select v_attempt.id, v_attempt.organization_id, v_take;
