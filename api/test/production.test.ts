@@ -333,13 +333,13 @@ describe('oversized bodies', () => {
     const attempts = async () => Number((await db.pool.query('select count(*) as n from public.auto_topup_attempts')).rows[0].n);
     const before = await attempts();
     const res = await send(
-      '/events/ledger_changed',
+      '/events/auto_topup_check',
       json({
         id: randomUUID(),
-        trigger: { name: 'ledger_changed' },
+        trigger: { name: 'auto_topup_check' },
         event: {
           op: 'INSERT',
-          data: { old: null, new: { organization_id: randomUUID(), amount_credits: '-1.000', note: 'x'.repeat(1024 * 1024) } },
+          data: { old: null, new: { id: 1, organization_id: randomUUID(), note: 'x'.repeat(1024 * 1024) } },
         },
       }),
     );

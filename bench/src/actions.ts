@@ -101,6 +101,13 @@ async function setUp(url: string): Promise<string[]> {
         [id, BENCH_PLAN],
       );
       await client.query("select public.grant_credits($1, 1000000000, 'promotion', 'bench')", [id]);
+      // Auto top-up on, far below the balance: every settle pays the ledger's auto top-up check
+      // (settings, recent attempts, available at commit), none writes a check or an event.
+      await client.query(
+        `insert into public.auto_topup_settings (organization_id, enabled, threshold_credits, package_id)
+         values ($1, true, 100, (select id from public.topup_packages where is_active order by sort_order limit 1))`,
+        [id],
+      );
     }
     await client.query('vacuum analyze');
     return orgs;
@@ -465,8 +472,9 @@ async function main() {
     };
 
     // Direct: the two SQL functions, as a client of the ledger calls them. Measured with the engine
-    // running, so its event trigger on credit_ledger_entries (installed when it starts) logs and
-    // delivers events for every cell alike, as Hasura would in production.
+    // running, so its event trigger (on auto_topup_checks, installed when it starts) would log and
+    // deliver the checks of every cell alike, as Hasura would in production; with every org far
+    // above its threshold there are none (the table's last column says so).
     const pool = new pg.Pool({ connectionString: url, max: CONNECTIONS });
     const direct = await drive('direct SQL (reserve_credits → settle_reservation)', probe, async (client, i) => {
       const org = orgOf(client, i);

@@ -153,13 +153,13 @@ describe('triggers', () => {
     }
   });
 
-  it('tell the api of every new ledger entry through the ledger_changed event trigger', () => {
+  it('tell the api when a spend may call for an auto top-up, through the auto_topup_check event trigger', () => {
     const triggers = source.tables.flatMap((t) => (t.event_triggers ?? []).map((e) => ({ table: t.table.name, ...e })));
-    expect(triggers.map((t) => `${t.table}.${t.name}`)).toEqual(['credit_ledger_entries.ledger_changed']);
+    expect(triggers.map((t) => `${t.table}.${t.name}`)).toEqual(['auto_topup_checks.auto_topup_check']);
     const [trigger] = triggers;
     expect(trigger!.definition.insert).toEqual({ columns: '*' });
     expect(trigger!.definition.update).toBeUndefined();
-    expect(trigger!.webhook).toBe('{{ACTIONS_BASE_URL}}/events/ledger_changed');
+    expect(trigger!.webhook).toBe('{{ACTIONS_BASE_URL}}/events/auto_topup_check');
     expect(trigger!.headers).toContainEqual(SECRET_HEADER);
   });
 

@@ -1,6 +1,8 @@
-// POST /events/:trigger — Hasura's event triggers, behind the shared secret. `ledger_changed` fires
-// on every insert into credit_ledger_entries; when credits went out, the org's auto top-up rules are
-// checked at once (the cron sweep is the safety net).
+// POST /events/:trigger — Hasura's event triggers, behind the shared secret. `auto_topup_check`
+// fires on every insert into auto_topup_checks, which the ledger writes only when a credits-out
+// entry may have taken an org with auto top-up below its threshold (migration 1795322400400): the
+// org's auto top-up runs at once (claim_auto_topup_attempt decides exactly), then the check is
+// deleted. The auto top-up sweep is the safety net.
 import express, { type Router } from 'express';
 import type pg from 'pg';
 import { z } from 'zod';
@@ -15,15 +17,12 @@ export interface EventDeps {
   logger?: Pick<Console, 'error' | 'info'>;
 }
 
-/** The part of Hasura's event payload this handler reads. */
-const ledgerEvent = z.object({
+/** The part of Hasura's event payload this handler reads: the inserted check. */
+const checkEvent = z.object({
   event: z.object({
-    op: z.string(),
+    op: z.literal('INSERT'),
     data: z.object({
-      new: z
-        .object({ organization_id: z.uuid(), amount_credits: z.union([z.string(), z.number()]) })
-        .loose()
-        .nullable(),
+      new: z.object({ id: z.union([z.number().int(), z.string().regex(/^\d+$/)]), organization_id: z.uuid() }).loose(),
     }),
   }),
   trigger: z.object({ name: z.string() }).optional(),
@@ -32,16 +31,14 @@ const ledgerEvent = z.object({
 export function eventsRouter(deps: EventDeps): Router {
   const router = express.Router();
   router.post('/events/:trigger', async (req, res) => {
-    if (req.params.trigger !== 'ledger_changed') throw new AppError('NOT_FOUND', `no event trigger named ${req.params.trigger}`);
-    const parsed = ledgerEvent.safeParse(req.body);
+    if (req.params.trigger !== 'auto_topup_check') throw new AppError('NOT_FOUND', `no event trigger named ${req.params.trigger}`);
+    const parsed = checkEvent.safeParse(req.body);
     if (!parsed.success) throw invalidInputFromZod(parsed.error, 'event payload');
-    const entry = parsed.data.event.data.new;
-    // Only money going out can take an org below its threshold.
-    if (!entry || !String(entry.amount_credits).startsWith('-')) {
-      res.json({ autoTopUp: null });
-      return;
-    }
-    const status = await runAutoTopUp(deps, entry.organization_id, deps.clock());
+    const check = parsed.data.event.data.new;
+    const status = await runAutoTopUp(deps, check.organization_id, deps.clock());
+    // Handled: a redelivery of this event finds the attempt (in flight or within its cooldown) and
+    // starts nothing, so deleting after the attempt is safe either way.
+    await deps.db.query('delete from public.auto_topup_checks where id = $1', [String(check.id)]);
     res.json({ autoTopUp: status });
   });
   return router;

@@ -38,7 +38,7 @@ export const jobs: Record<string, Job> = {
     const { rows } = await db.query<{ n: number }>('select public.roll_billing_periods($1) as n', [now]);
     return { organizations: rows[0]!.n };
   },
-  /** Every 5 minutes: the event trigger's safety net, and a retry of attempts whose answer was lost. */
+  /** Every 5 minutes: the auto_topup_check event's safety net, and a retry of attempts whose answer was lost. */
   async auto_topup_sweep(deps, now) {
     const stale = await deps.db.query<AttemptRow>(
       `select * from public.auto_topup_attempts where status = 'in_flight' and created_at < $1::timestamptz - make_interval(mins => $2)
@@ -58,7 +58,12 @@ export const jobs: Record<string, Job> = {
       const status = await runAutoTopUp(deps, organization_id, now);
       if (status) outcomes[organization_id] = status;
     }
-    return { retried: stale.rowCount ?? 0, attempts: outcomes };
+    // Checks whose event never got through (the api was down past Hasura's retries) are covered
+    // by this sweep; after a day they are only clutter.
+    const dropped = await deps.db.query("delete from public.auto_topup_checks where created_at < $1::timestamptz - interval '1 day'", [
+      now,
+    ]);
+    return { retried: stale.rowCount ?? 0, attempts: outcomes, staleChecksDeleted: dropped.rowCount ?? 0 };
   },
   /** Every 15 minutes: 50 / 80 / 100 % of the allowance used, and below the auto top-up threshold; once per period each. */
   async usage_notifications({ db, payments, logger }, now) {

@@ -1,10 +1,11 @@
-// Auto top-up: the ledger event trigger and the cron sweep charge one pack off-session when an org
-// falls below its threshold — exactly once when triggers race — and handle declines, authentication
-// and lost answers. Real Postgres, real HTTP, a fake Stripe server at the edge.
+// Auto top-up: the ledger writes a check when a spend may take an org below its threshold; the
+// check's event and the cron sweep charge one pack off-session — exactly once when they race — and
+// handle declines, authentication and lost answers. Real Postgres, real HTTP, a fake Stripe server
+// at the edge.
 import { useTestDatabase } from '@org-credits/db/testing';
 import { describe, expect, it } from 'vitest';
 import { createOrg, NOW } from '../helpers.ts';
-import { addMember, availableAt, PACKS, paymentState, spend, startPaymentsApi, stripeEvent, WEB_ORIGIN } from './harness.ts';
+import { addMember, availableAt, checksOf, PACKS, paymentState, spend, startPaymentsApi, stripeEvent, WEB_ORIGIN } from './harness.ts';
 
 const db = await useTestDatabase();
 const api = await startPaymentsApi(db);
@@ -31,19 +32,63 @@ const chargesFor = (orgId: string) =>
   api.fake.requestsTo('POST', '/v1/payment_intents').filter((r) => r.body.metadata?.organization_id === orgId);
 
 describe('auto top-up', () => {
-  it('does nothing while available is at or above the threshold', async () => {
+  it('writes no check while available stays at or above the threshold, and a check that finds nothing to do charges nothing', async () => {
     const org = await autoTopUpOrg();
-    const res = await api.ledgerChanged(org.orgId, '-20.000');
-    expect(res.body).toEqual({ autoTopUp: null });
+    await spend(db.pool, org.orgId, '20.000');
+    expect(await checksOf(db.pool, org.orgId)).toEqual([]);
+    // A check whose org is above its threshold again by the time it is handled (here: made up).
+    const res = await api.checkEvent({ id: 0, organization_id: org.orgId });
+    expect(res).toMatchObject({ status: 200, body: { autoTopUp: null } });
     expect(chargesFor(org.orgId)).toEqual([]);
+    expect((await paymentState(db.pool, org.orgId)).attempts).toEqual([]);
+  });
+
+  it('the ledger writes a check only when a spend could start an attempt', async () => {
+    // No auto top-up, or auto top-up off: never a check, however low the balance goes.
+    const plain = await createOrg(db.pool, { credits: '120.000' });
+    await spend(db.pool, plain.orgId, '119.000');
+    const off = await autoTopUpOrg();
+    await db.pool.query('update public.auto_topup_settings set enabled = false where organization_id = $1', [off.orgId]);
+    await spend(db.pool, off.orgId, '119.000');
+    expect(await checksOf(db.pool, plain.orgId)).toEqual([]);
+    expect(await checksOf(db.pool, off.orgId)).toEqual([]);
+
+    // Holds count: 120 with 30 held is 90 available, so a spend of 1 that leaves a balance of 119 is
+    // below the threshold of 100.
+    const org = await autoTopUpOrg();
+    await db.pool.query("select public.reserve_credits($1, 30, 'held', p_now => $2)", [org.orgId, NOW]);
+    await spend(db.pool, org.orgId, '1.000');
+    const [check, ...more] = await checksOf(db.pool, org.orgId);
+    expect(more).toEqual([]);
+    const [entry] = (await paymentState(db.pool, org.orgId)).entries.filter((e) => e.entry_type === 'consume');
+    expect(check!.ledger_entry_id).toBe(String(entry!.id));
+
+    // Delivered: one attempt, the check deleted; spends within the cooldown after it write none.
+    api.fake.chargeMode = 'succeed';
+    expect((await api.deliverChecks(org.orgId)).map((r) => r.body)).toEqual([{ autoTopUp: 'succeeded' }]);
+    expect(await checksOf(db.pool, org.orgId)).toEqual([]);
+    await spend(db.pool, org.orgId, '500.000', minutes(30));
+    expect(await checksOf(db.pool, org.orgId)).toEqual([]);
+    // After the cooldown (60 minutes), a spend below the threshold writes one again.
+    await spend(db.pool, org.orgId, '1.000', minutes(61));
+    expect(await checksOf(db.pool, org.orgId)).toHaveLength(1);
+    api.now = minutes(61);
+    try {
+      expect((await api.deliverChecks(org.orgId)).map((r) => r.body)).toEqual([{ autoTopUp: 'succeeded' }]);
+    } finally {
+      api.now = NOW;
+    }
+    expect((await paymentState(db.pool, org.orgId)).attempts.map((a) => a.status)).toEqual(['succeeded', 'succeeded']);
   });
 
   it('charges one pack off-session when the ledger shows the org fell below its threshold, with the attempt as idempotency key', async () => {
     api.fake.chargeMode = 'succeed';
     const org = await autoTopUpOrg();
     await spend(db.pool, org.orgId, '30.000');
-    const res = await api.ledgerChanged(org.orgId, '-30.000');
+    const [res, ...more] = await api.deliverChecks(org.orgId);
+    expect(more).toEqual([]);
     expect(res).toMatchObject({ status: 200, body: { autoTopUp: 'succeeded' } });
+    expect(await checksOf(db.pool, org.orgId)).toEqual([]);
     expect(await availableAt(db.pool, org.orgId)).toBe('590.000');
     const state = await paymentState(db.pool, org.orgId);
     expect(state.attempts).toEqual([expect.objectContaining({ status: 'succeeded', credits: '500.000', price_minor: '1000' })]);
@@ -74,21 +119,23 @@ describe('auto top-up', () => {
     expect(await availableAt(db.pool, org.orgId)).toBe('590.000');
   });
 
-  it('makes exactly one charge when ledger events and the sweep race', async () => {
+  it('makes exactly one charge when redelivered check events and the sweep race', async () => {
     api.fake.chargeMode = 'succeed';
     const org = await autoTopUpOrg();
     await spend(db.pool, org.orgId, '50.000');
+    const [check] = await checksOf(db.pool, org.orgId);
     const results = await Promise.all([
-      api.ledgerChanged(org.orgId, '-10.000'),
-      api.ledgerChanged(org.orgId, '-10.000'),
-      api.ledgerChanged(org.orgId, '-10.000'),
+      api.checkEvent(check!),
+      api.checkEvent(check!),
+      api.checkEvent(check!),
       api.cron('auto_topup_sweep'),
-      api.ledgerChanged(org.orgId, '-10.000'),
+      api.checkEvent(check!),
     ]);
     expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
     expect(chargesFor(org.orgId)).toHaveLength(1);
     const state = await paymentState(db.pool, org.orgId);
     expect(state.attempts).toHaveLength(1);
+    expect(state.checks).toEqual([]);
     expect(await availableAt(db.pool, org.orgId)).toBe('570.000');
   });
 
@@ -96,7 +143,7 @@ describe('auto top-up', () => {
     api.fake.chargeMode = 'decline';
     const org = await autoTopUpOrg({ cooldown_minutes: 30 });
     await spend(db.pool, org.orgId, '30.000');
-    expect((await api.ledgerChanged(org.orgId, '-30.000')).body.autoTopUp).toBe('failed');
+    expect((await api.deliverChecks(org.orgId)).map((r) => r.body.autoTopUp)).toEqual(['failed']);
     let state = await paymentState(db.pool, org.orgId);
     expect(state.settings[0]).toMatchObject({ enabled: true, consecutive_failures: 1 });
     expect(state.attempts[0]).toMatchObject({ status: 'failed', failure_code: 'insufficient_funds' });
@@ -120,7 +167,7 @@ describe('auto top-up', () => {
     const secondOwner = await addMember(db.pool, org.orgId, 'owner');
     await addMember(db.pool, org.orgId, 'member');
     await spend(db.pool, org.orgId, '30.000');
-    expect((await api.ledgerChanged(org.orgId, '-30.000')).body.autoTopUp).toBe('requires_action');
+    expect((await api.deliverChecks(org.orgId)).map((r) => r.body.autoTopUp)).toEqual(['requires_action']);
     const state = await paymentState(db.pool, org.orgId);
     expect(state.attempts[0]).toMatchObject({ status: 'requires_action', failure_code: 'authentication_required' });
     expect(state.settings[0]).toMatchObject({ enabled: true, consecutive_failures: 0 });
@@ -146,9 +193,12 @@ describe('auto top-up', () => {
     api.fake.chargeMode = 'fail';
     const org = await autoTopUpOrg();
     await spend(db.pool, org.orgId, '30.000');
-    expect((await api.ledgerChanged(org.orgId, '-30.000')).body.autoTopUp).toBe('in_flight');
-    // Another trigger while it is in flight charges nothing new.
-    expect((await api.ledgerChanged(org.orgId, '-1.000')).body.autoTopUp).toBe(null);
+    const [check] = await checksOf(db.pool, org.orgId);
+    expect((await api.checkEvent(check!)).body.autoTopUp).toBe('in_flight');
+    // While it is in flight a spend writes no check, and the same event again charges nothing new.
+    await spend(db.pool, org.orgId, '1.000');
+    expect(await checksOf(db.pool, org.orgId)).toEqual([]);
+    expect((await api.checkEvent(check!)).body.autoTopUp).toBe(null);
     api.fake.chargeMode = 'succeed';
     const sweep = await api.cron('auto_topup_sweep', minutes(11));
     expect(sweep.body.retried).toBeGreaterThanOrEqual(1);
@@ -157,14 +207,14 @@ describe('auto top-up', () => {
     expect(new Set(charges.map((c) => c.idempotencyKey)).size).toBe(1);
     const state = await paymentState(db.pool, org.orgId);
     expect(state.attempts).toEqual([expect.objectContaining({ status: 'succeeded' })]);
-    expect(await availableAt(db.pool, org.orgId, minutes(11))).toBe('590.000');
+    expect(await availableAt(db.pool, org.orgId, minutes(11))).toBe('589.000');
   });
 
   it('claws back a refunded auto top-up charge once', async () => {
     api.fake.chargeMode = 'succeed';
     const org = await autoTopUpOrg();
     await spend(db.pool, org.orgId, '30.000');
-    await api.ledgerChanged(org.orgId, '-30.000');
+    await api.deliverChecks(org.orgId);
     const [attempt] = (await paymentState(db.pool, org.orgId)).attempts;
     const refunded = {
       id: 'ch_auto_refund',
@@ -185,9 +235,10 @@ describe('auto top-up', () => {
     api.fake.chargeMode = 'succeed';
     const org = await autoTopUpOrg({ monthly_max_count: 1, cooldown_minutes: 0 });
     await spend(db.pool, org.orgId, '30.000');
-    expect((await api.ledgerChanged(org.orgId, '-30.000')).body.autoTopUp).toBe('succeeded');
+    expect((await api.deliverChecks(org.orgId)).map((r) => r.body.autoTopUp)).toEqual(['succeeded']);
     await spend(db.pool, org.orgId, '550.000');
-    expect((await api.ledgerChanged(org.orgId, '-550.000')).body.autoTopUp).toBe(null);
+    // No cooldown: the spend writes a check, and the cap stops it.
+    expect((await api.deliverChecks(org.orgId)).map((r) => r.body.autoTopUp)).toEqual([null]);
     expect(chargesFor(org.orgId)).toHaveLength(1);
   });
 

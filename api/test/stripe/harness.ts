@@ -33,8 +33,10 @@ export interface PaymentsApi {
   /** POSTs a Stripe event, signed with the endpoint secret (or as given). */
   webhook(event: object, options?: { secret?: string; signature?: string | null; timestamp?: number }): Promise<ActionResponse>;
   cron(job: string, scheduledTime?: Date, secret?: string | null): Promise<ActionResponse>;
-  /** Hasura's ledger_changed event for an entry of the org. */
-  ledgerChanged(orgId: string, amountCredits: string): Promise<ActionResponse>;
+  /** Hasura's auto_topup_check event for one check row (as the ledger wrote it, or made up). */
+  checkEvent(check: CheckRow): Promise<ActionResponse>;
+  /** Delivers the event of every check row of the org, in order, as Hasura would; their answers. */
+  deliverChecks(orgId: string): Promise<ActionResponse[]>;
 }
 
 export async function startPaymentsApi(db: TestDatabase): Promise<PaymentsApi> {
@@ -94,22 +96,23 @@ export async function startPaymentsApi(db: TestDatabase): Promise<PaymentsApi> {
         JSON.stringify({ name: job, scheduled_time: (scheduledTime ?? api.now).toISOString(), payload: {}, id: randomUUID() }),
         secret === null ? {} : { 'x-org-credits-secret': secret },
       ),
-    ledgerChanged: (orgId: string, amountCredits: string) =>
+    checkEvent: (check: CheckRow) =>
       post(
-        '/events/ledger_changed',
+        '/events/auto_topup_check',
         JSON.stringify({
           id: randomUUID(),
           created_at: api.now.toISOString(),
-          trigger: { name: 'ledger_changed' },
-          table: { schema: 'public', name: 'credit_ledger_entries' },
-          event: {
-            op: 'INSERT',
-            data: { old: null, new: { organization_id: orgId, amount_credits: amountCredits } },
-            session_variables: null,
-          },
+          trigger: { name: 'auto_topup_check' },
+          table: { schema: 'public', name: 'auto_topup_checks' },
+          event: { op: 'INSERT', data: { old: null, new: check }, session_variables: null },
         }),
         { 'x-org-credits-secret': ACTION_SECRET },
       ),
+    async deliverChecks(orgId: string) {
+      const answers: ActionResponse[] = [];
+      for (const check of await checksOf(db.pool, orgId)) answers.push(await api.checkEvent(check));
+      return answers;
+    },
   });
 }
 
@@ -149,6 +152,24 @@ export async function spend(pool: pg.Pool, orgId: string, amount: string, now: D
   await pool.query('select public.settle_reservation($1, $2::numeric, p_now => $3)', [rows[0]!.id, amount, now]);
 }
 
+/** An auto_topup_checks row as Hasura's event carries it (numerics as text, as the engine sends them). */
+export interface CheckRow {
+  id: string | number;
+  organization_id: string;
+  ledger_entry_id?: string | number;
+  created_at?: string;
+}
+
+/** The org's auto top-up checks, oldest first. */
+export async function checksOf(pool: pg.Pool, orgId: string): Promise<CheckRow[]> {
+  const { rows } = await pool.query<CheckRow>(
+    `select id::text, organization_id, ledger_entry_id::text, created_at::text
+     from public.auto_topup_checks where organization_id = $1 order by id`,
+    [orgId],
+  );
+  return rows;
+}
+
 /** Everything of an org that payments can change, to compare before and after. */
 export async function paymentState(pool: pg.Pool, orgId: string) {
   const q = async (sql: string) => (await pool.query(sql, [orgId])).rows;
@@ -160,6 +181,7 @@ export async function paymentState(pool: pg.Pool, orgId: string) {
     entries: await q('select id, entry_type, amount_credits from public.credit_ledger_entries where organization_id = $1 order by id'),
     purchases: await q('select * from public.topup_purchases where organization_id = $1 order by id'),
     attempts: await q('select * from public.auto_topup_attempts where organization_id = $1 order by id'),
+    checks: await q('select * from public.auto_topup_checks where organization_id = $1 order by id'),
     settings: await q('select * from public.auto_topup_settings where organization_id = $1'),
     subscription: await q('select * from public.organization_subscriptions where organization_id = $1'),
     notifications: await q('select id, kind, dedupe_key from public.notifications where organization_id = $1 order by id'),

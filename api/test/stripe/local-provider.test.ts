@@ -86,10 +86,10 @@ describe('the local test payment provider', () => {
       'insert into public.auto_topup_settings (organization_id, enabled, threshold_credits, package_id) values ($1, true, 100, $2)',
       [org.orgId, PACKS.pack500],
     );
-    const response = await fetch(`${server.url}/events/ledger_changed`, {
+    const response = await fetch(`${server.url}/events/auto_topup_check`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-org-credits-secret': ACTION_SECRET },
-      body: JSON.stringify({ event: { op: 'INSERT', data: { old: null, new: { organization_id: org.orgId, amount_credits: '-1.000' } } } }),
+      body: JSON.stringify({ event: { op: 'INSERT', data: { old: null, new: { id: 1, organization_id: org.orgId } } } }),
     });
     expect(await response.json()).toEqual({ autoTopUp: 'succeeded' });
     // The provider's event follows its answer; wait until the webhook has recorded it.

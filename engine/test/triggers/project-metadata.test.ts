@@ -1,5 +1,6 @@
 // The project's own metadata (hasura/metadata) on the migrated and seeded database: its cron
-// triggers are scheduled and called, and a real ledger write reaches the ledger_changed webhook.
+// triggers are scheduled and called, and a real spend that takes an org below its auto top-up
+// threshold reaches the auto_topup_check webhook.
 import { join } from 'node:path';
 import { repoRoot } from '@org-credits/db';
 import { useTestDatabase } from '@org-credits/db/testing';
@@ -14,9 +15,10 @@ const hook = await startReceiver();
 afterAll(() => hook.close());
 
 const ACME = '0a000000-0000-4000-8000-000000000001';
+const PACK_500 = '0c000000-0000-4000-8000-000000000001';
 
 describe('the project’s metadata', () => {
-  it('schedules every cron trigger and delivers a ledger write to ledger_changed with the action secret', async () => {
+  it('schedules every cron trigger and delivers a spend below the auto top-up threshold to auto_topup_check with the action secret', async () => {
     const metadata = loadMetadataDir(join(repoRoot, 'hasura', 'metadata'));
     const cronNames = (metadata.cron_triggers ?? []).map((c) => c.name).sort();
     expect(cronNames.length).toBeGreaterThan(0);
@@ -33,32 +35,42 @@ describe('the project’s metadata', () => {
       cronNames.map((name) => ({ trigger_name: name, n: 100 })),
     );
     const pgTriggers = await db.pool.query(
-      `select tgname from pg_trigger where tgrelid = 'public.credit_ledger_entries'::regclass and tgname like 'notify_hasura%'`,
+      `select tgrelid::regclass::text as "table", tgname from pg_trigger where tgname like 'notify_hasura%' order by 1, 2`,
     );
-    expect(pgTriggers.rows).toEqual([{ tgname: 'notify_hasura_ledger_changed_INSERT' }]);
+    expect(pgTriggers.rows).toEqual([{ table: 'auto_topup_checks', tgname: 'notify_hasura_auto_topup_check_INSERT' }]);
 
+    await db.pool.query(
+      `insert into public.auto_topup_settings (organization_id, enabled, threshold_credits, package_id) values ($1, true, 1000000, $2)
+       on conflict (organization_id) do update set enabled = true, threshold_credits = 1000000, package_id = $2`,
+      [ACME, PACK_500],
+    );
     const client = await db.pool.connect();
     await client.query('begin');
     await client.query(`select set_config('hasura.user', $1, true)`, [
       JSON.stringify({ 'x-hasura-role': 'service', 'x-hasura-org-id': ACME }),
     ]);
     await client.query(`select public.grant_credits($1, '12.345', 'promotion', 'triggers-test-grant')`, [ACME]);
+    const held = await client.query<{ id: string }>(`select id from public.reserve_credits($1, 1.5, 'triggers-test-spend')`, [ACME]);
+    await client.query('select public.settle_reservation($1, 1.5)', [held.rows[0]!.id]);
     await client.query('commit');
     client.release();
+    const consumes = await db.pool.query<{ id: string }>(
+      `select id from public.credit_ledger_entries where reservation_id = $1 and entry_type = 'consume'`,
+      [held.rows[0]!.id],
+    );
+    expect(consumes.rows.length).toBeGreaterThan(0);
 
     await svc.runOnce();
-    const ledger = hook.requests.filter((r) => r.path === '/events/ledger_changed');
-    expect(ledger.length).toBeGreaterThan(0);
-    const grant = ledger
-      .map((r) => ({ raw: r.body, body: JSON.parse(r.body) as { event: { op: string; data: { new: Record<string, unknown> } } } }))
-      .find((r) => r.body.event.data.new.entry_type === 'grant');
-    expect(grant?.body.event).toMatchObject({
+    const checks = hook.requests.filter((r) => r.path === '/events/auto_topup_check');
+    expect(checks).toHaveLength(consumes.rows.length);
+    const bodies = checks.map((r) => JSON.parse(r.body) as { event: { op: string; data: { new: Record<string, unknown> } } });
+    expect(bodies[0]!.event).toMatchObject({
       op: 'INSERT',
       data: { new: { organization_id: ACME } },
       session_variables: { 'x-hasura-role': 'service', 'x-hasura-org-id': ACME },
     });
-    expect(grant?.raw).toContain('12.345');
-    expect(ledger.every((r) => r.headers['x-org-credits-secret'] === 'test-action-secret')).toBe(true);
+    expect(bodies.map((b) => String(b.event.data.new.ledger_entry_id)).sort()).toEqual(consumes.rows.map((r) => String(r.id)).sort());
+    expect(checks.every((r) => r.headers['x-org-credits-secret'] === 'test-action-secret')).toBe(true);
 
     // Every cron trigger due by 10:05 is called at its path with the secret.
     clock.set('2026-03-01T10:05:00Z');
