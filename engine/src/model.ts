@@ -38,6 +38,12 @@ export interface RelationshipInfo {
   mapping: [string, string][];
   /** Inserts of the parent run before (object FK on the parent) or after (array) this one. */
   insertOrder: 'before_parent' | 'after_parent';
+  /**
+   * Whether an object relationship's field is nullable, as Hasura decides it: non-null only for one
+   * on this table's own foreign key (not manual, not the reverse side) whose columns are all NOT
+   * NULL. Array relationships: always false (their lists are never null).
+   */
+  nullable: boolean;
 }
 
 export interface ComputedFieldInfo {
@@ -241,6 +247,7 @@ function resolveRelationship(model: Model, info: TableInfo, rel: Relationship, k
       target,
       mapping: Object.entries(m.column_mapping),
       insertOrder: m.insertion_order ?? (kind === 'object' ? 'before_parent' : 'after_parent'),
+      nullable: kind === 'object',
     };
   }
   const fk = using.foreign_key_constraint_on;
@@ -260,6 +267,7 @@ function resolveRelationship(model: Model, info: TableInfo, rel: Relationship, k
       target,
       mapping: constraint.columns.map((c, i) => [c, constraint.refColumns[i] as string]),
       insertOrder: 'before_parent',
+      nullable: kind === 'object' && constraint.columns.some((c) => info.pg.columns.find((col) => col.name === c)?.nullable !== false),
     };
   }
   if (!('table' in fk) || !fk.table) throw new EngineError('parse-failed', 'Expecting object { table, columns }.', '$.args');
@@ -282,6 +290,7 @@ function resolveRelationship(model: Model, info: TableInfo, rel: Relationship, k
     target,
     mapping: constraint.refColumns.map((c, i) => [c, constraint.columns[i] as string]),
     insertOrder: 'after_parent',
+    nullable: kind === 'object',
   };
 }
 

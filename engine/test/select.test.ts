@@ -1,7 +1,7 @@
 import { useTestDatabase } from '@org-credits/db/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../src/index.ts';
-import { as, gql, ORG_A, setupFixture, startEngine, USER_A, USER_B } from './helpers.ts';
+import { as, gql, ORG_A, ok, setupFixture, startEngine, USER_A, USER_B } from './helpers.ts';
 
 const db = await useTestDatabase();
 let engine: Engine;
@@ -234,5 +234,55 @@ describe('plan cache', () => {
     expect(await ids({ note: null, limit: null })).toEqual([1, 2, 3, 4]);
     expect(await ids({ note: 'first grant', limit: 1 })).toEqual([1]);
     expect(await ids({})).toEqual([1, 2, 3, 4]);
+  });
+});
+
+describe('object relationship nullability, as Hasura types it', () => {
+  it('is non-null only on the table’s own foreign key with NOT NULL columns; nullable foreign keys, reverse and manual ones are nullable', async () => {
+    await db.pool.query(`
+      create table t.notes (id serial primary key, entry_id bigint references t.entries(id), org_id uuid not null references t.orgs(id));
+      create table t.org_profiles (org_id uuid primary key references t.orgs(id), bio text);`);
+    const table = (name: string) => ({ schema: 't', name });
+    await ok(engine, {
+      type: 'bulk',
+      args: [
+        { type: 'pg_track_table', args: { table: table('notes') } },
+        { type: 'pg_track_table', args: { table: table('org_profiles') } },
+        {
+          type: 'pg_create_object_relationship',
+          args: { table: table('notes'), name: 'entry', using: { foreign_key_constraint_on: 'entry_id' } },
+        },
+        {
+          type: 'pg_create_object_relationship',
+          args: { table: table('notes'), name: 'org', using: { foreign_key_constraint_on: 'org_id' } },
+        },
+        {
+          type: 'pg_create_object_relationship',
+          args: {
+            table: table('notes'),
+            name: 'org_by_hand',
+            using: { manual_configuration: { remote_table: table('orgs'), column_mapping: { org_id: 'id' } } },
+          },
+        },
+        {
+          type: 'pg_create_object_relationship',
+          args: {
+            table: table('orgs'),
+            name: 'profile',
+            using: { foreign_key_constraint_on: { table: table('org_profiles'), column: 'org_id' } },
+          },
+        },
+      ],
+    });
+    const typeOf = async (typeName: string, field: string) => {
+      const { body } = await gql(engine, `{ __type(name: "${typeName}") { fields { name type { kind name ofType { name } } } } }`);
+      const found = body.data?.__type as { fields: { name: string; type: unknown }[] } | undefined;
+      return found?.fields.find((f) => f.name === field)?.type ?? body.errors;
+    };
+    expect(await typeOf('t_notes', 'org')).toEqual({ kind: 'NON_NULL', name: null, ofType: { name: 'orgs' } });
+    expect(await typeOf('t_notes', 'entry')).toEqual({ kind: 'OBJECT', name: 'entries', ofType: null });
+    expect(await typeOf('t_notes', 'org_by_hand')).toEqual({ kind: 'OBJECT', name: 'orgs', ofType: null });
+    expect(await typeOf('orgs', 'profile')).toEqual({ kind: 'OBJECT', name: 't_org_profiles', ofType: null });
+    expect(await typeOf('entries', 'org')).toEqual({ kind: 'NON_NULL', name: null, ofType: { name: 'orgs' } });
   });
 });

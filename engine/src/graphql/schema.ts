@@ -188,7 +188,9 @@ export function buildRoleSchema(options: CompileOptions): GraphQLSchema {
           fields[c.field] = { type: c.pg.nullable ? colType(c) : new GraphQLNonNull(colType(c)), description: c.pg.comment ?? undefined };
         }
         for (const rel of t.objectRelationships.values()) {
-          if (canSelect(rel.target)) fields[rel.name] = { type: objectType(rel.target), description: 'An object relationship' };
+          if (!canSelect(rel.target)) continue;
+          const type = rel.nullable ? objectType(rel.target) : new GraphQLNonNull(objectType(rel.target));
+          fields[rel.name] = { type, description: 'An object relationship' };
         }
         for (const rel of t.arrayRelationships.values()) {
           if (!canSelect(rel.target)) continue;

@@ -705,7 +705,7 @@ export type MarkNotificationsReadMutation = { update_notifications: { __typename
 export type PlanCatalogQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type PlanCatalogQuery = { plans: Array<{ __typename: 'plans', id: string, code: string, name: string, description: string | null, monthly_allowance_credits: string, price_minor: string, currency: string, rank: number, capabilities: Array<{ __typename: 'plan_capabilities', capability_code: string, rate_limit_per_hour: number | null, rate_limit_per_day: number | null, quality_levels: Array<{ __typename: 'plan_capability_quality_levels', quality_level_code: string, model_id: string, model: { __typename: 'llm_models', id: string, display_name: string } | null }> }> }>, quality_levels: Array<{ __typename: 'quality_levels', code: string, name: string, description: string | null, rank: number }>, ai_capabilities: Array<{ __typename: 'ai_capabilities', code: string, name: string, description: string | null, pricing_mode: string }> };
+export type PlanCatalogQuery = { plans: Array<{ __typename: 'plans', id: string, code: string, name: string, description: string | null, monthly_allowance_credits: string, price_minor: string, currency: string, rank: number, capabilities: Array<{ __typename: 'plan_capabilities', capability_code: string, rate_limit_per_hour: number | null, rate_limit_per_day: number | null, quality_levels: Array<{ __typename: 'plan_capability_quality_levels', quality_level_code: string, model_id: string, model: { __typename: 'llm_models', id: string, display_name: string } }> }> }>, quality_levels: Array<{ __typename: 'quality_levels', code: string, name: string, description: string | null, rank: number }>, ai_capabilities: Array<{ __typename: 'ai_capabilities', code: string, name: string, description: string | null, pricing_mode: string }> };
 
 export type PlanFieldsFragment = { __typename: 'plans', id: string, code: string, name: string, description: string | null, monthly_allowance_credits: string, price_minor: string, currency: string, rank: number };
 
@@ -714,7 +714,7 @@ export type CurrentPlanQueryVariables = Exact<{
 }>;
 
 
-export type CurrentPlanQuery = { organization_subscriptions_by_pk: { __typename: 'organization_subscriptions', organization_id: string, status: string, current_period_start: string, current_period_end: string, pending_change_at: string | null, cancel_at_period_end: boolean, plan: { __typename: 'plans', id: string, code: string, name: string, description: string | null, monthly_allowance_credits: string, price_minor: string, currency: string, rank: number } | null, pending_plan: { __typename: 'plans', id: string, code: string, name: string, description: string | null, monthly_allowance_credits: string, price_minor: string, currency: string, rank: number } | null } | null };
+export type CurrentPlanQuery = { organization_subscriptions_by_pk: { __typename: 'organization_subscriptions', organization_id: string, status: string, current_period_start: string, current_period_end: string, pending_change_at: string | null, cancel_at_period_end: boolean, plan: { __typename: 'plans', id: string, code: string, name: string, description: string | null, monthly_allowance_credits: string, price_minor: string, currency: string, rank: number }, pending_plan: { __typename: 'plans', id: string, code: string, name: string, description: string | null, monthly_allowance_credits: string, price_minor: string, currency: string, rank: number } | null } | null };
 
 export type ChangePlanMutationVariables = Exact<{
   planId: string;
@@ -734,7 +734,7 @@ export type CurrentMembershipQueryVariables = Exact<{
 }>;
 
 
-export type CurrentMembershipQuery = { organization_members_by_pk: { __typename: 'organization_members', organization_id: string, user_id: string, role: string, organization: { __typename: 'organizations', id: string, name: string, slug: string } | null } | null };
+export type CurrentMembershipQuery = { organization_members_by_pk: { __typename: 'organization_members', organization_id: string, user_id: string, role: string, organization: { __typename: 'organizations', id: string, name: string, slug: string } } | null };
 
 export type AutoTopUpSettingsFieldsFragment = { __typename: 'auto_topup_settings', organization_id: string, enabled: boolean, threshold_credits: string, package_id: string | null, monthly_max_count: number | null, monthly_max_minor: string | null, cooldown_minutes: number, consecutive_failures: number, disabled_reason: string | null, updated_at: string };
 
