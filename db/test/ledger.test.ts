@@ -437,6 +437,53 @@ describe('the ledger', () => {
     expect(await snapshot(pool, org)).toBe(before);
   });
 
+  it('the hot tables refuse rows that break their rules, even written directly, with 23514 and the constraint name', async () => {
+    const org = await createOrg(pool);
+    const g = await grant(pool, org, '10', 'purchase', 'cs-rules');
+    const r = await reserve(pool, org, '2', 'rules');
+    await settle(pool, r.id, '1');
+    const open = await reserve(pool, org, '1', 'rules-open');
+    const before = await snapshot(pool, org);
+    const refused = async (sql: string, params: unknown[], constraint: string) => {
+      const error = await pool.query(sql, params).then(
+        () => null,
+        (e: { code?: string; constraint?: string }) => e,
+      );
+      expect({ sql, code: error?.code, constraint: error?.constraint }).toEqual({ sql, code: '23514', constraint });
+    };
+    const reservations = 'credit_reservations_state_check';
+    await refused("update public.credit_reservations set status = 'settled' where id = $1", [open.id], reservations);
+    await refused(
+      "update public.credit_reservations set status = 'released', resolved_at = now(), settled_amount_credits = 1 where id = $1",
+      [open.id],
+      reservations,
+    );
+    await refused("update public.credit_reservations set status = 'cancelled', resolved_at = now() where id = $1", [open.id], reservations);
+    await refused('update public.credit_reservations set resolved_at = now() where id = $1', [open.id], reservations);
+    await refused('update public.credit_reservations set capped = true where id = $1', [open.id], reservations);
+    await refused('update public.credit_reservations set amount_credits = 0 where id = $1', [open.id], reservations);
+    await refused("update public.credit_reservations set idempotency_key = '' where id = $1", [open.id], reservations);
+    await refused('update public.credit_reservations set expires_at = created_at where id = $1', [open.id], reservations);
+    await refused('update public.credit_reservations set settled_amount_credits = -1 where id = $1', [r.id], reservations);
+    const grants = 'credit_grants_state_check';
+    await refused('update public.credit_grants set remaining_credits = amount_credits + 1 where id = $1', [g.id], grants);
+    await refused('update public.credit_grants set remaining_credits = -0.001 where id = $1', [g.id], grants);
+    await refused("update public.credit_grants set source = 'gift' where id = $1", [g.id], grants);
+    await refused("update public.credit_grants set external_ref = '' where id = $1", [g.id], grants);
+    await refused('update public.credit_grants set expires_at = effective_at where id = $1', [g.id], grants);
+    const entries = 'credit_ledger_entries_sign_check';
+    const entry = `insert into public.credit_ledger_entries (organization_id, entry_type, amount_credits, balance_after_credits)
+                   values ($1, $2, $3, 0)`;
+    await refused(entry, [org, 'consume', '1'], entries);
+    await refused(entry, [org, 'grant', '-1'], entries);
+    await refused(entry, [org, 'refund', '1'], entries);
+    const balances = 'credit_balances_amounts_check';
+    for (const column of ['purchased_remaining_credits', 'debt_credits', 'released_credits', 'spend_day_credits']) {
+      await refused(`update public.credit_balances set ${column} = -0.001 where organization_id = $1`, [org], balances);
+    }
+    expect(await snapshot(pool, org)).toBe(before);
+  });
+
   it('the organization_credit_balances view agrees with get_credit_balance', async () => {
     const org = await createOrg(pool);
     await grant(pool, org, '10', 'purchase', 'cs', { now: new Date() });
