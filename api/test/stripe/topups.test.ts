@@ -220,6 +220,20 @@ describe('refunds and disputes', () => {
     expect(reserve.body.extensions.code).toBe('INSUFFICIENT_CREDITS');
   });
 
+  it('takes nothing back, and tells no one it did, for a refund of a payment that granted nothing', async () => {
+    const { org, purchase } = await checkout({ credits: '50.000' });
+    await db.pool.query("update public.topup_purchases set stripe_payment_intent_id = 'pi_refund_ungranted' where id = $1", [purchase.id]);
+    const before = await paymentState(db.pool, org.orgId);
+    const res = await api.webhook(stripeEvent('charge.refunded', charge('pi_refund_ungranted', 1000)));
+    expect(res).toMatchObject({ status: 200, body: { outcome: 'processed' } });
+    const after = await paymentState(db.pool, org.orgId);
+    expect(after.purchases[0]).toMatchObject({ grant_id: null, amount_refunded_minor: '1000', status: 'refunded' });
+    expect(after.entries).toEqual(before.entries);
+    expect(after.balance).toEqual(before.balance);
+    expect(after.notifications.map((n) => n.kind)).not.toContain('refund');
+    expect(await availableAt(db.pool, org.orgId)).toBe('50.000');
+  });
+
   it('claws back partial refunds from the cumulative refunded amount, in any order, rounding up to 0.001', async () => {
     const { org } = await paidPurchase('pi_refund_parts');
     // 333p of 1,000p: 500 × 333 / 1000 = 166.5 credits.
