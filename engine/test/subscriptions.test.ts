@@ -378,3 +378,33 @@ describe('JWT expiry', () => {
     expect(reason).toContain('JWTExpired');
   });
 });
+
+describe('numbers in messages', () => {
+  it('keeps a numeric variable with more digits than a float holds exact, as over HTTP', async () => {
+    const org = '00000000-0000-0000-0000-0000000000ee';
+    await db.pool.query(`insert into t.orgs (id, name) values ($1, 'Exact')`, [org]);
+    const { rows } = await db.pool.query<{ id: string }>(
+      `insert into t.entries (org_id, amount, kind) values ($1, 12345678901234567.125, 'grant'), ($1, 12345678901234568, 'grant')
+       returning id::text`,
+      [org],
+    );
+    try {
+      const c = await connect(`${engine.url}/v1/graphql`, 'graphql-transport-ws');
+      c.send({ type: 'connection_init', payload: { headers: { 'x-hasura-admin-secret': ADMIN_SECRET } } });
+      await c.next((m) => m.type === 'connection_ack');
+      // Sent as text: the variable is a JSON number with 20 significant digits, which a float
+      // would round to 12345678901234568 (the other row).
+      c.socket.send(
+        '{"type":"subscribe","id":"n","payload":{"query":"subscription($a: numeric!) { entries(where: {amount: {_eq: $a}}) { id } }",' +
+          '"variables":{"a":12345678901234567.125}}}',
+      );
+      const first = await c.next((m) => m.id === 'n');
+      expect(first.type).toBe('next');
+      expect(dataOf(first)).toEqual({ entries: [{ id: Number(rows[0]!.id) }] });
+      c.close();
+    } finally {
+      await db.pool.query('delete from t.entries where org_id = $1', [org]);
+      await db.pool.query('delete from t.orgs where id = $1', [org]);
+    }
+  });
+});

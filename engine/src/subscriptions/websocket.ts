@@ -11,9 +11,11 @@ import type { Duplex } from 'node:stream';
 import { Kind, parse } from 'graphql';
 import * as jose from 'jose';
 import { WebSocket, WebSocketServer } from 'ws';
+import { stringifyExact } from '../actions/json.ts';
 import type { Session } from '../auth.ts';
 import type { EngineCore, GraphqlRequest } from '../engine.ts';
 import { EngineError, toGraphqlError } from '../errors.ts';
+import { parseRequestBody } from '../graphql/values.ts';
 import { LiveQueries, type Subscriber } from './live.ts';
 
 type Protocol = 'graphql-transport-ws' | 'graphql-ws';
@@ -165,7 +167,8 @@ class Connection {
   private async onMessage(raw: string) {
     let message: { type?: unknown; id?: unknown; payload?: unknown };
     try {
-      message = JSON.parse(raw) as typeof message;
+      // As an HTTP body: a number with more significant digits than a float holds stays exact.
+      message = parseRequestBody(raw) as typeof message;
       if (!message || typeof message !== 'object' || typeof message.type !== 'string') throw new Error('the key "type" was not present');
     } catch (error) {
       return this.protocolError(`parsing ClientMessage failed: ${(error as Error).message}`);
@@ -176,7 +179,7 @@ class Connection {
         return this.onInit(message.payload);
       case 'ping':
         if (transport)
-          this.send(JSON.stringify(message.payload !== undefined ? { type: 'pong', payload: message.payload } : { type: 'pong' }));
+          this.send(stringifyExact(message.payload !== undefined ? { type: 'pong', payload: message.payload } : { type: 'pong' }));
         return;
       case 'pong':
         return;
