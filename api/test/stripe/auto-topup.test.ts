@@ -81,6 +81,41 @@ describe('auto top-up', () => {
     expect((await paymentState(db.pool, org.orgId)).attempts.map((a) => a.status)).toEqual(['succeeded', 'succeeded']);
   });
 
+  it('turning auto top-up on, or raising its threshold, below the threshold writes a check at once', async () => {
+    api.fake.chargeMode = 'succeed';
+    const org = await createOrg(db.pool, { credits: '120.000' });
+    await db.pool.query('update public.organizations set stripe_customer_id = $2 where id = $1', [
+      org.orgId,
+      `cus_on_${org.orgId.slice(0, 8)}`,
+    ]);
+    const save = (enabled: boolean, threshold: string) =>
+      db.pool.query(
+        `insert into public.auto_topup_settings (organization_id, enabled, threshold_credits, package_id, stripe_payment_method_id, updated_at)
+         values ($1, $2, $3, $4, 'pm_card_visa', $5)
+         on conflict (organization_id) do update
+         set enabled = excluded.enabled, threshold_credits = excluded.threshold_credits, updated_at = excluded.updated_at`,
+        [org.orgId, enabled, threshold, PACKS.pack500, NOW],
+      );
+    // Off, or on with 120 available at or above the threshold: no check.
+    await save(false, '200');
+    await save(true, '120');
+    await save(true, '100');
+    expect(await checksOf(db.pool, org.orgId)).toEqual([]);
+    // The threshold raised above what is available: one check, naming no ledger entry.
+    await save(true, '150');
+    const [check, ...more] = await checksOf(db.pool, org.orgId);
+    expect(more).toEqual([]);
+    expect(check).toMatchObject({ organization_id: org.orgId, ledger_entry_id: null });
+    expect((await api.deliverChecks(org.orgId)).map((r) => r.body)).toEqual([{ autoTopUp: 'succeeded' }]);
+    expect(await availableAt(db.pool, org.orgId)).toBe('620.000');
+    // Off and on again within the cooldown of that attempt: none. Then off, so that the other
+    // tests' sweeps leave this org alone.
+    await save(false, '150');
+    await save(true, '1000');
+    expect(await checksOf(db.pool, org.orgId)).toEqual([]);
+    await save(false, '1000');
+  });
+
   it('charges one pack off-session when the ledger shows the org fell below its threshold, with the attempt as idempotency key', async () => {
     api.fake.chargeMode = 'succeed';
     const org = await autoTopUpOrg();

@@ -55,21 +55,24 @@ describe('the project’s metadata', () => {
     await client.query('commit');
     client.release();
     const consumes = await db.pool.query<{ id: string }>(
-      `select id from public.credit_ledger_entries where reservation_id = $1 and entry_type = 'consume'`,
+      `select id::text from public.credit_ledger_entries where reservation_id = $1 and entry_type = 'consume' order by id`,
       [held.rows[0]!.id],
     );
     expect(consumes.rows.length).toBeGreaterThan(0);
 
     await svc.runOnce();
+    // Two checks: turning auto top-up on below its threshold wrote one (no ledger entry, no
+    // session), and the spend's transaction one (its first consume entry, its session).
     const checks = hook.requests.filter((r) => r.path === '/events/auto_topup_check');
-    expect(checks).toHaveLength(consumes.rows.length);
-    const bodies = checks.map((r) => JSON.parse(r.body) as { event: { op: string; data: { new: Record<string, unknown> } } });
-    expect(bodies[0]!.event).toMatchObject({
+    const events = checks.map((r) => (JSON.parse(r.body) as { event: { op: string; data: { new: { ledger_entry_id: unknown } } } }).event);
+    const byEntry = new Map(events.map((e) => [e.data.new.ledger_entry_id === null ? 'settings' : String(e.data.new.ledger_entry_id), e]));
+    expect([...byEntry.keys()].sort()).toEqual([consumes.rows[0]!.id, 'settings'].sort());
+    expect(byEntry.get(consumes.rows[0]!.id)).toMatchObject({
       op: 'INSERT',
       data: { new: { organization_id: ACME } },
       session_variables: { 'x-hasura-role': 'service', 'x-hasura-org-id': ACME },
     });
-    expect(bodies.map((b) => String(b.event.data.new.ledger_entry_id)).sort()).toEqual(consumes.rows.map((r) => String(r.id)).sort());
+    expect(byEntry.get('settings')).toMatchObject({ op: 'INSERT', data: { new: { organization_id: ACME, ledger_entry_id: null } } });
     expect(checks.every((r) => r.headers['x-org-credits-secret'] === 'test-action-secret')).toBe(true);
 
     // Every cron trigger due by 10:05 is called at its path with the secret.
