@@ -86,3 +86,23 @@ test('auto top-up, enabled with a threshold: spending below it tops up exactly o
   expect(grants).toEqual([{ id: attempt!.grant_id, amount: '500.000', ref: `auto_topup:${attempt!.id}` }]);
   expect(await balanceOf(org.id)).toEqual({ available_credits: expected, reserved_credits: '0.000' });
 });
+
+test('auto top-up, turned on while already below the threshold: buys a pack at once', async ({ page }) => {
+  const org = await createOrg({ label: 'AutoTopupNow', plan: 'pro' });
+  await spend(org.id, '450');
+  expect((await balanceOf(org.id)).available_credits).toBe('50.000');
+
+  await signIn(page, org.person('owner').email, org.name);
+  await page.getByRole('link', { name: 'Billing' }).click();
+  const form = page.locator('[data-test=auto-top-up-form]');
+  await form.getByLabel('Buy a pack automatically when credits run low').check();
+  await form.getByLabel('When available credits fall below').fill('100');
+  await form.getByLabel('Buy', { exact: true }).selectOption(pack500);
+  await form.getByRole('button', { name: 'Save auto top-up' }).click();
+  await expect(form.getByRole('status')).toHaveText('Saved.');
+
+  // No spend needed: saving the settings below the threshold asks for a check, whose event charges.
+  await expect.poll(async () => (await attemptsOf(org.id)).map((a) => a.status), { timeout: 30_000 }).toEqual(['succeeded']);
+  await expect(page.locator('[data-test=available]')).toHaveText(credits('550'));
+  expect(await balanceOf(org.id)).toEqual({ available_credits: '550.000', reserved_credits: '0.000' });
+});
