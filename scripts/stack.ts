@@ -111,7 +111,13 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     await seed(databaseUrl, (line) => log('db', line));
   } catch (error) {
     await server.stop();
-    throw new StackError('migrations and seeds', (error as Error).message);
+    // The embedded database is development data only; one built by an older version of the
+    // migrations (edited in place before they were released) cannot always be upgraded.
+    const hint =
+      server.embedded && !options.reset
+        ? `\nThis development database (${dataDir}) may have been built by an older version of the migrations: \`pnpm dev --reset\` rebuilds it with the demo data.`
+        : '';
+    throw new StackError('migrations and seeds', `${(error as Error).message}${hint}`);
   }
 
   const engineUrl = `http://127.0.0.1:${ports.engine}`;
