@@ -1,0 +1,6 @@
+-- One reserve -> settle pair on the hot organization (bench_orgs n = 0), each call its own
+-- transaction. Run against `pnpm bench:pgbench-db`: pgbench -n -M prepared -c 8 -j 2 -T 8 -f ...
+\set n random(0, 0)
+select id as org from bench_orgs where n = :n \gset
+select id as rid from public.reserve_credits(:org::uuid, 1.500, gen_random_uuid()::text, p_capability_code => 'question_suggestions', p_quality_level_code => 'fast') \gset
+select status from public.settle_reservation(:rid::uuid, 1.250, p_org_id => :org::uuid);

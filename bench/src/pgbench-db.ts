@@ -1,0 +1,51 @@
+#!/usr/bin/env tsx
+// `pnpm bench:pgbench-db`: a database for measuring the ledger functions with pgbench (a C client,
+// so the numbers are the server's): an embedded Postgres with the migrations, the seeds and
+// bench:ledger's organizations (the hot one is bench_orgs n = 0, the 100 others n = 1..100), left
+// running until Ctrl-C. It prints the pgbench commands for the scripts in bench/pgbench/.
+// BENCH_PG_PORT (default 55432) is its port; the data goes to a temporary folder, removed at exit.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createDatabase, migrate, pg, repoRoot, seed, startDatabaseServer } from '@org-credits/db';
+import { setUp } from './ledger.ts';
+
+const port = Number(process.env.BENCH_PG_PORT ?? 55432);
+const dataDir = mkdtempSync(join(tmpdir(), 'org-credits-pgbench-'));
+const server = await startDatabaseServer({ dataDir, port, onLog: () => undefined });
+let stopping = false;
+const stop = async () => {
+  if (stopping) return;
+  stopping = true;
+  await server.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+  process.exit(0);
+};
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);
+
+const url = await createDatabase(server.adminUrl, 'bench_pgbench', { replace: true });
+await migrate(url);
+await seed(url);
+const orgs = await setUp(url);
+const client = new pg.Client({ connectionString: url });
+await client.connect();
+await client.query('create table bench_orgs (n int primary key, id uuid not null)');
+await client.query('insert into bench_orgs (n, id) select n - 1, id from unnest($1::uuid[]) with ordinality as o(id, n)', [orgs]);
+await client.query('vacuum analyze');
+await client.end();
+
+const scripts = join(repoRoot, 'bench', 'pgbench');
+process.stdout.write(
+  [
+    `ready: ${url} (${orgs.length} organizations; Ctrl-C stops and removes it)`,
+    '',
+    `  pgbench -n -M prepared -c 8 -j 2 -T 8 -f ${join(scripts, 'pair-spread.sql')} ${url}   # 100 orgs`,
+    `  pgbench -n -M prepared -c 8 -j 2 -T 8 -f ${join(scripts, 'pair-hot.sql')} ${url}      # the hot org`,
+    `  pgbench -n -M prepared -c 1 -T 2 -f ${join(scripts, 'limit.sql')} ${url}                # the limit`,
+    '',
+    'tps is pairs per second for the pair scripts (each pair is two transactions).',
+    '',
+  ].join('\n'),
+);
+setInterval(() => undefined, 1 << 30);
