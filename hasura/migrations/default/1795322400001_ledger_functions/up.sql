@@ -24,8 +24,7 @@
 --   * grant_credits refuses a plan allowance that would never expire.
 -- The rules are unchanged by any of these; docs/ledger.md describes them.
 
-create schema ledger;
-comment on schema ledger is 'Internal helpers of the credit ledger functions; not part of the API.';
+-- Schema `ledger` is made by 1795322400000_create_tables (with the hot tables' row rules).
 
 -- ---------------------------------------------------------------------------------------------
 -- Errors
@@ -76,8 +75,10 @@ $$;
 comment on function ledger.check_amount(numeric, text, boolean) is 'INVALID_INPUT unless the amount is positive (or zero when allowed), has at most three decimal places and fits numeric(20,3). More precise input is refused, never rounded.';
 
 -- Which maintained bucket of credit_balances a grant source counts in.
+-- No SET clause, so that the planner inlines it where a query uses it (it names no object, so
+-- search_path does not matter to it).
 create function ledger.bucket_of(p_source text) returns text
-  language sql immutable set search_path = '' as $$
+  language sql immutable as $$
   select case p_source
     when 'plan_allowance' then 'allowance'
     when 'purchase' then 'purchased'
@@ -835,9 +836,9 @@ begin
     where r.id = p_reservation_id
   )
   select
-    coalesce(sum(t.credits) filter (where t.source = 'plan_allowance'), 0),
-    coalesce(sum(t.credits) filter (where t.source in ('purchase', 'auto_top_up')), 0),
-    coalesce(sum(t.credits) filter (where t.source not in ('plan_allowance', 'purchase', 'auto_top_up')), 0)
+    coalesce(sum(t.credits) filter (where ledger.bucket_of(t.source) = 'allowance'), 0),
+    coalesce(sum(t.credits) filter (where ledger.bucket_of(t.source) = 'purchased'), 0),
+    coalesce(sum(t.credits) filter (where ledger.bucket_of(t.source) = 'bonus'), 0)
   into v_allowance, v_purchased, v_bonus
   from take t;
   v_reservation.status := 'settled';
@@ -1105,9 +1106,9 @@ returns table (
   due as (
     select
       coalesce(sum(g.remaining_credits), 0) as total,
-      coalesce(sum(g.remaining_credits) filter (where g.source = 'plan_allowance'), 0) as allowance,
-      coalesce(sum(g.remaining_credits) filter (where g.source in ('purchase', 'auto_top_up')), 0) as purchased,
-      coalesce(sum(g.remaining_credits) filter (where g.source not in ('plan_allowance', 'purchase', 'auto_top_up')), 0) as bonus
+      coalesce(sum(g.remaining_credits) filter (where ledger.bucket_of(g.source) = 'allowance'), 0) as allowance,
+      coalesce(sum(g.remaining_credits) filter (where ledger.bucket_of(g.source) = 'purchased'), 0) as purchased,
+      coalesce(sum(g.remaining_credits) filter (where ledger.bucket_of(g.source) = 'bonus'), 0) as bonus
     from public.credit_grants g
     where g.organization_id = p_org_id and g.remaining_credits > 0 and g.expires_at <= p_now
   ),

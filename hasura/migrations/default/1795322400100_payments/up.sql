@@ -99,8 +99,9 @@ comment on function public.credits_for_minor(numeric, bigint, bigint) is
 -- The refund rule of purchases and auto top-ups alike. Stripe's amount_refunded is cumulative, so
 -- what is owed back is the credits of the newly refunded part: credits_for_minor of the new total
 -- minus that of the total already handled (0 when the new total is not larger: a duplicate or
--- out-of-order event). They are clawed back from the grant the payment made, then in burn order,
--- when the payment made one. INVALID_INPUT for a total outside 0..price. Returns the credits owed.
+-- out-of-order event). They are clawed back from the grant the payment made, then in burn order.
+-- A payment that granted nothing (refunded before it was fulfilled, or failed) has nothing to take
+-- back: 0. INVALID_INPUT for a total outside 0..price. Returns the credits clawed back.
 create function ledger.claw_back_refund(
   p_what text,
   p_id uuid,
@@ -128,14 +129,17 @@ begin
   end if;
   v_take := public.credits_for_minor(p_credits, p_refunded_minor, p_price_minor)
     - public.credits_for_minor(p_credits, p_refunded_before_minor, p_price_minor);
-  if v_take > 0 and p_grant_id is not null then
+  if p_grant_id is null then
+    return 0;
+  end if;
+  if v_take > 0 then
     perform public.clawback_credits(p_org_id, v_take, p_reference, p_description, p_grant_id, p_now);
   end if;
   return v_take;
 end;
 $$;
 comment on function ledger.claw_back_refund(text, uuid, uuid, numeric, bigint, bigint, bigint, uuid, text, text, timestamptz) is
-  'The credits owed back for the newly refunded part of a payment (Stripe''s cumulative amount_refunded), clawed back from its grant when it has one; INVALID_INPUT for an amount outside 0..price.';
+  'The credits clawed back for the newly refunded part of a payment (Stripe''s cumulative amount_refunded): taken from its grant, 0 when it has none; INVALID_INPUT for an amount outside 0..price.';
 
 -- Example: purchase P of 1,400 credits for 2,500p, paid, 1,000 credits already used. Stripe says
 -- charge ch_1 has amount_refunded 1,250 (half): refund_topup_purchase('pi_1', 'ch_1', 1250) claws
@@ -207,9 +211,6 @@ begin
     v_attempt.amount_refunded_minor, p_amount_refunded_minor, v_attempt.grant_id,
     format('refund:%s:%s', coalesce(p_charge_id, p_payment_intent_id), p_amount_refunded_minor),
     format('Refund of auto top-up %s', v_attempt.id), p_now);
-  if v_attempt.grant_id is null then
-    v_take := 0; -- nothing was granted, so nothing was taken back
-  end if;
   if p_amount_refunded_minor > v_attempt.amount_refunded_minor then
     update public.auto_topup_attempts a set amount_refunded_minor = p_amount_refunded_minor where a.id = v_attempt.id;
   end if;
