@@ -1,4 +1,4 @@
-import { expect, test } from '@playwright/test';
+import { expect, type Page, test } from '@playwright/test';
 import { runJob } from '../support/api.ts';
 import { signIn } from '../support/auth.ts';
 import { balanceOf, query } from '../support/db.ts';
@@ -23,20 +23,25 @@ const attemptsOf = (orgId: string) =>
     [orgId],
   );
 
+/** Signs the owner in and saves auto top-up on the Billing page: below `threshold`, buy pack_500. */
+async function turnOnAutoTopUp(page: Page, org: Awaited<ReturnType<typeof createOrg>>, threshold: string) {
+  await signIn(page, org.person('owner').email, org.name);
+  await page.getByRole('link', { name: 'Billing' }).click();
+  const form = page.locator('[data-test=auto-top-up-form]');
+  await form.getByLabel('Buy a pack automatically when credits run low').check();
+  await form.getByLabel('When available credits fall below').fill(threshold);
+  await form.getByLabel('Buy', { exact: true }).selectOption(pack500);
+  await form.getByRole('button', { name: 'Save auto top-up' }).click();
+  await expect(form.getByRole('status')).toHaveText('Saved.');
+}
+
 test('auto top-up, enabled with a threshold: spending below it tops up exactly once', async ({ page }) => {
   // 100.001 left of Pro's 500: just above the threshold of 100 the owner is about to set.
   const org = await createOrg({ label: 'AutoTopup', plan: 'pro' });
   await spend(org.id, '399.999');
   expect((await balanceOf(org.id)).available_credits).toBe('100.001');
 
-  await signIn(page, org.person('owner').email, org.name);
-  await page.getByRole('link', { name: 'Billing' }).click();
-  const form = page.locator('[data-test=auto-top-up-form]');
-  await form.getByLabel('Buy a pack automatically when credits run low').check();
-  await form.getByLabel('When available credits fall below').fill('100');
-  await form.getByLabel('Buy', { exact: true }).selectOption(pack500);
-  await form.getByRole('button', { name: 'Save auto top-up' }).click();
-  await expect(form.getByRole('status')).toHaveText('Saved.');
+  await turnOnAutoTopUp(page, org, '100');
   const settings = await query<{ enabled: boolean; threshold: string; package_id: string }>(
     'select enabled, threshold_credits::text as threshold, package_id from public.auto_topup_settings where organization_id = $1',
     [org.id],
@@ -92,14 +97,7 @@ test('auto top-up, turned on while already below the threshold: buys a pack at o
   await spend(org.id, '450');
   expect((await balanceOf(org.id)).available_credits).toBe('50.000');
 
-  await signIn(page, org.person('owner').email, org.name);
-  await page.getByRole('link', { name: 'Billing' }).click();
-  const form = page.locator('[data-test=auto-top-up-form]');
-  await form.getByLabel('Buy a pack automatically when credits run low').check();
-  await form.getByLabel('When available credits fall below').fill('100');
-  await form.getByLabel('Buy', { exact: true }).selectOption(pack500);
-  await form.getByRole('button', { name: 'Save auto top-up' }).click();
-  await expect(form.getByRole('status')).toHaveText('Saved.');
+  await turnOnAutoTopUp(page, org, '100');
 
   // No spend needed: saving the settings below the threshold asks for a check, whose event charges.
   await expect.poll(async () => (await attemptsOf(org.id)).map((a) => a.status), { timeout: 30_000 }).toEqual(['succeeded']);
