@@ -702,12 +702,12 @@ export type MarkNotificationsReadMutationVariables = Exact<{
 
 export type MarkNotificationsReadMutation = { update_notifications: { __typename: 'notifications_mutation_response', affected_rows: number, returning: Array<{ __typename: 'notifications', id: string, read_at: string | null }> } | null };
 
+export type PlanFieldsFragment = { __typename: 'plans', id: string, code: string, name: string, description: string | null, monthly_allowance_credits: string, price_minor: string, currency: string, rank: number };
+
 export type PlanCatalogQueryVariables = Exact<{ [key: string]: never; }>;
 
 
 export type PlanCatalogQuery = { plans: Array<{ __typename: 'plans', id: string, code: string, name: string, description: string | null, monthly_allowance_credits: string, price_minor: string, currency: string, rank: number, capabilities: Array<{ __typename: 'plan_capabilities', capability_code: string, rate_limit_per_hour: number | null, rate_limit_per_day: number | null, quality_levels: Array<{ __typename: 'plan_capability_quality_levels', quality_level_code: string, model_id: string, model: { __typename: 'llm_models', id: string, display_name: string } }> }> }>, quality_levels: Array<{ __typename: 'quality_levels', code: string, name: string, description: string | null, rank: number }>, ai_capabilities: Array<{ __typename: 'ai_capabilities', code: string, name: string, description: string | null, pricing_mode: string }> };
-
-export type PlanFieldsFragment = { __typename: 'plans', id: string, code: string, name: string, description: string | null, monthly_allowance_credits: string, price_minor: string, currency: string, rank: number };
 
 export type CurrentPlanQueryVariables = Exact<{
   orgId: string;

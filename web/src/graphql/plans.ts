@@ -20,18 +20,24 @@ export type PlanCapability = PlanDetail['capabilities'][number];
 export type QualityLevelRow = PlanCatalogQuery['quality_levels'][number];
 export type CapabilityRow = PlanCatalogQuery['ai_capabilities'][number];
 
+const PlanFields = gql`
+  fragment PlanFields on plans {
+    id
+    code
+    name
+    description
+    monthly_allowance_credits
+    price_minor
+    currency
+    rank
+  }
+`;
+
 /** Every offered plan with what it includes, plus the quality levels and capabilities. */
 export const PlanCatalogDocument: TypedDocumentNode<PlanCatalogQuery, PlanCatalogQueryVariables> = gql`
   query PlanCatalog {
     plans(where: { is_active: { _eq: true } }, order_by: { rank: asc }) {
-      id
-      code
-      name
-      description
-      monthly_allowance_credits
-      price_minor
-      currency
-      rank
+      ...PlanFields
       capabilities {
         capability_code
         rate_limit_per_hour
@@ -59,23 +65,12 @@ export const PlanCatalogDocument: TypedDocumentNode<PlanCatalogQuery, PlanCatalo
       pricing_mode
     }
   }
+  ${PlanFields}
 `;
 
 export type SubscriptionRow = NonNullable<CurrentPlanQuery['organization_subscriptions_by_pk']>;
 export type CurrentPlanData = CurrentPlanQuery;
 
-const PlanFields = gql`
-  fragment PlanFields on plans {
-    id
-    code
-    name
-    description
-    monthly_allowance_credits
-    price_minor
-    currency
-    rank
-  }
-`;
 
 /** The org's subscription: its plan now, and a downgrade waiting for the period end. */
 export const CurrentPlanDocument: TypedDocumentNode<CurrentPlanQuery, CurrentPlanQueryVariables> = gql`
