@@ -27,6 +27,7 @@ import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createDatabase, freePort, migrate, pg, repoRoot, seed, startDatabaseServer } from '@org-credits/db';
+import { createBenchOrgs } from './ledger.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const WARM_UP_SECONDS = 2;
@@ -37,7 +38,6 @@ const GOAL_SHARE = 0.4;
 const PROFILE_DIR = process.env.BENCH_PROFILE ? resolve(process.env.BENCH_PROFILE) : undefined;
 const ACTION_SECRET = 'bench-action-secret-0123456789';
 const ADMIN_SECRET = 'bench-admin-secret';
-const BENCH_PLAN = 'b0000000-0000-4000-8000-000000000001';
 // What the api saves on a reservation for question_suggestions at fast with gpt-4.1-nano.
 const PRICING = {
   pricing_mode: 'per_token',
@@ -80,35 +80,15 @@ async function setUp(url: string): Promise<string[]> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
+    const orgs = await createBenchOrgs(client, ORGS);
+    // Auto top-up on, far below the balance: every settle pays the ledger's auto top-up check
+    // (settings, recent attempts, available at commit), none writes a check or an event.
     await client.query(
-      `insert into public.plans (id, code, version, name, monthly_allowance_credits, rank, is_active) values ($1, 'bench', 1, 'Benchmark', 0, 99, false)`,
-      [BENCH_PLAN],
+      `insert into public.auto_topup_settings (organization_id, enabled, threshold_credits, package_id)
+       select o.id, true, 100, (select id from public.topup_packages where is_active order by sort_order limit 1)
+       from unnest($1::uuid[]) as o (id)`,
+      [orgs],
     );
-    await client.query("insert into public.plan_capabilities (plan_id, capability_code) values ($1, 'question_suggestions')", [BENCH_PLAN]);
-    await client.query(
-      `insert into public.plan_capability_quality_levels (plan_id, capability_code, quality_level_code, model_id)
-       values ($1, 'question_suggestions', 'fast', 'openai/gpt-4.1-nano')`,
-      [BENCH_PLAN],
-    );
-    const orgs: string[] = [];
-    for (let i = 0; i < ORGS; i++) {
-      const id = randomUUID();
-      orgs.push(id);
-      await client.query('insert into public.organizations (id, name, slug) values ($1, $2, $3)', [id, `Bench ${i}`, `bench-${i}`]);
-      await client.query(
-        `insert into public.organization_subscriptions (organization_id, plan_id, current_period_start, current_period_end)
-         values ($1, $2, now() - interval '1 day', now() + interval '29 days')`,
-        [id, BENCH_PLAN],
-      );
-      await client.query("select public.grant_credits($1, 1000000000, 'promotion', 'bench')", [id]);
-      // Auto top-up on, far below the balance: every settle pays the ledger's auto top-up check
-      // (settings, recent attempts, available at commit), none writes a check or an event.
-      await client.query(
-        `insert into public.auto_topup_settings (organization_id, enabled, threshold_credits, package_id)
-         values ($1, true, 100, (select id from public.topup_packages where is_active order by sort_order limit 1))`,
-        [id],
-      );
-    }
     await client.query('vacuum analyze');
     return orgs;
   } finally {

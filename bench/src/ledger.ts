@@ -38,34 +38,42 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.max(0, index)]!;
 }
 
+/**
+ * The benchmark plan (question_suggestions at fast, no rate limits, so a benchmark measures the
+ * ledger) and `count` organizations on it, each with 1,000,000,000 promotion credits.
+ */
+export async function createBenchOrgs(client: pg.Client, count: number): Promise<string[]> {
+  await client.query(
+    `insert into public.plans (id, code, version, name, monthly_allowance_credits, rank, is_active)
+     values ($1, 'bench', 1, 'Benchmark', 0, 99, true)`,
+    [BENCH_PLAN],
+  );
+  await client.query(`insert into public.plan_capabilities (plan_id, capability_code) values ($1, 'question_suggestions')`, [BENCH_PLAN]);
+  await client.query(
+    `insert into public.plan_capability_quality_levels (plan_id, capability_code, quality_level_code, model_id)
+     values ($1, 'question_suggestions', 'fast', 'openai/gpt-4.1-nano')`,
+    [BENCH_PLAN],
+  );
+  const orgs: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const id = randomUUID();
+    orgs.push(id);
+    await client.query('insert into public.organizations (id, name, slug) values ($1, $2, $3)', [id, `Bench ${i}`, `bench-${i}`]);
+    await client.query(
+      `insert into public.organization_subscriptions (organization_id, plan_id, current_period_start, current_period_end)
+       values ($1, $2, now() - interval '1 day', now() + interval '29 days')`,
+      [id, BENCH_PLAN],
+    );
+    await client.query(`select public.grant_credits($1, 1000000000, 'promotion', 'bench')`, [id]);
+  }
+  return orgs;
+}
+
 export async function setUp(url: string): Promise<string[]> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    // A plan with the capability and no rate limits, so the benchmark measures the ledger.
-    await client.query(
-      `insert into public.plans (id, code, version, name, monthly_allowance_credits, rank, is_active)
-       values ($1, 'bench', 1, 'Benchmark', 0, 99, true)`,
-      [BENCH_PLAN],
-    );
-    await client.query(`insert into public.plan_capabilities (plan_id, capability_code) values ($1, 'question_suggestions')`, [BENCH_PLAN]);
-    await client.query(
-      `insert into public.plan_capability_quality_levels (plan_id, capability_code, quality_level_code, model_id)
-       values ($1, 'question_suggestions', 'fast', 'openai/gpt-4.1-nano')`,
-      [BENCH_PLAN],
-    );
-    const orgs: string[] = [];
-    for (let i = 0; i < 101; i++) {
-      const id = randomUUID();
-      orgs.push(id);
-      await client.query('insert into public.organizations (id, name, slug) values ($1, $2, $3)', [id, `Bench ${i}`, `bench-${i}`]);
-      await client.query(
-        `insert into public.organization_subscriptions (organization_id, plan_id, current_period_start, current_period_end)
-         values ($1, $2, now() - interval '1 day', now() + interval '29 days')`,
-        [id, BENCH_PLAN],
-      );
-      await client.query(`select public.grant_credits($1, 1000000000, 'promotion', 'bench')`, [id]);
-    }
+    const orgs = await createBenchOrgs(client, 101);
     // History, as a system that has been running has: 200 settled reservations per org, so the
     // planner sees tables of a realistic size (on near-empty tables it rightly prefers scans,
     // and plpgsql would keep those plans as the tables grow during the run).
