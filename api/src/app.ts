@@ -98,7 +98,7 @@ export function createApp(deps: AppDeps): express.Express {
   if (payments) {
     const logger = deps.logger ?? console;
     const paymentDeps = { db: deps.db, payments, clock, logger: { error: logger.error.bind(logger), info: console.info } };
-    // The ledger's event (one per ledger entry) first: the routers match disjoint paths.
+    // The auto top-up check events first: the routers match disjoint paths.
     app.use(eventsRouter(paymentDeps));
     app.use(cronRouter(paymentDeps));
     app.use(stripeWebhookRouter({ ...paymentDeps, bodyLimit: BODY_LIMITS.stripeWebhook }));
