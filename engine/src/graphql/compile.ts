@@ -711,7 +711,7 @@ export class Compiler implements ValueContext {
       limitSql = ` LIMIT ${Number(permLimit)}`;
     }
     const offsetVal = args.get('offset');
-    const offsetSql = offsetVal && !isNull(offsetVal, this) ? ` OFFSET ${this.offsetParam(offsetVal, `${path}.args.offset`)}` : '';
+    const offsetSql = offsetVal && !isNull(offsetVal, this) ? ` OFFSET ${this.limitParam(offsetVal, `${path}.args.offset`)}` : '';
     const orderCols = order.map((o, i) => `${o.expr} AS "__o${i}"`);
     const select = [`${a}.*`, ...orderCols].join(', ');
     const orderSql = order.length ? ` ORDER BY ${order.map((o) => `${o.expr} ${o.dir}`).join(', ')}` : '';
@@ -721,7 +721,8 @@ export class Compiler implements ValueContext {
     return { sql, alias: b, outerOrder };
   }
 
-  private limitParam(v: Val, path: string, permLimit: number | undefined): string {
+  /** A limit or offset: a non-negative Int, as a parameter; a limit at most the permission's. */
+  private limitParam(v: Val, path: string, permLimit?: number): string {
     const check = (value: unknown) => {
       if (typeof value !== 'number' || !Number.isInteger(value)) {
         throw validation(
@@ -731,27 +732,6 @@ export class Compiler implements ValueContext {
       }
       if (value < 0) throw validation('expected a non-negative 32-bit integer for type "Int", but found an integer', path);
       return permLimit !== undefined ? Math.min(value, permLimit) : value;
-    };
-    if ('node' in v && v.node.kind === Kind.VARIABLE) {
-      const name = v.node.name.value;
-      this.params.push((ctx) => String(check(ctx.vars[name])));
-    } else {
-      const value = String(check(jsValue(v, this)));
-      this.params.push(() => value);
-    }
-    return `$${this.params.length}::int8`;
-  }
-
-  private offsetParam(v: Val, path: string): string {
-    const check = (value: unknown) => {
-      if (typeof value !== 'number' || !Number.isInteger(value)) {
-        throw validation(
-          `expected an integer for type "Int", but found ${typeof value === 'string' ? 'a string' : value instanceof RawNumber ? 'number' : typeof value}`,
-          path,
-        );
-      }
-      if (value < 0) throw validation('expected a non-negative 32-bit integer for type "Int", but found an integer', path);
-      return value;
     };
     if ('node' in v && v.node.kind === Kind.VARIABLE) {
       const name = v.node.name.value;
