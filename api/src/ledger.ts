@@ -14,12 +14,15 @@ import { ledger } from './errors.ts';
  */
 export const availableSql = (org: string, now: string) => `public.api_available_credits(${org}, ${now})::text as available_credits`;
 
+/** The available credits a statement with `availableSql` answered (0 for an org without a balance row). */
+export const availableOf = (row: { available_credits: string | null } | undefined): string => credits(row?.available_credits ?? '0');
+
 /** The org's available credits at `now`, on their own (when no ledger statement answers them). */
 export async function availableCredits(db: pg.Pool, orgId: string, now: Date): Promise<string> {
   const { rows } = await ledger(() =>
     db.query<{ available_credits: string | null }>({ name: 'api-available', text: `select ${availableSql('$1', '$2')}` }, [orgId, now]),
   );
-  return credits(rows[0]?.available_credits ?? '0');
+  return availableOf(rows[0]);
 }
 
 export interface RateBudget {

@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { credits } from '../decimal.ts';
 import { AppError, ledger } from '../errors.ts';
-import { availableCredits, availableSql } from '../ledger.ts';
+import { availableCredits, availableOf, availableSql } from '../ledger.ts';
 import { requireOrgActor } from '../session.ts';
 import { type ActionContext, defineAction } from './context.ts';
 import { uuid } from './inputs.ts';
@@ -47,7 +47,7 @@ export async function releaseCredits(ctx: ActionContext, args: z.output<typeof i
       return {
         reservationId: row.id,
         releasedCredits: credits(row.amount_credits),
-        availableCredits: credits(row.available_credits ?? '0'),
+        availableCredits: availableOf(row),
       };
     }
   } catch (error) {
@@ -68,7 +68,7 @@ async function releaseSlowly(ctx: ActionContext, orgId: string, args: z.output<t
         [reservation.id, args.reason ?? null, orgId, now],
       ),
     );
-    available = credits(rows[0]?.available_credits ?? '0');
+    available = availableOf(rows[0]);
   } catch (error) {
     if (!(error instanceof AppError && error.code === 'RESERVATION_ALREADY_RESOLVED')) throw error;
     const after = await loadReservation(ctx.db, orgId, args.reservationId);

@@ -3,9 +3,9 @@
 // larger estimate from the caller raises it, a smaller one never lowers it. The same key again
 // returns the same reservation (reserve_credits is idempotent per org and key).
 import { z } from 'zod';
-import { CREDIT_SCALE, credits, formatDecimal, maxBigInt, parseDecimal } from '../decimal.ts';
+import { CREDIT_SCALE, formatDecimal, maxBigInt, parseDecimal } from '../decimal.ts';
 import { AppError, ledger } from '../errors.ts';
-import { availableSql } from '../ledger.ts';
+import { availableOf, availableSql } from '../ledger.ts';
 import { findOffer, holdAmount, requiredPlanCode } from '../pricing.ts';
 import { type OrgActor, requireOrgActor } from '../session.ts';
 import { type ActionContext, defineAction } from './context.ts';
@@ -89,7 +89,7 @@ export async function reserveCredits(ctx: ActionContext, args: z.output<typeof i
     amountCredits: formatDecimal(parseDecimal(row.amount_credits, CREDIT_SCALE), CREDIT_SCALE),
     expiresAt: row.expires_at.toISOString(),
     modelId: row.model_id,
-    availableCredits: credits(row.available_credits ?? '0'),
+    availableCredits: availableOf(row),
   };
 }
 

@@ -5,9 +5,9 @@
 // RESERVATION_ALREADY_RESOLVED.
 import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
-import { CREDIT_SCALE, credits, formatDecimal, parseDecimal } from '../decimal.ts';
+import { CREDIT_SCALE, formatDecimal, parseDecimal } from '../decimal.ts';
 import { AppError, ledger } from '../errors.ts';
-import { availableCredits, availableSql } from '../ledger.ts';
+import { availableCredits, availableOf, availableSql } from '../ledger.ts';
 import { creditsFor } from '../pricing.ts';
 import { type OrgActor, requireOrgActor } from '../session.ts';
 import { type ActionContext, defineAction } from './context.ts';
@@ -125,7 +125,7 @@ interface Settled {
   available: string | null;
 }
 
-const settled = (row: SettledRow): Settled => ({ reservation: toReservationState(row), available: credits(row.available_credits ?? '0') });
+const settled = (row: SettledRow): Settled => ({ reservation: toReservationState(row), available: availableOf(row) });
 
 /** Loads the reservation (answering RESERVATION_NOT_FOUND or INVALID_INPUT), then settles. */
 async function settleSlowly(ctx: ActionContext, actor: OrgActor, args: z.output<typeof input>, now: Date): Promise<Settled> {
