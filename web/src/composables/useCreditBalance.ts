@@ -75,7 +75,7 @@ export function useCreditBalance(options: UseCreditBalanceOptions = {}): UseCred
     if (status === 'connected' && previous === 'down' && !subscription.active.value) subscription.restart();
   });
 
-  const allowanceCredits = computed(() => plan.data.value?.organization_subscriptions_by_pk?.plan?.monthly_allowance_credits ?? null);
+  const allowanceCredits = computed(() => plan.data.value?.organization_subscriptions_by_pk?.plan.monthly_allowance_credits ?? null);
   const allowanceUsedCredits = computed(() => {
     if (!latest.value || allowanceCredits.value === null) return null;
     return subtractCredits(allowanceCredits.value, latest.value.allowance_remaining_credits);

@@ -29,7 +29,7 @@ export function useMembership(_options: UseMembershipOptions = {}): UseMembershi
   });
   return {
     role,
-    orgName: computed(() => row.value?.organization?.name ?? session.currentOrg?.orgName ?? null),
+    orgName: computed(() => row.value?.organization.name ?? session.currentOrg?.orgName ?? null),
     canManage: computed(() => role.value === 'owner' || role.value === 'admin'),
     loading: query.loading,
     error: query.error,

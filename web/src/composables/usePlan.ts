@@ -49,8 +49,8 @@ export function usePlan(options: UsePlanOptions = {}): UsePlanReturn {
     subscription,
     plans: computed(() => [...(catalog.data.value?.plans ?? [])].sort((a, b) => a.rank - b.rank)),
     directionOf: (plan) => {
-      const rank = subscription.value?.plan?.rank;
-      if (rank === undefined || plan.id === subscription.value?.plan?.id) return 'current';
+      const rank = subscription.value?.plan.rank;
+      if (rank === undefined || plan.id === subscription.value?.plan.id) return 'current';
       return plan.rank > rank ? 'upgrade' : 'downgrade';
     },
     changePlan: async (planId) => {

@@ -58,7 +58,7 @@ export function useQualityLevels(options: UseQualityLevelsOptions = {}): UseQual
     enabled: () => session.signedIn,
     fetchPolicy: 'cache-first',
   });
-  const currentPlanId = computed(() => plan.data.value?.organization_subscriptions_by_pk?.plan?.id ?? null);
+  const currentPlanId = computed(() => plan.data.value?.organization_subscriptions_by_pk?.plan.id ?? null);
   const currentPlanDetail = computed(() => catalog.data.value?.plans.find((p) => p.id === currentPlanId.value) ?? null);
   /** Whether the org's plan offers `level` for the chosen capability. */
   const planOffers = (level: string) =>
@@ -116,7 +116,7 @@ export function useQualityLevels(options: UseQualityLevelsOptions = {}): UseQual
         description: level.description,
         available: own !== null,
         modelId: serving?.model_id ?? null,
-        modelDisplayName: serving?.model?.display_name ?? serving?.model_id ?? null,
+        modelDisplayName: serving?.model.display_name ?? null,
         typicalCredits: cost?.typicalCredits ?? null,
         requiredPlan,
       };
