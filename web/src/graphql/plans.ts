@@ -71,7 +71,6 @@ export const PlanCatalogDocument: TypedDocumentNode<PlanCatalogQuery, PlanCatalo
 export type SubscriptionRow = NonNullable<CurrentPlanQuery['organization_subscriptions_by_pk']>;
 export type CurrentPlanData = CurrentPlanQuery;
 
-
 /** The org's subscription: its plan now, and a downgrade waiting for the period end. */
 export const CurrentPlanDocument: TypedDocumentNode<CurrentPlanQuery, CurrentPlanQueryVariables> = gql`
   query CurrentPlan($orgId: uuid!) {
