@@ -93,6 +93,10 @@ async function checkInvariants(org: string, now: Date, clawedBack: boolean) {
     `select
        (b.allowance_remaining_credits + b.purchased_remaining_credits + b.bonus_remaining_credits - b.debt_credits)::text as balance,
        (select coalesce(sum(amount_credits), 0) from public.credit_ledger_entries l where l.organization_id = $1)::numeric(20,3)::text as ledger_sum,
+       (select count(*) from (
+          select l.balance_after_credits, sum(l.amount_credits) over (order by l.id) as running
+          from public.credit_ledger_entries l where l.organization_id = $1) e
+        where e.balance_after_credits <> e.running)::text as entries_off_running_balance,
        b.allowance_remaining_credits::text as allowance,
        (select coalesce(sum(remaining_credits), 0) from public.credit_grants g where g.organization_id = $1 and g.source = 'plan_allowance')::numeric(20,3)::text as allowance_from_grants,
        b.purchased_remaining_credits::text as purchased,
@@ -109,6 +113,8 @@ async function checkInvariants(org: string, now: Date, clawedBack: boolean) {
   );
   const r = rows[0]!;
   expect(r.ledger_sum).toBe(r.balance);
+  // Each entry's balance after is the running sum of the org's entries up to it.
+  expect(r.entries_off_running_balance).toBe('0');
   expect(r.allowance).toBe(r.allowance_from_grants);
   expect(r.purchased).toBe(r.purchased_from_grants);
   expect(r.bonus).toBe(r.bonus_from_grants);

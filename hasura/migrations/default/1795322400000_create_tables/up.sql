@@ -295,9 +295,10 @@ create table public.credit_reservations (
   constraint credit_reservations_state_check check (ledger.reservation_row_ok(amount_credits, idempotency_key, expires_at,
     created_at, status, resolved_at, settled_amount_credits, capped))
 );
-create index credit_reservations_org_status_expires_idx on public.credit_reservations (organization_id, status, expires_at);
 create index credit_reservations_org_created_idx on public.credit_reservations (organization_id, created_at desc);
-create index credit_reservations_open_expires_idx on public.credit_reservations (expires_at) where status = 'open';
+-- Only open holds, which are few (in-flight calls): the expiry job reads them all, an org's page its
+-- own. A settled row has no entry, so resolving a reservation adds entries to three indexes, not five.
+create index credit_reservations_open_idx on public.credit_reservations (organization_id, expires_at) where status = 'open';
 comment on table public.credit_reservations is 'Credits held for one in-flight AI call. It resolves exactly once: settled (with the actual amount), released, or expired by the job. The idempotency key is unique per organization.';
 
 create table public.credit_ledger_entries (

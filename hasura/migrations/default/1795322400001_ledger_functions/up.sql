@@ -3,7 +3,7 @@
 -- release, expire and claw back credits, each writing append-only ledger entries and keeping the
 -- per-organization balance row (credit_balances) exact.
 --
--- Lock order, everywhere: the organization's ledger lock (ledger.lock_ledger) -> the reservation ->
+-- Lock order, everywhere: the reservation -> the organization's ledger lock (ledger.lock_ledger) ->
 -- the organization's holds (ledger.lock_holds, then its credit_holds row) -> its credit_balances
 -- row. Grants, ledger entries and the balance row's buckets change only under the ledger lock;
 -- reserves take only the holds. Nothing locks two organizations at once except the sweeps
@@ -19,6 +19,8 @@
 --     reservation row before taking the organization's lock;
 --   * a reserve adds to credit_holds and a settle to credit_balances (reserved is the difference),
 --     so on a busy org reserves queue on the holds and settles on the ledger lock, not on each other;
+--   * a settle resolves its reservation before it takes the ledger lock (the reservation comes
+--     first in the lock order), so that row's update is not part of the queue's turn;
 --   * the sweep (expire_grants) finds due grants by expired_at, so grant indexes do not depend on
 --     remaining_credits and hot rows can be updated in place (see 1795322400000_create_tables);
 --   * grant_credits refuses a plan allowance that would never expire.
@@ -89,10 +91,11 @@ $$;
 comment on function ledger.bucket_of(text) is 'The credit_balances bucket of a grant source: plan_allowance -> allowance; purchase, auto_top_up -> purchased; promotion, adjustment, migration -> bonus.';
 
 -- The organization's locks, always taken in this order (never an earlier one after a later one):
---   1. the ledger lock (this advisory lock): whoever changes the org's grants, ledger entries,
+--   1. a reservation's row, to resolve it (settle, release, the expiry of holds; the sweep takes an
+--      org's due reservations in id order). A reserve's new row is locked by its insert.
+--   2. the ledger lock (this advisory lock): whoever changes the org's grants, ledger entries,
 --      buckets, debt or spend counters holds it: settle, grant, expiry, clawback. Its holder may
 --      read those columns of credit_balances without locking the row: nobody else changes them.
---   2. a reservation's row, to resolve it (settle, release, the expiry of holds).
 --   3. the holds (ledger.lock_holds, then the credit_holds row): a reserve adds to held_credits
 --      under them, checking the credits available against credit_balances as committed. Whoever
 --      lowers what is available otherwise (a clawback, the expiry of grants, a settle charging
@@ -706,7 +709,7 @@ $$;
 comment on function ledger.find_reservation(uuid, uuid) is 'The organization of a reservation; RESERVATION_NOT_FOUND when there is none, or when it belongs to another org than p_org_id.';
 
 -- Locks an open reservation for resolving it: RESERVATION_ALREADY_RESOLVED unless it is open.
--- The caller holds the organization's ledger lock when it needs one, never its balance row yet.
+-- The reservation comes first in the lock order: the caller holds none of the org's locks yet.
 create function ledger.lock_open_reservation(p_reservation_id uuid, p_org_id uuid) returns public.credit_reservations
   language plpgsql volatile set search_path = '' as $$
 declare
@@ -732,10 +735,14 @@ comment on function ledger.lock_open_reservation(uuid, uuid) is 'Locks a reserva
 -- RESERVATION_ALREADY_RESOLVED and changes nothing.
 --
 -- Why its shape: on one busy organization, reserves queue on the org's holds and settles on the
--- ledger lock, apart. A settle does its work (grants in burn order, consume entries, the day's
--- usage, the reservation) in one statement under the ledger lock, reading the buckets of
--- credit_balances without locking the row (only ledger-lock holders change them), then adds its
--- hold to released_credits in one UPDATE. It does not take the holds, so it never waits for a
+-- ledger lock, apart, and each holds its queue until its commit is durable, so what a settle does
+-- under the ledger lock sets the org's rate. It resolves the reservation first, before the lock
+-- (with the actual amount, in one UPDATE that also locks the row; in the rare case where fewer
+-- credits remain than that, it corrects the row under the lock). Under the ledger lock it then
+-- draws the charge from grants in burn order with their consume entries (an UPDATE and an INSERT
+-- when the first grant covers it, which is most of the time; one statement walking the grants
+-- otherwise), adds the day's usage, reading the buckets of credit_balances without locking the row
+-- (only ledger-lock holders change them), and last adds its hold to released_credits in one UPDATE. It does not take the holds, so it never waits for a
 -- reserve, except in three cases, which take them first: a charge above the hold (how much beyond
 -- it is available depends on what reserves hold), grants due to expire, and a caller not in READ
 -- COMMITTED (whose snapshot would not show what the previous lock holder committed; the row locks
@@ -759,13 +766,32 @@ declare
   v_allowance numeric(20, 3);
   v_purchased numeric(20, 3);
   v_bonus numeric(20, 3);
+  v_resolved boolean := false;
+  v_first_id uuid;
+  v_first_source text;
+  v_first_remaining numeric(20, 3);
 begin
   if p_actual_amount is null or p_actual_amount < 0 or p_actual_amount <> round(p_actual_amount, 3) or p_actual_amount >= 100000000000000000 then
     perform ledger.check_amount(p_actual_amount, 'actual_amount', true);
   end if;
-  v_org_id := ledger.find_reservation(p_reservation_id, p_org_id);
+  -- The common case in one statement, before the ledger lock: an open reservation of this org
+  -- settled within its hold. It is charged the actual amount unless fewer credits remain (then the
+  -- statement under the lock below corrects the row).
+  update public.credit_reservations r
+  set status = 'settled', settled_amount_credits = p_actual_amount, capped = false, usage = p_usage,
+      resolved_at = p_now, updated_at = p_now
+  where r.id = p_reservation_id and r.status = 'open' and r.amount_credits >= p_actual_amount
+    and (p_org_id is null or r.organization_id = p_org_id)
+  returning * into v_reservation;
+  v_resolved := found;
+  if v_resolved then
+    v_org_id := v_reservation.organization_id;
+  else
+    -- Missing, another org's, already resolved (each raises), or a charge above the hold.
+    v_org_id := ledger.find_reservation(p_reservation_id, p_org_id);
+    v_reservation := ledger.lock_open_reservation(p_reservation_id, v_org_id);
+  end if;
   perform ledger.lock_ledger(v_org_id);
-  v_reservation := ledger.lock_open_reservation(p_reservation_id, v_org_id);
   if p_actual_amount > v_reservation.amount_credits or current_setting('transaction_isolation') <> 'read committed' then
     v_balance := ledger.lock_holds_and_balance(v_org_id);
     v_locked := true;
@@ -792,55 +818,80 @@ begin
     v_reservation.amount_credits + greatest(0, v_total - v_balance.debt_credits - v_reserved),
     v_total);
 
-  -- One statement: draw v_charge from grants in burn order (grants change only under the ledger
-  -- lock, which we hold), one consume entry per grant with the running balance, the day's usage and
-  -- the reservation; it returns what was taken from each bucket.
-  with ordered as (
-    select g.id, g.source, g.remaining_credits,
-      coalesce(sum(g.remaining_credits) over (
-        order by (g.source <> 'plan_allowance'), g.priority, g.expires_at nulls last, g.created_at, g.id
-        rows between unbounded preceding and 1 preceding), 0) as before,
-      row_number() over (order by (g.source <> 'plan_allowance'), g.priority, g.expires_at nulls last, g.created_at, g.id) as n
+  -- Draw v_charge from grants in burn order (grants change only under the ledger lock, which we
+  -- hold), with one consume entry per grant carrying the running balance, and note what was taken
+  -- from each bucket. Most settles draw from one grant: when the first in burn order covers the
+  -- charge, that is one UPDATE and one INSERT; otherwise one statement walks the grants.
+  v_allowance := 0;
+  v_purchased := 0;
+  v_bonus := 0;
+  if v_charge > 0 then
+    select g.id, g.source, g.remaining_credits into v_first_id, v_first_source, v_first_remaining
     from public.credit_grants g
-    where g.organization_id = v_org_id and g.remaining_credits > 0 and v_charge > 0
-  ),
-  take as (
-    select o.id, o.source, o.n, least(o.remaining_credits, v_charge - o.before) as credits, o.before
-    from ordered o
-    where o.before < v_charge
-  ),
-  grants as (
-    update public.credit_grants g
-    set remaining_credits = g.remaining_credits - t.credits, updated_at = p_now
-    from take t
-    where g.id = t.id
-  ),
-  entries as (
+    where g.organization_id = v_org_id and g.remaining_credits > 0
+    order by (g.source <> 'plan_allowance'), g.priority, g.expires_at nulls last, g.created_at, g.id
+    limit 1;
+  end if;
+  if v_first_remaining >= v_charge then
+    update public.credit_grants g set remaining_credits = g.remaining_credits - v_charge, updated_at = p_now
+    where g.id = v_first_id;
     insert into public.credit_ledger_entries
       (organization_id, entry_type, amount_credits, balance_after_credits, grant_id, reservation_id, description, created_at)
-    select v_org_id, 'consume', -t.credits, v_total - v_balance.debt_credits - t.before - t.credits, t.id, p_reservation_id,
-      v_reservation.capability_code, p_now
-    from take t
-    order by t.n
-  ),
-  usage as (
-    insert into public.organization_usage_daily as u (organization_id, day, capability_code, quality_level_code, calls, credits_consumed)
-    values (v_org_id, (p_now at time zone 'UTC')::date, v_reservation.capability_code, v_reservation.quality_level_code, 1, v_charge)
-    on conflict on constraint organization_usage_daily_key do update
-    set calls = u.calls + 1, credits_consumed = u.credits_consumed + excluded.credits_consumed
-  ),
-  resolved as (
+    values (v_org_id, 'consume', -v_charge, v_total - v_balance.debt_credits - v_charge, v_first_id, p_reservation_id,
+      v_reservation.capability_code, p_now);
+    case ledger.bucket_of(v_first_source)
+      when 'allowance' then v_allowance := v_charge;
+      when 'purchased' then v_purchased := v_charge;
+      else v_bonus := v_charge;
+    end case;
+  elsif v_charge > 0 then
+    with ordered as (
+      select g.id, g.source, g.remaining_credits,
+        coalesce(sum(g.remaining_credits) over (
+          order by (g.source <> 'plan_allowance'), g.priority, g.expires_at nulls last, g.created_at, g.id
+          rows between unbounded preceding and 1 preceding), 0) as before,
+        row_number() over (order by (g.source <> 'plan_allowance'), g.priority, g.expires_at nulls last, g.created_at, g.id) as n
+      from public.credit_grants g
+      where g.organization_id = v_org_id and g.remaining_credits > 0
+    ),
+    take as (
+      select o.id, o.source, o.n, least(o.remaining_credits, v_charge - o.before) as credits, o.before
+      from ordered o
+      where o.before < v_charge
+    ),
+    grants as (
+      update public.credit_grants g
+      set remaining_credits = g.remaining_credits - t.credits, updated_at = p_now
+      from take t
+      where g.id = t.id
+    ),
+    entries as (
+      insert into public.credit_ledger_entries
+        (organization_id, entry_type, amount_credits, balance_after_credits, grant_id, reservation_id, description, created_at)
+      select v_org_id, 'consume', -t.credits, v_total - v_balance.debt_credits - t.before - t.credits, t.id, p_reservation_id,
+        v_reservation.capability_code, p_now
+      from take t
+      order by t.n
+    )
+    select
+      coalesce(sum(t.credits) filter (where ledger.bucket_of(t.source) = 'allowance'), 0),
+      coalesce(sum(t.credits) filter (where ledger.bucket_of(t.source) = 'purchased'), 0),
+      coalesce(sum(t.credits) filter (where ledger.bucket_of(t.source) = 'bonus'), 0)
+    into v_allowance, v_purchased, v_bonus
+    from take t;
+  end if;
+
+  insert into public.organization_usage_daily as u (organization_id, day, capability_code, quality_level_code, calls, credits_consumed)
+  values (v_org_id, (p_now at time zone 'UTC')::date, v_reservation.capability_code, v_reservation.quality_level_code, 1, v_charge)
+  on conflict on constraint organization_usage_daily_key do update
+  set calls = u.calls + 1, credits_consumed = u.credits_consumed + excluded.credits_consumed;
+  -- The reservation, unless it was resolved above with what it is charged.
+  if not v_resolved or v_charge < p_actual_amount then
     update public.credit_reservations r
     set status = 'settled', settled_amount_credits = v_charge, capped = v_charge < p_actual_amount, usage = p_usage,
         resolved_at = p_now, updated_at = p_now
-    where r.id = p_reservation_id
-  )
-  select
-    coalesce(sum(t.credits) filter (where ledger.bucket_of(t.source) = 'allowance'), 0),
-    coalesce(sum(t.credits) filter (where ledger.bucket_of(t.source) = 'purchased'), 0),
-    coalesce(sum(t.credits) filter (where ledger.bucket_of(t.source) = 'bonus'), 0)
-  into v_allowance, v_purchased, v_bonus
-  from take t;
+    where r.id = p_reservation_id;
+  end if;
   v_reservation.status := 'settled';
   v_reservation.settled_amount_credits := v_charge;
   v_reservation.capped := v_charge < p_actual_amount;
@@ -887,16 +938,14 @@ declare
   v_reservation public.credit_reservations;
 begin
   v_org_id := ledger.find_reservation(p_reservation_id, p_org_id);
-  select b.next_expiry_at <= p_now into v_due from public.credit_balances b where b.organization_id = v_org_id;
-  if v_due then
-    perform ledger.lock_ledger(v_org_id);
-  end if;
   v_reservation := ledger.lock_open_reservation(p_reservation_id, v_org_id);
   update public.credit_reservations
   set status = 'released', release_reason = p_reason, resolved_at = p_now, updated_at = p_now
   where id = p_reservation_id
   returning * into v_reservation;
+  select b.next_expiry_at <= p_now into v_due from public.credit_balances b where b.organization_id = v_org_id;
   if v_due then
+    perform ledger.lock_ledger(v_org_id);
     perform ledger.lock_holds_and_balance(v_org_id);
   end if;
   update public.credit_balances
@@ -912,8 +961,8 @@ comment on function public.release_reservation(uuid, text, uuid, timestamptz) is
   'Resolves an open reservation without charging: every held credit returns to available. RESERVATION_ALREADY_RESOLVED when not open; RESERVATION_NOT_FOUND when missing or another org''s (p_org_id).';
 
 -- The sweep takes organizations one at a time in id order, and within one the locks in their order
--- (ledger lock, reservations, holds, balance row), like every other function; a reservation
--- settled or released meanwhile is skipped.
+-- (the due reservations in id order, the ledger lock, holds, balance row), like every other
+-- function; a reservation settled or released meanwhile is skipped.
 create function public.expire_reservations(p_now timestamptz default now()) returns integer
   language plpgsql volatile set search_path = '' as $$
 declare
@@ -927,7 +976,6 @@ begin
     where r.status = 'open' and r.expires_at <= p_now
     order by r.organization_id
   loop
-    perform ledger.lock_ledger(v_org.organization_id);
     with expired as (
       update public.credit_reservations r
       set status = 'expired', resolved_at = p_now, updated_at = p_now
@@ -942,7 +990,8 @@ begin
     )
     select count(*), coalesce(sum(amount_credits), 0) into v_n, v_held from expired;
     if v_n > 0 then
-      -- expire_due_grants needs the holds and the balance row.
+      -- expire_due_grants needs the ledger lock, the holds and the balance row.
+      perform ledger.lock_ledger(v_org.organization_id);
       perform ledger.lock_holds_and_balance(v_org.organization_id);
       update public.credit_balances
       set released_credits = released_credits + v_held, updated_at = p_now
