@@ -831,54 +831,54 @@ begin
     where g.organization_id = v_org_id and g.remaining_credits > 0
     order by (g.source <> 'plan_allowance'), g.priority, g.expires_at nulls last, g.created_at, g.id
     limit 1;
-  end if;
-  if v_first_remaining >= v_charge then
-    update public.credit_grants g set remaining_credits = g.remaining_credits - v_charge, updated_at = p_now
-    where g.id = v_first_id;
-    insert into public.credit_ledger_entries
-      (organization_id, entry_type, amount_credits, balance_after_credits, grant_id, reservation_id, description, created_at)
-    values (v_org_id, 'consume', -v_charge, v_total - v_balance.debt_credits - v_charge, v_first_id, p_reservation_id,
-      v_reservation.capability_code, p_now);
-    case ledger.bucket_of(v_first_source)
-      when 'allowance' then v_allowance := v_charge;
-      when 'purchased' then v_purchased := v_charge;
-      else v_bonus := v_charge;
-    end case;
-  elsif v_charge > 0 then
-    with ordered as (
-      select g.id, g.source, g.remaining_credits,
-        coalesce(sum(g.remaining_credits) over (
-          order by (g.source <> 'plan_allowance'), g.priority, g.expires_at nulls last, g.created_at, g.id
-          rows between unbounded preceding and 1 preceding), 0) as before,
-        row_number() over (order by (g.source <> 'plan_allowance'), g.priority, g.expires_at nulls last, g.created_at, g.id) as n
-      from public.credit_grants g
-      where g.organization_id = v_org_id and g.remaining_credits > 0
-    ),
-    take as (
-      select o.id, o.source, o.n, least(o.remaining_credits, v_charge - o.before) as credits, o.before
-      from ordered o
-      where o.before < v_charge
-    ),
-    grants as (
-      update public.credit_grants g
-      set remaining_credits = g.remaining_credits - t.credits, updated_at = p_now
-      from take t
-      where g.id = t.id
-    ),
-    entries as (
+    if v_first_remaining >= v_charge then
+      update public.credit_grants g set remaining_credits = g.remaining_credits - v_charge, updated_at = p_now
+      where g.id = v_first_id;
       insert into public.credit_ledger_entries
         (organization_id, entry_type, amount_credits, balance_after_credits, grant_id, reservation_id, description, created_at)
-      select v_org_id, 'consume', -t.credits, v_total - v_balance.debt_credits - t.before - t.credits, t.id, p_reservation_id,
-        v_reservation.capability_code, p_now
-      from take t
-      order by t.n
-    )
-    select
-      coalesce(sum(t.credits) filter (where ledger.bucket_of(t.source) = 'allowance'), 0),
-      coalesce(sum(t.credits) filter (where ledger.bucket_of(t.source) = 'purchased'), 0),
-      coalesce(sum(t.credits) filter (where ledger.bucket_of(t.source) = 'bonus'), 0)
-    into v_allowance, v_purchased, v_bonus
-    from take t;
+      values (v_org_id, 'consume', -v_charge, v_total - v_balance.debt_credits - v_charge, v_first_id, p_reservation_id,
+        v_reservation.capability_code, p_now);
+      case ledger.bucket_of(v_first_source)
+        when 'allowance' then v_allowance := v_charge;
+        when 'purchased' then v_purchased := v_charge;
+        else v_bonus := v_charge;
+      end case;
+    else
+      with ordered as (
+        select g.id, g.source, g.remaining_credits,
+          coalesce(sum(g.remaining_credits) over (
+            order by (g.source <> 'plan_allowance'), g.priority, g.expires_at nulls last, g.created_at, g.id
+            rows between unbounded preceding and 1 preceding), 0) as before,
+          row_number() over (order by (g.source <> 'plan_allowance'), g.priority, g.expires_at nulls last, g.created_at, g.id) as n
+        from public.credit_grants g
+        where g.organization_id = v_org_id and g.remaining_credits > 0
+      ),
+      take as (
+        select o.id, o.source, o.n, least(o.remaining_credits, v_charge - o.before) as credits, o.before
+        from ordered o
+        where o.before < v_charge
+      ),
+      grants as (
+        update public.credit_grants g
+        set remaining_credits = g.remaining_credits - t.credits, updated_at = p_now
+        from take t
+        where g.id = t.id
+      ),
+      entries as (
+        insert into public.credit_ledger_entries
+          (organization_id, entry_type, amount_credits, balance_after_credits, grant_id, reservation_id, description, created_at)
+        select v_org_id, 'consume', -t.credits, v_total - v_balance.debt_credits - t.before - t.credits, t.id, p_reservation_id,
+          v_reservation.capability_code, p_now
+        from take t
+        order by t.n
+      )
+      select
+        coalesce(sum(t.credits) filter (where ledger.bucket_of(t.source) = 'allowance'), 0),
+        coalesce(sum(t.credits) filter (where ledger.bucket_of(t.source) = 'purchased'), 0),
+        coalesce(sum(t.credits) filter (where ledger.bucket_of(t.source) = 'bonus'), 0)
+      into v_allowance, v_purchased, v_bonus
+      from take t;
+    end if;
   end if;
 
   insert into public.organization_usage_daily as u (organization_id, day, capability_code, quality_level_code, calls, credits_consumed)
@@ -890,14 +890,9 @@ begin
     update public.credit_reservations r
     set status = 'settled', settled_amount_credits = v_charge, capped = v_charge < p_actual_amount, usage = p_usage,
         resolved_at = p_now, updated_at = p_now
-    where r.id = p_reservation_id;
+    where r.id = p_reservation_id
+    returning * into v_reservation;
   end if;
-  v_reservation.status := 'settled';
-  v_reservation.settled_amount_credits := v_charge;
-  v_reservation.capped := v_charge < p_actual_amount;
-  v_reservation.usage := p_usage;
-  v_reservation.resolved_at := p_now;
-  v_reservation.updated_at := p_now;
 
   -- Last, the balance row: the buckets, the resolved hold and the spend counters, by difference.
   update public.credit_balances b

@@ -124,14 +124,11 @@ begin
       format('refunded amount %s of %s %s is outside 0..%s', p_refunded_minor, p_what, p_id, p_price_minor),
       jsonb_build_object('field', 'amount_refunded_minor', 'value', p_refunded_minor));
   end if;
-  if p_refunded_minor <= p_refunded_before_minor then
+  if p_refunded_minor <= p_refunded_before_minor or p_grant_id is null then
     return 0;
   end if;
   v_take := public.credits_for_minor(p_credits, p_refunded_minor, p_price_minor)
     - public.credits_for_minor(p_credits, p_refunded_before_minor, p_price_minor);
-  if p_grant_id is null then
-    return 0;
-  end if;
   if v_take > 0 then
     perform public.clawback_credits(p_org_id, v_take, p_reference, p_description, p_grant_id, p_now);
   end if;
