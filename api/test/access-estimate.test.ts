@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { useTestDatabase } from '@org-credits/db/testing';
 import { describe, expect, it } from 'vitest';
-import { createOrg, NOW, type Session, snapshot, startApi } from './helpers.ts';
+import { createOrg, grantExpiredPromotion, type Session, snapshot, startApi } from './helpers.ts';
 
 const db = await useTestDatabase();
 const api = await startApi(db);
@@ -193,12 +193,7 @@ describe('checkAIAccess', () => {
 describe('the available balance in answers', () => {
   it('leaves out a grant past its expiry that no job has expired yet', async () => {
     const org = await createOrg(db.pool, { credits: '10.000' });
-    // 5 bonus credits granted two hours ago that expired an hour ago; nothing has swept them.
-    await db.pool.query(
-      `select public.grant_credits($1, 5, 'promotion', 'expired-promo', p_expires_at => $2::timestamptz - interval '1 hour',
-         p_now => $2::timestamptz - interval '2 hours')`,
-      [org.orgId, NOW],
-    );
+    await grantExpiredPromotion(db.pool, org.orgId);
     const { rows } = await db.pool.query('select bonus_remaining_credits from public.credit_balances where organization_id = $1', [
       org.orgId,
     ]);

@@ -111,12 +111,21 @@ export async function grant(pool: pg.Pool, orgId: string, amount: string): Promi
   ]);
 }
 
-export async function available(pool: pg.Pool, orgId: string): Promise<string> {
+export async function available(pool: pg.Pool, orgId: string, now: Date = NOW): Promise<string> {
   const { rows } = await pool.query<{ available: string }>(
     'select available_credits::text as available from public.get_credit_balance($1, $2)',
-    [orgId, NOW],
+    [orgId, now],
   );
   return rows[0]!.available;
+}
+
+/** 5 bonus credits granted two hours before NOW that expired an hour before it, which no job has expired. */
+export async function grantExpiredPromotion(pool: pg.Pool, orgId: string): Promise<void> {
+  await pool.query(
+    `select public.grant_credits($1, 5, 'promotion', 'expired-promo', p_expires_at => $2::timestamptz - interval '1 hour',
+       p_now => $2::timestamptz - interval '2 hours')`,
+    [orgId, NOW],
+  );
 }
 
 /** Everything a credit action can change for an org, to compare before and after a failure. */

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { useTestDatabase } from '@org-credits/db/testing';
 import { describe, expect, it } from 'vitest';
-import { available, createOrg, NOW, type Session, snapshot, startApi, type TestOrg } from './helpers.ts';
+import { available, createOrg, grantExpiredPromotion, NOW, type Session, snapshot, startApi, type TestOrg } from './helpers.ts';
 
 const db = await useTestDatabase();
 const api = await startApi(db);
@@ -201,23 +201,25 @@ describe('settle and release refusals change nothing', () => {
 describe('availableCredits in the answers is what the database holds after the call', () => {
   const reserve = (org: TestOrg, key: string) =>
     api.action('reserveCredits', { capability: 'question_suggestions', qualityLevel: 'fast', idempotencyKey: key }, org.session);
+  /** The answer says `credits` are available, and so does the database. */
+  const expectAvailable = async (org: TestOrg, answer: { body: { availableCredits: string } }, credits: string) => {
+    expect(answer.body.availableCredits).toBe(credits);
+    expect(await available(db.pool, org.orgId)).toBe(credits);
+  };
 
   it('after a reserve, a repeated reserve with the same key, a settle and a repeated settle', async () => {
     const org = await createOrg(db.pool, { credits: '10.000' });
     const held = await reserve(org, 'same-key');
-    expect(held.body.availableCredits).toBe('9.886');
-    expect(await available(db.pool, org.orgId)).toBe('9.886');
+    await expectAvailable(org, held, '9.886');
     const again = await reserve(org, 'same-key');
     expect(again.body).toEqual(held.body);
     expect(await available(db.pool, org.orgId)).toBe('9.886');
     const second = await reserve(org, 'other-key');
-    expect(second.body.availableCredits).toBe('9.772');
-    expect(await available(db.pool, org.orgId)).toBe('9.772');
+    await expectAvailable(org, second, '9.772');
 
     // 0.105 charged, 0.009 of the first hold back: 9.772 + 0.114 − 0.105 = 9.781.
     const settled = await settle(org.session, held.body.reservationId, { inputTokens: 350, outputTokens: 120 });
-    expect(settled.body.availableCredits).toBe('9.781');
-    expect(await available(db.pool, org.orgId)).toBe('9.781');
+    await expectAvailable(org, settled, '9.781');
     // The retry is answered from the saved settlement (no ledger call): the same answer.
     const retry = await settle(org.session, held.body.reservationId, { inputTokens: 350, outputTokens: 120 });
     expect(retry.body).toEqual(settled.body);
@@ -243,18 +245,11 @@ describe('availableCredits in the answers is what the database holds after the c
 
   it('with a grant past its expiry that no job has expired yet', async () => {
     const org = await createOrg(db.pool, { credits: '10.000' });
-    // 5 bonus credits granted two hours ago that expired an hour ago; nothing has swept them.
-    await db.pool.query(
-      `select public.grant_credits($1, 5, 'promotion', 'expired-promo', p_expires_at => $2::timestamptz - interval '1 hour',
-         p_now => $2::timestamptz - interval '2 hours')`,
-      [org.orgId, NOW],
-    );
+    await grantExpiredPromotion(db.pool, org.orgId);
     const held = await reserve(org, 'after-expiry');
-    expect(held.body.availableCredits).toBe('9.886');
-    expect(await available(db.pool, org.orgId)).toBe('9.886');
+    await expectAvailable(org, held, '9.886');
     const settled = await settle(org.session, held.body.reservationId, { inputTokens: 350, outputTokens: 120 });
-    expect(settled.body.availableCredits).toBe('9.895');
-    expect(await available(db.pool, org.orgId)).toBe('9.895');
+    await expectAvailable(org, settled, '9.895');
     const { rows } = await db.pool.query(
       `select b.bonus_remaining_credits, b.purchased_remaining_credits, (h.held_credits - b.released_credits)::numeric(20, 3) as reserved_credits
        from public.credit_balances b join public.credit_holds h on h.organization_id = b.organization_id where b.organization_id = $1`,
@@ -275,10 +270,6 @@ describe('availableCredits in the answers is what the database holds after the c
     // Ten minutes later the grant is past its expiry; releasing lets the held credits expire too.
     const res = await tenMinutesLater.action('releaseCredits', { reservationId: held.body.reservationId }, org.session);
     expect(res.body).toEqual({ reservationId: held.body.reservationId, releasedCredits: '0.114', availableCredits: '0.000' });
-    const { rows } = await db.pool.query('select available_credits::text as available from public.get_credit_balance($1, $2)', [
-      org.orgId,
-      new Date(NOW.getTime() + 10 * 60_000),
-    ]);
-    expect(rows[0].available).toBe('0.000');
+    expect(await available(db.pool, org.orgId, new Date(NOW.getTime() + 10 * 60_000))).toBe('0.000');
   });
 });

@@ -452,25 +452,29 @@ describe('the ledger', () => {
       expect({ sql, code: error?.code, constraint: error?.constraint }).toEqual({ sql, code: '23514', constraint });
     };
     const reservations = 'credit_reservations_state_check';
-    await refused("update public.credit_reservations set status = 'settled' where id = $1", [open.id], reservations);
-    await refused(
-      "update public.credit_reservations set status = 'released', resolved_at = now(), settled_amount_credits = 1 where id = $1",
-      [open.id],
-      reservations,
-    );
-    await refused("update public.credit_reservations set status = 'cancelled', resolved_at = now() where id = $1", [open.id], reservations);
-    await refused('update public.credit_reservations set resolved_at = now() where id = $1', [open.id], reservations);
-    await refused('update public.credit_reservations set capped = true where id = $1', [open.id], reservations);
-    await refused('update public.credit_reservations set amount_credits = 0 where id = $1', [open.id], reservations);
-    await refused("update public.credit_reservations set idempotency_key = '' where id = $1", [open.id], reservations);
-    await refused('update public.credit_reservations set expires_at = created_at where id = $1', [open.id], reservations);
-    await refused('update public.credit_reservations set settled_amount_credits = -1 where id = $1', [r.id], reservations);
+    for (const [set, id] of [
+      ["status = 'settled'", open.id],
+      ["status = 'released', resolved_at = now(), settled_amount_credits = 1", open.id],
+      ["status = 'cancelled', resolved_at = now()", open.id],
+      ['resolved_at = now()', open.id],
+      ['capped = true', open.id],
+      ['amount_credits = 0', open.id],
+      ["idempotency_key = ''", open.id],
+      ['expires_at = created_at', open.id],
+      ['settled_amount_credits = -1', r.id],
+    ]) {
+      await refused(`update public.credit_reservations set ${set} where id = $1`, [id], reservations);
+    }
     const grants = 'credit_grants_state_check';
-    await refused('update public.credit_grants set remaining_credits = amount_credits + 1 where id = $1', [g.id], grants);
-    await refused('update public.credit_grants set remaining_credits = -0.001 where id = $1', [g.id], grants);
-    await refused("update public.credit_grants set source = 'gift' where id = $1", [g.id], grants);
-    await refused("update public.credit_grants set external_ref = '' where id = $1", [g.id], grants);
-    await refused('update public.credit_grants set expires_at = effective_at where id = $1', [g.id], grants);
+    for (const set of [
+      'remaining_credits = amount_credits + 1',
+      'remaining_credits = -0.001',
+      "source = 'gift'",
+      "external_ref = ''",
+      'expires_at = effective_at',
+    ]) {
+      await refused(`update public.credit_grants set ${set} where id = $1`, [g.id], grants);
+    }
     const entries = 'credit_ledger_entries_sign_check';
     const entry = `insert into public.credit_ledger_entries (organization_id, entry_type, amount_credits, balance_after_credits)
                    values ($1, $2, $3, 0)`;
