@@ -97,12 +97,13 @@ export async function callWebhook(
         body: text,
       };
     }
+    const ok = answer.status >= 200 && answer.status < 300;
     return {
-      ok: answer.status >= 200 && answer.status < 300,
+      ok,
       interrupted: false,
       status: answer.status,
       retryAfterSeconds: parseRetryAfter(answer.retryAfter),
-      error: answer.status >= 200 && answer.status < 300 ? null : `http ${answer.status}`,
+      error: ok ? null : `http ${answer.status}`,
       durationMs: Math.round(performance.now() - started),
       requestLog,
       responseLog: JSON.stringify({
