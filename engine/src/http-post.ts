@@ -1,6 +1,7 @@
-// The engine's outgoing POSTs, to action handlers and to event and cron webhooks: node:http over
-// keep-alive agents (connections stay open between calls, as Hasura's HTTP manager keeps them; a
-// fetch call costs several times the CPU). Callers read the answer's raw headers their own way.
+// The engine's outgoing calls, to action handlers and to event and cron webhooks (a POST, or the GET
+// a webhook's redirect may turn it into): node:http over keep-alive agents (connections stay open
+// between calls, as Hasura's HTTP manager keeps them; a fetch call costs several times the CPU).
+// Callers read the answer's raw headers their own way.
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 
@@ -14,6 +15,8 @@ export interface PostAnswer {
 }
 
 export interface PostOptions {
+  /** POST (the default), or GET: then no body is sent. */
+  method?: 'POST' | 'GET';
   /** Aborts the call (a timeout, a shutdown); the promise rejects with the signal's reason. */
   signal?: AbortSignal;
   /** Destroys the call with `Response timeout` when no answer came in time. */
@@ -39,15 +42,15 @@ export function parseUrl(text: string): URL {
 }
 
 export function post(url: URL, headers: Record<string, string>, body: string, options: PostOptions = {}): Promise<PostAnswer> {
-  const { signal, timeoutMs, retryStaleConnection = false } = options;
+  const { method = 'POST', signal, timeoutMs, retryStaleConnection = false } = options;
   return new Promise((resolve, reject) => {
     const https = url.protocol === 'https:';
     const req = (https ? httpsRequest : httpRequest)(
       url,
       {
-        method: 'POST',
+        method,
         agent: https ? agents.https : agents.http,
-        headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+        headers: method === 'POST' ? { ...headers, 'content-length': String(Buffer.byteLength(body)) } : headers,
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -73,6 +76,6 @@ export function post(url: URL, headers: Record<string, string>, body: string, op
         post(url, headers, body, { ...options, retryStaleConnection: false }).then(resolve, reject);
       } else reject(error);
     });
-    req.end(body);
+    req.end(method === 'POST' ? body : undefined);
   });
 }

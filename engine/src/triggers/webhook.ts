@@ -5,6 +5,17 @@
 import { parseUrl, post } from '../http-post.ts';
 import type { ResolvedHeader } from './types.ts';
 
+/** The redirect statuses, and how many are followed (fetch's limit). */
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 20;
+/** Dropped when a redirect turns the call into a GET, and when it leaves the origin (fetch's rules). */
+const BODY_HEADERS = new Set(['content-type', 'content-length', 'content-encoding', 'content-language', 'content-location']);
+const CREDENTIAL_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorization']);
+
+function withoutHeaders(headers: Record<string, string>, names: Set<string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).filter(([name]) => !names.has(name)));
+}
+
 /** The largest response body kept in an invocation log. */
 const MAX_LOGGED_BODY = 64 * 1024;
 
@@ -34,9 +45,9 @@ interface Answer {
   body: string;
 }
 
-/** One POST (see `post`), sent once more when a kept-alive connection had just been closed. */
-async function send(url: URL, headers: Record<string, string>, body: string, signal: AbortSignal): Promise<Answer> {
-  const answer = await post(url, headers, body, { signal, retryStaleConnection: true });
+/** One call (see `post`), sent once more when a kept-alive connection had just been closed. */
+async function send(url: URL, method: 'POST' | 'GET', headers: Record<string, string>, body: string, signal: AbortSignal): Promise<Answer> {
+  const answer = await post(url, headers, body, { method, signal, retryStaleConnection: true });
   const raw = answer.rawHeaders;
   const byName = new Map<string, string[]>();
   for (let i = 0; i < raw.length; i += 2) {
@@ -78,24 +89,23 @@ export async function callWebhook(
     const timeout = AbortSignal.timeout(timeoutSeconds * 1000);
     const signal = shutdown ? AbortSignal.any([timeout, shutdown]) : timeout;
     if (shutdown?.aborted) throw shutdown.reason;
-    let answer = await send(parseUrl(url), sent, body, signal);
-    // A redirect is followed as fetch follows it (303, and 301/302 after a POST, as a GET without body).
-    if (answer.location !== null && [301, 302, 303, 307, 308].includes(answer.status)) {
-      const keep = answer.status === 307 || answer.status === 308;
-      const response = await fetch(new URL(answer.location, url), {
-        method: keep ? 'POST' : 'GET',
-        headers: keep ? sent : Object.fromEntries(Object.entries(sent).filter(([name]) => name !== 'content-type')),
-        ...(keep ? { body } : {}),
-        signal,
-      });
-      const text = await response.text();
-      answer = {
-        status: response.status,
-        headers: [...response.headers].map(([name, value]) => ({ name, value })),
-        retryAfter: response.headers.get('retry-after'),
-        location: null,
-        body: text,
-      };
+    let at = parseUrl(url);
+    let answer = await send(at, 'POST', sent, body, signal);
+    // Redirects are followed as fetch follows them: 307 and 308 again with the same method and
+    // body; 303, and 301/302 after a POST, as a GET without body or content-type; credentials
+    // left behind when the origin changes; at most 20.
+    let method: 'POST' | 'GET' = 'POST';
+    let headersNow = sent;
+    for (let hops = 0; answer.location !== null && REDIRECTS.has(answer.status); hops++) {
+      if (hops === MAX_REDIRECTS) throw new Error('redirect count exceeded');
+      const next = new URL(answer.location, at);
+      if (answer.status === 303 || ((answer.status === 301 || answer.status === 302) && method === 'POST')) {
+        method = 'GET';
+        headersNow = withoutHeaders(headersNow, BODY_HEADERS);
+      }
+      if (next.origin !== at.origin) headersNow = withoutHeaders(headersNow, CREDENTIAL_HEADERS);
+      at = next;
+      answer = await send(at, method, headersNow, body, signal);
     }
     const ok = answer.status >= 200 && answer.status < 300;
     return {
@@ -135,8 +145,8 @@ export function parseRetryAfter(value: string | null): number | null {
 }
 
 function describeFailure(error: unknown, timeoutSeconds: number): string {
-  const e = error as { name?: string; code?: string; message?: string; cause?: { code?: string; message?: string } };
+  const e = error as { name?: string; code?: string; message?: string };
   if (e.name === 'TimeoutError' || e.name === 'AbortError') return `timeout after ${timeoutSeconds}s`;
-  // node:http's errors carry their code (ECONNREFUSED, ECONNRESET…); fetch's carry it in their cause.
-  return e.code ?? e.cause?.code ?? e.cause?.message ?? e.message ?? 'request failed';
+  // node:http's errors carry their code (ECONNREFUSED, ECONNRESET…).
+  return e.code ?? e.message ?? 'request failed';
 }
