@@ -742,9 +742,10 @@ comment on function ledger.lock_open_reservation(uuid, uuid) is 'Locks a reserva
 -- draws the charge from grants in burn order with their consume entries (an UPDATE and an INSERT
 -- when the first grant covers it, which is most of the time; one statement walking the grants
 -- otherwise), adds the day's usage, reading the buckets of credit_balances without locking the row
--- (only ledger-lock holders change them), and last adds its hold to released_credits in one UPDATE. It does not take the holds, so it never waits for a
--- reserve, except in three cases, which take them first: a charge above the hold (how much beyond
--- it is available depends on what reserves hold), grants due to expire, and a caller not in READ
+-- (only ledger-lock holders change them), and last adds its hold to released_credits in one
+-- UPDATE. It does not take the holds, so it never waits for a reserve, except in three cases, which
+-- take them first: a charge above the hold (how much beyond it is available depends on what
+-- reserves hold), grants due to expire, and a caller not in READ
 -- COMMITTED (whose snapshot would not show what the previous lock holder committed; the row locks
 -- make such a caller fail with a serialization error instead of using stale numbers).
 create function public.settle_reservation(
@@ -932,12 +933,18 @@ declare
   v_due boolean;
   v_reservation public.credit_reservations;
 begin
-  v_org_id := ledger.find_reservation(p_reservation_id, p_org_id);
-  v_reservation := ledger.lock_open_reservation(p_reservation_id, v_org_id);
-  update public.credit_reservations
+  -- One statement, as settle's common case: an open reservation of this org, released (which
+  -- locks its row, first in the lock order).
+  update public.credit_reservations r
   set status = 'released', release_reason = p_reason, resolved_at = p_now, updated_at = p_now
-  where id = p_reservation_id
+  where r.id = p_reservation_id and r.status = 'open' and (p_org_id is null or r.organization_id = p_org_id)
   returning * into v_reservation;
+  if not found then
+    -- Missing, another org's, or already resolved: each raises its error.
+    v_org_id := ledger.find_reservation(p_reservation_id, p_org_id);
+    perform ledger.lock_open_reservation(p_reservation_id, v_org_id);
+  end if;
+  v_org_id := v_reservation.organization_id;
   select b.next_expiry_at <= p_now into v_due from public.credit_balances b where b.organization_id = v_org_id;
   if v_due then
     perform ledger.lock_ledger(v_org_id);
