@@ -131,6 +131,7 @@ export async function measureCell(
   let inFlight = 0;
   let resume: () => void = () => undefined;
   let resumed = Promise.resolve();
+  let idle: () => void = () => undefined; // called when the last pair in flight finishes
   const workers = clients.map(async (client, worker) => {
     let i = 0;
     while (!done) {
@@ -151,13 +152,19 @@ export async function measureCell(
         if (failures === 1) process.stderr.write(`first failure: ${(error as Error).message}\n`);
       } finally {
         inFlight--;
+        if (inFlight === 0) idle();
       }
       i++;
     }
   });
-  const drained = async () => {
-    while (inFlight > 0) await new Promise((r) => setImmediate(r));
-  };
+  // Waits for the pairs in flight without polling: a polling loop would keep a core busy that the
+  // server needs to finish them.
+  const drained = () =>
+    inFlight === 0
+      ? Promise.resolve()
+      : new Promise<void>((r) => {
+          idle = r;
+        });
   let pairsTime = 0;
   let limitTime = 0;
   let commits = 0;
