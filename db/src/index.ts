@@ -17,6 +17,49 @@ export const seedsDir = join(repoRoot, 'hasura', 'seeds', 'default');
 // bigint (oid 20) too. We never let either become a JavaScript float.
 export { pg };
 
+/**
+ * Runs `work` on a connection checked out of `pool` and hands the connection back after it. A
+ * connection the server drops meanwhile is closed rather than handed back, and its error reaches
+ * `work` through the query that was running instead of crashing the process: a checked-out pg
+ * client that loses its connection emits 'error', which nothing else listens for.
+ */
+export async function withClient<T>(
+  pool: pg.Pool,
+  work: (client: pg.PoolClient, markBroken: (error: Error) => void) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  const markBroken = (error: Error) => {
+    broken ??= error;
+  };
+  client.on('error', markBroken);
+  try {
+    return await work(client, markBroken);
+  } finally {
+    client.off('error', markBroken);
+    client.release(broken);
+  }
+}
+
+/**
+ * Runs `work` in one transaction on a connection of `pool` (see withClient): commits what it
+ * returns, rolls back what it throws and throws it on. A connection whose rollback fails is closed,
+ * so no later caller gets one stuck in a failed transaction.
+ */
+export function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  return withClient(pool, async (client, markBroken) => {
+    await client.query('begin');
+    try {
+      const result = await work(client);
+      await client.query('commit');
+      return result;
+    } catch (error) {
+      await client.query('rollback').catch(markBroken);
+      throw error;
+    }
+  });
+}
+
 export interface Migration {
   version: string;
   name: string;

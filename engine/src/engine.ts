@@ -1,6 +1,7 @@
 // The engine: state (metadata, catalog, model), the GraphQL request path and the metadata API.
 // Request path: parse JSON → plan cache lookup → one pg query per root field → write raw JSON text.
 import { createHash } from 'node:crypto';
+import { inTransaction } from '@org-credits/db';
 import { type DocumentNode, execute, Kind, type OperationDefinitionNode, parse } from 'graphql';
 import pg from 'pg';
 import {
@@ -301,9 +302,7 @@ export class EngineCore {
     const sqlRoots = plan.roots.filter((r) => r.kind === 'sql');
     const results = new Map<string, string>();
     if (plan.operation === 'mutation') {
-      const client = await this.pool.connect();
-      try {
-        await client.query('BEGIN');
+      await inTransaction(this.pool, async (client) => {
         // Event triggers copy this into each event's session_variables, as in Hasura.
         await client.query("SELECT set_config('hasura.user', $1, true)", [JSON.stringify(session.variables)]);
         for (const root of sqlRoots) {
@@ -327,13 +326,7 @@ export class EngineCore {
           }
           results.set(root.alias, root.combine === 'array' ? `[${all.join(',')}]` : prev);
         }
-        await client.query('COMMIT');
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw error;
-      } finally {
-        client.release();
-      }
+      });
     } else {
       await Promise.all(
         sqlRoots.map(async (root) => {
@@ -421,39 +414,40 @@ export class EngineCore {
   }
 
   private async metadataNow(op: MetadataOperation, startup: boolean): Promise<HttpAnswer> {
-    const client = await this.pool.connect();
     try {
-      await client.query('BEGIN');
-      const catalog = await loadCatalog(client);
-      const draft = structuredClone(this.metadata);
-      const ctx: MetadataContext = {
-        client,
-        draft,
-        catalog,
-        model: startup ? buildModel(emptyMetadata(), catalog) : buildModel(draft, catalog),
-        changed: false,
-        defaultDatabaseUrl: this.defaultDatabaseUrl(),
-      };
-      if (op.resource_version !== undefined && op.resource_version !== this.resourceVersion) {
-        throw new EngineError(
-          'conflict',
-          `metadata resource version referenced (${op.resource_version}) did not match current version`,
-          '$',
-        );
-      }
-      const answer = await runOperation(ctx, op);
-      const actionCatalog = buildActionCatalog(ctx.draft, ctx.model);
-      if (ctx.changed && !startup) {
-        try {
-          resolveTriggers(ctx.draft, this.config.env);
-        } catch (error) {
-          if (error instanceof TriggerConfigError) throw new EngineError(error.code, error.message, error.path);
-          throw error;
+      const done = await inTransaction(this.pool, async (client) => {
+        const catalog = await loadCatalog(client);
+        const draft = structuredClone(this.metadata);
+        const ctx: MetadataContext = {
+          client,
+          draft,
+          catalog,
+          model: startup ? buildModel(emptyMetadata(), catalog) : buildModel(draft, catalog),
+          changed: false,
+          defaultDatabaseUrl: this.defaultDatabaseUrl(),
+        };
+        if (op.resource_version !== undefined && op.resource_version !== this.resourceVersion) {
+          throw new EngineError(
+            'conflict',
+            `metadata resource version referenced (${op.resource_version}) did not match current version`,
+            '$',
+          );
         }
-      }
-      let version = this.resourceVersion;
-      if (ctx.changed) version = await writeMetadata(client, ctx.draft);
-      await client.query('COMMIT');
+        const answer = await runOperation(ctx, op);
+        const actionCatalog = buildActionCatalog(ctx.draft, ctx.model);
+        if (ctx.changed && !startup) {
+          try {
+            resolveTriggers(ctx.draft, this.config.env);
+          } catch (error) {
+            if (error instanceof TriggerConfigError) throw new EngineError(error.code, error.message, error.path);
+            throw error;
+          }
+        }
+        const version = ctx.changed ? await writeMetadata(client, ctx.draft) : this.resourceVersion;
+        return { ctx, answer, actionCatalog, version };
+      });
+      // Committed: only now does the engine serve what changed.
+      const { ctx, answer, actionCatalog, version } = done;
       if (ctx.changed || startup) {
         this.catalog = ctx.catalog;
         this.actionCatalog = actionCatalog;
@@ -462,15 +456,12 @@ export class EngineCore {
       if (ctx.changed && this.triggers) await this.startTriggers();
       return { status: 200, body: JSON.stringify(answer) };
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
       if (startup && !(error instanceof EngineError)) throw error;
       const e = error instanceof EngineError ? error : fromPgError(error as { message: string }, '$');
       const body: Record<string, unknown> = { path: e.path, error: e.message, code: e.code };
       if (e.internal !== undefined) body.internal = e.internal;
       if (!(error instanceof EngineError)) this.log({ level: 'error', message: 'metadata call failed', error: String(error) });
       return { status: e.status === 500 ? 500 : 400, body: JSON.stringify(body) };
-    } finally {
-      client.release();
     }
   }
 

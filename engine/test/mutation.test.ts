@@ -192,3 +192,37 @@ describe('SQL injection attempts through arguments', () => {
     expect(count.rows[0].n).toBeGreaterThan(0);
   });
 });
+
+describe('a connection lost during a mutation', () => {
+  it('answers the mutation with an error, writes nothing, and keeps serving on a new connection', async () => {
+    const before = await snapshot();
+    const blocker = await db.pool.connect();
+    try {
+      await blocker.query('begin');
+      await blocker.query('lock table t.entries in access exclusive mode');
+      const pending = gql(engine, `mutation { insert_entries_one(object: {org_id: "${ORG_A}", amount: "2.5", note: "lost"}) { id } }`);
+      // The mutation's connection, once it waits for the lock: the server ends it.
+      let pid: number | undefined;
+      for (let i = 0; i < 200 && pid === undefined; i++) {
+        const { rows } = await db.pool.query<{ pid: number }>(
+          `select pid from pg_stat_activity where wait_event_type = 'Lock' and query like '%entries%' and pid <> $1`,
+          [(await blocker.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid],
+        );
+        pid = rows[0]?.pid;
+        if (pid === undefined) await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(pid).toBeDefined();
+      await db.pool.query('select pg_terminate_backend($1)', [pid]);
+      const { body } = await pending;
+      expect(body.data).toBeUndefined();
+      expect(body.errors?.[0]?.message).toBe('database query error');
+      expect(body.errors?.[0]?.extensions.code).toBe('unexpected');
+    } finally {
+      await blocker.query('rollback');
+      blocker.release();
+    }
+    expect(await snapshot()).toEqual(before);
+    const { body } = await gql(engine, '{ orgs(order_by: {name: asc}) { name } }');
+    expect(body.errors).toBeUndefined();
+  });
+});

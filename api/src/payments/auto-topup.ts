@@ -4,10 +4,12 @@
 // goes to Stripe, so a retried call never charges twice; the outcome is recorded once
 // (resolve_auto_topup_attempt). An answer we never got leaves the attempt in flight: the
 // payment_intent.* webhook, or the sweep's retry with the same key, resolves it.
+
+import { inTransaction } from '@org-credits/db';
 import type pg from 'pg';
 import { minorUnitsForStripe } from '../decimal.ts';
 import { notifyOwners, type StoredNotification, sendAll, storeNotification } from '../notifications/index.ts';
-import { inTransaction, type Payments } from './index.ts';
+import type { Payments } from './index.ts';
 import type { OffSessionResult } from './provider.ts';
 
 export interface AttemptRow {

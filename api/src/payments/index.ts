@@ -51,22 +51,6 @@ export function requirePayments(payments: Payments | undefined): Payments {
   return payments;
 }
 
-/** Runs `work` in one transaction on one connection; rolls back on any error. */
-export async function inTransaction<T>(db: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await db.connect();
-  try {
-    await client.query('begin');
-    const result = await work(client);
-    await client.query('commit');
-    return result;
-  } catch (error) {
-    await client.query('rollback').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
-}
-
 export interface BillingActor {
   orgId: string;
   userId: string;

@@ -5,13 +5,15 @@
 // (cumulative refunds, "only a pending purchase can fail", subscription events older than the last
 // one applied are ignored). Unknown event types: 200 and recorded. A failing effect answers 500 and
 // rolls back, so Stripe delivers it again.
+
+import { inTransaction } from '@org-credits/db';
 import express, { type Router } from 'express';
 import type pg from 'pg';
 import type Stripe from 'stripe';
 import { AppError } from '../errors.ts';
 import { notifyOwners, type StoredNotification, sendAll, storeNotification } from '../notifications/index.ts';
 import { resolveAttempt } from '../payments/auto-topup.ts';
-import { inTransaction, type Payments } from '../payments/index.ts';
+import type { Payments } from '../payments/index.ts';
 import type { SubscriptionState } from '../payments/provider.ts';
 import { Stripe as StripeSdk } from '../stripe/client.ts';
 

@@ -1,5 +1,6 @@
 // Metadata kept in the database as Hasura keeps it: hdb_catalog.hdb_metadata (one row, id 1) with
 // a resource version bumped on every change.
+import { withClient } from '@org-credits/db';
 import type pg from 'pg';
 import type { Metadata } from './types.ts';
 
@@ -19,17 +20,13 @@ $$;
 `;
 
 export async function bootstrap(db: pg.Pool | pg.PoolClient): Promise<void> {
+  if (!('release' in db)) return withClient(db, (client) => bootstrap(client));
   // One engine at a time creates the catalog.
-  const client = 'release' in db ? db : await db.connect();
+  await db.query('select pg_advisory_lock(7311002)');
   try {
-    await client.query('select pg_advisory_lock(7311002)');
-    try {
-      await client.query(bootstrapSql);
-    } finally {
-      await client.query('select pg_advisory_unlock(7311002)');
-    }
+    await db.query(bootstrapSql);
   } finally {
-    if (!('release' in db)) client.release();
+    await db.query('select pg_advisory_unlock(7311002)');
   }
 }
 

@@ -3,6 +3,8 @@
 // database Hasura itself prepared is used as it is. One addition: `hdb_cron_events.locked_at`,
 // the time a worker claimed a cron event, so that a claim left by a crashed engine can be taken
 // over (Hasura's `event_log.locked` already is such a time).
+
+import { inTransaction } from '@org-credits/db';
 import type pg from 'pg';
 
 /** A claim older than this is taken to belong to a worker that died (Hasura's rule for `event_log.locked`). */
@@ -99,16 +101,8 @@ create index if not exists hdb_cron_event_invocation_event_id on hdb_catalog.hdb
 
 /** Creates the catalog if it is missing; safe to run from several engines at once. */
 export async function ensureCatalog(pool: pg.Pool): Promise<void> {
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
+  await inTransaction(pool, async (client) => {
     await client.query('select pg_advisory_xact_lock($1)', [CATALOG_LOCK_KEY]);
     await client.query(CATALOG_SQL);
-    await client.query('commit');
-  } catch (error) {
-    await client.query('rollback').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
 }

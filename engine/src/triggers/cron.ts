@@ -4,6 +4,8 @@
 // otherwise. A worker claims due events with `for update skip locked` and marks them `locked`, so
 // engines sharing a database never deliver one event twice at the same time; delivery is at least
 // once (a crash between the webhook's answer and the update sends it again).
+
+import { inTransaction } from '@org-credits/db';
 import type pg from 'pg';
 import { STALE_LOCK_SECONDS } from './catalog.ts';
 import { parseSchedule } from './config.ts';
@@ -44,9 +46,7 @@ export async function generateCronEvents(pool: pg.Pool, triggers: Map<string, Re
 
   for (const trigger of triggers.values()) {
     const cron = parseSchedule(trigger.schedule);
-    const client = await pool.connect();
-    try {
-      await client.query('begin');
+    await inTransaction(pool, async (client) => {
       // One generator per trigger at a time, across engines.
       await client.query(`select pg_advisory_xact_lock(hashtext('org-credits cron ' || $1))`, [trigger.name]);
       const upcoming = (
@@ -81,13 +81,7 @@ export async function generateCronEvents(pool: pg.Pool, triggers: Map<string, Re
           result.inserted += inserted.rowCount ?? 0;
         }
       }
-      await client.query('commit');
-    } catch (error) {
-      await client.query('rollback').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   }
   return result;
 }

@@ -3,6 +3,8 @@
 // 30 minutes is taken over: its worker died), posts Hasura's payload, writes an invocation log and
 // marks the event delivered, schedules a retry (honouring `Retry-After`), or sets `error` — all in
 // one transaction, and only while the claim is still its own.
+
+import { inTransaction } from '@org-credits/db';
 import type pg from 'pg';
 import { STALE_LOCK_SECONDS } from './catalog.ts';
 import { nextAttempt } from './retry.ts';
@@ -136,20 +138,12 @@ export async function invokeManually(
   row: Record<string, unknown>,
   sessionVariables: Record<string, string> | null,
 ): Promise<string> {
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
+  return inTransaction(pool, async (client) => {
     if (sessionVariables) await client.query(`select set_config('hasura.user', $1, true)`, [JSON.stringify(sessionVariables)]);
     const { rows } = await client.query<{ id: string }>(
       `select hdb_catalog.insert_event_log($1, $2, $3, 'MANUAL', json_build_object('old', null, 'new', $4::json)) as id`,
       [trigger.schema, trigger.table, trigger.name, JSON.stringify(row)],
     );
-    await client.query('commit');
     return rows[0]!.id;
-  } catch (error) {
-    await client.query('rollback').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
 }

@@ -8,6 +8,7 @@
 // missing, replaces what changed (known by a hash kept in the function's comment) and drops the
 // `notify_hasura_*` triggers and functions that metadata no longer has.
 import { createHash } from 'node:crypto';
+import { inTransaction } from '@org-credits/db';
 import type pg from 'pg';
 import { CATALOG_LOCK_KEY } from './catalog.ts';
 import type { ResolvedEventTrigger, ResolvedOpSpec, TriggerOp } from './types.ts';
@@ -105,9 +106,7 @@ export function planTriggers(triggers: Iterable<ResolvedEventTrigger>): PgTrigge
  */
 export async function syncPgTriggers(pool: pg.Pool, plans: PgTriggerPlan[], triggerNames: string[]): Promise<SyncResult> {
   const result: SyncResult = { created: [], replaced: [], dropped: [], archived: 0 };
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
+  await inTransaction(pool, async (client) => {
     await client.query('select pg_advisory_xact_lock($1)', [CATALOG_LOCK_KEY]);
     const existingTriggers = (
       await client.query<{ name: string; schema: string; table: string }>(
@@ -166,12 +165,6 @@ export async function syncPgTriggers(pool: pg.Pool, plans: PgTriggerPlan[], trig
       );
       result.archived = archived.rowCount ?? 0;
     }
-    await client.query('commit');
-  } catch (error) {
-    await client.query('rollback').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
   return result;
 }
