@@ -6,18 +6,6 @@ import type {
   NotificationsQueryVariables,
 } from './operations.gen.ts';
 
-/** The kinds the api writes (the schema's `kind` is text). */
-export type NotificationKind =
-  | 'usage_threshold'
-  | 'low_balance'
-  | 'auto_topup_succeeded'
-  | 'auto_topup_failed'
-  | 'auto_topup_action_required'
-  | 'auto_topup_disabled'
-  | 'payment_failed'
-  | 'plan_changed'
-  | 'refund';
-
 export type NotificationRow = NotificationsQuery['notifications'][number];
 
 export const NotificationsDocument: TypedDocumentNode<NotificationsQuery, NotificationsQueryVariables> = gql`
