@@ -1,16 +1,9 @@
 // GraphQL → SQL. Each root field becomes ONE statement that builds its JSON inside Postgres.
 // Session variables travel as one JSON bind parameter ($1) and every argument value as its own
 // bind parameter: nothing from a request is ever spliced into SQL text.
-import {
-  type DirectiveNode,
-  type FieldNode,
-  type FragmentDefinitionNode,
-  Kind,
-  type OperationDefinitionNode,
-  type SelectionSetNode,
-} from 'graphql';
+import { type DirectiveNode, type FieldNode, type FragmentDefinitionNode, Kind, type SelectionSetNode } from 'graphql';
 import { RawNumber } from '../actions/json.ts';
-import { EngineError, permissionError, validation } from '../errors.ts';
+import { validation } from '../errors.ts';
 import type { SelectPermission } from '../metadata/types.ts';
 import {
   type ColumnInfo,
@@ -932,12 +925,6 @@ export function buildObject(pairs: [string, string][]): string {
   if (pairs.length <= 50) return `json_build_object(${pairs.map(([k, v]) => `${lit(k)}, ${v}`).join(', ')})`;
   return `(SELECT row_to_json(_e) FROM (SELECT ${pairs.map(([k, v]) => `${v} AS ${quoteIdent(k)}`).join(', ')}) AS _e)`;
 }
-
-export function operationOf(op: OperationDefinitionNode): 'query' | 'mutation' | 'subscription' {
-  return op.operation as 'query' | 'mutation' | 'subscription';
-}
-
-export { EngineError, permissionError };
 
 /** Hasura's `path` argument of json/jsonb columns (`$.a.b[0]`, `a`, `['k']`, `objs[0]["k"]`) as keys for `#>`. */
 export function parseJsonPath(text: string, path: string): string[] {

@@ -17,10 +17,6 @@ export interface ValueContext {
   dynamic: boolean;
 }
 
-export function isVariable(v: Val): v is { node: ValueNode & { kind: Kind.VARIABLE } } {
-  return 'node' in v && v.node.kind === Kind.VARIABLE;
-}
-
 /** The plain value (marks the compilation dynamic when a variable is read). */
 export function jsValue(v: Val, ctx: ValueContext): unknown {
   if ('js' in v) return v.js;
