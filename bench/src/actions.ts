@@ -22,11 +22,11 @@
 // the top self-time frames of each; the rates of a profiled run are lower than without it.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createDatabase, freePort, migrate, pg, repoRoot, seed, startDatabaseServer } from '@org-credits/db';
+import { freePort, pg, repoRoot } from '@org-credits/db';
+import { startBenchDatabase } from './database.ts';
 import { createBenchOrgs } from './ledger.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -395,8 +395,7 @@ function summarize(name: string, dir: string): string[] {
 }
 
 async function main() {
-  const dataDir = mkdtempSync(join(tmpdir(), 'org-credits-bench-actions-'));
-  const server = await startDatabaseServer({ dataDir, port: await freePort(), onLog: () => undefined });
+  const db = await startBenchDatabase('bench_actions');
   let api: ChildProcess | undefined;
   let engine: ChildProcess | undefined;
   if (PROFILE_DIR) {
@@ -404,9 +403,7 @@ async function main() {
     mkdirSync(PROFILE_DIR, { recursive: true });
   }
   try {
-    const url = await createDatabase(server.adminUrl, 'bench_actions', { replace: true });
-    await migrate(url);
-    await seed(url);
+    const url = db.url;
     const orgs = await setUp(url);
     const orgOf = (client: number, i: number) => orgs[(client * 7 + i) % orgs.length]!;
     const stats = new pg.Client({ connectionString: url });
@@ -565,8 +562,7 @@ async function main() {
   } finally {
     await stop(engine);
     await stop(api);
-    await server.stop();
-    rmSync(dataDir, { recursive: true, force: true });
+    await db.stop();
   }
   if (PROFILE_DIR) {
     const out = [...summarize('engine', join(PROFILE_DIR, 'engine')), ...summarize('api', join(PROFILE_DIR, 'api'))];

@@ -8,14 +8,13 @@
 // BENCH_SECONDS (default 5) sets the time of each cell.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDatabase, freePort, migrate, pg, repoRoot, seed, startDatabaseServer } from '@org-credits/db';
+import { freePort, pg, repoRoot } from '@org-credits/db';
 import { configFromEnv } from '../../engine/src/config.ts';
 import { EngineCore } from '../../engine/src/engine.ts';
 import { compileStatements } from '../../engine/src/graphql/plan.ts';
+import { startBenchDatabase } from './database.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const connectionCounts = [1, 16];
@@ -117,13 +116,10 @@ async function waitForHealth(port: number, child: ChildProcess): Promise<void> {
   throw new Error('engine did not become healthy');
 }
 
-const dataDir = mkdtempSync(join(tmpdir(), 'org-credits-bench-engine-'));
-const server = await startDatabaseServer({ dataDir, port: await freePort() });
+const database = await startBenchDatabase('bench_engine');
 let engine: ChildProcess | undefined;
 try {
-  const url = await createDatabase(server.adminUrl, 'bench_engine', { replace: true });
-  await migrate(url);
-  await seed(url);
+  const url = database.url;
   const db = new pg.Pool({ connectionString: url, max: 16 });
   // A member's org with at least 20 ledger entries (grants added when the seeds have fewer).
   const member = (
@@ -224,6 +220,5 @@ try {
     engine.kill('SIGTERM');
     await exited;
   }
-  await server.stop();
-  rmSync(dataDir, { recursive: true, force: true });
+  await database.stop();
 }

@@ -10,11 +10,10 @@
 // cell alternates half-second slices of pairs with quarter-second slices of the limit, and is
 // compared with the limit measured alongside it.
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { availableParallelism, loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
-import { createDatabase, freePort, migrate, pg, seed, startDatabaseServer } from '@org-credits/db';
+import { pg } from '@org-credits/db';
+import { startBenchDatabase } from './database.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const connectionCounts = [1, 8, 32];
@@ -208,13 +207,8 @@ export async function measureCell(
 }
 
 async function main() {
-  const dataDir = mkdtempSync(join(tmpdir(), 'org-credits-bench-pg-'));
-  // Default durability: fsync, synchronous_commit and full_page_writes stay on.
-  const server = await startDatabaseServer({ dataDir, port: await freePort() });
+  const { url, stop } = await startBenchDatabase('bench');
   try {
-    const url = await createDatabase(server.adminUrl, 'bench', { replace: true });
-    await migrate(url);
-    await seed(url);
     const orgs = await setUp(url);
     process.stdout.write(`ledger benchmark: ${seconds} s per cell, Postgres ${await serverVersion(url)}, default durability\n`);
 
@@ -277,8 +271,7 @@ async function main() {
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {
-    await server.stop();
-    rmSync(dataDir, { recursive: true, force: true });
+    await stop();
   }
 }
 

@@ -1,32 +1,22 @@
 #!/usr/bin/env tsx
-// `pnpm bench:pgbench-db`: a database for measuring the ledger functions with pgbench (a C client,
-// so the numbers are the server's): an embedded Postgres with the migrations, the seeds and
-// bench:ledger's organizations (the hot one is bench_orgs n = 0, the 100 others n = 1..100), left
-// running until Ctrl-C. It prints the pgbench commands for the scripts in bench/pgbench/.
-// BENCH_PG_PORT (default 55432) is its port; the data goes to a temporary folder, removed at exit.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDatabase, migrate, pg, repoRoot, seed, startDatabaseServer } from '@org-credits/db';
+import { pg, repoRoot } from '@org-credits/db';
+import { startBenchDatabase } from './database.ts';
 import { setUp } from './ledger.ts';
 
 const port = Number(process.env.BENCH_PG_PORT ?? 55432);
-const dataDir = mkdtempSync(join(tmpdir(), 'org-credits-pgbench-'));
-const server = await startDatabaseServer({ dataDir, port, onLog: () => undefined });
+const database = await startBenchDatabase('bench_pgbench', port);
 let stopping = false;
 const stop = async () => {
   if (stopping) return;
   stopping = true;
-  await server.stop();
-  rmSync(dataDir, { recursive: true, force: true });
+  await database.stop();
   process.exit(0);
 };
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
 
-const url = await createDatabase(server.adminUrl, 'bench_pgbench', { replace: true });
-await migrate(url);
-await seed(url);
+const { url } = database;
 const orgs = await setUp(url);
 const client = new pg.Client({ connectionString: url });
 await client.connect();

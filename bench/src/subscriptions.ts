@@ -15,11 +15,10 @@
 // BENCH_BATCH_SIZE (1000, HASURA_GRAPHQL_LIVE_QUERIES_MULTIPLEXED_BATCH_SIZE; Hasura's default is 100).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHmac, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDatabase, freePort, migrate, pg, repoRoot, seed, startDatabaseServer } from '@org-credits/db';
+import { freePort, pg, repoRoot } from '@org-credits/db';
 import { WebSocket } from 'ws';
+import { startBenchDatabase } from './database.ts';
 
 const env = process.env;
 const SUBSCRIBERS = Number(env.BENCH_SUBSCRIBERS ?? 1000);
@@ -124,14 +123,11 @@ const timeout = setTimeout(() => {
 }, TIMEOUT_S * 1000);
 timeout.unref();
 
-const dataDir = mkdtempSync(join(tmpdir(), 'org-credits-bench-subscriptions-'));
-const server = await startDatabaseServer({ dataDir, port: await freePort() });
+const database = await startBenchDatabase('bench_subscriptions');
 let engine: ChildProcess | undefined;
 const sockets: WebSocket[] = [];
 try {
-  const url = await createDatabase(server.adminUrl, 'bench_subscriptions', { replace: true });
-  await migrate(url);
-  await seed(url);
+  const url = database.url;
   const db = new pg.Pool({ connectionString: url, max: 8 });
   // 100 orgs of 10 members (the organizations trigger creates each balance row).
   const perOrg = Math.ceil(SUBSCRIBERS / ORGS);
@@ -272,7 +268,6 @@ try {
     engine.kill('SIGTERM');
     await exited;
   }
-  await server.stop();
-  rmSync(dataDir, { recursive: true, force: true });
+  await database.stop();
   clearTimeout(timeout);
 }
