@@ -940,9 +940,8 @@ begin
   where r.id = p_reservation_id and r.status = 'open' and (p_org_id is null or r.organization_id = p_org_id)
   returning * into v_reservation;
   if not found then
-    -- Missing, another org's, or already resolved: each raises its error.
-    v_org_id := ledger.find_reservation(p_reservation_id, p_org_id);
-    perform ledger.lock_open_reservation(p_reservation_id, v_org_id);
+    -- Missing, another org's, or already resolved: each raises its error here.
+    perform ledger.lock_open_reservation(p_reservation_id, ledger.find_reservation(p_reservation_id, p_org_id));
   end if;
   v_org_id := v_reservation.organization_id;
   select b.next_expiry_at <= p_now into v_due from public.credit_balances b where b.organization_id = v_org_id;
