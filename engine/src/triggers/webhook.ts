@@ -90,12 +90,12 @@ export async function callWebhook(
     const signal = shutdown ? AbortSignal.any([timeout, shutdown]) : timeout;
     if (shutdown?.aborted) throw shutdown.reason;
     let at = parseUrl(url);
-    let answer = await send(at, 'POST', sent, body, signal);
+    let method: 'POST' | 'GET' = 'POST';
+    let headersNow = sent;
+    let answer = await send(at, method, headersNow, body, signal);
     // Redirects are followed as fetch follows them: 307 and 308 again with the same method and
     // body; 303, and 301/302 after a POST, as a GET without body or content-type; credentials
     // left behind when the origin changes; at most 20.
-    let method: 'POST' | 'GET' = 'POST';
-    let headersNow = sent;
     for (let hops = 0; answer.location !== null && REDIRECTS.has(answer.status); hops++) {
       if (hops === MAX_REDIRECTS) throw new Error('redirect count exceeded');
       const next = new URL(answer.location, at);
