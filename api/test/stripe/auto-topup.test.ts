@@ -13,12 +13,18 @@ const api = await startPaymentsApi(db);
 const minutes = (n: number) => new Date(NOW.getTime() + n * 60_000);
 
 /** An org with 120 credits, a saved card and auto top-up on: below 100, buy pack_500 (1,000p). */
-async function autoTopUpOrg(settings: { monthly_max_count?: number; monthly_max_minor?: number; cooldown_minutes?: number } = {}) {
+/** An org with 120 credits and a Stripe customer, without auto top-up settings. */
+async function customerOrg() {
   const org = await createOrg(db.pool, { credits: '120.000' });
   await db.pool.query('update public.organizations set stripe_customer_id = $2 where id = $1', [
     org.orgId,
     `cus_auto_${org.orgId.slice(0, 8)}`,
   ]);
+  return org;
+}
+
+async function autoTopUpOrg(settings: { monthly_max_count?: number; monthly_max_minor?: number; cooldown_minutes?: number } = {}) {
+  const org = await customerOrg();
   await db.pool.query(
     `insert into public.auto_topup_settings (organization_id, enabled, threshold_credits, package_id, stripe_payment_method_id,
        monthly_max_count, monthly_max_minor, cooldown_minutes)
@@ -83,11 +89,7 @@ describe('auto top-up', () => {
 
   it('turning auto top-up on, or raising its threshold, below the threshold writes a check at once', async () => {
     api.fake.chargeMode = 'succeed';
-    const org = await createOrg(db.pool, { credits: '120.000' });
-    await db.pool.query('update public.organizations set stripe_customer_id = $2 where id = $1', [
-      org.orgId,
-      `cus_on_${org.orgId.slice(0, 8)}`,
-    ]);
+    const org = await customerOrg();
     const save = (enabled: boolean, threshold: string) =>
       db.pool.query(
         `insert into public.auto_topup_settings (organization_id, enabled, threshold_credits, package_id, stripe_payment_method_id, updated_at)
