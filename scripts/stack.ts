@@ -146,19 +146,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
   };
 
   try {
-    launch('engine', tsx, [join(repoRoot, 'engine', 'src', 'main.ts')], {
-      HASURA_GRAPHQL_DATABASE_URL: databaseUrl,
-      HASURA_GRAPHQL_SERVER_PORT: String(ports.engine),
-      HASURA_GRAPHQL_ADMIN_SECRET: devSecrets.adminSecret,
-      HASURA_GRAPHQL_JWT_SECRET: jwtSecret,
-      HASURA_GRAPHQL_UNAUTHORIZED_ROLE: 'anonymous',
-      HASURA_GRAPHQL_STRINGIFY_NUMERIC_TYPES: 'true',
-      HASURA_GRAPHQL_DEV_MODE: 'true',
-      ACTIONS_BASE_URL: apiUrl,
-      ACTION_SECRET: devSecrets.actionSecret,
-    });
-    await waitForHttp('engine', `${engineUrl}/healthz`, children);
-
+    // The api first: the engine delivers cron and event triggers to it from its first second.
     launch('api', tsx, [join(repoRoot, 'api', 'src', 'main.ts')], {
       NODE_ENV: 'development',
       PORT: String(ports.api),
@@ -173,6 +161,19 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       ...options.apiEnv,
     });
     await waitForHttp('api', `${apiUrl}/healthz`, children);
+
+    launch('engine', tsx, [join(repoRoot, 'engine', 'src', 'main.ts')], {
+      HASURA_GRAPHQL_DATABASE_URL: databaseUrl,
+      HASURA_GRAPHQL_SERVER_PORT: String(ports.engine),
+      HASURA_GRAPHQL_ADMIN_SECRET: devSecrets.adminSecret,
+      HASURA_GRAPHQL_JWT_SECRET: jwtSecret,
+      HASURA_GRAPHQL_UNAUTHORIZED_ROLE: 'anonymous',
+      HASURA_GRAPHQL_STRINGIFY_NUMERIC_TYPES: 'true',
+      HASURA_GRAPHQL_DEV_MODE: 'true',
+      ACTIONS_BASE_URL: apiUrl,
+      ACTION_SECRET: devSecrets.actionSecret,
+    });
+    await waitForHttp('engine', `${engineUrl}/healthz`, children);
 
     if (options.webMode !== 'none') {
       // GraphQL on the web app's own origin, forwarded by Vite to the engine (as nginx does in production).
