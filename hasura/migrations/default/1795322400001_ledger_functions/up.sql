@@ -90,6 +90,22 @@ create function ledger.bucket_of(p_source text) returns text
 $$;
 comment on function ledger.bucket_of(text) is 'The credit_balances bucket of a grant source: plan_allowance -> allowance; purchase, auto_top_up -> purchased; promotion, adjustment, migration -> bonus.';
 
+-- An organization's credits, from its credit_balances row: remaining_of is what its grants hold (the
+-- three maintained buckets), balance_of that less its debt (what ledger entries record as the balance
+-- after). The one place the buckets are added up. No SET clause, so that the planner inlines them
+-- into the queries that use them (they read no object, only the row they are given).
+create function ledger.remaining_of(p_balance public.credit_balances) returns numeric
+  language sql immutable as $$
+  select p_balance.allowance_remaining_credits + p_balance.purchased_remaining_credits + p_balance.bonus_remaining_credits
+$$;
+comment on function ledger.remaining_of(public.credit_balances) is 'What an organization''s grants hold: allowance + purchased + bonus remaining of its credit_balances row.';
+
+create function ledger.balance_of(p_balance public.credit_balances) returns numeric
+  language sql immutable as $$
+  select ledger.remaining_of(p_balance) - p_balance.debt_credits
+$$;
+comment on function ledger.balance_of(public.credit_balances) is 'An organization''s balance: remaining_of its credit_balances row less its debt (the balance after recorded by ledger entries).';
+
 -- The organization's locks, always taken in this order (never an earlier one after a later one):
 --   1. a reservation's row, to resolve it (settle, release, the expiry of holds; the sweep takes an
 --      org's due reservations in id order). A reserve's new row is locked by its insert.
@@ -202,7 +218,7 @@ begin
   from public.credit_grants
   where organization_id = p_org_id and remaining_credits > 0 and expires_at <= p_now;
   select * into v_balance from public.credit_balances where organization_id = p_org_id;
-  v_total := v_balance.allowance_remaining_credits + v_balance.purchased_remaining_credits + v_balance.bonus_remaining_credits;
+  v_total := ledger.remaining_of(v_balance);
   -- Credits held by open reservations stay until those resolve.
   v_left := least(v_due, greatest(0, v_total - v_balance.debt_credits - ledger.reserved_of(p_org_id)));
   v_after := v_total - v_balance.debt_credits;
@@ -380,7 +396,7 @@ begin
     (organization_id, entry_type, amount_credits, balance_after_credits, grant_id, external_ref, description, created_at)
   values (
     p_org_id, case when p_source = 'adjustment' then 'adjustment' else 'grant' end, p_amount,
-    v_balance.allowance_remaining_credits + v_balance.purchased_remaining_credits + v_balance.bonus_remaining_credits - v_balance.debt_credits,
+    ledger.balance_of(v_balance),
     v_grant.id, p_external_ref,
     coalesce(p_description, p_source) || case when v_repay > 0 then format(' (%s repaid debt)', v_repay) else '' end,
     p_now);
@@ -581,8 +597,7 @@ begin
       from public.credit_balances b
       where h.organization_id = p_org_id and b.organization_id = p_org_id
         and (b.next_expiry_at is null or b.next_expiry_at > p_now)
-        and b.allowance_remaining_credits + b.purchased_remaining_credits + b.bonus_remaining_credits
-            - b.debt_credits - (h.held_credits - b.released_credits) - p_amount >= 0
+        and ledger.balance_of(b) - (h.held_credits - b.released_credits) - p_amount >= 0
         and (v_per_call is null or p_amount <= v_per_call)
         and (v_daily is null
           or case when b.spend_day = v_today then b.spend_day_credits else 0 end + (h.held_credits - b.released_credits) + p_amount
@@ -645,8 +660,7 @@ begin
           'retry_after_seconds',
           ceil(extract(epoch from (((v_month + interval '1 month')::date)::timestamp at time zone 'UTC') - p_now))::int));
     end if;
-    v_available := v_balance.allowance_remaining_credits + v_balance.purchased_remaining_credits + v_balance.bonus_remaining_credits
-      - v_balance.debt_credits - v_reserved;
+    v_available := ledger.balance_of(v_balance) - v_reserved;
     perform ledger.raise_error('INSUFFICIENT_CREDITS',
       format('org %s has %s credits available, %s required', p_org_id, v_available, p_amount),
       jsonb_build_object('available', v_available::text, 'required', p_amount::text));
@@ -811,7 +825,7 @@ begin
     v_reserved := ledger.reserved_of(v_org_id);
   end if;
 
-  v_total := v_balance.allowance_remaining_credits + v_balance.purchased_remaining_credits + v_balance.bonus_remaining_credits;
+  v_total := ledger.remaining_of(v_balance);
   -- The held amount, plus beyond it only what is available; never more than remains. (Up to the
   -- hold, what is reserved does not matter, and is not read: the middle term is then never the least.)
   v_charge := least(
@@ -1116,7 +1130,7 @@ begin
     (organization_id, entry_type, amount_credits, balance_after_credits, grant_id, external_ref, description, created_at)
   values (
     p_org_id, 'clawback', -p_amount,
-    v_balance.allowance_remaining_credits + v_balance.purchased_remaining_credits + v_balance.bonus_remaining_credits - v_balance.debt_credits,
+    ledger.balance_of(v_balance),
     p_grant_id, p_external_ref,
     coalesce(p_reason, 'clawback') || case when v_left > 0 then format(' (%s became debt)', v_left) else '' end,
     p_now)
@@ -1149,7 +1163,7 @@ returns table (
 )
   language sql stable set search_path = '' as $$
   with b as (
-    select cb.*, h.held_credits - cb.released_credits as reserved_credits
+    select cb.*, ledger.remaining_of(cb) as total, h.held_credits - cb.released_credits as reserved_credits
     from public.credit_balances cb join public.credit_holds h on h.organization_id = cb.organization_id
     where cb.organization_id = p_org_id
   ),
@@ -1172,10 +1186,8 @@ returns table (
   ),
   corrected as (
     select b.*,
-      b.allowance_remaining_credits + b.purchased_remaining_credits + b.bonus_remaining_credits as total,
       -- how much of the due credits would expire now (held credits wait)
-      least(due.total, greatest(0, b.allowance_remaining_credits + b.purchased_remaining_credits + b.bonus_remaining_credits
-        - b.debt_credits - b.reserved_credits)) as expiring,
+      least(due.total, greatest(0, b.total - b.debt_credits - b.reserved_credits)) as expiring,
       due.total as due_total, due.allowance as due_allowance, due.purchased as due_purchased, due.bonus as due_bonus
     from b cross join due
   )

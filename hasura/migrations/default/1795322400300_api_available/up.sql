@@ -14,8 +14,7 @@
 create function public.api_available_credits(p_org_id uuid, p_now timestamptz) returns numeric(20, 3)
   language sql volatile set search_path = '' as $$
   select case when b.next_expiry_at is null or b.next_expiry_at > p_now
-      then b.allowance_remaining_credits + b.purchased_remaining_credits + b.bonus_remaining_credits - b.debt_credits
-        - (h.held_credits - b.released_credits)
+      then ledger.balance_of(b) - (h.held_credits - b.released_credits)
       else (select g.available_credits from public.get_credit_balance(p_org_id, p_now) g)
     end
   from public.credit_balances b
