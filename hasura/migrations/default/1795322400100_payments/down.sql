@@ -10,6 +10,7 @@ drop function if exists public.claim_auto_topup_attempt(uuid, timestamptz);
 drop function if exists public.dispute_topup_purchase(text, text, bigint, boolean, text, timestamptz);
 drop function if exists public.refund_auto_topup_attempt(text, bigint, text, timestamptz);
 drop function if exists public.refund_topup_purchase(text, text, bigint, timestamptz);
+drop function if exists ledger.lock_purchase_of_payment(text, text);
 drop function if exists ledger.claw_back_refund(text, uuid, uuid, numeric, bigint, bigint, bigint, uuid, text, text, timestamptz);
 drop function if exists public.credits_for_minor(numeric, bigint, bigint);
 drop function if exists public.fail_topup_purchase(text, text, timestamptz);

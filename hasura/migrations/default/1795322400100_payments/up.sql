@@ -143,6 +143,20 @@ comment on function ledger.claw_back_refund(text, uuid, uuid, numeric, bigint, b
 -- back 700 credits (grant first, then burn order, the rest as debt), ref 'refund:ch_1:1250', and
 -- marks P partially_refunded. A later event with amount_refunded 2,500 claws back 1,400 - 700 = 700
 -- more; the 1,250 event arriving after it (out of order) claws back nothing.
+-- The top-up purchase a Stripe refund or dispute is about, by its payment intent or its charge (the
+-- events carry one or both; the oldest purchase if they name two), locked until commit. All fields
+-- null when no purchase has either.
+create function ledger.lock_purchase_of_payment(p_payment_intent_id text, p_charge_id text) returns public.topup_purchases
+  language sql volatile set search_path = '' as $$
+  select * from public.topup_purchases p
+  where (p_payment_intent_id is not null and p.stripe_payment_intent_id = p_payment_intent_id)
+     or (p_charge_id is not null and p.stripe_charge_id = p_charge_id)
+  order by p.created_at limit 1
+  for update
+$$;
+comment on function ledger.lock_purchase_of_payment(text, text) is
+  'The top-up purchase with this payment intent or charge (the oldest when both match), locked FOR UPDATE; all fields null when none.';
+
 create function public.refund_topup_purchase(
   p_payment_intent_id text,
   p_charge_id text,
@@ -154,12 +168,8 @@ declare
   v_purchase public.topup_purchases;
   v_take numeric(20, 3) := 0;
 begin
-  select * into v_purchase from public.topup_purchases p
-  where (p_payment_intent_id is not null and p.stripe_payment_intent_id = p_payment_intent_id)
-     or (p_charge_id is not null and p.stripe_charge_id = p_charge_id)
-  order by p.created_at limit 1
-  for update;
-  if not found then
+  v_purchase := ledger.lock_purchase_of_payment(p_payment_intent_id, p_charge_id);
+  if v_purchase.id is null then
     return;
   end if;
   v_take := ledger.claw_back_refund('purchase', v_purchase.id, v_purchase.organization_id, v_purchase.credits, v_purchase.price_minor,
@@ -238,12 +248,8 @@ declare
   v_taken numeric(20, 3) := 0;
   v_back numeric(20, 3) := 0;
 begin
-  select * into v_purchase from public.topup_purchases p
-  where (p_payment_intent_id is not null and p.stripe_payment_intent_id = p_payment_intent_id)
-     or (p_charge_id is not null and p.stripe_charge_id = p_charge_id)
-  order by p.created_at limit 1
-  for update;
-  if not found then
+  v_purchase := ledger.lock_purchase_of_payment(p_payment_intent_id, p_charge_id);
+  if v_purchase.id is null then
     return;
   end if;
   if p_amount_minor is null or p_amount_minor <= 0 then
