@@ -158,6 +158,24 @@ end;
 $$;
 comment on function ledger.lock_holds_and_balance(uuid) is 'Takes the organization''s holds (lock_holds and its credit_holds row) and its credit_balances row; returns that row as locked (all null when the org does not exist).';
 
+-- Steps 2 to 4 together, for whoever changes grants or lowers what is available (grant, clawback,
+-- the expiry jobs, a release or reserve that finds grants due): the ledger lock, then the holds and
+-- the balance row, which it returns as locked. ORGANIZATION_NOT_FOUND when the org has no balance row.
+create function ledger.lock_organization(p_org_id uuid) returns public.credit_balances
+  language plpgsql volatile set search_path = '' as $$
+declare
+  v_balance public.credit_balances;
+begin
+  perform ledger.lock_ledger(p_org_id);
+  v_balance := ledger.lock_holds_and_balance(p_org_id);
+  if v_balance.organization_id is null then
+    perform ledger.raise_error('ORGANIZATION_NOT_FOUND', format('org %s does not exist', p_org_id), jsonb_build_object('organization_id', p_org_id));
+  end if;
+  return v_balance;
+end;
+$$;
+comment on function ledger.lock_organization(uuid) is 'Takes the organization''s ledger lock, then its holds and credit_balances row (lock order steps 2 to 4); returns that row as locked. ORGANIZATION_NOT_FOUND when it has none.';
+
 -- What the organization's open reservations hold: credit_holds.held_credits - released_credits.
 create function ledger.reserved_of(p_org_id uuid) returns numeric
   language sql stable as $$
@@ -356,12 +374,7 @@ begin
       jsonb_build_object('field', 'expires_at', 'value', v_expires));
   end if;
 
-  -- The organization's locks.
-  perform ledger.lock_ledger(p_org_id);
-  v_balance := ledger.lock_holds_and_balance(p_org_id);
-  if v_balance.organization_id is null then
-    perform ledger.raise_error('ORGANIZATION_NOT_FOUND', format('org %s does not exist', p_org_id), jsonb_build_object('organization_id', p_org_id));
-  end if;
+  v_balance := ledger.lock_organization(p_org_id);
   -- Another transaction may have granted with this reference while we waited for the lock.
   v_grant := ledger.existing_grant(p_org_id, p_external_ref, p_amount, p_source);
   if v_grant.id is not null then
@@ -616,8 +629,7 @@ begin
     -- Why not? Take the org's locks (a refused UPDATE locked nothing, so the order holds) so the
     -- answer describes a state that holds. Grants that came due (rare: the row says so) are
     -- expired and the hold tried once more.
-    perform ledger.lock_ledger(p_org_id);
-    v_balance := ledger.lock_holds_and_balance(p_org_id);
+    v_balance := ledger.lock_organization(p_org_id);
     v_reserved := ledger.reserved_of(p_org_id);
     if v_attempt = 1 and v_balance.next_expiry_at <= p_now then
       perform ledger.expire_due_grants(p_org_id, p_now);
@@ -960,8 +972,7 @@ begin
   v_org_id := v_reservation.organization_id;
   select b.next_expiry_at <= p_now into v_due from public.credit_balances b where b.organization_id = v_org_id;
   if v_due then
-    perform ledger.lock_ledger(v_org_id);
-    perform ledger.lock_holds_and_balance(v_org_id);
+    perform ledger.lock_organization(v_org_id);
   end if;
   update public.credit_balances
   set released_credits = released_credits + v_reservation.amount_credits, updated_at = p_now
@@ -1006,8 +1017,7 @@ begin
     select count(*), coalesce(sum(amount_credits), 0) into v_n, v_held from expired;
     if v_n > 0 then
       -- expire_due_grants needs the ledger lock, the holds and the balance row.
-      perform ledger.lock_ledger(v_org.organization_id);
-      perform ledger.lock_holds_and_balance(v_org.organization_id);
+      perform ledger.lock_organization(v_org.organization_id);
       update public.credit_balances
       set released_credits = released_credits + v_held, updated_at = p_now
       where organization_id = v_org.organization_id;
@@ -1034,8 +1044,7 @@ begin
     where g.expired_at is null and g.expires_at <= p_now
     order by g.organization_id
   loop
-    perform ledger.lock_ledger(v_org.organization_id);
-    perform ledger.lock_holds_and_balance(v_org.organization_id);
+    perform ledger.lock_organization(v_org.organization_id);
     v_count := v_count + ledger.expire_due_grants(v_org.organization_id, p_now);
   end loop;
   return v_count;
@@ -1076,11 +1085,7 @@ begin
     perform ledger.raise_error('INVALID_INPUT', format('a clawback for org %s needs an external reference', p_org_id),
       jsonb_build_object('field', 'external_ref'));
   end if;
-  perform ledger.lock_ledger(p_org_id);
-  v_balance := ledger.lock_holds_and_balance(p_org_id);
-  if v_balance.organization_id is null then
-    perform ledger.raise_error('ORGANIZATION_NOT_FOUND', format('org %s does not exist', p_org_id), jsonb_build_object('organization_id', p_org_id));
-  end if;
+  v_balance := ledger.lock_organization(p_org_id);
   select * into v_entry from public.credit_ledger_entries
   where organization_id = p_org_id and entry_type = 'clawback' and external_ref = p_external_ref;
   if found then
