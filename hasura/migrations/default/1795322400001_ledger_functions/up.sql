@@ -873,12 +873,11 @@ begin
     else
       with ordered as (
         select g.id, g.source, g.remaining_credits,
-          coalesce(sum(g.remaining_credits) over (
-            order by (g.source <> 'plan_allowance'), g.priority, g.expires_at nulls last, g.created_at, g.id
-            rows between unbounded preceding and 1 preceding), 0) as before,
-          row_number() over (order by (g.source <> 'plan_allowance'), g.priority, g.expires_at nulls last, g.created_at, g.id) as n
+          coalesce(sum(g.remaining_credits) over (burn rows between unbounded preceding and 1 preceding), 0) as before,
+          row_number() over burn as n
         from public.credit_grants g
         where g.organization_id = v_org_id and g.remaining_credits > 0
+        window burn as (order by (g.source <> 'plan_allowance'), g.priority, g.expires_at nulls last, g.created_at, g.id)
       ),
       take as (
         select o.id, o.source, o.n, least(o.remaining_credits, v_charge - o.before) as credits, o.before

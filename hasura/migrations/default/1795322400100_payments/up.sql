@@ -138,11 +138,6 @@ $$;
 comment on function ledger.claw_back_refund(text, uuid, uuid, numeric, bigint, bigint, bigint, uuid, text, text, timestamptz) is
   'The credits clawed back for the newly refunded part of a payment (Stripe''s cumulative amount_refunded): taken from its grant, 0 when it has none; INVALID_INPUT for an amount outside 0..price.';
 
--- Example: purchase P of 1,400 credits for 2,500p, paid, 1,000 credits already used. Stripe says
--- charge ch_1 has amount_refunded 1,250 (half): refund_topup_purchase('pi_1', 'ch_1', 1250) claws
--- back 700 credits (grant first, then burn order, the rest as debt), ref 'refund:ch_1:1250', and
--- marks P partially_refunded. A later event with amount_refunded 2,500 claws back 1,400 - 700 = 700
--- more; the 1,250 event arriving after it (out of order) claws back nothing.
 -- The top-up purchase a Stripe refund or dispute is about, by its payment intent or its charge (the
 -- events carry one or both; the oldest purchase if they name two), locked until commit. All fields
 -- null when no purchase has either.
@@ -157,6 +152,11 @@ $$;
 comment on function ledger.lock_purchase_of_payment(text, text) is
   'The top-up purchase with this payment intent or charge (the oldest when both match), locked FOR UPDATE; all fields null when none.';
 
+-- Example: purchase P of 1,400 credits for 2,500p, paid, 1,000 credits already used. Stripe says
+-- charge ch_1 has amount_refunded 1,250 (half): refund_topup_purchase('pi_1', 'ch_1', 1250) claws
+-- back 700 credits (grant first, then burn order, the rest as debt), ref 'refund:ch_1:1250', and
+-- marks P partially_refunded. A later event with amount_refunded 2,500 claws back 1,400 - 700 = 700
+-- more; the 1,250 event arriving after it (out of order) claws back nothing.
 create function public.refund_topup_purchase(
   p_payment_intent_id text,
   p_charge_id text,
