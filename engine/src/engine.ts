@@ -415,7 +415,7 @@ export class EngineCore {
 
   private async metadataNow(op: MetadataOperation, startup: boolean): Promise<HttpAnswer> {
     try {
-      const done = await inTransaction(this.pool, async (client) => {
+      const { ctx, answer, actionCatalog, version } = await inTransaction(this.pool, async (client) => {
         const catalog = await loadCatalog(client);
         const draft = structuredClone(this.metadata);
         const ctx: MetadataContext = {
@@ -447,7 +447,6 @@ export class EngineCore {
         return { ctx, answer, actionCatalog, version };
       });
       // Committed: only now does the engine serve what changed.
-      const { ctx, answer, actionCatalog, version } = done;
       if (ctx.changed || startup) {
         this.catalog = ctx.catalog;
         this.actionCatalog = actionCatalog;

@@ -7,14 +7,14 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 
 const agents = { http: new HttpAgent({ keepAlive: true, maxSockets: 100 }), https: new HttpsAgent({ keepAlive: true, maxSockets: 100 }) };
 
-export interface PostAnswer {
+export interface HttpCallAnswer {
   status: number;
   /** Node's `rawHeaders`: name, value, name, value… as received. */
   rawHeaders: string[];
   body: string;
 }
 
-export interface PostOptions {
+export interface HttpCallOptions {
   /** POST (the default), or GET: then no body is sent. */
   method?: 'POST' | 'GET';
   /** Aborts the call (a timeout, a shutdown); the promise rejects with the signal's reason. */
@@ -41,7 +41,7 @@ export function parseUrl(text: string): URL {
   return url;
 }
 
-export function post(url: URL, headers: Record<string, string>, body: string, options: PostOptions = {}): Promise<PostAnswer> {
+export function httpCall(url: URL, headers: Record<string, string>, body: string, options: HttpCallOptions = {}): Promise<HttpCallAnswer> {
   const { method = 'POST', signal, timeoutMs, retryStaleConnection = false } = options;
   return new Promise((resolve, reject) => {
     const https = url.protocol === 'https:';
@@ -73,7 +73,7 @@ export function post(url: URL, headers: Record<string, string>, body: string, op
     }
     req.on('error', (error: NodeJS.ErrnoException) => {
       if (retryStaleConnection && req.reusedSocket && error.code === 'ECONNRESET' && !signal?.aborted) {
-        post(url, headers, body, { ...options, retryStaleConnection: false }).then(resolve, reject);
+        httpCall(url, headers, body, { ...options, retryStaleConnection: false }).then(resolve, reject);
       } else reject(error);
     });
     req.end(method === 'POST' ? body : undefined);

@@ -8,7 +8,7 @@ import type pg from 'pg';
 import type { Session } from '../auth.ts';
 import { EngineError, validation } from '../errors.ts';
 import type { CompileOptions, Compiler, Getter, MergedField } from '../graphql/compile.ts';
-import { parseUrl, post } from '../http-post.ts';
+import { httpCall, parseUrl } from '../http-call.ts';
 import { quoteIdent } from '../model.ts';
 import {
   type ActionCatalog,
@@ -259,7 +259,7 @@ const notForwarded = new Set([
 
 /** The handler's answer, without the headers Hasura leaves out of what it shows. */
 async function callHandler(url: string, headers: Record<string, string>, body: string, timeoutSeconds: number): Promise<HandlerAnswer> {
-  const answer = await post(parseUrl(url), headers, body, { timeoutMs: timeoutSeconds * 1000 });
+  const answer = await httpCall(parseUrl(url), headers, body, { timeoutMs: timeoutSeconds * 1000 });
   const list: { name: string; value: string }[] = [];
   for (let i = 0; i < answer.rawHeaders.length; i += 2) {
     const name = answer.rawHeaders[i] as string;

@@ -2,7 +2,7 @@
 // the request and response as Hasura records them in its invocation logs. The body is passed in
 // as text, built from the database's own JSON, so numbers in row data reach the webhook with
 // every digit (never through a JavaScript float).
-import { parseUrl, post } from '../http-post.ts';
+import { httpCall, parseUrl } from '../http-call.ts';
 import type { ResolvedHeader } from './types.ts';
 
 /** The redirect statuses, and how many are followed (fetch's limit). */
@@ -45,9 +45,9 @@ interface Answer {
   body: string;
 }
 
-/** One call (see `post`), sent once more when a kept-alive connection had just been closed. */
+/** One call (see `httpCall`), sent once more when a kept-alive connection had just been closed. */
 async function send(url: URL, method: 'POST' | 'GET', headers: Record<string, string>, body: string, signal: AbortSignal): Promise<Answer> {
-  const answer = await post(url, headers, body, { method, signal, retryStaleConnection: true });
+  const answer = await httpCall(url, headers, body, { method, signal, retryStaleConnection: true });
   const raw = answer.rawHeaders;
   const byName = new Map<string, string[]>();
   for (let i = 0; i < raw.length; i += 2) {
