@@ -1,4 +1,9 @@
 #!/usr/bin/env tsx
+// `pnpm bench:pgbench-db`: a database for measuring the ledger functions with pgbench (a C client,
+// so the numbers are the server's): an embedded Postgres with the migrations, the seeds and
+// bench:ledger's organizations (the hot one is bench_orgs n = 0, the 100 others n = 1..100), left
+// running until Ctrl-C. It prints the pgbench commands for the scripts in bench/pgbench/.
+// BENCH_PG_PORT (default 55432) is its port; the data goes to a temporary folder, removed at exit.
 import { join } from 'node:path';
 import { pg, repoRoot } from '@org-credits/db';
 import { startBenchDatabase } from './database.ts';

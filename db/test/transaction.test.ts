@@ -4,6 +4,12 @@ import { useTestDatabase } from '../src/testing.ts';
 
 const db = await useTestDatabase();
 
+/** An empty tx_probe table, for the work to write to. */
+async function emptyProbe(): Promise<void> {
+  await db.pool.query('create table if not exists tx_probe (n int)');
+  await db.pool.query('truncate tx_probe');
+}
+
 async function countRows(): Promise<number> {
   const { rows } = await db.pool.query<{ n: number }>('select count(*)::int as n from tx_probe');
   return rows[0]!.n;
@@ -11,8 +17,7 @@ async function countRows(): Promise<number> {
 
 describe('inTransaction', () => {
   it('commits what the work wrote and returns its result', async () => {
-    await db.pool.query('create table if not exists tx_probe (n int)');
-    await db.pool.query('truncate tx_probe');
+    await emptyProbe();
     const result = await inTransaction(db.pool, async (client) => {
       await client.query('insert into tx_probe values (1), (2)');
       return 'done';
@@ -22,8 +27,7 @@ describe('inTransaction', () => {
   });
 
   it('rolls back everything the work wrote when it throws, and throws the same error', async () => {
-    await db.pool.query('create table if not exists tx_probe (n int)');
-    await db.pool.query('truncate tx_probe');
+    await emptyProbe();
     const failure = new Error('work failed');
     await expect(
       inTransaction(db.pool, async (client) => {
