@@ -2,8 +2,10 @@
 // `pnpm bench:pgbench-db`: a database for measuring the ledger functions with pgbench (a C client,
 // so the numbers are the server's): an embedded Postgres with the migrations, the seeds and
 // bench:ledger's organizations (the hot one is bench_orgs n = 0, the 100 others n = 1..100), left
-// running until Ctrl-C. It prints the pgbench commands for the scripts in bench/pgbench/.
+// running until Ctrl-C, with the control in bench/pgbench/queues.sql (the ledger's two queues with
+// nothing else in them). It prints the pgbench commands for the scripts in bench/pgbench/.
 // BENCH_PG_PORT (default 55432) is its port; the data goes to a temporary folder, removed at exit.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pg, repoRoot } from '@org-credits/db';
 import { startBenchDatabase } from './database.ts';
@@ -22,15 +24,16 @@ process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
 
 const { url } = database;
+const scripts = join(repoRoot, 'bench', 'pgbench');
 const orgs = await setUp(url);
 const client = new pg.Client({ connectionString: url });
 await client.connect();
 await client.query('create table bench_orgs (n int primary key, id uuid not null)');
 await client.query('insert into bench_orgs (n, id) select n - 1, id from unnest($1::uuid[]) with ordinality as o(id, n)', [orgs]);
+await client.query(readFileSync(join(scripts, 'queues.sql'), 'utf8'));
 await client.query('vacuum analyze');
 await client.end();
 
-const scripts = join(repoRoot, 'bench', 'pgbench');
 process.stdout.write(
   [
     `ready: ${url} (${orgs.length} organizations; Ctrl-C stops and removes it)`,
@@ -38,6 +41,7 @@ process.stdout.write(
     `  pgbench -n -M prepared -c 8 -j 2 -T 8 -f ${join(scripts, 'pair-spread.sql')} ${url}   # 100 orgs`,
     `  pgbench -n -M prepared -c 8 -j 2 -T 8 -f ${join(scripts, 'pair-hot.sql')} ${url}      # the hot org`,
     `  pgbench -n -M prepared -c 1 -T 2 -f ${join(scripts, 'limit.sql')} ${url}                # the limit`,
+    `  pgbench -n -M prepared -c 8 -j 2 -T 8 -f ${join(scripts, 'queues-hot.sql')} ${url}    # the queues alone, hot org (queues.sql)`,
     '',
     'tps is pairs per second for the pair scripts (each pair is two transactions).',
     '',
