@@ -200,13 +200,14 @@ describe('a connection lost during a mutation', () => {
     try {
       await blocker.query('begin');
       await blocker.query('lock table t.entries in access exclusive mode');
+      const blockerPid = (await blocker.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
       const pending = gql(engine, `mutation { insert_entries_one(object: {org_id: "${ORG_A}", amount: "2.5", note: "lost"}) { id } }`);
       // The mutation's connection, once it waits for the lock: the server ends it.
       let pid: number | undefined;
       for (let i = 0; i < 200 && pid === undefined; i++) {
         const { rows } = await db.pool.query<{ pid: number }>(
           `select pid from pg_stat_activity where wait_event_type = 'Lock' and query like '%entries%' and pid <> $1`,
-          [(await blocker.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid],
+          [blockerPid],
         );
         pid = rows[0]?.pid;
         if (pid === undefined) await new Promise((r) => setTimeout(r, 25));

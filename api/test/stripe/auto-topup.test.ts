@@ -12,7 +12,6 @@ const api = await startPaymentsApi(db);
 
 const minutes = (n: number) => new Date(NOW.getTime() + n * 60_000);
 
-/** An org with 120 credits, a saved card and auto top-up on: below 100, buy pack_500 (1,000p). */
 /** An org with 120 credits and a Stripe customer, without auto top-up settings. */
 async function customerOrg() {
   const org = await createOrg(db.pool, { credits: '120.000' });
@@ -23,6 +22,7 @@ async function customerOrg() {
   return org;
 }
 
+/** An org with 120 credits, a saved card and auto top-up on: below 100, buy pack_500 (1,000p). */
 async function autoTopUpOrg(settings: { monthly_max_count?: number; monthly_max_minor?: number; cooldown_minutes?: number } = {}) {
   const org = await customerOrg();
   await db.pool.query(

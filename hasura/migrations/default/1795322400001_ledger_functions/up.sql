@@ -222,7 +222,6 @@ create function ledger.expire_due_grants(p_org_id uuid, p_now timestamptz) retur
 declare
   v_due numeric(20, 3);
   v_balance public.credit_balances;
-  v_total numeric(20, 3);
   v_left numeric(20, 3);
   v_take numeric(20, 3);
   v_after numeric(20, 3);
@@ -236,10 +235,9 @@ begin
   from public.credit_grants
   where organization_id = p_org_id and remaining_credits > 0 and expires_at <= p_now;
   select * into v_balance from public.credit_balances where organization_id = p_org_id;
-  v_total := ledger.remaining_of(v_balance);
+  v_after := ledger.balance_of(v_balance);
   -- Credits held by open reservations stay until those resolve.
-  v_left := least(v_due, greatest(0, v_total - v_balance.debt_credits - ledger.reserved_of(p_org_id)));
-  v_after := v_total - v_balance.debt_credits;
+  v_left := least(v_due, greatest(0, v_after - ledger.reserved_of(p_org_id)));
   if v_left > 0 then
     for g in
       select id, source, remaining_credits, external_ref
@@ -789,6 +787,7 @@ declare
   v_locked boolean := false;
   v_reserved numeric(20, 3) := 0;
   v_total numeric(20, 3);
+  v_before numeric(20, 3);
   v_charge numeric(20, 3);
   v_allowance numeric(20, 3);
   v_purchased numeric(20, 3);
@@ -838,11 +837,12 @@ begin
   end if;
 
   v_total := ledger.remaining_of(v_balance);
+  v_before := ledger.balance_of(v_balance);
   -- The held amount, plus beyond it only what is available; never more than remains. (Up to the
   -- hold, what is reserved does not matter, and is not read: the middle term is then never the least.)
   v_charge := least(
     p_actual_amount,
-    v_reservation.amount_credits + greatest(0, v_total - v_balance.debt_credits - v_reserved),
+    v_reservation.amount_credits + greatest(0, v_before - v_reserved),
     v_total);
 
   -- Draw v_charge from grants in burn order (grants change only under the ledger lock, which we
@@ -863,7 +863,7 @@ begin
       where g.id = v_first_id;
       insert into public.credit_ledger_entries
         (organization_id, entry_type, amount_credits, balance_after_credits, grant_id, reservation_id, description, created_at)
-      values (v_org_id, 'consume', -v_charge, v_total - v_balance.debt_credits - v_charge, v_first_id, p_reservation_id,
+      values (v_org_id, 'consume', -v_charge, v_before - v_charge, v_first_id, p_reservation_id,
         v_reservation.capability_code, p_now);
       case ledger.bucket_of(v_first_source)
         when 'allowance' then v_allowance := v_charge;
@@ -893,7 +893,7 @@ begin
       entries as (
         insert into public.credit_ledger_entries
           (organization_id, entry_type, amount_credits, balance_after_credits, grant_id, reservation_id, description, created_at)
-        select v_org_id, 'consume', -t.credits, v_total - v_balance.debt_credits - t.before - t.credits, t.id, p_reservation_id,
+        select v_org_id, 'consume', -t.credits, v_before - t.before - t.credits, t.id, p_reservation_id,
           v_reservation.capability_code, p_now
         from take t
         order by t.n
@@ -1167,7 +1167,7 @@ returns table (
 )
   language sql stable set search_path = '' as $$
   with b as (
-    select cb.*, ledger.remaining_of(cb) as total, h.held_credits - cb.released_credits as reserved_credits
+    select cb.*, ledger.balance_of(cb) as balance, h.held_credits - cb.released_credits as reserved_credits
     from public.credit_balances cb join public.credit_holds h on h.organization_id = cb.organization_id
     where cb.organization_id = p_org_id
   ),
@@ -1191,7 +1191,7 @@ returns table (
   corrected as (
     select b.*,
       -- how much of the due credits would expire now (held credits wait)
-      least(due.total, greatest(0, b.total - b.debt_credits - b.reserved_credits)) as expiring,
+      least(due.total, greatest(0, b.balance - b.reserved_credits)) as expiring,
       due.total as due_total, due.allowance as due_allowance, due.purchased as due_purchased, due.bonus as due_bonus
     from b cross join due
   )
@@ -1202,8 +1202,8 @@ returns table (
     c.bonus_remaining_credits - case when c.expiring = c.due_total then c.due_bonus else 0 end,
     c.debt_credits,
     c.reserved_credits,
-    c.total - c.expiring - c.debt_credits,
-    c.total - c.expiring - c.debt_credits - c.reserved_credits,
+    c.balance - c.expiring,
+    c.balance - c.expiring - c.reserved_credits,
     n.expires_at,
     n.credits,
     c.updated_at
