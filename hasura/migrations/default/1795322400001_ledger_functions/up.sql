@@ -802,11 +802,12 @@ begin
   end if;
   -- The common case in one statement, before the ledger lock: an open reservation of this org
   -- settled within its hold. It is charged the actual amount unless fewer credits remain (then the
-  -- statement under the lock below corrects the row).
+  -- statement under the lock below corrects the row). (Why "is not distinct from": see
+  -- credit_reservations_open_idx.)
   update public.credit_reservations r
   set status = 'settled', settled_amount_credits = p_actual_amount, capped = false, usage = p_usage,
       resolved_at = p_now, updated_at = p_now
-  where r.id = p_reservation_id and r.status = 'open' and r.amount_credits >= p_actual_amount
+  where r.id = p_reservation_id and r.status is not distinct from 'open' and r.amount_credits >= p_actual_amount
     and (p_org_id is null or r.organization_id = p_org_id)
   returning * into v_reservation;
   v_resolved := found;
@@ -962,7 +963,7 @@ begin
   -- locks its row, first in the lock order).
   update public.credit_reservations r
   set status = 'released', release_reason = p_reason, resolved_at = p_now, updated_at = p_now
-  where r.id = p_reservation_id and r.status = 'open' and (p_org_id is null or r.organization_id = p_org_id)
+  where r.id = p_reservation_id and r.status is not distinct from 'open' and (p_org_id is null or r.organization_id = p_org_id)
   returning * into v_reservation;
   if not found then
     -- Missing, another org's, or already resolved: each raises its error here.
@@ -1010,7 +1011,7 @@ begin
         order by r2.id
         for update
       )
-      and r.status = 'open'
+      and r.status is not distinct from 'open'
       returning r.amount_credits
     )
     select count(*), coalesce(sum(amount_credits), 0) into v_n, v_held from expired;
