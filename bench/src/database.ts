@@ -1,6 +1,6 @@
-// A benchmark's own database: an embedded Postgres (default durability: fsync, synchronous_commit
-// and full_page_writes stay on) in a temporary folder, or DATABASE_URL's server when that is set,
-// with one database that has the migrations and seeds.
+// A benchmark's own database: always an embedded Postgres of its own (DATABASE_URL is not used, so
+// the durability measured is known: fsync, synchronous_commit and full_page_writes stay on) in a
+// temporary folder, with one database that has the migrations and seeds.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -298,12 +298,12 @@ create table public.credit_reservations (
 create index credit_reservations_org_created_idx on public.credit_reservations (organization_id, created_at desc);
 -- Only open holds, which are few (in-flight calls): the expiry job reads them all, an org's page its
 -- own. A settled row has no entry, so resolving a reservation adds entries to three indexes, not five.
--- Whoever resolves one reservation by its id tests `status is not distinct from 'open'`, not
--- `status = 'open'`: the same for a column that is never null, but it does not match this index's
--- predicate, so the planner cannot use the index to find that row. It did when its statistics were
--- taken while few holds were open, and a connection keeps such a plan: each settle then read every
--- open hold (20 ms a settle with 29,000 open). The ledger test "finds the reservation it resolves by
--- its id" sets that scene.
+-- Whoever resolves reservations by their ids (settle, release, and the sweep's UPDATE of the ids it
+-- locked) tests `status is not distinct from 'open'`, not `status = 'open'`: the same for a column
+-- that is never null, but it does not match this index's predicate, so the planner cannot use the
+-- index to find those rows. It did when its statistics were taken while few holds were open, and a
+-- connection keeps such a plan: each settle then read every open hold (20 ms a settle with 29,000
+-- open). The ledger test "finds the reservation it resolves by its id" sets that scene.
 create index credit_reservations_open_idx on public.credit_reservations (organization_id, expires_at) where status = 'open';
 comment on table public.credit_reservations is 'Credits held for one in-flight AI call. It resolves exactly once: settled (with the actual amount), released, or expired by the job. The idempotency key is unique per organization.';
 
