@@ -127,6 +127,48 @@ export async function balance(db: Queryable, org: string, now: Date = T0): Promi
   return rows[0]!;
 }
 
+/**
+ * Runs `work` on one connection in one transaction with generic plans, as a pooled connection
+ * uses once it has made a few calls. A failure destroys the connection with its open transaction,
+ * so no later query inherits it.
+ */
+export async function inGenericPlanTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    await client.query('set local plan_cache_mode = force_generic_plan');
+    const result = await work(client);
+    await client.query('commit');
+    client.release();
+    return result;
+  } catch (error) {
+    client.release(true);
+    throw error;
+  }
+}
+
+/**
+ * How many scans of each index `work` made and how many index entries they read. Postgres counts
+ * these per connection and reports them between transactions, so the caller runs this inside a
+ * transaction (inGenericPlanTransaction) and the difference is the work's alone.
+ */
+export async function indexReads(client: pg.PoolClient, indexes: string[], work: () => Promise<unknown>) {
+  const read = async () =>
+    (
+      await client.query<{ index: string; scans: string; read: string }>(
+        `select i as index, pg_stat_get_xact_numscans(i::regclass) as scans, pg_stat_get_xact_tuples_returned(i::regclass) as read
+         from unnest($1::text[]) as i`,
+        [indexes],
+      )
+    ).rows;
+  const before = await read();
+  await work();
+  const after = await read();
+  return Object.fromEntries(
+    after.map((a, n) => [a.index, { scans: Number(a.scans) - Number(before[n]!.scans), read: Number(a.read) - Number(before[n]!.read) }]),
+  );
+}
+
 /** Everything the ledger keeps for one org, as text, to compare before and after a failure. */
 export async function snapshot(db: Queryable, org: string): Promise<string> {
   const { rows } = await db.query<{ s: string }>(

@@ -9,6 +9,8 @@ import {
   DAY,
   expectRefusedUnchanged,
   grant,
+  indexReads,
+  inGenericPlanTransaction,
   ledgerCode,
   ledgerError,
   ledgerSumAndBalance,
@@ -315,24 +317,47 @@ describe('settling and releasing', () => {
     await pool.query(`select public.reserve_credits($1, 1, 'open-' || i, p_now => $2) from generate_series(1, 50) as i`, [org, T0]);
     const toSettle = await reserve(pool, org, '2', 'to-settle');
     const toRelease = await reserve(pool, org, '2', 'to-release');
-    const client = await pool.connect();
-    try {
-      await client.query('begin');
-      // A generic plan, as a pooled connection keeps after a few calls.
-      await client.query('set local plan_cache_mode = force_generic_plan');
-      await settle(client, toSettle.id, '1', { org });
-      await release(client, toRelease.id, { org });
-      const { rows } = await client.query<{ open_scans: string; key_scans: string }>(
-        `select pg_stat_get_xact_numscans('public.credit_reservations_open_idx'::regclass) as open_scans,
-                pg_stat_get_xact_numscans('public.credit_reservations_pkey'::regclass) as key_scans`,
-      );
-      expect(rows[0]!.open_scans).toBe('0');
-      expect(Number(rows[0]!.key_scans)).toBeGreaterThanOrEqual(2);
-      await client.query('commit');
-    } finally {
-      client.release();
-    }
+    const reads = await inGenericPlanTransaction(pool, (client) =>
+      indexReads(client, ['public.credit_reservations_open_idx', 'public.credit_reservations_pkey'], async () => {
+        await settle(client, toSettle.id, '1', { org });
+        await release(client, toRelease.id, { org });
+      }),
+    );
+    expect(reads['public.credit_reservations_open_idx']!.scans).toBe(0);
+    expect(reads['public.credit_reservations_pkey']!.scans).toBeGreaterThanOrEqual(2);
     expect((await balance(pool, org)).reserved_credits).toBe('50.000');
+  });
+
+  it('finds the grant to draw from without stepping over the grants that expired before it', async () => {
+    // A year of monthly allowances, each past its period and marked expired, sort first in burn
+    // order (allowance first, earliest expiry first); the settle's charge must come from the one
+    // grant still alive without reading them.
+    const org = await createOrg(pool);
+    for (let month = 12; month >= 1; month--) {
+      await grant(pool, org, '10', 'plan_allowance', `period-${month}`, {
+        now: at(-(month + 1) * 30 * DAY),
+        expiresAt: at(-month * 30 * DAY),
+      });
+    }
+    await pool.query('select public.expire_grants($1)', [at(-DAY)]);
+    const bought = await grant(pool, org, '100', 'purchase', 'cs_alive');
+    const r = await reserve(pool, org, '2', 'after-a-year');
+    // As autovacuum would have by then: no index entries left of the grants' versions before expiry.
+    await pool.query('vacuum public.credit_grants');
+    const reads = await inGenericPlanTransaction(pool, async (client) => {
+      // This test database holds a few hundred grants, few enough for the planner to sort an
+      // organization's grants rather than walk the burn-order index; in a real one that index is
+      // the way to the first grant in burn order, so take that way here too.
+      await client.query('set local enable_sort = off');
+      return indexReads(client, ['public.credit_grants_burn_order_idx'], () => settle(client, r.id, '1.5', { org }));
+    });
+    expect(reads['public.credit_grants_burn_order_idx']).toEqual({ scans: 1, read: 1 });
+    const { rows } = await pool.query<{ grant_id: string; amount_credits: string }>(
+      `select grant_id, amount_credits from public.credit_ledger_entries where reservation_id = $1 and entry_type = 'consume'`,
+      [r.id],
+    );
+    expect(rows).toEqual([{ grant_id: bought.id, amount_credits: '-1.500' }]);
+    expect(await balance(pool, org)).toMatchObject({ allowance_remaining_credits: '0.000', available_credits: '98.500' });
   });
 
   it('settling records usage per day, capability and quality level', async () => {
@@ -509,6 +534,7 @@ describe('the ledger', () => {
       "source = 'gift'",
       "external_ref = ''",
       'expires_at = effective_at',
+      'expired_at = now()',
     ]) {
       await refused(`update public.credit_grants set ${set} where id = $1`, [g.id], grants);
     }

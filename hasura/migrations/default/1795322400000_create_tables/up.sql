@@ -189,17 +189,19 @@ comment on function ledger.reservation_row_ok(numeric, text, timestamptz, timest
   'The rules of one credit_reservations row (its CHECK constraint credit_reservations_state_check).';
 
 create function ledger.grant_row_ok(
-  p_source text, p_amount numeric, p_remaining numeric, p_external_ref text, p_expires_at timestamptz, p_effective_at timestamptz
+  p_source text, p_amount numeric, p_remaining numeric, p_external_ref text, p_expires_at timestamptz, p_effective_at timestamptz,
+  p_expired_at timestamptz
 ) returns boolean
   language plpgsql immutable as $$
 begin
   return p_source in ('plan_allowance', 'purchase', 'auto_top_up', 'promotion', 'adjustment', 'migration')
     and p_amount > 0 and p_remaining between 0 and p_amount and length(p_external_ref) > 0
-    and (p_expires_at is null or p_expires_at > p_effective_at);
+    and (p_expires_at is null or p_expires_at > p_effective_at)
+    and (p_expired_at is null or p_remaining = 0);
 end;
 $$;
-comment on function ledger.grant_row_ok(text, numeric, numeric, text, timestamptz, timestamptz) is
-  'The rules of one credit_grants row (its CHECK constraint credit_grants_state_check).';
+comment on function ledger.grant_row_ok(text, numeric, numeric, text, timestamptz, timestamptz, timestamptz) is
+  'The rules of one credit_grants row (its CHECK constraint credit_grants_state_check). A grant marked expired holds nothing.';
 
 create function ledger.ledger_entry_row_ok(p_entry_type text, p_amount numeric) returns boolean
   language plpgsql immutable as $$
@@ -243,7 +245,7 @@ create table public.credit_grants (
   expired_at timestamptz,
   unique (organization_id, external_ref),
   constraint credit_grants_state_check check (ledger.grant_row_ok(source, amount_credits, remaining_credits, external_ref,
-    expires_at, effective_at))
+    expires_at, effective_at, expired_at))
 ) with (fillfactor = 80);
 -- Why these grant indexes and the fill factors: on a busy organization the same few rows are
 -- updated on every call: its credit_balances row, the grant being drawn from, its usage row for the
@@ -257,9 +259,12 @@ create table public.credit_grants (
 -- organization_rate_usage) leave room on each page.
 --
 -- Burn order: plan allowance first, then priority (lower first), then earliest expiry (never last),
--- then oldest, then id. Exhausted grants stay in the index; an organization has few grants.
+-- then oldest, then id. Only grants not marked expired: those hold nothing (the CHECK says so), and
+-- past periods' allowances, which sort first, would otherwise be stepped over by every settle of an
+-- organization, one more each month. Used-up grants stay until their expiry passes. The queries that
+-- walk the burn order say `expired_at is null` so that the planner can use this index.
 create index credit_grants_burn_order_idx on public.credit_grants
-  (organization_id, (source <> 'plan_allowance'), priority, expires_at nulls last, created_at, id);
+  (organization_id, (source <> 'plan_allowance'), priority, expires_at nulls last, created_at, id) where expired_at is null;
 -- An organization's grants by expiry: lazy expiry and the next expiry of the balance.
 create index credit_grants_org_expires_idx on public.credit_grants (organization_id, expires_at) where expires_at is not null;
 -- The sweep: grants that will expire and have not been marked expired yet.

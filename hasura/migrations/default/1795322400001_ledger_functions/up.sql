@@ -106,6 +106,15 @@ create function ledger.balance_of(p_balance public.credit_balances) returns nume
 $$;
 comment on function ledger.balance_of(public.credit_balances) is 'An organization''s balance: remaining_of its credit_balances row less its debt (the balance after recorded by ledger entries).';
 
+-- What an organization's open reservations hold, from its credit_holds and credit_balances rows:
+-- reserves add to held_credits, whatever resolves a hold adds to released_credits (see the lock
+-- order below). The one place the two are subtracted; inlined like balance_of.
+create function ledger.reserved_in(p_holds public.credit_holds, p_balance public.credit_balances) returns numeric
+  language sql immutable as $$
+  select p_holds.held_credits - p_balance.released_credits
+$$;
+comment on function ledger.reserved_in(public.credit_holds, public.credit_balances) is 'What an organization''s open reservations hold: held_credits of its credit_holds row less released_credits of its credit_balances row.';
+
 -- The organization's locks, always taken in this order (never an earlier one after a later one):
 --   1. a reservation's row, to resolve it (settle, release, the expiry of holds; the sweep takes an
 --      org's due reservations in id order). A reserve's new row is locked by its insert.
@@ -176,10 +185,10 @@ end;
 $$;
 comment on function ledger.lock_organization(uuid) is 'Takes the organization''s ledger lock, then its holds and credit_balances row (lock order steps 2 to 4); returns that row as locked. ORGANIZATION_NOT_FOUND when it has none.';
 
--- What the organization's open reservations hold: credit_holds.held_credits - released_credits.
+-- What the organization's open reservations hold, read from its rows (ledger.reserved_in).
 create function ledger.reserved_of(p_org_id uuid) returns numeric
   language sql stable as $$
-  select h.held_credits - b.released_credits
+  select ledger.reserved_in(h, b)
   from public.credit_holds h join public.credit_balances b on b.organization_id = h.organization_id
   where h.organization_id = p_org_id
 $$;
@@ -242,7 +251,7 @@ begin
     for g in
       select id, source, remaining_credits, external_ref
       from public.credit_grants
-      where organization_id = p_org_id and remaining_credits > 0 and expires_at <= p_now
+      where organization_id = p_org_id and remaining_credits > 0 and expires_at <= p_now and expired_at is null
       order by (source <> 'plan_allowance'), priority, expires_at nulls last, created_at, id
     loop
       exit when v_left = 0;
@@ -608,13 +617,13 @@ begin
       from public.credit_balances b
       where h.organization_id = p_org_id and b.organization_id = p_org_id
         and (b.next_expiry_at is null or b.next_expiry_at > p_now)
-        and ledger.balance_of(b) - (h.held_credits - b.released_credits) - p_amount >= 0
+        and ledger.balance_of(b) - ledger.reserved_in(h, b) - p_amount >= 0
         and (v_per_call is null or p_amount <= v_per_call)
         and (v_daily is null
-          or case when b.spend_day = v_today then b.spend_day_credits else 0 end + (h.held_credits - b.released_credits) + p_amount
+          or case when b.spend_day = v_today then b.spend_day_credits else 0 end + ledger.reserved_in(h, b) + p_amount
             <= v_daily)
         and (v_monthly is null
-          or case when b.spend_month = v_month then b.spend_month_credits else 0 end + (h.held_credits - b.released_credits) + p_amount
+          or case when b.spend_month = v_month then b.spend_month_credits else 0 end + ledger.reserved_in(h, b) + p_amount
             <= v_monthly);
       v_held := found;
       if not v_held then
@@ -856,7 +865,7 @@ begin
   if v_charge > 0 then
     select g.id, g.source, g.remaining_credits into v_first_id, v_first_source, v_first_remaining
     from public.credit_grants g
-    where g.organization_id = v_org_id and g.remaining_credits > 0
+    where g.organization_id = v_org_id and g.remaining_credits > 0 and g.expired_at is null
     order by (g.source <> 'plan_allowance'), g.priority, g.expires_at nulls last, g.created_at, g.id
     limit 1;
     if v_first_remaining >= v_charge then
@@ -877,7 +886,7 @@ begin
           coalesce(sum(g.remaining_credits) over (burn rows between unbounded preceding and 1 preceding), 0) as before,
           row_number() over burn as n
         from public.credit_grants g
-        where g.organization_id = v_org_id and g.remaining_credits > 0
+        where g.organization_id = v_org_id and g.remaining_credits > 0 and g.expired_at is null
         window burn as (order by (g.source <> 'plan_allowance'), g.priority, g.expires_at nulls last, g.created_at, g.id)
       ),
       take as (
@@ -1106,7 +1115,7 @@ begin
   for g in
     select id, source, remaining_credits
     from public.credit_grants
-    where organization_id = p_org_id and remaining_credits > 0
+    where organization_id = p_org_id and remaining_credits > 0 and expired_at is null
     order by id is distinct from p_grant_id, (source <> 'plan_allowance'), priority, expires_at nulls last, created_at, id
     for update
   loop
@@ -1168,7 +1177,7 @@ returns table (
 )
   language sql stable set search_path = '' as $$
   with b as (
-    select cb.*, ledger.balance_of(cb) as balance, h.held_credits - cb.released_credits as reserved_credits
+    select cb.*, ledger.balance_of(cb) as balance, ledger.reserved_in(h, cb) as reserved_credits
     from public.credit_balances cb join public.credit_holds h on h.organization_id = cb.organization_id
     where cb.organization_id = p_org_id
   ),
@@ -1252,7 +1261,7 @@ select
     order by (g.source <> 'plan_allowance'), g.priority, g.expires_at nulls last, g.created_at, g.id
   ) as burn_rank
 from public.credit_grants g
-where g.remaining_credits > 0 and (g.expires_at is null or g.expires_at > now());
+where g.remaining_credits > 0 and g.expired_at is null and (g.expires_at is null or g.expires_at > now());
 comment on view public.organization_active_grants is 'Grants that hold credits and have not expired, with what is used and what remains, ranked in burn order (1 burns first).';
 
 create function public.get_usage_breakdown(p_org_id uuid, p_from date, p_to date)

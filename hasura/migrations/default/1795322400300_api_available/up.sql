@@ -14,7 +14,7 @@
 create function public.api_available_credits(p_org_id uuid, p_now timestamptz) returns numeric(20, 3)
   language sql volatile set search_path = '' as $$
   select case when b.next_expiry_at is null or b.next_expiry_at > p_now
-      then ledger.balance_of(b) - (h.held_credits - b.released_credits)
+      then ledger.balance_of(b) - ledger.reserved_in(h, b)
       else (select g.available_credits from public.get_credit_balance(p_org_id, p_now) g)
     end
   from public.credit_balances b
