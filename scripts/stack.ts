@@ -9,6 +9,7 @@ import {
   createDatabase,
   databaseExists,
   isPortFree,
+  MigrationChangedError,
   migrate,
   pg,
   repoRoot,
@@ -114,9 +115,11 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     // The embedded database is development data only; one built by an older version of the
     // migrations (edited in place before they were released) cannot always be upgraded.
     const hint =
-      server.embedded && !options.reset
-        ? `\nThis development database (${dataDir}) may have been built by an older version of the migrations: \`pnpm dev --reset\` rebuilds it with the demo data.`
-        : '';
+      !server.embedded || options.reset
+        ? ''
+        : error instanceof MigrationChangedError
+          ? `\n\`pnpm dev --reset\` rebuilds this development database (${dataDir}) from the migrations as they are now, with the demo data.`
+          : `\nThis development database (${dataDir}) may have been built by an older version of the migrations: \`pnpm dev --reset\` rebuilds it with the demo data.`;
     throw new StackError('migrations and seeds', `${(error as Error).message}${hint}`);
   }
 

@@ -96,28 +96,63 @@ export function schemaFingerprint(): string {
 }
 
 /**
+ * A migration's file changed after a database applied it. The database keeps what the old file
+ * made (migrations run once), so carrying on would leave it silently different from the files.
+ */
+export class MigrationChangedError extends Error {
+  readonly code = 'MIGRATION_CHANGED';
+  constructor(readonly migrations: string[]) {
+    super(
+      `MIGRATION_CHANGED: ${migrations.join(', ')} changed after this database applied ${migrations.length === 1 ? 'it' : 'them'}, ` +
+        'and a migration runs once, so the database still has what the old version made. Rebuild the database, or put the ' +
+        'change in a new migration.',
+    );
+    this.name = 'MigrationChangedError';
+  }
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/**
  * Applies every migration not yet applied, each in its own transaction, recording it in
  * `hdb_catalog.schema_migrations` — the table the Hasura CLI itself keeps — so that a database
- * prepared here is seen as up to date by `hasura migrate apply` in production.
+ * prepared here is seen as up to date by `hasura migrate apply` in production. Beside it,
+ * `hdb_catalog.org_credits_migration_files` keeps each applied file's SHA-256, and a file that no
+ * longer matches stops the run before anything is applied (MigrationChangedError). A migration
+ * applied by another tool is recorded as it is the first time this one sees it.
  */
-export async function migrate(url: string, log: (line: string) => void = () => undefined): Promise<string[]> {
+export async function migrate(url: string, log: (line: string) => void = () => undefined, dir = migrationsDir): Promise<string[]> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   const applied: string[] = [];
   try {
     await client.query(`create schema if not exists hdb_catalog;
-      create table if not exists hdb_catalog.schema_migrations (version bigint primary key, dirty boolean not null)`);
+      create table if not exists hdb_catalog.schema_migrations (version bigint primary key, dirty boolean not null);
+      create table if not exists hdb_catalog.org_credits_migration_files (version bigint primary key, sha256 text not null)`);
     // One migrator at a time on a database.
     await client.query('select pg_advisory_lock(7311001)');
     const done = new Set(
       (await client.query<{ version: string }>('select version::text from hdb_catalog.schema_migrations')).rows.map((r) => r.version),
     );
-    for (const migration of listMigrations()) {
-      if (done.has(migration.version)) continue;
+    const recorded = new Map(
+      (
+        await client.query<{ version: string; sha256: string }>('select version::text, sha256 from hdb_catalog.org_credits_migration_files')
+      ).rows.map((r) => [r.version, r.sha256]),
+    );
+    const migrations = listMigrations(dir);
+    const changed = migrations.filter((m) => done.has(m.version) && recorded.has(m.version) && recorded.get(m.version) !== sha256(m.upSql));
+    if (changed.length > 0) throw new MigrationChangedError(changed.map((m) => `${m.version}_${m.name}`));
+    const record = 'insert into hdb_catalog.org_credits_migration_files (version, sha256) values ($1, $2) on conflict (version) do nothing';
+    for (const migration of migrations) {
+      if (done.has(migration.version)) {
+        if (!recorded.has(migration.version)) await client.query(record, [migration.version, sha256(migration.upSql)]);
+        continue;
+      }
       await client.query('begin');
       try {
         await client.query(migration.upSql);
         await client.query('insert into hdb_catalog.schema_migrations (version, dirty) values ($1, false)', [migration.version]);
+        await client.query(record, [migration.version, sha256(migration.upSql)]);
         await client.query('commit');
       } catch (error) {
         await client.query('rollback');
