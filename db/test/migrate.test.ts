@@ -1,8 +1,9 @@
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { listMigrations, MigrationChangedError, migrate, migrationsDir } from '../src/index.ts';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { createDatabase, dropDatabase, listMigrations, MigrationChangedError, migrate, migrationsDir, pg } from '../src/index.ts';
 import { useTestDatabase } from '../src/testing.ts';
 
 const db = await useTestDatabase();
@@ -51,5 +52,51 @@ describe('the migration tool', () => {
       expect(await state()).toBe(before);
       expect(JSON.parse(before).tables).toEqual(['extra_one']);
     });
+  });
+
+  it("each migration's down.sql undoes exactly what its up.sql made, so the next up applies again", async () => {
+    const adminUrl = inject('pgAdminUrl');
+    const name = `${inject('pgRunPrefix')}down_${randomBytes(4).toString('hex')}`;
+    const client = new pg.Client({ connectionString: await createDatabase(adminUrl, name) });
+    await client.connect();
+    // Every object a migration can make, outside the catalogs: schemas, relations and their
+    // columns, functions with their signatures and bodies, triggers and constraints.
+    const catalog = async () =>
+      (
+        await client.query<{ s: Record<string, string[] | null> }>(
+          `select jsonb_build_object(
+             'schemas', (select jsonb_agg(nspname order by nspname) from pg_namespace
+                         where nspname not like 'pg\\_%' and nspname <> 'information_schema'),
+             'relations', (select jsonb_agg(format('%s %s', c.relkind, c.oid::regclass) order by c.oid::regclass::text)
+                           from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname in ('public', 'ledger')),
+             'columns', (select jsonb_agg(format('%s.%s %s', a.attrelid::regclass, a.attname, format_type(a.atttypid, a.atttypmod))
+                           order by a.attrelid::regclass::text, a.attname)
+                         from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
+                         where n.nspname in ('public', 'ledger') and a.attnum > 0 and not a.attisdropped),
+             'functions', (select jsonb_agg(format('%s %s', p.oid::regprocedure, md5(p.prosrc)) order by p.oid::regprocedure::text)
+                           from pg_proc p join pg_namespace n on n.oid = p.pronamespace where n.nspname in ('public', 'ledger')),
+             'triggers', (select jsonb_agg(format('%s on %s', t.tgname, t.tgrelid::regclass) order by t.tgname)
+                          from pg_trigger t where not t.tgisinternal),
+             'constraints', (select jsonb_agg(format('%s on %s', c.conname, c.conrelid::regclass) order by c.conname)
+                             from pg_constraint c join pg_namespace n on n.oid = c.connamespace where n.nspname in ('public', 'ledger'))
+           ) as s`,
+        )
+      ).rows[0]!.s;
+    try {
+      for (const migration of listMigrations()) {
+        const folder = join(migrationsDir, `${migration.version}_${migration.name}`);
+        const before = await catalog();
+        await client.query(migration.upSql);
+        const made = await catalog();
+        expect(made).not.toEqual(before);
+        await client.query(readFileSync(join(folder, 'down.sql'), 'utf8'));
+        expect({ migration: migration.name, catalog: await catalog() }).toEqual({ migration: migration.name, catalog: before });
+        await client.query(migration.upSql);
+        expect(await catalog()).toEqual(made);
+      }
+    } finally {
+      await client.end();
+      await dropDatabase(adminUrl, name);
+    }
   });
 });

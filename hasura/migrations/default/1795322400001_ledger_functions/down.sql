@@ -15,5 +15,5 @@ drop function if exists public.grant_credits(uuid, numeric, text, text, timestam
 drop function if exists ledger.lock_open_reservation(uuid, uuid), ledger.find_reservation(uuid, uuid),
   ledger.existing_grant(uuid, text, numeric, text), ledger.expire_due_grants(uuid, timestamptz), ledger.note_grant_expiry(),
   ledger.reserved_of(uuid), ledger.lock_organization(uuid), ledger.lock_holds_and_balance(uuid), ledger.lock_holds(uuid), ledger.lock_ledger(uuid),
-  ledger.balance_of(public.credit_balances), ledger.remaining_of(public.credit_balances),
+  ledger.reserved_in(public.credit_holds, public.credit_balances), ledger.balance_of(public.credit_balances), ledger.remaining_of(public.credit_balances),
   ledger.bucket_of(text), ledger.check_amount(numeric, text, boolean), ledger.raise_error(text, text, jsonb);
