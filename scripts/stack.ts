@@ -114,12 +114,13 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     await server.stop();
     // The embedded database is development data only; one built by an older version of the
     // migrations (edited in place before they were released) cannot always be upgraded.
-    const hint =
-      !server.embedded || options.reset
-        ? ''
-        : error instanceof MigrationChangedError
+    let hint = '';
+    if (server.embedded && !options.reset) {
+      hint =
+        error instanceof MigrationChangedError
           ? `\n\`pnpm dev --reset\` rebuilds this development database (${dataDir}) from the migrations as they are now, with the demo data.`
           : `\nThis development database (${dataDir}) may have been built by an older version of the migrations: \`pnpm dev --reset\` rebuilds it with the demo data.`;
+    }
     throw new StackError('migrations and seeds', `${(error as Error).message}${hint}`);
   }
 

@@ -63,6 +63,8 @@ export function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) =>
 export interface Migration {
   version: string;
   name: string;
+  /** Its folder, which also holds its down.sql. */
+  dir: string;
   upSql: string;
 }
 
@@ -73,7 +75,8 @@ export function listMigrations(dir = migrationsDir): Migration[] {
     .filter((entry) => entry.isDirectory() && /^\d+_/.test(entry.name))
     .map((entry) => {
       const [version, ...rest] = entry.name.split('_');
-      return { version: version as string, name: rest.join('_'), upSql: readFileSync(join(dir, entry.name, 'up.sql'), 'utf8') };
+      const folder = join(dir, entry.name);
+      return { version: version as string, name: rest.join('_'), dir: folder, upSql: readFileSync(join(folder, 'up.sql'), 'utf8') };
     })
     .sort((a, b) => (BigInt(a.version) < BigInt(b.version) ? -1 : 1));
 }
@@ -139,20 +142,20 @@ export async function migrate(url: string, log: (line: string) => void = () => u
         await client.query<{ version: string; sha256: string }>('select version::text, sha256 from hdb_catalog.org_credits_migration_files')
       ).rows.map((r) => [r.version, r.sha256]),
     );
-    const migrations = listMigrations(dir);
-    const changed = migrations.filter((m) => done.has(m.version) && recorded.has(m.version) && recorded.get(m.version) !== sha256(m.upSql));
+    const migrations = listMigrations(dir).map((m) => ({ ...m, sha256: sha256(m.upSql) }));
+    const changed = migrations.filter((m) => done.has(m.version) && recorded.has(m.version) && recorded.get(m.version) !== m.sha256);
     if (changed.length > 0) throw new MigrationChangedError(changed.map((m) => `${m.version}_${m.name}`));
     const record = 'insert into hdb_catalog.org_credits_migration_files (version, sha256) values ($1, $2) on conflict (version) do nothing';
     for (const migration of migrations) {
       if (done.has(migration.version)) {
-        if (!recorded.has(migration.version)) await client.query(record, [migration.version, sha256(migration.upSql)]);
+        if (!recorded.has(migration.version)) await client.query(record, [migration.version, migration.sha256]);
         continue;
       }
       await client.query('begin');
       try {
         await client.query(migration.upSql);
         await client.query('insert into hdb_catalog.schema_migrations (version, dirty) values ($1, false)', [migration.version]);
-        await client.query(record, [migration.version, sha256(migration.upSql)]);
+        await client.query(record, [migration.version, migration.sha256]);
         await client.query('commit');
       } catch (error) {
         await client.query('rollback');

@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'vitest';
 import { type LedgerError, type LedgerErrorCode, ledgerErrorFromPg } from '../src/errors.ts';
-import type { pg } from '../src/index.ts';
+import { inTransaction, type pg } from '../src/index.ts';
 
 export const PLAN = {
   free: 'a0000000-0000-4000-8000-000000000001',
@@ -128,23 +128,14 @@ export async function balance(db: Queryable, org: string, now: Date = T0): Promi
 }
 
 /**
- * Runs `work` on one connection in one transaction with generic plans, as a pooled connection
- * uses once it has made a few calls. A failure destroys the connection with its open transaction,
- * so no later query inherits it.
+ * Runs `work` in one transaction (inTransaction) with generic plans, as a pooled connection uses
+ * once it has made a few calls.
  */
-export async function inGenericPlanTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
+export function inGenericPlanTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  return inTransaction(pool, async (client) => {
     await client.query('set local plan_cache_mode = force_generic_plan');
-    const result = await work(client);
-    await client.query('commit');
-    client.release();
-    return result;
-  } catch (error) {
-    client.release(true);
-    throw error;
-  }
+    return work(client);
+  });
 }
 
 /**

@@ -84,12 +84,11 @@ describe('the migration tool', () => {
       ).rows[0]!.s;
     try {
       for (const migration of listMigrations()) {
-        const folder = join(migrationsDir, `${migration.version}_${migration.name}`);
         const before = await catalog();
         await client.query(migration.upSql);
         const made = await catalog();
         expect(made).not.toEqual(before);
-        await client.query(readFileSync(join(folder, 'down.sql'), 'utf8'));
+        await client.query(readFileSync(join(migration.dir, 'down.sql'), 'utf8'));
         expect({ migration: migration.name, catalog: await catalog() }).toEqual({ migration: migration.name, catalog: before });
         await client.query(migration.upSql);
         expect(await catalog()).toEqual(made);

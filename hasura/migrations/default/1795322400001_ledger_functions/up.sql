@@ -251,7 +251,7 @@ begin
     for g in
       select id, source, remaining_credits, external_ref
       from public.credit_grants
-      where organization_id = p_org_id and remaining_credits > 0 and expires_at <= p_now and expired_at is null
+      where organization_id = p_org_id and remaining_credits > 0 and expires_at <= p_now
       order by (source <> 'plan_allowance'), priority, expires_at nulls last, created_at, id
     loop
       exit when v_left = 0;
