@@ -149,6 +149,61 @@ async function raceReservesWithSettlesBeyondHolds(racers: typeof pool) {
   }
 }
 
+describe('a resolve that starts before its reservation is committed', () => {
+  // The window: a settle or release whose first UPDATE takes its snapshot while the reserve that
+  // made the reservation has not committed, and whose fallback looks the reservation up after that
+  // commit. A statement-level BEFORE UPDATE trigger, installed for this test only, holds the resolve
+  // inside that first UPDATE (its snapshot already taken) until the test has committed the reserve.
+  it.each(['release', 'settle'] as const)('%s still resolves it, once', async (call) => {
+    const org = await createOrg(pool);
+    await grant(pool, org, '10', 'purchase', 'cs');
+    await pool.query(`create function public.test_pause_resolve() returns trigger language plpgsql as $$
+      begin perform pg_advisory_lock(4242); perform pg_advisory_unlock(4242); return null; end $$`);
+    await pool.query(`create trigger test_pause_resolve before update on public.credit_reservations
+      for each statement execute function public.test_pause_resolve()`);
+    const reserver = await pool.connect();
+    const gate = await pool.connect();
+    const resolver = await pool.connect();
+    try {
+      await gate.query('select pg_advisory_lock(4242)');
+      await reserver.query('begin');
+      const r = await reserve(reserver, org, '4', 'late-commit');
+      const { rows: pid } = await resolver.query<{ pid: number }>('select pg_backend_pid() as pid');
+      const resolving = call === 'release' ? release(resolver, r.id, { org }) : settle(resolver, r.id, '3', { org });
+      // Wait until the resolve is paused inside its first UPDATE, on the gate.
+      for (;;) {
+        const { rows } = await pool.query<{ waiting: boolean }>(
+          `select exists (select 1 from pg_locks where pid = $1 and locktype = 'advisory' and not granted) as waiting`,
+          [pid[0]!.pid],
+        );
+        if (rows[0]!.waiting) break;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      await reserver.query('commit');
+      await gate.query('select pg_advisory_unlock(4242)');
+      const resolved = await resolving;
+      expect(resolved).toMatchObject({ id: r.id, status: call === 'release' ? 'released' : 'settled' });
+    } finally {
+      await reserver.query('rollback').catch(() => undefined);
+      await gate.query('select pg_advisory_unlock_all()');
+      reserver.release();
+      gate.release();
+      resolver.release();
+      await pool.query('drop trigger test_pause_resolve on public.credit_reservations');
+      await pool.query('drop function public.test_pause_resolve()');
+    }
+    const { rows } = await pool.query<{ status: string; settled: string | null }>(
+      `select status, settled_amount_credits::text as settled from public.credit_reservations where organization_id = $1`,
+      [org],
+    );
+    expect(rows).toEqual([{ status: call === 'release' ? 'released' : 'settled', settled: call === 'release' ? null : '3.000' }]);
+    const b = await balance(pool, org);
+    expect(b).toMatchObject({ reserved_credits: '0.000', available_credits: call === 'release' ? '10.000' : '7.000' });
+    const { sum, balance: maintained } = await ledgerSumAndBalance(pool, org);
+    expect(sum).toBe(maintained);
+  });
+});
+
 describe('organizations are independent', () => {
   it('while one organization holds its lock, another organization reserves and settles without waiting', async () => {
     const busy = await createOrg(pool);
