@@ -43,6 +43,7 @@ export function parseUrl(text: string): URL {
 
 export function httpCall(url: URL, headers: Record<string, string>, body: string, options: HttpCallOptions = {}): Promise<HttpCallAnswer> {
   const { method = 'POST', signal, timeoutMs, retryStaleConnection = false } = options;
+  const sent = method === 'POST' ? body : undefined;
   return new Promise((resolve, reject) => {
     const https = url.protocol === 'https:';
     const req = (https ? httpsRequest : httpRequest)(
@@ -50,7 +51,7 @@ export function httpCall(url: URL, headers: Record<string, string>, body: string
       {
         method,
         agent: https ? agents.https : agents.http,
-        headers: method === 'POST' ? { ...headers, 'content-length': String(Buffer.byteLength(body)) } : headers,
+        headers: sent === undefined ? headers : { ...headers, 'content-length': String(Buffer.byteLength(sent)) },
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -76,6 +77,6 @@ export function httpCall(url: URL, headers: Record<string, string>, body: string
         httpCall(url, headers, body, { ...options, retryStaleConnection: false }).then(resolve, reject);
       } else reject(error);
     });
-    req.end(method === 'POST' ? body : undefined);
+    req.end(sent);
   });
 }
