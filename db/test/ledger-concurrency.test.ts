@@ -168,13 +168,18 @@ describe('a resolve that starts before its reservation is committed', () => {
       await gate.query('select pg_advisory_lock(4242)');
       await reserver.query('begin');
       const r = await reserve(reserver, org, '4', 'late-commit');
-      const { rows: pid } = await resolver.query<{ pid: number }>('select pg_backend_pid() as pid');
+      const resolverPid = (await resolver.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
       const resolving = call === 'release' ? release(resolver, r.id, { org }) : settle(resolver, r.id, '3', { org });
+      let ended = false; // a resolve that never reaches the gate ends the wait, and fails below
+      resolving.then(
+        () => (ended = true),
+        () => (ended = true),
+      );
       // Wait until the resolve is paused inside its first UPDATE, on the gate.
-      for (;;) {
+      while (!ended) {
         const { rows } = await pool.query<{ waiting: boolean }>(
           `select exists (select 1 from pg_locks where pid = $1 and locktype = 'advisory' and not granted) as waiting`,
-          [pid[0]!.pid],
+          [resolverPid],
         );
         if (rows[0]!.waiting) break;
         await new Promise((resolve) => setTimeout(resolve, 10));
