@@ -80,6 +80,34 @@ describe('AiPlayground estimate', () => {
     expect(callsOf(h.calls, 'CreditEstimate').at(-1)?.variables).toMatchObject({ inputTokens: 100 });
     expect(wrapper.get('[data-test="estimate"]').text()).toContain('For about 100 tokens of input.');
   });
+
+  it('gives a capability priced per call its one price, with no range and no talk of tokens', async () => {
+    const { wrapper } = await mountPlayground({
+      handlers: {
+        CreditEstimate: (v) => ({
+          data: {
+            estimateCredits: {
+              capability: v.capability,
+              qualityLevel: v.qualityLevel,
+              modelId: 'mistral/mistral-small',
+              pricingMode: 'per_call',
+              minimumCredits: '2.000',
+              minimumExplanation: 'image_captioning is priced per call',
+              typicalCredits: '2.000',
+              typicalExplanation: 'image_captioning is priced per call',
+              maximumCredits: '2.000',
+              maximumExplanation: 'image_captioning is priced per call',
+            },
+          },
+        }),
+      },
+    });
+    const text = wrapper.get('[data-test="estimate"]').text();
+    expect(text).toMatch(/Cost:\s2 credits a run/);
+    expect(text).toContain('Image captioning is priced per run, whatever the input: 2 credits are held while it runs');
+    expect(text).not.toContain('from 2 to 2');
+    expect(text).not.toContain('image_captioning');
+  });
 });
 
 describe('AiPlayground run', () => {
