@@ -22,6 +22,23 @@ describe('AiPlayground quality selector', () => {
     expect(levels.map((l) => l.get('[data-test="model"]').text())).toEqual(['GPT-4.1 nano', 'GPT-4.1 mini', 'Claude Sonnet 4']);
   });
 
+  it('shows the cost per run of a level priced per call as exact, and an estimate as about', async () => {
+    const { wrapper } = await mountPlayground({
+      handlers: {
+        LevelCosts: (v) => ({
+          data: {
+            ...(v.fast ? { fast: { modelId: 'openai/gpt-4.1-nano', pricingMode: 'per_call', typicalCredits: '2.000' } } : {}),
+            ...(v.enhanced ? { enhanced: { modelId: 'openai/gpt-4.1-mini', pricingMode: 'per_token', typicalCredits: '2.500' } } : {}),
+          },
+        }),
+      },
+    });
+    await wrapper.get('[data-test="capability"]').setValue('summarization');
+    await settle();
+    const costs = ['fast', 'enhanced'].map((c) => wrapper.get(`[data-test="level-${c}"] [data-test="cost"]`).text());
+    expect(costs).toEqual(['2 credits / run', '~2.5 credits / run']);
+  });
+
   it('keeps a level the plan lacks visible but locked, naming the plan that has it and linking an owner to billing', async () => {
     const { wrapper } = await mountPlayground();
     await wrapper.get('[data-test="capability"]').setValue('summarization');

@@ -25,6 +25,8 @@ export interface QualityLevelOption {
   modelDisplayName: string | null;
   /** The typical cost of one run; null when unknown. */
   typicalCredits: string | null;
+  /** The capability costs the same every run at this level (priced per call), so the cost is exact. */
+  exactCost: boolean;
   /** For a locked level: the smallest plan that has it (null if no plan does). */
   requiredPlan: PlanRef | null;
 }
@@ -118,6 +120,7 @@ export function useQualityLevels(options: UseQualityLevelsOptions = {}): UseQual
         modelId: serving?.model_id ?? null,
         modelDisplayName: serving?.model.display_name ?? null,
         typicalCredits: cost?.typicalCredits ?? null,
+        exactCost: cost?.pricingMode === 'per_call',
         requiredPlan,
       };
     });

@@ -38,14 +38,17 @@ export const LevelCostsDocument: TypedDocumentNode<LevelCostsQuery, LevelCostsQu
   query LevelCosts($capability: String!, $fast: Boolean!, $enhanced: Boolean!, $premium: Boolean!) {
     fast: estimateCredits(capability: $capability, qualityLevel: "fast") @include(if: $fast) {
       modelId
+      pricingMode
       typicalCredits
     }
     enhanced: estimateCredits(capability: $capability, qualityLevel: "enhanced") @include(if: $enhanced) {
       modelId
+      pricingMode
       typicalCredits
     }
     premium: estimateCredits(capability: $capability, qualityLevel: "premium") @include(if: $premium) {
       modelId
+      pricingMode
       typicalCredits
     }
   }

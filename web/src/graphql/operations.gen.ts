@@ -618,7 +618,7 @@ export type LevelCostsQueryVariables = Exact<{
 }>;
 
 
-export type LevelCostsQuery = { fast?: { __typename: 'CreditEstimate', modelId: string, typicalCredits: string } | null, enhanced?: { __typename: 'CreditEstimate', modelId: string, typicalCredits: string } | null, premium?: { __typename: 'CreditEstimate', modelId: string, typicalCredits: string } | null };
+export type LevelCostsQuery = { fast?: { __typename: 'CreditEstimate', modelId: string, pricingMode: string, typicalCredits: string } | null, enhanced?: { __typename: 'CreditEstimate', modelId: string, pricingMode: string, typicalCredits: string } | null, premium?: { __typename: 'CreditEstimate', modelId: string, pricingMode: string, typicalCredits: string } | null };
 
 export type CheckAiAccessQueryVariables = Exact<{
   capability: string;

@@ -349,9 +349,9 @@ export function defaultHandlers(now: Date, role: 'owner' | 'admin' | 'member' = 
     // As the engine answers: only the levels the query includes.
     LevelCosts: (v) => ({
       data: {
-        ...(v.fast ? { fast: { modelId: 'openai/gpt-4.1-nano', typicalCredits: '0.750' } } : {}),
-        ...(v.enhanced ? { enhanced: { modelId: 'openai/gpt-4.1-mini', typicalCredits: '2.500' } } : {}),
-        ...(v.premium ? { premium: { modelId: 'anthropic/claude-sonnet-4', typicalCredits: '9.000' } } : {}),
+        ...(v.fast ? { fast: { modelId: 'openai/gpt-4.1-nano', pricingMode: 'per_token', typicalCredits: '0.750' } } : {}),
+        ...(v.enhanced ? { enhanced: { modelId: 'openai/gpt-4.1-mini', pricingMode: 'per_token', typicalCredits: '2.500' } } : {}),
+        ...(v.premium ? { premium: { modelId: 'anthropic/claude-sonnet-4', pricingMode: 'per_token', typicalCredits: '9.000' } } : {}),
       },
     }),
     CreditEstimate: (v) => ({
