@@ -61,6 +61,14 @@ export function stripeWebhookRouter(deps: StripeWebhookDeps): Router {
 
 type Handled = 'processed' | 'duplicate' | 'ignored';
 
+type ChargeEvent = Stripe.ChargeRefundedEvent | Stripe.ChargeDisputeCreatedEvent | Stripe.ChargeDisputeClosedEvent;
+const CHARGE_EVENTS: readonly string[] = ['charge.refunded', 'charge.dispute.created', 'charge.dispute.closed'];
+
+/** The payment intent a refund or dispute is about (null for other events). */
+function paymentIntentOfChargeEvent(event: Stripe.Event): string | null {
+  return CHARGE_EVENTS.includes(event.type) ? idOf((event as ChargeEvent).data.object.payment_intent) : null;
+}
+
 /** Records the event and applies its effect in one transaction; a recorded event does nothing. */
 export async function processStripeEvent(deps: StripeWebhookDeps, event: Stripe.Event): Promise<Handled> {
   const now = deps.clock();
@@ -68,9 +76,9 @@ export async function processStripeEvent(deps: StripeWebhookDeps, event: Stripe.
   const prepared = await prepare(deps, event);
   const result = await inTransaction(deps.db, async (tx) => {
     const recorded = await tx.query(
-      `insert into public.stripe_events (id, type, created_at_stripe, processed_at, payload)
-       values ($1, $2, to_timestamp($3), $4, $5) on conflict (id) do nothing returning id`,
-      [event.id, event.type, event.created, now, event],
+      `insert into public.stripe_events (id, type, created_at_stripe, processed_at, payload, payment_intent_id)
+       values ($1, $2, to_timestamp($3), $4, $5, $6) on conflict (id) do nothing returning id`,
+      [event.id, event.type, event.created, now, event, paymentIntentOfChargeEvent(event)],
     );
     if (!recorded.rowCount) return { handled: 'duplicate' as Handled, outbox: [] as StoredNotification[] };
     const outbox: StoredNotification[] = [];
@@ -132,6 +140,17 @@ async function apply(
         [session.id, idOf(session.payment_intent), now],
       );
       if (!rows[0]?.id) return 'ignored';
+      // Refunds and disputes of this payment that Stripe delivered before it was fulfilled found no
+      // purchase then (it had no payment intent yet): apply them now, oldest first. Each is
+      // idempotent, so one applied before changes nothing.
+      const intentId = idOf(session.payment_intent);
+      if (intentId) {
+        const earlier = await tx.query<{ payload: ChargeEvent }>(
+          `select payload from public.stripe_events where payment_intent_id = $1 and id <> $2 order by created_at_stripe, id`,
+          [intentId, event.id],
+        );
+        for (const { payload } of earlier.rows) await apply(tx, deps, payload, {}, now, outbox);
+      }
       if (prepared.paymentMethodId) {
         await tx.query('update public.auto_topup_settings set stripe_payment_method_id = $2 where organization_id = $1', [
           rows[0].organization_id,
@@ -211,7 +230,16 @@ async function apply(
         'select * from public.dispute_topup_purchase($1, $2, $3, $4, $5, $6)',
         [idOf(dispute.payment_intent), dispute.id, dispute.amount, won, idOf(dispute.charge), now],
       );
-      return rows[0]?.purchase_id ? 'processed' : 'ignored';
+      if (rows[0]?.purchase_id) return 'processed';
+      // Not a purchase: maybe an auto top-up's charge.
+      const attempt = await tx.query<{ attempt_id: string | null }>('select * from public.dispute_auto_topup_attempt($1, $2, $3, $4, $5)', [
+        idOf(dispute.payment_intent),
+        dispute.id,
+        dispute.amount,
+        won,
+        now,
+      ]);
+      return attempt.rows[0]?.attempt_id ? 'processed' : 'ignored';
     }
     case 'payment_intent.succeeded':
     case 'payment_intent.payment_failed': {

@@ -268,6 +268,38 @@ describe('auto top-up', () => {
     expect(state.entries.filter((e) => e.entry_type === 'clawback').map((e) => e.amount_credits)).toEqual(['-500.000']);
   });
 
+  it('claws back a disputed auto top-up charge once, and grants it back when the dispute is won', async () => {
+    api.fake.chargeMode = 'succeed';
+    const org = await autoTopUpOrg();
+    await spend(db.pool, org.orgId, '30.000');
+    await api.deliverChecks(org.orgId);
+    const [attempt] = (await paymentState(db.pool, org.orgId)).attempts;
+    expect(await availableAt(db.pool, org.orgId)).toBe('590.000');
+    const dispute = {
+      id: 'dp_auto',
+      object: 'dispute',
+      amount: 1000,
+      charge: 'ch_auto_dispute',
+      payment_intent: attempt.stripe_payment_intent_id,
+      status: 'needs_response',
+    };
+    const opened = await api.webhook(stripeEvent('charge.dispute.created', dispute));
+    expect(opened).toMatchObject({ status: 200, body: { outcome: 'processed' } });
+    await api.webhook(stripeEvent('charge.dispute.created', dispute));
+    expect(await availableAt(db.pool, org.orgId)).toBe('90.000');
+    await api.webhook(stripeEvent('charge.dispute.closed', { ...dispute, status: 'won' }));
+    expect(await availableAt(db.pool, org.orgId)).toBe('590.000');
+    const { rows } = await db.pool.query(
+      `select entry_type, amount_credits, external_ref from public.credit_ledger_entries
+       where organization_id = $1 and external_ref like 'dispute%' order by id`,
+      [org.orgId],
+    );
+    expect(rows).toEqual([
+      { entry_type: 'clawback', amount_credits: '-500.000', external_ref: 'dispute:dp_auto' },
+      { entry_type: 'grant', amount_credits: '500.000', external_ref: 'dispute_won:dp_auto' },
+    ]);
+  });
+
   it('stops at the monthly count cap', async () => {
     api.fake.chargeMode = 'succeed';
     const org = await autoTopUpOrg({ monthly_max_count: 1, cooldown_minutes: 0 });

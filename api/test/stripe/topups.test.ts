@@ -267,6 +267,46 @@ describe('refunds and disputes', () => {
     expect(state.entries.filter((e) => e.entry_type === 'clawback')).toHaveLength(1);
   });
 
+  it('applies a refund that Stripe delivered before the checkout completed, once the purchase is fulfilled', async () => {
+    const { org, purchase } = await checkout();
+    const early = await api.webhook(stripeEvent('charge.refunded', charge('pi_refund_early', 1000)));
+    // Nothing to take back yet: the purchase learns its payment intent when it is fulfilled.
+    expect(early).toMatchObject({ status: 200, body: { outcome: 'ignored' } });
+    expect(await availableAt(db.pool, org.orgId)).toBe('0.000');
+    await api.webhook(stripeEvent('checkout.session.completed', paidSession(purchase, 'pi_refund_early')));
+    expect(await availableAt(db.pool, org.orgId)).toBe('0.000');
+    const state = await paymentState(db.pool, org.orgId);
+    expect(state.purchases[0]).toMatchObject({ status: 'refunded', amount_refunded_minor: '1000', stripe_charge_id: 'ch_pi_refund_early' });
+    expect(state.entries.map((e) => [e.entry_type, e.amount_credits])).toEqual([
+      ['grant', '500.000'],
+      ['clawback', '-500.000'],
+    ]);
+    // Stripe delivers the completion again, or the async success follows: nothing more.
+    await api.webhook(stripeEvent('checkout.session.async_payment_succeeded', paidSession(purchase, 'pi_refund_early')));
+    expect(await paymentState(db.pool, org.orgId)).toEqual(state);
+  });
+
+  it('applies a dispute opened before the checkout completed, once the purchase is fulfilled', async () => {
+    const { org, purchase } = await checkout();
+    const dispute = {
+      id: 'dp_early',
+      object: 'dispute',
+      amount: 1000,
+      charge: 'ch_early',
+      payment_intent: 'pi_dispute_early',
+      status: 'needs_response',
+    };
+    await api.webhook(stripeEvent('charge.dispute.created', dispute));
+    await api.webhook(stripeEvent('checkout.session.completed', paidSession(purchase, 'pi_dispute_early')));
+    expect(await availableAt(db.pool, org.orgId)).toBe('0.000');
+    const state = await paymentState(db.pool, org.orgId);
+    expect(state.purchases[0]).toMatchObject({ status: 'disputed', stripe_charge_id: 'ch_early' });
+    expect(state.entries.map((e) => [e.entry_type, e.amount_credits])).toEqual([
+      ['grant', '500.000'],
+      ['clawback', '-500.000'],
+    ]);
+  });
+
   it('gives the credits back when a dispute is won, even when "closed" arrives before "created"', async () => {
     const { org } = await paidPurchase('pi_dispute_won');
     const dispute = {
