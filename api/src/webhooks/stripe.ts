@@ -267,8 +267,9 @@ async function apply(
       const invoice = event.data.object;
       const subscriptionId = idOf(invoice.parent?.subscription_details?.subscription);
       if (!subscriptionId) return 'ignored';
-      const { rows } = await tx.query<{ organization_id: string; plan_id: string; rank: number }>(
-        `select s.organization_id, s.plan_id, p.rank from public.organization_subscriptions s join public.plans p on p.id = s.plan_id
+      const { rows } = await tx.query<{ organization_id: string; plan_id: string; rank: number; current_period_start: Date | null }>(
+        `select s.organization_id, s.plan_id, p.rank, s.current_period_start
+         from public.organization_subscriptions s join public.plans p on p.id = s.plan_id
          where s.stripe_subscription_id = $1`,
         [subscriptionId],
       );
@@ -279,6 +280,9 @@ async function apply(
         return 'processed';
       }
       if (invoice.billing_reason === 'subscription_update') {
+        // An invoice of an earlier period (delivered days late) paid for a plan that period had; what
+        // the subscription has now was applied since, so an old upgrade must not come back.
+        if (sub.current_period_start && invoice.created * 1000 < sub.current_period_start.getTime()) return 'ignored';
         // A paid prorated invoice: the upgrade it paid for applies (once; the action may have applied it already).
         const priceIds = invoice.lines.data.map((line) => idOf(line.pricing?.price_details?.price)).filter((id): id is string => !!id);
         const plan = await tx.query<{ id: string; rank: number }>(

@@ -104,6 +104,28 @@ describe('changePlan', () => {
     expect(await allowanceGrants(org.orgId)).toEqual(grants);
   });
 
+  it('ignores a paid upgrade invoice of an earlier period that Stripe delivers late', async () => {
+    const org = await subscribedOrg('pro');
+    const before = await paymentState(db.pool, org.orgId);
+    const stale = {
+      id: `in_stale_${org.orgId.slice(0, 8)}`,
+      object: 'invoice',
+      status: 'paid',
+      billing_reason: 'subscription_update',
+      // Two days before this period began.
+      created: Math.floor(days(-12).getTime() / 1000),
+      parent: { type: 'subscription_details', subscription_details: { subscription: org.subscriptionId } },
+      lines: { object: 'list', data: [{ pricing: { price_details: { price: 'price_team_v1_monthly' } } }] },
+    };
+    const res = await api.webhook(stripeEvent('invoice.paid', stale));
+    expect(res).toMatchObject({ status: 200, body: { outcome: 'ignored' } });
+    expect((await subscriptionOf(org.orgId)).plan_id).toBe(PLANS.pro);
+    expect(await paymentState(db.pool, org.orgId)).toEqual(before);
+    // The same invoice from this period applies the upgrade it paid for.
+    await api.webhook(stripeEvent('invoice.paid', { ...stale, id: `${stale.id}_now`, created: Math.floor(NOW.getTime() / 1000) }));
+    expect((await subscriptionOf(org.orgId)).plan_id).toBe(PLANS.team);
+  });
+
   it('refuses an upgrade whose prorated invoice is declined, and nothing changes', async () => {
     const org = await subscribedOrg('pro');
     const before = await paymentState(db.pool, org.orgId);
