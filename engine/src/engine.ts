@@ -33,7 +33,7 @@ export type Log = (entry: Record<string, unknown>) => void;
 interface Parsed {
   document: DocumentNode;
   op: OperationDefinitionNode;
-  /** Compiled plans by which variables are null: SQL differs when a variable is null (`_eq: null` is ignored, `limit: null` is no limit). */
+  /** Compiled plans by which variables are null: SQL differs when a variable is null (`limit: null` is no limit, `_eq: null` is refused). */
   plans: Map<string, Plan>;
 }
 
@@ -237,7 +237,7 @@ export class EngineCore {
       }
       if (cached.op.operation === 'subscription')
         throw new EngineError('unexpected-payload', 'subscriptions are not supported over HTTP, use websockets instead');
-      const resolved = resolveVariables(cached.op, vars);
+      const resolved = resolveVariables(cached.document, cached.op, vars);
       const withActions = actionRoots(this.actionCatalog, this.compileOptions(session), cached.document, cached.op, resolved);
       if (withActions) {
         const cookies: string[] = [];

@@ -15,7 +15,7 @@ import {
   type RelationshipInfo,
   type TableInfo,
 } from '../model.ts';
-import { isNull, jsValue, listItems, objectEntries, toPgParam, type Val, type ValueContext, type Vars } from './values.ts';
+import { describe, isNull, jsValue, listItems, objectEntries, toPgParam, type Val, type ValueContext, type Vars } from './values.ts';
 
 export interface RequestContext {
   vars: Vars;
@@ -155,6 +155,19 @@ export class Compiler implements ValueContext {
       this.sessionRef = `$${this.params.length}::json`;
     }
     return this.sessionRef;
+  }
+
+  /** Runs `fn` for the errors it throws only: the parameters it allocates are dropped. */
+  validateOnly(fn: () => unknown): void {
+    const params = this.params;
+    const sessionRef = this.sessionRef;
+    this.params = [...params];
+    try {
+      fn();
+    } finally {
+      this.params = params;
+      this.sessionRef = sessionRef;
+    }
   }
 
   /** Starts a new statement: fresh parameters. */
@@ -309,15 +322,22 @@ export class Compiler implements ValueContext {
 
   // ---- boolean expressions ----
 
+  /**
+   * A `<table>_bool_exp` as SQL. As in Hasura v2, a null anywhere inside it (`_and: null`, `_not: null`,
+   * a column or an operator given null) is refused: ignoring it would widen the filter, and
+   * `delete_x(where: {id: {_eq: $id}})` with a null `$id` would delete every row. Only the select
+   * argument `where: null` itself means no filter (see rowsSource).
+   */
   boolExp(table: TableInfo, alias: string, v: Val, path: string, perm = false): string {
-    if (isNull(v, this)) return 'true';
+    if (perm && isNull(v, this)) return 'true';
     const parts: string[] = [];
     for (const [rawKey, sub] of objectEntries(v, this, `${table.name}_bool_exp`, path)) {
       // Permissions also accept the legacy `$and`, `$or`, `$not`, `$exists` spellings.
       const k = perm && rawKey.startsWith('$') ? `_${rawKey.slice(1)}` : rawKey;
       const p = `${path}.${rawKey}`;
       if (k === '_and' || k === '_or') {
-        const items = listItems(sub, this).map((item) => this.boolExp(table, alias, item, p, perm));
+        if (!perm && isNull(sub, this)) throw validation('expected a list, but found null', p);
+        const items = listItems(sub, this).map((item, i) => this.boolExp(table, alias, item, perm ? p : `${p}[${i}]`, perm));
         if (!items.length) parts.push(k === '_and' ? 'true' : 'false');
         else parts.push(`(${items.join(k === '_and' ? ' AND ' : ' OR ')})`);
       } else if (k === '_not') {
@@ -404,13 +424,22 @@ export class Compiler implements ValueContext {
       perm && 'js' in v && (v.js === null || typeof v.js !== 'object' || Array.isArray(v.js))
         ? [['_eq', v]]
         : objectEntries(v, this, typeName, path).map(([op, x]) => [perm && op.startsWith('$') ? `_${op.slice(1)}` : op, x]);
+    // Outside permissions, an operator given null is refused as Hasura's column parsers refuse it.
+    const refuseNull = (x: Val, p: string, scalar = column.scalar) => {
+      if (!perm && isNull(x, this)) throw validation(`unexpected null value for type "${scalar}"`, p);
+    };
+    const refuseNullList = (x: Val, p: string) => {
+      if (!perm && isNull(x, this)) throw validation('expected a list, but found null', p);
+    };
     for (const [op, x] of entries) {
       const p = `${path}.${op}`;
       if (op in comparisonOps) {
+        refuseNull(x, p);
         if (isNull(x, this)) continue;
         const colRef = perm ? this.columnRef(table, alias, x) : null;
         parts.push(`${expr} ${comparisonOps[op]} ${colRef ?? value(x, p)}`);
       } else if (op === '_in' || op === '_nin') {
+        refuseNullList(x, p);
         if (isNull(x, this)) continue;
         const arr = perm && 'js' in x && typeof x.js === 'string' ? value(x, p, true) : this.listParam(x, column, p);
         parts.push(op === '_in' ? `${expr} = ANY(${arr})` : `NOT (${expr} = ANY(${arr}))`);
@@ -423,14 +452,18 @@ export class Compiler implements ValueContext {
         }
       } else if (op === '_is_null') {
         const b = jsValue(x, this);
-        if (b === null) continue;
-        if (typeof b !== 'boolean') throw validation(`expected a boolean for type "Boolean", but found ${typeof b}`, p);
+        if (b === null && perm) continue;
+        if (typeof b !== 'boolean') throw validation(`expected a boolean for type "Boolean", but found ${describe(b)}`, p);
         parts.push(b ? `${expr} IS NULL` : `${expr} IS NOT NULL`);
       } else if (op in textOps && !column.isArray) {
+        refuseNull(x, p);
         if (isNull(x, this)) continue;
         parts.push(`${expr} ${textOps[op]} ${value(x, p)}`);
       } else if (op in jsonbOps && column.scalar === 'jsonb') {
-        if (isNull(x, this)) continue;
+        // `_has_key` takes a nullable String (a null key matches no row); the other operators refuse null.
+        if (op === '_has_keys_any' || op === '_has_keys_all') refuseNullList(x, p);
+        else if (op !== '_has_key') refuseNull(x, p);
+        if (isNull(x, this) && (perm || op !== '_has_key')) continue;
         const [sqlOp, cast] = jsonbOps[op] as [string, string];
         if (perm && 'js' in x && typeof x.js === 'string' && /^x-hasura-/i.test(x.js))
           parts.push(`${expr} ${sqlOp} ${this.session(x.js, cast)}`);
@@ -438,6 +471,7 @@ export class Compiler implements ValueContext {
         else if (cast === 'text') parts.push(`${expr} ${sqlOp} ${this.param(x, cast, 'String', false, p)}`);
         else parts.push(`${expr} ${sqlOp} ${this.param(x, cast, 'jsonb', false, p)}`);
       } else if ((op === '_contains' || op === '_contained_in') && column.isArray) {
+        refuseNull(x, p);
         if (isNull(x, this)) continue;
         parts.push(`${expr} ${op === '_contains' ? '@>' : '<@'} ${value(x, p)}`);
       } else if (perm && ['_ceq', '_cne', '_cgt', '_clt', '_cgte', '_clte'].includes(op)) {
@@ -456,17 +490,23 @@ export class Compiler implements ValueContext {
     return null;
   }
 
+  /** The list of an `_in`/`_nin`: a null item is refused, as Hasura's column parser refuses it. */
   private listParam(x: Val, column: ColumnInfo, path: string): string {
+    const checked = (items: unknown[]) => {
+      const i = items.findIndex((item) => item === null || item === undefined);
+      if (i >= 0) throw validation(`unexpected null value for type "${column.scalar}"`, `${path}[${i}]`);
+      return toPgParam(items, column.scalar, true, path);
+    };
     if ('node' in x && x.node.kind === Kind.VARIABLE) {
       const name = x.node.name.value;
       this.params.push((ctx) => {
         const value = ctx.vars[name];
-        return toPgParam(Array.isArray(value) ? value : [value], column.scalar, true, path);
+        return checked(Array.isArray(value) ? value : [value]);
       });
       return `$${this.params.length}::${column.castType}[]`;
     }
     const items = listItems(x, this).map((item) => jsValue(item, this));
-    return this.constParam(toPgParam(items, column.scalar, true, path), `${column.castType}[]`);
+    return this.constParam(checked(items), `${column.castType}[]`);
   }
 
   // ---- order by ----
@@ -670,8 +710,9 @@ export class Compiler implements ValueContext {
     }
     conds.push(this.permFilter(table, a));
     if (src.extraWhere) conds.push(src.extraWhere(a));
+    // `where: null` is no filter, as in Hasura; a null inside the expression is refused by boolExp.
     const where = args.get('where');
-    if (where) conds.push(this.boolExp(table, a, where, `${path}.args.where`));
+    if (where && !isNull(where, this)) conds.push(this.boolExp(table, a, where, `${path}.args.where`));
     const order = args.get('order_by') ? this.orderBy(table, a, args.get('order_by') as Val, `${path}.args.order_by`) : [];
     const distinct = args.get('distinct_on');
     let distinctSql = '';
@@ -836,6 +877,7 @@ export class Compiler implements ValueContext {
     const conds = pkCols.map((c) => {
       const v = args.get(c.field);
       if (!v) throw validation(`missing required field "${c.field}"`, `${path}.args`);
+      if (isNull(v, this)) throw validation(`unexpected null value for type "${c.scalar}"`, `${path}.args.${c.field}`);
       return `${a}.${quoteIdent(c.name)} = ${this.param(v, c.castType, c.scalar, c.isArray, `${path}.args.${c.field}`)}`;
     });
     conds.push(this.permFilter(table, a));

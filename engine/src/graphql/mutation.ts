@@ -57,6 +57,7 @@ function compileOne(c: Compiler, ref: RootFieldRef, f: MergedField, path: string
       const args = c.args(f, ref.kind === 'insert' ? ['objects', 'on_conflict'] : ['object', 'on_conflict'], path);
       const objectsVal = args.get(ref.kind === 'insert' ? 'objects' : 'object');
       if (!objectsVal) throw validation(`missing required field "${ref.kind === 'insert' ? 'objects' : 'object'}"`, `${path}.args`);
+      if (ref.kind === 'insert' && isNull(objectsVal, c)) throw validation('expected a list, but found null', `${path}.args.objects`);
       const objects = ref.kind === 'insert' ? listItems(objectsVal, c) : [objectsVal];
       const ctes: Cte[] = [];
       const result = insertRows(
@@ -118,6 +119,7 @@ function pkConds(c: Compiler, table: TableInfo, alias: string, args: Map<string,
       const col = table.byName.get(n) as ColumnInfo;
       const v = args.get(col.field);
       if (!v) throw validation(`missing required field "${col.field}"`, `${path}.args`);
+      if (isNull(v, c)) throw validation(`unexpected null value for type "${col.scalar}"`, `${path}.args.${col.field}`);
       return `${alias}.${quoteIdent(n)} = ${c.param(v, col.castType, col.scalar, col.isArray, `${path}.args.${col.field}`)}`;
     })
     .join(' AND ');
@@ -195,8 +197,10 @@ function updateCte(c: Compiler, table: TableInfo, args: Map<string, Val>, ctes: 
   const check = perm?.check ? c.permExp(table, a, perm.check) : 'true';
   const name = `_m${c.alias()}`;
   if (sets.size === 0) {
-    // Nothing to set: Hasura still answers with the matching rows.
-    ctes.push({ name, sql: `SELECT ${a}.*, true AS "__chk" FROM ${table.sql} AS ${a} WHERE ${conds.join(' AND ')}` });
+    // Nothing to set (no operator, or only empty ones, and no preset): Hasura runs no update and
+    // answers affected_rows 0, returning [] (null for update_by_pk), whatever rows the filter matches.
+    // The filter and check stay in the text (never true), so that their parameters are used.
+    ctes.push({ name, sql: `SELECT ${a}.*, (${check}) AS "__chk" FROM ${table.sql} AS ${a} WHERE false AND ${conds.join(' AND ')}` });
   } else {
     const setSql = [...sets].map(([col, v]) => `${quoteIdent(col)} = ${v}`).join(', ');
     ctes.push({
@@ -275,11 +279,21 @@ function insertRows(
     rows.push({ values, arrays, sources });
   }
   const a = c.alias();
-  const check = perm?.check ? c.permExp(table, a, perm.check) : 'true';
-  const conflict =
+  const conflictSql = () =>
     onConflict && !isNull(onConflict, c)
       ? onConflictSql(c, table, a, onConflict, `${path.replace(/\.objects.*$|\.object.*$/, '')}.on_conflict`)
       : '';
+  if (rows.length === 0) {
+    // `objects: []` (or an array relationship's `data: []`): Hasura inserts nothing and answers
+    // affected_rows 0, returning []; an INSERT here would write a row of defaults. `on_conflict` is
+    // still checked, as Hasura parses it.
+    c.validateOnly(conflictSql);
+    const name = `_m${c.alias()}`;
+    ctes.push({ name, sql: `SELECT ${a}.*, true AS "__chk" FROM ${table.sql} AS ${a} WHERE false` });
+    return name;
+  }
+  const check = perm?.check ? c.permExp(table, a, perm.check) : 'true';
+  const conflict = conflictSql();
   const hasArrays = rows.some((r) => r.arrays.length > 0);
   const insertOne = (rowSet: typeof rows): string => {
     const cols = [...new Set(rowSet.flatMap((r) => [...r.values.keys()]))];
@@ -302,6 +316,7 @@ function insertRows(
       const entries = new Map(objectEntries(v, c, `${rel.target.name}_arr_rel_insert_input`, fp));
       const data = entries.get('data');
       if (!data) throw validation('missing required field "data"', fp);
+      if (isNull(data, c)) throw validation('expected a list, but found null', `${fp}.data`);
       const child = insertRows(c, rel.target, listItems(data, c), entries.get('on_conflict'), ctes, `${fp}.data`, {
         cte: rowName,
         mapping: rel.mapping,
@@ -350,8 +365,9 @@ function onConflictSql(c: Compiler, table: TableInfo, alias: string, v: Val, pat
   }
   const conds: string[] = [];
   if (upd) conds.push(c.permExp(table, alias, upd.filter ?? {}));
+  // A null `where` is refused by boolExp, as Hasura refuses it (it would widen the update).
   const where = entries.get('where');
-  if (where && !isNull(where, c)) conds.push(c.boolExp(table, alias, where, `${path}.where`));
+  if (where) conds.push(c.boolExp(table, alias, where, `${path}.where`));
   return ` ON CONFLICT ON CONSTRAINT ${quoteIdent(constraint)} DO UPDATE SET ${sets.join(', ')}${conds.length ? ` WHERE ${conds.join(' AND ')}` : ''}`;
 }
 

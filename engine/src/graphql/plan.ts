@@ -1,6 +1,15 @@
 // One request's operation → a plan: for each root field, one SQL statement and its parameter getters.
-import { type DocumentNode, type FragmentDefinitionNode, Kind, type OperationDefinitionNode, parse as parseDocument } from 'graphql';
-import { validation } from '../errors.ts';
+import {
+  type DirectiveNode,
+  type DocumentNode,
+  type FragmentDefinitionNode,
+  Kind,
+  type OperationDefinitionNode,
+  parse as parseDocument,
+  type SelectionSetNode,
+  type ValueNode,
+} from 'graphql';
+import { EngineError, validation } from '../errors.ts';
 import type { FunctionInfo, TableInfo } from '../model.ts';
 import { type CompileOptions, Compiler, type MergedField, type Plan, type RootPlan } from './compile.ts';
 import { compileMutationField } from './mutation.ts';
@@ -90,8 +99,12 @@ export function fragmentsOf(document: DocumentNode): Map<string, FragmentDefinit
   return out;
 }
 
-/** Applies variable defaults and checks that required variables are given. */
-export function resolveVariables(op: OperationDefinitionNode, given: Vars | null | undefined): Vars {
+/**
+ * Applies variable defaults and checks the variables against the operation, in the order of Hasura's
+ * Resolve.hs: required variables are given; no variable is defined twice; every `$x` used (in the
+ * operation, through the fragments it spreads) is defined; every variable sent is used.
+ */
+export function resolveVariables(document: DocumentNode, op: OperationDefinitionNode, given: Vars | null | undefined): Vars {
   const vars: Vars = { ...(given ?? {}) };
   for (const def of op.variableDefinitions ?? []) {
     const name = def.variable.name.value;
@@ -101,7 +114,72 @@ export function resolveVariables(op: OperationDefinitionNode, given: Vars | null
       throw validation(`expecting a value for non-nullable variable: "${name}"`, '$.variableValues');
     }
   }
+  const usage = variableUsage(document, op);
+  if (usage.duplicate !== undefined) {
+    throw new EngineError('parse-failed', `multiple definitions for variable "${usage.duplicate}"`, '$');
+  }
+  if (usage.unbound !== undefined) throw validation(`unbound variable "${usage.unbound}"`, '$');
+  const unexpected = Object.keys(given ?? {}).filter((name) => !usage.used.has(name));
+  if (unexpected.length) throw validation(`unexpected variables in variableValues: ${unexpected.join(', ')}`, '$');
   return vars;
+}
+
+interface VariableUsage {
+  used: Set<string>;
+  duplicate?: string;
+  unbound?: string;
+}
+
+const usages = new WeakMap<OperationDefinitionNode, VariableUsage>();
+
+/** Which variables an operation uses (in its directives, its selections and the fragments they spread), once per parsed operation. */
+function variableUsage(document: DocumentNode, op: OperationDefinitionNode): VariableUsage {
+  const known = usages.get(op);
+  if (known) return known;
+  const usage: VariableUsage = { used: new Set() };
+  const defined = new Set<string>();
+  for (const def of op.variableDefinitions ?? []) {
+    const name = def.variable.name.value;
+    if (defined.has(name) && usage.duplicate === undefined) usage.duplicate = name;
+    defined.add(name);
+  }
+  const fragments = fragmentsOf(document);
+  const value = (node: ValueNode) => {
+    if (node.kind === Kind.VARIABLE) {
+      const name = node.name.value;
+      if (!defined.has(name)) usage.unbound ??= name;
+      usage.used.add(name);
+    } else if (node.kind === Kind.LIST) for (const item of node.values) value(item);
+    else if (node.kind === Kind.OBJECT) for (const f of node.fields) value(f.value);
+  };
+  const directives = (nodes: readonly DirectiveNode[] | undefined) => {
+    for (const d of nodes ?? []) for (const a of d.arguments ?? []) value(a.value);
+  };
+  // Fragments are inlined before variables are resolved: a spread's variables count, a fragment never spread does not.
+  const visiting: string[] = [];
+  const selections = (set: SelectionSetNode | undefined) => {
+    for (const sel of set?.selections ?? []) {
+      directives(sel.directives);
+      if (sel.kind === Kind.FIELD) {
+        for (const a of sel.arguments ?? []) value(a.value);
+        selections(sel.selectionSet);
+      } else if (sel.kind === Kind.INLINE_FRAGMENT) selections(sel.selectionSet);
+      else {
+        const name = sel.name.value;
+        const fragment = fragments.get(name);
+        // An unknown or cyclic fragment is refused later, with Hasura's message, by the compiler.
+        if (!fragment || visiting.includes(name)) continue;
+        visiting.push(name);
+        directives(fragment.directives);
+        selections(fragment.selectionSet);
+        visiting.pop();
+      }
+    }
+  };
+  directives(op.directives);
+  selections(op.selectionSet);
+  usages.set(op, usage);
+  return usage;
 }
 
 function literalValue(node: { kind: Kind; value?: string; values?: readonly unknown[]; fields?: readonly unknown[] }): unknown {
@@ -200,7 +278,7 @@ export function compileStatements(
 ): { text: string; values: unknown[] }[] {
   const document = parseDocument(query);
   const op = selectOperation(document, operationName);
-  const vars = resolveVariables(op, variables);
+  const vars = resolveVariables(document, op, variables);
   const plan = compileOperation(options, document, op, vars);
   const ctx = { vars, session };
   return plan.roots.filter((r) => r.kind === 'sql').map((r) => ({ text: r.sql as string, values: (r.params ?? []).map((g) => g(ctx)) }));

@@ -331,7 +331,7 @@ export class LiveQueries {
       throw new EngineError('validation-failed', (error as Error).message.replace(/^Syntax Error: /, ''), '$.query');
     }
     const op = selectOperation(document, operationName);
-    const vars = resolveVariables(op, variables);
+    const vars = resolveVariables(document, op, variables);
     const compiled = this.compile(session, document, op, vars);
     for (const name of compiled.sessionVariables) {
       if (session.variables[name] === undefined) throw new EngineError('not-found', `missing session variable: "${name}"`);
