@@ -342,7 +342,9 @@ export class Compiler implements ValueContext {
         else parts.push(`(${items.join(k === '_and' ? ' AND ' : ' OR ')})`);
       } else if (k === '_not') {
         parts.push(`NOT (${this.boolExp(table, alias, sub, p, perm)})`);
-      } else if (k === '_exists') {
+      } else if (k === '_exists' && perm) {
+        // Permissions only: Hasura's client bool_exp has no _exists, and a client's would read the target
+        // table with no select permission applied. A client's falls through to "not found" below.
         const entries = new Map(objectEntries(sub, this, `${table.name}_exists`, p));
         const tableVal = entries.get('_table');
         const whereVal = entries.get('_where');
