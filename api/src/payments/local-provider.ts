@@ -111,8 +111,7 @@ export function createLocalProvider(options: LocalProviderOptions): LocalProvide
       await sendEvent('checkout.session.completed', sessionObject(session, 'paid', { payment_intent: intent }));
     } else {
       const now = clock();
-      const end = new Date(now);
-      end.setUTCMonth(end.getUTCMonth() + 1);
+      const end = oneMonthLater(now);
       const subscription: SubscriptionState = {
         id: newId('sub'),
         status: 'active',
@@ -272,4 +271,15 @@ export function createLocalProvider(options: LocalProviderOptions): LocalProvide
     },
   };
   return provider;
+}
+
+/** One month later in UTC, on the month's last day when the day does not exist, as Stripe bills. */
+function oneMonthLater(date: Date): Date {
+  const end = new Date(date);
+  const day = end.getUTCDate();
+  end.setUTCDate(1);
+  end.setUTCMonth(end.getUTCMonth() + 1);
+  const lastDay = new Date(Date.UTC(end.getUTCFullYear(), end.getUTCMonth() + 1, 0)).getUTCDate();
+  end.setUTCDate(Math.min(day, lastDay));
+  return end;
 }

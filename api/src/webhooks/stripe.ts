@@ -311,13 +311,15 @@ async function apply(
       if (sub.stripe_event_at && sub.stripe_event_at > eventAt) return 'ignored';
       if (event.type === 'customer.subscription.deleted') {
         const free = await tx.query<{ id: string }>("select id from public.plans where code = 'free' and is_active");
-        const end = new Date(now);
-        end.setUTCMonth(end.getUTCMonth() + 1);
         await tx.query(
           `update public.organization_subscriptions set stripe_subscription_id = null, stripe_event_at = $2 where organization_id = $1`,
           [sub.organization_id, eventAt],
         );
-        await tx.query('select public.apply_plan_change($1, $2, null, $3, $4, $3)', [sub.organization_id, free.rows[0]!.id, now, end]);
+        // Free's first period: a month from now in UTC (the month's last day when today's does not exist).
+        await tx.query(
+          `select public.apply_plan_change($1, $2, null, $3, (($3::timestamptz at time zone 'UTC') + interval '1 month') at time zone 'UTC', $3)`,
+          [sub.organization_id, free.rows[0]!.id, now],
+        );
         keep(
           await storeNotification(
             tx,

@@ -245,6 +245,34 @@ describe('jobs', () => {
     ]);
   });
 
+  it('counts periods from the subscription anchor as Stripe bills: 31 January, 28 February, 31 March, 30 April', async () => {
+    const org = await createOrg(db.pool, { plan: 'pro' });
+    const at = (month: number, day: number) => new Date(Date.UTC(2027, month - 1, day, 10, 0));
+    await db.pool.query('select public.apply_plan_change($1, $2, null, $3, $4, $3)', [org.orgId, PLANS.pro, at(1, 31), at(2, 28)]);
+    const periods: string[][] = [];
+    for (const when of [at(3, 1), at(4, 1), at(5, 1)]) {
+      await api.cron('roll_billing_periods', when);
+      const sub = await subscriptionOf(org.orgId);
+      periods.push([sub.current_period_start.toISOString(), sub.current_period_end.toISOString()]);
+    }
+    expect(periods).toEqual([
+      [at(2, 28).toISOString(), at(3, 31).toISOString()],
+      [at(3, 31).toISOString(), at(4, 30).toISOString()],
+      [at(4, 30).toISOString(), at(5, 31).toISOString()],
+    ]);
+    // Each period's allowance expires at that period's end.
+    const { rows } = await db.pool.query(
+      `select external_ref, expires_at from public.credit_grants where organization_id = $1 and source = 'plan_allowance' order by created_at`,
+      [org.orgId],
+    );
+    expect(rows.map((r) => [r.external_ref, r.expires_at.toISOString()])).toEqual([
+      ['plan_allowance:2027-01-31', at(2, 28).toISOString()],
+      ['plan_allowance:2027-02-28', at(3, 31).toISOString()],
+      ['plan_allowance:2027-03-31', at(4, 30).toISOString()],
+      ['plan_allowance:2027-04-30', at(5, 31).toISOString()],
+    ]);
+  });
+
   it('expires reservations at the scheduled time of the cron call', async () => {
     const org = await createOrg(db.pool, { credits: '10.000' });
     await db.pool.query("select public.reserve_credits($1, 2, 'held', p_ttl_seconds => 60, p_now => $2)", [org.orgId, NOW]);
