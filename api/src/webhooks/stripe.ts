@@ -300,8 +300,13 @@ async function apply(
     case 'customer.subscription.updated':
     case 'customer.subscription.deleted': {
       const subscription = event.data.object;
-      const { rows } = await tx.query<{ organization_id: string; stripe_event_at: Date | null; pending_plan_id: string | null }>(
-        'select organization_id, stripe_event_at, pending_plan_id from public.organization_subscriptions where stripe_subscription_id = $1 for update',
+      const { rows } = await tx.query<{
+        organization_id: string;
+        status: string;
+        stripe_event_at: Date | null;
+        pending_plan_id: string | null;
+      }>(
+        'select organization_id, status, stripe_event_at, pending_plan_id from public.organization_subscriptions where stripe_subscription_id = $1 for update',
         [subscription.id],
       );
       const sub = rows[0];
@@ -311,6 +316,15 @@ async function apply(
       if (sub.stripe_event_at && sub.stripe_event_at > eventAt) return 'ignored';
       if (event.type === 'customer.subscription.deleted') {
         const free = await tx.query<{ id: string }>("select id from public.plans where code = 'free' and is_active");
+        // Ended because Stripe could not collect the renewal: the period's allowance, granted when it
+        // began, was never paid for. What is left of it goes (what was used stays used).
+        if (subscription.cancellation_details?.reason === 'payment_failed' || sub.status === 'past_due') {
+          await tx.query('select public.revoke_period_allowance($1, $2, $3)', [
+            sub.organization_id,
+            `Subscription ${subscription.id} ended unpaid`,
+            now,
+          ]);
+        }
         await tx.query(
           `update public.organization_subscriptions set stripe_subscription_id = null, stripe_event_at = $2 where organization_id = $1`,
           [sub.organization_id, eventAt],

@@ -5,7 +5,7 @@
 import { useTestDatabase } from '@org-credits/db/testing';
 import { describe, expect, it } from 'vitest';
 import { createOrg, NOW, PLANS } from '../helpers.ts';
-import { addMember, paymentState, spend, startPaymentsApi, stripeEvent, WEB_ORIGIN } from './harness.ts';
+import { addMember, availableAt, paymentState, spend, startPaymentsApi, stripeEvent, WEB_ORIGIN } from './harness.ts';
 
 const db = await useTestDatabase();
 const api = await startPaymentsApi(db);
@@ -220,9 +220,54 @@ describe('subscription events', () => {
     expect((await subscriptionOf(org.orgId)).status).toBe('past_due');
     expect((await paymentState(db.pool, org.orgId)).notifications.map((n) => n.kind)).toEqual(['payment_failed']);
 
+    await spend(db.pool, org.orgId, '120.000');
     await api.webhook(stripeEvent('customer.subscription.deleted', { ...object, status: 'canceled' }, { created: days(3) }));
     const sub = await subscriptionOf(org.orgId);
     expect(sub).toMatchObject({ plan_id: PLANS.free, status: 'active', stripe_subscription_id: null });
+    // The unpaid period's allowance: what was left of it is taken back; free's own is granted.
+    const { rows } = await db.pool.query(
+      `select g.external_ref, g.amount_credits, g.remaining_credits from public.credit_grants g
+       where g.organization_id = $1 and g.source = 'plan_allowance' order by g.external_ref`,
+      [org.orgId],
+    );
+    expect(rows).toEqual([
+      { external_ref: `plan_allowance:${periodStart.toISOString().slice(0, 10)}`, amount_credits: '500.000', remaining_credits: '0.000' },
+      { external_ref: `plan_allowance:${NOW.toISOString().slice(0, 10)}`, amount_credits: '10.000', remaining_credits: '10.000' },
+    ]);
+    const clawbacks = (await paymentState(db.pool, org.orgId)).entries.filter((e) => e.entry_type === 'clawback');
+    expect(clawbacks.map((e) => e.amount_credits)).toEqual(['-380.000']);
+    expect(await availableAt(db.pool, org.orgId)).toBe('10.000');
+  });
+
+  it("keeps the allowance of a paid period when the subscription ends at the customer's request", async () => {
+    const org = await subscribedOrg('pro');
+    const object = api.fake.objects.get(org.subscriptionId)!;
+    await api.webhook(
+      stripeEvent(
+        'customer.subscription.deleted',
+        { ...object, status: 'canceled', cancellation_details: { reason: 'cancellation_requested' } },
+        { created: days(1) },
+      ),
+    );
+    expect(await subscriptionOf(org.orgId)).toMatchObject({ plan_id: PLANS.free, stripe_subscription_id: null });
+    expect((await paymentState(db.pool, org.orgId)).entries.filter((e) => e.entry_type === 'clawback')).toEqual([]);
+    expect(await availableAt(db.pool, org.orgId)).toBe('510.000');
+  });
+
+  it('takes back the unpaid allowance when Stripe says the subscription ended for a failed payment, once', async () => {
+    const org = await subscribedOrg('pro');
+    const object = api.fake.objects.get(org.subscriptionId)!;
+    const deleted = stripeEvent(
+      'customer.subscription.deleted',
+      { ...object, status: 'canceled', cancellation_details: { reason: 'payment_failed' } },
+      { created: days(1) },
+    );
+    await api.webhook(deleted);
+    await api.webhook(deleted);
+    expect(await availableAt(db.pool, org.orgId)).toBe('10.000');
+    expect(
+      (await paymentState(db.pool, org.orgId)).entries.filter((e) => e.entry_type === 'clawback').map((e) => e.amount_credits),
+    ).toEqual(['-500.000']);
   });
 });
 
