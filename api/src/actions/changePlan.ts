@@ -83,7 +83,9 @@ export async function changePlan(ctx: ActionContext, args: z.output<typeof input
         stripePriceId: target.stripe_price_id!,
         successUrl: `${payments.webOrigin}/billing?plan=success`,
         cancelUrl: `${payments.webOrigin}/billing?plan=canceled`,
-        idempotencyKey: `subscription_checkout:${actor.orgId}:${target.id}:${now.toISOString()}`,
+        // One open checkout per org, plan and period: asking again (a second click, another tab) gets
+        // the same session back from Stripe, so a customer cannot pay for two subscriptions of one plan.
+        idempotencyKey: `subscription_checkout:${actor.orgId}:${target.id}:${periodKey}`,
       }),
     );
     return { status: 'checkout_required', checkoutUrl: session.url, effectiveAt: null, planId: target.id };

@@ -81,6 +81,19 @@ describe('changePlan', () => {
     expect(await allowanceGrants(org.orgId)).toEqual([{ amount_credits: '500.000', external_ref: 'plan_allowance:2026-11-22' }]);
   });
 
+  it('answers the same subscription Checkout to a second request for the plan, so it cannot be paid for twice', async () => {
+    const org = await createOrg(db.pool, { plan: 'free' });
+    const first = await api.action('changePlan', { planId: PLANS.pro }, org.session);
+    // A minute later, from another tab.
+    api.now = new Date(NOW.getTime() + 60_000);
+    const second = await api.action('changePlan', { planId: PLANS.pro }, org.session).finally(() => {
+      api.now = NOW;
+    });
+    expect(second.body).toEqual(first.body);
+    const calls = api.fake.requestsTo('POST', '/v1/checkout/sessions').filter((r) => r.body.metadata.organization_id === org.orgId);
+    expect(new Set(calls.map((c) => c.idempotencyKey)).size).toBe(1);
+  });
+
   it('upgrades at once with a prorated invoice, granting the allowance difference once', async () => {
     api.fake.chargeMode = 'succeed';
     const org = await subscribedOrg('pro');
