@@ -21,6 +21,13 @@ type Job = (deps: JobDeps, now: Date) => Promise<Record<string, unknown>>;
 
 /** An in-flight attempt older than this had its answer lost: the sweep sends it again with the same key. */
 const RETRY_IN_FLIGHT_AFTER_MINUTES = 10;
+/**
+ * Stripe keeps an idempotency key for 24 hours; after that the same key would make a new charge. So
+ * the sweep sends an attempt again only while it is younger than this, and reports older ones still
+ * in flight as stuck (logged as errors): someone looks the payment up in Stripe. They keep blocking
+ * that org's next auto top-up (one in flight at a time), which is the safe side.
+ */
+const RETRY_IN_FLIGHT_UNTIL_HOURS = 23;
 
 export const jobs: Record<string, Job> = {
   /** Every minute: open reservations past their expiry return their credits. */
@@ -41,11 +48,24 @@ export const jobs: Record<string, Job> = {
   /** Every 5 minutes: the auto_topup_check event's safety net, and a retry of attempts whose answer was lost. */
   async auto_topup_sweep(deps, now) {
     const stale = await deps.db.query<AttemptRow>(
-      `select * from public.auto_topup_attempts where status = 'in_flight' and created_at < $1::timestamptz - make_interval(mins => $2)
+      `select * from public.auto_topup_attempts
+       where status = 'in_flight' and created_at < $1::timestamptz - make_interval(mins => $2)
+         and created_at > $1::timestamptz - make_interval(hours => $3)
        order by created_at limit 100`,
-      [now, RETRY_IN_FLIGHT_AFTER_MINUTES],
+      [now, RETRY_IN_FLIGHT_AFTER_MINUTES, RETRY_IN_FLIGHT_UNTIL_HOURS],
     );
     for (const attempt of stale.rows) await chargeAttempt(deps, attempt, now);
+    const stuck = await deps.db.query<{ id: string; organization_id: string; stripe_payment_intent_id: string | null }>(
+      `select id, organization_id, stripe_payment_intent_id from public.auto_topup_attempts
+       where status = 'in_flight' and created_at <= $1::timestamptz - make_interval(hours => $2) order by created_at`,
+      [now, RETRY_IN_FLIGHT_UNTIL_HOURS],
+    );
+    for (const a of stuck.rows) {
+      (deps.logger ?? console).error(
+        `[auto-topup] attempt ${a.id} of org ${a.organization_id} has been in flight for over ${RETRY_IN_FLIGHT_UNTIL_HOURS} hours ` +
+          `(payment intent ${a.stripe_payment_intent_id ?? 'unknown'}): not sent again, look it up in Stripe`,
+      );
+    }
     const due = await deps.db.query<{ organization_id: string }>(
       `select s.organization_id from public.auto_topup_settings s
        cross join lateral public.get_credit_balance(s.organization_id, $1) b
@@ -63,7 +83,12 @@ export const jobs: Record<string, Job> = {
     const dropped = await deps.db.query("delete from public.auto_topup_checks where created_at < $1::timestamptz - interval '1 day'", [
       now,
     ]);
-    return { retried: stale.rowCount ?? 0, attempts: outcomes, staleChecksDeleted: dropped.rowCount ?? 0 };
+    return {
+      retried: stale.rowCount ?? 0,
+      stuck: stuck.rows.map((a) => a.id),
+      attempts: outcomes,
+      staleChecksDeleted: dropped.rowCount ?? 0,
+    };
   },
   /** Every 15 minutes: 50 / 80 / 100 % of the allowance used, and below the auto top-up threshold; once per period each. */
   async usage_notifications({ db, payments, logger }, now) {

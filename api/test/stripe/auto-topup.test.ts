@@ -247,6 +247,21 @@ describe('auto top-up', () => {
     expect(await availableAt(db.pool, org.orgId, minutes(11))).toBe('589.000');
   });
 
+  it('does not send an attempt again once Stripe has forgotten its idempotency key (a day), and reports it as stuck', async () => {
+    api.fake.chargeMode = 'fail';
+    const org = await autoTopUpOrg();
+    await spend(db.pool, org.orgId, '30.000');
+    const [check] = await checksOf(db.pool, org.orgId);
+    expect((await api.checkEvent(check!)).body.autoTopUp).toBe('in_flight');
+    api.fake.chargeMode = 'succeed';
+    const [attempt] = (await paymentState(db.pool, org.orgId)).attempts;
+    const sweep = await api.cron('auto_topup_sweep', minutes(30 * 60));
+    expect(sweep.status).toBe(200);
+    expect(sweep.body.stuck).toContain(attempt.id);
+    expect(chargesFor(org.orgId)).toHaveLength(1);
+    expect((await paymentState(db.pool, org.orgId)).attempts).toEqual([expect.objectContaining({ id: attempt.id, status: 'in_flight' })]);
+  });
+
   it('claws back a refunded auto top-up charge once', async () => {
     api.fake.chargeMode = 'succeed';
     const org = await autoTopUpOrg();
