@@ -252,6 +252,24 @@ describe('reservations', () => {
     expect(error).toMatchObject({ code: 'SPEND_LIMIT_EXCEEDED', detail: { limit: 'monthly', used: '16.000', limit_credits: '18.000' } });
     expect((await reserve(pool, org, '2', 'f', { now: at(DAY) })).status).toBe('open');
   });
+  it('never moves a spend counter back: a settle dated before midnight that runs after one dated after it', async () => {
+    const org = await createOrg(pool);
+    await grant(pool, org, '1000', 'purchase', 'cs');
+    await pool.query('insert into public.spend_limits (organization_id, daily_limit_credits) values ($1, 15)', [org]);
+    // T0 is 12:00 UTC: the day ends 12 hours later.
+    const beforeMidnight = at(12 * 3600 - 1);
+    const afterMidnight = at(12 * 3600 + 1);
+    const a = await reserve(pool, org, '7', 'a', { now: beforeMidnight });
+    const b = await reserve(pool, org, '7', 'b', { now: beforeMidnight });
+    await settle(pool, b.id, '7', { now: afterMidnight });
+    await settle(pool, a.id, '7', { now: beforeMidnight });
+    const { rows } = await pool.query('select spend_day::text, spend_day_credits from public.credit_balances where organization_id = $1', [
+      org,
+    ]);
+    expect(rows[0]).toEqual({ spend_day: '2030-01-16', spend_day_credits: '7.000' });
+    await expectRefusedUnchanged(pool, org, 'SPEND_LIMIT_EXCEEDED', () => reserve(pool, org, '10', 'c', { now: at(12 * 3600 + 60) }));
+    expect((await reserve(pool, org, '8', 'c', { now: at(12 * 3600 + 60) })).status).toBe('open');
+  });
 });
 
 describe('settling and releasing', () => {
