@@ -17,7 +17,7 @@ import { type Catalog, loadCatalog } from './catalog.ts';
 import type { EngineConfig } from './config.ts';
 import { EngineError, fromPgError, toGraphqlError } from './errors.ts';
 import type { CompileOptions, Plan, RequestContext } from './graphql/compile.ts';
-import { compileOperation, resolveVariables, selectOperation } from './graphql/plan.ts';
+import { checkOperationVariables, compileOperation, resolveVariables, selectOperation } from './graphql/plan.ts';
 import { buildRoleSchema } from './graphql/schema.ts';
 import { parseRequestBody } from './graphql/values.ts';
 import { type MetadataContext, type MetadataOperation, runOperation } from './metadata/api.ts';
@@ -240,6 +240,7 @@ export class EngineCore {
       const resolved = resolveVariables(cached.document, cached.op, vars);
       const withActions = actionRoots(this.actionCatalog, this.compileOptions(session), cached.document, cached.op, resolved);
       if (withActions) {
+        checkOperationVariables(this.compileOptions(session), cached.document, cached.op, resolved, this.roleSchema(session));
         const cookies: string[] = [];
         const data = await this.runActions(session, headers, cached, resolved, request.query, withActions, cookies);
         return { status: 200, body: `{"data":${data}}`, ...(cookies.length ? { headers: { 'set-cookie': cookies } } : {}) };
@@ -247,7 +248,7 @@ export class EngineCore {
       const nulls = (cached.op.variableDefinitions ?? []).map((d) => (resolved[d.variable.name.value] == null ? '0' : '1')).join('');
       let plan = cached.plans.get(nulls);
       if (!plan) {
-        plan = compileOperation(this.compileOptions(session), cached.document, cached.op, resolved);
+        plan = compileOperation(this.compileOptions(session), cached.document, cached.op, resolved, this.roleSchema(session));
         if (!plan.dynamic) cached.plans.set(nulls, plan);
       }
       for (const name of plan.sessionVariables) {
@@ -285,7 +286,7 @@ export class EngineCore {
         env: this.config.env,
         cookies,
         runSql: (op) => {
-          const plan = compileOperation(options, parsed.document, op, vars);
+          const plan = compileOperation(options, parsed.document, op, vars, this.roleSchema(session));
           for (const name of plan.sessionVariables) {
             if (session.variables[name] === undefined) throw new EngineError('not-found', `missing session variable: "${name}"`);
           }

@@ -129,7 +129,7 @@ describe('select queries as the admin', () => {
   it('uses variables, fragments, aliases, @skip and @include', async () => {
     const { body } = await gql(
       engine,
-      `query Q($id: Int!, $no: Boolean!) { first: entry(id: $id) { ...F note @skip(if: $no) } second: entry(id: 2) { ...F kind @include(if: $no) } __typename }
+      `query Q($id: bigint!, $no: Boolean!) { first: entry(id: $id) { ...F note @skip(if: $no) } second: entry(id: 2) { ...F kind @include(if: $no) } __typename }
        fragment F on entries { id }`,
       { variables: { id: 1, no: true } },
     );

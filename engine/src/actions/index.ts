@@ -16,6 +16,7 @@ import type { Session } from '../auth.ts';
 import { type CompileOptions, Compiler, type MergedField } from '../graphql/compile.ts';
 import { fragmentsOf } from '../graphql/plan.ts';
 import type { Vars } from '../graphql/values.ts';
+import { definitionsOf } from '../graphql/variable-types.ts';
 import { type ActionCatalog, type ActionInfo, actionVisible, baseName, builtinScalars, printType } from './catalog.ts';
 import { executeAction } from './execute.ts';
 
@@ -50,7 +51,7 @@ export function actionRoots(
   if (!catalog?.actions.size || op.operation === 'subscription') return null;
   const quick = op.selectionSet.selections.some((s) => s.kind !== Kind.FIELD || catalog.actions.has(s.name.value));
   if (!quick) return null;
-  const compiler = new Compiler(options, vars, fragmentsOf(document));
+  const compiler = new Compiler(options, vars, fragmentsOf(document), definitionsOf(op));
   const fields = compiler.collect(op.selectionSet, op.operation === 'mutation' ? 'mutation_root' : 'query_root', '$');
   return fields.some((f) => visibleAction(catalog, options, op, f.name)) ? fields : null;
 }
@@ -63,7 +64,7 @@ function visibleAction(catalog: ActionCatalog, options: CompileOptions, op: Oper
 
 /** Runs the operation's root fields; returns the `data` object's JSON text. */
 export async function runWithActions(run: ActionRun, fields: MergedField[]): Promise<string> {
-  const compiler = new Compiler(run.options, run.vars, fragmentsOf(run.document));
+  const compiler = new Compiler(run.options, run.vars, fragmentsOf(run.document), definitionsOf(run.op));
   const rootType = run.op.operation === 'mutation' ? 'mutation_root' : 'query_root';
   const one = async (f: MergedField): Promise<string> => {
     if (f.name === '__typename') return JSON.stringify(rootType);

@@ -1,7 +1,16 @@
 // GraphQL → SQL. Each root field becomes ONE statement that builds its JSON inside Postgres.
 // Session variables travel as one JSON bind parameter ($1) and every argument value as its own
 // bind parameter: nothing from a request is ever spliced into SQL text.
-import { type DirectiveNode, type FieldNode, type FragmentDefinitionNode, Kind, type SelectionSetNode } from 'graphql';
+import {
+  type DirectiveNode,
+  type FieldNode,
+  type FragmentDefinitionNode,
+  GraphQLBoolean,
+  GraphQLNonNull,
+  Kind,
+  type SelectionSetNode,
+  type VariableDefinitionNode,
+} from 'graphql';
 import { RawNumber } from '../actions/json.ts';
 import { validation } from '../errors.ts';
 import type { SelectPermission } from '../metadata/types.ts';
@@ -16,6 +25,7 @@ import {
   type TableInfo,
 } from '../model.ts';
 import { describe, isNull, jsValue, listItems, objectEntries, toPgParam, type Val, type ValueContext, type Vars } from './values.ts';
+import { typeCheckVariable } from './variable-types.ts';
 
 export interface RequestContext {
   vars: Vars;
@@ -67,6 +77,8 @@ export interface MergedField {
   chain: string[];
 }
 
+const BOOLEAN_NON_NULL = new GraphQLNonNull(GraphQLBoolean);
+
 const numericScalars = new Set(['numeric', 'bigint', 'float8']);
 
 const comparisonOps: Record<string, string> = { _eq: '=', _neq: '<>', _gt: '>', _lt: '<', _gte: '>=', _lte: '<=' };
@@ -116,6 +128,8 @@ export class Compiler implements ValueContext {
     readonly options: CompileOptions,
     vars: Vars,
     readonly fragments: Map<string, FragmentDefinitionNode>,
+    /** The operation's variable definitions: a variable's declared type is checked where it is used. */
+    readonly definitions: Map<string, VariableDefinitionNode> = new Map(),
   ) {
     this.vars = vars;
   }
@@ -248,6 +262,10 @@ export class Compiler implements ValueContext {
       }
       const arg = d.arguments?.find((a) => a.name.value === 'if');
       if (!arg) throw validation(`missing required field "if"`, path);
+      // Hasura's `if` is a Boolean! field of the directive's arguments: path …selectionSet.<directive>.args.if.
+      if (arg.value.kind === Kind.VARIABLE) {
+        typeCheckVariable(this.definitions, arg.value, BOOLEAN_NON_NULL, false, `${path}.${d.name.value}.args.if`);
+      }
       const value = jsValue({ node: arg.value }, this);
       if (typeof value !== 'boolean') throw validation(`expected a boolean for type "Boolean", but found a ${typeof value}`, path);
       if (d.name.value === 'skip' && value) keep = false;

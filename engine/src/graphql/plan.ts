@@ -3,6 +3,7 @@ import {
   type DirectiveNode,
   type DocumentNode,
   type FragmentDefinitionNode,
+  type GraphQLSchema,
   Kind,
   type OperationDefinitionNode,
   parse as parseDocument,
@@ -13,7 +14,9 @@ import { EngineError, validation } from '../errors.ts';
 import type { FunctionInfo, TableInfo } from '../model.ts';
 import { type CompileOptions, Compiler, type MergedField, type Plan, type RootPlan } from './compile.ts';
 import { compileMutationField } from './mutation.ts';
+import { buildRoleSchema } from './schema.ts';
 import type { Vars } from './values.ts';
+import { checkVariableTypes, definitionsOf, untypedError } from './variable-types.ts';
 
 export interface RootFieldRef {
   kind:
@@ -207,11 +210,39 @@ function literalValue(node: { kind: Kind; value?: string; values?: readonly unkn
 
 export interface CompiledOperation extends Plan {}
 
-/** Compiles the operation for a role. Throws EngineError with Hasura's messages. */
-export function compileOperation(options: CompileOptions, document: DocumentNode, op: OperationDefinitionNode, vars: Vars): Plan {
-  const compiler = new Compiler(options, vars, fragmentsOf(document));
+/**
+ * Checks every variable's declared type where it is used, for an operation not compiled as a whole
+ * (one with action fields, src/actions): mismatches and usages the schema cannot type are refused
+ * before anything runs.
+ */
+export function checkOperationVariables(
+  options: CompileOptions,
+  document: DocumentNode,
+  op: OperationDefinitionNode,
+  vars: Vars,
+  schema: GraphQLSchema,
+): void {
+  const compiler = new Compiler(options, vars, fragmentsOf(document), definitionsOf(op));
+  const untyped = checkVariableTypes(schema, compiler, op);
+  if (untyped.length) throw untypedError(untyped);
+}
+
+/**
+ * Compiles the operation for a role. Throws EngineError with Hasura's messages. `schema` is the role's
+ * schema as introspection serves it: every variable's declared type is checked against it where the
+ * variable is used, before anything is compiled (src/graphql/variable-types.ts).
+ */
+export function compileOperation(
+  options: CompileOptions,
+  document: DocumentNode,
+  op: OperationDefinitionNode,
+  vars: Vars,
+  schema: GraphQLSchema,
+): Plan {
+  const compiler = new Compiler(options, vars, fragmentsOf(document), definitionsOf(op));
   const operation = op.operation;
   for (const d of op.directives ?? []) throw validation(`directive "${d.name.value}" is not allowed on a ${operation}`);
+  const untyped = checkVariableTypes(schema, compiler, op);
   // A subscription is a live query (src/subscriptions): the query root's fields under subscription_root.
   const fields = rootFields(options);
   const available = operation === 'mutation' ? fields.mutation : fields.query;
@@ -240,6 +271,8 @@ export function compileOperation(options: CompileOptions, document: DocumentNode
     const sql = compileRoot(compiler, ref, f, path);
     roots.push({ alias: f.alias, kind: 'sql', sql, params: compiler.params });
   }
+  // A variable at a name the compiler accepted but the schema does not declare: refused, never run unchecked.
+  if (untyped.length) throw untypedError(untyped);
   return { operation, roots, sessionVariables: [...compiler.sessionVariables], dynamic: compiler.dynamic };
 }
 
@@ -279,7 +312,7 @@ export function compileStatements(
   const document = parseDocument(query);
   const op = selectOperation(document, operationName);
   const vars = resolveVariables(document, op, variables);
-  const plan = compileOperation(options, document, op, vars);
+  const plan = compileOperation(options, document, op, vars, buildRoleSchema(options));
   const ctx = { vars, session };
   return plan.roots.filter((r) => r.kind === 'sql').map((r) => ({ text: r.sql as string, values: (r.params ?? []).map((g) => g(ctx)) }));
 }

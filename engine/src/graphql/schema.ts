@@ -186,6 +186,12 @@ export function buildRoleSchema(options: CompileOptions): GraphQLSchema {
         const fields: GraphQLFieldConfigMap<unknown, unknown> = {};
         for (const c of selectCols(t)) {
           fields[c.field] = { type: c.pg.nullable ? colType(c) : new GraphQLNonNull(colType(c)), description: c.pg.comment ?? undefined };
+          // Hasura's json/jsonb columns take `path: String` (compile.ts reads it).
+          if (c.scalar === 'json' || c.scalar === 'jsonb') {
+            (fields[c.field] as { args?: GraphQLFieldConfigArgumentMap }).args = {
+              path: { type: GraphQLString, description: 'JSON select path' },
+            };
+          }
         }
         for (const rel of t.objectRelationships.values()) {
           if (!canSelect(rel.target)) continue;

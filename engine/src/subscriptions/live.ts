@@ -284,7 +284,7 @@ export class LiveQueries {
 
   compile(session: Session, document: DocumentNode, op: OperationDefinitionNode, vars: Record<string, unknown>): Compiled {
     const options = this.core.compileOptions(session);
-    const plan: Plan = compileOperation(options, document, op, vars);
+    const plan: Plan = compileOperation(options, document, op, vars, this.core.roleSchema(session));
     const roots = plan.roots;
     if (roots.length !== 1) throw new EngineError('validation-failed', 'subscriptions must select one top level field', '$');
     const root = roots[0] as Plan['roots'][number];
