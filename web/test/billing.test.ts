@@ -3,7 +3,7 @@ import BillingAutoTopUp from '../src/components/billing/BillingAutoTopUp.vue';
 import BillingNotifications from '../src/components/billing/BillingNotifications.vue';
 import BillingSpendLimits from '../src/components/billing/BillingSpendLimits.vue';
 import BillingPage from '../src/pages/BillingPage.vue';
-import { plan, subscription } from '../src/preview/fixtures.ts';
+import { autoTopUp, plan, subscription } from '../src/preview/fixtures.ts';
 import { callsOf, createHarness, NOW, settle } from './support/harness.ts';
 
 describe('BillingPage by role', () => {
@@ -131,6 +131,17 @@ describe('BillingAutoTopUp', () => {
     await settle();
     expect(wrapper.text()).toContain('Choose the pack to buy when the balance runs low.');
     expect(callsOf(h.calls, 'SaveAutoTopUpSettings')).toHaveLength(0);
+  });
+
+  it('says why auto top-up was turned off, in the words the server wrote', async () => {
+    const reason = 'Turned off after two payments in a row failed (last: Your card was declined.)';
+    const h = createHarness({
+      handlers: { AutoTopUpSettings: () => ({ data: { auto_topup_settings_by_pk: autoTopUp({ disabled_reason: reason }) } }) },
+    });
+    const wrapper = h.mountApp(BillingAutoTopUp, { canManage: true });
+    await settle();
+    expect(wrapper.get('[data-test="disabled-reason"]').text()).toBe(`${reason}.`);
+    expect(wrapper.text()).not.toContain('Turned off: Turned off');
   });
 });
 

@@ -226,20 +226,30 @@ async function apply(
     case 'charge.dispute.closed': {
       const dispute = event.data.object;
       const won = event.type === 'charge.dispute.created' ? null : dispute.status === 'won' || dispute.status === 'warning_closed';
-      const { rows } = await tx.query<{ purchase_id: string | null }>(
+      const { rows } = await tx.query<{ purchase_id: string | null; organization_id: string }>(
         'select * from public.dispute_topup_purchase($1, $2, $3, $4, $5, $6)',
         [idOf(dispute.payment_intent), dispute.id, dispute.amount, won, idOf(dispute.charge), now],
       );
-      if (rows[0]?.purchase_id) return 'processed';
-      // Not a purchase: maybe an auto top-up's charge.
-      const attempt = await tx.query<{ attempt_id: string | null }>('select * from public.dispute_auto_topup_attempt($1, $2, $3, $4, $5)', [
-        idOf(dispute.payment_intent),
-        dispute.id,
-        dispute.amount,
-        won,
-        now,
-      ]);
-      return attempt.rows[0]?.attempt_id ? 'processed' : 'ignored';
+      let orgId = rows[0]?.purchase_id ? rows[0].organization_id : null;
+      if (!orgId) {
+        // Not a purchase: maybe an auto top-up's charge.
+        const attempt = await tx.query<{ attempt_id: string | null; organization_id: string }>(
+          'select * from public.dispute_auto_topup_attempt($1, $2, $3, $4, $5)',
+          [idOf(dispute.payment_intent), dispute.id, dispute.amount, won, now],
+        );
+        orgId = attempt.rows[0]?.attempt_id ? attempt.rows[0].organization_id : null;
+      }
+      if (!orgId) return 'ignored';
+      // A customer who disputes a charge is not charged off-session again until someone decides to:
+      // auto top-up turns off (an owner can turn it on again).
+      if (won !== true) {
+        await tx.query(
+          `update public.auto_topup_settings set enabled = false, disabled_reason = $2, updated_at = $3
+           where organization_id = $1 and enabled`,
+          [orgId, `Turned off because a payment was disputed (${dispute.id}); turn it on again once that is settled`, now],
+        );
+      }
+      return 'processed';
     }
     case 'payment_intent.succeeded':
     case 'payment_intent.payment_failed': {

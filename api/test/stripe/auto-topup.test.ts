@@ -196,6 +196,13 @@ describe('auto top-up', () => {
     expect(await availableAt(db.pool, org.orgId)).toBe('90.000');
     expect((await api.cron('auto_topup_sweep', minutes(120))).body.attempts).toEqual({});
     expect(chargesFor(org.orgId)).toHaveLength(2);
+    // An owner turns it on again: it starts afresh, so one more decline does not turn it off at once.
+    await db.pool.query('update public.auto_topup_settings set enabled = true where organization_id = $1', [org.orgId]);
+    state = await paymentState(db.pool, org.orgId);
+    expect(state.settings[0]).toMatchObject({ enabled: true, consecutive_failures: 0, disabled_reason: null });
+    expect((await api.cron('auto_topup_sweep', minutes(180))).body.attempts[org.orgId]).toBe('failed');
+    state = await paymentState(db.pool, org.orgId);
+    expect(state.settings[0]).toMatchObject({ enabled: true, consecutive_failures: 1, disabled_reason: null });
   });
 
   it('asks the owners to pay on-session when the bank requires authentication, and completes when they do', async () => {
@@ -302,6 +309,11 @@ describe('auto top-up', () => {
     expect(opened).toMatchObject({ status: 200, body: { outcome: 'processed' } });
     await api.webhook(stripeEvent('charge.dispute.created', dispute));
     expect(await availableAt(db.pool, org.orgId)).toBe('90.000');
+    // No more off-session charges to a card whose owner disputes one: auto top-up is off, saying why.
+    expect((await paymentState(db.pool, org.orgId)).settings[0]).toMatchObject({
+      enabled: false,
+      disabled_reason: 'Turned off because a payment was disputed (dp_auto); turn it on again once that is settled',
+    });
     await api.webhook(stripeEvent('charge.dispute.closed', { ...dispute, status: 'won' }));
     expect(await availableAt(db.pool, org.orgId)).toBe('590.000');
     const { rows } = await db.pool.query(
