@@ -135,16 +135,21 @@ async function apply(
           [purchaseId, session.id],
         );
       }
+      // The purchase's row first (fulfil_topup_purchase locks it too), to know whether this event is
+      // the one that fulfils it.
+      const unfulfilled = await tx.query(
+        'select 1 from public.topup_purchases where stripe_checkout_session_id = $1 and grant_id is null for update',
+        [session.id],
+      );
       const { rows } = await tx.query<{ id: string | null; organization_id: string }>(
         'select * from public.fulfil_topup_purchase($1, $2, $3)',
         [session.id, idOf(session.payment_intent), now],
       );
       if (!rows[0]?.id) return 'ignored';
       // Refunds and disputes of this payment that Stripe delivered before it was fulfilled found no
-      // purchase then (it had no payment intent yet): apply them now, oldest first. Each is
-      // idempotent, so one applied before changes nothing.
+      // purchase then (it had no payment intent yet): apply them now, oldest first, once.
       const intentId = idOf(session.payment_intent);
-      if (intentId) {
+      if (intentId && unfulfilled.rowCount) {
         const earlier = await tx.query<{ payload: ChargeEvent }>(
           `select payload from public.stripe_events where payment_intent_id = $1 and id <> $2 order by created_at_stripe, id`,
           [intentId, event.id],

@@ -288,6 +288,12 @@ describe('refunds and disputes', () => {
 
   it('applies a dispute opened before the checkout completed, once the purchase is fulfilled', async () => {
     const { org, purchase } = await checkout();
+    await db.pool.query(
+      'insert into public.auto_topup_settings (organization_id, enabled, threshold_credits, package_id) values ($1, true, 50, $2)',
+      [org.orgId, PACKS.pack500],
+    );
+    // The card of this payment, which the completion saves for auto top-up.
+    api.fake.objects.set('pi_dispute_early', { id: 'pi_dispute_early', object: 'payment_intent', payment_method: 'pm_card_visa' });
     const dispute = {
       id: 'dp_early',
       object: 'dispute',
@@ -305,6 +311,15 @@ describe('refunds and disputes', () => {
       ['grant', '500.000'],
       ['clawback', '-500.000'],
     ]);
+    expect(state.settings[0]).toMatchObject({ enabled: false });
+    // The owner turns auto top-up on again; a later event of the same checkout applies nothing again.
+    await db.pool.query('update public.auto_topup_settings set enabled = true where organization_id = $1', [org.orgId]);
+    const on = await paymentState(db.pool, org.orgId);
+    await api.webhook(stripeEvent('checkout.session.async_payment_succeeded', paidSession(purchase, 'pi_dispute_early')));
+    const after = await paymentState(db.pool, org.orgId);
+    expect(after.settings[0]).toMatchObject({ enabled: true, disabled_reason: null });
+    expect(after.entries).toEqual(on.entries);
+    expect(after.purchases).toEqual(on.purchases);
   });
 
   it('gives the credits back when a dispute is won, even when "closed" arrives before "created"', async () => {
