@@ -292,8 +292,8 @@ function insertRows(
     ctes.push({ name, sql: `SELECT ${a}.*, true AS "__chk" FROM ${table.sql} AS ${a} WHERE false` });
     return name;
   }
-  const check = perm?.check ? c.permExp(table, a, perm.check) : 'true';
   const conflict = conflictSql();
+  const check = insertCheckSql(c, table, a, perm, conflict !== '');
   const hasArrays = rows.some((r) => r.arrays.length > 0);
   const insertOne = (rowSet: typeof rows): string => {
     const cols = [...new Set(rowSet.flatMap((r) => [...r.values.keys()]))];
@@ -327,6 +327,20 @@ function insertRows(
   }
   ctes.push({ name, sql: parts.map((p) => `SELECT * FROM ${p}`).join(' UNION ALL ') });
   return name;
+}
+
+/**
+ * The check each written row must pass, as Hasura's `insertOrUpdateCheckExpr` (Translate/Insert.hs):
+ * with an ON CONFLICT clause and an update permission that has a `check`, a row the conflict updated
+ * (xmax <> 0) is checked against the update permission's `check` and an inserted one (xmax = 0)
+ * against the insert permission's; otherwise every row against the insert permission's `check`.
+ */
+function insertCheckSql(c: Compiler, table: TableInfo, alias: string, perm: InsertPermission | null, onConflict: boolean): string {
+  const insertCheck = perm?.check ? c.permExp(table, alias, perm.check) : 'true';
+  if (!perm || !onConflict) return insertCheck;
+  const upd = table.update.get(c.options.role);
+  if (!upd?.check) return insertCheck;
+  return `CASE WHEN ${alias}.xmax = 0 THEN (${insertCheck}) ELSE (${c.permExp(table, alias, upd.check)}) END`;
 }
 
 function onConflictSql(c: Compiler, table: TableInfo, alias: string, v: Val, path: string): string {
