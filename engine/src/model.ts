@@ -109,6 +109,19 @@ export interface Model {
   roles: Set<string>;
 }
 
+/**
+ * Scalars of Hasura's numeric columns (`isNumType`: integer, smallint, bigint, real, double precision,
+ * numeric, money): those with `sum` / `avg` / `stddev` / … aggregate fields and `_inc`.
+ */
+export const numericScalars: ReadonlySet<string> = new Set(['Int', 'smallint', 'bigint', 'Float', 'float8', 'numeric', 'money']);
+
+/**
+ * Scalars Hasura answers as JSON strings with HASURA_GRAPHQL_STRINGIFY_NUMERIC_TYPES (`isBigNum`: bigint,
+ * bigserial, numeric, double precision, money), as `toJSONableExp` casts them to text: columns, scalar
+ * computed fields, and every aggregate of such a column (`avg` too, although its GraphQL type is Float).
+ */
+export const stringifiedScalars: ReadonlySet<string> = new Set(['bigint', 'numeric', 'float8', 'money']);
+
 /** Hasura's GraphQL scalar for a Postgres type name. */
 export function scalarFor(typeName: string): string {
   switch (typeName) {

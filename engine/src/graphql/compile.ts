@@ -19,9 +19,11 @@ import {
   type ComputedFieldInfo,
   type FunctionInfo,
   type Model,
+  numericScalars,
   qualifiedSql,
   quoteIdent,
   type RelationshipInfo,
+  stringifiedScalars,
   type TableInfo,
 } from '../model.ts';
 import { describe, isNull, jsValue, listItems, objectEntries, toPgParam, type Val, type ValueContext, type Vars } from './values.ts';
@@ -78,8 +80,6 @@ export interface MergedField {
 }
 
 const BOOLEAN_NON_NULL = new GraphQLNonNull(GraphQLBoolean);
-
-const numericScalars = new Set(['numeric', 'bigint', 'float8']);
 
 const comparisonOps: Record<string, string> = { _eq: '=', _neq: '<>', _gt: '>', _lt: '<', _gte: '>=', _lte: '<=' };
 const textOps: Record<string, string> = {
@@ -667,7 +667,7 @@ export class Compiler implements ValueContext {
         return `${alias}.${quoteIdent(column.name)} #> ${this.constParam(keys, 'text[]')}`;
       }
       const ref = `${alias}.${quoteIdent(column.name)}`;
-      if (this.options.stringifyNumeric && numericScalars.has(column.scalar)) {
+      if (this.options.stringifyNumeric && stringifiedScalars.has(column.scalar)) {
         return column.isArray ? `${ref}::text[]` : `${ref}::text`;
       }
       return ref;
@@ -705,7 +705,7 @@ export class Compiler implements ValueContext {
       const fnArgs = this.args(f, ['args'], path).get('args');
       const callArgs = fnArgs ? new Map(objectEntries(fnArgs, this, `${cf.name}_args`, `${path}.args.args`)) : new Map<string, Val>();
       const call = this.computedCall(table, cf, alias, callArgs, path);
-      if (this.options.stringifyNumeric && numericScalars.has(cf.scalar)) return `(${call})::text`;
+      if (this.options.stringifyNumeric && stringifiedScalars.has(cf.scalar)) return `(${call})::text`;
       return call;
     }
     throw validation(`field "${f.name}" not found in type: '${table.name}'`, path);
@@ -873,9 +873,9 @@ export class Compiler implements ValueContext {
             throw validation(`field "${colField.name}" not found in type: '${opType}'`, cp);
           }
           let expr = `${part.name}(${b}.${quoteIdent(col.name)})`;
-          const resultScalar =
-            part.name === 'max' || part.name === 'min' ? col.scalar : part.name === 'sum' ? sumScalar(col.scalar) : 'Float';
-          if (this.options.stringifyNumeric && numericScalars.has(resultScalar)) expr = `(${expr})::text`;
+          // As Hasura's toJSONableExp, by the column's type for every operator (avg of a numeric or
+          // bigint column is a string, avg of an Int column a number), whatever the field's GraphQL type.
+          if (this.options.stringifyNumeric && stringifiedScalars.has(col.scalar)) expr = `(${expr})::text`;
           inner.push([colField.alias, expr]);
         }
         pairs.push([part.alias, buildObject(inner)]);
@@ -969,16 +969,10 @@ function scalarOf(type: string): string {
   }
 }
 
-/** Hasura types `sum` like the column (`Int` stays a JSON number even when numeric types are stringified). */
-function sumScalar(scalar: string): string {
-  return scalar;
-}
-
-const numericForAgg = new Set(['Int', 'smallint', 'bigint', 'numeric', 'Float', 'float8', 'money']);
 function aggregatable(op: string, col: ColumnInfo): boolean {
   if (col.isArray) return false;
   if (op === 'max' || op === 'min') return !['json', 'jsonb', 'Boolean', 'point', 'uuid'].includes(col.scalar);
-  return numericForAgg.has(col.scalar);
+  return numericScalars.has(col.scalar);
 }
 
 /** `json_build_object` for up to 50 pairs; more are built from a row, keeping the order. */

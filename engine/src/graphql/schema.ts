@@ -19,7 +19,7 @@ import {
   GraphQLSchema,
   GraphQLString,
 } from 'graphql';
-import type { ColumnInfo, Model, TableInfo } from '../model.ts';
+import { type ColumnInfo, type Model, numericScalars, type TableInfo } from '../model.ts';
 import type { CompileOptions } from './compile.ts';
 import { comparisonTypeName } from './compile.ts';
 import { rootFields } from './plan.ts';
@@ -235,7 +235,7 @@ export function buildRoleSchema(options: CompileOptions): GraphQLSchema {
     let a = aggregates.get(t);
     if (a) return a;
     const cols = selectCols(t);
-    const numeric = cols.filter((c) => !c.isArray && ['Int', 'smallint', 'bigint', 'numeric', 'Float', 'float8'].includes(c.scalar));
+    const numeric = cols.filter((c) => !c.isArray && numericScalars.has(c.scalar));
     const comparable = cols.filter((c) => !c.isArray && !['json', 'jsonb', 'Boolean', 'uuid'].includes(c.scalar));
     const opFields: GraphQLFieldConfigMap<unknown, unknown> = {
       count: {
@@ -372,9 +372,7 @@ export function buildRoleSchema(options: CompileOptions): GraphQLSchema {
       input(`${t.name}_set_input`, () => Object.fromEntries(updateCols(t).map((c) => [c.field, { type: colType(c) }])));
     const updateArgs = (): GraphQLFieldConfigArgumentMap => {
       const args: GraphQLFieldConfigArgumentMap = { _set: { type: setInput() } };
-      const numeric = updateCols(t).filter(
-        (c) => ['Int', 'smallint', 'bigint', 'numeric', 'Float', 'float8'].includes(c.scalar) && !c.isArray,
-      );
+      const numeric = updateCols(t).filter((c) => numericScalars.has(c.scalar) && !c.isArray);
       if (numeric.length)
         args._inc = {
           type: input(`${t.name}_inc_input`, () => Object.fromEntries(numeric.map((c) => [c.field, { type: scalar(c.scalar) }]))),
