@@ -131,6 +131,19 @@ describe('action requests', () => {
       service(),
     );
     expect(unknownField.body.errors?.[0]).toMatchObject({ message: `field "nope" not found in type: 'ReserveCreditsOutput'` });
+    // At the field's path, as Hasura's field parser checks argument names (before withKey "args").
+    const unknownArgument = await post(
+      'mutation { reserveCredits(capability: "chat", qualityLevel: "fast", idempotencyKey: "k", foo: 1) { reservationId } }',
+      service(),
+    );
+    expect(unknownArgument.body).toEqual({
+      errors: [
+        {
+          message: '"reserveCredits" has no argument named "foo"',
+          extensions: { code: 'validation-failed', path: '$.selectionSet.reserveCredits' },
+        },
+      ],
+    });
     expect(seen).toHaveLength(0);
   });
 

@@ -434,7 +434,7 @@ export async function executeAction(r: ActionRequest, info: ActionInfo, f: Merge
   // 1. arguments and selection, before anything is sent
   const argNodes = new Map((f.nodes[0]?.arguments ?? []).map((a) => [a.name.value, a.value]));
   for (const k of argNodes.keys())
-    if (!info.args.some((a) => a.name === k)) throw validation(`"${f.name}" has no argument named "${k}"`, `${path}.args`);
+    if (!info.args.some((a) => a.name === k)) throw validation(`"${f.name}" has no argument named "${k}"`, path);
   const input: Record<string, Json> = {};
   for (const arg of info.args) {
     const node = argNodes.get(arg.name);

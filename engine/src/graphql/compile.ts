@@ -9,6 +9,7 @@ import {
   GraphQLNonNull,
   Kind,
   type SelectionSetNode,
+  type ValueNode,
   type VariableDefinitionNode,
 } from 'graphql';
 import { RawNumber } from '../actions/json.ts';
@@ -219,11 +220,15 @@ export class Compiler implements ValueContext {
           const alias = sel.alias?.value ?? sel.name.value;
           const existing = out.get(alias);
           if (existing) {
+            // Hasura's mergeFields (Parser/Collect.hs), at the selection set being collected.
             if (existing.name !== sel.name.value) {
               throw validation(
-                `cannot merge different fields: ${existing.name} and ${sel.name.value} under the same alias ${alias}`,
-                prefix,
+                `selection of both "${existing.name}" and "${sel.name.value}" specify the same response name, "${alias}"`,
+                `${path}.selectionSet`,
               );
+            }
+            if (!sameArguments(existing.nodes[0] as FieldNode, sel)) {
+              throw validation(`inconsistent arguments between multiple selections of field "${existing.name}"`, `${path}.selectionSet`);
             }
             existing.nodes.push(sel);
           } else out.set(alias, { alias, name: sel.name.value, nodes: [sel], path: `${prefix}.selectionSet.${alias}`, chain });
@@ -279,10 +284,19 @@ export class Compiler implements ValueContext {
     const out = new Map<string, Val>();
     for (const arg of node.arguments ?? []) {
       const name = arg.name.value;
-      if (!allowed.includes(name)) throw validation(`"${field.name}" has no argument named "${name}"`, `${path}.args`);
+      // Hasura's rawSelection checks argument names at the field's own path, before withKey "args".
+      if (!allowed.includes(name)) throw validation(`"${field.name}" has no argument named "${name}"`, path);
       out.set(name, { node: arg.value });
     }
     return out;
+  }
+
+  /**
+   * Refuses a selection set on a field of scalar type, as Hasura's field parser does
+   * (`rawSelection`: before its arguments are read).
+   */
+  leaf(field: MergedField): void {
+    if (field.nodes.some((n) => n.selectionSet)) throw validation('unexpected subselection set for non-object field', field.path);
   }
 
   /** The merged sub-selection of a field of object type `typeName`: refused when there is none, as Hasura's parser does. */
@@ -659,6 +673,7 @@ export class Compiler implements ValueContext {
     if (f.name === '__typename') return `'${table.name.replaceAll("'", "''")}'::text`;
     const column = table.byField.get(f.name);
     if (column && this.columnAllowed(table, column)) {
+      this.leaf(f);
       const isJson = column.scalar === 'json' || column.scalar === 'jsonb';
       const colArgs = this.args(f, isJson ? ['path'] : [], path);
       const pathArg = colArgs.get('path');
@@ -702,6 +717,7 @@ export class Compiler implements ValueContext {
         const call = this.computedCall(table, cf, alias, callArgs, path);
         return this.selectList(cf.returnsTable, f, path, { source: call, extraArgs: ['args'] });
       }
+      this.leaf(f);
       const fnArgs = this.args(f, ['args'], path).get('args');
       const callArgs = fnArgs ? new Map(objectEntries(fnArgs, this, `${cf.name}_args`, `${path}.args.args`)) : new Map<string, Val>();
       const call = this.computedCall(table, cf, alias, callArgs, path);
@@ -838,6 +854,7 @@ export class Compiler implements ValueContext {
       if (part.name === '__typename') {
         pairs.push([part.alias, `'${typeName}'::text`]);
       } else if (part.name === 'count') {
+        this.leaf(part);
         const args = this.args(part, ['columns', 'distinct'], p);
         const cols = args.get('columns');
         const distinct = args.get('distinct') ? jsValue(args.get('distinct') as Val, this) === true : false;
@@ -872,6 +889,8 @@ export class Compiler implements ValueContext {
           if (!col || !this.columnAllowed(table, col) || !aggregatable(part.name, col)) {
             throw validation(`field "${colField.name}" not found in type: '${opType}'`, cp);
           }
+          this.leaf(colField);
+          this.args(colField, [], cp);
           let expr = `${part.name}(${b}.${quoteIdent(col.name)})`;
           // As Hasura's toJSONableExp, by the column's type for every operator (avg of a numeric or
           // bigint column is a string, avg of an Int column a number), whatever the field's GraphQL type.
@@ -973,6 +992,64 @@ function aggregatable(op: string, col: ColumnInfo): boolean {
   if (col.isArray) return false;
   if (op === 'max' || op === 'min') return !['json', 'jsonb', 'Boolean', 'point', 'uuid'].includes(col.scalar);
   return numericScalars.has(col.scalar);
+}
+
+/** Equal arguments, as Hasura compares them when merging fields: by name, values structurally (object fields in any order). */
+function sameArguments(a: FieldNode, b: FieldNode): boolean {
+  const left = new Map((a.arguments ?? []).map((x) => [x.name.value, x.value]));
+  const right = new Map((b.arguments ?? []).map((x) => [x.name.value, x.value]));
+  if (left.size !== right.size) return false;
+  for (const [name, value] of left) {
+    const other = right.get(name);
+    if (!other || !sameValue(value, other)) return false;
+  }
+  return true;
+}
+
+function sameValue(a: ValueNode, b: ValueNode): boolean {
+  if (a.kind !== b.kind) return false;
+  switch (a.kind) {
+    case Kind.VARIABLE:
+      return a.name.value === (b as typeof a).name.value;
+    case Kind.NULL:
+      return true;
+    case Kind.INT:
+      return BigInt(a.value) === BigInt((b as typeof a).value);
+    case Kind.FLOAT:
+      return decimalKey(a.value) === decimalKey((b as typeof a).value);
+    case Kind.STRING:
+    case Kind.BOOLEAN:
+    case Kind.ENUM:
+      return a.value === (b as typeof a).value;
+    case Kind.LIST: {
+      const other = (b as typeof a).values;
+      return a.values.length === other.length && a.values.every((v, i) => sameValue(v, other[i] as ValueNode));
+    }
+    case Kind.OBJECT: {
+      const left = new Map(a.fields.map((f) => [f.name.value, f.value]));
+      const right = new Map((b as typeof a).fields.map((f) => [f.name.value, f.value]));
+      if (left.size !== right.size) return false;
+      for (const [name, value] of left) {
+        const other = right.get(name);
+        if (!other || !sameValue(value, other)) return false;
+      }
+      return true;
+    }
+  }
+}
+
+/** A GraphQL float literal's exact value as a canonical key (digits and exponent), as Hasura's Scientific compares. */
+function decimalKey(text: string): string {
+  const [mantissa = '', exp = '0'] = text.toLowerCase().split('e');
+  const negative = mantissa.startsWith('-');
+  const [whole = '', fraction = ''] = mantissa.replace(/^[-+]/, '').split('.');
+  let digits = `${whole}${fraction}`.replace(/^0+/, '');
+  if (digits === '') return '0';
+  let exponent = BigInt(exp) - BigInt(fraction.length);
+  const trailing = digits.length - digits.replace(/0+$/, '').length;
+  digits = digits.slice(0, digits.length - trailing);
+  exponent += BigInt(trailing);
+  return `${negative ? '-' : ''}${digits}e${exponent}`;
 }
 
 /** `json_build_object` for up to 50 pairs; more are built from a row, keeping the order. */

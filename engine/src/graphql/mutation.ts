@@ -391,8 +391,11 @@ function responseJson(c: Compiler, table: TableInfo, cte: string, f: MergedField
   for (const part of c.collect(c.subSelection(f, typeName), typeName, path)) {
     const p = part.path;
     if (part.name === '__typename') pairs.push([part.alias, `'${typeName}'::text`]);
-    else if (part.name === 'affected_rows') pairs.push([part.alias, affected ?? `(SELECT count(*) FROM ${cte})`]);
-    else if (part.name === 'returning' && c.canSelect(table)) {
+    else if (part.name === 'affected_rows') {
+      c.leaf(part);
+      c.args(part, [], p);
+      pairs.push([part.alias, affected ?? `(SELECT count(*) FROM ${cte})`]);
+    } else if (part.name === 'returning' && c.canSelect(table)) {
       const b = c.alias();
       const row = c.rowJson(table, b, c.subSelection(part, table.name), p);
       // As Hasura does, `returning` shows the written rows with the role's select columns (not its row filter).
