@@ -15,7 +15,7 @@ import {
 import { Authenticator, type Session } from './auth.ts';
 import { type Catalog, loadCatalog } from './catalog.ts';
 import type { EngineConfig } from './config.ts';
-import { EngineError, fromPgError, toGraphqlError } from './errors.ts';
+import { duringExecution, EngineError, fromPgError, isExecutionError, toGraphqlError } from './errors.ts';
 import type { CompileOptions, Plan, RequestContext } from './graphql/compile.ts';
 import { checkOperationVariables, compileOperation, resolveVariables, selectOperation } from './graphql/plan.ts';
 import { buildRoleSchema } from './graphql/schema.ts';
@@ -50,6 +50,8 @@ export interface HttpAnswer {
   headers?: Record<string, string[]>;
   /** The role the request ran as, once authenticated (for the request log). */
   role?: string;
+  /** The error was raised while the operation ran, not before (see duringExecution). */
+  executionError?: boolean;
 }
 
 const PLAN_CACHE_MAX = 2000;
@@ -200,8 +202,9 @@ export class EngineCore {
       error instanceof EngineError ? error : new EngineError('unexpected', (error as Error).message ?? 'unexpected error', '$', 500);
     if (!(error instanceof EngineError))
       this.log({ level: 'error', message: 'unexpected error', error: String((error as Error).stack ?? error) });
-    if (error instanceof ActionHandlerError) return { status: 200, body: `{"errors":[${error.toJson()}]}` };
-    return { status: legacy ? e.status : 200, body: JSON.stringify({ errors: [toGraphqlError(e, internal)] }) };
+    const executionError = isExecutionError(error);
+    if (error instanceof ActionHandlerError) return { status: 200, body: `{"errors":[${error.toJson()}]}`, executionError };
+    return { status: legacy ? e.status : 200, body: JSON.stringify({ errors: [toGraphqlError(e, internal)] }), executionError };
   }
 
   private async one(
@@ -254,7 +257,7 @@ export class EngineCore {
       for (const name of plan.sessionVariables) {
         if (session.variables[name] === undefined) throw new EngineError('not-found', `missing session variable: "${name}"`);
       }
-      const data = await this.run(session, plan, cached, resolved);
+      const data = await duringExecution(this.run(session, plan, cached, resolved));
       return { status: 200, body: `{"data":${data}}` };
     } catch (error) {
       return this.graphqlError(error, legacy, internal);
@@ -290,7 +293,7 @@ export class EngineCore {
           for (const name of plan.sessionVariables) {
             if (session.variables[name] === undefined) throw new EngineError('not-found', `missing session variable: "${name}"`);
           }
-          return this.run(session, plan, parsed, vars);
+          return duringExecution(this.run(session, plan, parsed, vars));
         },
       },
       fields,

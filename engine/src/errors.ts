@@ -13,6 +13,24 @@ export class EngineError extends Error {
   }
 }
 
+/**
+ * Errors raised while an operation ran (a statement, an action's handler) rather than before it (parsing,
+ * validation, planning): Hasura's postExecErr vs preExecErr, which the older WebSocket protocol sends
+ * differently (`data` vs `error`).
+ */
+const executionErrors = new WeakSet<object>();
+
+export async function duringExecution<T>(run: Promise<T>): Promise<T> {
+  try {
+    return await run;
+  } catch (error) {
+    if (error && typeof error === 'object') executionErrors.add(error);
+    throw error;
+  }
+}
+
+export const isExecutionError = (error: unknown): boolean => !!error && typeof error === 'object' && executionErrors.has(error);
+
 export const validation = (message: string, path = '$') => new EngineError('validation-failed', message, path);
 export const notFound = (message: string, path = '$') => new EngineError('not-found', message, path);
 export const permissionError = (message: string, path = '$') => new EngineError('permission-error', message, path);

@@ -6,7 +6,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { Kind, type TypeNode, type ValueNode } from 'graphql';
 import type pg from 'pg';
 import type { Session } from '../auth.ts';
-import { EngineError, validation } from '../errors.ts';
+import { duringExecution, EngineError, validation } from '../errors.ts';
 import type { CompileOptions, Compiler, Getter, MergedField } from '../graphql/compile.ts';
 import { httpCall, parseUrl } from '../http-call.ts';
 import { quoteIdent } from '../model.ts';
@@ -449,7 +449,11 @@ export async function executeAction(r: ActionRequest, info: ActionInfo, f: Merge
   for (const name of r.compiler.sessionVariables)
     if (!before.has(name) && r.session.variables[name] === undefined)
       throw new EngineError('not-found', `missing session variable: "${name}"`);
+  return duringExecution(callAction(r, info, input, level));
+}
 
+/** Steps 2 and 3 of executeAction: what fails from here on fails while the operation runs. */
+async function callAction(r: ActionRequest, info: ActionInfo, input: Record<string, Json>, level: Level | undefined): Promise<string> {
   // 2. the handler
   const d = info.action.definition;
   const url = resolveTemplate(d.handler, r.env);

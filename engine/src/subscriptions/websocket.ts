@@ -194,6 +194,9 @@ class Connection {
       case 'complete':
       case 'stop':
         if ((message.type === 'complete') !== transport) break;
+        // The older protocol: a stop without an id is a message Hasura cannot parse (test_stop_without_id).
+        if (!transport && typeof message.id !== 'string')
+          return this.protocolError('parsing ClientMessage failed: the key "id" was not present');
         return this.onStop(message.id);
       case 'connection_terminate':
         if (transport) break;
@@ -254,12 +257,25 @@ class Connection {
     this.socket.close(1000, 'Could not verify JWT: JWTExpired');
   }
 
-  private errorMessage(id: string, error: EngineError) {
-    const internal = this.internalErrors();
-    const body = toGraphqlError(error, internal);
-    // graphql-transport-ws: a list of GraphQL errors; the older protocol: one error object.
+  /**
+   * A start that cannot begin (Hasura's sendStartErr: `start-failed`): one error object on the older
+   * protocol, a list on graphql-transport-ws.
+   */
+  private startError(id: string, error: EngineError) {
+    const body = toGraphqlError(error, this.internalErrors());
     const payload = this.protocol === 'graphql-transport-ws' ? [body] : body;
     this.send(JSON.stringify({ type: 'error', id, payload }));
+  }
+
+  /**
+   * An operation's errors, as Hasura sends them: graphql-transport-ws, an `error` with the list; the older
+   * protocol, `{"errors":[…]}` in an `error` when the operation failed before it ran (preExecErr, the
+   * Apollo fmtErrorMessage) and in a `data` message when it failed while running (postExecErr, a
+   * statement or an action's handler).
+   */
+  private operationErrors(id: string, errors: unknown[], executionError = false) {
+    if (this.protocol === 'graphql-transport-ws') return this.send(JSON.stringify({ type: 'error', id, payload: errors }));
+    this.send(JSON.stringify({ type: executionError ? 'data' : 'error', id, payload: { errors } }));
   }
 
   private internalErrors(): boolean {
@@ -282,13 +298,13 @@ class Connection {
         this.initError !== null
           ? `cannot start as connection_init failed with: ${this.initError}`
           : 'start received before the connection is initialised';
-      this.errorMessage(id, new EngineError('start-failed', message));
+      this.startError(id, new EngineError('start-failed', message));
       this.send(JSON.stringify({ type: 'complete', id }));
       return;
     }
     if (this.operations.has(id)) {
       if (transport) return this.close(4409, `Subscriber for ${id} already exists`);
-      this.errorMessage(id, new EngineError('start-failed', `an operation already exists with this id: ${id}`));
+      this.startError(id, new EngineError('start-failed', `an operation already exists with this id: ${id}`));
       this.send(JSON.stringify({ type: 'complete', id }));
       return;
     }
@@ -305,8 +321,8 @@ class Connection {
       this.operations.delete(id);
       this.logOperation(id, request, started, answer.body);
       if (answer.body.startsWith('{"errors"')) {
-        const errors = (JSON.parse(answer.body) as { errors: { message: string; extensions: { code: string; path: string } }[] }).errors;
-        this.send(JSON.stringify({ type: 'error', id, payload: transport ? errors : errors[0] }));
+        const errors = (JSON.parse(answer.body) as { errors: unknown[] }).errors;
+        this.operationErrors(id, errors, answer.executionError);
       } else this.send(this.dataMessage(id, answer.body));
       this.send(JSON.stringify({ type: 'complete', id }));
       return;
@@ -315,8 +331,7 @@ class Connection {
       push: (response) => this.send(this.dataMessage(id, response)),
       end: (response) => {
         this.operations.delete(id);
-        const errors = (JSON.parse(response) as { errors: unknown[] }).errors;
-        this.send(JSON.stringify({ type: 'error', id, payload: transport ? errors : errors[0] }));
+        this.operationErrors(id, (JSON.parse(response) as { errors: unknown[] }).errors);
         if (!transport) this.send(JSON.stringify({ type: 'complete', id }));
       },
     };
@@ -329,7 +344,7 @@ class Connection {
     } catch (error) {
       const e = error instanceof EngineError ? error : new EngineError('unexpected', String((error as Error).message ?? error));
       this.log('operation', { operation_id: id, operation_type: 'query_err', code: e.code });
-      this.errorMessage(id, e);
+      this.operationErrors(id, [toGraphqlError(e, this.internalErrors())]);
       if (!transport) this.send(JSON.stringify({ type: 'complete', id }));
     }
   }
