@@ -388,6 +388,15 @@ export function buildRoleSchema(options: CompileOptions): GraphQLSchema {
         args._delete_key = {
           type: input(`${t.name}_delete_key_input`, () => Object.fromEntries(jsonb.map((c) => [c.field, { type: GraphQLString }]))),
         };
+        // Hasura's Postgres update operators: an Int index, a path of non-null Strings.
+        args._delete_elem = {
+          type: input(`${t.name}_delete_elem_input`, () => Object.fromEntries(jsonb.map((c) => [c.field, { type: GraphQLInt }]))),
+        };
+        args._delete_at_path = {
+          type: input(`${t.name}_delete_at_path_input`, () =>
+            Object.fromEntries(jsonb.map((c) => [c.field, { type: new GraphQLList(new GraphQLNonNull(GraphQLString)) }])),
+          ),
+        };
       }
       return args;
     };
