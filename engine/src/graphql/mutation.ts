@@ -4,7 +4,7 @@
 // hdb_catalog.check_violation, failing the whole request's transaction.
 import { validation } from '../errors.ts';
 import type { InsertPermission, UpdatePermission } from '../metadata/types.ts';
-import { type ColumnInfo, quoteIdent, type RelationshipInfo, type TableInfo } from '../model.ts';
+import { type ColumnInfo, numericScalars, quoteIdent, type RelationshipInfo, type TableInfo } from '../model.ts';
 import { buildObject, type Compiler, type Getter, type MergedField } from './compile.ts';
 import type { RootFieldRef } from './plan.ts';
 import { isNull, jsValue, listItems, objectEntries, type Val } from './values.ts';
@@ -38,6 +38,12 @@ export function compileMutationField(
     for (const [i, u] of listItems(updates, c).entries()) {
       c.resetParams();
       const entries = new Map(objectEntries(u, c, `${ref.table.name}_updates`, `${path}.args.updates[${i}]`));
+      const operators = updateOperators(c, ref.table);
+      for (const k of entries.keys()) {
+        if (k !== 'where' && !operators.includes(k)) {
+          throw validation(`field "${k}" not found in type: '${ref.table.name}_updates'`, `${path}.args.updates[${i}].${k}`);
+        }
+      }
       const ctes: Cte[] = [];
       const name = updateCte(c, ref.table, entries, ctes, `${path}.args.updates[${i}]`, false);
       statements.push({ sql: finish(c, ref.table, ctes, name, f, path, false), params: c.params });
@@ -75,9 +81,8 @@ function compileOne(c: Compiler, ref: RootFieldRef, f: MergedField, path: string
     case 'update':
     case 'update_by_pk': {
       const ctes: Cte[] = [];
-      const allowed = ['_set', '_inc', '_append', '_prepend', '_delete_key', '_delete_elem', '_delete_at_path'];
-      const args = c.args(f, [...allowed, ref.kind === 'update' ? 'where' : 'pk_columns'], path);
-      const name = updateCte(c, table, args, ctes, path, ref.kind === 'update_by_pk');
+      const args = c.args(f, [...updateOperators(c, table), ref.kind === 'update' ? 'where' : 'pk_columns'], path);
+      const name = updateCte(c, table, args, ctes, `${path}.args`, ref.kind === 'update_by_pk');
       return finish(c, table, ctes, name, f, path, ref.kind === 'update_by_pk');
     }
     case 'delete':
@@ -125,13 +130,33 @@ function pkConds(c: Compiler, table: TableInfo, alias: string, args: Map<string,
     .join(' AND ');
 }
 
-function updateCte(c: Compiler, table: TableInfo, args: Map<string, Val>, ctes: Cte[], path: string, byPk: boolean): string {
+/**
+ * Whether Hasura's update operator applies to a column (its `updateOperatorApplicableColumn`): `_set`
+ * to every column, `_inc` to numeric ones, the jsonb operators to jsonb ones. `<table><op>_input` has
+ * a field for each updatable column it applies to.
+ */
+function operatorApplies(op: string, col: ColumnInfo): boolean {
+  if (op === '_set') return true;
+  if (op === '_inc') return numericScalars.has(col.scalar) && !col.isArray;
+  return col.scalar === 'jsonb' && !col.isArray;
+}
+
+/** The update operators of the role's update on `table`: those that apply to one of its updatable columns at least, as Hasura's. */
+function updateOperators(c: Compiler, table: TableInfo): string[] {
+  const perm = c.options.isAdmin ? null : (table.update.get(c.options.role) ?? null);
+  const cols = table.columns.filter((col) => !col.pg.generated && (!perm || perm.columns === '*' || perm.columns.includes(col.name)));
+  return ['_set', '_inc', '_append', '_prepend', '_delete_key', '_delete_elem', '_delete_at_path'].filter((op) =>
+    cols.some((col) => operatorApplies(op, col)),
+  );
+}
+
+function updateCte(c: Compiler, table: TableInfo, args: Map<string, Val>, ctes: Cte[], argsPath: string, byPk: boolean): string {
   const perm: UpdatePermission | null = c.options.isAdmin ? null : (table.update.get(c.options.role) ?? null);
   const a = c.alias();
   const sets = new Map<string, string>();
-  const updatable = (field: string, typeName: string, p: string): ColumnInfo => {
+  const updatable = (op: string, field: string, typeName: string, p: string): ColumnInfo => {
     const col = table.byField.get(field);
-    if (!col || (perm && perm.columns !== '*' && !perm.columns.includes(col.name)) || col.pg.generated) {
+    if (!col || (perm && perm.columns !== '*' && !perm.columns.includes(col.name)) || col.pg.generated || !operatorApplies(op, col)) {
       throw validation(`field "${field}" not found in type: '${typeName}'`, p);
     }
     return col;
@@ -139,9 +164,9 @@ function updateCte(c: Compiler, table: TableInfo, args: Map<string, Val>, ctes: 
   for (const [op, v] of args) {
     if (op === 'where' || op === 'pk_columns' || isNull(v, c)) continue;
     const typeName = op === '_set' ? `${table.name}_set_input` : `${table.name}${op}_input`;
-    for (const [field, x] of objectEntries(v, c, typeName, `${path}.args.${op}`)) {
-      const p = `${path}.args.${op}.${field}`;
-      const col = updatable(field, typeName, p);
+    for (const [field, x] of objectEntries(v, c, typeName, `${argsPath}.${op}`)) {
+      const p = `${argsPath}.${op}.${field}`;
+      const col = updatable(op, field, typeName, p);
       const ref = `${a}.${quoteIdent(col.name)}`;
       const prev = sets.get(col.name);
       const cur = prev ? `(${prev})` : ref;
@@ -179,20 +204,20 @@ function updateCte(c: Compiler, table: TableInfo, args: Map<string, Val>, ctes: 
   if (perm) conds.push(c.permExp(table, a, perm.filter ?? {}));
   if (byPk) {
     const pk = args.get('pk_columns');
-    if (!pk) throw validation('missing required field "pk_columns"', `${path}.args`);
+    if (!pk) throw validation('missing required field "pk_columns"', `${argsPath}`);
     conds.push(
       pkConds(
         c,
         table,
         a,
-        new Map(objectEntries(pk, c, `${table.name}_pk_columns_input`, `${path}.args.pk_columns`)),
-        `${path}.args.pk_columns`,
+        new Map(objectEntries(pk, c, `${table.name}_pk_columns_input`, `${argsPath}.pk_columns`)),
+        `${argsPath}.pk_columns`,
       ),
     );
   } else {
     const where = args.get('where');
-    if (!where) throw validation('missing required field "where"', `${path}.args`);
-    conds.push(c.boolExp(table, a, where, `${path}.args.where`));
+    if (!where) throw validation('missing required field "where"', `${argsPath}`);
+    conds.push(c.boolExp(table, a, where, `${argsPath}.where`));
   }
   const check = perm?.check ? c.permExp(table, a, perm.check) : 'true';
   const name = `_m${c.alias()}`;
