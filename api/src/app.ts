@@ -66,7 +66,7 @@ export function createApp(deps: AppDeps): express.Express {
   const secret = requireSecret(deps.actionSecret);
   const hasuraJson = express.json({ limit: BODY_LIMITS.hasura });
   const payments = deps.payments;
-  const runAction = async (body: unknown): Promise<unknown> => {
+  const runAction = async (body: unknown, signal?: AbortSignal): Promise<unknown> => {
     const envelope = actionEnvelope.safeParse(body);
     if (!envelope.success) throw invalidInputFromZod(envelope.error, 'action request');
     const { action, input, session_variables } = envelope.data;
@@ -75,13 +75,22 @@ export function createApp(deps: AppDeps): express.Express {
     const session = sessionFrom(session_variables);
     const args = definition.input.safeParse(input);
     if (!args.success) throw invalidInputFromZod(args.error, `input of ${action.name}`);
-    return definition.handler({ session, db: deps.db, ai: deps.ai, clock, ...(payments ? { payments } : {}) }, args.data);
+    return definition.handler(
+      { session, db: deps.db, ai: deps.ai, clock, ...(payments ? { payments } : {}), ...(signal ? { signal } : {}) },
+      args.data,
+    );
   };
   // POST /actions, the hot path (every reserve and settle), is the first route, so the router does
   // not walk the layers below for it: the secret before the body is even parsed, then the body,
   // then the action; errors go to the error middleware registered last.
   app.post('/actions', secret, hasuraJson, async (req, res) => {
-    res.json(await runAction(req.body));
+    // Hasura gave up (its action timeout) or the connection broke: work still running for this
+    // request, such as an AI call, stops, so a call the caller was told failed is not charged.
+    const gone = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) gone.abort(new Error('the caller stopped waiting for the answer'));
+    });
+    res.json(await runAction(req.body, gone.signal));
   });
 
   app.get('/healthz', async (_req, res) => {

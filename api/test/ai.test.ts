@@ -112,6 +112,20 @@ describe('the OpenAI-compatible provider', () => {
     await expect(ai.complete(request())).rejects.toMatchObject({ code: 'AI_PROVIDER_ERROR' });
   });
 
+  it('refuses impossible token counts, which no settle would take', async () => {
+    const ai = createOpenAIProvider({ apiKey: 'sk-test-123', baseUrl: await baseUrl() });
+    for (const usage of [
+      { prompt_tokens: -5, completion_tokens: 9 },
+      { prompt_tokens: 17, completion_tokens: 20_000_000 },
+    ]) {
+      reply = { status: 200, body: { choices: [{ message: { content: 'hi' } }], usage } };
+      await expect(ai.complete(request())).rejects.toMatchObject({
+        code: 'AI_PROVIDER_ERROR',
+        message: expect.stringContaining('impossible token counts'),
+      });
+    }
+  });
+
   it('reports a server that does not answer', async () => {
     const ai = createOpenAIProvider({ apiKey: 'k', baseUrl: 'http://127.0.0.1:9/v1' });
     await expect(ai.complete(request())).rejects.toMatchObject({ code: 'AI_PROVIDER_ERROR' });

@@ -5,10 +5,34 @@ import { useTestDatabase } from '@org-credits/db/testing';
 import { describe, expect, it } from 'vitest';
 import type { AIProvider } from '../src/ai/index.ts';
 import { AppError } from '../src/errors.ts';
-import { available, createOrg, snapshot, startApi } from './helpers.ts';
+import { ACTION_SECRET, available, createOrg, envelope, snapshot, startApi } from './helpers.ts';
 
 const db = await useTestDatabase();
 const api = await startApi(db);
+
+/** A vendor that counts its calls (the outer edge): a replayed key must not reach it. */
+let counted = 0;
+const countingAI: AIProvider = {
+  name: 'counting',
+  async complete(request) {
+    counted++;
+    return { text: `answer ${counted} to: ${request.prompt.slice(0, 20)}`, inputTokens: 20, outputTokens: 10 };
+  },
+};
+const counting = await startApi(db, { ai: countingAI });
+
+/** A vendor that takes its time and stops when told to (the outer edge). */
+let slowStarted: () => void = () => undefined;
+const slowAI: AIProvider = {
+  name: 'slow',
+  complete(request) {
+    slowStarted();
+    return new Promise((_resolve, reject) => {
+      request.signal?.addEventListener('abort', () => reject(new AppError('AI_PROVIDER_ERROR', 'the AI call was stopped')));
+    });
+  },
+};
+const slow = await startApi(db, { ai: slowAI });
 
 /** A vendor that is down (the outer edge). */
 const downAI: AIProvider = {
@@ -59,14 +83,49 @@ describe('runPlayground', () => {
     expect(res.body).toMatchObject({ chargedCredits: '2.000', availableCredits: '8.000', modelId: 'mistral/mistral-small-latest' });
   });
 
-  it('answers a retry with the same key with the same run, charging once', async () => {
+  it('refuses a key whose run is over, without calling the model again (no uncharged runs)', async () => {
     const org = await createOrg(db.pool, { credits: '10.000' });
     const input = { capability: 'question_suggestions', qualityLevel: 'fast', prompt, idempotencyKey: randomUUID() };
-    const first = await api.action('runPlayground', input, org.session);
+    const first = await counting.action('runPlayground', input, org.session);
+    expect(first.status).toBe(200);
+    const calls = counted;
     const before = await snapshot(db.pool, org.orgId);
-    const retry = await api.action('runPlayground', input, org.session);
-    expect(retry.body).toEqual(first.body);
+    // The same key again, even with another prompt of the same size.
+    for (const p of [prompt, prompt.replace('Summarize', 'Rephrase!')]) {
+      const retry = await counting.action('runPlayground', { ...input, prompt: p }, org.session);
+      expect(retry.status).toBe(409);
+      expect(retry.body.extensions.code).toBe('RESERVATION_ALREADY_RESOLVED');
+      expect(retry.body.message).toContain(`which is already settled: a new AI call needs a new key`);
+    }
+    expect(counted).toBe(calls);
     expect(await snapshot(db.pool, org.orgId)).toEqual(before);
+  });
+
+  it("stops the AI call and gives the hold back when the caller stops waiting (Hasura's timeout)", async () => {
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    const started = new Promise<void>((resolve) => {
+      slowStarted = resolve;
+    });
+    const gone = new AbortController();
+    const call = fetch(`${slow.url}/actions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-org-credits-secret': ACTION_SECRET },
+      body: JSON.stringify(
+        envelope('runPlayground', { capability: 'summarization', qualityLevel: 'fast', prompt, idempotencyKey: randomUUID() }, org.session),
+      ),
+      signal: gone.signal,
+    }).catch(() => undefined);
+    await started;
+    gone.abort();
+    await call;
+    let status = 'open';
+    for (let i = 0; i < 100 && status === 'open'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const { rows } = await db.pool.query('select status from public.credit_reservations where organization_id = $1', [org.orgId]);
+      status = rows[0]?.status ?? 'open';
+    }
+    expect(status).toBe('released');
+    expect(await available(db.pool, org.orgId)).toBe('10.000');
   });
 
   it('gives the hold back when the AI provider fails, and says so', async () => {

@@ -79,6 +79,27 @@ describe('reserveCredits', () => {
     expect(await snapshot(db.pool, other.orgId)).toEqual(before);
   });
 
+  it('refuses a key whose reservation is already settled or released: its call is over (RESERVATION_ALREADY_RESOLVED)', async () => {
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    const input = { capability: 'summarization', qualityLevel: 'enhanced', idempotencyKey: randomUUID() };
+    const first = await api.action('reserveCredits', input, org.session);
+    expect(first.status).toBe(200);
+    const released = await api.action(
+      'releaseCredits',
+      { reservationId: first.body.reservationId, reason: 'the call failed' },
+      org.session,
+    );
+    expect(released.status).toBe(200);
+    const before = await snapshot(db.pool, org.orgId);
+    const again = await api.action('reserveCredits', input, org.session);
+    expect(again.status).toBe(409);
+    expect(again.body.extensions.code).toBe('RESERVATION_ALREADY_RESOLVED');
+    expect(again.body.message).toBe(
+      `idempotency key ${input.idempotencyKey} belongs to reservation ${first.body.reservationId}, which is already released: a new AI call needs a new key`,
+    );
+    expect(await snapshot(db.pool, org.orgId)).toEqual(before);
+  });
+
   it('returns the same reservation when retried with the same key after the first answer was lost', async () => {
     const org = await createOrg(db.pool, { credits: '10.000' });
     const key = randomUUID();

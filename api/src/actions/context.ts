@@ -13,6 +13,8 @@ export interface ActionContext {
   clock: () => Date;
   /** The payment provider and settings (part 2's actions); absent where payments are not configured. */
   payments?: Payments;
+  /** Aborted when the caller (Hasura) stops waiting for the answer; absent in-process and in tests. */
+  signal?: AbortSignal;
 }
 
 export interface ActionDefinition<S extends z.ZodType = z.ZodType, O = unknown> {

@@ -29,6 +29,7 @@ export interface ReserveCreditsOutput {
 
 interface ReservationRow {
   id: string;
+  status: string;
   amount_credits: string;
   expires_at: Date;
   model_id: string;
@@ -60,7 +61,7 @@ with offer as (
   join public.llm_models m on m.id = pq.model_id
   where s.organization_id = $1 and ($6::int is null or c.pricing_mode = 'per_call' or $6::int <= c.max_input_tokens)
 )
-select r.id, r.amount_credits::text, r.expires_at, r.model_id, ${availableSql('$1', '$8')}
+select r.id, r.status, r.amount_credits::text, r.expires_at, r.model_id, ${availableSql('$1', '$8')}
 from offer o
 cross join lateral public.reserve_credits(p_org_id => $1, p_amount => greatest(o.hold, coalesce($7::numeric, 0))::numeric(20, 3),
   p_idempotency_key => $4, p_capability_code => o.capability_code, p_quality_level_code => o.quality_level_code,
@@ -84,6 +85,15 @@ export async function reserveCredits(ctx: ActionContext, args: z.output<typeof i
     ).catch((error: unknown) => withRequiredPlan(ctx, args, error))
   ).rows[0];
   row ??= await reserveSlowly(ctx, actor, args, now);
+  // The key's reservation was already settled, released or expired: its AI call is over. Answering
+  // it as a hold would let the caller run the call again and never be charged for it.
+  if (row.status !== 'open') {
+    throw new AppError(
+      'RESERVATION_ALREADY_RESOLVED',
+      `idempotency key ${args.idempotencyKey} belongs to reservation ${row.id}, which is already ${row.status}: a new AI call needs a new key`,
+      { detail: { reservation_id: row.id, status: row.status } },
+    );
+  }
   return {
     reservationId: row.id,
     amountCredits: formatDecimal(parseDecimal(row.amount_credits, CREDIT_SCALE), CREDIT_SCALE),
@@ -101,7 +111,7 @@ async function reserveSlowly(ctx: ActionContext, actor: OrgActor, args: z.output
   const amount = formatDecimal(maxBigInt(server, client), CREDIT_SCALE);
   const { rows } = await ledger(() =>
     ctx.db.query<ReservationRow>(
-      `select r.id, r.amount_credits::text, r.expires_at, r.model_id, ${availableSql('$1', '$9')}
+      `select r.id, r.status, r.amount_credits::text, r.expires_at, r.model_id, ${availableSql('$1', '$9')}
        from public.reserve_credits(p_org_id => $1, p_amount => $2::numeric, p_idempotency_key => $3, p_capability_code => $4,
          p_quality_level_code => $5, p_model_id => $6, p_pricing => $7::jsonb, p_user_id => $8, p_now => $9) r`,
       [actor.orgId, amount, args.idempotencyKey, offer.capability, offer.qualityLevel, offer.modelId, offer.pricing, actor.userId, now],

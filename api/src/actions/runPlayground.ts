@@ -50,6 +50,7 @@ export async function runPlayground(ctx: ActionContext, args: z.output<typeof in
         capability: offer.capability,
         prompt: args.prompt,
         maxOutputTokens: offer.pricing.pricing_mode === 'per_call' ? 300 : offer.limits.maxOutputTokens,
+        ...(ctx.signal ? { signal: ctx.signal } : {}),
       });
       const usage =
         offer.pricing.pricing_mode === 'per_call'

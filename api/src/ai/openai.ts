@@ -1,5 +1,6 @@
 // An OpenAI-compatible provider: the chat completions endpoint of any server that speaks it
 // (OpenAI itself, or a gateway in front of other vendors), used when its key is configured.
+import { tokenCount } from '../actions/inputs.ts';
 import { AppError } from '../errors.ts';
 import type { AIProvider, Completion, CompletionRequest } from './provider.ts';
 
@@ -9,7 +10,11 @@ export interface OpenAIProviderOptions {
   baseUrl: string;
   /** @default globalThis.fetch */
   fetch?: typeof fetch;
-  /** @default 60000 */
+  /**
+   * How long one completion may take. Shorter than Hasura's 60 s timeout of runPlayground, so that a
+   * slow provider fails (and its hold is released) while the caller still waits for the answer,
+   * with the reserve and settle around it. @default 45000
+   */
   timeoutMs?: number;
 }
 
@@ -25,7 +30,7 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): AIProvider
   return {
     name: 'openai-compatible',
     async complete(request: CompletionRequest): Promise<Completion> {
-      const signals = [AbortSignal.timeout(options.timeoutMs ?? 60_000), ...(request.signal ? [request.signal] : [])];
+      const signals = [AbortSignal.timeout(options.timeoutMs ?? 45_000), ...(request.signal ? [request.signal] : [])];
       let response: Response;
       try {
         response = await doFetch(url, {
@@ -55,6 +60,14 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): AIProvider
       const outputTokens = body.usage?.completion_tokens;
       if (typeof text !== 'string' || !Number.isInteger(inputTokens) || !Number.isInteger(outputTokens)) {
         throw new AppError('AI_PROVIDER_ERROR', 'the AI provider answered without a message and its token usage');
+      }
+      // Counts the settle would refuse (negative, absurd) are the provider's fault: the call fails
+      // here, so its hold is released, rather than leaving the hold open with nothing charged.
+      if (!tokenCount.safeParse(inputTokens).success || !tokenCount.safeParse(outputTokens).success) {
+        throw new AppError(
+          'AI_PROVIDER_ERROR',
+          `the AI provider answered impossible token counts (${inputTokens} in, ${outputTokens} out)`,
+        );
       }
       return { text, inputTokens: inputTokens as number, outputTokens: outputTokens as number };
     },
