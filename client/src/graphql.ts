@@ -20,6 +20,9 @@ export interface GraphQLTransportOptions {
   timeoutMs?: number;
 }
 
+/** Hasura's message (code `unexpected`) when an action's handler did not answer. */
+const WEBHOOK_FAILED = 'http exception when calling webhook';
+
 const RESERVE = `mutation ReserveCredits($capability: String!, $qualityLevel: String!, $idempotencyKey: String!, $inputTokens: Int, $estimatedCredits: numeric) {
   reserveCredits(capability: $capability, qualityLevel: $qualityLevel, idempotencyKey: $idempotencyKey, inputTokens: $inputTokens, estimatedCredits: $estimatedCredits) {
     reservationId amountCredits expiresAt modelId availableCredits
@@ -83,6 +86,11 @@ export function createGraphQLTransport(options: GraphQLTransportOptions): Credit
     const first = body.errors?.[0];
     if (first) {
       const ext = first.extensions ?? {};
+      // Hasura's own answer when it could not get one from the action's handler (its timeout, a
+      // broken connection): the action may or may not have run, so it is sent again with the key.
+      if (ext.code === 'unexpected' && first.message === WEBHOOK_FAILED) {
+        throw new CreditsTransportError(`${options.url}: ${WEBHOOK_FAILED} for ${field}`);
+      }
       throw new CreditsError(ext.code ?? 'GRAPHQL_ERROR', first.message ?? 'the GraphQL request failed', {
         ...(ext.action !== undefined ? { action: ext.action } : {}),
         ...(ext.retry_after_seconds !== undefined ? { retryAfterSeconds: ext.retry_after_seconds } : {}),

@@ -99,7 +99,20 @@ export function createCreditsClient(options: CreditsClientOptions): CreditsClien
         await client.release(opts.orgId, hold.reservationId, reason).catch(() => undefined);
         throw error;
       }
-      const settlement = await client.settle(opts.orgId, hold.reservationId, outcome.usage);
+      let settlement: SettleResult;
+      try {
+        settlement = await client.settle(opts.orgId, hold.reservationId, outcome.usage);
+      } catch (error) {
+        // Refused (bad usage, say) rather than unanswered: nothing will be charged, so the hold goes
+        // back now instead of keeping the credits until it expires. Unanswered, or already resolved
+        // (by an earlier attempt's settle), it is left as it is.
+        const code = (error as { code?: unknown } | null)?.code;
+        if (!isRetryable(error) && code !== 'RESERVATION_ALREADY_RESOLVED') {
+          const reason = `the settle was refused: ${typeof code === 'string' ? code : 'error'}`.slice(0, RELEASE_REASON_MAX);
+          await client.release(opts.orgId, hold.reservationId, reason).catch(() => undefined);
+        }
+        throw error;
+      }
       return { hold, settlement, result: outcome.result };
     },
   };

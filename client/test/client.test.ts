@@ -121,6 +121,70 @@ describe('withCredits', () => {
     expect(waits).toEqual([100, 400]);
   });
 
+  it('retries a reserve that Hasura could not deliver to the action ("http exception when calling webhook"), with the same key', async () => {
+    let attempts = 0;
+    const webhookFailed = {
+      status: 200,
+      body: {
+        errors: [
+          {
+            message: 'http exception when calling webhook',
+            extensions: { code: 'unexpected', path: '$', internal: { type: 'http_exception', message: 'Response timeout' } },
+          },
+        ],
+      },
+    };
+    answers = {
+      reserveCredits: () => (++attempts === 1 ? webhookFailed : { status: 200, body: { data: { reserveCredits: reserved } } }),
+      settleCredits: ok('settleCredits', settled),
+    };
+    let runs = 0;
+    await client().withCredits({ orgId: ORG, capability: 'summarization', qualityLevel: 'fast', idempotencyKey: 'job-7' }, async () => {
+      runs++;
+      return { usage: { inputTokens: 1, outputTokens: 1 } };
+    });
+    expect(runs).toBe(1);
+    expect(seen.filter((s) => s.operation === 'reserveCredits').map((s) => s.variables.idempotencyKey)).toEqual(['job-7', 'job-7']);
+  });
+
+  it('gives the hold back when the settle is refused, and rethrows the refusal', async () => {
+    answers = {
+      reserveCredits: ok('reserveCredits', reserved),
+      settleCredits: () => ({
+        status: 200,
+        body: { errors: [{ message: 'usage.inputTokens: must not be negative', extensions: { code: 'INVALID_INPUT', path: '$' } }] },
+      }),
+      releaseCredits: ok('releaseCredits', released),
+    };
+    const error = await client()
+      .withCredits({ orgId: ORG, capability: 'summarization', qualityLevel: 'fast' }, async () => ({
+        usage: { inputTokens: -1, outputTokens: 1 },
+      }))
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'INVALID_INPUT' });
+    expect(seen.map((s) => s.operation)).toEqual(['reserveCredits', 'settleCredits', 'releaseCredits']);
+    expect(seen[2]!.variables).toEqual({ reservationId: 'r-1', reason: 'the settle was refused: INVALID_INPUT' });
+  });
+
+  it('leaves the hold alone when the settle finds it already resolved', async () => {
+    answers = {
+      reserveCredits: ok('reserveCredits', reserved),
+      settleCredits: () => ({
+        status: 200,
+        body: {
+          errors: [{ message: 'reservation r-1 is already settled', extensions: { code: 'RESERVATION_ALREADY_RESOLVED', path: '$' } }],
+        },
+      }),
+    };
+    const error = await client()
+      .withCredits({ orgId: ORG, capability: 'summarization', qualityLevel: 'fast' }, async () => ({
+        usage: { inputTokens: 1, outputTokens: 1 },
+      }))
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'RESERVATION_ALREADY_RESOLVED' });
+    expect(seen.map((s) => s.operation)).toEqual(['reserveCredits', 'settleCredits']);
+  });
+
   it('retries a settle after an HTTP 5xx, and the call runs once', async () => {
     let attempts = 0;
     let runs = 0;
