@@ -99,31 +99,28 @@ function present(env: NodeJS.ProcessEnv): Record<string, string> {
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = envSchema.safeParse(present(env));
+  const all = present(env);
+  // In production the api signs no tokens (the dev sign-in is off), so it neither needs nor reads
+  // Hasura's JWT secret, whatever its form (an RS256 jwk_url from an identity provider, say).
+  if (all.NODE_ENV === 'production') delete all.HASURA_GRAPHQL_JWT_SECRET;
+  const parsed = envSchema.safeParse(all);
   const problems: string[] = [];
   if (!parsed.success) {
     for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.')}: ${issue.message}`);
   }
   const values = parsed.success ? parsed.data : ({} as z.output<typeof envSchema>);
-  const given = present(env);
+  const given = all;
   const production = given.NODE_ENV === 'production';
   if (production) {
-    const required = [
-      'DATABASE_URL',
-      'ACTION_SECRET',
-      'HASURA_GRAPHQL_JWT_SECRET',
-      'HASURA_GRAPHQL_URL',
-      'STRIPE_SECRET_KEY',
-      'STRIPE_WEBHOOK_SECRET',
-      'WEB_ORIGIN',
-    ] as const;
+    const required = ['DATABASE_URL', 'ACTION_SECRET', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'WEB_ORIGIN'] as const;
     for (const name of required) if (given[name] === undefined) problems.push(`${name}: required when NODE_ENV=production`);
+    // .env.example's placeholders, copied without being filled in.
+    for (const name of ['ACTION_SECRET', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET'] as const) {
+      if (/change[-_]me/i.test(given[name] ?? '')) problems.push(`${name}: still the placeholder of .env.example`);
+    }
     if (values.ACTION_SECRET === DEV_DEFAULTS.actionSecret) problems.push('ACTION_SECRET: the development secret is refused in production');
     if (values.STRIPE_WEBHOOK_SECRET === DEV_DEFAULTS.stripeWebhookSecret)
       problems.push('STRIPE_WEBHOOK_SECRET: the development secret is refused in production');
-    if (values.HASURA_GRAPHQL_JWT_SECRET === DEV_DEFAULTS.jwtKey) {
-      problems.push('HASURA_GRAPHQL_JWT_SECRET: the development key is refused in production');
-    }
   }
   if (problems.length) throw new ConfigError(`the api's configuration is not valid:\n  ${problems.join('\n  ')}`);
   return {
@@ -133,7 +130,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: values.DATABASE_URL ?? DEV_DEFAULTS.databaseUrl,
     databasePoolSize: values.DATABASE_POOL_SIZE ?? 20,
     actionSecret: values.ACTION_SECRET ?? DEV_DEFAULTS.actionSecret,
-    jwtKey: values.HASURA_GRAPHQL_JWT_SECRET ?? (production ? null : DEV_DEFAULTS.jwtKey),
+    jwtKey: production ? null : (values.HASURA_GRAPHQL_JWT_SECRET ?? DEV_DEFAULTS.jwtKey),
     graphqlUrl: values.HASURA_GRAPHQL_URL ?? DEV_DEFAULTS.graphqlUrl,
     adminSecret: values.HASURA_GRAPHQL_ADMIN_SECRET ?? null,
     openaiApiKey: values.OPENAI_API_KEY ?? null,

@@ -31,15 +31,7 @@ const productionEnv = {
   WEB_ORIGIN,
 } as const;
 
-const required = [
-  'DATABASE_URL',
-  'ACTION_SECRET',
-  'HASURA_GRAPHQL_JWT_SECRET',
-  'HASURA_GRAPHQL_URL',
-  'STRIPE_SECRET_KEY',
-  'STRIPE_WEBHOOK_SECRET',
-  'WEB_ORIGIN',
-] as const;
+const required = ['DATABASE_URL', 'ACTION_SECRET', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'WEB_ORIGIN'] as const;
 
 const server = await start({
   config: loadConfig(productionEnv),

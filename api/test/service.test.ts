@@ -205,8 +205,42 @@ describe('configuration', () => {
 
   it('names every secret production lacks', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(
-      /DATABASE_URL: required when NODE_ENV=production\n\s+ACTION_SECRET: required[^\n]*\n\s+HASURA_GRAPHQL_JWT_SECRET: required[^\n]*\n\s+HASURA_GRAPHQL_URL: required[^\n]*\n\s+STRIPE_SECRET_KEY: required[^\n]*\n\s+STRIPE_WEBHOOK_SECRET: required[^\n]*\n\s+WEB_ORIGIN: required/,
+      /DATABASE_URL: required when NODE_ENV=production\n\s+ACTION_SECRET: required[^\n]*\n\s+STRIPE_SECRET_KEY: required[^\n]*\n\s+STRIPE_WEBHOOK_SECRET: required[^\n]*\n\s+WEB_ORIGIN: required/,
     );
+  });
+
+  it("in production takes Hasura's JWT secret in any form, or none: it signs no tokens there", () => {
+    const production = {
+      NODE_ENV: 'production',
+      DATABASE_URL: 'postgres://u:p@db:5432/credits',
+      ACTION_SECRET: 'a-production-action-secret',
+      STRIPE_SECRET_KEY: 'sk_live_0123456789',
+      STRIPE_WEBHOOK_SECRET: 'whsec_0123456789abcdef',
+      WEB_ORIGIN: 'https://credits.example.com',
+    };
+    for (const secret of [
+      undefined,
+      JSON.stringify({ type: 'RS256', jwk_url: 'https://id.example.com/.well-known/jwks.json' }),
+      JSON.stringify({ jwk_url: 'https://id.example.com/jwks', claims_map: { 'x-hasura-user-id': { path: '$.sub' } } }),
+    ]) {
+      const config = loadConfig({ ...production, ...(secret ? { HASURA_GRAPHQL_JWT_SECRET: secret } : {}) });
+      expect(config).toMatchObject({ production: true, jwtKey: null });
+    }
+  });
+
+  it("refuses .env.example's placeholders in production", () => {
+    const attempt = () =>
+      loadConfig({
+        NODE_ENV: 'production',
+        DATABASE_URL: 'postgres://u:p@db:5432/credits',
+        ACTION_SECRET: 'change-me-action-secret',
+        STRIPE_SECRET_KEY: 'sk_live_change_me',
+        STRIPE_WEBHOOK_SECRET: 'whsec_change_me_0123456789',
+        WEB_ORIGIN: 'https://credits.example.com',
+      });
+    expect(attempt).toThrow(/ACTION_SECRET: still the placeholder of \.env\.example/);
+    expect(attempt).toThrow(/STRIPE_SECRET_KEY: still the placeholder of \.env\.example/);
+    expect(attempt).toThrow(/STRIPE_WEBHOOK_SECRET: still the placeholder of \.env\.example/);
   });
 
   it('names each wrong value with what it should be', () => {
@@ -224,11 +258,8 @@ describe('configuration', () => {
         NODE_ENV: 'production',
         DATABASE_URL: 'postgres://u:p@db:5432/credits',
         ACTION_SECRET: DEV_DEFAULTS.actionSecret,
-        HASURA_GRAPHQL_JWT_SECRET: JSON.stringify({ type: 'HS256', key: DEV_DEFAULTS.jwtKey }),
-        HASURA_GRAPHQL_URL: 'http://hasura:8080/v1/graphql',
       });
     expect(attempt).toThrow(/ACTION_SECRET: the development secret is refused in production/);
-    expect(attempt).toThrow(/HASURA_GRAPHQL_JWT_SECRET: the development key is refused in production/);
   });
 
   it('stops at start with one line per problem when the environment is wrong', () => {
@@ -260,7 +291,8 @@ describe('configuration', () => {
     expect(config).toMatchObject({
       production: true,
       port: 4000,
-      jwtKey: 'k'.repeat(32),
+      // Production signs no tokens: the key is not kept.
+      jwtKey: null,
       openaiApiKey: 'sk-test',
       stripeSecretKey: 'sk_live_example',
       webOrigin: 'https://credits.example.com',

@@ -33,6 +33,36 @@ describe('docker-compose.yml', () => {
     expect(rendered).not.toMatch(/\$\{/);
   });
 
+  it('has the api listen where Hasura and nginx reach it, and publishes only the web app beyond the host', () => {
+    const rendered = execFileSync(
+      'docker-compose',
+      ['--env-file', join(root, '.env.example'), '-f', join(root, 'docker-compose.yml'), 'config'],
+      {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    const config = parse(rendered) as ComposeConfig & {
+      services: Record<string, { ports?: { host_ip?: string; published?: string | number; target?: number }[] | string[] }>;
+    };
+    // The api's own default is 127.0.0.1: in its container nothing else could reach it.
+    expect(config.services.api?.environment?.HOST).toBe('0.0.0.0');
+    expect(config.services.api?.environment).not.toHaveProperty('HASURA_GRAPHQL_JWT_SECRET');
+    const published = (name: string) => JSON.stringify(config.services[name]?.ports ?? []);
+    expect(published('api')).toContain('127.0.0.1');
+    expect(published('hasura')).toContain('127.0.0.1');
+  });
+
+  it("passes only Stripe's webhook of the api's routes through nginx, and checks its health on IPv4", () => {
+    const nginx = readFileSync(join(root, 'deploy', 'nginx.conf'), 'utf8');
+    const apiLocations = [...nginx.matchAll(/location\s+(=\s+)?(\S+)\s*\{[^}]*proxy_pass http:\/\/api:3001([^;]*);/g)].map((m) => [
+      m[2],
+      m[3],
+    ]);
+    expect(apiLocations).toEqual([['/api/webhooks/stripe', '/webhooks/stripe']]);
+    expect(composeText).toContain('wget -q --spider http://127.0.0.1:80/');
+  });
+
   it('uses only variables that .env.example lists', () => {
     const used = composeVariables(composeText);
     expect(used.length).toBeGreaterThan(5);
