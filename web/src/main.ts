@@ -30,13 +30,17 @@ async function start() {
       onAuthError: () => {
         const session = useSessionStore(pinia);
         if (!session.token) return;
-        void session.signOut().then(() => router.push({ path: '/sign-in', query: { next: router.currentRoute.value.fullPath } }));
+        // Where the person is, from the address bar: before the first page has loaded, the
+        // router's current route is still its start location "/".
+        const next = `${window.location.pathname}${window.location.search}`;
+        void session.signOut().then(() => router.push({ path: '/sign-in', query: { next } }));
       },
     });
   }
   app.provide(GRAPHQL_CONNECTION, connection);
   app.use(pinia);
   app.use(router);
+  await router.isReady();
   app.mount('#app');
 }
 

@@ -66,7 +66,7 @@ describe('BillingPage by role', () => {
     await settle();
     await wrapper.get('[data-test="choose-team"]').trigger('click');
     await settle();
-    expect(wrapper.get('[data-test="plan-error"]').text()).toBe('Only owners and admins can change the plan. (FORBIDDEN)');
+    expect(wrapper.get('[data-test="plan-error"]').text()).toBe('Only owners and admins can change the plan.');
   });
 });
 

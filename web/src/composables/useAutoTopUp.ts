@@ -5,7 +5,7 @@ import {
   type AutoTopUpSettingsRow,
   SaveAutoTopUpSettingsDocument,
 } from '../graphql/settings.ts';
-import { parseCredits } from '../lib/decimal.ts';
+import { MAX_CREDITS, parseCredits } from '../lib/decimal.ts';
 import { type AppError, appError } from '../lib/errors.ts';
 import { useGqlQuery, useValidatedSave } from '../lib/graphql-vue.ts';
 import { useSessionStore } from '../stores/session.ts';
@@ -25,9 +25,15 @@ export interface UseAutoTopUpReturn {
 function validate(input: AutoTopUpSettingsInput): AppError | null {
   if (input.enabled && !input.package_id) return appError('INVALID_INPUT', 'Choose the pack to buy when the balance runs low.');
   try {
-    if (parseCredits(input.threshold_credits) < 0n) return appError('INVALID_INPUT', 'The threshold cannot be negative.');
+    const threshold = parseCredits(input.threshold_credits);
+    if (threshold < 0n) return appError('INVALID_INPUT', 'The threshold cannot be negative.');
+    if (threshold > MAX_CREDITS) return appError('INVALID_INPUT', 'The threshold is too large.');
   } catch {
     return appError('INVALID_INPUT', 'The threshold must be a number of credits with at most three decimals.');
+  }
+  const max = input.monthly_max_count;
+  if (max !== null && max !== undefined && (!Number.isInteger(max) || max < 1 || max > 1000)) {
+    return appError('INVALID_INPUT', 'The number of top-ups a month must be a whole number from 1 to 1,000, or empty for no limit.');
   }
   return null;
 }

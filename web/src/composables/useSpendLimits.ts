@@ -1,7 +1,7 @@
 import { computed, type Ref } from 'vue';
 import { SaveSpendLimitsDocument, SpendLimitsDocument, type SpendLimitsInput, type SpendLimitsRow } from '../graphql/settings.ts';
 import { utcDay, utcMonthStart } from '../lib/dates.ts';
-import { basisPoints, parseCredits } from '../lib/decimal.ts';
+import { basisPoints, MAX_CREDITS, parseCredits } from '../lib/decimal.ts';
 import { type AppError, appError } from '../lib/errors.ts';
 import { useGqlQuery, useValidatedSave } from '../lib/graphql-vue.ts';
 import { useSessionStore } from '../stores/session.ts';
@@ -35,8 +35,9 @@ function validate(input: SpendLimitsInput): AppError | null {
   for (const [name, value] of Object.entries(input)) {
     if (value === null) continue;
     try {
-      if (parseCredits(value) <= 0n)
-        return appError('INVALID_INPUT', `The ${name.replace(/_/g, ' ')} must be more than zero, or empty for none.`);
+      const credits = parseCredits(value);
+      if (credits <= 0n) return appError('INVALID_INPUT', `The ${name.replace(/_/g, ' ')} must be more than zero, or empty for none.`);
+      if (credits > MAX_CREDITS) return appError('INVALID_INPUT', `The ${name.replace(/_/g, ' ')} is too large.`);
     } catch {
       return appError('INVALID_INPUT', `The ${name.replace(/_/g, ' ')} must be a number of credits with at most three decimals.`);
     }

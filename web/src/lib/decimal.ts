@@ -83,3 +83,6 @@ export function plainCredits(value: string | null | undefined): string {
   if (value === null || value === undefined || value === '') return '';
   return formatThousandths(parseCredits(value)).replace(/\.?0+$/, '');
 }
+
+/** The largest amount the database keeps (numeric(20, 3)): 17 whole digits. */
+export const MAX_CREDITS: Thousandths = 10n ** 20n - 1n;

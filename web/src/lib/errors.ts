@@ -78,6 +78,24 @@ export function describeFix(error: AppError): string | null {
   }
 }
 
+/** What happened, in words, for the codes a person meets; null for others (show the message). */
+const WORDS_BY_CODE: Record<string, string> = {
+  INSUFFICIENT_CREDITS: 'Your organization does not have enough credits for this.',
+  RATE_LIMITED: 'Your plan allows only so many runs of this in an hour and in a day, and they are used up.',
+  SPEND_LIMIT_EXCEEDED: 'This would go past one of the spend limits your organization set.',
+  CAPABILITY_NOT_IN_PLAN: 'Your plan does not include this.',
+  QUALITY_NOT_IN_PLAN: 'Your plan does not offer this quality level here.',
+  AI_PROVIDER_ERROR: 'The AI model did not answer. Nothing was charged.',
+  RESERVATION_ALREADY_RESOLVED: 'This run is already over. Run it again for a new one.',
+  NETWORK_ERROR: 'The server could not be reached, or it failed.',
+  'data-exception': 'A number is too large or not valid.',
+};
+
+/** The error for a person: words for the codes they meet, the server's own message otherwise. */
+export function describeError(error: AppError): string {
+  return WORDS_BY_CODE[error.code] ?? error.message;
+}
+
 export function formatWait(seconds: number): string {
   if (seconds < 60) return `${seconds} s`;
   if (seconds < 3600) return `${Math.ceil(seconds / 60)} min`;

@@ -25,6 +25,14 @@ export interface UseGqlQueryReturn<TData> {
   stopPolling: () => void;
 }
 
+/** The restart of every query on screen whose last answer was an error (see retryFailedQueries). */
+const failing = new Set<() => void>();
+
+/** "Try again": each query on screen that failed asks once more. */
+export function retryFailedQueries(): void {
+  for (const restart of [...failing]) restart();
+}
+
 export function useGqlQuery<TData, TVariables extends OperationVariables>(
   query: TypedDocumentNode<TData, TVariables>,
   variables: MaybeRefOrGetter<TVariables>,
@@ -90,7 +98,17 @@ export function useGqlQuery<TData, TVariables extends OperationVariables>(
     { immediate: true },
   );
 
-  onScopeDispose(stop);
+  const restart = () => {
+    if (toValue(options.enabled ?? true)) start(toValue(variables));
+  };
+  watch(error, (failed) => {
+    if (failed) failing.add(restart);
+    else failing.delete(restart);
+  });
+  onScopeDispose(() => {
+    failing.delete(restart);
+    stop();
+  });
 
   return {
     data: readonly(data) as Readonly<Ref<TData | undefined>>,
@@ -204,11 +222,14 @@ export function useGqlMutation<TData, TVariables extends OperationVariables>(
     mutate: async (variables) => {
       loading.value = true;
       error.value = null;
+      // Only the named queries on screen: Apollo warns about each name it has no query for.
+      const onScreen = new Set([...client.getObservableQueries('active')].map((q) => q.queryName));
+      const refetchQueries = options.refetchQueries?.filter((name) => onScreen.has(name)) ?? [];
       try {
         const result = await client.mutate<TData, TVariables>({
           mutation: document,
           variables,
-          ...(options.refetchQueries ? { refetchQueries: options.refetchQueries } : {}),
+          ...(refetchQueries.length ? { refetchQueries } : {}),
         } as Parameters<typeof client.mutate<TData, TVariables>>[0]);
         if (result.data === undefined || result.data === null) throw new Error('The server returned no data.');
         return result.data as TData;

@@ -52,7 +52,11 @@ export const useSessionStore = defineStore('session', () => {
   });
   const userId = computed(() => claims.value?.userId ?? null);
   const orgId = computed(() => claims.value?.orgId ?? null);
-  const signedIn = computed(() => userId.value !== null && orgId.value !== null);
+  // A token past its expiry is no session: the router then sends the person to sign in, keeping
+  // where they were going (before, the first query's refusal did, from the start location "/").
+  const signedIn = computed(
+    () => userId.value !== null && orgId.value !== null && (claims.value?.expiresAt == null || claims.value.expiresAt * 1000 > Date.now()),
+  );
   const orgs = computed<DevOrg[]>(() => person.value?.orgs ?? []);
   const currentOrg = computed(() => orgs.value.find((o) => o.orgId === orgId.value) ?? null);
 
@@ -98,7 +102,9 @@ export const useSessionStore = defineStore('session', () => {
 
   /** A token issued elsewhere (any issuer Hasura trusts). */
   async function signInWithToken(jwt: string) {
-    readHasuraClaims(jwt);
+    const read = readHasuraClaims(jwt);
+    if (!read.userId || !read.orgId) throw new Error('That token names no user and organization (x-hasura-user-id, x-hasura-org-id).');
+    if (read.expiresAt !== null && read.expiresAt * 1000 <= Date.now()) throw new Error('That token has expired.');
     await applyToken(jwt, null);
   }
 
