@@ -76,6 +76,17 @@ describe('the metadata API', () => {
     expect(unknown.body).toMatchObject({ code: 'not-supported' });
   });
 
+  it('refuses introspection turned off for a role, which it would still answer', async () => {
+    const before = await ok(engine, { type: 'export_metadata', args: {} });
+    const answer = await metadata(engine, {
+      type: 'replace_metadata',
+      args: { version: 3, sources: [], graphql_schema_introspection: { disabled_for_roles: ['anonymous'] } },
+    });
+    expect(answer.status).toBe(400);
+    expect(JSON.stringify(answer.body)).toContain('graphql_schema_introspection (disabled_for_roles)');
+    expect(await ok(engine, { type: 'export_metadata', args: {} })).toEqual(before);
+  });
+
   it('is admin only', async () => {
     const answer = await metadata(engine, { type: 'export_metadata', args: {} }, '/v1/metadata', 'wrong');
     expect(answer).toEqual({

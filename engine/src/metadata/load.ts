@@ -173,6 +173,9 @@ export function unsupportedParts(metadata: Metadata): string[] {
   named('network', metadata.network);
   named('backend_configs', metadata.backend_configs);
   named('opentelemetry', metadata.opentelemetry);
+  // Introspection turned off for some roles: this engine would still answer it, so it refuses.
+  const introspection = metadata.graphql_schema_introspection as { disabled_for_roles?: unknown[] } | undefined;
+  if (introspection?.disabled_for_roles?.length) out.push('graphql_schema_introspection (disabled_for_roles)');
   if (metadata.sources.length > 1)
     out.push(
       `sources other than the first (${metadata.sources
