@@ -1,4 +1,34 @@
 // Calendar days in UTC, as the usage table counts them.
+import { onScopeDispose, type Ref, readonly, ref } from 'vue';
+
+const DAY_MS = 86_400_000;
+const dayTick = ref(0);
+let users = 0;
+let timer: ReturnType<typeof setTimeout> | undefined;
+
+function armForNextUtcMidnight() {
+  const now = Date.now();
+  // A second past midnight, so that the clock is surely in the new day.
+  timer = setTimeout(
+    () => {
+      dayTick.value++;
+      armForNextUtcMidnight();
+    },
+    (Math.floor(now / DAY_MS) + 1) * DAY_MS - now + 1000,
+  );
+}
+
+/**
+ * A number that changes at each UTC midnight while a component uses it: a getter that reads it and
+ * computes "today" from the clock runs again then, so a page left open overnight moves to the new day.
+ */
+export function useUtcDayTick(): Readonly<Ref<number>> {
+  if (users++ === 0) armForNextUtcMidnight();
+  onScopeDispose(() => {
+    if (--users === 0) clearTimeout(timer);
+  });
+  return readonly(dayTick);
+}
 
 export function utcDay(date: Date): string {
   return date.toISOString().slice(0, 10);
