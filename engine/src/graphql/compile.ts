@@ -13,6 +13,7 @@ import {
   type VariableDefinitionNode,
 } from 'graphql';
 import { RawNumber } from '../actions/json.ts';
+import type { PgFunction } from '../catalog.ts';
 import { validation } from '../errors.ts';
 import type { SelectPermission } from '../metadata/types.ts';
 import {
@@ -403,12 +404,13 @@ export class Compiler implements ValueContext {
           continue;
         }
         const aggRel = k.endsWith('_aggregate') ? table.arrayRelationships.get(k.slice(0, -10)) : undefined;
-        if (aggRel && (perm || this.relationshipAllowed(aggRel))) {
+        if (aggRel && (perm || (this.relationshipAllowed(aggRel) && this.aggregationsAllowed(aggRel.target)))) {
           parts.push(this.aggregateBoolExp(table, alias, aggRel, sub, p, perm));
           continue;
         }
         const cf = table.computedFields.get(k);
-        if (cf && (perm || this.computedAllowed(table, cf))) {
+        // Hasura's bool_exp has computed fields without input arguments only (BoolExp.hs, boolExpField).
+        if (cf && (perm || (this.computedAllowed(table, cf) && computedInputArgs(cf).length === 0))) {
           const call = this.computedCall(table, cf, alias, new Map(), p);
           if (cf.returnsTable) {
             const a = this.alias();
@@ -425,23 +427,80 @@ export class Compiler implements ValueContext {
     return parts.length === 0 ? 'true' : parts.length === 1 ? (parts[0] as string) : `(${parts.join(' AND ')})`;
   }
 
+  /**
+   * `<rel>_aggregate: {<fn>: {arguments, distinct, filter, predicate}}`, as Hasura's aggregation
+   * predicates (Schema/BoolExp/AggregationPredicates.hs): exactly one function, its `predicate` a
+   * comparison of the function's result over the related rows the role may read.
+   */
   private aggregateBoolExp(table: TableInfo, alias: string, rel: RelationshipInfo, v: Val, path: string, perm: boolean): string {
+    const target = rel.target;
     const a = this.alias();
     const join = rel.mapping.map(([l, r]) => `${alias}.${quoteIdent(l)} = ${a}.${quoteIdent(r)}`).join(' AND ');
-    const targetPerm = perm ? 'true' : this.permFilter(rel.target, a);
-    const parts: string[] = [];
-    for (const [fn, body] of objectEntries(v, this, `${rel.target.name}_aggregate_bool_exp`, path)) {
-      if (fn !== 'count') throw validation(`field "${fn}" not found in type: '${rel.target.name}_aggregate_bool_exp'`, `${path}.${fn}`);
-      const entries = new Map(objectEntries(body, this, `${rel.target.name}_aggregate_bool_exp_count`, `${path}.${fn}`));
-      const filter = entries.get('filter');
-      const predicate = entries.get('predicate');
-      if (!predicate) throw validation('missing required field "predicate"', `${path}.${fn}`);
-      const where = filter ? this.boolExp(rel.target, a, filter, `${path}.filter`, perm) : 'true';
-      const count = `(SELECT count(*) FROM ${rel.target.sql} AS ${a} WHERE ${join} AND ${targetPerm} AND ${where})`;
-      const intInfo = { scalar: 'Int', isArray: false, castType: 'int4', name: 'count' } as ColumnInfo;
-      parts.push(this.compare(table, intInfo, count, predicate, `${path}.predicate`, perm, alias));
+    const targetPerm = perm ? 'true' : this.permFilter(target, a);
+    const typeName = `${target.name}_aggregate_bool_exp`;
+    const cols = target.columns.filter((c) => perm || this.columnAllowed(target, c));
+    const available = aggregatePredicateFunctions.filter((fn) => aggregatePredicateColumns(fn, cols).length > 0);
+    const given: [string, Val][] = [];
+    for (const [fn, body] of objectEntries(v, this, typeName, path)) {
+      if (!available.some((x) => x.name === fn)) throw validation(`field "${fn}" not found in type: '${typeName}'`, `${path}.${fn}`);
+      if (!isNull(body, this)) given.push([fn, body]);
     }
-    return parts.length ? `(${parts.join(' AND ')})` : 'true';
+    if (given.length !== 1) throw validation('exactly one predicate should be specified', path);
+    const [fnName, body] = given[0] as [string, Val];
+    const fn = available.find((x) => x.name === fnName) as (typeof aggregatePredicateFunctions)[number];
+    const p = `${path}.${fnName}`;
+    const bodyType = `${typeName}_${fnName}`;
+    const entries = new Map(objectEntries(body, this, bodyType, p));
+    for (const k of entries.keys()) {
+      if (!['arguments', 'distinct', 'filter', 'predicate'].includes(k))
+        throw validation(`field "${k}" not found in type: '${bodyType}'`, `${p}.${k}`);
+    }
+    const columnsOf = aggregatePredicateColumns(fn, cols);
+    const columnArg = (x: Val, enumName: string, at: string): string => {
+      const value = jsValue(x, this);
+      const col = columnsOf.find((c) => c.field === value);
+      if (!col) {
+        throw validation(
+          `expected one of the values ${columnsOf.map((c) => c.field).join(', ')} for type "${enumName}", but found ${JSON.stringify(value)}`,
+          at,
+        );
+      }
+      return `${a}.${quoteIdent(col.name)}`;
+    };
+    const argsVal = entries.get('arguments');
+    let args: string[];
+    if (fn.args === '*') {
+      const enumName = `${target.name}_select_column`;
+      args =
+        argsVal && !isNull(argsVal, this) ? listItems(argsVal, this).map((x, i) => columnArg(x, enumName, `${p}.arguments[${i}]`)) : [];
+    } else {
+      if (!argsVal) throw validation('missing required field "arguments"', p);
+      const enumName = `${target.name}_select_column_${bodyType}_arguments_columns`;
+      if (typeof fn.args === 'string') args = [columnArg(argsVal, enumName, `${p}.arguments`)];
+      else {
+        const argsType = `${bodyType}_arguments`;
+        const named = new Map(objectEntries(argsVal, this, argsType, `${p}.arguments`));
+        for (const k of named.keys()) {
+          if (!fn.args.includes(k)) throw validation(`field "${k}" not found in type: '${argsType}'`, `${p}.arguments.${k}`);
+        }
+        args = fn.args.map((name) => {
+          const x = named.get(name);
+          if (!x) throw validation(`missing required field "${name}"`, `${p}.arguments`);
+          return columnArg(x, enumName, `${p}.arguments.${name}`);
+        });
+      }
+    }
+    const distinctVal = entries.get('distinct');
+    const distinct = distinctVal ? jsValue(distinctVal, this) === true : false;
+    const filter = entries.get('filter');
+    const where = filter && !isNull(filter, this) ? this.boolExp(target, a, filter, `${p}.filter`, perm) : 'true';
+    const predicate = entries.get('predicate');
+    if (!predicate) throw validation('missing required field "predicate"', p);
+    const call = args.length ? `${fnName}(${distinct ? 'DISTINCT ' : ''}${args.join(', ')})` : `${fnName}(*)`;
+    const value = `(SELECT ${call} FROM ${target.sql} AS ${a} WHERE ${join} AND ${targetPerm} AND ${where})`;
+    const castType = fn.returns === 'Int' ? 'int4' : fn.returns === 'Boolean' ? 'bool' : 'float8';
+    const info = { scalar: fn.returns, isArray: false, castType, name: fnName } as ColumnInfo;
+    return this.compare(table, info, value, predicate, `${p}.predicate`, perm, alias);
   }
 
   private compare(table: TableInfo, column: ColumnInfo, expr: string, v: Val, path: string, perm: boolean, alias: string): string {
@@ -573,46 +632,48 @@ export class Compiler implements ValueContext {
           const a = this.alias();
           const join = aggRel.mapping.map(([l, r]) => `${alias}.${quoteIdent(l)} = ${a}.${quoteIdent(r)}`).join(' AND ');
           const from = `FROM ${aggRel.target.sql} AS ${a} WHERE ${join} AND ${this.permFilter(aggRel.target, a)}`;
-          for (const [fn, body] of objectEntries(sub, this, `${aggRel.target.name}_aggregate_order_by`, p)) {
-            if (isNull(body, this)) continue;
-            if (fn === 'count') {
-              out.push({ expr: `(SELECT count(*) ${from})`, dir: this.direction(body, `${p}.count`) });
-            } else if (aggregateOps.includes(fn)) {
-              for (const [colName, dir] of objectEntries(body, this, `${aggRel.target.name}_${fn}_order_by`, `${p}.${fn}`)) {
-                if (isNull(dir, this)) continue;
-                const col = aggRel.target.byField.get(colName);
-                if (!col || !this.columnAllowed(aggRel.target, col)) {
-                  throw validation(`field "${colName}" not found in type: '${aggRel.target.name}_${fn}_order_by'`, `${p}.${fn}.${colName}`);
-                }
-                out.push({
-                  expr: `(SELECT ${fn}(${a}.${quoteIdent(col.name)}) ${from})`,
-                  dir: this.direction(dir, `${p}.${fn}.${colName}`),
-                });
-              }
-            } else {
-              throw validation(`field "${fn}" not found in type: '${aggRel.target.name}_aggregate_order_by'`, `${p}.${fn}`);
-            }
-          }
+          this.aggregateOrderBy(aggRel.target, a, from, sub, p, out);
+          continue;
+        }
+        // Hasura's order_by has computed fields without input arguments only (OrderBy.hs): a scalar one
+        // as `<cf>: order_by`, a table-returning one as `<cf>_aggregate: <target>_aggregate_order_by`.
+        const cfAgg = k.endsWith('_aggregate') ? table.computedFields.get(k.slice(0, -10)) : undefined;
+        if (cfAgg?.returnsTable && this.computedAllowed(table, cfAgg) && computedInputArgs(cfAgg).length === 0) {
+          const a = this.alias();
+          const call = this.computedCall(table, cfAgg, alias, new Map(), p);
+          const from = `FROM ${call} AS ${a} WHERE ${this.permFilter(cfAgg.returnsTable, a)}`;
+          this.aggregateOrderBy(cfAgg.returnsTable, a, from, sub, p, out);
           continue;
         }
         const cf = table.computedFields.get(k);
-        if (cf && this.computedAllowed(table, cf)) {
-          if (cf.returnsTable) {
-            const a = this.alias();
-            const call = this.computedCall(table, cf, alias, new Map(), p);
-            for (const [fn, body] of objectEntries(sub, this, `${cf.returnsTable.name}_aggregate_order_by`, p)) {
-              if (fn === 'count') out.push({ expr: `(SELECT count(*) FROM ${call} AS ${a})`, dir: this.direction(body, p) });
-              else throw validation(`field "${fn}" not found in type: '${cf.returnsTable.name}_aggregate_order_by'`, `${p}.${fn}`);
-            }
-          } else {
-            out.push({ expr: this.computedCall(table, cf, alias, new Map(), p), dir: this.direction(sub, p) });
-          }
+        if (cf && !cf.returnsTable && this.computedAllowed(table, cf) && computedInputArgs(cf).length === 0) {
+          out.push({ expr: this.computedCall(table, cf, alias, new Map(), p), dir: this.direction(sub, p) });
           continue;
         }
         throw validation(`field "${k}" not found in type: '${table.name}_order_by'`, p);
       }
     }
     return out;
+  }
+
+  /** `<target>_aggregate_order_by`: `count`, and per aggregate operator the columns it applies to, as Hasura's `orderByAggregation`. */
+  private aggregateOrderBy(target: TableInfo, a: string, from: string, sub: Val, p: string, out: { expr: string; dir: string }[]): void {
+    for (const [fn, body] of objectEntries(sub, this, `${target.name}_aggregate_order_by`, p)) {
+      if (isNull(body, this)) continue;
+      const cols = aggregateOps.includes(fn) ? target.columns.filter((c) => this.columnAllowed(target, c) && aggregatable(fn, c)) : [];
+      if (fn === 'count') {
+        out.push({ expr: `(SELECT count(*) ${from})`, dir: this.direction(body, `${p}.count`) });
+      } else if (cols.length) {
+        for (const [colName, dir] of objectEntries(body, this, `${target.name}_${fn}_order_by`, `${p}.${fn}`)) {
+          if (isNull(dir, this)) continue;
+          const col = cols.find((c) => c.field === colName);
+          if (!col) throw validation(`field "${colName}" not found in type: '${target.name}_${fn}_order_by'`, `${p}.${fn}.${colName}`);
+          out.push({ expr: `(SELECT ${fn}(${a}.${quoteIdent(col.name)}) ${from})`, dir: this.direction(dir, `${p}.${fn}.${colName}`) });
+        }
+      } else {
+        throw validation(`field "${fn}" not found in type: '${target.name}_aggregate_order_by'`, `${p}.${fn}`);
+      }
+    }
   }
 
   private direction(v: Val, path: string): string {
@@ -708,23 +769,33 @@ export class Compiler implements ValueContext {
     const cf = table.computedFields.get(f.name);
     if (cf && this.computedAllowed(table, cf)) {
       if (cf.returnsTable) {
-        const argNames = cf.fn.args
-          .map((a) => a.name)
-          .filter((n): n is string => !!n && n !== cf.tableArgument && n !== cf.sessionArgument);
-        const fnArgs = this.args(f, ['args', 'where', 'order_by', 'limit', 'offset', 'distinct_on'], path).get('args');
-        const callArgs = fnArgs ? new Map(objectEntries(fnArgs, this, `${cf.name}_args`, `${path}.args.args`)) : new Map<string, Val>();
-        for (const k of callArgs.keys()) if (!argNames.includes(k)) throw validation(`"${cf.name}" has no argument named "${k}"`, path);
+        const hasArgs = computedInputArgs(cf).length > 0;
+        const fnArgs = this.args(f, [...(hasArgs ? ['args'] : []), 'where', 'order_by', 'limit', 'offset', 'distinct_on'], path).get(
+          'args',
+        );
+        const callArgs = this.computedArgs(table, cf, fnArgs, path);
         const call = this.computedCall(table, cf, alias, callArgs, path);
-        return this.selectList(cf.returnsTable, f, path, { source: call, extraArgs: ['args'] });
+        return this.selectList(cf.returnsTable, f, path, { source: call, extraArgs: hasArgs ? ['args'] : [] });
       }
       this.leaf(f);
-      const fnArgs = this.args(f, ['args'], path).get('args');
-      const callArgs = fnArgs ? new Map(objectEntries(fnArgs, this, `${cf.name}_args`, `${path}.args.args`)) : new Map<string, Val>();
+      const fnArgs = this.args(f, computedInputArgs(cf).length > 0 ? ['args'] : [], path).get('args');
+      const callArgs = this.computedArgs(table, cf, fnArgs, path);
       const call = this.computedCall(table, cf, alias, callArgs, path);
       if (this.options.stringifyNumeric && stringifiedScalars.has(cf.scalar)) return `(${call})::text`;
       return call;
     }
     throw validation(`field "${f.name}" not found in type: '${table.name}'`, path);
+  }
+
+  /** A computed field's `args` (`<cf>_<table>_args`): its function's input arguments by name. */
+  private computedArgs(table: TableInfo, cf: ComputedFieldInfo, v: Val | undefined, path: string): Map<string, Val> {
+    if (!v || isNull(v, this)) return new Map();
+    const typeName = computedArgsTypeName(table, cf);
+    const names = computedInputArgs(cf).map((a) => a.name);
+    const out = new Map(objectEntries(v, this, typeName, `${path}.args.args`));
+    for (const k of out.keys())
+      if (!names.includes(k)) throw validation(`field "${k}" not found in type: '${typeName}'`, `${path}.args.args.${k}`);
+    return out;
   }
 
   aggregationsAllowed(table: TableInfo): boolean {
@@ -971,7 +1042,7 @@ function qualifiedType(schema: string, type: string): string {
   return type.startsWith('_') ? `${qualifiedSql(schema, type.slice(1))}[]` : qualifiedSql(schema, type);
 }
 
-function scalarOf(type: string): string {
+export function scalarOf(type: string): string {
   const t = type.startsWith('_') ? type.slice(1) : type;
   switch (t) {
     case 'int4':
@@ -988,7 +1059,7 @@ function scalarOf(type: string): string {
   }
 }
 
-function aggregatable(op: string, col: ColumnInfo): boolean {
+export function aggregatable(op: string, col: ColumnInfo): boolean {
   if (col.isArray) return false;
   if (op === 'max' || op === 'min') return !['json', 'jsonb', 'Boolean', 'point', 'uuid'].includes(col.scalar);
   return numericScalars.has(col.scalar);
@@ -1093,4 +1164,49 @@ export function parseJsonPath(text: string, path: string): string[] {
     } else throw bad();
   }
   return keys;
+}
+
+/**
+ * The arguments of a computed field's function a client gives in `args` (Hasura's `_cffInputArgs`):
+ * all but the table row argument and the session argument, chosen as computedCall chooses them.
+ */
+export function computedInputArgs(cf: ComputedFieldInfo): PgFunction['args'] {
+  const out: PgFunction['args'] = [];
+  for (const [i, arg] of cf.fn.args.entries()) {
+    const name = arg.name;
+    if (name === cf.tableArgument || (cf.tableArgument === null && i === 0 && name !== cf.sessionArgument)) continue;
+    if (name && name === cf.sessionArgument) continue;
+    out.push(arg);
+  }
+  return out;
+}
+
+/** Hasura's `mkFunctionArgsTypeName`: `<computed field>_<table>_args`. */
+export function computedArgsTypeName(table: TableInfo, cf: ComputedFieldInfo): string {
+  return `${cf.name}_${table.name}_args`;
+}
+
+/**
+ * Hasura's Postgres aggregation predicates (Backends/Postgres/Instances/Schema.hs, `aggregationFunctions`),
+ * in its order: the name, what the arguments are (`*`, one column of a scalar, or named columns) and the
+ * scalar of the result, whose comparison expression is the `predicate`.
+ */
+export const aggregatePredicateFunctions: { name: string; args: '*' | string | string[]; returns: string }[] = [
+  { name: 'avg', args: 'float8', returns: 'float8' },
+  { name: 'bool_and', args: 'Boolean', returns: 'Boolean' },
+  { name: 'bool_or', args: 'Boolean', returns: 'Boolean' },
+  { name: 'count', args: '*', returns: 'Int' },
+  { name: 'max', args: 'float8', returns: 'float8' },
+  { name: 'min', args: 'float8', returns: 'float8' },
+  { name: 'sum', args: 'float8', returns: 'float8' },
+  { name: 'corr', args: ['Y', 'X'], returns: 'float8' },
+  { name: 'covar_samp', args: ['Y', 'X'], returns: 'float8' },
+  { name: 'stddev_samp', args: 'float8', returns: 'float8' },
+  { name: 'var_samp', args: 'float8', returns: 'float8' },
+];
+
+/** The columns (of those given) an aggregation predicate's arguments may name: float8 ones for `args: 'float8'`, …. */
+export function aggregatePredicateColumns(fn: (typeof aggregatePredicateFunctions)[number], cols: ColumnInfo[]): ColumnInfo[] {
+  const scalar = fn.args === '*' ? null : Array.isArray(fn.args) ? 'float8' : fn.args;
+  return cols.filter((c) => !c.isArray && (scalar === null || c.scalar === scalar));
 }

@@ -19,9 +19,17 @@ import {
   GraphQLSchema,
   GraphQLString,
 } from 'graphql';
-import { type ColumnInfo, type Model, numericScalars, type TableInfo } from '../model.ts';
+import { type ColumnInfo, type ComputedFieldInfo, type Model, numericScalars, type TableInfo } from '../model.ts';
 import type { CompileOptions } from './compile.ts';
-import { comparisonTypeName } from './compile.ts';
+import {
+  aggregatable,
+  aggregatePredicateColumns,
+  aggregatePredicateFunctions,
+  comparisonTypeName,
+  computedArgsTypeName,
+  computedInputArgs,
+  scalarOf,
+} from './compile.ts';
 import { rootFields } from './plan.ts';
 
 export function buildRoleSchema(options: CompileOptions): GraphQLSchema {
@@ -51,6 +59,15 @@ export function buildRoleSchema(options: CompileOptions): GraphQLSchema {
       ['asc', 'asc_nulls_first', 'asc_nulls_last', 'desc', 'desc_nulls_first', 'desc_nulls_last'].map((v) => [v, { value: v }]),
     ),
   });
+  const inputCache = new Map<string, GraphQLInputObjectType>();
+  const input = (name: string, fields: () => GraphQLInputFieldConfigMap) => {
+    let i = inputCache.get(name);
+    if (!i) {
+      i = new GraphQLInputObjectType({ name, fields });
+      inputCache.set(name, i);
+    }
+    return i;
+  };
   const comparisons = new Map<string, GraphQLInputObjectType>();
   const comparison = (c: ColumnInfo): GraphQLInputObjectType => {
     const name = comparisonTypeName(c);
@@ -87,15 +104,6 @@ export function buildRoleSchema(options: CompileOptions): GraphQLSchema {
     return t;
   };
 
-  const inputCache = new Map<string, GraphQLInputObjectType>();
-  const input = (name: string, fields: () => GraphQLInputFieldConfigMap) => {
-    let i = inputCache.get(name);
-    if (!i) {
-      i = new GraphQLInputObjectType({ name, fields });
-      inputCache.set(name, i);
-    }
-    return i;
-  };
   const visible = model.tables.filter(
     (t) => isAdmin || t.select.has(role) || t.insert.has(role) || t.update.has(role) || t.delete.has(role),
   );
@@ -107,6 +115,101 @@ export function buildRoleSchema(options: CompileOptions): GraphQLSchema {
   const aggregates = new Map<TableInfo, GraphQLObjectType>();
   const canSelect = (t: TableInfo) => isAdmin || t.select.has(role);
   const canAggregate = (t: TableInfo) => isAdmin || t.select.get(role)?.allow_aggregations === true;
+  const cfVisible = (t: TableInfo, cf: ComputedFieldInfo) =>
+    (isAdmin || (t.select.get(role)?.computed_fields ?? []).includes(cf.name)) && (!cf.returnsTable || canSelect(cf.returnsTable));
+  // Computed fields in bool_exp and order_by: those without input arguments only, as Hasura's.
+  const cfNoArgs = (t: TableInfo) => [...t.computedFields.values()].filter((cf) => cfVisible(t, cf) && computedInputArgs(cf).length === 0);
+  const enumOf = (name: string, cols: ColumnInfo[], description?: string) =>
+    new GraphQLEnumType({
+      name,
+      description,
+      values: Object.fromEntries(cols.map((c) => [c.field, { value: c.field, description: 'column name' }])),
+    });
+  /** `<t>_aggregate_bool_exp`: Hasura's aggregation predicates over the rows of `t` the role may read and aggregate. */
+  const aggregateBoolExp = (t: TableInfo): GraphQLInputObjectType | null => {
+    const typeName = `${t.name}_aggregate_bool_exp`;
+    const cols = selectCols(t);
+    const fns = aggregatePredicateFunctions.filter((fn) => aggregatePredicateColumns(fn, cols).length > 0);
+    if (!fns.length) return null;
+    return input(typeName, () => {
+      const fields: GraphQLInputFieldConfigMap = {};
+      for (const fn of fns) {
+        const bodyName = `${typeName}_${fn.name}`;
+        let args: GraphQLInputType;
+        if (fn.args === '*') args = new GraphQLList(new GraphQLNonNull(selectColumnEnum(t)));
+        else {
+          const enumName = `${t.name}_select_column_${bodyName}_arguments_columns`;
+          const e = enumOf(
+            enumName,
+            aggregatePredicateColumns(fn, cols),
+            `select "${bodyName}_arguments_columns" columns of table "${qualifiedName(t)}"`,
+          );
+          args =
+            typeof fn.args === 'string'
+              ? new GraphQLNonNull(e)
+              : new GraphQLNonNull(
+                  input(`${bodyName}_arguments`, () =>
+                    Object.fromEntries((fn.args as string[]).map((n) => [n, { type: new GraphQLNonNull(e) }])),
+                  ),
+                );
+        }
+        fields[fn.name] = {
+          type: input(bodyName, () => ({
+            arguments: { type: args },
+            distinct: { type: GraphQLBoolean },
+            filter: { type: boolExp(t) },
+            predicate: { type: new GraphQLNonNull(comparison({ scalar: fn.returns, isArray: false } as ColumnInfo)) },
+          })),
+        };
+      }
+      return fields;
+    });
+  };
+  /** `<t>_aggregate_order_by`: count, and each aggregate operator over the columns it applies to (Hasura's orderByAggregation). */
+  const aggregateOrderBy = (t: TableInfo): GraphQLInputObjectType =>
+    new GraphQLInputObjectType({
+      name: `${t.name}_aggregate_order_by`,
+      description: `order by aggregate values of table "${qualifiedName(t)}"`,
+      fields: () => {
+        const fields: GraphQLInputFieldConfigMap = { count: { type: orderBy } };
+        for (const op of ['avg', 'max', 'min', 'stddev', 'stddev_pop', 'stddev_samp', 'sum', 'var_pop', 'var_samp', 'variance']) {
+          const cols = selectCols(t).filter((c) => aggregatable(op, c));
+          if (!cols.length) continue;
+          fields[op] = {
+            type: input(`${t.name}_${op}_order_by`, () => Object.fromEntries(cols.map((c) => [c.field, { type: orderBy }]))),
+          };
+        }
+        return fields;
+      },
+    });
+  const aggregateOrderBys = new Map<TableInfo, GraphQLInputObjectType>();
+  const aggregateOrderByOf = (t: TableInfo) => {
+    let o = aggregateOrderBys.get(t);
+    if (!o) {
+      o = aggregateOrderBy(t);
+      aggregateOrderBys.set(t, o);
+    }
+    return o;
+  };
+  /** A computed field's `args` (`<cf>_<table>_args`), when its function takes input arguments; non-null when one has no default. */
+  const computedArgs = (t: TableInfo, cf: ComputedFieldInfo): GraphQLFieldConfigArgumentMap => {
+    const inputs = computedInputArgs(cf);
+    if (!inputs.length) return {};
+    const type = input(computedArgsTypeName(t, cf), () =>
+      Object.fromEntries(
+        inputs.map((a, i) => {
+          const base = scalar(scalarOf(a.type));
+          return [a.name ?? `arg_${i + 1}`, { type: a.type.startsWith('_') ? new GraphQLList(new GraphQLNonNull(base)) : base }];
+        }),
+      ),
+    );
+    return {
+      args: {
+        type: inputs.some((a) => !a.hasDefault) ? new GraphQLNonNull(type) : type,
+        description: `input parameters for computed field "${cf.name}" defined on table "${qualifiedName(t)}"`,
+      },
+    };
+  };
 
   const selectColumnEnum = (t: TableInfo): GraphQLEnumType => {
     let e = selectColumnEnums.get(t);
@@ -140,6 +243,15 @@ export function buildRoleSchema(options: CompileOptions): GraphQLSchema {
         for (const rel of [...t.objectRelationships.values(), ...t.arrayRelationships.values()]) {
           if (canSelect(rel.target)) fields[rel.name] = { type: boolExp(rel.target) };
         }
+        for (const cf of cfNoArgs(t)) {
+          fields[cf.name] = {
+            type: cf.returnsTable ? boolExp(cf.returnsTable) : comparison({ scalar: cf.scalar, isArray: false } as ColumnInfo),
+          };
+        }
+        for (const rel of t.arrayRelationships.values()) {
+          const agg = canSelect(rel.target) && canAggregate(rel.target) ? aggregateBoolExp(rel.target) : null;
+          if (agg) fields[`${rel.name}_aggregate`] = { type: agg };
+        }
         return fields;
       },
     });
@@ -158,10 +270,12 @@ export function buildRoleSchema(options: CompileOptions): GraphQLSchema {
         for (const rel of t.objectRelationships.values()) if (canSelect(rel.target)) fields[rel.name] = { type: orderByType(rel.target) };
         for (const rel of t.arrayRelationships.values()) {
           if (canSelect(rel.target)) {
-            fields[`${rel.name}_aggregate`] = {
-              type: input(`${rel.target.name}_aggregate_order_by`, () => ({ count: { type: orderBy } })),
-            };
+            fields[`${rel.name}_aggregate`] = { type: aggregateOrderByOf(rel.target) };
           }
+        }
+        for (const cf of cfNoArgs(t)) {
+          if (cf.returnsTable) fields[`${cf.name}_aggregate`] = { type: aggregateOrderByOf(cf.returnsTable) };
+          else fields[cf.name] = { type: orderBy };
         }
         return fields;
       },
@@ -214,16 +328,14 @@ export function buildRoleSchema(options: CompileOptions): GraphQLSchema {
           }
         }
         for (const cf of t.computedFields.values()) {
-          const perm = t.select.get(role);
-          if (!isAdmin && !(perm?.computed_fields ?? []).includes(cf.name)) continue;
+          if (!cfVisible(t, cf)) continue;
           if (cf.returnsTable) {
-            if (!canSelect(cf.returnsTable)) continue;
             fields[cf.name] = {
               type: new GraphQLList(new GraphQLNonNull(objectType(cf.returnsTable))),
-              args: listArgs(cf.returnsTable),
+              args: { ...computedArgs(t, cf), ...listArgs(cf.returnsTable) },
               description: cf.comment,
             };
-          } else fields[cf.name] = { type: scalar(cf.scalar), description: cf.comment };
+          } else fields[cf.name] = { type: scalar(cf.scalar), args: computedArgs(t, cf), description: cf.comment };
         }
         return fields;
       },
@@ -505,6 +617,11 @@ export function buildRoleSchema(options: CompileOptions): GraphQLSchema {
     // Live queries (src/subscriptions): the query root's table and function fields.
     subscription: new GraphQLObjectType({ name: 'subscription_root', fields: { ...queryFields } }),
   });
+}
+
+/** A table's name as Hasura's descriptions print it: `name` in public, else `schema.name`. */
+function qualifiedName(t: TableInfo): string {
+  return t.pg.schema === 'public' ? t.pg.name : `${t.pg.schema}.${t.pg.name}`;
 }
 
 function selectable(t: TableInfo, column: string, role: string): boolean {

@@ -62,6 +62,7 @@ export type Ai_Capabilities_Bool_Exp = {
   base_cost_credits?: Numeric_Comparison_Exp | null | undefined;
   code?: String_Comparison_Exp | null | undefined;
   credit_reservations?: Credit_Reservations_Bool_Exp | null | undefined;
+  credit_reservations_aggregate?: Credit_Reservations_Aggregate_Bool_Exp | null | undefined;
   description?: String_Comparison_Exp | null | undefined;
   is_active?: Boolean_Comparison_Exp | null | undefined;
   max_input_tokens?: Int_Comparison_Exp | null | undefined;
@@ -73,6 +74,18 @@ export type Ai_Capabilities_Bool_Exp = {
   typical_input_tokens?: Int_Comparison_Exp | null | undefined;
   typical_output_tokens?: Int_Comparison_Exp | null | undefined;
   usage_daily?: Organization_Usage_Daily_Bool_Exp | null | undefined;
+  usage_daily_aggregate?: Organization_Usage_Daily_Aggregate_Bool_Exp | null | undefined;
+};
+
+export type Auto_Topup_Attempts_Aggregate_Bool_Exp = {
+  count?: Auto_Topup_Attempts_Aggregate_Bool_Exp_Count | null | undefined;
+};
+
+export type Auto_Topup_Attempts_Aggregate_Bool_Exp_Count = {
+  arguments?: Array<Auto_Topup_Attempts_Select_Column> | null | undefined;
+  distinct?: boolean | null | undefined;
+  filter?: Auto_Topup_Attempts_Bool_Exp | null | undefined;
+  predicate: Int_Comparison_Exp;
 };
 
 /** Boolean expression to filter rows from the table "auto_topup_attempts". All fields are combined with a logical 'AND'. */
@@ -96,6 +109,33 @@ export type Auto_Topup_Attempts_Bool_Exp = {
   resolved_at?: Timestamptz_Comparison_Exp | null | undefined;
   status?: String_Comparison_Exp | null | undefined;
 };
+
+/** select columns of table "auto_topup_attempts" */
+export type Auto_Topup_Attempts_Select_Column =
+  /** column name */
+  | 'created_at'
+  /** column name */
+  | 'credits'
+  /** column name */
+  | 'currency'
+  /** column name */
+  | 'failure_code'
+  /** column name */
+  | 'failure_message'
+  /** column name */
+  | 'grant_id'
+  /** column name */
+  | 'id'
+  /** column name */
+  | 'organization_id'
+  /** column name */
+  | 'package_id'
+  /** column name */
+  | 'price_minor'
+  /** column name */
+  | 'resolved_at'
+  /** column name */
+  | 'status';
 
 /** Boolean expression to filter rows from the table "auto_topup_settings". All fields are combined with a logical 'AND'. */
 export type Auto_Topup_Settings_Bool_Exp = {
@@ -156,6 +196,17 @@ export type Credit_Balances_Bool_Exp = {
   updated_at?: Timestamptz_Comparison_Exp | null | undefined;
 };
 
+export type Credit_Grants_Aggregate_Bool_Exp = {
+  count?: Credit_Grants_Aggregate_Bool_Exp_Count | null | undefined;
+};
+
+export type Credit_Grants_Aggregate_Bool_Exp_Count = {
+  arguments?: Array<Credit_Grants_Select_Column> | null | undefined;
+  distinct?: boolean | null | undefined;
+  filter?: Credit_Grants_Bool_Exp | null | undefined;
+  predicate: Int_Comparison_Exp;
+};
+
 /** Boolean expression to filter rows from the table "credit_grants". All fields are combined with a logical 'AND'. */
 export type Credit_Grants_Bool_Exp = {
   _and?: Array<Credit_Grants_Bool_Exp> | null | undefined;
@@ -163,8 +214,10 @@ export type Credit_Grants_Bool_Exp = {
   _or?: Array<Credit_Grants_Bool_Exp> | null | undefined;
   amount_credits?: Numeric_Comparison_Exp | null | undefined;
   auto_topup_attempts?: Auto_Topup_Attempts_Bool_Exp | null | undefined;
+  auto_topup_attempts_aggregate?: Auto_Topup_Attempts_Aggregate_Bool_Exp | null | undefined;
   created_at?: Timestamptz_Comparison_Exp | null | undefined;
   credit_ledger_entries?: Credit_Ledger_Entries_Bool_Exp | null | undefined;
+  credit_ledger_entries_aggregate?: Credit_Ledger_Entries_Aggregate_Bool_Exp | null | undefined;
   description?: String_Comparison_Exp | null | undefined;
   effective_at?: Timestamptz_Comparison_Exp | null | undefined;
   expired_at?: Timestamptz_Comparison_Exp | null | undefined;
@@ -176,7 +229,46 @@ export type Credit_Grants_Bool_Exp = {
   remaining_credits?: Numeric_Comparison_Exp | null | undefined;
   source?: String_Comparison_Exp | null | undefined;
   topup_purchases?: Topup_Purchases_Bool_Exp | null | undefined;
+  topup_purchases_aggregate?: Topup_Purchases_Aggregate_Bool_Exp | null | undefined;
   updated_at?: Timestamptz_Comparison_Exp | null | undefined;
+};
+
+/** select columns of table "credit_grants" */
+export type Credit_Grants_Select_Column =
+  /** column name */
+  | 'amount_credits'
+  /** column name */
+  | 'created_at'
+  /** column name */
+  | 'description'
+  /** column name */
+  | 'effective_at'
+  /** column name */
+  | 'expired_at'
+  /** column name */
+  | 'expires_at'
+  /** column name */
+  | 'id'
+  /** column name */
+  | 'organization_id'
+  /** column name */
+  | 'priority'
+  /** column name */
+  | 'remaining_credits'
+  /** column name */
+  | 'source'
+  /** column name */
+  | 'updated_at';
+
+export type Credit_Ledger_Entries_Aggregate_Bool_Exp = {
+  count?: Credit_Ledger_Entries_Aggregate_Bool_Exp_Count | null | undefined;
+};
+
+export type Credit_Ledger_Entries_Aggregate_Bool_Exp_Count = {
+  arguments?: Array<Credit_Ledger_Entries_Select_Column> | null | undefined;
+  distinct?: boolean | null | undefined;
+  filter?: Credit_Ledger_Entries_Bool_Exp | null | undefined;
+  predicate: Int_Comparison_Exp;
 };
 
 /** Boolean expression to filter rows from the table "credit_ledger_entries". All fields are combined with a logical 'AND'. */
@@ -198,6 +290,54 @@ export type Credit_Ledger_Entries_Bool_Exp = {
   reservation_id?: Uuid_Comparison_Exp | null | undefined;
 };
 
+/** select columns of table "credit_ledger_entries" */
+export type Credit_Ledger_Entries_Select_Column =
+  /** column name */
+  | 'amount_credits'
+  /** column name */
+  | 'balance_after_credits'
+  /** column name */
+  | 'created_at'
+  /** column name */
+  | 'description'
+  /** column name */
+  | 'entry_type'
+  /** column name */
+  | 'grant_id'
+  /** column name */
+  | 'id'
+  /** column name */
+  | 'organization_id'
+  /** column name */
+  | 'reservation_id';
+
+export type Credit_Reservations_Aggregate_Bool_Exp = {
+  bool_and?: Credit_Reservations_Aggregate_Bool_Exp_Bool_And | null | undefined;
+  bool_or?: Credit_Reservations_Aggregate_Bool_Exp_Bool_Or | null | undefined;
+  count?: Credit_Reservations_Aggregate_Bool_Exp_Count | null | undefined;
+};
+
+export type Credit_Reservations_Aggregate_Bool_Exp_Bool_And = {
+  arguments: Credit_Reservations_Select_Column_Credit_Reservations_Aggregate_Bool_Exp_Bool_And_Arguments_Columns;
+  distinct?: boolean | null | undefined;
+  filter?: Credit_Reservations_Bool_Exp | null | undefined;
+  predicate: Boolean_Comparison_Exp;
+};
+
+export type Credit_Reservations_Aggregate_Bool_Exp_Bool_Or = {
+  arguments: Credit_Reservations_Select_Column_Credit_Reservations_Aggregate_Bool_Exp_Bool_Or_Arguments_Columns;
+  distinct?: boolean | null | undefined;
+  filter?: Credit_Reservations_Bool_Exp | null | undefined;
+  predicate: Boolean_Comparison_Exp;
+};
+
+export type Credit_Reservations_Aggregate_Bool_Exp_Count = {
+  arguments?: Array<Credit_Reservations_Select_Column> | null | undefined;
+  distinct?: boolean | null | undefined;
+  filter?: Credit_Reservations_Bool_Exp | null | undefined;
+  predicate: Int_Comparison_Exp;
+};
+
 /** Boolean expression to filter rows from the table "credit_reservations". All fields are combined with a logical 'AND'. */
 export type Credit_Reservations_Bool_Exp = {
   _and?: Array<Credit_Reservations_Bool_Exp> | null | undefined;
@@ -209,6 +349,7 @@ export type Credit_Reservations_Bool_Exp = {
   capped?: Boolean_Comparison_Exp | null | undefined;
   created_at?: Timestamptz_Comparison_Exp | null | undefined;
   credit_ledger_entries?: Credit_Ledger_Entries_Bool_Exp | null | undefined;
+  credit_ledger_entries_aggregate?: Credit_Ledger_Entries_Aggregate_Bool_Exp | null | undefined;
   expires_at?: Timestamptz_Comparison_Exp | null | undefined;
   id?: Uuid_Comparison_Exp | null | undefined;
   model?: Llm_Models_Bool_Exp | null | undefined;
@@ -226,6 +367,51 @@ export type Credit_Reservations_Bool_Exp = {
   user?: Users_Bool_Exp | null | undefined;
   user_id?: Uuid_Comparison_Exp | null | undefined;
 };
+
+/** select columns of table "credit_reservations" */
+export type Credit_Reservations_Select_Column =
+  /** column name */
+  | 'amount_credits'
+  /** column name */
+  | 'capability_code'
+  /** column name */
+  | 'capped'
+  /** column name */
+  | 'created_at'
+  /** column name */
+  | 'expires_at'
+  /** column name */
+  | 'id'
+  /** column name */
+  | 'model_id'
+  /** column name */
+  | 'organization_id'
+  /** column name */
+  | 'quality_level_code'
+  /** column name */
+  | 'release_reason'
+  /** column name */
+  | 'resolved_at'
+  /** column name */
+  | 'settled_amount_credits'
+  /** column name */
+  | 'status'
+  /** column name */
+  | 'updated_at'
+  /** column name */
+  | 'usage'
+  /** column name */
+  | 'user_id';
+
+/** select "credit_reservations_aggregate_bool_exp_bool_and_arguments_columns" columns of table "credit_reservations" */
+export type Credit_Reservations_Select_Column_Credit_Reservations_Aggregate_Bool_Exp_Bool_And_Arguments_Columns =
+  /** column name */
+  | 'capped';
+
+/** select "credit_reservations_aggregate_bool_exp_bool_or_arguments_columns" columns of table "credit_reservations" */
+export type Credit_Reservations_Select_Column_Credit_Reservations_Aggregate_Bool_Exp_Bool_Or_Arguments_Columns =
+  /** column name */
+  | 'capped';
 
 /** Boolean expression to compare columns of type "date". All fields are combined with logical 'AND'. */
 export type Date_Comparison_Exp = {
@@ -264,6 +450,7 @@ export type Llm_Models_Bool_Exp = {
   _not?: Llm_Models_Bool_Exp | null | undefined;
   _or?: Array<Llm_Models_Bool_Exp> | null | undefined;
   credit_reservations?: Credit_Reservations_Bool_Exp | null | undefined;
+  credit_reservations_aggregate?: Credit_Reservations_Aggregate_Bool_Exp | null | undefined;
   display_name?: String_Comparison_Exp | null | undefined;
   id?: String_Comparison_Exp | null | undefined;
   input_credits_per_1k_tokens?: Numeric_Comparison_Exp | null | undefined;
@@ -272,6 +459,17 @@ export type Llm_Models_Bool_Exp = {
   output_credits_per_1k_tokens?: Numeric_Comparison_Exp | null | undefined;
   plan_offerings?: Plan_Capability_Quality_Levels_Bool_Exp | null | undefined;
   provider?: String_Comparison_Exp | null | undefined;
+};
+
+export type Notifications_Aggregate_Bool_Exp = {
+  count?: Notifications_Aggregate_Bool_Exp_Count | null | undefined;
+};
+
+export type Notifications_Aggregate_Bool_Exp_Count = {
+  arguments?: Array<Notifications_Select_Column> | null | undefined;
+  distinct?: boolean | null | undefined;
+  filter?: Notifications_Bool_Exp | null | undefined;
+  predicate: Int_Comparison_Exp;
 };
 
 /** Boolean expression to filter rows from the table "notifications". All fields are combined with a logical 'AND'. */
@@ -292,6 +490,27 @@ export type Notifications_Bool_Exp = {
   user_id?: Uuid_Comparison_Exp | null | undefined;
 };
 
+/** select columns of table "notifications" */
+export type Notifications_Select_Column =
+  /** column name */
+  | 'action_url'
+  /** column name */
+  | 'body'
+  /** column name */
+  | 'created_at'
+  /** column name */
+  | 'id'
+  /** column name */
+  | 'kind'
+  /** column name */
+  | 'organization_id'
+  /** column name */
+  | 'read_at'
+  /** column name */
+  | 'title'
+  /** column name */
+  | 'user_id';
+
 /** Boolean expression to compare columns of type "numeric". All fields are combined with logical 'AND'. */
 export type Numeric_Comparison_Exp = {
   _eq?: string | null | undefined;
@@ -303,6 +522,17 @@ export type Numeric_Comparison_Exp = {
   _lte?: string | null | undefined;
   _neq?: string | null | undefined;
   _nin?: Array<string> | null | undefined;
+};
+
+export type Organization_Active_Grants_Aggregate_Bool_Exp = {
+  count?: Organization_Active_Grants_Aggregate_Bool_Exp_Count | null | undefined;
+};
+
+export type Organization_Active_Grants_Aggregate_Bool_Exp_Count = {
+  arguments?: Array<Organization_Active_Grants_Select_Column> | null | undefined;
+  distinct?: boolean | null | undefined;
+  filter?: Organization_Active_Grants_Bool_Exp | null | undefined;
+  predicate: Int_Comparison_Exp;
 };
 
 /** Boolean expression to filter rows from the table "organization_active_grants". All fields are combined with a logical 'AND'. */
@@ -325,6 +555,33 @@ export type Organization_Active_Grants_Bool_Exp = {
   source?: String_Comparison_Exp | null | undefined;
   used_credits?: Numeric_Comparison_Exp | null | undefined;
 };
+
+/** select columns of table "organization_active_grants" */
+export type Organization_Active_Grants_Select_Column =
+  /** column name */
+  | 'amount_credits'
+  /** column name */
+  | 'burn_rank'
+  /** column name */
+  | 'created_at'
+  /** column name */
+  | 'description'
+  /** column name */
+  | 'effective_at'
+  /** column name */
+  | 'expires_at'
+  /** column name */
+  | 'id'
+  /** column name */
+  | 'organization_id'
+  /** column name */
+  | 'priority'
+  /** column name */
+  | 'remaining_credits'
+  /** column name */
+  | 'source'
+  /** column name */
+  | 'used_credits';
 
 /** Boolean expression to filter rows from the table "organization_credit_balances". All fields are combined with a logical 'AND'. */
 export type Organization_Credit_Balances_Bool_Exp = {
@@ -393,6 +650,17 @@ export type Organization_Subscriptions_Bool_Exp = {
   updated_at?: Timestamptz_Comparison_Exp | null | undefined;
 };
 
+export type Organization_Usage_Daily_Aggregate_Bool_Exp = {
+  count?: Organization_Usage_Daily_Aggregate_Bool_Exp_Count | null | undefined;
+};
+
+export type Organization_Usage_Daily_Aggregate_Bool_Exp_Count = {
+  arguments?: Array<Organization_Usage_Daily_Select_Column> | null | undefined;
+  distinct?: boolean | null | undefined;
+  filter?: Organization_Usage_Daily_Bool_Exp | null | undefined;
+  predicate: Int_Comparison_Exp;
+};
+
 /** Boolean expression to filter rows from the table "organization_usage_daily". All fields are combined with a logical 'AND'. */
 export type Organization_Usage_Daily_Bool_Exp = {
   _and?: Array<Organization_Usage_Daily_Bool_Exp> | null | undefined;
@@ -409,31 +677,54 @@ export type Organization_Usage_Daily_Bool_Exp = {
   quality_level_code?: String_Comparison_Exp | null | undefined;
 };
 
+/** select columns of table "organization_usage_daily" */
+export type Organization_Usage_Daily_Select_Column =
+  /** column name */
+  | 'calls'
+  /** column name */
+  | 'capability_code'
+  /** column name */
+  | 'credits_consumed'
+  /** column name */
+  | 'day'
+  /** column name */
+  | 'organization_id'
+  /** column name */
+  | 'quality_level_code';
+
 /** Boolean expression to filter rows from the table "organizations". All fields are combined with a logical 'AND'. */
 export type Organizations_Bool_Exp = {
   _and?: Array<Organizations_Bool_Exp> | null | undefined;
   _not?: Organizations_Bool_Exp | null | undefined;
   _or?: Array<Organizations_Bool_Exp> | null | undefined;
   active_grants?: Organization_Active_Grants_Bool_Exp | null | undefined;
+  active_grants_aggregate?: Organization_Active_Grants_Aggregate_Bool_Exp | null | undefined;
   auto_topup_attempts?: Auto_Topup_Attempts_Bool_Exp | null | undefined;
+  auto_topup_attempts_aggregate?: Auto_Topup_Attempts_Aggregate_Bool_Exp | null | undefined;
   auto_topup_settings?: Auto_Topup_Settings_Bool_Exp | null | undefined;
   balance?: Organization_Credit_Balances_Bool_Exp | null | undefined;
   created_at?: Timestamptz_Comparison_Exp | null | undefined;
   credit_balance?: Credit_Balances_Bool_Exp | null | undefined;
   credit_grants?: Credit_Grants_Bool_Exp | null | undefined;
+  credit_grants_aggregate?: Credit_Grants_Aggregate_Bool_Exp | null | undefined;
   credit_ledger_entries?: Credit_Ledger_Entries_Bool_Exp | null | undefined;
+  credit_ledger_entries_aggregate?: Credit_Ledger_Entries_Aggregate_Bool_Exp | null | undefined;
   credit_reservations?: Credit_Reservations_Bool_Exp | null | undefined;
+  credit_reservations_aggregate?: Credit_Reservations_Aggregate_Bool_Exp | null | undefined;
   id?: Uuid_Comparison_Exp | null | undefined;
   members?: Organization_Members_Bool_Exp | null | undefined;
   name?: String_Comparison_Exp | null | undefined;
   notifications?: Notifications_Bool_Exp | null | undefined;
+  notifications_aggregate?: Notifications_Aggregate_Bool_Exp | null | undefined;
   rate_usage?: Organization_Rate_Usage_Bool_Exp | null | undefined;
   slug?: String_Comparison_Exp | null | undefined;
   spend_limits?: Spend_Limits_Bool_Exp | null | undefined;
   subscription?: Organization_Subscriptions_Bool_Exp | null | undefined;
   topup_purchases?: Topup_Purchases_Bool_Exp | null | undefined;
+  topup_purchases_aggregate?: Topup_Purchases_Aggregate_Bool_Exp | null | undefined;
   updated_at?: Timestamptz_Comparison_Exp | null | undefined;
   usage_daily?: Organization_Usage_Daily_Bool_Exp | null | undefined;
+  usage_daily_aggregate?: Organization_Usage_Daily_Aggregate_Bool_Exp | null | undefined;
 };
 
 /** Boolean expression to filter rows from the table "plan_capabilities". All fields are combined with a logical 'AND'. */
@@ -492,11 +783,13 @@ export type Quality_Levels_Bool_Exp = {
   _or?: Array<Quality_Levels_Bool_Exp> | null | undefined;
   code?: String_Comparison_Exp | null | undefined;
   credit_reservations?: Credit_Reservations_Bool_Exp | null | undefined;
+  credit_reservations_aggregate?: Credit_Reservations_Aggregate_Bool_Exp | null | undefined;
   description?: String_Comparison_Exp | null | undefined;
   name?: String_Comparison_Exp | null | undefined;
   plan_offerings?: Plan_Capability_Quality_Levels_Bool_Exp | null | undefined;
   rank?: Int_Comparison_Exp | null | undefined;
   usage_daily?: Organization_Usage_Daily_Bool_Exp | null | undefined;
+  usage_daily_aggregate?: Organization_Usage_Daily_Aggregate_Bool_Exp | null | undefined;
 };
 
 /** Boolean expression to filter rows from the table "spend_limits". All fields are combined with a logical 'AND'. */
@@ -537,6 +830,7 @@ export type Topup_Packages_Bool_Exp = {
   _not?: Topup_Packages_Bool_Exp | null | undefined;
   _or?: Array<Topup_Packages_Bool_Exp> | null | undefined;
   auto_topup_attempts?: Auto_Topup_Attempts_Bool_Exp | null | undefined;
+  auto_topup_attempts_aggregate?: Auto_Topup_Attempts_Aggregate_Bool_Exp | null | undefined;
   auto_topup_settings?: Auto_Topup_Settings_Bool_Exp | null | undefined;
   code?: String_Comparison_Exp | null | undefined;
   credits?: Numeric_Comparison_Exp | null | undefined;
@@ -547,6 +841,18 @@ export type Topup_Packages_Bool_Exp = {
   price_minor?: Bigint_Comparison_Exp | null | undefined;
   sort_order?: Int_Comparison_Exp | null | undefined;
   topup_purchases?: Topup_Purchases_Bool_Exp | null | undefined;
+  topup_purchases_aggregate?: Topup_Purchases_Aggregate_Bool_Exp | null | undefined;
+};
+
+export type Topup_Purchases_Aggregate_Bool_Exp = {
+  count?: Topup_Purchases_Aggregate_Bool_Exp_Count | null | undefined;
+};
+
+export type Topup_Purchases_Aggregate_Bool_Exp_Count = {
+  arguments?: Array<Topup_Purchases_Select_Column> | null | undefined;
+  distinct?: boolean | null | undefined;
+  filter?: Topup_Purchases_Bool_Exp | null | undefined;
+  predicate: Int_Comparison_Exp;
 };
 
 /** Boolean expression to filter rows from the table "topup_purchases". All fields are combined with a logical 'AND'. */
@@ -572,6 +878,33 @@ export type Topup_Purchases_Bool_Exp = {
   user_id?: Uuid_Comparison_Exp | null | undefined;
 };
 
+/** select columns of table "topup_purchases" */
+export type Topup_Purchases_Select_Column =
+  /** column name */
+  | 'amount_refunded_minor'
+  /** column name */
+  | 'created_at'
+  /** column name */
+  | 'credits'
+  /** column name */
+  | 'currency'
+  /** column name */
+  | 'grant_id'
+  /** column name */
+  | 'id'
+  /** column name */
+  | 'organization_id'
+  /** column name */
+  | 'package_id'
+  /** column name */
+  | 'price_minor'
+  /** column name */
+  | 'status'
+  /** column name */
+  | 'updated_at'
+  /** column name */
+  | 'user_id';
+
 /** Boolean expression to filter rows from the table "users". All fields are combined with a logical 'AND'. */
 export type Users_Bool_Exp = {
   _and?: Array<Users_Bool_Exp> | null | undefined;
@@ -579,12 +912,15 @@ export type Users_Bool_Exp = {
   _or?: Array<Users_Bool_Exp> | null | undefined;
   created_at?: Timestamptz_Comparison_Exp | null | undefined;
   credit_reservations?: Credit_Reservations_Bool_Exp | null | undefined;
+  credit_reservations_aggregate?: Credit_Reservations_Aggregate_Bool_Exp | null | undefined;
   display_name?: String_Comparison_Exp | null | undefined;
   email?: String_Comparison_Exp | null | undefined;
   id?: Uuid_Comparison_Exp | null | undefined;
   memberships?: Organization_Members_Bool_Exp | null | undefined;
   notifications?: Notifications_Bool_Exp | null | undefined;
+  notifications_aggregate?: Notifications_Aggregate_Bool_Exp | null | undefined;
   topup_purchases?: Topup_Purchases_Bool_Exp | null | undefined;
+  topup_purchases_aggregate?: Topup_Purchases_Aggregate_Bool_Exp | null | undefined;
 };
 
 /** Boolean expression to compare columns of type "uuid". All fields are combined with logical 'AND'. */
