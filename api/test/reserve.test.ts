@@ -79,7 +79,7 @@ describe('reserveCredits', () => {
     expect(await snapshot(db.pool, other.orgId)).toEqual(before);
   });
 
-  it('refuses a key whose reservation is already settled or released: its call is over (RESERVATION_ALREADY_RESOLVED)', async () => {
+  it('refuses a key whose reservation is already released: its call is over (RESERVATION_ALREADY_RESOLVED)', async () => {
     const org = await createOrg(db.pool, { credits: '10.000' });
     const input = { capability: 'summarization', qualityLevel: 'enhanced', idempotencyKey: randomUUID() };
     const first = await api.action('reserveCredits', input, org.session);

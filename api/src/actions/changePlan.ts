@@ -83,9 +83,10 @@ export async function changePlan(ctx: ActionContext, args: z.output<typeof input
         stripePriceId: target.stripe_price_id!,
         successUrl: `${payments.webOrigin}/billing?plan=success`,
         cancelUrl: `${payments.webOrigin}/billing?plan=canceled`,
-        // One open checkout per org, plan and period: asking again (a second click, another tab) gets
-        // the same session back from Stripe, so a customer cannot pay for two subscriptions of one plan.
-        idempotencyKey: `subscription_checkout:${actor.orgId}:${target.id}:${periodKey}`,
+        // One open checkout per org, plan, period and hour: asking again (a second click, another tab)
+        // gets the same session back from Stripe, so a customer cannot pay for two subscriptions of one
+        // plan; the hour bounds how long a failed answer, which Stripe keeps for the key, is repeated.
+        idempotencyKey: `subscription_checkout:${actor.orgId}:${target.id}:${periodKey}:${now.toISOString().slice(0, 13)}`,
       }),
     );
     return { status: 'checkout_required', checkoutUrl: session.url, effectiveAt: null, planId: target.id };

@@ -69,6 +69,33 @@ function paymentIntentOfChargeEvent(event: Stripe.Event): string | null {
   return CHARGE_EVENTS.includes(event.type) ? idOf((event as ChargeEvent).data.object.payment_intent) : null;
 }
 
+/**
+ * One Stripe payment's events, one at a time: a refund or dispute and the checkout completion of the
+ * same payment intent wait for each other, so an early charge event is either seen by the
+ * fulfilment's replay or finds the purchase fulfilled. Taken first, before any row lock.
+ */
+async function lockPayment(tx: pg.PoolClient, intentId: string | null): Promise<void> {
+  if (intentId) await tx.query("select pg_advisory_xact_lock(hashtextextended('stripe_payment:' || $1, 0))", [intentId]);
+}
+
+/**
+ * The org's auto top-up settings row, locked before its purchase or attempt row and the ledger (the
+ * payments' lock order: settings -> purchase / attempt -> ledger), for a change to it later in the
+ * transaction. Nothing when the payment is unknown or the org has no settings.
+ */
+async function lockSettingsOfPayment(tx: pg.PoolClient, intentId: string | null, chargeId: string | null, sessionId?: string) {
+  const { rows } = await tx.query<{ organization_id: string }>(
+    `select organization_id from public.topup_purchases
+     where stripe_payment_intent_id = $1 or stripe_charge_id = $2 or stripe_checkout_session_id = $3
+     union all
+     select organization_id from public.auto_topup_attempts where stripe_payment_intent_id = $1
+     limit 1`,
+    [intentId, chargeId, sessionId ?? null],
+  );
+  const orgId = rows[0]?.organization_id;
+  if (orgId) await tx.query('select 1 from public.auto_topup_settings where organization_id = $1 for update', [orgId]);
+}
+
 /** Records the event and applies its effect in one transaction; a recorded event does nothing. */
 export async function processStripeEvent(deps: StripeWebhookDeps, event: Stripe.Event): Promise<Handled> {
   const now = deps.clock();
@@ -95,6 +122,11 @@ interface Prepared {
 }
 
 async function prepare(deps: StripeWebhookDeps, event: Stripe.Event): Promise<Prepared> {
+  if (event.type === 'invoice.paid' && event.data.object.billing_reason === 'subscription_update') {
+    // What the subscription bills now decides whether the paid upgrade still applies.
+    const subscriptionId = idOf(event.data.object.parent?.subscription_details?.subscription);
+    return subscriptionId ? { subscription: await deps.payments.provider.retrieveSubscription(subscriptionId) } : {};
+  }
   if (event.type !== 'checkout.session.completed' && event.type !== 'checkout.session.async_payment_succeeded') return {};
   const session = event.data.object;
   const prepared: Prepared = {};
@@ -135,7 +167,9 @@ async function apply(
           [purchaseId, session.id],
         );
       }
-      // The purchase's row first (fulfil_topup_purchase locks it too), to know whether this event is
+      await lockPayment(tx, idOf(session.payment_intent));
+      await lockSettingsOfPayment(tx, null, null, session.id);
+      // The purchase's row next (fulfil_topup_purchase locks it too), to know whether this event is
       // the one that fulfils it.
       const unfulfilled = await tx.query(
         'select 1 from public.topup_purchases where stripe_checkout_session_id = $1 and grant_id is null for update',
@@ -149,14 +183,19 @@ async function apply(
       // Refunds and disputes of this payment that Stripe delivered before it was fulfilled found no
       // purchase then (it had no payment intent yet): apply them now, oldest first, once.
       const intentId = idOf(session.payment_intent);
+      let disputed = false;
       if (intentId && unfulfilled.rowCount) {
         const earlier = await tx.query<{ payload: ChargeEvent }>(
           `select payload from public.stripe_events where payment_intent_id = $1 and id <> $2 order by created_at_stripe, id`,
           [intentId, event.id],
         );
-        for (const { payload } of earlier.rows) await apply(tx, deps, payload, {}, now, outbox);
+        for (const { payload } of earlier.rows) {
+          await apply(tx, deps, payload, {}, now, outbox);
+          if (payload.type !== 'charge.refunded') disputed = true;
+        }
       }
-      if (prepared.paymentMethodId) {
+      // The card of a payment its owner disputes is not kept for off-session charges.
+      if (prepared.paymentMethodId && !disputed) {
         await tx.query('update public.auto_topup_settings set stripe_payment_method_id = $2 where organization_id = $1', [
           rows[0].organization_id,
           prepared.paymentMethodId,
@@ -194,6 +233,7 @@ async function apply(
     }
     case 'charge.refunded': {
       const charge = event.data.object;
+      await lockPayment(tx, idOf(charge.payment_intent));
       const { rows } = await tx.query<{ purchase_id: string | null; organization_id: string; clawed_back_credits: string }>(
         'select * from public.refund_topup_purchase($1, $2, $3, $4)',
         [idOf(charge.payment_intent), charge.id, charge.amount_refunded, now],
@@ -231,6 +271,8 @@ async function apply(
     case 'charge.dispute.closed': {
       const dispute = event.data.object;
       const won = event.type === 'charge.dispute.created' ? null : dispute.status === 'won' || dispute.status === 'warning_closed';
+      await lockPayment(tx, idOf(dispute.payment_intent));
+      await lockSettingsOfPayment(tx, idOf(dispute.payment_intent), idOf(dispute.charge));
       const { rows } = await tx.query<{ purchase_id: string | null; organization_id: string }>(
         'select * from public.dispute_topup_purchase($1, $2, $3, $4, $5, $6)',
         [idOf(dispute.payment_intent), dispute.id, dispute.amount, won, idOf(dispute.charge), now],
@@ -246,12 +288,19 @@ async function apply(
       }
       if (!orgId) return 'ignored';
       // A customer who disputes a charge is not charged off-session again until someone decides to:
-      // auto top-up turns off (an owner can turn it on again).
-      if (won !== true) {
+      // auto top-up turns off when the dispute opens (an owner can turn it on again). Not when its
+      // "created" comes after it was closed as won, and not again when it is closed.
+      if (event.type === 'charge.dispute.created') {
         await tx.query(
           `update public.auto_topup_settings set enabled = false, disabled_reason = $2, updated_at = $3
-           where organization_id = $1 and enabled`,
-          [orgId, `Turned off because a payment was disputed (${dispute.id}); turn it on again once that is settled`, now],
+           where organization_id = $1 and enabled
+             and not exists (select 1 from public.credit_grants g where g.organization_id = $1 and g.external_ref = $4)`,
+          [
+            orgId,
+            `Turned off because a payment was disputed (${dispute.id}); turn it on again once that is settled`,
+            now,
+            `dispute_won:${dispute.id}`,
+          ],
         );
       }
       return 'processed';
@@ -295,16 +344,17 @@ async function apply(
         return 'processed';
       }
       if (invoice.billing_reason === 'subscription_update') {
-        // An invoice of an earlier period (delivered days late) paid for a plan that period had; what
-        // the subscription has now was applied since, so an old upgrade must not come back.
-        if (sub.current_period_start && invoice.created * 1000 < sub.current_period_start.getTime()) return 'ignored';
-        // A paid prorated invoice: the upgrade it paid for applies (once; the action may have applied it already).
+        // A paid prorated invoice: the upgrade it paid for applies (once; the action may have applied it
+        // already), if the subscription still bills that plan. An invoice delivered days late, after
+        // the plan changed again, must not bring an old upgrade back; one paid late (3-D Secure, the
+        // hosted page) after the period rolled still applies, since Stripe applied it too.
         const priceIds = invoice.lines.data.map((line) => idOf(line.pricing?.price_details?.price)).filter((id): id is string => !!id);
-        const plan = await tx.query<{ id: string; rank: number }>(
-          'select id, rank from public.plans where stripe_price_id = any($1::text[]) order by rank desc limit 1',
+        const plan = await tx.query<{ id: string; rank: number; stripe_price_id: string }>(
+          'select id, rank, stripe_price_id from public.plans where stripe_price_id = any($1::text[]) order by rank desc limit 1',
           [priceIds],
         );
         const target = plan.rows[0];
+        if (target && prepared.subscription && prepared.subscription.priceId !== target.stripe_price_id) return 'ignored';
         if (target && target.rank > sub.rank) {
           await tx.query('select public.apply_plan_change($1, $2, p_now => $3)', [sub.organization_id, target.id, now]);
         }

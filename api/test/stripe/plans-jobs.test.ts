@@ -117,7 +117,7 @@ describe('changePlan', () => {
     expect(await allowanceGrants(org.orgId)).toEqual(grants);
   });
 
-  it('ignores a paid upgrade invoice of an earlier period that Stripe delivers late', async () => {
+  it('applies a paid upgrade invoice only while the subscription bills that plan: not one delivered after the plan changed again', async () => {
     const org = await subscribedOrg('pro');
     const before = await paymentState(db.pool, org.orgId);
     const stale = {
@@ -134,8 +134,10 @@ describe('changePlan', () => {
     expect(res).toMatchObject({ status: 200, body: { outcome: 'ignored' } });
     expect((await subscriptionOf(org.orgId)).plan_id).toBe(PLANS.pro);
     expect(await paymentState(db.pool, org.orgId)).toEqual(before);
-    // The same invoice from this period applies the upgrade it paid for.
-    await api.webhook(stripeEvent('invoice.paid', { ...stale, id: `${stale.id}_now`, created: Math.floor(NOW.getTime() / 1000) }));
+    // Paid late (after the period rolled, say) while Stripe bills Team: it applies, whatever its dates.
+    const item = (api.fake.objects.get(org.subscriptionId)!.items as { data: { price: { id: string } }[] }).data[0]!;
+    item.price.id = 'price_team_v1_monthly';
+    await api.webhook(stripeEvent('invoice.paid', { ...stale, id: `${stale.id}_paid_late` }));
     expect((await subscriptionOf(org.orgId)).plan_id).toBe(PLANS.team);
   });
 
@@ -328,6 +330,22 @@ describe('jobs', () => {
       ['plan_allowance:2027-02-28', at(3, 31).toISOString()],
       ['plan_allowance:2027-03-31', at(4, 30).toISOString()],
       ['plan_allowance:2027-04-30', at(5, 31).toISOString()],
+    ]);
+  });
+
+  it('after a first period shorter than a month (a trial), counts the months from its end, as Stripe bills', async () => {
+    const org = await createOrg(db.pool, { plan: 'pro' });
+    const at = (month: number, day: number, hour = 0) => new Date(Date.UTC(2027, month - 1, day, hour, 0));
+    await db.pool.query('select public.apply_plan_change($1, $2, null, $3, $4, $3)', [org.orgId, PLANS.pro, at(1, 20, 10), at(2, 1)]);
+    const periods: string[][] = [];
+    for (const when of [at(2, 2), at(3, 2)]) {
+      await api.cron('roll_billing_periods', when);
+      const sub = await subscriptionOf(org.orgId);
+      periods.push([sub.current_period_start.toISOString(), sub.current_period_end.toISOString()]);
+    }
+    expect(periods).toEqual([
+      [at(2, 1).toISOString(), at(3, 1).toISOString()],
+      [at(3, 1).toISOString(), at(4, 1).toISOString()],
     ]);
   });
 

@@ -324,6 +324,11 @@ describe('refunds and disputes', () => {
 
   it('gives the credits back when a dispute is won, even when "closed" arrives before "created"', async () => {
     const { org } = await paidPurchase('pi_dispute_won');
+    // Auto top-up is on: a dispute already won does not turn it off when its "created" comes late.
+    await db.pool.query(
+      'insert into public.auto_topup_settings (organization_id, enabled, threshold_credits, package_id) values ($1, true, 50, $2)',
+      [org.orgId, PACKS.pack500],
+    );
     const dispute = {
       id: 'dp_won',
       object: 'dispute',
@@ -335,6 +340,7 @@ describe('refunds and disputes', () => {
     await api.webhook(stripeEvent('charge.dispute.closed', dispute));
     await api.webhook(stripeEvent('charge.dispute.created', { ...dispute, status: 'needs_response' }));
     const state = await paymentState(db.pool, org.orgId);
+    expect(state.settings[0]).toMatchObject({ enabled: true, disabled_reason: null });
     expect(await availableAt(db.pool, org.orgId)).toBe('500.000');
     expect(state.purchases[0].status).toBe('paid');
     expect(state.entries.map((e) => [e.entry_type, e.amount_credits])).toEqual([
