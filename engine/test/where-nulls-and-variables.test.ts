@@ -234,6 +234,16 @@ describe('inserts and updates with nothing to write', () => {
 });
 
 describe('variables checked against the operation', () => {
+  it('refuses a null or missing non-null variable with Hasura 2.36+ messages, at $', async () => {
+    const byId = 'query($id: bigint!) { entry(id: $id) { id } }';
+    refused(await gql(engine, byId, { variables: { id: null } }), 'null value found for non-nullable type: "bigint!"', '$');
+    refused(await gql(engine, byId, { variables: {} }), 'expecting a value for non-nullable variable: "id"', '$');
+    // An explicit null is refused even when the variable has a default; leaving it out takes the default.
+    const withDefault = 'query($l: Int! = 1) { entries(limit: $l, order_by: {id: asc}) { id } }';
+    refused(await gql(engine, withDefault, { variables: { l: null } }), 'null value found for non-nullable type: "Int!"', '$');
+    expect((await gql(engine, withDefault, { variables: {} })).body).toEqual({ data: { entries: [{ id: 1 }] } });
+  });
+
   it('refuses a variable sent but not used by the operation', async () => {
     refused(await gql(engine, '{ entries { id } }', { variables: { x: 1 } }), 'unexpected variables in variableValues: x', '$');
     refused(

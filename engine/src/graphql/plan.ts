@@ -7,6 +7,7 @@ import {
   Kind,
   type OperationDefinitionNode,
   parse as parseDocument,
+  print,
   type SelectionSetNode,
   type ValueNode,
 } from 'graphql';
@@ -111,10 +112,15 @@ export function resolveVariables(document: DocumentNode, op: OperationDefinition
   const vars: Vars = { ...(given ?? {}) };
   for (const def of op.variableDefinitions ?? []) {
     const name = def.variable.name.value;
+    // As Hasura 2.36+ (HASURA_GRAPHQL_BACKWARDS_COMPAT_NULL_IN_NONNULLABLE_VARIABLES off, the
+    // default): an explicit null is refused even when the variable has a default.
+    if (vars[name] === null && def.type.kind === Kind.NON_NULL_TYPE) {
+      throw validation(`null value found for non-nullable type: "${print(def.type)}"`, '$');
+    }
     if (vars[name] === undefined && def.defaultValue)
       vars[name] = literalValue(def.defaultValue as unknown as Parameters<typeof literalValue>[0]);
     if ((vars[name] === undefined || vars[name] === null) && def.type.kind === Kind.NON_NULL_TYPE) {
-      throw validation(`expecting a value for non-nullable variable: "${name}"`, '$.variableValues');
+      throw validation(`expecting a value for non-nullable variable: "${name}"`, '$');
     }
   }
   const usage = variableUsage(document, op);
