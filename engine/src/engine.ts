@@ -2,7 +2,7 @@
 // Request path: parse JSON → plan cache lookup → one pg query per root field → write raw JSON text.
 import { createHash } from 'node:crypto';
 import { inTransaction } from '@org-credits/db';
-import { type DocumentNode, execute, Kind, type OperationDefinitionNode, parse } from 'graphql';
+import { type DocumentNode, execute, Kind, type OperationDefinitionNode, parse, visit } from 'graphql';
 import pg from 'pg';
 import {
   type ActionCatalog,
@@ -35,6 +35,24 @@ interface Parsed {
   op: OperationDefinitionNode;
   /** Compiled plans by which variables are null: SQL differs when a variable is null (`limit: null` is no limit, `_eq: null` is refused). */
   plans: Map<string, Plan>;
+  /**
+   * The variables' declared types passed the check against this role's schema (the cache key holds
+   * the role). Not kept when an `@skip`/`@include` takes a variable: which fields are checked then
+   * depends on its value.
+   */
+  typesChecked?: boolean;
+}
+
+/** An `@skip` or `@include` whose `if` is a variable anywhere in the document. */
+function hasConditionalDirectives(document: DocumentNode): boolean {
+  let found = false;
+  visit(document, {
+    Directive(node) {
+      if ((node.name.value === 'skip' || node.name.value === 'include') && node.arguments?.some((a) => a.value.kind === Kind.VARIABLE))
+        found = true;
+    },
+  });
+  return found;
 }
 
 export interface GraphqlRequest {
@@ -242,8 +260,15 @@ export class EngineCore {
         throw new EngineError('unexpected-payload', 'subscriptions are not supported over HTTP, use websockets instead');
       const resolved = resolveVariables(cached.document, cached.op, vars);
       const withActions = actionRoots(this.actionCatalog, this.compileOptions(session), cached.document, cached.op, resolved);
+      // Once per cached operation: the declared types do not change between requests.
+      const checkTypes = !cached.typesChecked;
+      const checked = () => {
+        if (checkTypes && !hasConditionalDirectives(cached.document)) cached.typesChecked = true;
+      };
       if (withActions) {
-        checkOperationVariables(this.compileOptions(session), cached.document, cached.op, resolved, this.roleSchema(session));
+        if (checkTypes)
+          checkOperationVariables(this.compileOptions(session), cached.document, cached.op, resolved, this.roleSchema(session));
+        checked();
         const cookies: string[] = [];
         const data = await this.runActions(session, headers, cached, resolved, request.query, withActions, cookies);
         return { status: 200, body: `{"data":${data}}`, ...(cookies.length ? { headers: { 'set-cookie': cookies } } : {}) };
@@ -251,7 +276,8 @@ export class EngineCore {
       const nulls = (cached.op.variableDefinitions ?? []).map((d) => (resolved[d.variable.name.value] == null ? '0' : '1')).join('');
       let plan = cached.plans.get(nulls);
       if (!plan) {
-        plan = compileOperation(this.compileOptions(session), cached.document, cached.op, resolved, this.roleSchema(session));
+        plan = compileOperation(this.compileOptions(session), cached.document, cached.op, resolved, this.roleSchema(session), checkTypes);
+        checked();
         if (!plan.dynamic) cached.plans.set(nulls, plan);
       }
       for (const name of plan.sessionVariables) {
@@ -289,7 +315,8 @@ export class EngineCore {
         env: this.config.env,
         cookies,
         runSql: (op) => {
-          const plan = compileOperation(options, parsed.document, op, vars, this.roleSchema(session));
+          // The whole operation's variables were checked before its actions ran.
+          const plan = compileOperation(options, parsed.document, op, vars, this.roleSchema(session), false);
           for (const name of plan.sessionVariables) {
             if (session.variables[name] === undefined) throw new EngineError('not-found', `missing session variable: "${name}"`);
           }

@@ -244,11 +244,13 @@ export function compileOperation(
   op: OperationDefinitionNode,
   vars: Vars,
   schema: GraphQLSchema,
+  /** False when this operation's variables already passed the check for this role (src/engine.ts). */
+  checkTypes = true,
 ): Plan {
   const compiler = new Compiler(options, vars, fragmentsOf(document), definitionsOf(op));
   const operation = op.operation;
   for (const d of op.directives ?? []) throw validation(`directive "${d.name.value}" is not allowed on a ${operation}`);
-  const untyped = checkVariableTypes(schema, compiler, op);
+  const untyped = checkTypes ? checkVariableTypes(schema, compiler, op) : [];
   // A subscription is a live query (src/subscriptions): the query root's fields under subscription_root.
   const fields = rootFields(options);
   const available = operation === 'mutation' ? fields.mutation : fields.query;
