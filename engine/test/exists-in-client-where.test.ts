@@ -5,21 +5,12 @@
 // refused like any unknown field, for every role and the admin, in queries, mutations and
 // subscriptions; permissions keep using it.
 import { useTestDatabase } from '@org-credits/db/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Engine } from '../src/index.ts';
-import { as, gql, ORG_B, setupFixture, startEngine, USER_A } from './helpers.ts';
-import { connect } from './subscriptions-client.ts';
+import { describe, expect, it } from 'vitest';
+import { as, gql, ORG_B, startFixtureEngine, USER_A } from './helpers.ts';
+import { firstAnswer } from './subscriptions-client.ts';
 
 const db = await useTestDatabase();
-let engine: Engine;
-
-beforeAll(async () => {
-  engine = await startEngine(db);
-  await setupFixture(engine);
-});
-afterAll(async () => {
-  await engine?.close();
-});
+const engine = await startFixtureEngine(db);
 
 const member = { headers: as('member', { 'user-id': USER_A }) };
 const aboutOrgB = `_exists: {_table: {schema: "t", name: "entries"}, _where: {org_id: {_eq: "${ORG_B}"}}}`;
@@ -55,16 +46,11 @@ describe('_exists in a client where', () => {
   });
 
   it('is refused in a subscription', async () => {
-    const c = await connect(`${engine.url}/v1/graphql`, 'graphql-transport-ws');
-    c.send({ type: 'connection_init', payload: member });
-    await c.next((m) => m.type === 'connection_ack');
-    c.send({ type: 'subscribe', id: 's1', payload: { query: `subscription { orgs(where: {${aboutOrgB}}) { id } }` } });
-    const answer = await c.next((m) => m.id === 's1');
+    const answer = await firstAnswer(`${engine.url}/v1/graphql`, member, { query: `subscription { orgs(where: {${aboutOrgB}}) { id } }` });
     expect(answer).toEqual({
       type: 'error',
       id: 's1',
       payload: notFound('orgs_bool_exp', '$.selectionSet.orgs.args.where._exists').errors,
     });
-    c.close();
   });
 });

@@ -1,5 +1,6 @@
 // Test helpers: an engine in-process on port 0 against the test file's own database.
 import type { TestDatabase } from '@org-credits/db/testing';
+import { afterAll } from 'vitest';
 import { configFromEnv, createEngine, type Engine } from '../src/index.ts';
 
 export const ADMIN_SECRET = 'test-admin-secret';
@@ -211,6 +212,14 @@ export const ORG_A = '00000000-0000-0000-0000-00000000000a';
 export const ORG_B = '00000000-0000-0000-0000-00000000000b';
 export const USER_A = '00000000-0000-0000-0000-0000000000a1';
 export const USER_B = '00000000-0000-0000-0000-0000000000b1';
+
+/** An engine serving the fixture (schema `t` and its metadata) on `db` for a whole test file, closed after it. */
+export async function startFixtureEngine(db: TestDatabase): Promise<Engine> {
+  const engine = await startEngine(db);
+  await setupFixture(engine);
+  afterAll(() => engine.close());
+  return engine;
+}
 
 export async function setupFixture(engine: Engine): Promise<void> {
   await ok(engine, { type: 'run_sql', args: { sql: fixtureSql } }, '/v2/query');

@@ -4,20 +4,11 @@
 // but introspection did not show them, so a variable in them was refused as not-supported (its type
 // could not be checked); now it is typed as Hasura types it.
 import { useTestDatabase } from '@org-credits/db/testing';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Engine } from '../src/index.ts';
-import { type GqlAnswer, gql, ORG_A, setupFixture, startEngine } from './helpers.ts';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { type GqlAnswer, gql, ORG_A, startFixtureEngine } from './helpers.ts';
 
 const db = await useTestDatabase();
-let engine: Engine;
-
-beforeAll(async () => {
-  engine = await startEngine(db);
-  await setupFixture(engine);
-});
-afterAll(async () => {
-  await engine?.close();
-});
+const engine = await startFixtureEngine(db);
 beforeEach(async () => {
   await db.pool.query(`update t.orgs set meta = '{"tier": "pro", "tags": ["a", "b", "c"]}' where id = $1`, [ORG_A]);
 });

@@ -1,18 +1,9 @@
 import { useTestDatabase } from '@org-credits/db/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Engine } from '../src/index.ts';
-import { as, gql, ORG_A, ok, setupFixture, startEngine, USER_A, USER_B } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { as, gql, ORG_A, ok, startEngine, startFixtureEngine, USER_A, USER_B } from './helpers.ts';
 
 const db = await useTestDatabase();
-let engine: Engine;
-
-beforeAll(async () => {
-  engine = await startEngine(db);
-  await setupFixture(engine);
-});
-afterAll(async () => {
-  await engine?.close();
-});
+const engine = await startFixtureEngine(db);
 
 describe('select queries as the admin', () => {
   it('lists rows with where, order_by, limit and offset', async () => {

@@ -6,20 +6,11 @@
 // selection's arguments, ignored a selection set on a column, a computed field, `count` or
 // `affected_rows`, and named the `args` key in the unknown-argument path.
 import { useTestDatabase } from '@org-credits/db/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Engine } from '../src/index.ts';
-import { type GqlAnswer, gql, setupFixture, startEngine } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { type GqlAnswer, gql, startFixtureEngine } from './helpers.ts';
 
 const db = await useTestDatabase();
-let engine: Engine;
-
-beforeAll(async () => {
-  engine = await startEngine(db);
-  await setupFixture(engine);
-});
-afterAll(async () => {
-  await engine?.close();
-});
+const engine = await startFixtureEngine(db);
 
 function refused(answer: GqlAnswer, message: string, path: string) {
   expect(answer.status).toBe(200);

@@ -75,3 +75,23 @@ export async function connect(url: string, protocol: 'graphql-transport-ws' | 'g
 export function dataOf(m: WsMessage): Record<string, unknown> {
   return (m.payload as { data: Record<string, unknown> }).data;
 }
+
+/**
+ * One subscription over graphql-transport-ws, by a client signing in with `init`: its first answer
+ * (data, or the error it was refused with), then the socket is closed.
+ */
+export async function firstAnswer(
+  url: string,
+  init: Record<string, unknown>,
+  payload: { query: string; variables?: Record<string, unknown> },
+): Promise<WsMessage> {
+  const c = await connect(url, 'graphql-transport-ws');
+  try {
+    c.send({ type: 'connection_init', payload: init });
+    await c.next((m) => m.type === 'connection_ack');
+    c.send({ type: 'subscribe', id: 's1', payload });
+    return await c.next((m) => m.id === 's1');
+  } finally {
+    c.close();
+  }
+}

@@ -4,20 +4,11 @@
 // without such a column has no `_inc` argument at all. The compiler accepted `_inc: {note: "x"}` and
 // sent `note + 'x'` to Postgres; now it is refused as Hasura refuses it, before anything runs.
 import { useTestDatabase } from '@org-credits/db/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Engine } from '../src/index.ts';
-import { as, type GqlAnswer, gql, ORG_A, setupFixture, startEngine, USER_A } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { as, type GqlAnswer, gql, ORG_A, startFixtureEngine, USER_A } from './helpers.ts';
 
 const db = await useTestDatabase();
-let engine: Engine;
-
-beforeAll(async () => {
-  engine = await startEngine(db);
-  await setupFixture(engine);
-});
-afterAll(async () => {
-  await engine?.close();
-});
+const engine = await startFixtureEngine(db);
 
 function refused(answer: GqlAnswer, message: string, path: string) {
   expect(answer.body).toEqual({ errors: [{ message, extensions: { code: 'validation-failed', path } }] });

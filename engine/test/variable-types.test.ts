@@ -9,7 +9,7 @@ import { useTestDatabase } from '@org-credits/db/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../src/index.ts';
 import { as, type GqlAnswer, gql, metadata, ORG_A, ORG_B, setupFixture, startEngine, USER_A } from './helpers.ts';
-import { connect } from './subscriptions-client.ts';
+import { firstAnswer } from './subscriptions-client.ts';
 
 const db = await useTestDatabase();
 let engine: Engine;
@@ -265,15 +265,12 @@ describe('a variable used where its declared type is not expected', () => {
   });
 
   it('is refused in a subscription', async () => {
-    const c = await connect(`${engine.url}/v1/graphql`, 'graphql-transport-ws');
-    c.send({ type: 'connection_init', payload: member });
-    await c.next((m) => m.type === 'connection_ack');
-    c.send({
-      type: 'subscribe',
-      id: 's1',
-      payload: { query: 'subscription($n: Int) { entries(where: {note: {_eq: $n}}) { id } }', variables: { n: 1 } },
-    });
-    expect(await c.next((m) => m.id === 's1')).toEqual({
+    expect(
+      await firstAnswer(`${engine.url}/v1/graphql`, member, {
+        query: 'subscription($n: Int) { entries(where: {note: {_eq: $n}}) { id } }',
+        variables: { n: 1 },
+      }),
+    ).toEqual({
       type: 'error',
       id: 's1',
       payload: [
@@ -283,7 +280,6 @@ describe('a variable used where its declared type is not expected', () => {
         },
       ],
     });
-    c.close();
   });
 });
 

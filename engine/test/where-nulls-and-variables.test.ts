@@ -2,21 +2,12 @@
 // answered as Hasura v2 answers it. Every case here once differed (a null comparison was dropped,
 // so a delete with a null `$id` deleted every row the role could see).
 import { useTestDatabase } from '@org-credits/db/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Engine } from '../src/index.ts';
-import { as, type GqlAnswer, gql, setupFixture, startEngine, USER_A } from './helpers.ts';
-import { connect } from './subscriptions-client.ts';
+import { describe, expect, it } from 'vitest';
+import { as, type GqlAnswer, gql, startFixtureEngine, USER_A } from './helpers.ts';
+import { firstAnswer } from './subscriptions-client.ts';
 
 const db = await useTestDatabase();
-let engine: Engine;
-
-beforeAll(async () => {
-  engine = await startEngine(db);
-  await setupFixture(engine);
-});
-afterAll(async () => {
-  await engine?.close();
-});
+const engine = await startFixtureEngine(db);
 
 const member = { headers: as('member', { 'user-id': USER_A }) };
 
@@ -158,15 +149,10 @@ describe('a null inside a where', () => {
   });
 
   it('is refused in a subscription', async () => {
-    const c = await connect(`${engine.url}/v1/graphql`, 'graphql-transport-ws');
-    c.send({ type: 'connection_init', payload: member });
-    await c.next((m) => m.type === 'connection_ack');
-    c.send({
-      type: 'subscribe',
-      id: 's1',
-      payload: { query: 'subscription($n: String) { entries(where: {note: {_eq: $n}}) { id } }', variables: { n: null } },
+    const answer = await firstAnswer(`${engine.url}/v1/graphql`, member, {
+      query: 'subscription($n: String) { entries(where: {note: {_eq: $n}}) { id } }',
+      variables: { n: null },
     });
-    const answer = await c.next((m) => m.id === 's1');
     expect(answer).toEqual({
       type: 'error',
       id: 's1',
@@ -177,7 +163,6 @@ describe('a null inside a where', () => {
         },
       ],
     });
-    c.close();
   });
 });
 

@@ -7,21 +7,12 @@
 // test_stop_without_id), and the connection stays. The engine sent the first error object alone and
 // ignored such a stop. graphql-transport-ws is unchanged: an `error` with the list.
 import { useTestDatabase } from '@org-credits/db/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Engine } from '../src/index.ts';
-import { as, ORG_B, setupFixture, startEngine, USER_A } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { as, ORG_B, startFixtureEngine, USER_A } from './helpers.ts';
 import { connect, type RawClient } from './subscriptions-client.ts';
 
 const db = await useTestDatabase();
-let engine: Engine;
-
-beforeAll(async () => {
-  engine = await startEngine(db);
-  await setupFixture(engine);
-});
-afterAll(async () => {
-  await engine?.close();
-});
+const engine = await startFixtureEngine(db);
 
 const memberA = { headers: as('member', { 'user-id': USER_A }) };
 
