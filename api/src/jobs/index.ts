@@ -47,20 +47,17 @@ export const jobs: Record<string, Job> = {
   },
   /** Every 5 minutes: the auto_topup_check event's safety net, and a retry of attempts whose answer was lost. */
   async auto_topup_sweep(deps, now) {
-    const stale = await deps.db.query<AttemptRow>(
-      `select * from public.auto_topup_attempts
+    // Attempts in flight past the retry delay: sent again while Stripe still knows their key, stuck after.
+    const lost = await deps.db.query<AttemptRow & { stripe_payment_intent_id: string | null; stuck: boolean }>(
+      `select *, created_at <= $1::timestamptz - make_interval(hours => $3) as stuck from public.auto_topup_attempts
        where status = 'in_flight' and created_at < $1::timestamptz - make_interval(mins => $2)
-         and created_at > $1::timestamptz - make_interval(hours => $3)
-       order by created_at limit 100`,
+       order by created_at`,
       [now, RETRY_IN_FLIGHT_AFTER_MINUTES, RETRY_IN_FLIGHT_UNTIL_HOURS],
     );
-    for (const attempt of stale.rows) await chargeAttempt(deps, attempt, now);
-    const stuck = await deps.db.query<{ id: string; organization_id: string; stripe_payment_intent_id: string | null }>(
-      `select id, organization_id, stripe_payment_intent_id from public.auto_topup_attempts
-       where status = 'in_flight' and created_at <= $1::timestamptz - make_interval(hours => $2) order by created_at`,
-      [now, RETRY_IN_FLIGHT_UNTIL_HOURS],
-    );
-    for (const a of stuck.rows) {
+    const stale = lost.rows.filter((a) => !a.stuck).slice(0, 100);
+    const stuck = lost.rows.filter((a) => a.stuck);
+    for (const attempt of stale) await chargeAttempt(deps, attempt, now);
+    for (const a of stuck) {
       (deps.logger ?? console).error(
         `[auto-topup] attempt ${a.id} of org ${a.organization_id} has been in flight for over ${RETRY_IN_FLIGHT_UNTIL_HOURS} hours ` +
           `(payment intent ${a.stripe_payment_intent_id ?? 'unknown'}): not sent again, look it up in Stripe`,
@@ -84,8 +81,8 @@ export const jobs: Record<string, Job> = {
       now,
     ]);
     return {
-      retried: stale.rowCount ?? 0,
-      stuck: stuck.rows.map((a) => a.id),
+      retried: stale.length,
+      stuck: stuck.map((a) => a.id),
       attempts: outcomes,
       staleChecksDeleted: dropped.rowCount ?? 0,
     };
