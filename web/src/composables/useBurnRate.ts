@@ -1,6 +1,6 @@
 import { computed, type Ref } from 'vue';
 import { BurnRateDocument } from '../graphql/balance.ts';
-import { useUtcDayTick, utcDayMinus } from '../lib/dates.ts';
+import { useUtcDayClock, utcDayMinus } from '../lib/dates.ts';
 import { divideCredits, wholeQuotient } from '../lib/decimal.ts';
 import type { AppError } from '../lib/errors.ts';
 import { useGqlQuery } from '../lib/graphql-vue.ts';
@@ -27,17 +27,10 @@ export interface UseBurnRateReturn {
 export function useBurnRate(options: UseBurnRateOptions = {}): UseBurnRateReturn {
   const { days = 7, now = () => new Date() } = options;
   const session = useSessionStore();
-  const day = useUtcDayTick();
-  const query = useGqlQuery(
-    BurnRateDocument,
-    () => {
-      void day.value;
-      return { orgId: session.orgId ?? '', since: utcDayMinus(now(), days - 1) };
-    },
-    {
-      enabled: () => session.signedIn,
-    },
-  );
+  const clock = useUtcDayClock(now);
+  const query = useGqlQuery(BurnRateDocument, () => ({ orgId: session.orgId ?? '', since: utcDayMinus(clock.value, days - 1) }), {
+    enabled: () => session.signedIn,
+  });
   const creditsPerDay = computed(() => {
     const data = query.data.value;
     if (!data) return null;

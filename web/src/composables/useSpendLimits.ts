@@ -1,6 +1,6 @@
 import { computed, type Ref } from 'vue';
 import { SaveSpendLimitsDocument, SpendLimitsDocument, type SpendLimitsInput, type SpendLimitsRow } from '../graphql/settings.ts';
-import { useUtcDayTick, utcDay, utcMonthStart } from '../lib/dates.ts';
+import { useUtcDayClock, utcDay, utcMonthStart } from '../lib/dates.ts';
 import { basisPoints, MAX_CREDITS, parseCredits } from '../lib/decimal.ts';
 import { type AppError, appError } from '../lib/errors.ts';
 import { useGqlQuery, useValidatedSave } from '../lib/graphql-vue.ts';
@@ -48,12 +48,11 @@ function validate(input: SpendLimitsInput): AppError | null {
 export function useSpendLimits(options: UseSpendLimitsOptions = {}): UseSpendLimitsReturn {
   const { now = () => new Date() } = options;
   const session = useSessionStore();
-  const day = useUtcDayTick();
+  const clock = useUtcDayClock(now);
   const query = useGqlQuery(
     SpendLimitsDocument,
     () => {
-      void day.value;
-      const date = now();
+      const date = clock.value;
       return { orgId: session.orgId ?? '', today: utcDay(date), monthStart: utcMonthStart(date) };
     },
     { enabled: () => session.signedIn },

@@ -1,7 +1,7 @@
 import { computed, type Ref } from 'vue';
 import { UsageDailyDocument } from '../graphql/ledger.ts';
 import { PlanCatalogDocument } from '../graphql/plans.ts';
-import { lastUtcDays, useUtcDayTick, utcDayMinus } from '../lib/dates.ts';
+import { lastUtcDays, useUtcDayClock, utcDayMinus } from '../lib/dates.ts';
 import { formatThousandths, parseCredits } from '../lib/decimal.ts';
 import type { AppError } from '../lib/errors.ts';
 import { useGqlQuery } from '../lib/graphql-vue.ts';
@@ -37,12 +37,7 @@ export interface UseUsageBreakdownReturn {
 export function useUsageBreakdown(options: UseUsageBreakdownOptions = {}): UseUsageBreakdownReturn {
   const { days: windowDays = 30, now = () => new Date() } = options;
   const session = useSessionStore();
-  const day = useUtcDayTick();
-  // Read when the day changes (the tick), so the window moves on at UTC midnight.
-  const start = computed(() => {
-    void day.value;
-    return now();
-  });
+  const start = useUtcDayClock(now);
   const days = computed(() => lastUtcDays(start.value, windowDays));
   const query = useGqlQuery(UsageDailyDocument, () => ({ orgId: session.orgId ?? '', since: utcDayMinus(start.value, windowDays - 1) }), {
     enabled: () => session.signedIn,

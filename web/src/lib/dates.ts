@@ -1,5 +1,5 @@
 // Calendar days in UTC, as the usage table counts them.
-import { onScopeDispose, type Ref, readonly, ref } from 'vue';
+import { computed, onScopeDispose, type Ref, ref } from 'vue';
 
 const DAY_MS = 86_400_000;
 const dayTick = ref(0);
@@ -19,15 +19,18 @@ function armForNextUtcMidnight() {
 }
 
 /**
- * A number that changes at each UTC midnight while a component uses it: a getter that reads it and
- * computes "today" from the clock runs again then, so a page left open overnight moves to the new day.
+ * The clock's time, read again at each UTC midnight while a component uses it: what is computed from
+ * it ("today", the last 30 days) moves to the new day on a page left open overnight.
  */
-export function useUtcDayTick(): Readonly<Ref<number>> {
+export function useUtcDayClock(now: () => Date): Readonly<Ref<Date>> {
   if (users++ === 0) armForNextUtcMidnight();
   onScopeDispose(() => {
     if (--users === 0) clearTimeout(timer);
   });
-  return readonly(dayTick);
+  return computed(() => {
+    void dayTick.value;
+    return now();
+  });
 }
 
 export function utcDay(date: Date): string {

@@ -78,7 +78,7 @@ export function describeFix(error: AppError): string | null {
   }
 }
 
-/** What happened, in words, for the codes a person meets; null for others (show the message). */
+/** What happened, in words, for the codes a person meets (for other codes the server's message is shown). */
 const WORDS_BY_CODE: Record<string, string> = {
   INSUFFICIENT_CREDITS: 'Your organization does not have enough credits for this.',
   RATE_LIMITED: 'Your plan allows only so many runs of this in an hour and in a day, and they are used up.',
