@@ -99,18 +99,17 @@ function present(env: NodeJS.ProcessEnv): Record<string, string> {
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const all = present(env);
+  const given = present(env);
+  const production = given.NODE_ENV === 'production';
   // In production the api signs no tokens (the dev sign-in is off), so it neither needs nor reads
   // Hasura's JWT secret, whatever its form (an RS256 jwk_url from an identity provider, say).
-  if (all.NODE_ENV === 'production') delete all.HASURA_GRAPHQL_JWT_SECRET;
-  const parsed = envSchema.safeParse(all);
+  if (production) delete given.HASURA_GRAPHQL_JWT_SECRET;
+  const parsed = envSchema.safeParse(given);
   const problems: string[] = [];
   if (!parsed.success) {
     for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.')}: ${issue.message}`);
   }
   const values = parsed.success ? parsed.data : ({} as z.output<typeof envSchema>);
-  const given = all;
-  const production = given.NODE_ENV === 'production';
   if (production) {
     const required = ['DATABASE_URL', 'ACTION_SECRET', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'WEB_ORIGIN'] as const;
     for (const name of required) if (given[name] === undefined) problems.push(`${name}: required when NODE_ENV=production`);
