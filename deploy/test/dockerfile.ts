@@ -1,0 +1,55 @@
+// Reads the few Dockerfile instructions our images use, so that a test can replay a build without
+// Docker. Anything else is refused, so that a new instruction cannot be skipped unnoticed.
+
+export type BuildStep = { kind: 'copy'; sources: string[]; destination: string } | { kind: 'run'; command: string[] };
+
+export interface DockerfileSteps {
+  /** ENV, in order (a later value wins). */
+  env: Record<string, string>;
+  /** COPY and RUN, in order. */
+  build: BuildStep[];
+  /** CMD, in its JSON (exec) form. */
+  cmd: string[];
+}
+
+const words = (text: string) => text.split(/\s+/).map((word) => word.replace(/^"(.*)"$/, '$1'));
+
+export function dockerfileSteps(text: string): DockerfileSteps {
+  const steps: DockerfileSteps = { env: {}, build: [], cmd: [] };
+  const lines = text.replace(/\\\n/g, ' ').split('\n');
+  for (const line of lines.map((l) => l.trim())) {
+    if (line === '' || line.startsWith('#')) continue;
+    const [instruction = '', ...rest] = line.split(/\s+/);
+    const argument = rest.join(' ');
+    switch (instruction.toUpperCase()) {
+      case 'FROM':
+      case 'WORKDIR':
+      case 'USER':
+      case 'EXPOSE':
+        break;
+      case 'ENV':
+        for (const pair of rest) {
+          const at = pair.indexOf('=');
+          if (at <= 0) throw new Error(`ENV in the form NAME=value only: ${line}`);
+          steps.env[pair.slice(0, at)] = pair.slice(at + 1);
+        }
+        break;
+      case 'COPY': {
+        const parts = words(argument);
+        if (parts.some((part) => part.startsWith('--')) || parts.length < 2) throw new Error(`unsupported COPY: ${line}`);
+        steps.build.push({ kind: 'copy', sources: parts.slice(0, -1), destination: parts.at(-1) ?? '' });
+        break;
+      }
+      case 'RUN':
+        if (/[;&|<>$`]/.test(argument)) throw new Error(`RUN with shell syntax is not replayed: ${line}`);
+        steps.build.push({ kind: 'run', command: words(argument) });
+        break;
+      case 'CMD':
+        steps.cmd = JSON.parse(argument) as string[];
+        break;
+      default:
+        throw new Error(`Dockerfile instruction not replayed by the test: ${line}`);
+    }
+  }
+  return steps;
+}
