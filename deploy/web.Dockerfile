@@ -1,5 +1,5 @@
-# The web app: built with Vite, served by nginx, which also forwards GraphQL to Hasura and the
-# api's public routes (Stripe webhook, checkout pages) so the browser sees one origin.
+# The web app: built with Vite, served by nginx, which also forwards GraphQL to Hasura and Stripe's
+# webhook to the api (the api's one public route), so the browser sees one origin.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 ENV COREPACK_ENABLE_DOWNLOAD_PROMPT=0

