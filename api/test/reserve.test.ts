@@ -145,6 +145,37 @@ describe('reserveCredits', () => {
     expect(balance.rows[0].reserved_credits).toBe(retry.body.amountCredits);
   });
 
+  it('returns the first hold to a retry whose amount works out differently now (a price changed in between)', async () => {
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    const input = { capability: 'question_suggestions', qualityLevel: 'fast', idempotencyKey: randomUUID() };
+    const first = await api.action('reserveCredits', input, org.session);
+    expect(first.body.amountCredits).toBe('0.114');
+    // The model's input price doubles before the retry: the hold worked out now would be 0.116.
+    await db.pool.query(`update public.llm_models set input_credits_per_1k_tokens = 0.010 where id = 'openai/gpt-4.1-nano'`);
+    try {
+      const before = await snapshot(db.pool, org.orgId);
+      const retry = await api.action('reserveCredits', input, org.session);
+      expect(retry.status).toBe(200);
+      expect(retry.body).toMatchObject({ reservationId: first.body.reservationId, amountCredits: '0.114', availableCredits: '9.886' });
+      // A larger estimate under the same key is the same call too: the first hold, nothing more held.
+      const larger = await api.action('reserveCredits', { ...input, estimatedCredits: '3' }, org.session);
+      expect(larger.body).toMatchObject({ reservationId: first.body.reservationId, amountCredits: '0.114' });
+      expect(await snapshot(db.pool, org.orgId)).toEqual(before);
+      // Once the call is over, the retry is refused as before, whatever its amount.
+      const settled = await api.action(
+        'settleCredits',
+        { reservationId: first.body.reservationId, usage: { inputTokens: 100, outputTokens: 100 } },
+        org.session,
+      );
+      expect(settled.status).toBe(200);
+      const late = await api.action('reserveCredits', input, org.session);
+      expect(late.status).toBe(409);
+      expect(late.body.extensions.code).toBe('RESERVATION_ALREADY_RESOLVED');
+    } finally {
+      await db.pool.query(`update public.llm_models set input_credits_per_1k_tokens = 0.005 where id = 'openai/gpt-4.1-nano'`);
+    }
+  });
+
   it('when 100 reserves race for a balance that fits 20, exactly 20 succeed', async () => {
     // 20 holds of 0.114 = 2.280.
     const org = await createOrg(db.pool, { credits: '2.280' });
@@ -222,6 +253,9 @@ describe('reserveCredits refusals change nothing', () => {
     const res = await refused(org.session, { idempotencyKey: 'k-1', capability: 'summarization' }, org.orgId);
     expect(res.status).toBe(409);
     expect(res.body.extensions.code).toBe('IDEMPOTENCY_CONFLICT');
+    const quality = await refused(org.session, { idempotencyKey: 'k-1', qualityLevel: 'enhanced' }, org.orgId);
+    expect(quality.status).toBe(409);
+    expect(quality.body.extensions.code).toBe('IDEMPOTENCY_CONFLICT');
   });
 
   it.each([

@@ -1,7 +1,10 @@
 // reserveCredits(capability, qualityLevel, idempotencyKey, inputTokens?, estimatedCredits?): holds
 // credits for one AI call. The amount is computed here: the estimate's maximum for the input; a
 // larger estimate from the caller raises it, a smaller one never lowers it. The same key again
-// returns the same reservation (reserve_credits is idempotent per org and key).
+// returns the same reservation (reserve_credits is idempotent per org and key). The key names the
+// call: a retry for the same capability and quality level gets the hold made the first time even
+// when the amount worked out now differs (a price, the plan's model or the estimate changed in
+// between); only another capability or quality level under the key is IDEMPOTENCY_CONFLICT.
 import { z } from 'zod';
 import { CREDIT_SCALE, formatDecimal, maxBigInt, parseDecimal } from '../decimal.ts';
 import { AppError, ledger } from '../errors.ts';
@@ -70,21 +73,22 @@ cross join lateral public.reserve_credits(p_org_id => $1, p_amount => greatest(o
 export async function reserveCredits(ctx: ActionContext, args: z.output<typeof input>): Promise<ReserveCreditsOutput> {
   const actor = await requireOrgActor(ctx.db, ctx.session);
   const now = ctx.clock();
-  let row = (
-    await ledger(() =>
-      ctx.db.query<ReservationRow>({ name: 'api-reserve', text: RESERVE_FAST_SQL }, [
-        actor.orgId,
-        args.capability,
-        args.qualityLevel,
-        args.idempotencyKey,
-        actor.userId,
-        args.inputTokens ?? null,
-        args.estimatedCredits ?? null,
-        now,
-      ]),
-    ).catch((error: unknown) => withRequiredPlan(ctx, args, error))
-  ).rows[0];
-  row ??= await reserveSlowly(ctx, actor, args, now);
+  let row = await ledger(() =>
+    ctx.db.query<ReservationRow>({ name: 'api-reserve', text: RESERVE_FAST_SQL }, [
+      actor.orgId,
+      args.capability,
+      args.qualityLevel,
+      args.idempotencyKey,
+      actor.userId,
+      args.inputTokens ?? null,
+      args.estimatedCredits ?? null,
+      now,
+    ]),
+  )
+    .then((result) => result.rows[0])
+    .catch((error: unknown) => withRequiredPlan(ctx, args, error))
+    .catch((error: unknown) => sameCallUnderKey(ctx, actor, args, now, error));
+  row ??= await reserveSlowly(ctx, actor, args, now).catch((error: unknown) => sameCallUnderKey(ctx, actor, args, now, error));
   // The key's reservation was already settled, released or expired: its AI call is over. Answering
   // it as a hold would let the caller run the call again and never be charged for it.
   if (row.status !== 'open') {
@@ -118,6 +122,30 @@ async function reserveSlowly(ctx: ActionContext, actor: OrgActor, args: z.output
     ),
   ).catch((error: unknown) => withRequiredPlan(ctx, args, error));
   return rows[0] as ReservationRow;
+}
+
+/**
+ * On IDEMPOTENCY_CONFLICT: the reservation the key already has, when it is for the same capability
+ * and quality level (the same call, retried after its amount changed); otherwise the conflict.
+ */
+async function sameCallUnderKey(
+  ctx: ActionContext,
+  actor: OrgActor,
+  args: z.output<typeof input>,
+  now: Date,
+  error: unknown,
+): Promise<ReservationRow> {
+  if (!(error instanceof AppError && error.code === 'IDEMPOTENCY_CONFLICT')) throw error;
+  const { rows } = await ledger(() =>
+    ctx.db.query<ReservationRow>(
+      `select r.id, r.status, r.amount_credits::text, r.expires_at, r.model_id, ${availableSql('$1', '$5')}
+       from public.credit_reservations r
+       where r.organization_id = $1 and r.idempotency_key = $2 and r.capability_code = $3 and r.quality_level_code = $4`,
+      [actor.orgId, args.idempotencyKey, args.capability, args.qualityLevel, now],
+    ),
+  );
+  if (!rows[0]) throw error;
+  return rows[0];
 }
 
 /** The ledger names the plan to upgrade to; when it cannot, look it up. */
