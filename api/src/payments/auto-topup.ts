@@ -9,6 +9,7 @@ import { inTransaction } from '@org-credits/db';
 import type pg from 'pg';
 import { minorUnitsForStripe } from '../decimal.ts';
 import { notifyOwners, type StoredNotification, sendAll, storeNotification } from '../notifications/index.ts';
+import { lockPayment, replayEarlierChargeEvents } from './charge-events.ts';
 import type { Payments } from './index.ts';
 import type { OffSessionResult } from './provider.ts';
 
@@ -89,6 +90,9 @@ export async function resolveAttempt(
   result: Exclude<OffSessionResult, { status: 'processing' }>,
   now: Date,
 ): Promise<{ status: string; outbox: StoredNotification[] }> {
+  // First, before the settings and attempt rows: a refund or dispute of this payment waits for us,
+  // or we for it (see charge-events.ts).
+  await lockPayment(tx, result.paymentIntentId);
   const { rows } = await tx.query<{ organization_id: string; status: string; changed: boolean; auto_topup_disabled: boolean }>(
     'select * from public.resolve_auto_topup_attempt($1, $2, $3, $4, $5, $6)',
     [
@@ -102,6 +106,11 @@ export async function resolveAttempt(
   );
   const outcome = rows[0]!;
   const outbox = outcome.changed ? await attemptNotifications(tx, payments, attemptId, outcome, result, now) : [];
+  // Refunds and disputes of the charge that Stripe delivered before this success found no credits
+  // to take back then: they apply now, once.
+  if (outcome.changed && outcome.status === 'succeeded' && result.paymentIntentId) {
+    await replayEarlierChargeEvents(tx, payments, result.paymentIntentId, now, outbox);
+  }
   return { status: outcome.status, outbox };
 }
 

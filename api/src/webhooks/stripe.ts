@@ -13,6 +13,15 @@ import type Stripe from 'stripe';
 import { AppError } from '../errors.ts';
 import { notifyOwners, type StoredNotification, sendAll, storeNotification } from '../notifications/index.ts';
 import { resolveAttempt } from '../payments/auto-topup.ts';
+import {
+  applyChargeEvent,
+  type Handled,
+  idOf,
+  lockPayment,
+  lockSettingsOfPayment,
+  paymentIntentOfChargeEvent,
+  replayEarlierChargeEvents,
+} from '../payments/charge-events.ts';
 import type { Payments } from '../payments/index.ts';
 import type { SubscriptionState } from '../payments/provider.ts';
 import { Stripe as StripeSdk } from '../stripe/client.ts';
@@ -28,9 +37,6 @@ export interface StripeWebhookDeps {
 
 /** How far the signature's timestamp may be from now (Stripe's default). */
 const TOLERANCE_SECONDS = 300;
-
-const idOf = (value: string | { id: string } | null | undefined): string | null =>
-  value == null ? null : typeof value === 'string' ? value : value.id;
 
 export function stripeWebhookRouter(deps: StripeWebhookDeps): Router {
   const router = express.Router();
@@ -57,43 +63,6 @@ export function stripeWebhookRouter(deps: StripeWebhookDeps): Router {
     res.json({ received: true, outcome });
   });
   return router;
-}
-
-type Handled = 'processed' | 'duplicate' | 'ignored';
-
-type ChargeEvent = Stripe.ChargeRefundedEvent | Stripe.ChargeDisputeCreatedEvent | Stripe.ChargeDisputeClosedEvent;
-const CHARGE_EVENTS: readonly string[] = ['charge.refunded', 'charge.dispute.created', 'charge.dispute.closed'];
-
-/** The payment intent a refund or dispute is about (null for other events). */
-function paymentIntentOfChargeEvent(event: Stripe.Event): string | null {
-  return CHARGE_EVENTS.includes(event.type) ? idOf((event as ChargeEvent).data.object.payment_intent) : null;
-}
-
-/**
- * One Stripe payment's events, one at a time: a refund or dispute and the checkout completion of the
- * same payment intent wait for each other, so an early charge event is either seen by the
- * fulfilment's replay or finds the purchase fulfilled. Taken first, before any row lock.
- */
-async function lockPayment(tx: pg.PoolClient, intentId: string | null): Promise<void> {
-  if (intentId) await tx.query("select pg_advisory_xact_lock(hashtextextended('stripe_payment:' || $1, 0))", [intentId]);
-}
-
-/**
- * The org's auto top-up settings row, locked before its purchase or attempt row and the ledger (the
- * payments' lock order: settings -> purchase / attempt -> ledger), for a change to it later in the
- * transaction. Nothing when the payment is unknown or the org has no settings.
- */
-async function lockSettingsOfPayment(tx: pg.PoolClient, intentId: string | null, chargeId: string | null, sessionId?: string) {
-  const { rows } = await tx.query<{ organization_id: string }>(
-    `select organization_id from public.topup_purchases
-     where stripe_payment_intent_id = $1 or stripe_charge_id = $2 or stripe_checkout_session_id = $3
-     union all
-     select organization_id from public.auto_topup_attempts where stripe_payment_intent_id = $1
-     limit 1`,
-    [intentId, chargeId, sessionId ?? null],
-  );
-  const orgId = rows[0]?.organization_id;
-  if (orgId) await tx.query('select 1 from public.auto_topup_settings where organization_id = $1 for update', [orgId]);
 }
 
 /** Records the event and applies its effect in one transaction; a recorded event does nothing. */
@@ -183,17 +152,8 @@ async function apply(
       // Refunds and disputes of this payment that Stripe delivered before it was fulfilled found no
       // purchase then (it had no payment intent yet): apply them now, oldest first, once.
       const intentId = idOf(session.payment_intent);
-      let disputed = false;
-      if (intentId && unfulfilled.rowCount) {
-        const earlier = await tx.query<{ payload: ChargeEvent }>(
-          `select payload from public.stripe_events where payment_intent_id = $1 and id <> $2 order by created_at_stripe, id`,
-          [intentId, event.id],
-        );
-        for (const { payload } of earlier.rows) {
-          await apply(tx, deps, payload, {}, now, outbox);
-          if (payload.type !== 'charge.refunded') disputed = true;
-        }
-      }
+      const { disputed } =
+        intentId && unfulfilled.rowCount ? await replayEarlierChargeEvents(tx, deps.payments, intentId, now, outbox) : { disputed: false };
       // The card of a payment its owner disputes is not kept for off-session charges.
       if (prepared.paymentMethodId && !disputed) {
         await tx.query('update public.auto_topup_settings set stripe_payment_method_id = $2 where organization_id = $1', [
@@ -231,80 +191,10 @@ async function apply(
       }
       return 'processed';
     }
-    case 'charge.refunded': {
-      const charge = event.data.object;
-      await lockPayment(tx, idOf(charge.payment_intent));
-      const { rows } = await tx.query<{ purchase_id: string | null; organization_id: string; clawed_back_credits: string }>(
-        'select * from public.refund_topup_purchase($1, $2, $3, $4)',
-        [idOf(charge.payment_intent), charge.id, charge.amount_refunded, now],
-      );
-      let refund = rows[0]?.purchase_id ? rows[0] : undefined;
-      if (!refund) {
-        // Not a purchase: maybe an auto top-up's charge.
-        const attempt = await tx.query<{ attempt_id: string | null; organization_id: string; clawed_back_credits: string }>(
-          'select * from public.refund_auto_topup_attempt($1, $2, $3, $4)',
-          [idOf(charge.payment_intent), charge.amount_refunded, charge.id, now],
-        );
-        const row = attempt.rows[0];
-        if (!row?.attempt_id) return 'ignored';
-        refund = { purchase_id: row.attempt_id, organization_id: row.organization_id, clawed_back_credits: row.clawed_back_credits };
-      }
-      if (!/^0(\.0*)?$/.test(refund.clawed_back_credits)) {
-        keep(
-          await storeNotification(
-            tx,
-            {
-              orgId: refund.organization_id,
-              kind: 'refund',
-              title: 'A top-up was refunded',
-              body: `${refund.clawed_back_credits} credits were taken back for the refunded amount.`,
-              actionUrl: `${webOrigin}/credits`,
-              dedupeKey: `refund:${charge.id}:${charge.amount_refunded}`,
-            },
-            now,
-          ),
-        );
-      }
-      return 'processed';
-    }
+    case 'charge.refunded':
     case 'charge.dispute.created':
-    case 'charge.dispute.closed': {
-      const dispute = event.data.object;
-      const won = event.type === 'charge.dispute.created' ? null : dispute.status === 'won' || dispute.status === 'warning_closed';
-      await lockPayment(tx, idOf(dispute.payment_intent));
-      await lockSettingsOfPayment(tx, idOf(dispute.payment_intent), idOf(dispute.charge));
-      const { rows } = await tx.query<{ purchase_id: string | null; organization_id: string }>(
-        'select * from public.dispute_topup_purchase($1, $2, $3, $4, $5, $6)',
-        [idOf(dispute.payment_intent), dispute.id, dispute.amount, won, idOf(dispute.charge), now],
-      );
-      let orgId = rows[0]?.purchase_id ? rows[0].organization_id : null;
-      if (!orgId) {
-        // Not a purchase: maybe an auto top-up's charge.
-        const attempt = await tx.query<{ attempt_id: string | null; organization_id: string }>(
-          'select * from public.dispute_auto_topup_attempt($1, $2, $3, $4, $5)',
-          [idOf(dispute.payment_intent), dispute.id, dispute.amount, won, now],
-        );
-        orgId = attempt.rows[0]?.attempt_id ? attempt.rows[0].organization_id : null;
-      }
-      if (!orgId) return 'ignored';
-      // A customer who disputes a charge is not charged off-session again until someone decides to:
-      // auto top-up turns off when the dispute opens (an owner can turn it on again). Not when its
-      // "created" comes after it was closed as won, and not again when it is closed.
-      if (event.type === 'charge.dispute.created') {
-        await tx.query(
-          `update public.auto_topup_settings set enabled = false, disabled_reason = $2, updated_at = $3
-           where organization_id = $1 and enabled
-             and not exists (select 1 from public.credit_grants g where g.organization_id = $1 and g.external_ref = $4)`,
-          [
-            orgId,
-            `Turned off because a payment was disputed (${dispute.id}); turn it on again once that is settled`,
-            now,
-            `dispute_won:${dispute.id}`,
-          ],
-        );
-      }
-      return 'processed';
-    }
+    case 'charge.dispute.closed':
+      return applyChargeEvent(tx, deps.payments, event, now, outbox);
     case 'payment_intent.succeeded':
     case 'payment_intent.payment_failed': {
       const intent = event.data.object;
