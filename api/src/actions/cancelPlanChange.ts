@@ -1,9 +1,8 @@
 // cancelPlanChange: owners and admins drop the org's scheduled plan change (a downgrade's
 // subscription schedule is released; a cancellation at the period end is withdrawn).
 import { z } from 'zod';
-import { requireBillingActor, requirePayments, viaProvider } from '../payments/index.ts';
-import type { PlanChangeResult } from './changePlan.ts';
-import { readSubscription } from './changePlan.ts';
+import { type Payments, requireBillingActor, requirePayments, viaProvider } from '../payments/index.ts';
+import { currentSubscription, type PlanChangeResult, withPlanChangeLock } from './changePlan.ts';
 import { type ActionContext, defineAction } from './context.ts';
 
 export const input = z.object({}).strict();
@@ -11,7 +10,13 @@ export const input = z.object({}).strict();
 export async function cancelPlanChange(ctx: ActionContext): Promise<PlanChangeResult> {
   const payments = requirePayments(ctx.payments);
   const actor = await requireBillingActor(ctx.db, ctx.session);
-  const sub = await readSubscription(ctx, actor.orgId);
+  return withPlanChangeLock(ctx, actor.orgId, () => cancelAlone(ctx, payments, actor.orgId));
+}
+
+async function cancelAlone(ctx: ActionContext, payments: Payments, orgId: string): Promise<PlanChangeResult> {
+  const actor = { orgId };
+  // A change that came due with the period's end was applied by the roll: there is nothing left to cancel.
+  const sub = await currentSubscription(ctx, actor.orgId, ctx.clock());
   if (!sub.pending_plan_id) return { status: 'unchanged', checkoutUrl: null, effectiveAt: null, planId: sub.plan_id };
   const requestKey = ctx.clock().toISOString();
   if (sub.stripe_schedule_id) {

@@ -5,8 +5,13 @@
 //   that invoice was paid; the org gets the allowance difference at once (`upgraded`).
 // - Downgrade: a subscription schedule moves it at the period end (`scheduled`, shown as pending,
 //   cancellable with cancelPlanChange); to free: the subscription cancels at the period end.
+// One change at a time per org (withPlanChangeLock: two tabs take turns, the second sees what the
+// first did), on the current period (a period that has ended is rolled first, as the hourly cron
+// would). An upgrade that is not paid puts back what it undid in Stripe on the way (a cancellation
+// at the period end, a scheduled downgrade), so Stripe and the database keep saying the same.
 import { z } from 'zod';
 import { AppError, ledger } from '../errors.ts';
+import type { Payments } from '../payments/index.ts';
 import { ensureCustomer, requireBillingActor, requirePayments, viaProvider } from '../payments/index.ts';
 import { type ActionContext, defineAction } from './context.ts';
 
@@ -31,6 +36,7 @@ interface PlanRow {
 
 export interface SubscriptionRow {
   plan_id: string;
+  status: string;
   current_period_start: Date;
   current_period_end: Date;
   pending_plan_id: string | null;
@@ -48,6 +54,33 @@ export async function readSubscription(ctx: ActionContext, orgId: string): Promi
   return rows[0];
 }
 
+/**
+ * Runs a plan change of the org alone: a session advisory lock on a connection of its own, held
+ * across the Stripe calls (no transaction stays open meanwhile), so two tabs' changes take turns.
+ */
+export async function withPlanChangeLock<T>(ctx: ActionContext, orgId: string, work: () => Promise<T>): Promise<T> {
+  const client = await ctx.db.connect();
+  const key = "hashtextextended('org_credits_plan_change:' || $1, 0)";
+  try {
+    await client.query(`select pg_advisory_lock(${key})`, [orgId]);
+    try {
+      return await work();
+    } finally {
+      await client.query(`select pg_advisory_unlock(${key})`, [orgId]);
+    }
+  } finally {
+    client.release();
+  }
+}
+
+/** The org's subscription on its current period: one that has ended is rolled first (as the cron does). */
+export async function currentSubscription(ctx: ActionContext, orgId: string, now: Date): Promise<SubscriptionRow> {
+  const sub = await readSubscription(ctx, orgId);
+  if (sub.current_period_end > now) return sub;
+  await ledger(() => ctx.db.query('select public.roll_billing_period($1, $2)', [orgId, now]));
+  return readSubscription(ctx, orgId);
+}
+
 const planById = async (ctx: ActionContext, id: string) =>
   (
     await ctx.db.query<PlanRow>(
@@ -59,10 +92,15 @@ const planById = async (ctx: ActionContext, id: string) =>
 export async function changePlan(ctx: ActionContext, args: z.output<typeof input>): Promise<PlanChangeResult> {
   const payments = requirePayments(ctx.payments);
   const actor = await requireBillingActor(ctx.db, ctx.session);
-  const now = ctx.clock();
   const target = await planById(ctx, args.planId);
   if (!target?.is_active) throw new AppError('INVALID_INPUT', `plan ${args.planId} is not offered`);
-  const sub = await readSubscription(ctx, actor.orgId);
+  return withPlanChangeLock(ctx, actor.orgId, () => changePlanAlone(ctx, payments, actor.orgId, target));
+}
+
+async function changePlanAlone(ctx: ActionContext, payments: Payments, orgId: string, target: PlanRow): Promise<PlanChangeResult> {
+  const actor = { orgId };
+  const now = ctx.clock();
+  const sub = await currentSubscription(ctx, actor.orgId, now);
   const current = (await planById(ctx, sub.plan_id))!;
   if (target.id === current.id) {
     return { status: 'unchanged', checkoutUrl: null, effectiveAt: null, planId: current.id };
@@ -134,6 +172,13 @@ export async function changePlan(ctx: ActionContext, args: z.output<typeof input
   // Upgrade of a paid subscription: now, prorated, only once paid.
   const subscriptionId = sub.stripe_subscription_id!;
   if (!target.stripe_price_id) throw new AppError('PAYMENT_PROVIDER_ERROR', `plan ${target.code} has no Stripe price`);
+  if (sub.status !== 'active') {
+    // A renewal Stripe could not collect: an upgrade would grant the unpaid period's allowance.
+    throw new AppError(
+      'INVALID_INPUT',
+      `the subscription's last payment did not go through (status ${sub.status}): update the card, then upgrade`,
+    );
+  }
   if (sub.stripe_schedule_id) {
     const scheduleId = sub.stripe_schedule_id;
     await viaProvider(() => payments.provider.releaseSchedule(scheduleId, `release:${scheduleId}:${requestKey}`));
@@ -147,10 +192,13 @@ export async function changePlan(ctx: ActionContext, args: z.output<typeof input
     payments.provider.upgradeSubscription({
       subscriptionId,
       priceId: target.stripe_price_id!,
-      idempotencyKey: `upgrade:${subscriptionId}:${periodKey}:${target.id}`,
+      // This request's key: a retry after the card is fixed is a new request, not Stripe's cached
+      // refusal; two requests at once cannot both upgrade (withPlanChangeLock, then the plan is read again).
+      idempotencyKey: `upgrade:${subscriptionId}:${periodKey}:${target.id}:${requestKey}`,
     }),
   );
   if (!upgrade.paid) {
+    await restorePendingChange(ctx, payments, actor.orgId, sub, requestKey, now);
     throw new AppError('PAYMENT_PROVIDER_ERROR', `the upgrade to ${target.name} was not applied: ${upgrade.message}`);
   }
   await ledger(() => ctx.db.query('select public.apply_plan_change($1, $2, p_now => $3)', [actor.orgId, target.id, now]));
@@ -167,6 +215,52 @@ export async function changePlan(ctx: ActionContext, args: z.output<typeof input
     ],
   );
   return { status: 'upgraded', checkoutUrl: null, effectiveAt: now.toISOString(), planId: target.id };
+}
+
+/**
+ * After an upgrade that was not paid: the subscription stays on its plan, so what the upgrade undid in
+ * Stripe on the way goes back: the cancellation at the period end, or the scheduled downgrade (a new
+ * schedule, since a released one cannot be resumed). When that fails, the database is made to say
+ * what Stripe does (no pending change), so that the roll does not move the org to a plan Stripe does
+ * not bill.
+ */
+async function restorePendingChange(
+  ctx: ActionContext,
+  payments: Payments,
+  orgId: string,
+  sub: SubscriptionRow,
+  requestKey: string,
+  now: Date,
+): Promise<void> {
+  const subscriptionId = sub.stripe_subscription_id!;
+  try {
+    if (sub.cancel_at_period_end) {
+      await payments.provider.setCancelAtPeriodEnd(subscriptionId, true, `restore_cancel:${subscriptionId}:${requestKey}`);
+    } else if (sub.stripe_schedule_id && sub.pending_plan_id) {
+      const pending = await planById(ctx, sub.pending_plan_id);
+      if (!pending?.stripe_price_id) throw new Error(`plan ${sub.pending_plan_id} has no Stripe price`);
+      const { scheduleId } = await payments.provider.scheduleDowngrade({
+        subscriptionId,
+        priceId: pending.stripe_price_id,
+        idempotencyKey: `restore_downgrade:${subscriptionId}:${requestKey}:${pending.id}`,
+      });
+      await ctx.db.query(
+        'update public.organization_subscriptions set stripe_schedule_id = $2, updated_at = $3 where organization_id = $1',
+        [orgId, scheduleId, now],
+      );
+    }
+  } catch (error) {
+    console.error(
+      `[plans] org ${orgId}: could not put back the pending change after an unpaid upgrade; it is dropped (Stripe has none)`,
+      error,
+    );
+    await ctx.db.query(
+      `update public.organization_subscriptions
+       set pending_plan_id = null, pending_change_at = null, stripe_schedule_id = null, cancel_at_period_end = false, updated_at = $2
+       where organization_id = $1`,
+      [orgId, now],
+    );
+  }
 }
 
 export default defineAction(input, changePlan);

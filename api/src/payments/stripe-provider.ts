@@ -215,6 +215,10 @@ export function createStripeProvider(options: StripeClientOptions): PaymentProvi
 
     releaseSchedule: (scheduleId, idempotencyKey) =>
       call('cancel the scheduled change', async () => {
+        // Already released, completed or canceled (in Stripe's dashboard, or by an earlier call whose
+        // answer was lost): nothing to release.
+        const schedule = await stripe.subscriptionSchedules.retrieve(scheduleId);
+        if (schedule.status !== 'active' && schedule.status !== 'not_started') return;
         await stripe.subscriptionSchedules.release(scheduleId, {}, { idempotencyKey });
       }),
 

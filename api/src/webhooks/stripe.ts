@@ -127,7 +127,8 @@ async function apply(
     case 'checkout.session.async_payment_succeeded': {
       const session = event.data.object;
       if (session.payment_status !== 'paid' && session.payment_status !== 'no_payment_required') return 'ignored';
-      if (session.mode === 'subscription') return applySubscriptionCheckout(tx, session, prepared, now, outbox, webOrigin);
+      if (session.mode === 'subscription')
+        return applySubscriptionCheckout(tx, session, prepared, now, outbox, webOrigin, deps.logger ?? console);
       const purchaseId = session.metadata?.purchase_id;
       // The purchase row is written before the session exists; link it here if that step was lost.
       if (purchaseId) {
@@ -309,11 +310,21 @@ async function apply(
         (
           { active: 'active', trialing: 'active', past_due: 'past_due', unpaid: 'past_due', canceled: 'canceled' } as Record<string, string>
         )[subscription.status] ?? 'incomplete';
+      // Stripe's cancel_at_period_end is the truth, whoever set it (this app, Stripe's dashboard, a
+      // step of a plan change that failed half-way): cancelling makes the pending change "back to
+      // free at the period end" whatever was pending; no longer cancelling drops a pending move to
+      // free (a scheduled downgrade to a paid plan stays).
       await tx.query(
-        `update public.organization_subscriptions
-         set status = $2, stripe_event_at = $3,
-             cancel_at_period_end = case when $4::boolean then true when pending_plan_id is null or stripe_schedule_id is not null then false else cancel_at_period_end end
-         where organization_id = $1`,
+        `update public.organization_subscriptions s
+         set status = $2, stripe_event_at = $3, cancel_at_period_end = $4::boolean,
+             pending_plan_id = case when $4::boolean then coalesce(f.id, s.pending_plan_id)
+                                    when s.pending_plan_id = f.id and s.stripe_schedule_id is null then null
+                                    else s.pending_plan_id end,
+             pending_change_at = case when $4::boolean then s.current_period_end
+                                      when s.pending_plan_id = f.id and s.stripe_schedule_id is null then null
+                                      else s.pending_change_at end
+         from (select (select id from public.plans where code = 'free' and is_active) as id) f
+         where s.organization_id = $1`,
         [sub.organization_id, status, eventAt, subscription.cancel_at_period_end],
       );
       if (status === 'past_due') {
@@ -346,13 +357,44 @@ async function applySubscriptionCheckout(
   now: Date,
   outbox: StoredNotification[],
   webOrigin: string,
+  logger: Pick<Console, 'error'>,
 ): Promise<Handled> {
   const orgId = session.metadata?.organization_id;
   const planId = session.metadata?.plan_id;
   const subscription = prepared.subscription;
   if (!orgId || !planId || !subscription) return 'ignored';
-  const org = await tx.query('select 1 from public.organizations where id = $1', [orgId]);
+  // Ended before its completion reached us (its deletion, delivered first, found no org then): the
+  // org stays where it is rather than on a plan that nothing bills.
+  if (subscription.status !== 'active' && subscription.status !== 'trialing') return 'ignored';
+  const org = await tx.query<{ stripe_subscription_id: string | null }>(
+    'select s.stripe_subscription_id from public.organizations o left join public.organization_subscriptions s on s.organization_id = o.id where o.id = $1 for update of o',
+    [orgId],
+  );
   if (!org.rowCount) return 'ignored';
+  const tracked = org.rows[0]?.stripe_subscription_id;
+  if (tracked && tracked !== subscription.id) {
+    // A second subscription paid while the org already has one (two Checkouts paid, from two tabs or
+    // an hour apart). The one we track stays; the second is not applied over it, and the owners and
+    // the operators hear of it: it must be cancelled and refunded in Stripe.
+    logger.error(
+      `[stripe] org ${orgId}: subscription ${subscription.id} was paid while ${tracked} is its subscription; cancel and refund ${subscription.id} in Stripe`,
+    );
+    outbox.push(
+      ...(await notifyOwners(
+        tx,
+        {
+          orgId,
+          kind: 'plan_changed',
+          title: 'A second subscription was paid',
+          body: 'A plan was bought while the organization already had a subscription. Your current plan stays; we will refund the second payment.',
+          actionUrl: `${webOrigin}/billing`,
+          dedupeKey: `subscription_duplicate:${subscription.id}`,
+        },
+        now,
+      )),
+    );
+    return 'ignored';
+  }
   await tx.query('select public.apply_plan_change($1, $2, $3, $4, $5, $6)', [
     orgId,
     planId,
