@@ -5,7 +5,8 @@ import type { ErrorRequestHandler } from 'express';
 import { ZodError } from 'zod';
 
 /** What the user can do about an error. */
-export type UserAction = 'upgrade' | 'top_up' | 'wait';
+/** What the person can do: `raise_limit` for a per-call spend limit, which waiting never passes. */
+export type UserAction = 'upgrade' | 'top_up' | 'wait' | 'raise_limit';
 
 interface CodeInfo {
   status: number;
@@ -95,6 +96,8 @@ export function appErrorFromPg(error: unknown): AppError | undefined {
     detail,
     ...(typeof retry === 'number' || typeof retry === 'string' ? { retryAfterSeconds: Math.max(0, Math.ceil(Number(retry))) } : {}),
     ...(typeof plan === 'string' ? { requiredPlan: plan } : {}),
+    // A call over the per-call limit is refused however long one waits: the limit must change.
+    ...(ledgerError.code === 'SPEND_LIMIT_EXCEEDED' && detail.limit === 'per_call' ? { action: 'raise_limit' as const } : {}),
   });
 }
 

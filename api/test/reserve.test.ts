@@ -231,7 +231,16 @@ describe('reserveCredits refusals change nothing', () => {
     const org = await createOrg(db.pool, { credits: '10.000' });
     await db.pool.query('insert into public.spend_limits (organization_id, per_call_limit_credits) values ($1, 0.050)', [org.orgId]);
     const res = await refused(org.session, {}, org.orgId);
-    expect(res.body.extensions.code).toBe('SPEND_LIMIT_EXCEEDED');
+    // Waiting never passes a per-call limit: the answer says to raise it, with no time to wait.
+    expect(res.body.extensions).toEqual({ code: 'SPEND_LIMIT_EXCEEDED', action: 'raise_limit' });
+  });
+
+  it('SPEND_LIMIT_EXCEEDED for the daily limit says to wait until the next UTC day', async () => {
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    await db.pool.query('insert into public.spend_limits (organization_id, daily_limit_credits) values ($1, 0.050)', [org.orgId]);
+    const res = await refused(org.session, {}, org.orgId);
+    // 10:15 UTC → midnight.
+    expect(res.body.extensions).toEqual({ code: 'SPEND_LIMIT_EXCEEDED', action: 'wait', retry_after_seconds: 49500 });
   });
 
   it('CAPABILITY_NOT_IN_PLAN names the smallest plan that has it', async () => {

@@ -11,7 +11,7 @@ export interface CreditsErrorDetails {
 export class CreditsError extends Error {
   override name = 'CreditsError';
   readonly code: string;
-  /** What the user can do: `upgrade`, `top_up` or `wait`. */
+  /** What the user can do: `upgrade`, `top_up`, `wait` or `raise_limit`. */
   readonly action: string | undefined;
   /** For `RATE_LIMITED`: when a retry can succeed. */
   readonly retryAfterSeconds: number | undefined;

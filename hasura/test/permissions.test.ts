@@ -161,6 +161,15 @@ describe('notifications', () => {
     const { rows } = await db.pool.query('select read_at from public.notifications where id = $1', [ada]);
     expect(rows[0].read_at).toBeNull();
   });
+
+  it("the organization's notifications (one read state for everyone) are marked read by owners and admins, not by members", async () => {
+    const everyone = made.find((n) => n.user_id === null)!.id;
+    const mark = `mutation { update_notifications_by_pk(pk_columns: { id: "${everyone}" }, _set: { read_at: "2026-11-22T10:00:00Z" }) { id } }`;
+    expect((await stack.post(member, mark)).data).toEqual({ update_notifications_by_pk: null });
+    expect((await db.pool.query('select read_at from public.notifications where id = $1', [everyone])).rows[0].read_at).toBeNull();
+    expect((await stack.post(owner, mark)).data).toEqual({ update_notifications_by_pk: { id: everyone } });
+    expect((await db.pool.query('select read_at from public.notifications where id = $1', [everyone])).rows[0].read_at).not.toBeNull();
+  });
 });
 
 describe('what each role sees', () => {
