@@ -99,6 +99,35 @@ describe('CreditsBalanceWidget', () => {
     await wrapper.trigger('keydown', { key: 'Escape' });
     expect(wrapper.find('[role="region"]').exists()).toBe(false);
   });
+
+  it('closes the dropdown when keyboard focus leaves it, not while it moves inside', async () => {
+    const h = createHarness();
+    const outside = document.createElement('button');
+    document.body.append(outside);
+    const wrapper = h.mountApp(CreditsBalanceWidget, { now: () => NOW });
+    await settle();
+    await wrapper.get('[data-test="balance-trigger"]').trigger('click');
+    const buy = wrapper.get('[data-test="widget-top-up"]');
+    await wrapper.get('[data-test="balance-trigger"]').trigger('focusout', { relatedTarget: buy.element });
+    expect(wrapper.find('[role="region"]').exists()).toBe(true);
+    await buy.trigger('focusout', { relatedTarget: outside });
+    expect(wrapper.find('[role="region"]').exists()).toBe(false);
+    outside.remove();
+  });
+
+  it('groups the days left and gives the burn rate to the thousandth, as credits are', async () => {
+    const h = createHarness({
+      handlers: {
+        BurnRate: () => ({ data: { organization_usage_daily_aggregate: { aggregate: { sum: { credits_consumed: '0.300' } } } } }),
+      },
+    });
+    const wrapper = h.mountApp(CreditsBalanceWidget, { now: () => NOW });
+    await settle();
+    await wrapper.get('[data-test="balance-trigger"]').trigger('click');
+    // 0.3 / 7 = 0.043 a day; 1,737.5 / 0.043 = 40,406 whole days.
+    expect(wrapper.get('[data-test="burn-rate"]').text()).toBe('0.043 / day');
+    expect(wrapper.get('[data-test="days-left"]').text()).toBe('40,406 days');
+  });
 });
 
 describe('live balance with polling fallback', () => {

@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 import BillingAutoTopUp from '../src/components/billing/BillingAutoTopUp.vue';
 import BillingNotifications from '../src/components/billing/BillingNotifications.vue';
 import BillingSpendLimits from '../src/components/billing/BillingSpendLimits.vue';
+import type { NotificationRow } from '../src/graphql/notifications.ts';
 import BillingPage from '../src/pages/BillingPage.vue';
-import { autoTopUp, plan, subscription } from '../src/preview/fixtures.ts';
+import { autoTopUp, notifications, plan, subscription, USER_ID } from '../src/preview/fixtures.ts';
 import { callsOf, createHarness, NOW, settle } from './support/harness.ts';
 
 describe('BillingPage by role', () => {
@@ -162,6 +163,97 @@ describe('BillingNotifications', () => {
     await button.trigger('click');
     await settle();
     expect(callsOf(h.calls, 'MarkNotificationsRead')[0]?.variables.ids).toEqual(['dddddddd-0000-4000-8000-000000000001']);
+  });
+
+  // One of the org's (user_id null), one of the signed-in member's own, one about a failed payment
+  // that links to buying credits; all unread.
+  const mixed = (): NotificationRow[] => {
+    const [orgWide] = notifications();
+    return [
+      { ...orgWide!, id: 'dddddddd-0000-4000-8000-000000000011', user_id: null },
+      { ...orgWide!, id: 'dddddddd-0000-4000-8000-000000000012', user_id: USER_ID, title: 'Your run finished' },
+      {
+        ...orgWide!,
+        id: 'dddddddd-0000-4000-8000-000000000013',
+        user_id: USER_ID,
+        kind: 'payment_failed',
+        title: 'Payment failed',
+        action_url: '/credits?topup=buy',
+      },
+    ];
+  };
+  const markReadHandler = {
+    MarkNotificationsRead: (v: Record<string, unknown>) => ({
+      data: { update_notifications: { affected_rows: 1, returning: (v.ids as string[]).map((id) => ({ id, read_at: v.readAt })) } },
+    }),
+  };
+
+  it("lets a member mark only their own read, counting only those, while they see the org's", async () => {
+    const h = createHarness({
+      role: 'member',
+      handlers: { ...markReadHandler, Notifications: () => ({ data: { notifications: mixed() } }) },
+    });
+    const wrapper = h.mountApp(BillingNotifications);
+    await settle();
+    expect(wrapper.findAll('[data-test="notification"]')).toHaveLength(3);
+    expect(wrapper.findAll('[data-test="mark-read"]').map((b) => b.attributes('data-id'))).toEqual([
+      'dddddddd-0000-4000-8000-000000000012',
+      'dddddddd-0000-4000-8000-000000000013',
+    ]);
+    await wrapper.get('[data-test="mark-all-read"]').trigger('click');
+    await settle();
+    expect(callsOf(h.calls, 'MarkNotificationsRead')[0]?.variables.ids).toEqual([
+      'dddddddd-0000-4000-8000-000000000012',
+      'dddddddd-0000-4000-8000-000000000013',
+    ]);
+  });
+
+  it("lets an owner mark the org's read too", async () => {
+    const h = createHarness({ handlers: { Notifications: () => ({ data: { notifications: mixed() } }) } });
+    const wrapper = h.mountApp(BillingNotifications);
+    await settle();
+    expect(wrapper.findAll('[data-test="mark-read"]')).toHaveLength(3);
+    expect(wrapper.get('[data-test="mark-all-read"]').text()).toBe('Mark all read (3)');
+  });
+
+  it('gives a member no "Open" to a purchase they cannot make, and an owner one', async () => {
+    for (const [role, hrefs] of [
+      ['member', []],
+      ['owner', ['/credits?topup=buy']],
+    ] as const) {
+      const h = createHarness({ role, handlers: { Notifications: () => ({ data: { notifications: mixed() } }) } });
+      const wrapper = h.mountApp(BillingNotifications);
+      await settle();
+      expect(wrapper.findAll('[data-test="open-link"]').map((a) => a.attributes('href'))).toEqual(hrefs);
+    }
+  });
+
+  it('moves focus to the next notification after "Mark read", and to the heading after the last', async () => {
+    let rows = mixed();
+    const h = createHarness({
+      handlers: {
+        Notifications: () => ({ data: { notifications: rows } }),
+        MarkNotificationsRead: (v) => {
+          const ids = v.ids as string[];
+          rows = rows.map((n) => (ids.includes(n.id) ? { ...n, read_at: v.readAt as string } : n));
+          return markReadHandler.MarkNotificationsRead(v);
+        },
+      },
+    });
+    const wrapper = h.mountApp(BillingNotifications, {});
+    document.body.append(wrapper.element);
+    await settle();
+    const button = (id: string) => wrapper.get(`[data-test="mark-read"][data-id="${id}"]`);
+    await button('dddddddd-0000-4000-8000-000000000012').trigger('click');
+    await settle();
+    expect(document.activeElement?.getAttribute('data-id')).toBe('dddddddd-0000-4000-8000-000000000013');
+    await button('dddddddd-0000-4000-8000-000000000013').trigger('click');
+    await settle();
+    expect(document.activeElement?.getAttribute('data-id')).toBe('dddddddd-0000-4000-8000-000000000011');
+    await button('dddddddd-0000-4000-8000-000000000011').trigger('click');
+    await settle();
+    expect(document.activeElement?.id).toBe('notes-title');
+    wrapper.unmount();
   });
 
   it('has an empty state', async () => {

@@ -12,6 +12,7 @@ export const NotificationsDocument: TypedDocumentNode<NotificationsQuery, Notifi
   query Notifications($orgId: uuid!, $limit: Int!) {
     notifications(where: { organization_id: { _eq: $orgId } }, order_by: { created_at: desc }, limit: $limit) {
       id
+      user_id
       kind
       title
       body

@@ -1028,7 +1028,7 @@ export type NotificationsQueryVariables = Exact<{
 }>;
 
 
-export type NotificationsQuery = { notifications: Array<{ __typename: 'notifications', id: string, kind: string, title: string, body: string, action_url: string | null, read_at: string | null, created_at: string }> };
+export type NotificationsQuery = { notifications: Array<{ __typename: 'notifications', id: string, user_id: string | null, kind: string, title: string, body: string, action_url: string | null, read_at: string | null, created_at: string }> };
 
 export type MarkNotificationsReadMutationVariables = Exact<{
   ids: Array<string> | string;

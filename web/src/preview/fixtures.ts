@@ -305,6 +305,7 @@ export function notifications(): NotificationRow[] {
     {
       __typename: 'notifications',
       id: 'dddddddd-0000-4000-8000-000000000001',
+      user_id: null,
       kind: 'usage_threshold',
       title: 'You have used 75% of this month’s allowance',
       body: 'At this rate the allowance runs out around 27 November.',
@@ -315,6 +316,7 @@ export function notifications(): NotificationRow[] {
     {
       __typename: 'notifications',
       id: 'dddddddd-0000-4000-8000-000000000002',
+      user_id: null,
       kind: 'refund',
       title: 'Refund processed',
       body: 'The Starter pack bought on 2 November was refunded.',
