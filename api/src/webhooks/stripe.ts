@@ -366,12 +366,15 @@ async function applySubscriptionCheckout(
   // Ended before its completion reached us (its deletion, delivered first, found no org then): the
   // org stays where it is rather than on a plan that nothing bills.
   if (subscription.status !== 'active' && subscription.status !== 'trialing') return 'ignored';
-  const org = await tx.query<{ stripe_subscription_id: string | null }>(
-    'select s.stripe_subscription_id from public.organizations o left join public.organization_subscriptions s on s.organization_id = o.id where o.id = $1 for update of o',
+  const org = await tx.query('select 1 from public.organizations where id = $1', [orgId]);
+  if (!org.rowCount) return 'ignored';
+  // The subscription row, locked as apply_plan_change locks it (before the ledger): two completions
+  // for one org take turns, and the second sees the first's subscription.
+  const current = await tx.query<{ stripe_subscription_id: string | null }>(
+    'select stripe_subscription_id from public.organization_subscriptions where organization_id = $1 for update',
     [orgId],
   );
-  if (!org.rowCount) return 'ignored';
-  const tracked = org.rows[0]?.stripe_subscription_id;
+  const tracked = current.rows[0]?.stripe_subscription_id;
   if (tracked && tracked !== subscription.id) {
     // A second subscription paid while the org already has one (two Checkouts paid, from two tabs or
     // an hour apart). The one we track stays; the second is not applied over it, and the owners and
