@@ -37,7 +37,7 @@ describe('auto top-up form', () => {
     await form.get('[data-test="monthly-max"]').setValue('2.5');
     await form.trigger('submit');
     await settle();
-    expect(wrapper.text()).toContain('The number of top-ups a month must be a whole number from 1 to 1,000');
+    expect(wrapper.text()).toContain('The number of top-ups a month must be a whole number from 1 to 100,');
     expect(callsOf(h.calls, 'SaveAutoTopUpSettings')).toHaveLength(0);
   });
 

@@ -120,9 +120,81 @@ describe('BillingSpendLimits', () => {
       object: { daily_limit_credits: '150.5', monthly_limit_credits: null, per_call_limit_credits: '25' },
     });
   });
+
+  it('holds each limit to the server’s bound of 1,000,000,000 credits, saying so in words', async () => {
+    const h = createHarness();
+    const wrapper = h.mountApp(BillingSpendLimits, { canManage: true, now: () => NOW });
+    await settle();
+    const inputs = wrapper.findAll('[data-test="limits-form"] input');
+    await inputs[1]!.setValue('99999999999999999');
+    await wrapper.get('[data-test="limits-form"]').trigger('submit');
+    await settle();
+    expect(wrapper.get('[data-test="limits-error"]').text()).toBe(
+      'The monthly limit can be at most 1,000,000,000 credits, or empty for none.',
+    );
+    await inputs[1]!.setValue('1000000000.001');
+    await wrapper.get('[data-test="limits-form"]').trigger('submit');
+    await settle();
+    expect(wrapper.get('[data-test="limits-error"]').text()).toContain('at most 1,000,000,000 credits');
+    expect(callsOf(h.calls, 'SaveSpendLimits')).toHaveLength(0);
+    await inputs[1]!.setValue('1000000000');
+    await wrapper.get('[data-test="limits-form"]').trigger('submit');
+    await settle();
+    expect(callsOf(h.calls, 'SaveSpendLimits')).toHaveLength(1);
+  });
+
+  it('shows a refusal of the server in words, not its raw message', async () => {
+    const h = createHarness({
+      handlers: {
+        SaveSpendLimits: () => ({
+          errors: [
+            { message: 'Check constraint violation. insert/update check constraint failed', extensions: { code: 'permission-error' } },
+          ],
+        }),
+      },
+    });
+    const wrapper = h.mountApp(BillingSpendLimits, { canManage: true, now: () => NOW });
+    await settle();
+    await wrapper.get('[data-test="limits-form"]').trigger('submit');
+    await settle();
+    const text = wrapper.get('[data-test="limits-error"]').text();
+    expect(text).toContain('The server did not accept these values');
+    expect(text).not.toContain('Check constraint');
+  });
 });
 
 describe('BillingAutoTopUp', () => {
+  it('holds the threshold to 1,000,000,000 credits and shows the server’s refusals in words', async () => {
+    const h = createHarness({
+      handlers: {
+        SaveAutoTopUpSettings: () => ({
+          errors: [
+            { message: 'Check constraint violation. insert/update check constraint failed', extensions: { code: 'permission-error' } },
+          ],
+        }),
+      },
+    });
+    const wrapper = h.mountApp(BillingAutoTopUp, { canManage: true });
+    await settle();
+    const form = wrapper.get('[data-test="auto-top-up-form"]');
+    await form.get('input[inputmode="decimal"]').setValue('99999999999999999');
+    await form.trigger('submit');
+    await settle();
+    expect(form.get('[role="alert"]').text()).toBe('The threshold can be at most 1,000,000,000 credits.');
+    await form.get('[data-test="monthly-max"]').setValue('101');
+    await form.get('input[inputmode="decimal"]').setValue('100');
+    await form.trigger('submit');
+    await settle();
+    expect(form.get('[role="alert"]').text()).toContain('from 1 to 100');
+    expect(callsOf(h.calls, 'SaveAutoTopUpSettings')).toHaveLength(0);
+    await form.get('[data-test="monthly-max"]').setValue('100');
+    await form.trigger('submit');
+    await settle();
+    expect(callsOf(h.calls, 'SaveAutoTopUpSettings')).toHaveLength(1);
+    expect(form.get('[role="alert"]').text()).not.toContain('Check constraint');
+    expect(form.get('[role="alert"]').text()).toContain('The server did not accept these values');
+  });
+
   it('will not turn auto top-up on without a pack', async () => {
     const h = createHarness();
     const wrapper = h.mountApp(BillingAutoTopUp, { canManage: true });

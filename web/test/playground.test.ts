@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import AiPlayground from '../src/components/ai/AiPlayground.vue';
+import { spendLimits } from '../src/preview/fixtures.ts';
 import { useTopUpStore } from '../src/stores/topUp.ts';
 import { callsOf, createHarness, settle } from './support/harness.ts';
 
@@ -216,6 +217,91 @@ describe('AiPlayground run', () => {
     await settle();
     expect(wrapper.get('[data-test="refusal"]').text()).toContain('Spend limit reached');
     expect(wrapper.get('[data-test="fix-limits"]').attributes('href')).toBe('/billing#limits');
+  });
+
+  it.each([
+    ['owner', true],
+    ['member', false],
+  ] as const)('tells an %s a per-call limit refusal is fixed by the limits, not by waiting', async (role, link) => {
+    const { wrapper } = await mountPlayground({
+      role,
+      handlers: {
+        RunPlayground: () => ({
+          errors: [{ message: 'passes its per-call limit', extensions: { code: 'SPEND_LIMIT_EXCEEDED', action: 'raise_limit' } }],
+        }),
+      },
+    });
+    await wrapper.get('[data-test="prompt"]').setValue('x');
+    await wrapper.get('form').trigger('submit');
+    await settle();
+    const refusal = wrapper.get('[data-test="refusal"]');
+    expect(refusal.get('[data-test="refusal-words"]').text()).toContain('per-call spend limit');
+    expect(refusal.text()).not.toContain('Try again');
+    if (link) {
+      expect(refusal.get('[data-test="fix-limits"]').text()).toBe('Review spend limits');
+      expect(refusal.get('[data-test="fix-limits"]').attributes('href')).toBe('/billing#limits');
+    } else {
+      expect(refusal.find('[data-test="fix-limits"]').exists()).toBe(false);
+      expect(refusal.text()).toContain('An owner or admin can raise the spend limits.');
+    }
+  });
+
+  it('keeps the error code out of the words, under Details', async () => {
+    const { wrapper } = await mountPlayground({
+      handlers: {
+        RunPlayground: () => ({ errors: [{ message: 'No credits', extensions: { code: 'INSUFFICIENT_CREDITS', action: 'top_up' } }] }),
+      },
+    });
+    await wrapper.get('[data-test="prompt"]').setValue('x');
+    await wrapper.get('form').trigger('submit');
+    await settle();
+    const refusal = wrapper.get('[data-test="refusal"]');
+    expect(refusal.get('details').text()).toContain('INSUFFICIENT_CREDITS');
+    expect(refusal.text().replace(refusal.get('details').text(), '')).not.toContain('INSUFFICIENT_CREDITS');
+  });
+
+  it('warns before Run when the per-call limit is below what the run holds, naming that limit', async () => {
+    const limited = (perCall: string | null) => ({
+      SpendLimits: () => ({
+        data: {
+          spend_limits_by_pk: spendLimits({ per_call_limit_credits: perCall }),
+          today: { aggregate: { sum: { credits_consumed: '0' } } },
+          month: { aggregate: { sum: { credits_consumed: '0' } } },
+        },
+      }),
+    });
+    // The estimate holds up to 8 credits.
+    const { wrapper } = await mountPlayground({ handlers: limited('5.000') });
+    const warning = wrapper.get('[data-test="per-call-warning"]');
+    expect(warning.text()).toContain('per-call spend limit is 5 credits, lower than the 8 credits this run holds');
+    expect(warning.get('a').attributes('href')).toBe('/billing#limits');
+    expect(wrapper.get('[data-test="run"]').attributes('aria-describedby')).toBe(warning.attributes('id'));
+    const { wrapper: roomy } = await mountPlayground({ handlers: limited('8.000') });
+    expect(roomy.find('[data-test="per-call-warning"]').exists()).toBe(false);
+  });
+
+  it('names the model that ran by its display name', async () => {
+    const { wrapper } = await mountPlayground({
+      handlers: {
+        RunPlayground: () => ({
+          data: {
+            runPlayground: {
+              reservationId: 'r1',
+              output: 'ok',
+              modelId: 'anthropic/claude-sonnet-4',
+              inputTokens: 1,
+              outputTokens: 1,
+              chargedCredits: '1.000',
+              availableCredits: '10.000',
+            },
+          },
+        }),
+      },
+    });
+    await wrapper.get('[data-test="prompt"]').setValue('x');
+    await wrapper.get('form').trigger('submit');
+    await settle();
+    expect(wrapper.get('[data-test="result-model"]').text()).toBe('Claude Sonnet 4');
   });
 
   it('opens the top-up modal from an insufficient-credits refusal', async () => {

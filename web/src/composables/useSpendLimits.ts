@@ -1,8 +1,9 @@
 import { computed, type Ref } from 'vue';
 import { SaveSpendLimitsDocument, SpendLimitsDocument, type SpendLimitsInput, type SpendLimitsRow } from '../graphql/settings.ts';
 import { useUtcDayClock, utcDay, utcMonthStart } from '../lib/dates.ts';
-import { basisPoints, MAX_CREDITS, parseCredits } from '../lib/decimal.ts';
+import { basisPoints, MAX_SETTING_CREDITS, parseCredits } from '../lib/decimal.ts';
 import { type AppError, appError } from '../lib/errors.ts';
+import { formatCredits } from '../lib/format.ts';
 import { useGqlQuery, useValidatedSave } from '../lib/graphql-vue.ts';
 import { useSessionStore } from '../stores/session.ts';
 
@@ -31,15 +32,26 @@ export interface UseSpendLimitsReturn {
   error: Readonly<Ref<AppError | null>>;
 }
 
+const LIMIT_NAMES: Record<keyof SpendLimitsInput, string> = {
+  daily_limit_credits: 'daily limit',
+  monthly_limit_credits: 'monthly limit',
+  per_call_limit_credits: 'per call limit',
+};
+
+/** The bounds the server's permission check holds each limit to: more than zero, at most 1,000,000,000 credits. */
 function validate(input: SpendLimitsInput): AppError | null {
-  for (const [name, value] of Object.entries(input)) {
-    if (value === null) continue;
+  for (const key of Object.keys(LIMIT_NAMES) as Array<keyof SpendLimitsInput>) {
+    const value = input[key];
+    const name = LIMIT_NAMES[key];
+    if (value === null || value === undefined) continue;
     try {
       const credits = parseCredits(value);
-      if (credits <= 0n) return appError('INVALID_INPUT', `The ${name.replace(/_/g, ' ')} must be more than zero, or empty for none.`);
-      if (credits > MAX_CREDITS) return appError('INVALID_INPUT', `The ${name.replace(/_/g, ' ')} is too large.`);
+      if (credits <= 0n) return appError('INVALID_INPUT', `The ${name} must be more than zero, or empty for none.`);
+      if (credits > MAX_SETTING_CREDITS) {
+        return appError('INVALID_INPUT', `The ${name} can be at most ${formatCredits('1000000000')} credits, or empty for none.`);
+      }
     } catch {
-      return appError('INVALID_INPUT', `The ${name.replace(/_/g, ' ')} must be a number of credits with at most three decimals.`);
+      return appError('INVALID_INPUT', `The ${name} must be a number of credits with at most three decimals.`);
     }
   }
   return null;

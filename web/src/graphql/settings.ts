@@ -44,6 +44,10 @@ export interface AutoTopUpSettingsInput {
   threshold_credits: Numeric;
   package_id: Uuid | null;
   monthly_max_count: number | null;
+  /** Not in the form today; checked against the server's bounds when given. */
+  cooldown_minutes?: number;
+  /** Minor units of the currency (a bigint, as a string). */
+  monthly_max_minor?: string | null;
 }
 
 /** An upsert: the row may not exist yet. organization_id is preset from the token. */

@@ -86,3 +86,7 @@ export function plainCredits(value: string | null | undefined): string {
 
 /** The largest amount the database keeps (numeric(20, 3)): 17 whole digits. */
 export const MAX_CREDITS: Thousandths = 10n ** 20n - 1n;
+
+/** The most a spend limit or an auto top-up threshold may be: the server's permission check
+ * allows at most 1,000,000,000 credits. */
+export const MAX_SETTING_CREDITS: Thousandths = 1_000_000_000n * 1000n;

@@ -15,7 +15,8 @@ export interface AppError {
 const ACTION_BY_CODE: Record<string, FixAction> = {
   INSUFFICIENT_CREDITS: 'top_up',
   RATE_LIMITED: 'wait',
-  SPEND_LIMIT_EXCEEDED: 'raise_limit',
+  // SPEND_LIMIT_EXCEEDED: the api names the action (raise_limit for the per-call limit, wait for
+  // the daily and monthly ones); without one, the refusal still links to the limits.
   CAPABILITY_NOT_IN_PLAN: 'upgrade',
   QUALITY_NOT_IN_PLAN: 'upgrade',
   UNAUTHORIZED: 'sign_in',
@@ -89,10 +90,18 @@ const WORDS_BY_CODE: Record<string, string> = {
   RESERVATION_ALREADY_RESOLVED: 'This run is already over. Run it again for a new one.',
   NETWORK_ERROR: 'The server could not be reached, or it failed.',
   'data-exception': 'A number is too large or not valid.',
+  // Hasura's answer when a permission's check refuses the row (a value out of the allowed bounds).
+  'permission-error': 'The server did not accept these values: one is outside what it allows, or you may not change this.',
+  'constraint-violation': 'The server did not accept these values: one is outside what it allows.',
 };
 
 /** The error for a person: words for the codes they meet, the server's own message otherwise. */
 export function describeError(error: AppError): string {
+  // A per-call limit below the run's hold: the api answers action raise_limit (daily and monthly
+  // limits answer wait), and waiting never lets the run through.
+  if (error.code === 'SPEND_LIMIT_EXCEEDED' && error.action === 'raise_limit') {
+    return "This run could cost more than your organization's per-call spend limit allows, so waiting will not help.";
+  }
   return WORDS_BY_CODE[error.code] ?? error.message;
 }
 
