@@ -4,6 +4,7 @@ import CreditsGrantsList from '../src/components/credits/CreditsGrantsList.vue';
 import CreditsHistoryTable from '../src/components/credits/CreditsHistoryTable.vue';
 import CreditsUsageChart from '../src/components/credits/CreditsUsageChart.vue';
 import { type UseUsageBreakdownReturn, useUsageBreakdown } from '../src/composables/useUsageBreakdown.ts';
+import { ledger } from '../src/preview/fixtures.ts';
 import { callsOf, createHarness, NOW, settle } from './support/harness.ts';
 
 describe('CreditsHistoryTable', () => {
@@ -57,6 +58,84 @@ describe('CreditsHistoryTable', () => {
     const w2 = failing.mountApp(CreditsHistoryTable);
     await settle();
     expect(w2.get('[role="alert"]').text()).toContain('field not found');
+    // No "0 entries" beside the error, and no code in the words.
+    expect(w2.find('[data-test="history-total"]').exists()).toBe(false);
+    expect(w2.get('[data-test="error-words"]').text()).not.toContain('validation-failed');
+    expect(w2.get('[role="alert"] details').text()).toContain('validation-failed');
+  });
+
+  it('says "1 entry", not "1 entries"', async () => {
+    const h = createHarness({
+      handlers: {
+        CreditHistory: () => ({ data: { credit_ledger_entries: ledger(1), credit_ledger_entries_aggregate: { aggregate: { count: 1 } } } }),
+      },
+    });
+    const wrapper = h.mountApp(CreditsHistoryTable);
+    await settle();
+    expect(wrapper.get('[data-test="history-total"]').text()).toBe('1 entry');
+  });
+
+  it('describes a use of credits by the capability’s name, not its code', async () => {
+    const rows = ledger(3).map((e, i) => ({
+      ...e,
+      entry_type: 'consume' as const,
+      description: ['summarization', 'question_suggestions', 'unknown_thing'][i]!,
+    }));
+    const h = createHarness({
+      handlers: {
+        CreditHistory: () => ({ data: { credit_ledger_entries: rows, credit_ledger_entries_aggregate: { aggregate: { count: 3 } } } }),
+      },
+    });
+    const wrapper = h.mountApp(CreditsHistoryTable);
+    await settle();
+    expect(wrapper.findAll('[data-test="history-description"]').map((d) => d.text())).toEqual([
+      'Summarization',
+      'Question suggestions',
+      'unknown_thing',
+    ]);
+  });
+
+  it('makes the scrolling table a labelled region reachable by keyboard', async () => {
+    const h = createHarness();
+    const wrapper = h.mountApp(CreditsHistoryTable);
+    await settle();
+    const region = wrapper.get('[data-test="history-scroll"]');
+    expect(region.attributes()).toMatchObject({ tabindex: '0', role: 'region', 'aria-label': 'Credits history entries' });
+  });
+
+  it('says when no entries match the filters, and clears them', async () => {
+    const h = createHarness({
+      handlers: {
+        CreditHistory: (v) => {
+          const where = v.where as { entry_type?: unknown };
+          const rows = where.entry_type ? [] : ledger(2);
+          return { data: { credit_ledger_entries: rows, credit_ledger_entries_aggregate: { aggregate: { count: rows.length } } } };
+        },
+      },
+    });
+    const wrapper = h.mountApp(CreditsHistoryTable);
+    await settle();
+    await wrapper.get('[data-test="filter-type"]').setValue('expire');
+    await settle();
+    expect(wrapper.text()).toContain('No entries match these filters');
+    expect(wrapper.text()).not.toContain('Nothing here yet');
+    await wrapper.get('[data-test="clear-filters"]').trigger('click');
+    await settle();
+    expect(wrapper.findAll('[data-test="history-row"]')).toHaveLength(2);
+    expect((wrapper.get('[data-test="filter-type"]').element as HTMLSelectElement).value).toBe('');
+  });
+
+  it('refuses a From date after the To date, saying so, and asks nothing for it', async () => {
+    const h = createHarness();
+    const wrapper = h.mountApp(CreditsHistoryTable);
+    await settle();
+    await wrapper.get('[data-test="filter-from"]').setValue('2026-11-20');
+    await wrapper.get('[data-test="filter-to"]').setValue('2026-11-01');
+    await settle();
+    expect(wrapper.get('[data-test="range-error"]').text()).toContain('The From date is after the To date');
+    expect(wrapper.find('[data-test="history-row"]').exists()).toBe(false);
+    const asked = callsOf(h.calls, 'CreditHistory').map((c) => (c.variables.where as { created_at?: { _lt?: string } }).created_at?._lt);
+    expect(asked).not.toContain('2026-11-02T00:00:00Z');
   });
 });
 
@@ -179,6 +258,8 @@ describe('CreditsUsageChart', () => {
     const wrapper = h.mountApp(CreditsUsageChart, { now: () => NOW });
     await settle();
     expect(wrapper.get('[role="alert"]').text()).toContain('database unavailable');
+    expect(wrapper.find('[data-test="usage-totals"]').exists()).toBe(false);
+    expect(wrapper.text()).not.toContain('0 credits');
   });
 
   it('lists totals per capability, and per quality level when switched', async () => {

@@ -26,6 +26,11 @@ export interface UseCreditHistoryReturn {
   types: Ref<LedgerEntryType[]>;
   from: Ref<string | null>;
   to: Ref<string | null>;
+  /** Why the date range cannot be asked for (From after To); null when it can. Nothing is fetched meanwhile. */
+  rangeError: Readonly<Ref<string | null>>;
+  /** Any filter is set. */
+  filtered: Readonly<Ref<boolean>>;
+  clearFilters: () => void;
   loading: Readonly<Ref<boolean>>;
   error: Readonly<Ref<AppError | null>>;
 }
@@ -63,8 +68,13 @@ export function useCreditHistory(options: UseCreditHistoryOptions = {}): UseCred
     return filter;
   });
 
+  const rangeError = computed(() =>
+    from.value && to.value && from.value > to.value
+      ? 'The From date is after the To date: choose a From date on or before the To date.'
+      : null,
+  );
   const query = useGqlQuery(CreditHistoryDocument, () => ({ where: where.value, limit: pageSize, offset: page.value * pageSize }), {
-    enabled: () => session.signedIn,
+    enabled: () => session.signedIn && rangeError.value === null,
   });
   if (refreshOn) {
     watch(refreshOn, (now, before) => {
@@ -85,6 +95,13 @@ export function useCreditHistory(options: UseCreditHistoryOptions = {}): UseCred
     types,
     from,
     to,
+    rangeError,
+    filtered: computed(() => types.value.length > 0 || !!from.value || !!to.value),
+    clearFilters: () => {
+      types.value = [];
+      from.value = null;
+      to.value = null;
+    },
     loading: query.loading,
     error: query.error,
   };
