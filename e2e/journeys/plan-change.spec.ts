@@ -38,6 +38,8 @@ test('an upgrade grants the allowance difference and unlocks premium; a downgrad
   await page.goto(`${stackEnv.web()}/billing`);
   await expect(page.locator('[data-test=plan-pro]')).toContainText('Current plan');
   await page.locator('[data-test=choose-team]').click();
+  await expect(page.locator('[data-test=plan-team] [data-test=confirm-text]')).toContainText('charged the prorated difference now');
+  await page.locator('[data-test=confirm-team]').click();
   await expect(page.getByRole('status').filter({ hasText: 'Upgraded.' })).toBeVisible();
   await expect(page.locator('[data-test=plan-team]')).toContainText('Current plan');
 
@@ -67,6 +69,8 @@ test('an upgrade grants the allowance difference and unlocks premium; a downgrad
   // Downgrade Team → Pro: pending until the period ends, then cancelled.
   await page.getByRole('link', { name: 'Billing' }).click();
   await page.locator('[data-test=choose-pro]').click();
+  await expect(page.locator('[data-test=plan-pro] [data-test=confirm-text]')).toContainText('at the period end on');
+  await page.locator('[data-test=confirm-pro]').click();
   const pending = page.locator('[data-test=pending-change]');
   await expect(pending).toContainText('Moving to Pro');
   await expect(page.locator('[data-test=plan-pro]')).toContainText('Starts at period end');

@@ -3,8 +3,9 @@ import BillingAutoTopUp from '../src/components/billing/BillingAutoTopUp.vue';
 import BillingNotifications from '../src/components/billing/BillingNotifications.vue';
 import BillingSpendLimits from '../src/components/billing/BillingSpendLimits.vue';
 import type { NotificationRow } from '../src/graphql/notifications.ts';
+import { formatDate } from '../src/lib/format.ts';
 import BillingPage from '../src/pages/BillingPage.vue';
-import { autoTopUp, notifications, plan, subscription, USER_ID } from '../src/preview/fixtures.ts';
+import { autoTopUp, notifications, PLAN_IDS, plan, subscription, USER_ID } from '../src/preview/fixtures.ts';
 import { callsOf, createHarness, NOW, settle } from './support/harness.ts';
 
 describe('BillingPage by role', () => {
@@ -66,8 +67,93 @@ describe('BillingPage by role', () => {
     const wrapper = h.mountApp(BillingPage);
     await settle();
     await wrapper.get('[data-test="choose-team"]').trigger('click');
+    await wrapper.get('[data-test="confirm-team"]').trigger('click');
     await settle();
     expect(wrapper.get('[data-test="plan-error"]').text()).toBe('Only owners and admins can change the plan.');
+  });
+
+  it('asks to confirm a plan change, saying what will happen, and changes nothing on Cancel', async () => {
+    const h = createHarness({
+      handlers: {
+        ChangePlan: () => ({ data: { changePlan: { status: 'upgraded', checkoutUrl: null, effectiveAt: null, planId: null } } }),
+      },
+    });
+    const wrapper = h.mountApp(BillingPage);
+    document.body.append(wrapper.element);
+    await settle();
+    const end = formatDate(subscription('pro').current_period_end);
+
+    await wrapper.get('[data-test="choose-team"]').trigger('click');
+    await settle();
+    expect(wrapper.get('[data-test="plan-team"] [data-test="confirm-text"]').text()).toBe(
+      'You will be charged the prorated difference now and get the plan at once. Team costs £99.00 a month.',
+    );
+    expect(document.activeElement?.getAttribute('data-test')).toBe('confirm-team');
+    expect(callsOf(h.calls, 'ChangePlan')).toHaveLength(0);
+    await wrapper.get('[data-test="cancel-confirm-team"]').trigger('click');
+    await settle();
+    expect(wrapper.find('[data-test="confirm-team"]').exists()).toBe(false);
+    expect(document.activeElement?.getAttribute('data-test')).toBe('choose-team');
+
+    await wrapper.get('[data-test="choose-free"]').trigger('click');
+    expect(wrapper.get('[data-test="plan-free"] [data-test="confirm-text"]').text()).toBe(
+      `Your subscription ends on ${end} and you move to Free. You keep Pro until then.`,
+    );
+    await wrapper.get('[data-test="cancel-confirm-free"]').trigger('click');
+
+    await wrapper.get('[data-test="choose-team"]').trigger('click');
+    await wrapper.get('[data-test="confirm-team"]').trigger('click');
+    await settle();
+    expect(callsOf(h.calls, 'ChangePlan')).toHaveLength(1);
+    expect(callsOf(h.calls, 'ChangePlan')[0]?.variables).toEqual({ planId: PLAN_IDS.team });
+    // The button is gone: focus is on what happened, not on <body>.
+    expect(document.activeElement?.getAttribute('data-test')).toBe('plan-result');
+    wrapper.unmount();
+  });
+
+  it('says a downgrade to a paid plan happens at the period end, and moves focus to the pending change', async () => {
+    let sub = subscription('team');
+    const { capabilities: _c, ...pro } = plan('pro');
+    const h = createHarness({
+      handlers: {
+        CurrentPlan: () => ({ data: { organization_subscriptions_by_pk: sub } }),
+        ChangePlan: () => {
+          sub = subscription('team', { pending_plan: pro, pending_change_at: sub.current_period_end });
+          return { data: { changePlan: { status: 'scheduled', checkoutUrl: null, effectiveAt: sub.current_period_end, planId: pro.id } } };
+        },
+        CancelPlanChange: () => {
+          sub = subscription('team');
+          return { data: { cancelPlanChange: { status: 'canceled', checkoutUrl: null, effectiveAt: null, planId: null } } };
+        },
+      },
+    });
+    const wrapper = h.mountApp(BillingPage);
+    document.body.append(wrapper.element);
+    await settle();
+    await wrapper.get('[data-test="choose-pro"]').trigger('click');
+    expect(wrapper.get('[data-test="plan-pro"] [data-test="confirm-text"]').text()).toBe(
+      `You move to Pro at the period end on ${formatDate(sub.current_period_end)}, then pay £29.00 a month. You keep Team until then.`,
+    );
+    await wrapper.get('[data-test="confirm-pro"]').trigger('click');
+    await settle();
+    const focused = document.activeElement?.getAttribute('data-test');
+    expect(['pending-change', 'plan-result']).toContain(focused);
+    await settle();
+    expect(wrapper.get('[data-test="pending-change"]').text()).toContain('Moving to Pro');
+    await wrapper.get('[data-test="cancel-change"]').trigger('click');
+    await settle();
+    expect(document.activeElement?.getAttribute('data-test')).toBe('plan-result');
+    expect(document.activeElement?.textContent).toContain('The pending change is canceled.');
+    wrapper.unmount();
+  });
+
+  it('marks included and missing quality levels with a sign, not colour alone', async () => {
+    const h = createHarness();
+    const wrapper = h.mountApp(BillingPage);
+    await settle();
+    const free = wrapper.get('[data-test="plan-free"]');
+    expect(free.get('[data-test="level-fast"] .mark').text()).toBe('✓');
+    expect(free.get('[data-test="level-premium"] .mark').text()).toBe('✕');
   });
 });
 
