@@ -44,7 +44,9 @@ test("a Pro org's owner runs the playground at enhanced and sees the balance fal
   await expect(page.locator('[data-test=charged]')).toHaveText(`${credits(run.settled)} credits`);
   await expect(page.locator('[data-test=new-balance]')).toHaveText(`${credits(after.available_credits)} credits`);
   await expect(page.locator('[data-test=available]')).toHaveText(credits(after.available_credits));
-  await expect(page.getByText(run.model_id, { exact: true })).toBeVisible();
+  // The model by the name people read (the catalogue's display name), not its id.
+  const [model] = await query<{ name: string }>('select display_name as name from public.llm_models where id = $1', [run.model_id]);
+  await expect(page.locator('[data-test=result-model]')).toHaveText(model!.name);
 
   // The history lists the run's charge.
   await page.getByRole('link', { name: 'Credits', exact: true }).click();

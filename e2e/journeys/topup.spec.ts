@@ -38,7 +38,8 @@ test('a top-up through the local checkout adds its credits without a reload; a d
     [org.id],
   );
   const historyBefore = Number(ledger!.entries);
-  await expect(watcher.locator('[data-test=history-total]')).toHaveText(`${historyBefore} entries`);
+  const entries = (n: number) => `${n} ${n === 1 ? 'entry' : 'entries'}`;
+  await expect(watcher.locator('[data-test=history-total]')).toHaveText(entries(historyBefore));
   await page.getByRole('dialog').getByRole('button', { name: 'Choose a pack' }).click();
   await checkoutPack(page, '1,400');
   await finishCheckout(page, 'Pay');
@@ -47,7 +48,7 @@ test('a top-up through the local checkout adds its credits without a reload; a d
   await expect(page.locator('[data-test=available]')).toHaveText(credits(expected));
   await expect(watcher.locator('[data-test=available]')).toHaveText(credits(expected));
   // …and its history has the new grant at the top, also without a reload.
-  await expect(watcher.locator('[data-test=history-total]')).toHaveText(`${historyBefore + 1} entries`);
+  await expect(watcher.locator('[data-test=history-total]')).toHaveText(entries(historyBefore + 1));
   await expect(watcher.locator('[data-test=history-row]').first()).toContainText('+1,400');
 
   const purchases = await purchasesOf(org.id);
