@@ -89,6 +89,20 @@ export function multiplexedSql(sql: string): string {
   );
 }
 
+/** The statement's bind parameter values for one subscriber (variables and the session variables it reads). */
+function paramValues(c: Compiled, session: Session, vars: Record<string, unknown>): (string | null)[] {
+  let sessionVars = session.variables;
+  if (!c.wholeSession) {
+    sessionVars = { 'x-hasura-role': session.role };
+    for (const name of c.sessionVariables) {
+      const value = session.variables[name];
+      if (value !== undefined) sessionVars[name] = value;
+    }
+  }
+  const ctx = { vars, session: sessionVars };
+  return c.getters.map((g) => paramText(g(ctx)));
+}
+
 class Poller {
   readonly cohorts = new Map<string, Cohort>();
   /** Each subscriber's cohort (cohorts are regrouped when the metadata changes). */
@@ -120,17 +134,7 @@ class Poller {
 
   /** Cohort key: the parameter values (variables and the session variables the statement reads). */
   paramsFor(session: Session, vars: Record<string, unknown>): string {
-    const c = this.compiled;
-    let sessionVars = session.variables;
-    if (!c.wholeSession) {
-      sessionVars = { 'x-hasura-role': session.role };
-      for (const name of c.sessionVariables) {
-        const value = session.variables[name];
-        if (value !== undefined) sessionVars[name] = value;
-      }
-    }
-    const ctx = { vars, session: sessionVars };
-    return JSON.stringify(c.getters.map((g) => paramText(g(ctx))));
+    return JSON.stringify(paramValues(this.compiled, session, vars));
   }
 
   private join(params: string, subscriber: Subscriber) {
@@ -144,6 +148,7 @@ class Poller {
     this.membership.set(subscriber, cohort);
   }
 
+  /** Adds a subscriber whose parameters were validated (LiveQueries.validate). */
   add(session: Session, vars: Record<string, unknown>, subscriber: Subscriber): () => void {
     this.join(this.paramsFor(session, vars), subscriber);
     return () => {
@@ -243,6 +248,12 @@ class Poller {
       const e = error as { code?: string; message: string };
       const mapped = error instanceof EngineError ? error : e.code ? fromPgError(e, '$', this.multiplexed) : null;
       if (!mapped) throw error;
+      // One cohort's parameters can fail the whole statement (a session variable that is not of its
+      // column's type): run the cohorts one by one so that only the failing one gets the error.
+      if (cohorts.length > 1) {
+        await Promise.all(cohorts.map((c) => this.pollBatch([c])));
+        return;
+      }
       const response = JSON.stringify({ errors: [toGraphqlError(mapped, this.manager.core.config.devMode)] });
       this.deliver(cohorts, () => response);
       return;
@@ -317,13 +328,13 @@ export class LiveQueries {
    * Starts a live query for one subscriber. Throws EngineError (Hasura's messages) when the
    * operation does not compile for the session's role. Returns the function that stops it.
    */
-  subscribe(
+  async subscribe(
     session: Session,
     query: string,
     operationName: string | undefined,
     variables: Record<string, unknown>,
     subscriber: Subscriber,
-  ) {
+  ): Promise<() => void> {
     let document: DocumentNode;
     try {
       document = parse(query);
@@ -336,6 +347,7 @@ export class LiveQueries {
     for (const name of compiled.sessionVariables) {
       if (session.variables[name] === undefined) throw new EngineError('not-found', `missing session variable: "${name}"`);
     }
+    await this.validate(compiled, session, vars);
     const nulls = (op.variableDefinitions ?? []).map((d) => (vars[d.variable.name.value] == null ? '0' : '1')).join('');
     // A statement whose text depends on variable values (a whole `where` in a variable) is its own poller.
     const shape = compiled.dynamic ? `${compiled.sql}\0${JSON.stringify(vars)}` : compiled.sql;
@@ -352,6 +364,25 @@ export class LiveQueries {
       this.owners.delete(subscriber);
       remove();
     };
+  }
+
+  /**
+   * Checks a new subscriber's parameter values against Postgres before it joins a multiplexed
+   * statement, as Hasura does: a value that is not of its type (a uuid variable "x") would fail the
+   * statement for every cohort of the batch. `EXPLAIN` binds the parameters (each `$n::type` parses
+   * its value) and plans the statement without running it. Throws Hasura's data-exception.
+   */
+  private async validate(compiled: Compiled, session: Session, vars: Record<string, unknown>): Promise<void> {
+    const values = paramValues(compiled, session, vars);
+    if (values.length === 0) return;
+    try {
+      await this.core.pool.query(`EXPLAIN ${compiled.sql}`, values);
+    } catch (error) {
+      const e = error as { code?: string; message: string };
+      if (error instanceof EngineError) throw error;
+      if (!e.code) throw error;
+      throw fromPgError(e, '$', compiled.sql);
+    }
   }
 
   removePoller(poller: Poller) {

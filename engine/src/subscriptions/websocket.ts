@@ -335,13 +335,26 @@ class Connection {
         if (!transport) this.send(JSON.stringify({ type: 'complete', id }));
       },
     };
+    // The id is taken while the subscriber's variables are validated (a duplicate id meanwhile is refused);
+    // a stop or the connection's end meanwhile cancels it.
+    let cancelled = false;
+    const pending = () => {
+      cancelled = true;
+    };
+    this.operations.set(id, pending);
     try {
       const vars = request.variables && typeof request.variables === 'object' ? (request.variables as Record<string, unknown>) : {};
       const opName = typeof request.operationName === 'string' ? request.operationName : undefined;
-      const stop = this.service.live.subscribe(session, query as string, opName, vars, subscriber);
+      const stop = await this.service.live.subscribe(session, query as string, opName, vars, subscriber);
+      if (cancelled || this.closed || this.operations.get(id) !== pending) {
+        stop();
+        return;
+      }
       this.operations.set(id, stop);
       this.log('operation', { operation_id: id, operation_name: opName ?? null, operation_type: 'started' });
     } catch (error) {
+      if (this.operations.get(id) === pending) this.operations.delete(id);
+      if (cancelled || this.closed) return;
       const e = error instanceof EngineError ? error : new EngineError('unexpected', String((error as Error).message ?? error));
       this.log('operation', { operation_id: id, operation_type: 'query_err', code: e.code });
       this.operationErrors(id, [toGraphqlError(e, this.internalErrors())]);

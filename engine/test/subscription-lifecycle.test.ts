@@ -1,0 +1,145 @@
+// Subscription lifecycle against the real engine: a subscriber's variable values are validated before
+// it joins a multiplexed statement (one tenant's bad value must not fail the others), pollers never
+// outlive their socket, and a JWT expiry far away does not close the connection at once.
+import { useTestDatabase } from '@org-credits/db/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Engine } from '../src/index.ts';
+import { ADMIN_SECRET, as, gql, ORG_A, ORG_B, ok, setupFixture, startEngine, USER_A, USER_B } from './helpers.ts';
+import { connect, dataOf } from './subscriptions-client.ts';
+
+const INTERVAL_MS = 100;
+
+const db = await useTestDatabase();
+let engine: Engine;
+
+function stats(e: Engine = engine) {
+  return (e.core.subscriptions?.stats() ?? {}) as {
+    connections: number;
+    pollers: number;
+    cohorts: number;
+    subscribers: number;
+    statements: number;
+  };
+}
+
+async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+const admin = { headers: { 'x-hasura-admin-secret': ADMIN_SECRET } };
+const memberA = { headers: as('member', { 'user-id': USER_A }) };
+const memberB = { headers: as('member', { 'user-id': USER_B }) };
+const BY_ORG = 'subscription ByOrg($o: uuid!) { entries(where: {org_id: {_eq: $o}}, order_by: {id: asc}) { note } }';
+
+beforeAll(async () => {
+  engine = await startEngine(db, { HASURA_GRAPHQL_LIVE_QUERIES_MULTIPLEXED_REFETCH_INTERVAL: String(INTERVAL_MS) });
+  await setupFixture(engine);
+});
+
+afterAll(async () => {
+  await engine?.close();
+});
+
+describe('variable values of a live query', () => {
+  for (const protocol of ['graphql-transport-ws', 'graphql-ws'] as const) {
+    it(`refuses a subscriber whose uuid variable is not a uuid, and the others of its query keep their data (${protocol})`, async () => {
+      const transport = protocol === 'graphql-transport-ws';
+      const good = await connect(`${engine.url}/v1/graphql`, protocol);
+      const bad = await connect(`${engine.url}/v1/graphql`, protocol);
+      try {
+        // Two tenants of one role: the same poller.
+        good.send({ type: 'connection_init', payload: memberB });
+        bad.send({ type: 'connection_init', payload: memberA });
+        for (const c of [good, bad]) await c.next((m) => m.type === 'connection_ack');
+        const start = transport ? 'subscribe' : 'start';
+        good.send({ type: start, id: 'g', payload: { query: BY_ORG, variables: { o: ORG_B } } });
+        bad.send({ type: start, id: 'b', payload: { query: BY_ORG, variables: { o: '00000000-0000-0000-0000-0000000000bx' } } });
+        const refused = await bad.next((m) => m.id === 'b');
+        const error = {
+          message: 'invalid input syntax for type uuid: "00000000-0000-0000-0000-0000000000bx"',
+          extensions: { path: '$', code: 'data-exception' },
+        };
+        expect(refused).toEqual(
+          transport ? { type: 'error', id: 'b', payload: [error] } : { type: 'error', id: 'b', payload: { errors: [error] } },
+        );
+        if (!transport) expect(await bad.next((m) => m.id === 'b')).toEqual({ type: 'complete', id: 'b' });
+
+        const first = await good.next((m) => m.id === 'g');
+        expect(dataOf(first)).toEqual({ entries: [{ note: 'beta grant' }] });
+        expect(stats()).toMatchObject({ pollers: 1, cohorts: 1, subscribers: 1 });
+
+        await gql(engine, `mutation { update_entries(where: {org_id: {_eq: "${ORG_B}"}}, _set: {note: "changed"}) { affected_rows } }`);
+        expect(dataOf(await good.next((m) => m.id === 'g'))).toEqual({ entries: [{ note: 'changed' }] });
+        // Nothing more was sent to the refused subscriber.
+        expect(bad.messages.filter((m) => m.id === 'b')).toHaveLength(transport ? 1 : 2);
+      } finally {
+        good.close();
+        bad.close();
+        await ok(
+          engine,
+          { type: 'run_sql', args: { sql: `update t.entries set note = 'beta grant' where org_id = '${ORG_B}'` } },
+          '/v2/query',
+        );
+        await until(() => stats().pollers === 0, 'the pollers to stop');
+      }
+    });
+  }
+
+  it('answers a cohort that fails while polling with its error and the other cohorts of the batch with their data', async () => {
+    // A function that fails for one argument value only when it runs (plpgsql: not inlined, so no
+    // check before the start sees it).
+    await ok(
+      engine,
+      {
+        type: 'run_sql',
+        args: {
+          sql: `create function t.picky_orgs(x text) returns setof t.orgs language plpgsql stable as $$
+            begin if x = 'boom' then raise exception using errcode = '22012', message = 'picky: boom'; end if;
+            return query select * from t.orgs order by name; end $$`,
+        },
+      },
+      '/v2/query',
+    );
+    await ok(engine, { type: 'pg_track_function', args: { function: { schema: 't', name: 'picky_orgs' } } });
+    const c = await connect(`${engine.url}/v1/graphql`, 'graphql-transport-ws');
+    try {
+      c.send({ type: 'connection_init', payload: admin });
+      await c.next((m) => m.type === 'connection_ack');
+      const query = 'subscription Picky($x: String!) { t_picky_orgs(args: {x: $x}) { name } }';
+      c.send({ type: 'subscribe', id: 'boom', payload: { query, variables: { x: 'boom' } } });
+      c.send({ type: 'subscribe', id: 'fine', payload: { query, variables: { x: 'fine' } } });
+      const [boom, fine] = await Promise.all([c.next((m) => m.id === 'boom'), c.next((m) => m.id === 'fine')]);
+      expect(fine).toEqual({ type: 'next', id: 'fine', payload: { data: { t_picky_orgs: [{ name: 'Acme' }, { name: 'Beta' }] } } });
+      expect(boom).toMatchObject({
+        type: 'next',
+        id: 'boom',
+        payload: { errors: [{ message: 'picky: boom', extensions: { path: '$', code: 'data-exception' } }] },
+      });
+      expect(stats()).toMatchObject({ pollers: 1, cohorts: 2 });
+      await gql(engine, `mutation { update_orgs(where: {id: {_eq: "${ORG_A}"}}, _set: {name: "Acme 2"}) { affected_rows } }`);
+      expect(dataOf(await c.next((m) => m.id === 'fine'))).toEqual({ t_picky_orgs: [{ name: 'Acme 2' }, { name: 'Beta' }] });
+    } finally {
+      c.close();
+      await ok(engine, { type: 'run_sql', args: { sql: `update t.orgs set name = 'Acme' where id = '${ORG_A}'` } }, '/v2/query');
+      await ok(engine, { type: 'pg_untrack_function', args: { function: { schema: 't', name: 'picky_orgs' } } });
+      await until(() => stats().pollers === 0, 'the poller to stop');
+    }
+  });
+
+  it('keeps valid variables of the same query in one poller (two tenants, two cohorts)', async () => {
+    const c = await connect(`${engine.url}/v1/graphql`, 'graphql-transport-ws');
+    c.send({ type: 'connection_init', payload: admin });
+    await c.next((m) => m.type === 'connection_ack');
+    c.send({ type: 'subscribe', id: 'a', payload: { query: BY_ORG, variables: { o: ORG_A } } });
+    c.send({ type: 'subscribe', id: 'b', payload: { query: BY_ORG, variables: { o: ORG_B } } });
+    expect(dataOf(await c.next((m) => m.id === 'a'))).toEqual({ entries: [{ note: 'first grant' }, { note: 'summary' }, { note: null }] });
+    expect(dataOf(await c.next((m) => m.id === 'b'))).toEqual({ entries: [{ note: 'beta grant' }] });
+    expect(stats()).toMatchObject({ pollers: 1, cohorts: 2, subscribers: 2 });
+    c.close();
+    await until(() => stats().pollers === 0, 'the poller to stop');
+  });
+});
