@@ -143,3 +143,54 @@ describe('variable values of a live query', () => {
     await until(() => stats().pollers === 0, 'the poller to stop');
   });
 });
+
+describe('messages after the connection is closed', () => {
+  const SUB = 'subscription { orgs { name } }';
+  const insert = (note: string) => ({
+    query: `mutation { insert_entries_one(object: {org_id: "${ORG_A}", amount: 1, kind: "grant", note: "${note}"}) { id } }`,
+  });
+  const cases: { name: string; protocol: 'graphql-transport-ws' | 'graphql-ws'; closing: unknown[]; code: number }[] = [
+    { name: 'connection_terminate', protocol: 'graphql-ws', closing: [{ type: 'connection_terminate' }], code: 1000 },
+    {
+      name: 'a duplicate id (4409)',
+      protocol: 'graphql-transport-ws',
+      closing: [
+        { type: 'subscribe', id: 'dup', payload: { query: SUB } },
+        { type: 'subscribe', id: 'dup', payload: { query: SUB } },
+      ],
+      code: 4409,
+    },
+    { name: 'an unparsable message (4400)', protocol: 'graphql-transport-ws', closing: ['not json'], code: 4400 },
+    {
+      name: 'a second connection_init (4429)',
+      protocol: 'graphql-transport-ws',
+      closing: [{ type: 'connection_init', payload: admin }],
+      code: 4429,
+    },
+  ];
+  for (const { name, protocol, closing, code } of cases) {
+    it(`ignores every message after ${name}: no poller, no mutation`, async () => {
+      await until(() => stats().pollers === 0 && stats().connections === 0, 'earlier connections to end');
+      const note = `after-close-${code}`;
+      const c = await connect(`${engine.url}/v1/graphql`, protocol);
+      c.send({ type: 'connection_init', payload: admin });
+      await c.next((m) => m.type === 'connection_ack');
+      const start = protocol === 'graphql-transport-ws' ? 'subscribe' : 'start';
+      // One burst: the server reads all of it, the closing message first.
+      const burst = [
+        ...closing,
+        ...Array.from({ length: 5 }, (_, i) => ({ type: start, id: `late${i}`, payload: { query: SUB } })),
+        { type: start, id: 'write', payload: insert(note) },
+      ];
+      for (const m of burst) c.socket.send(typeof m === 'string' ? m : JSON.stringify(m));
+      expect((await c.closed).code).toBe(code);
+      await until(() => stats().connections === 0 && stats().pollers === 0 && stats().subscribers === 0, 'the pollers to stop');
+      // Still none a few intervals later, and the mutation never ran.
+      const from = stats().statements;
+      await new Promise((resolve) => setTimeout(resolve, 3 * INTERVAL_MS));
+      expect(stats()).toMatchObject({ connections: 0, pollers: 0, subscribers: 0, statements: from });
+      const { rows } = await db.pool.query('select count(*)::int as n from t.entries where note = $1', [note]);
+      expect(rows[0]).toEqual({ n: 0 });
+    });
+  }
+});

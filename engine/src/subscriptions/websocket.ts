@@ -93,6 +93,8 @@ class Connection {
     private readonly requestHeaders: Record<string, string>,
   ) {
     socket.on('message', (data, isBinary) => {
+      // Once the connection is closed (by either side), no message is handled: nothing may start.
+      if (this.closed) return;
       if (isBinary) return this.protocolError('binary messages are not supported');
       // One message at a time, in order, as Hasura handles a connection (the older protocol's clients
       // send `start` right after `connection_init`, without waiting for the ack).
@@ -165,6 +167,9 @@ class Connection {
   }
 
   private async onMessage(raw: string) {
+    // Messages queued behind the one that closed the connection (connection_terminate, a duplicate
+    // id, an unparsable message, a second connection_init) are dropped, as Hasura stops reading.
+    if (this.closed) return;
     let message: { type?: unknown; id?: unknown; payload?: unknown };
     try {
       // As an HTTP body: a number with more significant digits than a float holds stays exact.
@@ -290,6 +295,7 @@ class Connection {
 
   private async onStart(rawId: unknown, payload: unknown) {
     const transport = this.protocol === 'graphql-transport-ws';
+    if (this.closed) return;
     if (typeof rawId !== 'string' || !rawId) return this.protocolError('parsing ClientMessage failed: the key "id" was not present');
     const id = rawId;
     if (!this.initialised || !this.session) {
