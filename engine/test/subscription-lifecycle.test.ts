@@ -2,6 +2,7 @@
 // it joins a multiplexed statement (one tenant's bad value must not fail the others), pollers never
 // outlive their socket, and a JWT expiry far away does not close the connection at once.
 import { useTestDatabase } from '@org-credits/db/testing';
+import * as jose from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../src/index.ts';
 import { ADMIN_SECRET, as, gql, ORG_A, ORG_B, ok, setupFixture, startEngine, USER_A, USER_B } from './helpers.ts';
@@ -191,6 +192,53 @@ describe('messages after the connection is closed', () => {
       expect(stats()).toMatchObject({ connections: 0, pollers: 0, subscribers: 0, statements: from });
       const { rows } = await db.pool.query('select count(*)::int as n from t.entries where note = $1', [note]);
       expect(rows[0]).toEqual({ n: 0 });
+    });
+  }
+});
+
+describe('JWT expiry far away', () => {
+  const KEY = 'lifecycle-test-key-of-at-least-32-characters';
+  let jwtEngine: Engine;
+  beforeAll(async () => {
+    jwtEngine = await startEngine(db, {
+      HASURA_GRAPHQL_JWT_SECRET: JSON.stringify({ type: 'HS256', key: KEY }),
+      HASURA_GRAPHQL_LIVE_QUERIES_MULTIPLEXED_REFETCH_INTERVAL: String(INTERVAL_MS),
+    });
+  });
+  afterAll(async () => {
+    await jwtEngine?.close();
+  });
+
+  for (const protocol of ['graphql-transport-ws', 'graphql-ws'] as const) {
+    it(`keeps a connection whose token expires in 30 days (more than setTimeout's 2^31-1 ms) open (${protocol})`, async () => {
+      const token = await new jose.SignJWT({
+        'https://hasura.io/jwt/claims': {
+          'x-hasura-allowed-roles': ['member'],
+          'x-hasura-default-role': 'member',
+          'x-hasura-user-id': USER_B,
+        },
+      })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setExpirationTime(Math.floor(Date.now() / 1000) + 30 * 24 * 3600)
+        .sign(new TextEncoder().encode(KEY));
+      const c = await connect(`${jwtEngine.url}/v1/graphql`, protocol);
+      try {
+        c.send({ type: 'connection_init', payload: { headers: { Authorization: `Bearer ${token}` } } });
+        await c.next((m) => m.type === 'connection_ack');
+        c.send({
+          type: protocol === 'graphql-transport-ws' ? 'subscribe' : 'start',
+          id: 'o',
+          payload: { query: 'subscription { orgs { name } }' },
+        });
+        expect(dataOf(await c.next((m) => m.id === 'o'))).toEqual({ orgs: [{ name: 'Beta' }] });
+        await gql(jwtEngine, `mutation { update_orgs(where: {id: {_eq: "${ORG_B}"}}, _set: {name: "Beta 2"}) { affected_rows } }`);
+        expect(dataOf(await c.next((m) => m.id === 'o'))).toEqual({ orgs: [{ name: 'Beta 2' }] });
+        expect(c.messages.some((m) => m.type === 'connection_error')).toBe(false);
+        expect(c.socket.readyState).toBe(c.socket.OPEN);
+      } finally {
+        c.close();
+        await ok(jwtEngine, { type: 'run_sql', args: { sql: `update t.orgs set name = 'Beta' where id = '${ORG_B}'` } }, '/v2/query');
+      }
     });
   }
 });

@@ -72,6 +72,9 @@ function tokenExpiry(core: EngineCore, headers: Record<string, string>): number 
   }
 }
 
+/** The longest delay setTimeout keeps (2^31-1 ms); a longer one fires after 1 ms. */
+export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
+
 let nextConnectionId = 1;
 
 class Connection {
@@ -243,8 +246,7 @@ class Connection {
     const expiry = tokenExpiry(this.service.core, headers);
     if (expiry !== null) {
       // Hasura closes a JWT-authenticated connection when the token expires.
-      const timer = setTimeout(() => this.expire(), Math.max(0, expiry - Date.now()));
-      this.timers.push(timer);
+      this.expireAt(expiry);
     }
     const keepAlive = setInterval(
       () => this.send(transport ? '{"type":"ping","payload":{"message":"keepalive"}}' : '{"type":"ka"}'),
@@ -252,6 +254,22 @@ class Connection {
     );
     this.timers.push(keepAlive);
     if (!transport) this.send('{"type":"ka"}');
+  }
+
+  /**
+   * Arms the expiry timer. Node runs a delay over 2^31-1 ms (about 24.8 days) after 1 ms, so a far
+   * expiry is reached in steps of at most that.
+   */
+  private expireAt(expiry: number) {
+    if (this.closed) return;
+    const left = Math.max(0, expiry - Date.now());
+    const step = Math.min(left, MAX_TIMER_DELAY_MS);
+    const timer = setTimeout(() => {
+      this.timers = this.timers.filter((t) => t !== timer);
+      if (step < left) this.expireAt(expiry);
+      else this.expire();
+    }, step);
+    this.timers.push(timer);
   }
 
   private expire() {
