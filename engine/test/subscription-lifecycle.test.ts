@@ -242,3 +242,71 @@ describe('JWT expiry far away', () => {
     });
   }
 });
+
+describe('query_root_fields and subscription_root_fields', () => {
+  const watcher = { headers: as('watcher') };
+  beforeAll(async () => {
+    await ok(engine, {
+      type: 'bulk',
+      args: [
+        {
+          type: 'pg_create_select_permission',
+          args: {
+            table: { schema: 't', name: 'orgs' },
+            role: 'watcher',
+            permission: { columns: ['id', 'name'], filter: {}, query_root_fields: [], subscription_root_fields: ['select'] },
+          },
+        },
+        {
+          type: 'pg_create_select_permission',
+          args: {
+            table: { schema: 't', name: 'members' },
+            role: 'watcher',
+            permission: { columns: ['role'], filter: {}, query_root_fields: ['select'], subscription_root_fields: [] },
+          },
+        },
+      ],
+    });
+  });
+
+  async function subscribeOnce(query: string) {
+    const c = await connect(`${engine.url}/v1/graphql`, 'graphql-transport-ws');
+    try {
+      c.send({ type: 'connection_init', payload: watcher });
+      await c.next((m) => m.type === 'connection_ack');
+      c.send({ type: 'subscribe', id: 's', payload: { query } });
+      return await c.next((m) => m.id === 's');
+    } finally {
+      c.close();
+    }
+  }
+
+  it('lets a field allowed only for subscriptions be subscribed to and not queried', async () => {
+    const sub = await subscribeOnce('subscription { orgs(order_by: {name: asc}) { name } }');
+    expect(sub).toEqual({ type: 'next', id: 's', payload: { data: { orgs: [{ name: 'Acme' }, { name: 'Beta' }] } } });
+    const query = await gql(engine, '{ orgs { name } }', watcher);
+    expect(query.body.errors?.[0]?.extensions.code).toBe('validation-failed');
+    expect(query.body.errors?.[0]?.message).toContain("not found in type: 'query_root'");
+  });
+
+  it('lets a field allowed only for queries be queried and not subscribed to', async () => {
+    const query = await gql(engine, '{ members(order_by: {role: asc}) { role } }', watcher);
+    expect(query.body).toEqual({ data: { members: [{ role: 'member' }, { role: 'owner' }] } });
+    const sub = await subscribeOnce('subscription { members { role } }');
+    expect(sub.type).toBe('error');
+    const errors = sub.payload as { message: string; extensions: { code: string } }[];
+    expect(errors[0]?.extensions.code).toBe('validation-failed');
+    expect(errors[0]?.message).toContain("not found in type: 'subscription_root'");
+    await until(() => stats().pollers === 0, 'no poller');
+  });
+
+  it('introspects each root with its own list', async () => {
+    const answer = await gql(engine, '{ __schema { queryType { fields { name } } subscriptionType { name fields { name } } } }', watcher);
+    const schema = answer.body.data?.__schema as {
+      queryType: { fields: { name: string }[] };
+      subscriptionType: { name: string; fields: { name: string }[] };
+    };
+    expect(schema.queryType.fields.map((f) => f.name)).toEqual(['members']);
+    expect(schema.subscriptionType).toEqual({ name: 'subscription_root', fields: [{ name: 'orgs' }] });
+  });
+});

@@ -37,22 +37,37 @@ export interface RootFieldRef {
   fn?: FunctionInfo;
 }
 
-/** The root fields a role can see, by name, for queries and mutations. */
-export function rootFields(options: CompileOptions): { query: Map<string, RootFieldRef>; mutation: Map<string, RootFieldRef> } {
+/**
+ * The root fields a role can see, by name, for queries, mutations and subscriptions (live queries).
+ * A select permission's query_root_fields governs query_root and its subscription_root_fields
+ * subscription_root, independently (unset: all); functions are in both.
+ */
+export function rootFields(options: CompileOptions): {
+  query: Map<string, RootFieldRef>;
+  mutation: Map<string, RootFieldRef>;
+  subscription: Map<string, RootFieldRef>;
+} {
   const { model, role, isAdmin } = options;
   const query = new Map<string, RootFieldRef>();
   const mutation = new Map<string, RootFieldRef>();
+  const subscription = new Map<string, RootFieldRef>();
   for (const table of model.tables) {
     const sel = isAdmin ? null : table.select.get(role);
     if (isAdmin || sel) {
-      const allowedRoot = (name: string) => !sel?.query_root_fields || sel.query_root_fields.includes(name);
-      if (allowedRoot('select')) query.set(table.roots.select, { kind: 'select', table });
       const pkSelectable =
         table.pg.primaryKey.length > 0 &&
         (isAdmin || sel?.columns === '*' || table.pg.primaryKey.every((c) => ((sel?.columns ?? []) as string[]).includes(c)));
-      if (pkSelectable && allowedRoot('select_by_pk')) query.set(table.roots.select_by_pk, { kind: 'select_by_pk', table });
-      if ((isAdmin || sel?.allow_aggregations) && allowedRoot('select_aggregate')) {
-        query.set(table.roots.select_aggregate, { kind: 'select_aggregate', table });
+      const roots: [Map<string, RootFieldRef>, string[] | undefined][] = [
+        [query, sel?.query_root_fields ?? undefined],
+        [subscription, sel?.subscription_root_fields ?? undefined],
+      ];
+      for (const [target, allowed] of roots) {
+        const allowedRoot = (name: string) => !allowed || allowed.includes(name);
+        if (allowedRoot('select')) target.set(table.roots.select, { kind: 'select', table });
+        if (pkSelectable && allowedRoot('select_by_pk')) target.set(table.roots.select_by_pk, { kind: 'select_by_pk', table });
+        if ((isAdmin || sel?.allow_aggregations) && allowedRoot('select_aggregate')) {
+          target.set(table.roots.select_aggregate, { kind: 'select_aggregate', table });
+        }
       }
     }
     const isView = table.pg.kind !== 'r' && table.pg.kind !== 'p';
@@ -77,13 +92,18 @@ export function rootFields(options: CompileOptions): { query: Map<string, RootFi
     const inferred = options.inferFunctionPermissions !== false && fn.exposedAs === 'query';
     const permitted = isAdmin || ((inferred || fn.permissions.has(role)) && fn.returns.select.has(role));
     if (!permitted) continue;
-    const target = fn.exposedAs === 'mutation' ? mutation : query;
-    target.set(fn.field, { kind: 'function', table: fn.returns, fn });
-    if (fn.exposedAs === 'query' && (isAdmin || fn.returns.select.get(role)?.allow_aggregations)) {
-      query.set(fn.aggregateField, { kind: 'function_aggregate', table: fn.returns, fn });
+    if (fn.exposedAs === 'mutation') {
+      mutation.set(fn.field, { kind: 'function', table: fn.returns, fn });
+      continue;
+    }
+    for (const target of [query, subscription]) {
+      target.set(fn.field, { kind: 'function', table: fn.returns, fn });
+      if (isAdmin || fn.returns.select.get(role)?.allow_aggregations) {
+        target.set(fn.aggregateField, { kind: 'function_aggregate', table: fn.returns, fn });
+      }
     }
   }
-  return { query, mutation };
+  return { query, mutation, subscription };
 }
 
 export function selectOperation(document: DocumentNode, operationName: string | undefined | null): OperationDefinitionNode {
@@ -251,9 +271,9 @@ export function compileOperation(
   const operation = op.operation;
   for (const d of op.directives ?? []) throw validation(`directive "${d.name.value}" is not allowed on a ${operation}`);
   const untyped = checkTypes ? checkVariableTypes(schema, compiler, op) : [];
-  // A subscription is a live query (src/subscriptions): the query root's fields under subscription_root.
+  // A subscription is a live query (src/subscriptions) of subscription_root's fields.
   const fields = rootFields(options);
-  const available = operation === 'mutation' ? fields.mutation : fields.query;
+  const available = operation === 'mutation' ? fields.mutation : operation === 'subscription' ? fields.subscription : fields.query;
   const rootType = operation === 'mutation' ? 'mutation_root' : operation === 'subscription' ? 'subscription_root' : 'query_root';
   if (operation === 'mutation' && available.size === 0) throw validation('no mutations exist');
   const roots: RootPlan[] = [];

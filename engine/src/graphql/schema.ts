@@ -30,7 +30,7 @@ import {
   computedInputArgs,
   scalarOf,
 } from './compile.ts';
-import { rootFields } from './plan.ts';
+import { type RootFieldRef, rootFields } from './plan.ts';
 
 export function buildRoleSchema(options: CompileOptions): GraphQLSchema {
   const { model, role, isAdmin } = options;
@@ -392,40 +392,51 @@ export function buildRoleSchema(options: CompileOptions): GraphQLSchema {
   const constraintEnums = new Map<TableInfo, GraphQLEnumType>();
   const roots = rootFields(options);
   const queryFields: GraphQLFieldConfigMap<unknown, unknown> = {};
+  const subscriptionFields: GraphQLFieldConfigMap<unknown, unknown> = {};
   const mutationFields: GraphQLFieldConfigMap<unknown, unknown> = {};
-  for (const [name, ref] of roots.query) {
-    const t = ref.table;
-    if (ref.kind === 'select') {
-      queryFields[name] = {
-        type: new GraphQLNonNull(new GraphQLList(new GraphQLNonNull(objectType(t)))),
-        args: listArgs(t),
-        description: `fetch data from the table: "${t.pg.name}"`,
-      };
-    } else if (ref.kind === 'select_by_pk') {
-      const args: GraphQLFieldConfigArgumentMap = {};
-      for (const pk of t.pg.primaryKey) {
-        const c = t.byName.get(pk) as ColumnInfo;
-        args[c.field] = { type: new GraphQLNonNull(colType(c)) };
+  // query_root and subscription_root: the same kinds of fields, each root with its own list.
+  const selectRoots: [Map<string, RootFieldRef>, GraphQLFieldConfigMap<unknown, unknown>][] = [
+    [roots.query, queryFields],
+    [roots.subscription, subscriptionFields],
+  ];
+  for (const [refs, queryFields] of selectRoots)
+    for (const [name, ref] of refs) {
+      const t = ref.table;
+      if (ref.kind === 'select') {
+        queryFields[name] = {
+          type: new GraphQLNonNull(new GraphQLList(new GraphQLNonNull(objectType(t)))),
+          args: listArgs(t),
+          description: `fetch data from the table: "${t.pg.name}"`,
+        };
+      } else if (ref.kind === 'select_by_pk') {
+        const args: GraphQLFieldConfigArgumentMap = {};
+        for (const pk of t.pg.primaryKey) {
+          const c = t.byName.get(pk) as ColumnInfo;
+          args[c.field] = { type: new GraphQLNonNull(colType(c)) };
+        }
+        queryFields[name] = {
+          type: objectType(t),
+          args,
+          description: `fetch data from the table: "${t.pg.name}" using primary key columns`,
+        };
+      } else if (ref.kind === 'select_aggregate') {
+        queryFields[name] = {
+          type: new GraphQLNonNull(aggregateType(t)),
+          args: listArgs(t),
+          description: `fetch aggregated fields from the table: "${t.pg.name}"`,
+        };
+      } else if (ref.kind === 'function' || ref.kind === 'function_aggregate') {
+        const fn = ref.fn as NonNullable<typeof ref.fn>;
+        const args = { ...listArgs(t), ...functionArgs(fn, scalar, inputCache) };
+        const type =
+          ref.kind === 'function_aggregate'
+            ? new GraphQLNonNull(aggregateType(t))
+            : fn.fn.returnsSet
+              ? new GraphQLNonNull(new GraphQLList(new GraphQLNonNull(objectType(t))))
+              : objectType(t);
+        queryFields[name] = { type, args };
       }
-      queryFields[name] = { type: objectType(t), args, description: `fetch data from the table: "${t.pg.name}" using primary key columns` };
-    } else if (ref.kind === 'select_aggregate') {
-      queryFields[name] = {
-        type: new GraphQLNonNull(aggregateType(t)),
-        args: listArgs(t),
-        description: `fetch aggregated fields from the table: "${t.pg.name}"`,
-      };
-    } else if (ref.kind === 'function' || ref.kind === 'function_aggregate') {
-      const fn = ref.fn as NonNullable<typeof ref.fn>;
-      const args = { ...listArgs(t), ...functionArgs(fn, scalar, inputCache) };
-      const type =
-        ref.kind === 'function_aggregate'
-          ? new GraphQLNonNull(aggregateType(t))
-          : fn.fn.returnsSet
-            ? new GraphQLNonNull(new GraphQLList(new GraphQLNonNull(objectType(t))))
-            : objectType(t);
-      queryFields[name] = { type, args };
     }
-  }
   const mutationResponses = new Map<TableInfo, GraphQLObjectType>();
   const mutationResponse = (t: TableInfo) => {
     let r = mutationResponses.get(t);
@@ -614,8 +625,10 @@ export function buildRoleSchema(options: CompileOptions): GraphQLSchema {
   return new GraphQLSchema({
     query: new GraphQLObjectType({ name: 'query_root', fields: queryFields }),
     ...(Object.keys(mutationFields).length ? { mutation: new GraphQLObjectType({ name: 'mutation_root', fields: mutationFields }) } : {}),
-    // Live queries (src/subscriptions): the query root's table and function fields.
-    subscription: new GraphQLObjectType({ name: 'subscription_root', fields: { ...queryFields } }),
+    // Live queries (src/subscriptions): table fields as subscription_root_fields allows, and functions.
+    ...(Object.keys(subscriptionFields).length
+      ? { subscription: new GraphQLObjectType({ name: 'subscription_root', fields: subscriptionFields }) }
+      : {}),
   });
 }
 

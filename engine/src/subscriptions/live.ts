@@ -20,7 +20,7 @@ import type { Session } from '../auth.ts';
 import type { EngineCore } from '../engine.ts';
 import { EngineError, fromPgError, toGraphqlError } from '../errors.ts';
 import type { Getter, Plan } from '../graphql/compile.ts';
-import { compileOperation, resolveVariables, rootFields, selectOperation } from '../graphql/plan.ts';
+import { compileOperation, resolveVariables, selectOperation } from '../graphql/plan.ts';
 import type { Model } from '../model.ts';
 
 export interface Subscriber {
@@ -301,17 +301,6 @@ export class LiveQueries {
     const root = roots[0] as Plan['roots'][number];
     if (root.kind !== 'sql' || !root.sql) {
       throw new EngineError('validation-failed', 'subscriptions must select one top level field', '$');
-    }
-    // A select permission's subscription_root_fields limits which root fields a role may subscribe to.
-    if (!session.isAdmin) {
-      const field = op.selectionSet.selections[0];
-      const name = field && field.kind === 'Field' ? field.name.value : '';
-      const ref = rootFields(options).query.get(name);
-      const allowed = ref?.table.select.get(session.role)?.subscription_root_fields;
-      const kind = ref?.kind === 'function' || ref?.kind === 'function_aggregate' ? null : ref?.kind;
-      if (allowed && kind && !allowed.includes(kind)) {
-        throw new EngineError('validation-failed', `field '${name}' not found in type: 'subscription_root'`, `$.selectionSet.${name}`);
-      }
     }
     return {
       model: this.core.model,
