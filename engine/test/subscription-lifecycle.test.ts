@@ -5,7 +5,7 @@ import { useTestDatabase } from '@org-credits/db/testing';
 import * as jose from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../src/index.ts';
-import { ADMIN_SECRET, as, gql, ORG_A, ORG_B, ok, setupFixture, startEngine, USER_A, USER_B } from './helpers.ts';
+import { ADMIN_SECRET, as, gql, metadata, ORG_A, ORG_B, ok, setupFixture, startEngine, USER_A, USER_B } from './helpers.ts';
 import { connect, dataOf } from './subscriptions-client.ts';
 
 const INTERVAL_MS = 100;
@@ -308,5 +308,46 @@ describe('query_root_fields and subscription_root_fields', () => {
     };
     expect(schema.queryType.fields.map((f) => f.name)).toEqual(['members']);
     expect(schema.subscriptionType).toEqual({ name: 'subscription_root', fields: [{ name: 'orgs' }] });
+  });
+});
+
+describe('streaming subscriptions (select_stream), which this engine does not serve', () => {
+  it('refuses select_stream in subscription_root_fields or custom_root_fields loudly, and keeps the metadata as it was', async () => {
+    const before = await ok(engine, { type: 'export_metadata', args: {} });
+    const permission = await metadata(engine, {
+      type: 'pg_create_select_permission',
+      args: {
+        table: { schema: 't', name: 'orgs' },
+        role: 'streamer',
+        permission: { columns: ['id'], filter: {}, subscription_root_fields: ['select', 'select_stream'] },
+      },
+    });
+    expect(permission.status).toBe(400);
+    expect(permission.body).toMatchObject({ code: 'not-supported' });
+    expect((permission.body as { error: string }).error).toContain('not supported by this engine');
+    expect((permission.body as { error: string }).error).toContain('select_stream');
+
+    const customised = await metadata(engine, {
+      type: 'pg_set_table_customization',
+      args: {
+        table: { schema: 't', name: 'orgs' },
+        configuration: { custom_name: 'orgs', custom_root_fields: { select_stream: 'orgs_live' } },
+      },
+    });
+    expect(customised.status).toBe(400);
+    expect(customised.body).toMatchObject({ code: 'not-supported' });
+    expect((customised.body as { error: string }).error).toContain('custom_root_fields.select_stream');
+
+    const exported = structuredClone(before) as { sources: { tables: { table: { name: string }; select_permissions?: unknown[] }[] }[] };
+    const orgs = exported.sources[0]?.tables.find((t) => t.table.name === 'orgs');
+    orgs?.select_permissions?.push({
+      role: 'streamer',
+      permission: { columns: ['id'], filter: {}, subscription_root_fields: ['select_stream'] },
+    });
+    const replaced = await metadata(engine, { type: 'replace_metadata', args: exported });
+    expect(replaced.status).toBe(400);
+    expect((replaced.body as { error: string }).error).toContain('not supported by this engine');
+
+    expect(await ok(engine, { type: 'export_metadata', args: {} })).toEqual(before);
   });
 });

@@ -5,7 +5,7 @@ import type pg from 'pg';
 import { type Catalog, loadCatalog } from '../catalog.ts';
 import { EngineError } from '../errors.ts';
 import { buildModel, type Model, tableKeyOf } from '../model.ts';
-import { unsupportedParts } from './load.ts';
+import { streamingParts, unsupportedParts } from './load.ts';
 import {
   type Action,
   type ComputedField,
@@ -379,6 +379,8 @@ function returnsTable(ctx: MetadataContext, f: FunctionEntry, key: string): bool
 
 /** Rebuilds the model from the draft; an inconsistency fails the operation (and so the request). */
 function commitCheck<T>(ctx: MetadataContext, answer: T): T {
+  const streaming = streamingParts(ctx.draft);
+  if (streaming.length) fail('not-supported', streaming.join('; '), '$.args');
   try {
     ctx.model = buildModel(ctx.draft, ctx.catalog);
   } catch (error) {

@@ -194,5 +194,28 @@ export function unsupportedParts(metadata: Metadata): string[] {
       if (t.apollo_federation_config) out.push(`apollo_federation_config on table "${t.table.name}"`);
     }
   }
+  out.push(...streamingParts(metadata));
+  return out;
+}
+
+/**
+ * Streaming subscriptions (`<table>_stream`): this engine serves live queries only, so `select_stream`
+ * in a table's custom_root_fields or a select permission's subscription_root_fields is refused.
+ */
+export function streamingParts(metadata: Metadata): string[] {
+  const out: string[] = [];
+  for (const s of metadata.sources ?? []) {
+    for (const t of s.tables ?? []) {
+      const custom = t.configuration?.custom_root_fields as Record<string, unknown> | undefined;
+      if (custom && 'select_stream' in custom)
+        out.push(`streaming subscriptions (custom_root_fields.select_stream on table "${t.table.name}") are not supported by this engine`);
+      for (const p of t.select_permissions ?? []) {
+        if (p.permission?.subscription_root_fields?.includes('select_stream'))
+          out.push(
+            `streaming subscriptions ("select_stream" in subscription_root_fields of role "${p.role}" on table "${t.table.name}") are not supported by this engine`,
+          );
+      }
+    }
+  }
   return out;
 }
