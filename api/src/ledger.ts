@@ -100,3 +100,20 @@ export async function spendState(db: pg.Pool, orgId: string, now: Date): Promise
     monthCommitted: credits(row.month_committed),
   };
 }
+
+/**
+ * Starts the org's next billing period now if its current one has ended (as the hourly roll will):
+ * true when it did. Called where the gap until the roll would cost the org: a reserve refused for
+ * credits (the old allowance has expired, the new one is not granted yet) and an auto top-up about
+ * to charge the card for credits the new allowance brings anyway.
+ */
+export async function rollPeriodIfEnded(db: pg.Pool, orgId: string, now: Date): Promise<boolean> {
+  const { rowCount } = await ledger(() =>
+    db.query(
+      `select public.roll_billing_period(s.organization_id, $2) from public.organization_subscriptions s
+       where s.organization_id = $1 and s.current_period_end <= $2`,
+      [orgId, now],
+    ),
+  );
+  return (rowCount ?? 0) > 0;
+}

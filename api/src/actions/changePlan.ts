@@ -11,6 +11,7 @@
 // at the period end, a scheduled downgrade), so Stripe and the database keep saying the same.
 import { z } from 'zod';
 import { AppError, ledger } from '../errors.ts';
+import { rollPeriodIfEnded } from '../ledger.ts';
 import type { Payments } from '../payments/index.ts';
 import { ensureCustomer, requireBillingActor, requirePayments, viaProvider } from '../payments/index.ts';
 import { type ActionContext, defineAction } from './context.ts';
@@ -75,9 +76,7 @@ export async function withPlanChangeLock<T>(ctx: ActionContext, orgId: string, w
 
 /** The org's subscription on its current period: one that has ended is rolled first (as the cron does). */
 export async function currentSubscription(ctx: ActionContext, orgId: string, now: Date): Promise<SubscriptionRow> {
-  const sub = await readSubscription(ctx, orgId);
-  if (sub.current_period_end > now) return sub;
-  await ledger(() => ctx.db.query('select public.roll_billing_period($1, $2)', [orgId, now]));
+  await rollPeriodIfEnded(ctx.db, orgId, now);
   return readSubscription(ctx, orgId);
 }
 

@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { CREDIT_SCALE, formatDecimal, maxBigInt, parseDecimal } from '../decimal.ts';
 import { AppError, ledger } from '../errors.ts';
-import { availableOf, availableSql } from '../ledger.ts';
+import { availableOf, availableSql, rollPeriodIfEnded } from '../ledger.ts';
 import { findOffer, holdAmount, requiredPlanCode } from '../pricing.ts';
 import { type OrgActor, requireOrgActor } from '../session.ts';
 import { type ActionContext, defineAction } from './context.ts';
@@ -73,22 +73,14 @@ cross join lateral public.reserve_credits(p_org_id => $1, p_amount => greatest(o
 export async function reserveCredits(ctx: ActionContext, args: z.output<typeof input>): Promise<ReserveCreditsOutput> {
   const actor = await requireOrgActor(ctx.db, ctx.session);
   const now = ctx.clock();
-  let row = await ledger(() =>
-    ctx.db.query<ReservationRow>({ name: 'api-reserve', text: RESERVE_FAST_SQL }, [
-      actor.orgId,
-      args.capability,
-      args.qualityLevel,
-      args.idempotencyKey,
-      actor.userId,
-      args.inputTokens ?? null,
-      args.estimatedCredits ?? null,
-      now,
-    ]),
-  )
-    .then((result) => result.rows[0])
-    .catch((error: unknown) => withRequiredPlan(ctx, args, error))
-    .catch((error: unknown) => sameCallUnderKey(ctx, actor, args, now, error));
-  row ??= await reserveSlowly(ctx, actor, args, now).catch((error: unknown) => sameCallUnderKey(ctx, actor, args, now, error));
+  const row = await reserveOnce(ctx, actor, args, now).catch(async (error: unknown) => {
+    // Refused for credits just after the period's end, before the hourly roll granted the new
+    // allowance (the old one has expired): roll now and try once more.
+    if (error instanceof AppError && error.code === 'INSUFFICIENT_CREDITS' && (await rollPeriodIfEnded(ctx.db, actor.orgId, now))) {
+      return reserveOnce(ctx, actor, args, now);
+    }
+    throw error;
+  });
   // The key's reservation was already settled, released or expired: its AI call is over. Answering
   // it as a hold would let the caller run the call again and never be charged for it.
   if (row.status !== 'open') {
@@ -105,6 +97,26 @@ export async function reserveCredits(ctx: ActionContext, args: z.output<typeof i
     modelId: row.model_id,
     availableCredits: availableOf(row),
   };
+}
+
+/** The reservation for the key: the one-statement path, or the slow one when it finds no offer. */
+async function reserveOnce(ctx: ActionContext, actor: OrgActor, args: z.output<typeof input>, now: Date): Promise<ReservationRow> {
+  const row = await ledger(() =>
+    ctx.db.query<ReservationRow>({ name: 'api-reserve', text: RESERVE_FAST_SQL }, [
+      actor.orgId,
+      args.capability,
+      args.qualityLevel,
+      args.idempotencyKey,
+      actor.userId,
+      args.inputTokens ?? null,
+      args.estimatedCredits ?? null,
+      now,
+    ]),
+  )
+    .then((result) => result.rows[0])
+    .catch((error: unknown) => withRequiredPlan(ctx, args, error))
+    .catch((error: unknown) => sameCallUnderKey(ctx, actor, args, now, error));
+  return row ?? reserveSlowly(ctx, actor, args, now).catch((error: unknown) => sameCallUnderKey(ctx, actor, args, now, error));
 }
 
 /** Looks the offer up on its own (answering the precise error when there is none), then reserves. */

@@ -8,6 +8,7 @@
 import { inTransaction } from '@org-credits/db';
 import type pg from 'pg';
 import { minorUnitsForStripe } from '../decimal.ts';
+import { rollPeriodIfEnded } from '../ledger.ts';
 import { notifyOwners, type StoredNotification, sendAll, storeNotification } from '../notifications/index.ts';
 import { lockPayment, replayEarlierChargeEvents } from './charge-events.ts';
 import type { Payments } from './index.ts';
@@ -32,6 +33,9 @@ export interface AutoTopUpDeps {
 
 /** Claims and charges one auto top-up for the org when its rules say so; the attempt's final status, or null when none was due. */
 export async function runAutoTopUp(deps: AutoTopUpDeps, orgId: string, now: Date): Promise<string | null> {
+  // A period that has ended is rolled first: the new allowance may lift the org above its threshold,
+  // and the card is not charged for credits the roll brings anyway.
+  await rollPeriodIfEnded(deps.db, orgId, now);
   const { rows } = await deps.db.query<AttemptRow>('select * from public.claim_auto_topup_attempt($1, $2)', [orgId, now]);
   const attempt = rows[0];
   if (!attempt?.id) return null;
