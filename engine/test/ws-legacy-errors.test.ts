@@ -24,8 +24,8 @@ async function open(protocol: 'graphql-ws' | 'graphql-transport-ws'): Promise<Ra
 }
 
 const twoRoots = {
-  message: 'subscriptions must select one top level field',
-  extensions: { path: '$', code: 'validation-failed' },
+  message: 'this engine serves a live query with one top level field only (Hasura v2 allows several): subscribe to each field on its own',
+  extensions: { path: '$', code: 'not-supported' },
 };
 const unknownField = {
   message: 'field "nope" not found in type: \'query_root\'',

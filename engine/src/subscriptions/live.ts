@@ -297,10 +297,18 @@ export class LiveQueries {
     const options = this.core.compileOptions(session);
     const plan: Plan = compileOperation(options, document, op, vars, this.core.roleSchema(session));
     const roots = plan.roots;
-    if (roots.length !== 1) throw new EngineError('validation-failed', 'subscriptions must select one top level field', '$');
+    // Hasura v2 combines several root fields of one source into one live query; this engine polls one.
+    // Refused as not supported, not with Hasura v1's validation message, which v2 no longer gives.
+    if (roots.length !== 1) {
+      throw new EngineError(
+        'not-supported',
+        'this engine serves a live query with one top level field only (Hasura v2 allows several): subscribe to each field on its own',
+        '$',
+      );
+    }
     const root = roots[0] as Plan['roots'][number];
     if (root.kind !== 'sql' || !root.sql) {
-      throw new EngineError('validation-failed', 'subscriptions must select one top level field', '$');
+      throw new EngineError('not-supported', 'this engine serves live queries over table and function fields only', '$');
     }
     return {
       model: this.core.model,
