@@ -333,9 +333,29 @@ describe('auto top-up', () => {
     await spend(db.pool, org.orgId, '30.000');
     expect((await api.deliverChecks(org.orgId)).map((r) => r.body.autoTopUp)).toEqual(['succeeded']);
     await spend(db.pool, org.orgId, '550.000');
-    // No cooldown: the spend writes a check, and the cap stops it.
-    expect((await api.deliverChecks(org.orgId)).map((r) => r.body.autoTopUp)).toEqual([null]);
+    // No cooldown, but the cap is reached: the spend writes no check (no Hasura event for a claim
+    // that would refuse), and the sweep's claim refuses too.
+    expect(await checksOf(db.pool, org.orgId)).toEqual([]);
+    await api.cron('auto_topup_sweep', NOW);
     expect(chargesFor(org.orgId)).toHaveLength(1);
+  });
+
+  it('starts no new attempt for 24 hours while one waits for the bank, and writes no check meanwhile', async () => {
+    api.fake.chargeMode = 'authenticate';
+    const org = await autoTopUpOrg({ cooldown_minutes: 60 });
+    await spend(db.pool, org.orgId, '30.000');
+    expect((await api.deliverChecks(org.orgId)).map((r) => r.body.autoTopUp)).toEqual(['requires_action']);
+    const later = (hours: number) => new Date(NOW.getTime() + hours * 3_600_000);
+    // Past the cooldown: before, another off-session charge (and notification) every hour.
+    await spend(db.pool, org.orgId, '1.000', later(2));
+    expect(await checksOf(db.pool, org.orgId)).toEqual([]);
+    await api.cron('auto_topup_sweep', later(2));
+    await api.cron('auto_topup_sweep', later(12));
+    expect(chargesFor(org.orgId)).toHaveLength(1);
+    // A day later one more is tried.
+    await api.cron('auto_topup_sweep', later(25));
+    expect(chargesFor(org.orgId)).toHaveLength(2);
+    api.fake.chargeMode = 'succeed';
   });
 
   it('needs the shared secret on the event and cron routes', async () => {
