@@ -29,21 +29,92 @@ const RETRY_IN_FLIGHT_AFTER_MINUTES = 10;
  */
 const RETRY_IN_FLIGHT_UNTIL_HOURS = 23;
 
+/** Organizations a job takes per query; each is then done in its own transaction. */
+export const JOB_BATCH = 500;
+/** How long one call of a job goes on before it answers `more: true` (Hasura's cron timeout is longer). */
+const JOB_BUDGET_MS = 30_000;
+
+/**
+ * Runs a job's step for each due organization, one transaction each (a statement on the pool), in
+ * batches of `JOB_BATCH` in id order, each batch after the last organization done (so none is done
+ * twice in a call, even one that stays due, such as a grant whose credits a hold keeps back), until
+ * none is left or the time budget is spent (`more: true`: the next run goes on). One organization's
+ * failure is logged and skipped; it does not stop or undo the others.
+ */
+async function eachOrganization(
+  { db, logger }: JobDeps,
+  job: string,
+  dueSql: string,
+  stepSql: string,
+  now: Date,
+): Promise<{ count: number; organizations: number; failed: number; more: boolean }> {
+  const started = Date.now();
+  let failed = 0;
+  let count = 0;
+  let organizations = 0;
+  let after: string | null = null;
+  for (;;) {
+    const due: pg.QueryResult<{ organization_id: string }> = await db.query(dueSql, [now, after, JOB_BATCH]);
+    for (const { organization_id: orgId } of due.rows) {
+      after = orgId;
+      try {
+        const { rows } = await db.query<{ n: number }>(stepSql, [orgId, now]);
+        count += Number(rows[0]?.n ?? 0);
+        organizations += 1;
+      } catch (error) {
+        failed += 1;
+        (logger ?? console).error(`[jobs] ${job}: organization ${orgId} failed; the others go on`, error);
+      }
+      if (Date.now() - started > JOB_BUDGET_MS) return { count, organizations, failed, more: true };
+    }
+    if (due.rows.length < JOB_BATCH) return { count, organizations, failed, more: false };
+  }
+}
+
 export const jobs: Record<string, Job> = {
   /** Every minute: open reservations past their expiry return their credits. */
-  async expire_reservations({ db }, now) {
-    const { rows } = await db.query<{ n: number }>('select public.expire_reservations($1) as n', [now]);
-    return { expired: rows[0]!.n };
+  async expire_reservations(deps, now) {
+    const run = await eachOrganization(
+      deps,
+      'expire_reservations',
+      `select distinct organization_id from public.credit_reservations
+       where status = 'open' and expires_at <= $1 and ($2::uuid is null or organization_id > $2)
+       order by organization_id limit $3`,
+      'select public.expire_organization_reservations($1, $2) as n',
+      now,
+    );
+    return { expired: run.count, organizations: run.organizations, failed: run.failed, more: run.more };
   },
   /** Hourly: grants past their expiry are zeroed with expire entries. */
-  async expire_grants({ db }, now) {
-    const { rows } = await db.query<{ n: number }>('select public.expire_grants($1) as n', [now]);
-    return { expired: rows[0]!.n };
+  async expire_grants(deps, now) {
+    const run = await eachOrganization(
+      deps,
+      'expire_grants',
+      `select distinct organization_id from public.credit_grants
+       where expired_at is null and expires_at <= $1 and ($2::uuid is null or organization_id > $2)
+       order by organization_id limit $3`,
+      'select public.expire_organization_grants($1, $2) as n',
+      now,
+    );
+    return { expired: run.count, organizations: run.organizations, failed: run.failed, more: run.more };
   },
   /** Hourly: ended periods roll (applying scheduled changes), and every active org gets its allowance once per period. */
-  async roll_billing_periods({ db }, now) {
-    const { rows } = await db.query<{ n: number }>('select public.roll_billing_periods($1) as n', [now]);
-    return { organizations: rows[0]!.n };
+  async roll_billing_periods(deps, now) {
+    const run = await eachOrganization(
+      deps,
+      'roll_billing_periods',
+      `select s.organization_id from public.organization_subscriptions s
+       join public.plans p on p.id = s.plan_id
+       where (s.current_period_end <= $1
+          or (s.status = 'active' and p.monthly_allowance_credits > 0 and not exists (
+            select 1 from public.credit_grants g
+            where g.organization_id = s.organization_id and g.external_ref = public.allowance_ref(s.current_period_start))))
+         and ($2::uuid is null or s.organization_id > $2)
+       order by s.organization_id limit $3`,
+      'select 1 as n from public.roll_billing_period($1, $2)',
+      now,
+    );
+    return { organizations: run.organizations, failed: run.failed, more: run.more };
   },
   /** Every 5 minutes: the auto_topup_check event's safety net, and a retry of attempts whose answer was lost. */
   async auto_topup_sweep(deps, now) {
