@@ -6,7 +6,7 @@ import express, { type Router } from 'express';
 import type pg from 'pg';
 import { z } from 'zod';
 import { AppError, invalidInputFromZod } from '../errors.ts';
-import { type StoredNotification, sendAll } from '../notifications/index.ts';
+import { type StoredNotification, sendAll, sendUnsent } from '../notifications/index.ts';
 import { type AttemptRow, chargeAttempt, runAutoTopUp } from '../payments/auto-topup.ts';
 import type { Payments } from '../payments/index.ts';
 
@@ -158,11 +158,13 @@ export const jobs: Record<string, Job> = {
       staleChecksDeleted: dropped.rowCount ?? 0,
     };
   },
-  /** Every 15 minutes: 50 / 80 / 100 % of the allowance used, and below the auto top-up threshold; once per period each. */
+  /** Every 15 minutes: 50 / 80 / 100 % of the allowance used, and below the auto top-up threshold; once per period each; then the notifications still unsent. */
   async usage_notifications({ db, payments, logger }, now) {
     const { rows } = await db.query<StoredNotification>('select * from public.notify_usage_thresholds($1)', [now]);
-    await sendAll(payments.notifier, rows, logger ?? console);
-    return { notified: rows.filter((n) => !n.read_at).length };
+    await sendAll(db, payments.notifier, rows, logger ?? console);
+    // Then what is still unsent from before (a failed send, an api stopped before sending).
+    const resent = await sendUnsent(db, payments.notifier, now, logger ?? console);
+    return { notified: rows.filter((n) => !n.read_at).length, resent };
   },
 };
 

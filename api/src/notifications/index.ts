@@ -105,14 +105,46 @@ export function webhookSender(url: string, fetchImpl: typeof fetch = fetch): Not
   };
 }
 
-/** Sends what was stored; a failed send is logged, never undoes what caused it (the row stays for the app). */
-export async function sendAll(sender: NotificationSender, notifications: StoredNotification[], logger: Pick<Console, 'error'> = console) {
+/**
+ * Sends what was stored and records each send (`sent_at`); a failed send is logged, never undoes what
+ * caused it (the row stays for the app), and is tried again by `sendUnsent`. A notification read in
+ * the app before it was sent is not sent.
+ */
+export async function sendAll(
+  db: Queryable,
+  sender: NotificationSender,
+  notifications: StoredNotification[],
+  logger: Pick<Console, 'error'> = console,
+) {
   for (const n of notifications) {
     if (n.read_at) continue;
     try {
       await sender.send(n);
+      await db.query('update public.notifications set sent_at = now() where id = $1 and sent_at is null', [n.id]);
     } catch (error) {
       logger.error(`[notify] could not send notification ${n.id}`, error);
     }
   }
+}
+
+/**
+ * Sends again the notifications still unsent a minute after they were written (a failed send, an api
+ * stopped before sending, a row written by SQL alone), oldest first, up to `limit`. Two runs at once
+ * may both send one: receivers dedupe on its `id`. Returns how many it tried.
+ */
+export async function sendUnsent(
+  db: Queryable,
+  sender: NotificationSender,
+  now: Date,
+  logger: Pick<Console, 'error'> = console,
+  limit = 200,
+): Promise<number> {
+  const { rows } = await db.query<StoredNotification>(
+    `select * from public.notifications
+     where sent_at is null and read_at is null and created_at <= $1::timestamptz - interval '1 minute'
+     order by created_at limit $2`,
+    [now, limit],
+  );
+  await sendAll(db, sender, rows, logger);
+  return rows.length;
 }

@@ -82,7 +82,7 @@ export async function recordAttemptOutcome(
   now: Date,
 ): Promise<string> {
   const { status, outbox } = await inTransaction(deps.db, (tx) => resolveAttempt(tx, deps.payments, attemptId, result, now));
-  await sendAll(deps.payments.notifier, outbox, deps.logger ?? console);
+  await sendAll(deps.db, deps.payments.notifier, outbox, deps.logger ?? console);
   return status;
 }
 

@@ -81,7 +81,7 @@ export async function processStripeEvent(deps: StripeWebhookDeps, event: Stripe.
     const handled = await apply(tx, deps, event, prepared, now, outbox);
     return { handled, outbox };
   });
-  await sendAll(deps.payments.notifier, result.outbox, deps.logger ?? console);
+  await sendAll(deps.db, deps.payments.notifier, result.outbox, deps.logger ?? console);
   return result.handled;
 }
 

@@ -1,9 +1,15 @@
 // The outgoing notification adapters: a webhook receives each stored notification as JSON; a
-// failing adapter is logged and never undoes what caused the notification.
+// failing adapter is logged and never undoes what caused the notification; what was sent is
+// recorded (sent_at), and what is still unsent is sent again later.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { useTestDatabase } from '@org-credits/db/testing';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type StoredNotification, sendAll, webhookSender } from '../../src/notifications/index.ts';
+import { type StoredNotification, sendAll, sendUnsent, storeNotification, webhookSender } from '../../src/notifications/index.ts';
+import { createOrg, NOW } from '../helpers.ts';
+
+const db = await useTestDatabase();
+const org = await createOrg(db.pool, { plan: 'pro' });
 
 const received: { path: string; body: unknown }[] = [];
 let answer = 204;
@@ -21,43 +27,66 @@ await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
 const hookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/notify`;
 afterAll(() => new Promise<void>((resolve) => hook.close(() => resolve())));
 
-const notification = (id: string, readAt: Date | null = null): StoredNotification => ({
-  id,
-  organization_id: '0a000000-0000-4000-8000-000000000001',
-  user_id: null,
-  kind: 'usage_threshold',
-  title: '80% of this period’s allowance used',
-  body: '400.000 of 500.000 allowance credits used since 2026-11-01.',
-  action_url: '/credits',
-  dedupe_key: `usage:2026-11-01:80:${id}`,
-  read_at: readAt,
-  created_at: new Date('2026-11-22T10:15:00.000Z'),
-});
+/** A stored notification of the test org (read in the app already when `read`). */
+async function notification(key: string, read = false): Promise<StoredNotification> {
+  const stored = await storeNotification(
+    db.pool,
+    {
+      orgId: org.orgId,
+      kind: 'usage_threshold',
+      title: '80% of this period’s allowance used',
+      body: '400.000 of 500.000 allowance credits used since 2026-11-01.',
+      actionUrl: '/credits',
+      dedupeKey: `usage:2026-11-01:80:${key}`,
+    },
+    NOW,
+  );
+  if (!stored) throw new Error('not stored');
+  if (!read) return stored;
+  const { rows } = await db.pool.query<StoredNotification>('update public.notifications set read_at = $2 where id = $1 returning *', [
+    stored.id,
+    NOW,
+  ]);
+  return rows[0]!;
+}
+
+const sentAt = async (id: string) =>
+  (await db.pool.query<{ sent_at: Date | null }>('select sent_at from public.notifications where id = $1', [id])).rows[0]!.sent_at;
 
 describe('notification adapters', () => {
-  it('POSTs each unread notification to the webhook as JSON, and skips the ones stored as already read', async () => {
+  it('POSTs each unread notification to the webhook as JSON and records it sent; skips the ones already read', async () => {
     received.length = 0;
-    await sendAll(webhookSender(hookUrl), [notification('n1'), notification('n2', new Date())]);
+    const [n1, n2] = [await notification('n1'), await notification('n2', true)];
+    await sendAll(db.pool, webhookSender(hookUrl), [n1, n2]);
     expect(received).toEqual([
       {
         path: '/notify',
-        body: expect.objectContaining({
-          id: 'n1',
-          organizationId: '0a000000-0000-4000-8000-000000000001',
-          kind: 'usage_threshold',
-          actionUrl: '/credits',
-        }),
+        body: expect.objectContaining({ id: n1.id, organizationId: org.orgId, kind: 'usage_threshold', actionUrl: '/credits' }),
       },
     ]);
+    expect(await sentAt(n1.id)).not.toBeNull();
+    expect(await sentAt(n2.id)).toBeNull();
   });
 
-  it('logs a failing send and carries on with the next one', async () => {
+  it('logs a failing send, carries on with the next one, and sends the failed ones again later', async () => {
     received.length = 0;
     answer = 500;
     const errors: string[] = [];
-    await sendAll(webhookSender(hookUrl), [notification('n3'), notification('n4')], { error: (message: string) => errors.push(message) });
+    const [n3, n4] = [await notification('n3'), await notification('n4')];
+    const logger = { error: (message: string) => errors.push(message) };
+    await sendAll(db.pool, webhookSender(hookUrl), [n3, n4], logger);
+    expect(received.map((r) => (r.body as { id: string }).id)).toEqual([n3.id, n4.id]);
+    expect(errors).toEqual([`[notify] could not send notification ${n3.id}`, `[notify] could not send notification ${n4.id}`]);
+    expect(await sentAt(n3.id)).toBeNull();
+    // The webhook answers again; a later run sends what is unsent (a minute old at least), once.
     answer = 204;
-    expect(received.map((r) => (r.body as { id: string }).id)).toEqual(['n3', 'n4']);
-    expect(errors).toEqual(['[notify] could not send notification n3', '[notify] could not send notification n4']);
+    received.length = 0;
+    expect(await sendUnsent(db.pool, webhookSender(hookUrl), new Date(NOW.getTime() + 30_000), logger)).toBe(0);
+    await sendUnsent(db.pool, webhookSender(hookUrl), new Date(NOW.getTime() + 120_000), logger);
+    expect(received.map((r) => (r.body as { id: string }).id)).toEqual(expect.arrayContaining([n3.id, n4.id]));
+    expect(await sentAt(n3.id)).not.toBeNull();
+    received.length = 0;
+    await sendUnsent(db.pool, webhookSender(hookUrl), new Date(NOW.getTime() + 180_000), logger);
+    expect(received.map((r) => (r.body as { id: string }).id)).not.toContain(n3.id);
   });
 });
