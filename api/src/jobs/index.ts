@@ -28,6 +28,11 @@ const RETRY_IN_FLIGHT_AFTER_MINUTES = 10;
  * that org's next auto top-up (one in flight at a time), which is the safe side.
  */
 const RETRY_IN_FLIGHT_UNTIL_HOURS = 23;
+/**
+ * How long one sweep goes on sending before it answers `more: true` and leaves the rest to the next
+ * (every 5 minutes; Hasura waits 120 s for it, and one Stripe call may take a minute with retries).
+ */
+const SWEEP_BUDGET_MS = 45_000;
 
 /** Organizations a job takes per query; each is then done in its own transaction. */
 export const JOB_BATCH = 500;
@@ -119,15 +124,33 @@ export const jobs: Record<string, Job> = {
   /** Every 5 minutes: the auto_topup_check event's safety net, and a retry of attempts whose answer was lost. */
   async auto_topup_sweep(deps, now) {
     // Attempts in flight past the retry delay: sent again while Stripe still knows their key, stuck after.
-    const lost = await deps.db.query<AttemptRow & { stripe_payment_intent_id: string | null; stuck: boolean }>(
+    const lost = await deps.db.query<AttemptRow & { stripe_payment_intent_id: string | null; created_at: Date; stuck: boolean }>(
       `select *, created_at <= $1::timestamptz - make_interval(hours => $3) as stuck from public.auto_topup_attempts
        where status = 'in_flight' and created_at < $1::timestamptz - make_interval(mins => $2)
        order by created_at`,
       [now, RETRY_IN_FLIGHT_AFTER_MINUTES, RETRY_IN_FLIGHT_UNTIL_HOURS],
     );
-    const stale = lost.rows.filter((a) => !a.stuck).slice(0, 100);
+    const started = Date.now();
+    const overBudget = () => Date.now() - started > SWEEP_BUDGET_MS;
+    const stale = lost.rows.filter((a) => !a.stuck);
     const stuck = lost.rows.filter((a) => a.stuck);
-    for (const attempt of stale) await chargeAttempt(deps, attempt, now);
+    let retried = 0;
+    let more = false;
+    for (const attempt of stale) {
+      if (overBudget()) {
+        more = true;
+        break;
+      }
+      // Stripe's 24 hours go on while this sweep does: an attempt that has grown too old since the
+      // sweep began is stuck, not sent.
+      const ageMs = now.getTime() - attempt.created_at.getTime() + (Date.now() - started);
+      if (ageMs > RETRY_IN_FLIGHT_UNTIL_HOURS * 3_600_000) {
+        stuck.push(attempt);
+        continue;
+      }
+      await chargeAttempt(deps, attempt, now);
+      retried += 1;
+    }
     for (const a of stuck) {
       (deps.logger ?? console).error(
         `[auto-topup] attempt ${a.id} of org ${a.organization_id} has been in flight for over ${RETRY_IN_FLIGHT_UNTIL_HOURS} hours ` +
@@ -143,6 +166,10 @@ export const jobs: Record<string, Job> = {
     );
     const outcomes: Record<string, string> = {};
     for (const { organization_id } of due.rows) {
+      if (overBudget()) {
+        more = true;
+        break;
+      }
       const status = await runAutoTopUp(deps, organization_id, now);
       if (status) outcomes[organization_id] = status;
     }
@@ -152,7 +179,8 @@ export const jobs: Record<string, Job> = {
       now,
     ]);
     return {
-      retried: stale.length,
+      retried,
+      more,
       stuck: stuck.map((a) => a.id),
       attempts: outcomes,
       staleChecksDeleted: dropped.rowCount ?? 0,

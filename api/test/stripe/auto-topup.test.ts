@@ -2,6 +2,7 @@
 // check's event and the cron sweep charge one pack off-session — exactly once when they race — and
 // handle declines, authentication and lost answers. Real Postgres, real HTTP, a fake Stripe server
 // at the edge.
+import { randomUUID } from 'node:crypto';
 import { useTestDatabase } from '@org-credits/db/testing';
 import { describe, expect, it } from 'vitest';
 import { createOrg, NOW } from '../helpers.ts';
@@ -252,6 +253,28 @@ describe('auto top-up', () => {
     const state = await paymentState(db.pool, org.orgId);
     expect(state.attempts).toEqual([expect.objectContaining({ status: 'succeeded' })]);
     expect(await availableAt(db.pool, org.orgId, minutes(11))).toBe('589.000');
+  });
+
+  it('sends again every attempt whose answer was lost, not only the first hundred, and says when it left some for the next sweep', async () => {
+    api.fake.chargeMode = 'succeed';
+    const orgIds: string[] = [];
+    for (let i = 0; i < 101; i++) {
+      const org = await autoTopUpOrg();
+      const id = randomUUID();
+      await db.pool.query(
+        `insert into public.auto_topup_attempts (id, organization_id, package_id, status, idempotency_key, credits, price_minor, currency, created_at)
+         select $1, $2, k.id, 'in_flight', 'auto_topup:' || $1, k.credits, k.price_minor, k.currency, $3 from public.topup_packages k where k.id = $4`,
+        [id, org.orgId, minutes(-15), PACKS.pack500],
+      );
+      orgIds.push(org.orgId);
+    }
+    const sweep = await api.cron('auto_topup_sweep', NOW);
+    expect(sweep.body).toMatchObject({ retried: 101, more: false, stuck: [] });
+    const { rows } = await db.pool.query(
+      "select count(*)::int as n from public.auto_topup_attempts where organization_id = any($1) and status = 'succeeded'",
+      [orgIds],
+    );
+    expect(rows[0].n).toBe(101);
   });
 
   it('does not send an attempt again once Stripe has forgotten its idempotency key (a day), and reports it as stuck', async () => {
