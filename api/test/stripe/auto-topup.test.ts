@@ -263,7 +263,7 @@ describe('auto top-up', () => {
       const id = randomUUID();
       await db.pool.query(
         `insert into public.auto_topup_attempts (id, organization_id, package_id, status, idempotency_key, credits, price_minor, currency, created_at)
-         select $1, $2, k.id, 'in_flight', 'auto_topup:' || $1, k.credits, k.price_minor, k.currency, $3 from public.topup_packages k where k.id = $4`,
+         select $1::uuid, $2, k.id, 'in_flight', 'auto_topup:' || $1::text, k.credits, k.price_minor, k.currency, $3 from public.topup_packages k where k.id = $4`,
         [id, org.orgId, minutes(-15), PACKS.pack500],
       );
       orgIds.push(org.orgId);
