@@ -90,3 +90,37 @@ describe('notification adapters', () => {
     expect(received.map((r) => (r.body as { id: string }).id)).not.toContain(n3.id);
   });
 });
+
+describe('usage notifications', () => {
+  it("count what the period's allowance gave to calls, not credits a clawback took from it", async () => {
+    const org2 = await createOrg(db.pool, { plan: 'pro' });
+    await db.pool.query('select public.grant_period_allowance($1, $2)', [org2.orgId, NOW]);
+    // A refund of an older purchase, whose credits were spent, is taken from the allowance first.
+    await db.pool.query("select public.clawback_credits($1, 200, 'refund:old-purchase', p_now => $2)", [org2.orgId, NOW]);
+    const { rows } = await db.pool.query<{ id: string }>("select id from public.reserve_credits($1, 60, 'use-50', p_now => $2)", [
+      org2.orgId,
+      NOW,
+    ]);
+    await db.pool.query('select public.settle_reservation($1, 50, p_now => $2)', [rows[0]!.id, NOW]);
+    await db.pool.query('select * from public.notify_usage_thresholds($1)', [NOW]);
+    const usage = await db.pool.query("select title from public.notifications where organization_id = $1 and kind = 'usage_threshold'", [
+      org2.orgId,
+    ]);
+    // 50 of 500 used: under the first step (50 %).
+    expect(usage.rows).toEqual([]);
+    // 250 used in all: the 50 % step, with the credits really used.
+    const more = await db.pool.query<{ id: string }>("select id from public.reserve_credits($1, 200, 'use-200', p_now => $2)", [
+      org2.orgId,
+      NOW,
+    ]);
+    await db.pool.query('select public.settle_reservation($1, 200, p_now => $2)', [more.rows[0]!.id, NOW]);
+    await db.pool.query('select * from public.notify_usage_thresholds($1)', [NOW]);
+    const after = await db.pool.query(
+      "select title, body from public.notifications where organization_id = $1 and kind = 'usage_threshold'",
+      [org2.orgId],
+    );
+    expect(after.rows).toEqual([
+      { title: "50% of this period's allowance used", body: expect.stringMatching(/^250\.000 of 500\.000 allowance credits used since /) },
+    ]);
+  });
+});
