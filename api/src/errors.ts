@@ -4,8 +4,7 @@ import { ledgerErrorFromPg } from '@org-credits/db/errors';
 import type { ErrorRequestHandler } from 'express';
 import { ZodError } from 'zod';
 
-/** What the user can do about an error. */
-/** What the person can do: `raise_limit` for a per-call spend limit, which waiting never passes. */
+/** What the person can do about an error (`raise_limit`: a per-call spend limit, which waiting never passes). */
 export type UserAction = 'upgrade' | 'top_up' | 'wait' | 'raise_limit';
 
 interface CodeInfo {

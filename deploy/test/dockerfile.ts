@@ -14,8 +14,6 @@ export interface DockerfileSteps {
   cmd: string[];
   /** The replayed stage's WORKDIR. */
   workdir: string;
-  /** ARG names of the replayed stage (given at build time; unset they are empty). */
-  args: string[];
   /** Paths the last stage copies from the replayed stage (`COPY --from=<its name>`). */
   copiedFromBuild: string[];
 }
@@ -23,7 +21,7 @@ export interface DockerfileSteps {
 const words = (text: string) => text.split(/\s+/).map((word) => word.replace(/^"(.*)"$/, '$1'));
 
 export function dockerfileSteps(text: string): DockerfileSteps {
-  const steps: DockerfileSteps = { env: {}, build: [], cmd: [], workdir: '/', args: [], copiedFromBuild: [] };
+  const steps: DockerfileSteps = { env: {}, build: [], cmd: [], workdir: '/', copiedFromBuild: [] };
   let stage = 0;
   let buildStage: string | undefined;
   const lines = text.replace(/\\\n/g, ' ').split('\n');
@@ -69,7 +67,7 @@ export function dockerfileSteps(text: string): DockerfileSteps {
         steps.build.push({ kind: 'run', command: words(argument) });
         break;
       case 'ARG':
-        steps.args.push(argument);
+        // Build arguments: unset in the replay, as in a build that passes none.
         break;
       case 'CMD':
         steps.cmd = JSON.parse(argument) as string[];

@@ -2,7 +2,7 @@
 // subscription schedule is released; a cancellation at the period end is withdrawn).
 import { z } from 'zod';
 import { type Payments, requireBillingActor, requirePayments, viaProvider } from '../payments/index.ts';
-import { currentSubscription, type PlanChangeResult, withPlanChangeLock } from './changePlan.ts';
+import { clearPendingChange, currentSubscription, type PlanChangeResult, withPlanChangeLock } from './changePlan.ts';
 import { type ActionContext, defineAction } from './context.ts';
 
 export const input = z.object({}).strict();
@@ -14,9 +14,8 @@ export async function cancelPlanChange(ctx: ActionContext): Promise<PlanChangeRe
 }
 
 async function cancelAlone(ctx: ActionContext, payments: Payments, orgId: string): Promise<PlanChangeResult> {
-  const actor = { orgId };
   // A change that came due with the period's end was applied by the roll: there is nothing left to cancel.
-  const sub = await currentSubscription(ctx, actor.orgId, ctx.clock());
+  const sub = await currentSubscription(ctx, orgId, ctx.clock());
   if (!sub.pending_plan_id) return { status: 'unchanged', checkoutUrl: null, effectiveAt: null, planId: sub.plan_id };
   const requestKey = ctx.clock().toISOString();
   if (sub.stripe_schedule_id) {
@@ -27,12 +26,7 @@ async function cancelAlone(ctx: ActionContext, payments: Payments, orgId: string
     const subscriptionId = sub.stripe_subscription_id;
     await viaProvider(() => payments.provider.setCancelAtPeriodEnd(subscriptionId, false, `keep:${subscriptionId}:${requestKey}:cancel`));
   }
-  await ctx.db.query(
-    `update public.organization_subscriptions
-     set pending_plan_id = null, pending_change_at = null, stripe_schedule_id = null, cancel_at_period_end = false, updated_at = $2
-     where organization_id = $1`,
-    [actor.orgId, ctx.clock()],
-  );
+  await clearPendingChange(ctx, orgId, ctx.clock());
   return { status: 'canceled', checkoutUrl: null, effectiveAt: null, planId: sub.plan_id };
 }
 

@@ -97,9 +97,8 @@ export async function changePlan(ctx: ActionContext, args: z.output<typeof input
 }
 
 async function changePlanAlone(ctx: ActionContext, payments: Payments, orgId: string, target: PlanRow): Promise<PlanChangeResult> {
-  const actor = { orgId };
   const now = ctx.clock();
-  const sub = await currentSubscription(ctx, actor.orgId, now);
+  const sub = await currentSubscription(ctx, orgId, now);
   const current = (await planById(ctx, sub.plan_id))!;
   if (target.id === current.id) {
     return { status: 'unchanged', checkoutUrl: null, effectiveAt: null, planId: current.id };
@@ -111,11 +110,11 @@ async function changePlanAlone(ctx: ActionContext, payments: Payments, orgId: st
 
   if (paidTarget && !sub.stripe_subscription_id) {
     if (!target.stripe_price_id) throw new AppError('PAYMENT_PROVIDER_ERROR', `plan ${target.code} has no Stripe price`);
-    const customerId = await viaProvider(() => ensureCustomer(ctx.db, payments.provider, actor.orgId));
+    const customerId = await viaProvider(() => ensureCustomer(ctx.db, payments.provider, orgId));
     const session = await viaProvider(() =>
       payments.provider.createSubscriptionCheckout({
         customerId,
-        orgId: actor.orgId,
+        orgId: orgId,
         planId: target.id,
         stripePriceId: target.stripe_price_id!,
         successUrl: `${payments.webOrigin}/billing?plan=success`,
@@ -123,7 +122,7 @@ async function changePlanAlone(ctx: ActionContext, payments: Payments, orgId: st
         // One open checkout per org, plan, period and hour: asking again (a second click, another tab)
         // gets the same session back from Stripe, so a customer cannot pay for two subscriptions of one
         // plan; the hour bounds how long a failed answer, which Stripe keeps for the key, is repeated.
-        idempotencyKey: `subscription_checkout:${actor.orgId}:${target.id}:${periodKey}:${now.toISOString().slice(0, 13)}`,
+        idempotencyKey: `subscription_checkout:${orgId}:${target.id}:${periodKey}:${now.toISOString().slice(0, 13)}`,
       }),
     );
     return { status: 'checkout_required', checkoutUrl: session.url, effectiveAt: null, planId: target.id };
@@ -163,7 +162,7 @@ async function changePlanAlone(ctx: ActionContext, payments: Payments, orgId: st
       `update public.organization_subscriptions
        set pending_plan_id = $2, pending_change_at = $3, stripe_schedule_id = $4, cancel_at_period_end = $5, updated_at = $6
        where organization_id = $1`,
-      [actor.orgId, target.id, effectiveAt, scheduleId, cancel, now],
+      [orgId, target.id, effectiveAt, scheduleId, cancel, now],
     );
     return { status: 'scheduled', checkoutUrl: null, effectiveAt: effectiveAt.toISOString(), planId: target.id };
   }
@@ -197,15 +196,15 @@ async function changePlanAlone(ctx: ActionContext, payments: Payments, orgId: st
     }),
   );
   if (!upgrade.paid) {
-    await restorePendingChange(ctx, payments, actor.orgId, sub, requestKey, now);
+    await restorePendingChange(ctx, payments, orgId, sub, requestKey, now);
     throw new AppError('PAYMENT_PROVIDER_ERROR', `the upgrade to ${target.name} was not applied: ${upgrade.message}`);
   }
-  await ledger(() => ctx.db.query('select public.apply_plan_change($1, $2, p_now => $3)', [actor.orgId, target.id, now]));
+  await ledger(() => ctx.db.query('select public.apply_plan_change($1, $2, p_now => $3)', [orgId, target.id, now]));
   await ctx.db.query(
     `insert into public.notifications (organization_id, kind, title, body, action_url, dedupe_key, created_at)
      values ($1, 'plan_changed', $2, $3, $4, $5, $6) on conflict (organization_id, dedupe_key) do nothing`,
     [
-      actor.orgId,
+      orgId,
       `Upgraded to ${target.name}`,
       `The ${target.name} plan applies now, with the difference of this period's allowance added.`,
       `${payments.webOrigin}/billing`,
@@ -253,13 +252,18 @@ async function restorePendingChange(
       `[plans] org ${orgId}: could not put back the pending change after an unpaid upgrade; it is dropped (Stripe has none)`,
       error,
     );
-    await ctx.db.query(
-      `update public.organization_subscriptions
-       set pending_plan_id = null, pending_change_at = null, stripe_schedule_id = null, cancel_at_period_end = false, updated_at = $2
-       where organization_id = $1`,
-      [orgId, now],
-    );
+    await clearPendingChange(ctx, orgId, now);
   }
+}
+
+/** The org has no pending plan change (no schedule, no cancellation at the period end). */
+export async function clearPendingChange(ctx: ActionContext, orgId: string, now: Date): Promise<void> {
+  await ctx.db.query(
+    `update public.organization_subscriptions
+     set pending_plan_id = null, pending_change_at = null, stripe_schedule_id = null, cancel_at_period_end = false, updated_at = $2
+     where organization_id = $1`,
+    [orgId, now],
+  );
 }
 
 export default defineAction(input, changePlan);

@@ -35,7 +35,7 @@ const RETRY_IN_FLIGHT_UNTIL_HOURS = 23;
 const SWEEP_BUDGET_MS = 45_000;
 
 /** Organizations a job takes per query; each is then done in its own transaction. */
-export const JOB_BATCH = 500;
+const JOB_BATCH = 500;
 /** How long one call of a job goes on before it answers `more: true` (Hasura's cron timeout is longer). */
 const JOB_BUDGET_MS = 30_000;
 
@@ -124,27 +124,27 @@ export const jobs: Record<string, Job> = {
   /** Every 5 minutes: the auto_topup_check event's safety net, and a retry of attempts whose answer was lost. */
   async auto_topup_sweep(deps, now) {
     // Attempts in flight past the retry delay: sent again while Stripe still knows their key, stuck after.
-    const lost = await deps.db.query<AttemptRow & { stripe_payment_intent_id: string | null; created_at: Date; stuck: boolean }>(
-      `select *, created_at <= $1::timestamptz - make_interval(hours => $3) as stuck from public.auto_topup_attempts
+    const lost = await deps.db.query<AttemptRow & { stripe_payment_intent_id: string | null; created_at: Date }>(
+      `select * from public.auto_topup_attempts
        where status = 'in_flight' and created_at < $1::timestamptz - make_interval(mins => $2)
        order by created_at`,
-      [now, RETRY_IN_FLIGHT_AFTER_MINUTES, RETRY_IN_FLIGHT_UNTIL_HOURS],
+      [now, RETRY_IN_FLIGHT_AFTER_MINUTES],
     );
     const started = Date.now();
     const overBudget = () => Date.now() - started > SWEEP_BUDGET_MS;
-    const stale = lost.rows.filter((a) => !a.stuck);
-    const stuck = lost.rows.filter((a) => a.stuck);
+    // Stripe's 24 hours go on while this sweep does: an attempt's age counts the sweep's time so far.
+    const tooOld = (a: { created_at: Date }) =>
+      now.getTime() - a.created_at.getTime() + (Date.now() - started) >= RETRY_IN_FLIGHT_UNTIL_HOURS * 3_600_000;
+    const stuck = lost.rows.filter(tooOld);
     let retried = 0;
     let more = false;
-    for (const attempt of stale) {
+    for (const attempt of lost.rows.filter((a) => !stuck.includes(a))) {
       if (overBudget()) {
         more = true;
         break;
       }
-      // Stripe's 24 hours go on while this sweep does: an attempt that has grown too old since the
-      // sweep began is stuck, not sent.
-      const ageMs = now.getTime() - attempt.created_at.getTime() + (Date.now() - started);
-      if (ageMs > RETRY_IN_FLIGHT_UNTIL_HOURS * 3_600_000) {
+      // Grown too old since the sweep began: stuck, not sent.
+      if (tooOld(attempt)) {
         stuck.push(attempt);
         continue;
       }

@@ -5,7 +5,7 @@ import {
   type AutoTopUpSettingsRow,
   SaveAutoTopUpSettingsDocument,
 } from '../graphql/settings.ts';
-import { MAX_SETTING_CREDITS, parseCredits } from '../lib/decimal.ts';
+import { MAX_SETTING_CREDITS, MAX_SETTING_WHOLE_CREDITS, parseCredits } from '../lib/decimal.ts';
 import { type AppError, appError } from '../lib/errors.ts';
 import { formatCredits } from '../lib/format.ts';
 import { useGqlQuery, useValidatedSave } from '../lib/graphql-vue.ts';
@@ -34,7 +34,7 @@ function validate(input: AutoTopUpSettingsInput): AppError | null {
     const threshold = parseCredits(input.threshold_credits);
     if (threshold < 0n) return appError('INVALID_INPUT', 'The threshold cannot be negative.');
     if (threshold > MAX_SETTING_CREDITS) {
-      return appError('INVALID_INPUT', `The threshold can be at most ${formatCredits('1000000000')} credits.`);
+      return appError('INVALID_INPUT', `The threshold can be at most ${formatCredits(MAX_SETTING_WHOLE_CREDITS)} credits.`);
     }
   } catch {
     return appError('INVALID_INPUT', 'The threshold must be a number of credits with at most three decimals.');

@@ -1,7 +1,7 @@
 import { computed, type Ref } from 'vue';
 import { SaveSpendLimitsDocument, SpendLimitsDocument, type SpendLimitsInput, type SpendLimitsRow } from '../graphql/settings.ts';
 import { useUtcDayClock, utcDay, utcMonthStart } from '../lib/dates.ts';
-import { basisPoints, MAX_SETTING_CREDITS, parseCredits } from '../lib/decimal.ts';
+import { basisPoints, MAX_SETTING_CREDITS, MAX_SETTING_WHOLE_CREDITS, parseCredits } from '../lib/decimal.ts';
 import { type AppError, appError } from '../lib/errors.ts';
 import { formatCredits } from '../lib/format.ts';
 import { useGqlQuery, useValidatedSave } from '../lib/graphql-vue.ts';
@@ -48,7 +48,10 @@ function validate(input: SpendLimitsInput): AppError | null {
       const credits = parseCredits(value);
       if (credits <= 0n) return appError('INVALID_INPUT', `The ${name} must be more than zero, or empty for none.`);
       if (credits > MAX_SETTING_CREDITS) {
-        return appError('INVALID_INPUT', `The ${name} can be at most ${formatCredits('1000000000')} credits, or empty for none.`);
+        return appError(
+          'INVALID_INPUT',
+          `The ${name} can be at most ${formatCredits(MAX_SETTING_WHOLE_CREDITS)} credits, or empty for none.`,
+        );
       }
     } catch {
       return appError('INVALID_INPUT', `The ${name} must be a number of credits with at most three decimals.`);

@@ -89,4 +89,5 @@ export const MAX_CREDITS: Thousandths = 10n ** 20n - 1n;
 
 /** The most a spend limit or an auto top-up threshold may be: the server's permission check
  * allows at most 1,000,000,000 credits. */
-export const MAX_SETTING_CREDITS: Thousandths = 1_000_000_000n * 1000n;
+export const MAX_SETTING_WHOLE_CREDITS = '1000000000';
+export const MAX_SETTING_CREDITS: Thousandths = BigInt(MAX_SETTING_WHOLE_CREDITS) * 1000n;
