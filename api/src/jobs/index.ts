@@ -40,8 +40,8 @@ const JOB_BATCH = 500;
 const JOB_BUDGET_MS = 30_000;
 
 /**
- * Runs a job's step for each due organization, one transaction each (a statement on the pool), in
- * batches of `JOB_BATCH` in id order, each batch after the last organization done (so none is done
+ * Runs a job's step for each organization its `*_due` SQL function lists, one transaction each (a
+ * statement on the pool), in batches of `JOB_BATCH` in id order, each batch after the last organization done (so none is done
  * twice in a call, even one that stays due, such as a grant whose credits a hold keeps back), until
  * none is left or the time budget is spent (`more: true`: the next run goes on). One organization's
  * failure is logged and skipped; it does not stop or undo the others.
@@ -82,9 +82,7 @@ export const jobs: Record<string, Job> = {
     const run = await eachOrganization(
       deps,
       'expire_reservations',
-      `select distinct organization_id from public.credit_reservations
-       where status = 'open' and expires_at <= $1 and ($2::uuid is null or organization_id > $2)
-       order by organization_id limit $3`,
+      'select public.expire_reservations_due($1, $2, $3) as organization_id',
       'select public.expire_organization_reservations($1, $2) as n',
       now,
     );
@@ -95,9 +93,7 @@ export const jobs: Record<string, Job> = {
     const run = await eachOrganization(
       deps,
       'expire_grants',
-      `select distinct organization_id from public.credit_grants
-       where expired_at is null and expires_at <= $1 and ($2::uuid is null or organization_id > $2)
-       order by organization_id limit $3`,
+      'select public.expire_grants_due($1, $2, $3) as organization_id',
       'select public.expire_organization_grants($1, $2) as n',
       now,
     );
@@ -108,14 +104,7 @@ export const jobs: Record<string, Job> = {
     const run = await eachOrganization(
       deps,
       'roll_billing_periods',
-      `select s.organization_id from public.organization_subscriptions s
-       join public.plans p on p.id = s.plan_id
-       where (s.current_period_end <= $1
-          or (s.status = 'active' and p.monthly_allowance_credits > 0 and not exists (
-            select 1 from public.credit_grants g
-            where g.organization_id = s.organization_id and g.external_ref = public.allowance_ref(s.current_period_start))))
-         and ($2::uuid is null or s.organization_id > $2)
-       order by s.organization_id limit $3`,
+      'select public.roll_billing_periods_due($1, $2, $3) as organization_id',
       'select 1 as n from public.roll_billing_period($1, $2)',
       now,
     );
