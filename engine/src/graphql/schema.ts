@@ -399,11 +399,11 @@ export function buildRoleSchema(options: CompileOptions): GraphQLSchema {
     [roots.query, queryFields],
     [roots.subscription, subscriptionFields],
   ];
-  for (const [refs, queryFields] of selectRoots)
+  for (const [refs, fields] of selectRoots)
     for (const [name, ref] of refs) {
       const t = ref.table;
       if (ref.kind === 'select') {
-        queryFields[name] = {
+        fields[name] = {
           type: new GraphQLNonNull(new GraphQLList(new GraphQLNonNull(objectType(t)))),
           args: listArgs(t),
           description: `fetch data from the table: "${t.pg.name}"`,
@@ -414,13 +414,13 @@ export function buildRoleSchema(options: CompileOptions): GraphQLSchema {
           const c = t.byName.get(pk) as ColumnInfo;
           args[c.field] = { type: new GraphQLNonNull(colType(c)) };
         }
-        queryFields[name] = {
+        fields[name] = {
           type: objectType(t),
           args,
           description: `fetch data from the table: "${t.pg.name}" using primary key columns`,
         };
       } else if (ref.kind === 'select_aggregate') {
-        queryFields[name] = {
+        fields[name] = {
           type: new GraphQLNonNull(aggregateType(t)),
           args: listArgs(t),
           description: `fetch aggregated fields from the table: "${t.pg.name}"`,
@@ -434,7 +434,7 @@ export function buildRoleSchema(options: CompileOptions): GraphQLSchema {
             : fn.fn.returnsSet
               ? new GraphQLNonNull(new GraphQLList(new GraphQLNonNull(objectType(t))))
               : objectType(t);
-        queryFields[name] = { type, args };
+        fields[name] = { type, args };
       }
     }
   const mutationResponses = new Map<TableInfo, GraphQLObjectType>();
