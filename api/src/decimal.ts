@@ -46,6 +46,17 @@ export function credits(text: string): string {
 }
 
 /**
+ * Credits for people to read, as the web app's formatCredits writes them in its default locale
+ * (and `ledger.format_credits` in SQL): `"1234567.500"` → `"1,234,567.5"`, `"500.000"` → `"500"`.
+ */
+export function displayCredits(text: string): string {
+  const units = parseDecimal(text, CREDIT_SCALE);
+  const [whole = '0', fraction = ''] = formatDecimal(units < 0n ? -units : units, CREDIT_SCALE).split('.');
+  const trimmed = fraction.replace(/0+$/, '');
+  return `${units < 0n ? '-' : ''}${whole.replace(/\B(?=(\d{3})+$)/g, ',')}${trimmed ? `.${trimmed}` : ''}`;
+}
+
+/**
  * A price in minor units, stored as bigint (text from Postgres), as the integer `number` Stripe's
  * API takes. Exact: refuses anything that is not a whole number of minor units within
  * Number.MAX_SAFE_INTEGER rather than round it.

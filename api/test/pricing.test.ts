@@ -1,7 +1,7 @@
 // The exact arithmetic behind every estimate, hold and charge.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CREDIT_SCALE, ceilDiv, formatDecimal, minorUnitsForStripe, PRICE_SCALE, parseDecimal } from '../src/decimal.ts';
+import { CREDIT_SCALE, ceilDiv, displayCredits, formatDecimal, minorUnitsForStripe, PRICE_SCALE, parseDecimal } from '../src/decimal.ts';
 import { creditsFor, type Pricing } from '../src/pricing.ts';
 
 describe('decimal amounts', () => {
@@ -25,6 +25,21 @@ describe('decimal amounts', () => {
         expect(parseDecimal(formatDecimal(units, CREDIT_SCALE), CREDIT_SCALE)).toBe(units);
       }),
     );
+  });
+});
+
+describe('credits for people to read', () => {
+  it('group thousands with commas and drop trailing zeros, exactly', () => {
+    expect(['0', '0.001', '-12.050', '999.990', '1000', '1234567.5', '-1234567890123.125', '100000.000'].map(displayCredits)).toEqual([
+      '0',
+      '0.001',
+      '-12.05',
+      '999.99',
+      '1,000',
+      '1,234,567.5',
+      '-1,234,567,890,123.125',
+      '100,000',
+    ]);
   });
 });
 

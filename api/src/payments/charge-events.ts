@@ -8,6 +8,7 @@
 
 import type pg from 'pg';
 import type Stripe from 'stripe';
+import { displayCredits } from '../decimal.ts';
 import { type StoredNotification, storeNotification } from '../notifications/index.ts';
 import type { Payments } from './index.ts';
 
@@ -89,7 +90,7 @@ export async function applyChargeEvent(
               orgId: refund.organization_id,
               kind: 'refund',
               title: 'A top-up was refunded',
-              body: `${refund.clawed_back_credits} credits were taken back for the refunded amount.`,
+              body: `${displayCredits(refund.clawed_back_credits)} credits were taken back for the refunded amount.`,
               actionUrl: `${webOrigin}/credits`,
               dedupeKey: `refund:${charge.id}:${charge.amount_refunded}`,
             },

@@ -120,7 +120,44 @@ describe('usage notifications', () => {
       [org2.orgId],
     );
     expect(after.rows).toEqual([
-      { title: "50% of this period's allowance used", body: expect.stringMatching(/^250\.000 of 500\.000 allowance credits used since /) },
+      { title: "50% of this period's allowance used", body: expect.stringMatching(/^250 of 500 allowance credits used since /) },
+    ]);
+  });
+
+  it('write credit amounts as the app does: grouped thousands, no trailing zeros', async () => {
+    const org3 = await createOrg(db.pool, { plan: 'team' });
+    await db.pool.query('select public.grant_period_allowance($1, $2)', [org3.orgId, NOW]);
+    await db.pool.query("select public.grant_credits($1, 2000, 'promotion', 'format-test', p_now => $2)", [org3.orgId, NOW]);
+    await db.pool.query(
+      "insert into public.auto_topup_settings (organization_id, enabled, threshold_credits, package_id) values ($1, false, 3000, '0c000000-0000-4000-8000-000000000001')",
+      [org3.orgId],
+    );
+    const { rows } = await db.pool.query<{ id: string }>("select id from public.reserve_credits($1, 1100, 'use-1050', p_now => $2)", [
+      org3.orgId,
+      NOW,
+    ]);
+    await db.pool.query('select public.settle_reservation($1, 1050.627, p_now => $2)', [rows[0]!.id, NOW]);
+    await db.pool.query('select * from public.notify_usage_thresholds($1)', [NOW]);
+    const bodies = await db.pool.query('select kind, body from public.notifications where organization_id = $1 order by kind', [
+      org3.orgId,
+    ]);
+    expect(bodies.rows).toEqual([
+      { kind: 'low_balance', body: '2,949.373 credits available, below the threshold of 3,000.' },
+      { kind: 'usage_threshold', body: expect.stringMatching(/^1,050\.627 of 2,000 allowance credits used since \d{4}-\d{2}-\d{2}\.$/) },
+    ]);
+    const formatted = await db.pool.query(
+      'select ledger.format_credits(v) as text from unnest($1::numeric[]) with ordinality as t (v, i) order by i',
+      [['0', '0.001', '-12.050', '999.990', '1000', '1234567.5', '-1234567890123.125', '100000']],
+    );
+    expect(formatted.rows.map((r) => r.text)).toEqual([
+      '0',
+      '0.001',
+      '-12.05',
+      '999.99',
+      '1,000',
+      '1,234,567.5',
+      '-1,234,567,890,123.125',
+      '100,000',
     ]);
   });
 });

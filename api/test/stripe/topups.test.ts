@@ -211,6 +211,8 @@ describe('refunds and disputes', () => {
     expect(state.purchases[0]).toMatchObject({ status: 'refunded', amount_refunded_minor: '1000', stripe_charge_id: 'ch_pi_refund_full' });
     expect(state.entries.at(-1)).toMatchObject({ entry_type: 'clawback', amount_credits: '-500.000' });
     expect(state.notifications.map((n) => n.kind)).toContain('refund');
+    const body = await db.pool.query("select body from public.notifications where organization_id = $1 and kind = 'refund'", [org.orgId]);
+    expect(body.rows).toEqual([{ body: '500 credits were taken back for the refunded amount.' }]);
     const reserve = await api.action(
       'reserveCredits',
       { capability: 'question_suggestions', qualityLevel: 'fast', idempotencyKey: 'after-refund' },
