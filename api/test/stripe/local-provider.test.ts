@@ -61,23 +61,31 @@ describe('the local test payment provider', () => {
     expect(await availableAt(db.pool, org.orgId)).toBe('500.000');
   });
 
-  it('fails the purchase on Decline, and asks to confirm on "Needs authentication"', async () => {
+  it('keeps the customer on the page on Decline, as Stripe Checkout does, and tells the app nothing; "Needs authentication" asks to confirm', async () => {
     const org = await createOrg(db.pool);
     const first = await action('createTopUpCheckout', { packageId: PACKS.pack500 }, org.session);
     const declined = await press(first.body.checkoutUrl, 'decline');
-    expect(declined.headers.get('location')).toBe('http://web.test/credits?topup=canceled');
+    expect(declined.status).toBe(200);
+    expect(await declined.text()).toContain('Your card was declined. Nothing was charged');
     const second = await action('createTopUpCheckout', { packageId: PACKS.pack500 }, org.session);
     const challenge = await press(second.body.checkoutUrl, 'authenticate');
     expect(challenge.status).toBe(200);
     expect(await challenge.text()).toContain('Your bank asks you to confirm');
+    const failed = await press(second.body.checkoutUrl, 'decline');
+    expect(await failed.text()).toContain('Your card was declined');
     const state = await paymentState(db.pool, org.orgId);
     expect(state.purchases.map((p) => [p.id, p.status]).sort()).toEqual(
       [
-        [first.body.purchaseId, 'failed'],
+        [first.body.purchaseId, 'pending'],
         [second.body.purchaseId, 'pending'],
       ].sort(),
     );
+    expect(state.notifications).toEqual([]);
     expect(await availableAt(db.pool, org.orgId)).toBe('0.000');
+    // The declined checkout can still be paid.
+    const paid = await press(first.body.checkoutUrl, 'pay');
+    expect(paid.headers.get('location')).toBe(`http://web.test/credits?topup=success&purchase_id=${first.body.purchaseId}`);
+    expect(await availableAt(db.pool, org.orgId)).toBe('500.000');
   });
 
   it('tops up off-session at once for auto top-up, and its payment_intent.succeeded event grants nothing more', async () => {
