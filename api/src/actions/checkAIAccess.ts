@@ -1,10 +1,13 @@
 // checkAIAccess(capability, qualityLevel): may the org run it now, and if not why and what to do;
 // the plan's model for it, the estimated cost, the rate limit budget left and the balance.
-// It answers the same checks reserve_credits makes, in the same order, without holding anything.
+// It answers the same checks reserve_credits makes, in the same order, without holding anything;
+// like a reserve, it first starts the org's next billing period if the current one has ended and the
+// hourly roll has not run yet (else it would say "top up" where the reserve passes on the new
+// allowance).
 import { z } from 'zod';
 import { CREDIT_SCALE, parseDecimal } from '../decimal.ts';
 import { AppError, type UserAction } from '../errors.ts';
-import { availableCredits, rateBudget, spendState } from '../ledger.ts';
+import { availableCredits, rateBudget, rollPeriodIfEnded, spendState } from '../ledger.ts';
 import { estimate, findOffer, holdAmount, type Offer } from '../pricing.ts';
 import { requireOrgActor } from '../session.ts';
 import { type ActionContext, defineAction } from './context.ts';
@@ -32,6 +35,7 @@ const units = (amount: string) => parseDecimal(amount, CREDIT_SCALE);
 export async function checkAIAccess(ctx: ActionContext, args: z.output<typeof input>): Promise<AIAccessCheck> {
   const actor = await requireOrgActor(ctx.db, ctx.session);
   const now = ctx.clock();
+  await rollPeriodIfEnded(ctx.db, actor.orgId, now);
   const available = await availableCredits(ctx.db, actor.orgId, now);
   const denied = (error: AppError, extra: Partial<AIAccessCheck> = {}): AIAccessCheck => ({
     allowed: false,

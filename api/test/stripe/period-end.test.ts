@@ -55,6 +55,26 @@ describe('after a period ends, before the hourly roll', () => {
     ]);
   });
 
+  it('checkAIAccess rolls the period too, so it says what the reserve will do rather than "top up"', async () => {
+    const org = await createOrg(db.pool, { plan: 'pro' });
+    await db.pool.query(
+      `update public.organization_subscriptions set current_period_start = '2026-10-22T10:20:00Z', current_period_end = '2026-11-22T10:20:00Z',
+         billing_anchor_at = '2026-10-22T10:20:00Z' where organization_id = $1`,
+      [org.orgId],
+    );
+    await db.pool.query('select public.grant_period_allowance($1, $2)', [org.orgId, NOW]);
+    api.now = minutes(6);
+    const res = await api.action('checkAIAccess', { capability: 'question_suggestions', qualityLevel: 'fast' }, org.session).finally(() => {
+      api.now = NOW;
+    });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ allowed: true, reason: null, availableCredits: '500.000' });
+    expect(await allowances(org.orgId)).toEqual([
+      { external_ref: 'plan_allowance:2026-10-22', amount_credits: '500.000' },
+      { external_ref: 'plan_allowance:2026-11-22', amount_credits: '500.000' },
+    ]);
+  });
+
   it('a reserve refused for credits while no period has ended is refused as before, and rolls nothing', async () => {
     const org = await orgAtPeriodEnd();
     const res = await api.action(
