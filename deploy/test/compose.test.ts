@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -31,6 +31,29 @@ describe('docker-compose.yml', () => {
     }
     // The rendered file has every variable filled in: none was left unset.
     expect(rendered).not.toMatch(/\$\{/);
+  });
+
+  it('gives Hasura every environment variable its metadata names, and is healthy only when the metadata is consistent', () => {
+    const rendered = execFileSync(
+      'docker-compose',
+      ['--env-file', join(root, '.env.example'), '-f', join(root, 'docker-compose.yml'), 'config'],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const config = parse(rendered) as ComposeConfig;
+    const names = new Set<string>();
+    const metadataDir = join(root, 'hasura', 'metadata');
+    for (const file of readdirSync(metadataDir, { recursive: true, encoding: 'utf8' })) {
+      if (!/\.(ya?ml|graphql)$/.test(file)) continue;
+      const text = readFileSync(join(metadataDir, file), 'utf8');
+      for (const m of text.matchAll(/\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g)) names.add(m[1]!);
+      for (const m of text.matchAll(/\b(?:from_env|value_from_env|webhook_from_env|url_from_env)\s*:\s*["']?([A-Za-z_][A-Za-z0-9_]*)/g))
+        names.add(m[1]!);
+    }
+    expect([...names].sort()).toEqual(expect.arrayContaining(['ACTIONS_BASE_URL', 'ACTION_SECRET', 'HASURA_GRAPHQL_DATABASE_URL']));
+    const environment = config.services.hasura?.environment ?? {};
+    expect([...names].filter((name) => !(name in environment) || environment[name] === '')).toEqual([]);
+    // Without strict, /healthz answers 200 with inconsistent objects (Hasura leaves them out of the API).
+    expect(JSON.stringify(config.services.hasura?.healthcheck?.test)).toContain('/healthz?strict=true');
   });
 
   it('has the api listen where Hasura and nginx reach it, and publishes only the web app beyond the host', () => {
