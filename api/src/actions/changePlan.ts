@@ -9,6 +9,7 @@
 // first did), on the current period (a period that has ended is rolled first, as the hourly cron
 // would). An upgrade that is not paid puts back what it undid in Stripe on the way (a cancellation
 // at the period end, a scheduled downgrade), so Stripe and the database keep saying the same.
+import pg from 'pg';
 import { z } from 'zod';
 import { AppError, ledger } from '../errors.ts';
 import { rollPeriodIfEnded } from '../ledger.ts';
@@ -55,22 +56,46 @@ export async function readSubscription(ctx: ActionContext, orgId: string): Promi
   return rows[0];
 }
 
+/** How many plan changes may hold their lock connections at once in this process; the rest queue here. */
+const PLAN_CHANGE_SLOTS = 4;
+let slotsInUse = 0;
+const slotQueue: (() => void)[] = [];
+
+async function planChangeSlot(): Promise<() => void> {
+  if (slotsInUse < PLAN_CHANGE_SLOTS) slotsInUse++;
+  else await new Promise<void>((resolve) => slotQueue.push(resolve)); // the slot passes on as it is
+  return () => {
+    const next = slotQueue.shift();
+    if (next) next();
+    else slotsInUse--;
+  };
+}
+
 /**
- * Runs a plan change of the org alone: a session advisory lock on a connection of its own, held
- * across the Stripe calls (no transaction stays open meanwhile), so two tabs' changes take turns.
+ * Runs a plan change of the org alone: a session advisory lock held across the Stripe calls (no
+ * transaction stays open meanwhile), so two tabs' changes take turns. The lock lives on a connection
+ * of its own, outside the pool: the change's queries use the pool, and a lock holder waiting for a
+ * pool connection that lock waiters hold would stop the whole api (25 changes at once filled a pool
+ * of 20 and no org was answered again). At most PLAN_CHANGE_SLOTS such connections at once.
  */
 export async function withPlanChangeLock<T>(ctx: ActionContext, orgId: string, work: () => Promise<T>): Promise<T> {
-  const client = await ctx.db.connect();
-  const key = "hashtextextended('org_credits_plan_change:' || $1, 0)";
+  const release = await planChangeSlot();
   try {
-    await client.query(`select pg_advisory_lock(${key})`, [orgId]);
+    const client = new pg.Client(ctx.db.options);
+    await client.connect();
     try {
-      return await work();
+      const key = "hashtextextended('org_credits_plan_change:' || $1, 0)";
+      await client.query(`select pg_advisory_lock(${key})`, [orgId]);
+      try {
+        return await work();
+      } finally {
+        await client.query(`select pg_advisory_unlock(${key})`, [orgId]);
+      }
     } finally {
-      await client.query(`select pg_advisory_unlock(${key})`, [orgId]);
+      await client.end();
     }
   } finally {
-    client.release();
+    release();
   }
 }
 

@@ -2,8 +2,10 @@
 // pending change was undone in Stripe, two tabs at once, a change between a period's end and the
 // roll, a past-due subscription, Stripe's own cancellations, and subscription Checkouts completed
 // late or twice. Each ends with what Stripe bills and what the database says agreeing.
+
+import { randomUUID } from 'node:crypto';
 import { useTestDatabase } from '@org-credits/db/testing';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createOrg, NOW, PLANS } from '../helpers.ts';
 import { startPaymentsApi, stripeEvent } from './harness.ts';
 
@@ -256,5 +258,41 @@ describe('subscription Checkouts completed late or twice', () => {
     expect((await api.webhook(completed)).body.outcome).toBe('ignored');
     expect(await subscriptionRow(org.orgId)).toMatchObject({ plan_id: PLANS.free, stripe_subscription_id: null });
     expect(await allowances(org.orgId)).toEqual([]);
+  });
+});
+
+describe('many plan changes at once', () => {
+  // Should a change ever hang on its lock again, free the api so that the file can end.
+  afterAll(() =>
+    db.pool.query(`select pg_terminate_backend(l.pid) from pg_locks l where l.locktype = 'advisory' and l.pid <> pg_backend_pid()`),
+  );
+  const within = <T>(ms: number, work: Promise<T>) =>
+    Promise.race([work, new Promise<'timed out'>((resolve) => setTimeout(() => resolve('timed out'), ms))]);
+
+  it('25 from one owner take turns and the api keeps answering other organizations', async () => {
+    const org = await subscribedOrg(PLANS.pro);
+    const other = await createOrg(db.pool, { credits: '10.000' });
+    const storm = Array.from({ length: 25 }, () => within(15_000, api.action('changePlan', { planId: PLANS.pro }, org.session)));
+    const reserve = await within(
+      15_000,
+      api.action(
+        'reserveCredits',
+        { capability: 'question_suggestions', qualityLevel: 'fast', idempotencyKey: randomUUID() },
+        other.session,
+      ),
+    );
+    expect(reserve).toMatchObject({ status: 200 });
+    const answers = await Promise.all(storm);
+    expect(answers.map((a) => (a === 'timed out' ? a : `${a.status} ${a.body.status}`))).toEqual(Array(25).fill('200 unchanged'));
+  });
+
+  it('25 organizations at once each get their change, in the database and in Stripe', async () => {
+    const orgs = await Promise.all(Array.from({ length: 25 }, () => subscribedOrg(PLANS.pro)));
+    const answers = await Promise.all(orgs.map((o) => within(15_000, api.action('changePlan', { planId: PLANS.free }, o.session))));
+    expect(answers.map((a) => (a === 'timed out' ? a : `${a.status} ${a.body.status}`))).toEqual(Array(25).fill('200 scheduled'));
+    for (const o of orgs) {
+      expect(await subscriptionRow(o.orgId)).toMatchObject({ plan_id: PLANS.pro, pending_plan_id: PLANS.free, cancel_at_period_end: true });
+      expect(inStripe(o.subscriptionId).cancelAtPeriodEnd).toBe(true);
+    }
   });
 });
