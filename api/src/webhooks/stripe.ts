@@ -327,7 +327,9 @@ async function apply(
          where s.organization_id = $1`,
         [sub.organization_id, status, eventAt, subscription.cancel_at_period_end],
       );
-      if (status === 'past_due') {
+      // Told once per failure: when the subscription becomes past_due, not again at every update
+      // Stripe sends while it stays so (the owner changing the card, a cancellation set).
+      if (status === 'past_due' && sub.status !== 'past_due') {
         outbox.push(
           ...(await notifyOwners(
             tx,

@@ -254,6 +254,29 @@ describe('subscription events', () => {
     expect(await availableAt(db.pool, org.orgId)).toBe('10.000');
   });
 
+  it('tells the owners of a failed renewal once, not at every update Stripe sends while it stays past_due, and again after it was paid', async () => {
+    const org = await subscribedOrg('pro');
+    await addMember(db.pool, org.orgId, 'owner');
+    const object = api.fake.objects.get(org.subscriptionId)!;
+    const updates = [
+      { ...object, status: 'past_due' }, // the renewal failed
+      { ...object, status: 'past_due', default_payment_method: 'pm_new' }, // the card updated in the portal
+      { ...object, status: 'past_due', default_payment_method: 'pm_new', cancel_at_period_end: true }, // a move to free set
+      { ...object, status: 'active', default_payment_method: 'pm_new' }, // paid after all
+      { ...object, status: 'past_due', default_payment_method: 'pm_new' }, // the next renewal failed
+    ];
+    const failures = async () =>
+      (await db.pool.query("select 1 from public.notifications where organization_id = $1 and kind = 'payment_failed'", [org.orgId]))
+        .rowCount;
+    const seen: (number | null)[] = [];
+    for (const [i, update] of updates.entries()) {
+      expect((await api.webhook(stripeEvent('customer.subscription.updated', update, { created: days(1 + i / 10) }))).status).toBe(200);
+      seen.push(await failures());
+    }
+    // Two owners: two notifications per failure.
+    expect(seen).toEqual([2, 2, 2, 2, 4]);
+  });
+
   it("keeps the allowance of a paid period when the subscription ends at the customer's request", async () => {
     const org = await subscribedOrg('pro');
     const object = api.fake.objects.get(org.subscriptionId)!;
