@@ -1,6 +1,7 @@
 // Notifications: stored in `notifications` for the app (deduplicated per org by dedupe_key), then
 // handed to an outgoing adapter: a webhook when NOTIFICATIONS_WEBHOOK_URL is set, the log otherwise.
 // Rows are written inside the transaction of what caused them; they are sent after it commits.
+import type pg from 'pg';
 
 export type NotificationKind =
   | 'usage_threshold'
@@ -127,24 +128,48 @@ export async function sendAll(
   }
 }
 
+/** One resend at a time across every api process: a second run meanwhile leaves the rows to the first. */
+const RESEND_LOCK = "hashtextextended('org_credits_notifications_resend', 0)";
+
 /**
  * Sends again the notifications still unsent a minute after they were written (a failed send, an api
- * stopped before sending, a row written by SQL alone), oldest first, up to `limit`. Two runs at once
- * may both send one: receivers dedupe on its `id`. Returns how many it tried.
+ * stopped before sending, a row written by SQL alone), oldest first, up to `limit`, for at most
+ * `budgetMs` (the rest wait for the next run). One run at a time: an overlapping run (Hasura's retry
+ * of a slow one, or the next one) returns 0 at once instead of sending the same rows again (it sent
+ * 31 of 40 twice). Returns how many it tried.
  */
 export async function sendUnsent(
-  db: Queryable,
+  db: pg.Pool,
   sender: NotificationSender,
   now: Date,
   logger: Pick<Console, 'error'> = console,
-  limit = 200,
+  { limit = 200, budgetMs = 45_000 }: { limit?: number; budgetMs?: number } = {},
 ): Promise<number> {
-  const { rows } = await db.query<StoredNotification>(
-    `select * from public.notifications
-     where sent_at is null and read_at is null and created_at <= $1::timestamptz - interval '1 minute'
-     order by created_at limit $2`,
-    [now, limit],
-  );
-  await sendAll(db, sender, rows, logger);
-  return rows.length;
+  const lock = await db.connect();
+  try {
+    const { rows: got } = await lock.query<{ locked: boolean }>(`select pg_try_advisory_lock(${RESEND_LOCK}) as locked`);
+    if (!got[0]?.locked) return 0;
+    try {
+      const { rows } = await db.query<StoredNotification>(
+        `select * from public.notifications
+         where sent_at is null and read_at is null and created_at <= $1::timestamptz - interval '1 minute'
+         order by created_at limit $2`,
+        [now, limit],
+      );
+      const deadline = performance.now() + budgetMs;
+      let tried = 0;
+      for (const n of rows) {
+        if (performance.now() > deadline) break;
+        // Sent meanwhile by whoever wrote it (its first send took over a minute): not again.
+        const still = await db.query('select 1 from public.notifications where id = $1 and sent_at is null', [n.id]);
+        if (still.rows.length) await sendAll(db, sender, [n], logger);
+        tried++;
+      }
+      return tried;
+    } finally {
+      await lock.query(`select pg_advisory_unlock(${RESEND_LOCK})`);
+    }
+  } finally {
+    lock.release();
+  }
 }

@@ -91,6 +91,59 @@ describe('notification adapters', () => {
   });
 });
 
+describe('resending', () => {
+  const quiet = { error: () => undefined };
+  it('runs one resend at a time: a run that overlaps a slow one sends nothing twice', async () => {
+    const org4 = await createOrg(db.pool);
+    await db.pool.query(
+      `insert into public.notifications (organization_id, kind, title, body, dedupe_key, created_at)
+       select $1, 'refund', 'Refund', 'b', 'overlap-' || i, $2::timestamptz - interval '5 minutes' from generate_series(1, 20) i`,
+      [org4.orgId, NOW],
+    );
+    const handed: string[] = [];
+    const slow = {
+      async send(n: StoredNotification) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        handed.push(n.id);
+      },
+    };
+    const first = sendUnsent(db.pool, slow, NOW, quiet);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const second = await sendUnsent(db.pool, slow, NOW, quiet);
+    expect(second).toBe(0);
+    expect(await first).toBeGreaterThanOrEqual(20);
+    const mine = (await db.pool.query('select id from public.notifications where organization_id = $1', [org4.orgId])).rows.map(
+      (r) => r.id,
+    );
+    const handedMine = handed.filter((id) => mine.includes(id));
+    expect(handedMine).toHaveLength(20);
+    expect(new Set(handedMine).size).toBe(20);
+    const { rows } = await db.pool.query(
+      'select count(*)::int as unsent from public.notifications where organization_id = $1 and sent_at is null',
+      [org4.orgId],
+    );
+    expect(rows).toEqual([{ unsent: 0 }]);
+  });
+
+  it('stops after its time budget and leaves the rest for the next run', async () => {
+    const org5 = await createOrg(db.pool);
+    await db.pool.query(
+      `insert into public.notifications (organization_id, kind, title, body, dedupe_key, created_at)
+       select $1, 'refund', 'Refund', 'b', 'budget-' || i, $2::timestamptz - interval '5 minutes' from generate_series(1, 5) i`,
+      [org5.orgId, NOW],
+    );
+    const slow = { send: () => new Promise<void>((resolve) => setTimeout(resolve, 30)) };
+    const left = async () =>
+      (await db.pool.query('select 1 from public.notifications where organization_id = $1 and sent_at is null', [org5.orgId])).rows.length;
+    const tried = await sendUnsent(db.pool, slow, NOW, quiet, { budgetMs: 40 });
+    expect(tried).toBeGreaterThanOrEqual(1);
+    expect(await left()).toBeGreaterThan(0);
+    expect(await left()).toBeLessThan(5);
+    await sendUnsent(db.pool, slow, NOW, quiet);
+    expect(await left()).toBe(0);
+  });
+});
+
 describe('usage notifications', () => {
   it("count what the period's allowance gave to calls, not credits a clawback took from it", async () => {
     const org2 = await createOrg(db.pool, { plan: 'pro' });
