@@ -94,11 +94,44 @@ describe('runPlayground', () => {
     for (const p of [prompt, prompt.replace('Summarize', 'Rephrase!')]) {
       const retry = await counting.action('runPlayground', { ...input, prompt: p }, org.session);
       expect(retry.status).toBe(409);
-      expect(retry.body.extensions.code).toBe('RESERVATION_ALREADY_RESOLVED');
-      expect(retry.body.message).toContain(`which is already settled: a new AI call needs a new key`);
+      expect(retry.body.extensions.code).toBe('IDEMPOTENCY_CONFLICT');
+      expect(retry.body.message).toContain('has already started; use a new key');
     }
     expect(counted).toBe(calls);
     expect(await snapshot(db.pool, org.orgId)).toEqual(before);
+  });
+
+  it('runs the model once for copies of one request sent at once, and charges that run', async () => {
+    let calls = 0;
+    const lagging = await startApi(db, {
+      ai: {
+        name: 'lagging',
+        async complete(request) {
+          calls++;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          return { text: `answer to ${request.prompt}`, inputTokens: 20, outputTokens: 10 };
+        },
+      },
+    });
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    const key = randomUUID();
+    const answers = await Promise.all(
+      [0, 1, 2, 3, 4].map((i) =>
+        lagging.action(
+          'runPlayground',
+          { capability: 'image_captioning', qualityLevel: 'fast', prompt: `prompt number ${i}`, idempotencyKey: key },
+          org.session,
+        ),
+      ),
+    );
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 409, 409, 409, 409]);
+    expect(answers.filter((a) => a.status === 409).map((a) => a.body.extensions.code)).toEqual(Array(4).fill('IDEMPOTENCY_CONFLICT'));
+    expect(calls).toBe(1);
+    const { rows } = await db.pool.query(
+      `select status, settled_amount_credits::text as charged from public.credit_reservations where organization_id = $1`,
+      [org.orgId],
+    );
+    expect(rows).toEqual([{ status: 'settled', charged: answers.find((a) => a.status === 200)!.body.chargedCredits }]);
   });
 
   it("stops the AI call and gives the hold back when the caller stops waiting (Hasura's timeout)", async () => {

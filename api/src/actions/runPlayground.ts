@@ -4,6 +4,7 @@
 import { createCreditsClient } from '@org-credits/client';
 import { z } from 'zod';
 import { countTokens, requireAIProvider } from '../ai/index.ts';
+import { AppError } from '../errors.ts';
 import { createInProcessTransport } from '../in-process-transport.ts';
 import { checkTokens, findOffer } from '../pricing.ts';
 import { requireOrgActor } from '../session.ts';
@@ -33,6 +34,20 @@ export async function runPlayground(ctx: ActionContext, args: z.output<typeof in
   const offer = await findOffer(ctx.db, actor.orgId, args.capability, args.qualityLevel);
   const promptTokens = countTokens(args.prompt);
   checkTokens(offer, { inputTokens: promptTokens });
+  // One run per idempotency key, claimed before the reserve: copies of the request sent at once would
+  // each get the same open hold and run the model, charged once (and a copy whose run failed would
+  // release the hold of the one still running).
+  const claimed = await ctx.db.query(
+    `insert into ledger.playground_runs (organization_id, idempotency_key, started_at) values ($1, $2, $3)
+     on conflict do nothing returning 1`,
+    [actor.orgId, args.idempotencyKey, ctx.clock()],
+  );
+  if (!claimed.rows.length) {
+    throw new AppError(
+      'IDEMPOTENCY_CONFLICT',
+      `a playground run with idempotency key ${args.idempotencyKey} has already started; use a new key`,
+    );
+  }
   const credits = createCreditsClient({ transport: createInProcessTransport(ctx), retries: 0 });
   const { hold, settlement, result } = await credits.withCredits(
     {
