@@ -37,7 +37,9 @@ const DAY_MS = 86_400_000;
 
 /**
  * What is left of the plan's hourly and daily limits for a capability: fixed UTC windows, counted
- * in `organization_rate_usage` by `reserve_credits`. Null when the plan sets no limit.
+ * in `organization_rate_usage` by `reserve_credits`. Null when the plan sets no limit. As there, a
+ * stored window at or after `now`'s counts (the counters only move forward: a reserve dated after
+ * `now` may have moved them on), and a used-up limit waits until that window's end.
  */
 export async function rateBudget(
   db: pg.Pool,
@@ -46,15 +48,19 @@ export async function rateBudget(
   limits: { perHour: number | null; perDay: number | null },
   now: Date,
 ): Promise<RateBudget> {
-  const hourStart = new Date(Math.floor(now.getTime() / HOUR_MS) * HOUR_MS);
-  const dayStart = new Date(Math.floor(now.getTime() / DAY_MS) * DAY_MS);
-  const { rows } = await db.query<{ hour_calls: number; day_calls: number }>(
-    `select case when hour_start = $3 then hour_calls else 0 end as hour_calls,
-            case when day = ($4::timestamptz at time zone 'UTC')::date then day_calls else 0 end as day_calls
+  const nowHour = new Date(Math.floor(now.getTime() / HOUR_MS) * HOUR_MS);
+  const nowDay = new Date(Math.floor(now.getTime() / DAY_MS) * DAY_MS);
+  const { rows } = await db.query<{ hour_calls: number; day_calls: number; hour_start: Date; day_start: Date }>(
+    `select case when hour_start >= $3 then hour_calls else 0 end as hour_calls,
+            case when day >= ($4::timestamptz at time zone 'UTC')::date then day_calls else 0 end as day_calls,
+            greatest(hour_start, $3) as hour_start,
+            greatest(day, ($4::timestamptz at time zone 'UTC')::date)::timestamp at time zone 'UTC' as day_start
      from public.organization_rate_usage where organization_id = $1 and capability_code = $2`,
-    [orgId, capability, hourStart, dayStart],
+    [orgId, capability, nowHour, nowDay],
   );
-  const used = rows[0] ?? { hour_calls: 0, day_calls: 0 };
+  const used = rows[0] ?? { hour_calls: 0, day_calls: 0, hour_start: nowHour, day_start: nowDay };
+  const hourStart = used.hour_start;
+  const dayStart = used.day_start;
   const hourRemaining = limits.perHour === null ? null : Math.max(0, limits.perHour - used.hour_calls);
   const dayRemaining = limits.perDay === null ? null : Math.max(0, limits.perDay - used.day_calls);
   let retryAfterSeconds: number | null = null;
@@ -70,8 +76,16 @@ export interface SpendState {
   /** Consumed today and this month (UTC), plus what is reserved now. */
   dayCommitted: string;
   monthCommitted: string;
+  /** When the day and the month counted end (a counter already on a later day or month is that one's). */
+  dayEndsAt: Date;
+  monthEndsAt: Date;
 }
 
+/**
+ * The org's spend limits and what counts against them at `now`, as `reserve_credits` counts it: a
+ * spend counter of `now`'s UTC day or month, or of a later one (a settle dated after `now` moved it
+ * on), plus what is reserved now.
+ */
 export async function spendState(db: pg.Pool, orgId: string, now: Date): Promise<SpendState> {
   const { rows } = await db.query<{
     per_call: string | null;
@@ -79,12 +93,17 @@ export async function spendState(db: pg.Pool, orgId: string, now: Date): Promise
     monthly: string | null;
     day_committed: string;
     month_committed: string;
+    day_ends_at: Date;
+    month_ends_at: Date;
   }>(
     `select l.per_call_limit_credits::text as per_call, l.daily_limit_credits::text as daily, l.monthly_limit_credits::text as monthly,
-       (coalesce(case when b.spend_day = (($2::timestamptz) at time zone 'UTC')::date then b.spend_day_credits end, 0)
+       (coalesce(case when b.spend_day >= (($2::timestamptz) at time zone 'UTC')::date then b.spend_day_credits end, 0)
          + coalesce(h.held_credits - b.released_credits, 0))::text as day_committed,
-       (coalesce(case when b.spend_month = date_trunc('month', ($2::timestamptz) at time zone 'UTC')::date then b.spend_month_credits end, 0)
-         + coalesce(h.held_credits - b.released_credits, 0))::text as month_committed
+       (coalesce(case when b.spend_month >= date_trunc('month', ($2::timestamptz) at time zone 'UTC')::date then b.spend_month_credits end, 0)
+         + coalesce(h.held_credits - b.released_credits, 0))::text as month_committed,
+       (greatest(b.spend_day, (($2::timestamptz) at time zone 'UTC')::date) + 1)::timestamp at time zone 'UTC' as day_ends_at,
+       (greatest(b.spend_month, date_trunc('month', ($2::timestamptz) at time zone 'UTC')::date) + interval '1 month')
+         at time zone 'UTC' as month_ends_at
      from (select 1) one
      left join public.spend_limits l on l.organization_id = $1
      left join public.credit_balances b on b.organization_id = $1
@@ -98,6 +117,8 @@ export async function spendState(db: pg.Pool, orgId: string, now: Date): Promise
     monthlyLimit: row.monthly,
     dayCommitted: credits(row.day_committed),
     monthCommitted: credits(row.month_committed),
+    dayEndsAt: row.day_ends_at,
+    monthEndsAt: row.month_ends_at,
   };
 }
 

@@ -182,6 +182,36 @@ describe('checkAIAccess', () => {
     expect(reserved.body.extensions).toEqual({ code: 'SPEND_LIMIT_EXCEEDED', action: 'wait', retry_after_seconds: 49500 });
   });
 
+  it('counts a rate counter already in a later hour (a reserve dated after its clock got in first), exactly as reserving would', async () => {
+    const org = await createOrg(db.pool, { plan: 'free', credits: '10.000' });
+    // free: summarization 5 an hour. The 11:00 hour is full; the api's clock reads 10:15.
+    await db.pool.query(
+      `insert into public.organization_rate_usage (organization_id, capability_code, hour_start, hour_calls, day, day_calls)
+       values ($1, 'summarization', '2026-11-22T11:00:00Z', 5, '2026-11-22', 5)`,
+      [org.orgId],
+    );
+    const res = await check(org.session, 'summarization', 'fast');
+    // Until the end of the 11:00 hour: 1 h 45 min.
+    expect(res.body).toMatchObject({ allowed: false, reason: 'RATE_LIMITED', retryAfterSeconds: 6300, rateLimitHourRemaining: 0 });
+    const reserved = await reserve(org.session, 'summarization', 'fast');
+    expect(reserved.body.extensions).toEqual({ code: 'RATE_LIMITED', action: 'wait', retry_after_seconds: 6300 });
+  });
+
+  it('counts a spend counter already on a later day (a settle dated after its clock got in first), exactly as reserving would', async () => {
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    await db.pool.query('insert into public.spend_limits (organization_id, daily_limit_credits) values ($1, 0.200)', [org.orgId]);
+    // 0.150 spent just after midnight on 23 November; the api's clock reads 22 November 10:15.
+    await db.pool.query(
+      `select public.settle_reservation((public.reserve_credits($1, 0.150, 'next-day', p_now => $2)).id, 0.150, p_now => $2)`,
+      [org.orgId, new Date('2026-11-23T00:00:01Z')],
+    );
+    const res = await check(org.session, 'question_suggestions', 'fast');
+    // Until the end of 23 November: 49,500 s to midnight and a day.
+    expect(res.body).toMatchObject({ allowed: false, reason: 'SPEND_LIMIT_EXCEEDED', retryAfterSeconds: 135900 });
+    const reserved = await reserve(org.session, 'question_suggestions', 'fast');
+    expect(reserved.body.extensions).toEqual({ code: 'SPEND_LIMIT_EXCEEDED', action: 'wait', retry_after_seconds: 135900 });
+  });
+
   it('holds nothing and changes nothing', async () => {
     const org = await createOrg(db.pool, { credits: '10.000' });
     const before = await snapshot(db.pool, org.orgId);

@@ -6,7 +6,19 @@ import { describe, expect, it } from 'vitest';
 import { ACTION_SECRET, available, createOrg, envelope, NOW, snapshot, startApi } from './helpers.ts';
 
 const db = await useTestDatabase();
-const api = await startApi(db);
+/** The api's clock: NOW, unless a test moves it (and puts it back). */
+let now = NOW;
+const api = await startApi(db, { clock: () => now });
+
+/** Runs `work` with the api's clock at `at`, then puts it back to NOW. */
+async function atTime<T>(at: Date, work: () => Promise<T>): Promise<T> {
+  now = at;
+  try {
+    return await work();
+  } finally {
+    now = NOW;
+  }
+}
 
 const reserve = (session: object, input: Record<string, unknown>) =>
   api.action(
@@ -100,6 +112,29 @@ describe('reserveCredits', () => {
     expect(await snapshot(db.pool, org.orgId)).toEqual(before);
   });
 
+  it('refuses a key whose hold has expired, before any job ran: the replay expires it and returns its credits', async () => {
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    const input = { capability: 'question_suggestions', qualityLevel: 'fast', idempotencyKey: randomUUID() };
+    const first = await api.action('reserveCredits', input, org.session);
+    expect(first.status).toBe(200);
+    // The client retries 11 minutes later; the hold expired at NOW + 10 minutes.
+    const later = new Date(NOW.getTime() + 11 * 60_000);
+    const again = await atTime(later, () => api.action('reserveCredits', input, org.session));
+    expect(again.status).toBe(409);
+    expect(again.body.extensions.code).toBe('RESERVATION_ALREADY_RESOLVED');
+    expect(again.body.message).toBe(
+      `idempotency key ${input.idempotencyKey} belongs to reservation ${first.body.reservationId}, which is already expired: a new AI call needs a new key`,
+    );
+    const { rows } = await db.pool.query('select status, resolved_at from public.credit_reservations where id = $1', [
+      first.body.reservationId,
+    ]);
+    expect(rows[0]).toEqual({ status: 'expired', resolved_at: later });
+    expect(await available(db.pool, org.orgId, later)).toBe('10.000');
+    // A new key is a new hold.
+    const fresh = await atTime(later, () => api.action('reserveCredits', { ...input, idempotencyKey: randomUUID() }, org.session));
+    expect(fresh.status).toBe(200);
+  });
+
   it('returns the same reservation when retried with the same key after the first answer was lost', async () => {
     const org = await createOrg(db.pool, { credits: '10.000' });
     const key = randomUUID();
@@ -171,6 +206,23 @@ describe('reserveCredits', () => {
       const late = await api.action('reserveCredits', input, org.session);
       expect(late.status).toBe(409);
       expect(late.body.extensions.code).toBe('RESERVATION_ALREADY_RESOLVED');
+    } finally {
+      await db.pool.query(`update public.llm_models set input_credits_per_1k_tokens = 0.005 where id = 'openai/gpt-4.1-nano'`);
+    }
+  });
+
+  it('refuses a retry whose amount works out differently now once the first hold has expired, before any job ran', async () => {
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    const input = { capability: 'question_suggestions', qualityLevel: 'fast', idempotencyKey: randomUUID() };
+    const first = await api.action('reserveCredits', input, org.session);
+    await db.pool.query(`update public.llm_models set input_credits_per_1k_tokens = 0.010 where id = 'openai/gpt-4.1-nano'`);
+    try {
+      const late = await atTime(new Date(NOW.getTime() + 11 * 60_000), () => api.action('reserveCredits', input, org.session));
+      expect(late.status).toBe(409);
+      expect(late.body.extensions.code).toBe('RESERVATION_ALREADY_RESOLVED');
+      expect(late.body.message).toBe(
+        `idempotency key ${input.idempotencyKey} belongs to reservation ${first.body.reservationId}, which is already expired: a new AI call needs a new key`,
+      );
     } finally {
       await db.pool.query(`update public.llm_models set input_credits_per_1k_tokens = 0.005 where id = 'openai/gpt-4.1-nano'`);
     }

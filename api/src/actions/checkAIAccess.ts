@@ -97,10 +97,10 @@ export async function checkAIAccess(ctx: ActionContext, args: z.output<typeof in
     );
   if (spend.perCallLimit && units(hold) > units(spend.perCallLimit)) return spendError('per-call', spend.perCallLimit, null);
   if (spend.dailyLimit && units(spend.dayCommitted) + units(hold) > units(spend.dailyLimit)) {
-    return spendError('daily', spend.dailyLimit, new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1)));
+    return spendError('daily', spend.dailyLimit, spend.dayEndsAt);
   }
   if (spend.monthlyLimit && units(spend.monthCommitted) + units(hold) > units(spend.monthlyLimit)) {
-    return spendError('monthly', spend.monthlyLimit, new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1)));
+    return spendError('monthly', spend.monthlyLimit, spend.monthEndsAt);
   }
   if (units(hold) > units(available)) {
     return denied(

@@ -82,12 +82,15 @@ export async function reserveCredits(ctx: ActionContext, args: z.output<typeof i
     throw error;
   });
   // The key's reservation was already settled, released or expired: its AI call is over. Answering
-  // it as a hold would let the caller run the call again and never be charged for it.
-  if (row.status !== 'open') {
+  // it as a hold would let the caller run the call again and never be charged for it. A hold past
+  // its expiry is over too: reserve_credits expires it when its key is replayed, and a replay whose
+  // amount works out differently now reads the row as it is (sameCallUnderKey), open until the job.
+  const status = row.status === 'open' && row.expires_at.getTime() <= now.getTime() ? 'expired' : row.status;
+  if (status !== 'open') {
     throw new AppError(
       'RESERVATION_ALREADY_RESOLVED',
-      `idempotency key ${args.idempotencyKey} belongs to reservation ${row.id}, which is already ${row.status}: a new AI call needs a new key`,
-      { detail: { reservation_id: row.id, status: row.status } },
+      `idempotency key ${args.idempotencyKey} belongs to reservation ${row.id}, which is already ${status}: a new AI call needs a new key`,
+      { detail: { reservation_id: row.id, status } },
     );
   }
   return {
