@@ -245,6 +245,13 @@ export function createLocalProvider(options: LocalProviderOptions): LocalProvide
       if (subscription) subscription.cancelAtPeriodEnd = cancel;
     },
 
+    async cancelDuplicateSubscription({ subscriptionId }) {
+      const subscription = subscriptions.get(subscriptionId);
+      if (!subscription || subscription.status === 'canceled') return { refundedMinor: 0 };
+      subscription.status = 'canceled';
+      return { refundedMinor: 0 }; // no money moved on the test page, so none goes back
+    },
+
     router() {
       const router = express.Router();
       router.get('/pay/checkout/:id', (req, res) => {

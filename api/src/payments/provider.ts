@@ -77,6 +77,14 @@ export interface PaymentProvider {
   scheduleDowngrade(request: { subscriptionId: string; priceId: string; idempotencyKey: string }): Promise<{ scheduleId: string }>;
   releaseSchedule(scheduleId: string, idempotencyKey: string): Promise<void>;
   setCancelAtPeriodEnd(subscriptionId: string, cancel: boolean, idempotencyKey: string): Promise<void>;
+  /**
+   * Ends a subscription that should not exist (paid while the org already had one) at once, without
+   * proration, and refunds what its first invoice collected. Safe to call again: a canceled
+   * subscription and a refunded payment are left as they are. Answers the minor units refunded now.
+   */
+  cancelDuplicateSubscription(request: { subscriptionId: string; invoiceId: string | null; idempotencyKey: string }): Promise<{
+    refundedMinor: number;
+  }>;
 }
 
 /** A provider call that failed: answered as PAYMENT_PROVIDER_ERROR. */

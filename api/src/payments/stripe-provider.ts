@@ -226,5 +226,28 @@ export function createStripeProvider(options: StripeClientOptions): PaymentProvi
       call(cancel ? 'cancel the subscription at the period end' : 'keep the subscription', async () => {
         await stripe.subscriptions.update(subscriptionId, { cancel_at_period_end: cancel }, { idempotencyKey });
       }),
+
+    cancelDuplicateSubscription: ({ subscriptionId, invoiceId, idempotencyKey }) =>
+      call('cancel and refund the second subscription', async () => {
+        const subscription = await stripe.subscriptions.retrieve(subscriptionId);
+        // DELETE takes no idempotency key; a canceled subscription is left as it is.
+        if (subscription.status !== 'canceled') await stripe.subscriptions.cancel(subscriptionId, { prorate: false });
+        let refundedMinor = 0;
+        if (!invoiceId) return { refundedMinor };
+        const payments = await stripe.invoicePayments.list({ invoice: invoiceId, status: 'paid', limit: 10 });
+        for (const payment of payments.data) {
+          const intentId = idOf(payment.payment.payment_intent);
+          if (!intentId) continue;
+          const intent = await stripe.paymentIntents.retrieve(intentId, { expand: ['latest_charge'] });
+          const charge = intent.latest_charge as Stripe.Charge | null;
+          if (charge?.refunded) continue; // refunded by an earlier call whose answer was lost
+          const refund = await stripe.refunds.create(
+            { payment_intent: intentId, reason: 'duplicate', metadata: { subscription_id: subscriptionId } },
+            { idempotencyKey: `${idempotencyKey}:refund:${intentId}` },
+          );
+          refundedMinor += refund.amount;
+        }
+        return { refundedMinor };
+      }),
   };
 }

@@ -88,6 +88,8 @@ export async function processStripeEvent(deps: StripeWebhookDeps, event: Stripe.
 interface Prepared {
   subscription?: SubscriptionState;
   paymentMethodId?: string | null;
+  /** The Checkout's subscription was a second one for the org: canceled and refunded in Stripe. */
+  duplicate?: { refundedMinor: number };
 }
 
 async function prepare(deps: StripeWebhookDeps, event: Stripe.Event): Promise<Prepared> {
@@ -100,8 +102,33 @@ async function prepare(deps: StripeWebhookDeps, event: Stripe.Event): Promise<Pr
   const session = event.data.object;
   const prepared: Prepared = {};
   const subscriptionId = idOf(session.subscription);
-  if (session.mode === 'subscription' && subscriptionId)
+  if (session.mode === 'subscription' && subscriptionId) {
     prepared.subscription = await deps.payments.provider.retrieveSubscription(subscriptionId);
+    // Paid while the org already has a subscription (two Checkouts paid, from two tabs or an hour
+    // apart): the second is canceled and its payment refunded before the event is recorded, so a
+    // failure here answers an error and Stripe delivers the event again.
+    const orgId = session.metadata?.organization_id;
+    const { rows } = orgId
+      ? await deps.db.query<{ stripe_subscription_id: string | null }>(
+          'select stripe_subscription_id from public.organization_subscriptions where organization_id = $1',
+          [orgId],
+        )
+      : { rows: [] };
+    const tracked = rows[0]?.stripe_subscription_id;
+    // A tracked subscription that Stripe has ended (its deletion not delivered yet) is no reason to
+    // refund this one: the transaction fails instead, and a later delivery, after the deletion, applies it.
+    const trackedLive =
+      tracked && tracked !== subscriptionId
+        ? !['canceled', 'incomplete_expired'].includes((await deps.payments.provider.retrieveSubscription(tracked)).status)
+        : false;
+    if (tracked && trackedLive) {
+      prepared.duplicate = await deps.payments.provider.cancelDuplicateSubscription({
+        subscriptionId,
+        invoiceId: idOf(session.invoice),
+        idempotencyKey: `duplicate_subscription:${subscriptionId}`,
+      });
+    }
+  }
   const intentId = idOf(session.payment_intent);
   if (session.mode === 'payment' && intentId && session.metadata?.organization_id) {
     const { rows } = await deps.db.query('select 1 from public.auto_topup_settings where organization_id = $1 and enabled', [
@@ -365,9 +392,6 @@ async function applySubscriptionCheckout(
   const planId = session.metadata?.plan_id;
   const subscription = prepared.subscription;
   if (!orgId || !planId || !subscription) return 'ignored';
-  // Ended before its completion reached us (its deletion, delivered first, found no org then): the
-  // org stays where it is rather than on a plan that nothing bills.
-  if (subscription.status !== 'active' && subscription.status !== 'trialing') return 'ignored';
   const org = await tx.query('select 1 from public.organizations where id = $1', [orgId]);
   if (!org.rowCount) return 'ignored';
   // The subscription row, locked as apply_plan_change locks it (before the ledger): two completions
@@ -378,11 +402,17 @@ async function applySubscriptionCheckout(
   );
   const tracked = current.rows[0]?.stripe_subscription_id;
   if (tracked && tracked !== subscription.id) {
-    // A second subscription paid while the org already has one (two Checkouts paid, from two tabs or
-    // an hour apart). The one we track stays; the second is not applied over it, and the owners and
-    // the operators hear of it: it must be cancelled and refunded in Stripe.
+    // A second subscription paid while the org already has one. The one we track stays. The second
+    // was canceled and refunded before this transaction (prepare); if it was not (both were the
+    // org's first, completed at once, and the other committed first), this delivery fails and
+    // Stripe's next one cancels and refunds it.
+    if (!prepared.duplicate) {
+      throw new Error(
+        `org ${orgId}: subscription ${subscription.id} was paid while ${tracked} became its subscription; to be canceled and refunded on the next delivery`,
+      );
+    }
     logger.error(
-      `[stripe] org ${orgId}: subscription ${subscription.id} was paid while ${tracked} is its subscription; cancel and refund ${subscription.id} in Stripe`,
+      `[stripe] org ${orgId}: subscription ${subscription.id} was paid while ${tracked} is its subscription; canceled it and refunded ${prepared.duplicate.refundedMinor} minor units`,
     );
     outbox.push(
       ...(await notifyOwners(
@@ -390,16 +420,19 @@ async function applySubscriptionCheckout(
         {
           orgId,
           kind: 'plan_changed',
-          title: 'A second subscription was paid',
-          body: 'A plan was bought while the organization already had a subscription. Your current plan stays; we will refund the second payment.',
+          title: 'A second subscription was paid, and refunded',
+          body: 'A plan was bought while the organization already had a subscription. Your current plan stays; the second subscription was canceled and its payment refunded.',
           actionUrl: `${webOrigin}/billing`,
           dedupeKey: `subscription_duplicate:${subscription.id}`,
         },
         now,
       )),
     );
-    return 'ignored';
+    return 'processed';
   }
+  // Ended before its completion reached us (its deletion, delivered first, found no org then): the
+  // org stays where it is rather than on a plan that nothing bills.
+  if (subscription.status !== 'active' && subscription.status !== 'trialing') return 'ignored';
   await tx.query('select public.apply_plan_change($1, $2, $3, $4, $5, $6)', [
     orgId,
     planId,

@@ -35,6 +35,8 @@ export interface FakeStripe {
     periodEnd: Date;
     metadata?: Record<string, string>;
   }): Obj;
+  /** The first invoice of a subscription, paid by a card (a payment intent and its charge); answers the invoice id. */
+  payFirstInvoice(subscriptionId: string, amountMinor: number): string;
   requestsTo(method: string, path: string | RegExp): RecordedRequest[];
   close(): Promise<void>;
 }
@@ -103,6 +105,30 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       };
       objects.set(subscriptionId, subscription);
       return subscription;
+    },
+    payFirstInvoice(subscriptionId, amountMinor) {
+      const charge: Obj = { id: id('ch'), object: 'charge', amount: amountMinor, amount_refunded: 0, refunded: false };
+      const intent: Obj = { id: id('pi'), object: 'payment_intent', amount: amountMinor, status: 'succeeded', latest_charge: charge.id };
+      charge.payment_intent = intent.id;
+      const invoice: Obj = {
+        id: id('in'),
+        object: 'invoice',
+        billing_reason: 'subscription_create',
+        status: 'paid',
+        parent: { type: 'subscription_details', subscription_details: { subscription: subscriptionId, metadata: {} } },
+      };
+      const payment: Obj = {
+        id: id('inpay'),
+        object: 'invoice_payment',
+        invoice: invoice.id,
+        status: 'paid',
+        amount_paid: amountMinor,
+        payment: { type: 'payment_intent', payment_intent: intent.id },
+      };
+      for (const object of [charge, intent, invoice, payment]) objects.set(object.id, object);
+      const subscription = objects.get(subscriptionId);
+      if (subscription) subscription.latest_invoice = invoice.id;
+      return invoice.id;
     },
     requestsTo(method, path) {
       return requests.filter((r) => r.method === method && (typeof path === 'string' ? r.path === path : path.test(r.path)));
@@ -189,7 +215,49 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     if (method === 'POST' && path === '/v1/payment_intents') return createPaymentIntent(body);
     if (method === 'GET' && read) {
       const object = objects.get(read[2]!);
-      return object ? { status: 200, body: object } : notFound;
+      if (!object) return notFound;
+      const expand: string[] = Array.isArray(body.expand) ? body.expand : body.expand ? [body.expand] : [];
+      if (expand.includes('latest_charge') && typeof object.latest_charge === 'string')
+        return { status: 200, body: { ...object, latest_charge: objects.get(object.latest_charge) ?? object.latest_charge } };
+      return { status: 200, body: object };
+    }
+    if (method === 'DELETE' && subscriptionPath) {
+      const subscription = objects.get(subscriptionPath[1]!);
+      if (!subscription) return notFound;
+      if (subscription.status === 'canceled')
+        return { status: 400, body: { error: { type: 'invalid_request_error', message: 'This subscription is already canceled.' } } };
+      subscription.status = 'canceled';
+      return { status: 200, body: subscription };
+    }
+    if (method === 'GET' && path === '/v1/invoice_payments') {
+      const data = [...objects.values()].filter(
+        (o) => o.object === 'invoice_payment' && o.invoice === body.invoice && (!body.status || o.status === body.status),
+      );
+      return { status: 200, body: { object: 'list', data, has_more: false, url: '/v1/invoice_payments' } };
+    }
+    if (method === 'POST' && path === '/v1/refunds') {
+      const intent = objects.get(body.payment_intent);
+      const charge = intent && objects.get(intent.latest_charge);
+      if (!intent || !charge) return notFound;
+      if (charge.refunded)
+        return {
+          status: 400,
+          body: { error: { type: 'invalid_request_error', code: 'charge_already_refunded', message: 'Charge has already been refunded.' } },
+        };
+      const refund: Obj = {
+        id: id('re'),
+        object: 'refund',
+        amount: charge.amount - charge.amount_refunded,
+        payment_intent: intent.id,
+        charge: charge.id,
+        status: 'succeeded',
+        reason: body.reason ?? null,
+        metadata: body.metadata ?? {},
+      };
+      charge.amount_refunded = charge.amount;
+      charge.refunded = true;
+      objects.set(refund.id, refund);
+      return { status: 200, body: refund };
     }
     if (method === 'POST' && subscriptionPath) {
       const subscription = objects.get(subscriptionPath[1]!);

@@ -219,6 +219,7 @@ describe('subscription Checkouts completed late or twice', () => {
       periodStart: NOW,
       periodEnd: days(30),
     });
+    const invoice = api.fake.payFirstInvoice(subscription.id, 1900);
     const completed = stripeEvent('checkout.session.completed', {
       id: res.body.checkoutUrl.split('/').pop(),
       object: 'checkout.session',
@@ -226,25 +227,82 @@ describe('subscription Checkouts completed late or twice', () => {
       status: 'complete',
       payment_status: 'paid',
       subscription: subscription.id,
+      invoice,
       payment_intent: null,
       metadata: call.body.metadata,
     });
-    return { subscription, completed };
+    return { subscription, completed, invoice };
   }
 
-  it('a second paid subscription is not applied over the first: the first stays tracked, and the owners are told', async () => {
+  const refundsOf = (invoice: string) => {
+    const payment = [...api.fake.objects.values()].find((o) => o.object === 'invoice_payment' && o.invoice === invoice)!;
+    return api.fake.requestsTo('POST', '/v1/refunds').filter((r) => r.body.payment_intent === payment.payment.payment_intent);
+  };
+
+  it('a second paid subscription is not applied over the first: it is canceled and refunded, and the owners are told', async () => {
     const org = await createOrg(db.pool, { plan: 'free' });
     const first = await checkout(org.orgId, org.session, NOW);
     const second = await checkout(org.orgId, org.session, new Date(NOW.getTime() + 3_600_000));
     expect((await api.webhook(first.completed)).body.outcome).toBe('processed');
-    expect((await api.webhook(second.completed)).body.outcome).toBe('ignored');
+    expect((await api.webhook(second.completed)).body.outcome).toBe('processed');
     expect(await subscriptionRow(org.orgId)).toMatchObject({ plan_id: PLANS.pro, stripe_subscription_id: first.subscription.id });
     expect((await allowances(org.orgId)).map((g) => g.amount_credits)).toEqual(['500.000']);
+    expect(api.fake.objects.get(second.subscription.id)!.status).toBe('canceled');
+    expect(api.fake.objects.get(first.subscription.id)!.status).toBe('active');
+    expect(refundsOf(second.invoice).map((r) => r.body.reason)).toEqual(['duplicate']);
+    expect(refundsOf(first.invoice)).toEqual([]);
     const notices = await db.pool.query('select title from public.notifications where organization_id = $1 and dedupe_key like $2', [
       org.orgId,
       'subscription_duplicate:%',
     ]);
-    expect(notices.rows).toEqual([{ title: 'A second subscription was paid' }]);
+    expect(notices.rows).toEqual([{ title: 'A second subscription was paid, and refunded' }]);
+    // Delivered again: nothing more happens in Stripe or here.
+    expect((await api.webhook(second.completed)).body.outcome).toBe('duplicate');
+    expect(refundsOf(second.invoice)).toHaveLength(1);
+  });
+
+  it('two first subscriptions completed at once: one applies, the other fails its delivery and is refunded on the next', async () => {
+    const org = await createOrg(db.pool, { plan: 'free' });
+    const a = await checkout(org.orgId, org.session, NOW);
+    const b = await checkout(org.orgId, org.session, NOW);
+    const answers = await Promise.all([api.webhook(a.completed), api.webhook(b.completed)]);
+    const failed = answers.findIndex((r) => r.status !== 200);
+    if (failed === -1) {
+      // Taken in turn rather than at once: the second saw the first and was refunded at its first delivery.
+      expect(answers.map((r) => r.body.outcome).sort()).toEqual(['processed', 'processed']);
+    } else {
+      expect(answers[1 - failed]!.body.outcome).toBe('processed');
+      const again = await api.webhook([a, b][failed]!.completed);
+      expect(again.body.outcome).toBe('processed');
+    }
+    const tracked = (await subscriptionRow(org.orgId)).stripe_subscription_id;
+    const [kept, extra] = tracked === a.subscription.id ? [a, b] : [b, a];
+    expect(api.fake.objects.get(kept.subscription.id)!.status).toBe('active');
+    expect(api.fake.objects.get(extra.subscription.id)!.status).toBe('canceled');
+    expect(refundsOf(extra.invoice)).toHaveLength(1);
+    expect(refundsOf(kept.invoice)).toEqual([]);
+    expect((await allowances(org.orgId)).map((g) => g.amount_credits)).toEqual(['500.000']);
+  });
+
+  it('a subscription paid while the tracked one has ended in Stripe (its deletion not delivered yet) is not refunded: it applies after the deletion', async () => {
+    const org = await createOrg(db.pool, { plan: 'free' });
+    const first = await checkout(org.orgId, org.session, NOW);
+    const second = await checkout(org.orgId, org.session, NOW);
+    expect((await api.webhook(first.completed)).body.outcome).toBe('processed');
+    api.fake.objects.get(first.subscription.id)!.status = 'canceled';
+    const early = await api.webhook(second.completed);
+    expect(early.status).toBe(500);
+    expect(refundsOf(second.invoice)).toEqual([]);
+    expect(api.fake.objects.get(second.subscription.id)!.status).toBe('active');
+    await api.webhook(
+      stripeEvent('customer.subscription.deleted', {
+        ...api.fake.objects.get(first.subscription.id)!,
+        cancellation_details: { reason: 'cancellation_requested' },
+      }),
+    );
+    expect((await api.webhook(second.completed)).body.outcome).toBe('processed');
+    expect(await subscriptionRow(org.orgId)).toMatchObject({ plan_id: PLANS.pro, stripe_subscription_id: second.subscription.id });
+    expect(refundsOf(second.invoice)).toEqual([]);
   });
 
   it('a completion delivered after the subscription was deleted leaves the org on its plan', async () => {
