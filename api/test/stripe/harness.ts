@@ -195,3 +195,13 @@ export async function availableAt(pool: pg.Pool, orgId: string, now: Date = NOW)
   ]);
   return rows[0]!.a;
 }
+
+/**
+ * A billing period's key in allowance refs and notification keys, as ledger.period_key writes it:
+ * the UTC date when the period starts at midnight UTC, else the UTC instant (2026-11-12T10:15:00Z).
+ */
+export function periodKey(start: Date): string {
+  const iso = start.toISOString();
+  if (start.getTime() % 86_400_000 === 0) return iso.slice(0, 10);
+  return iso.endsWith('.000Z') ? `${iso.slice(0, 19)}Z` : iso.replace(/Z$/, '000Z');
+}

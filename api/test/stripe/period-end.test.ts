@@ -50,8 +50,8 @@ describe('after a period ends, before the hourly roll', () => {
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ amountCredits: '60.000', availableCredits: '490.000' });
     expect(await allowances(org.orgId)).toEqual([
-      { external_ref: 'plan_allowance:2026-10-22', amount_credits: '500.000' },
-      { external_ref: 'plan_allowance:2026-11-22', amount_credits: '500.000' },
+      { external_ref: 'plan_allowance:2026-10-22T10:20:00Z', amount_credits: '500.000' },
+      { external_ref: 'plan_allowance:2026-11-22T10:20:00Z', amount_credits: '500.000' },
     ]);
   });
 
@@ -70,8 +70,8 @@ describe('after a period ends, before the hourly roll', () => {
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ allowed: true, reason: null, availableCredits: '500.000' });
     expect(await allowances(org.orgId)).toEqual([
-      { external_ref: 'plan_allowance:2026-10-22', amount_credits: '500.000' },
-      { external_ref: 'plan_allowance:2026-11-22', amount_credits: '500.000' },
+      { external_ref: 'plan_allowance:2026-10-22T10:20:00Z', amount_credits: '500.000' },
+      { external_ref: 'plan_allowance:2026-11-22T10:20:00Z', amount_credits: '500.000' },
     ]);
   });
 
@@ -84,7 +84,7 @@ describe('after a period ends, before the hourly roll', () => {
     );
     expect(res.status).toBe(402);
     expect(res.body.extensions.code).toBe('INSUFFICIENT_CREDITS');
-    expect(await allowances(org.orgId)).toEqual([{ external_ref: 'plan_allowance:2026-10-22', amount_credits: '500.000' }]);
+    expect(await allowances(org.orgId)).toEqual([{ external_ref: 'plan_allowance:2026-10-22T10:20:00Z', amount_credits: '500.000' }]);
   });
 
   it('the auto top-up sweep rolls the period first and buys no pack the new allowance makes needless', async () => {
@@ -103,7 +103,7 @@ describe('after a period ends, before the hourly roll', () => {
     const sweep = await api.cron('auto_topup_sweep', minutes(10));
     expect(sweep.status).toBe(200);
     expect(chargesFor(org.orgId)).toEqual([]);
-    expect((await allowances(org.orgId)).map((g) => g.external_ref)).toContain('plan_allowance:2026-11-22');
+    expect((await allowances(org.orgId)).map((g) => g.external_ref)).toContain('plan_allowance:2026-11-22T10:20:00Z');
     const { rows } = await db.pool.query('select available_credits::text from public.get_credit_balance($1, $2)', [org.orgId, minutes(10)]);
     expect(rows[0].available_credits).toBe('550.000');
   });

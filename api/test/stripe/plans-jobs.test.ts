@@ -5,7 +5,7 @@
 import { useTestDatabase } from '@org-credits/db/testing';
 import { describe, expect, it } from 'vitest';
 import { createOrg, NOW, PLANS } from '../helpers.ts';
-import { addMember, availableAt, paymentState, spend, startPaymentsApi, stripeEvent, WEB_ORIGIN } from './harness.ts';
+import { addMember, availableAt, paymentState, periodKey, spend, startPaymentsApi, stripeEvent, WEB_ORIGIN } from './harness.ts';
 
 const db = await useTestDatabase();
 const api = await startPaymentsApi(db);
@@ -78,7 +78,43 @@ describe('changePlan', () => {
     const sub = await subscriptionOf(org.orgId);
     expect(sub).toMatchObject({ plan_id: PLANS.pro, status: 'active', stripe_subscription_id: subscription.id });
     expect(sub.current_period_start.toISOString()).toBe(NOW.toISOString());
-    expect(await allowanceGrants(org.orgId)).toEqual([{ amount_credits: '500.000', external_ref: 'plan_allowance:2026-11-22' }]);
+    expect(await allowanceGrants(org.orgId)).toEqual([{ amount_credits: '500.000', external_ref: 'plan_allowance:2026-11-22T10:15:00Z' }]);
+  });
+
+  it('grants the whole allowance to a subscription paid on the day the free period began, as on any other day', async () => {
+    const org = await createOrg(db.pool, { plan: 'free' });
+    const midnight = new Date('2026-11-22T00:00:00Z');
+    await db.pool.query(
+      `update public.organization_subscriptions set current_period_start = $2, current_period_end = $3, billing_anchor_at = $2
+       where organization_id = $1`,
+      [org.orgId, midnight, new Date('2026-12-22T00:00:00Z')],
+    );
+    await db.pool.query('select public.grant_period_allowance($1, $2)', [org.orgId, new Date('2026-11-22T00:05:00Z')]);
+    const res = await api.action('changePlan', { planId: PLANS.pro }, org.session);
+    const [call] = api.fake.requestsTo('POST', '/v1/checkout/sessions').filter((r) => r.body.metadata.organization_id === org.orgId);
+    const subscription = api.fake.createSubscription({
+      customer: call!.body.customer,
+      priceId: 'price_pro_v2_monthly',
+      periodStart: NOW,
+      periodEnd: days(30),
+    });
+    await api.webhook(
+      stripeEvent('checkout.session.completed', {
+        id: res.body.checkoutUrl.split('/').pop(),
+        object: 'checkout.session',
+        mode: 'subscription',
+        status: 'complete',
+        payment_status: 'paid',
+        subscription: subscription.id,
+        payment_intent: null,
+        metadata: call!.body.metadata,
+      }),
+    );
+    expect(await allowanceGrants(org.orgId)).toEqual([
+      { amount_credits: '10.000', external_ref: 'plan_allowance:2026-11-22' },
+      { amount_credits: '500.000', external_ref: 'plan_allowance:2026-11-22T10:15:00Z' },
+    ]);
+    expect(await availableAt(db.pool, org.orgId)).toBe('510.000');
   });
 
   it('answers the same subscription Checkout to a second request for the plan, so it cannot be paid for twice', async () => {
@@ -183,8 +219,8 @@ describe('changePlan', () => {
     expect(sub).toMatchObject({ plan_id: PLANS.pro, pending_plan_id: null });
     expect(sub.current_period_start.toISOString()).toBe(periodEnd.toISOString());
     expect(await allowanceGrants(org.orgId)).toEqual([
-      { amount_credits: '2000.000', external_ref: `plan_allowance:${periodStart.toISOString().slice(0, 10)}` },
-      { amount_credits: '500.000', external_ref: `plan_allowance:${periodEnd.toISOString().slice(0, 10)}` },
+      { amount_credits: '2000.000', external_ref: `plan_allowance:${periodKey(periodStart)}` },
+      { amount_credits: '500.000', external_ref: `plan_allowance:${periodKey(periodEnd)}` },
     ]);
   });
 
@@ -201,7 +237,7 @@ describe('changePlan', () => {
     });
     expect((await allowanceGrants(org.orgId)).at(-1)).toEqual({
       amount_credits: '10.000',
-      external_ref: `plan_allowance:${periodEnd.toISOString().slice(0, 10)}`,
+      external_ref: `plan_allowance:${periodKey(periodEnd)}`,
     });
   });
 
@@ -246,8 +282,8 @@ describe('subscription events', () => {
       [org.orgId],
     );
     expect(rows).toEqual([
-      { external_ref: `plan_allowance:${periodStart.toISOString().slice(0, 10)}`, amount_credits: '500.000', remaining_credits: '0.000' },
-      { external_ref: `plan_allowance:${NOW.toISOString().slice(0, 10)}`, amount_credits: '10.000', remaining_credits: '10.000' },
+      { external_ref: `plan_allowance:${periodKey(periodStart)}`, amount_credits: '500.000', remaining_credits: '0.000' },
+      { external_ref: `plan_allowance:${periodKey(NOW)}`, amount_credits: '10.000', remaining_credits: '10.000' },
     ]);
     const clawbacks = (await paymentState(db.pool, org.orgId)).entries.filter((e) => e.entry_type === 'clawback');
     expect(clawbacks.map((e) => e.amount_credits)).toEqual(['-380.000']);
@@ -316,15 +352,15 @@ describe('jobs', () => {
     expect(first.status).toBe(200);
     await api.cron('roll_billing_periods', NOW);
     expect(await allowanceGrants(org.orgId)).toEqual([
-      { amount_credits: '10.000', external_ref: `plan_allowance:${periodStart.toISOString().slice(0, 10)}` },
+      { amount_credits: '10.000', external_ref: `plan_allowance:${periodKey(periodStart)}` },
     ]);
     // Two months later: the period catches up to now, one allowance for the current period.
     await api.cron('roll_billing_periods', days(62));
     const sub = await subscriptionOf(org.orgId);
     expect(sub.current_period_start.toISOString()).toBe(new Date(Date.UTC(2027, 0, 12, 10, 15)).toISOString());
     expect((await allowanceGrants(org.orgId)).map((g) => g.external_ref)).toEqual([
-      `plan_allowance:${periodStart.toISOString().slice(0, 10)}`,
-      'plan_allowance:2027-01-12',
+      `plan_allowance:${periodKey(periodStart)}`,
+      'plan_allowance:2027-01-12T10:15:00Z',
     ]);
   });
 
@@ -349,10 +385,10 @@ describe('jobs', () => {
       [org.orgId],
     );
     expect(rows.map((r) => [r.external_ref, r.expires_at.toISOString()])).toEqual([
-      ['plan_allowance:2027-01-31', at(2, 28).toISOString()],
-      ['plan_allowance:2027-02-28', at(3, 31).toISOString()],
-      ['plan_allowance:2027-03-31', at(4, 30).toISOString()],
-      ['plan_allowance:2027-04-30', at(5, 31).toISOString()],
+      ['plan_allowance:2027-01-31T10:00:00Z', at(2, 28).toISOString()],
+      ['plan_allowance:2027-02-28T10:00:00Z', at(3, 31).toISOString()],
+      ['plan_allowance:2027-03-31T10:00:00Z', at(4, 30).toISOString()],
+      ['plan_allowance:2027-04-30T10:00:00Z', at(5, 31).toISOString()],
     ]);
   });
 
@@ -399,24 +435,29 @@ describe('jobs', () => {
     await spend(db.pool, org.orgId, '260.000');
     await api.cron('usage_notifications');
     await api.cron('usage_notifications');
-    expect(await kinds()).toEqual([{ dedupe_key: 'usage:2026-11-12:50', read: false }]);
+    expect(await kinds()).toEqual([{ dedupe_key: 'usage:2026-11-12T10:15:00Z:50', read: false }]);
     await spend(db.pool, org.orgId, '200.000');
     await api.cron('usage_notifications');
     expect(await kinds()).toEqual([
-      { dedupe_key: 'low_balance:2026-11-12:100.000', read: false },
-      { dedupe_key: 'usage:2026-11-12:50', read: false },
-      { dedupe_key: 'usage:2026-11-12:80', read: false },
+      { dedupe_key: 'low_balance:2026-11-12T10:15:00Z:100.000', read: false },
+      { dedupe_key: 'usage:2026-11-12T10:15:00Z:50', read: false },
+      { dedupe_key: 'usage:2026-11-12T10:15:00Z:80', read: false },
     ]);
     await spend(db.pool, org.orgId, '40.000');
     const res = await api.cron('usage_notifications');
     expect(res.body.notified).toBe(1);
-    expect((await kinds()).map((k) => k.dedupe_key)).toContain('usage:2026-11-12:100');
+    expect((await kinds()).map((k) => k.dedupe_key)).toContain('usage:2026-11-12T10:15:00Z:100');
     expect(
       api.sent
         .filter((n) => n.organization_id === org.orgId)
         .map((n) => n.dedupe_key)
         .sort(),
-    ).toEqual(['low_balance:2026-11-12:100.000', 'usage:2026-11-12:100', 'usage:2026-11-12:50', 'usage:2026-11-12:80']);
+    ).toEqual([
+      'low_balance:2026-11-12T10:15:00Z:100.000',
+      'usage:2026-11-12T10:15:00Z:100',
+      'usage:2026-11-12T10:15:00Z:50',
+      'usage:2026-11-12T10:15:00Z:80',
+    ]);
   });
 
   it('answers 404 to an unknown job', async () => {

@@ -5,7 +5,7 @@
 
 -- Plan allowances for the current period (expire at its end).
 select public.grant_credits(s.organization_id, p.monthly_allowance_credits, 'plan_allowance',
-  'plan_allowance:' || to_char(s.current_period_start at time zone 'UTC', 'YYYY-MM-DD'),
+  public.allowance_ref(s.current_period_start),
   p_expires_at => s.current_period_end, p_priority => 0, p_effective_at => least(s.current_period_start, now()),
   p_description => p.name || ' allowance')
 from public.organization_subscriptions s
