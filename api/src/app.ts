@@ -44,6 +44,8 @@ export interface AppDeps {
 
 /** 401 and nothing runs unless the request carries the shared secret. */
 export function requireSecret(secret: string): RequestHandler {
+  // An empty or short secret would let anyone in (an empty header matches an empty secret).
+  if (secret.length < 16) throw new Error('the shared secret (ACTION_SECRET) must have at least 16 characters');
   const expected = Buffer.from(secret);
   return (req, _res, next) => {
     const given = Buffer.from(req.get(SECRET_HEADER) ?? '');
@@ -70,7 +72,7 @@ export function createApp(deps: AppDeps): express.Express {
     const envelope = actionEnvelope.safeParse(body);
     if (!envelope.success) throw invalidInputFromZod(envelope.error, 'action request');
     const { action, input, session_variables } = envelope.data;
-    const definition = actions[action.name];
+    const definition = Object.hasOwn(actions, action.name) ? actions[action.name] : undefined;
     if (!definition) throw new AppError('NOT_FOUND', `no action named ${action.name}`);
     const session = sessionFrom(session_variables);
     const args = definition.input.safeParse(input);

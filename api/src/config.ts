@@ -1,6 +1,6 @@
 // The service's configuration, read from the environment once at start and checked: every missing
 // or wrong value is named with what it should be. Development has defaults; production
-// (NODE_ENV=production) requires its secrets.
+// (NODE_ENV=production) requires its secrets; the dev sign-in needs NODE_ENV=development (or test).
 import { z } from 'zod';
 
 export interface Config {
@@ -101,6 +101,9 @@ function present(env: NodeJS.ProcessEnv): Record<string, string> {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const given = present(env);
   const production = given.NODE_ENV === 'production';
+  // The dev sign-in (/dev/*: tokens for anyone, every user's email) only where development says so
+  // itself: an api started without NODE_ENV (a deployment that forgot it) signs nothing.
+  const development = given.NODE_ENV === 'development' || given.NODE_ENV === 'test';
   // In production the api signs no tokens (the dev sign-in is off), so it neither needs nor reads
   // Hasura's JWT secret, whatever its form (an RS256 jwk_url from an identity provider, say).
   if (production) delete given.HASURA_GRAPHQL_JWT_SECRET;
@@ -121,6 +124,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (values.STRIPE_WEBHOOK_SECRET === DEV_DEFAULTS.stripeWebhookSecret)
       problems.push('STRIPE_WEBHOOK_SECRET: the development secret is refused in production');
   }
+  // Live money only in production: elsewhere development defaults and the dev sign-in may be on.
+  if (!production && /^(sk|rk)_live_/.test(given.STRIPE_SECRET_KEY ?? ''))
+    problems.push('STRIPE_SECRET_KEY: a live key needs NODE_ENV=production');
   if (problems.length) throw new ConfigError(`the api's configuration is not valid:\n  ${problems.join('\n  ')}`);
   return {
     production,
@@ -129,7 +135,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: values.DATABASE_URL ?? DEV_DEFAULTS.databaseUrl,
     databasePoolSize: values.DATABASE_POOL_SIZE ?? 20,
     actionSecret: values.ACTION_SECRET ?? DEV_DEFAULTS.actionSecret,
-    jwtKey: production ? null : (values.HASURA_GRAPHQL_JWT_SECRET ?? DEV_DEFAULTS.jwtKey),
+    jwtKey: development ? (values.HASURA_GRAPHQL_JWT_SECRET ?? DEV_DEFAULTS.jwtKey) : null,
     graphqlUrl: values.HASURA_GRAPHQL_URL ?? DEV_DEFAULTS.graphqlUrl,
     adminSecret: values.HASURA_GRAPHQL_ADMIN_SECRET ?? null,
     openaiApiKey: values.OPENAI_API_KEY ?? null,

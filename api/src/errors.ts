@@ -33,6 +33,8 @@ export const ERROR_CODES = {
   AI_PROVIDER_ERROR: { status: 400 },
   /** A request body over its route's limit (body parsers' 413); the body is read off and dropped. */
   PAYLOAD_TOO_LARGE: { status: 413 },
+  /** A body in an encoding or charset the route does not read (body parsers' 415). */
+  UNSUPPORTED_MEDIA_TYPE: { status: 415 },
 } as const satisfies Record<string, CodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -85,7 +87,8 @@ export function appErrorFromPg(error: unknown): AppError | undefined {
     // Bad values that Postgres itself rejects (a malformed uuid, a number out of range) are the
     // caller's mistake too.
     const code = (error as { code?: unknown } | null)?.code;
-    if (code === '22P02' || code === '22003') return new AppError('INVALID_INPUT', String((error as Error).message));
+    // 22021: a NUL character in a string (GraphQL strings may carry \u0000; Postgres text cannot).
+    if (code === '22P02' || code === '22003' || code === '22021') return new AppError('INVALID_INPUT', String((error as Error).message));
     return undefined;
   }
   const { detail } = ledgerError;
@@ -134,6 +137,9 @@ export function errorMiddleware(logger: ErrorLogger): ErrorRequestHandler {
           : 'the request body is too large',
       );
     }
+    // An encoding (Content-Encoding) or charset the body parser does not read: the client's mistake.
+    if (!appError && isBodyParserError(error, 415))
+      appError = new AppError('UNSUPPORTED_MEDIA_TYPE', `the request body cannot be read: ${error.message}`);
     if (!appError && isBodyParserError(error, 400))
       appError = new AppError('INVALID_INPUT', `the request body is not valid JSON: ${error.message}`);
     if (appError) {

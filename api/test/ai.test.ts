@@ -2,7 +2,7 @@
 // chat-completions server on 127.0.0.1 (the outer edge: a vendor's API).
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { createAIProvider, createLocalProvider, createOpenAIProvider } from '../src/ai/index.ts';
 import type { CompletionRequest } from '../src/ai/provider.ts';
 import { AppError } from '../src/errors.ts';
@@ -98,12 +98,16 @@ describe('the OpenAI-compatible provider', () => {
     });
   });
 
-  it('turns an error answer into AI_PROVIDER_ERROR with the vendor message', async () => {
-    reply = { status: 429, body: { error: { message: 'Rate limit reached for gpt-4.1-mini' } } };
+  it("turns an error answer into AI_PROVIDER_ERROR with its status; the vendor's message goes to the log only", async () => {
+    reply = { status: 401, body: { error: { message: 'Incorrect API key provided: sk-proj-****wXyZ. You can find your API key at …' } } };
     const ai = createOpenAIProvider({ apiKey: 'sk-test-123', baseUrl: await baseUrl() });
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => undefined);
     const error = await ai.complete(request()).catch((e: unknown) => e);
+    const log = logged.mock.calls.flat().join(' ');
+    logged.mockRestore();
     expect(error).toBeInstanceOf(AppError);
-    expect(error).toMatchObject({ code: 'AI_PROVIDER_ERROR', message: expect.stringContaining('Rate limit reached') });
+    expect(error).toMatchObject({ code: 'AI_PROVIDER_ERROR', message: 'the AI provider answered HTTP 401; nothing was charged' });
+    expect(log).toContain('Incorrect API key provided');
   });
 
   it('refuses an answer without token usage, since the call could not be charged', async () => {

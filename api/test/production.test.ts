@@ -348,3 +348,26 @@ describe('oversized bodies', () => {
     expect(res.status).toBe(401);
   });
 });
+
+describe('bodies the api cannot read', () => {
+  it('a Stripe event in an unknown Content-Encoding answers 415 UNSUPPORTED_MEDIA_TYPE, not a 500, and is not recorded', async () => {
+    const before = await stripeEventCount();
+    const event = signedEvent('product.updated', { id: 'prod_encoded', object: 'product' });
+    const res = await send('/webhooks/stripe', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'bogus', 'stripe-signature': event.signature },
+      body: event.payload,
+    });
+    expect(res.status).toBe(415);
+    expect(res.body.extensions?.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+    expect(await stripeEventCount()).toBe(before);
+  });
+
+  it('an action in a charset other than UTF-8 answers 415 too', async () => {
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    const body = envelope('checkAIAccess', { capability: 'summarization', qualityLevel: 'fast' }, { role: 'service', orgId: org.orgId });
+    const res = await send('/actions', json(body, { 'content-type': 'application/json; charset=latin1' }));
+    expect(res.status).toBe(415);
+    expect(res.body.extensions?.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+  });
+});

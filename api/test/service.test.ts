@@ -7,9 +7,10 @@ import { repoRoot } from '@org-credits/db';
 import { useTestDatabase } from '@org-credits/db/testing';
 import { jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { createApp } from '../src/app.ts';
+import { createApp, requireSecret } from '../src/app.ts';
 import { DEV_DEFAULTS, loadConfig } from '../src/config.ts';
-import { ACTION_SECRET, createOrg, envelope, instantAI, snapshot, startApi } from './helpers.ts';
+import { viaProvider } from '../src/payments/index.ts';
+import { ACTION_SECRET, createOrg, envelope, instantAI, NOW, snapshot, startApi } from './helpers.ts';
 
 const db = await useTestDatabase();
 const api = await startApi(db);
@@ -68,6 +69,45 @@ describe('the Hasura envelope', () => {
     const res = await post('/actions', JSON.stringify(envelope('mintCredits', {}, org.session)));
     expect(res.status).toBe(404);
     expect(res.body.extensions.code).toBe('NOT_FOUND');
+  });
+
+  it.each(['constructor', '__proto__', 'toString', 'hasOwnProperty'])('NOT_FOUND for an action named %s (not a crash)', async (name) => {
+    const org = await createOrg(db.pool);
+    const res = await post('/actions', JSON.stringify(envelope(name, {}, org.session)));
+    expect(res.status).toBe(404);
+    expect(res.body.extensions.code).toBe('NOT_FOUND');
+  });
+
+  it('INVALID_INPUT for a NUL character in a string, and nothing held', async () => {
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    const before = await snapshot(db.pool, org.orgId);
+    for (const input of [
+      { capability: 'summ\u0000', qualityLevel: 'fast' },
+      { capability: 'summarization', qualityLevel: 'fast', idempotencyKey: 'a\u0000b' },
+    ]) {
+      const res = await post('/actions', JSON.stringify(envelope('reserveCredits', input, { role: 'service', orgId: org.orgId })));
+      expect(res.status).toBe(400);
+      expect(res.body.extensions.code).toBe('INVALID_INPUT');
+    }
+    expect(await snapshot(db.pool, org.orgId)).toEqual(before);
+  });
+});
+
+describe("the payment provider's errors", () => {
+  it("keep Stripe's words but not a key's visible part", async () => {
+    const error = await viaProvider(async () => {
+      throw new Error('Stripe could not start a checkout: Invalid API Key provided: sk_live_****1234');
+    }).catch((e: unknown) => e);
+    expect(error).toMatchObject({
+      code: 'PAYMENT_PROVIDER_ERROR',
+      message: 'Stripe could not start a checkout: Invalid API Key provided: [key]',
+    });
+  });
+});
+
+describe('building the app', () => {
+  it('refuses an empty or short shared secret: an empty header would match an empty one', () => {
+    for (const actionSecret of ['', 'short']) expect(() => requireSecret(actionSecret)).toThrow(/at least 16 characters/);
   });
 });
 
@@ -161,7 +201,9 @@ describe('dev sign-in', () => {
   it('signs a Hasura JWT for a member, with the org and user in the Hasura claims', async () => {
     const res = await post('/dev/token', JSON.stringify({ userId: ada, orgId: acme }), {});
     expect(res.status).toBe(200);
-    const { payload, protectedHeader } = await jwtVerify(res.body.token, new TextEncoder().encode(DEV_DEFAULTS.jwtKey));
+    const { payload, protectedHeader } = await jwtVerify(res.body.token, new TextEncoder().encode(DEV_DEFAULTS.jwtKey), {
+      currentDate: NOW, // the api's clock in these tests; the real one may be past the token's expiry
+    });
     expect(protectedHeader.alg).toBe('HS256');
     expect(payload['https://hasura.io/jwt/claims']).toEqual({
       'x-hasura-user-id': ada,
@@ -199,8 +241,30 @@ describe('dev sign-in', () => {
 
 describe('configuration', () => {
   it('has working defaults in development', () => {
-    const config = loadConfig({});
-    expect(config).toMatchObject({ production: false, port: 3001, actionSecret: DEV_DEFAULTS.actionSecret, openaiApiKey: null });
+    const config = loadConfig({ NODE_ENV: 'development' });
+    expect(config).toMatchObject({
+      production: false,
+      port: 3001,
+      actionSecret: DEV_DEFAULTS.actionSecret,
+      openaiApiKey: null,
+      jwtKey: DEV_DEFAULTS.jwtKey,
+    });
+  });
+
+  it('signs no dev tokens unless NODE_ENV says development (or test): a deployment that forgot NODE_ENV does not', () => {
+    const jwt = JSON.stringify({ type: 'HS256', key: 'r'.repeat(40) });
+    expect(loadConfig({ HASURA_GRAPHQL_JWT_SECRET: jwt }).jwtKey).toBeNull();
+    expect(loadConfig({ NODE_ENV: 'staging', HASURA_GRAPHQL_JWT_SECRET: jwt }).jwtKey).toBeNull();
+    expect(loadConfig({ NODE_ENV: 'development', HASURA_GRAPHQL_JWT_SECRET: jwt }).jwtKey).not.toBeNull();
+  });
+
+  it('refuses a live Stripe key outside production', () => {
+    for (const NODE_ENV of [undefined, 'development']) {
+      expect(() => loadConfig({ ...(NODE_ENV ? { NODE_ENV } : {}), STRIPE_SECRET_KEY: 'sk_live_0123456789' })).toThrow(
+        /STRIPE_SECRET_KEY: a live key needs NODE_ENV=production/,
+      );
+    }
+    expect(loadConfig({ NODE_ENV: 'development', STRIPE_SECRET_KEY: 'sk_test_0123456789' }).stripeSecretKey).toBe('sk_test_0123456789');
   });
 
   it('names every secret production lacks', () => {

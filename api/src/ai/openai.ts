@@ -53,7 +53,10 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): AIProvider
         throw new AppError('AI_PROVIDER_ERROR', `the AI provider answered HTTP ${response.status} without JSON`);
       }
       if (!response.ok) {
-        throw new AppError('AI_PROVIDER_ERROR', `the AI provider answered HTTP ${response.status}: ${body.error?.message ?? 'no message'}`);
+        // The provider's own words stay in the log: they can name the account, its quota and part of
+        // the key, which the org's members who see this answer have no business reading.
+        console.error(`[ai] the AI provider answered HTTP ${response.status}: ${body.error?.message ?? 'no message'}`);
+        throw new AppError('AI_PROVIDER_ERROR', `the AI provider answered HTTP ${response.status}; nothing was charged`);
       }
       const text = body.choices?.[0]?.message?.content;
       const inputTokens = body.usage?.prompt_tokens;

@@ -95,6 +95,9 @@ export async function viaProvider<T>(work: () => Promise<T>): Promise<T> {
     return await work();
   } catch (error) {
     if (error instanceof AppError) throw error;
-    throw new AppError('PAYMENT_PROVIDER_ERROR', error instanceof Error ? error.message : String(error));
+    // Stripe's words are kept (a declined card says why), but not a key's visible part
+    // ("Invalid API Key provided: sk_live_****1234").
+    const message = (error instanceof Error ? error.message : String(error)).replace(/\b(sk|rk|pk)_(live|test)_[A-Za-z0-9*]+/g, '[key]');
+    throw new AppError('PAYMENT_PROVIDER_ERROR', message);
   }
 }
