@@ -19,7 +19,7 @@ import { expectedFailures, outOfScopeFolders } from './expected-failures.ts';
 
 export const referenceRoot = join(sharedDir(), 'hasura-reference', 'tests-py');
 const ADMIN_SECRET = 'conformance-admin-secret';
-const JWT_KEY = 'conformance-jwt-key-with-at-least-thirty-two-chars';
+const JWT_KEY = 'conformance-jwt-key-for-hs512-which-needs-at-least-sixty-four-characters';
 
 export type Mode = 'admin-secret' | 'jwt';
 

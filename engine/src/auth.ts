@@ -1,9 +1,10 @@
 // Who is asking: the admin secret, a JWT (HASURA_GRAPHQL_JWT_SECRET), or the unauthorized role.
-// Errors carry Hasura's codes and messages.
+// Errors carry Hasura's codes, statuses and messages (Hasura.Server.Auth, Hasura.Server.Auth.JWT).
 import { createPublicKey, timingSafeEqual } from 'node:crypto';
 import * as jose from 'jose';
-import type { EngineConfig, JwtConfig } from './config.ts';
+import { type ClaimsMapValue, claimsLocation, type EngineConfig, type JwtConfig } from './config.ts';
 import { EngineError } from './errors.ts';
+import { encodeJsonPath, executeJsonPath, isObject, typeMismatch } from './hasura-json.ts';
 
 export interface Session {
   role: string;
@@ -12,6 +13,8 @@ export interface Session {
   variables: Record<string, string>;
   /** The admin secret was given and x-hasura-use-backend-only-permissions is true. */
   backendOnly: boolean;
+  /** When the session's token expires (ms since the epoch, allowed skew included); absent without a token's `exp`. */
+  expiresAt?: number;
 }
 
 type Headers = Record<string, string | string[] | undefined>;
@@ -27,6 +30,7 @@ function secretMatches(given: string, expected: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+/** Hasura's mkSessionVariablesHeaders: every `x-hasura-*` request header (the admin secret aside). */
 function sessionFromHeaders(headers: Headers): Record<string, string> {
   const vars: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
@@ -48,12 +52,62 @@ function parseBool(name: string, value: string | undefined): boolean {
   );
 }
 
+/** The admin secret (or no auth at all): the role of x-hasura-role, `admin` when it is absent or empty. */
 function adminSession(headers: Headers): Session {
   const variables = sessionFromHeaders(headers);
-  const role = variables['x-hasura-role'] ?? 'admin';
+  const role = variables['x-hasura-role'] || 'admin';
   variables['x-hasura-role'] = role;
   const backendOnly = parseBool('x-hasura-use-backend-only-permissions', header(headers, 'x-hasura-use-backend-only-permissions'));
   return { role, isAdmin: role === 'admin', variables, backendOnly };
+}
+
+/**
+ * The unauthorized role, with the request's `x-hasura-*` headers as its session variables, as Hasura
+ * builds it (withoutAuthZ / mkSessionVariablesHeaders): they are the caller's to choose, so that
+ * role's permissions must not trust them.
+ */
+function unauthorizedSession(role: string, headers: Headers): Session {
+  const variables = sessionFromHeaders(headers);
+  variables['x-hasura-role'] = role;
+  return { role, isAdmin: role === 'admin', variables, backendOnly: false };
+}
+
+const invalidJwt = (reason: string) => new EngineError('invalid-jwt', `Could not verify JWT: ${reason}`, '$');
+const invalidClaims = (message: string) => new EngineError('jwt-invalid-claims', message, '$');
+const missingRoleClaim = (claim: string) => new EngineError('jwt-missing-role-claims', `JWT claim does not contain ${claim}`, '$');
+
+/** A role name, as Hasura's RoleName parses it (non-empty text). */
+function parseRole(value: unknown, hint: string): string {
+  if (typeof value !== 'string') throw invalidClaims(`${hint}: ${typeMismatch('String', 'String', value)}`);
+  if (value === '') throw invalidClaims(`${hint}: empty string not allowed`);
+  return value;
+}
+
+function parseRoles(value: unknown, hint: string): string[] {
+  if (!Array.isArray(value)) throw invalidClaims(`${hint}: ${typeMismatch('[]', 'Array', value)}`);
+  return value.map((r) => parseRole(r, hint));
+}
+
+/** The JWT claims that are not Hasura's (jose's "unregistered claims"): where a claims namespace is looked up. */
+const REGISTERED = new Set(['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti']);
+
+/** The token's `iss`, read without verifying it (Hasura's tokenIssuer); undefined when it cannot be read. */
+function unverifiedIssuer(token: string): string | undefined {
+  const body = token.split('.')[1];
+  if (body === undefined) return undefined;
+  try {
+    const claims = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as unknown;
+    return isObject(claims) && typeof claims.iss === 'string' ? claims.iss : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+interface HasuraClaims {
+  allowed: string[];
+  defaultRole: string;
+  /** The other claims, by lower-case session variable name, still as JSON. */
+  others: Record<string, unknown>;
 }
 
 export class Authenticator {
@@ -71,156 +125,174 @@ export class Authenticator {
 
   private async loadKey(jwt: JwtConfig): Promise<jose.CryptoKey | Uint8Array | jose.JWTVerifyGetKey> {
     if (jwt.jwk_url) return jose.createRemoteJWKSet(new URL(jwt.jwk_url));
-    if (!jwt.key) throw new Error('HASURA_GRAPHQL_JWT_SECRET needs "key" or "jwk_url"');
-    if (jwt.type.startsWith('HS')) return new TextEncoder().encode(jwt.key);
-    if (jwt.key.includes('BEGIN CERTIFICATE')) {
-      const pem = createPublicKey(jwt.key).export({ type: 'spki', format: 'pem' }).toString();
-      return jose.importSPKI(pem, jwt.type);
+    const key = jwt.key as string;
+    const type = jwt.type as string;
+    if (type.startsWith('HS')) return new TextEncoder().encode(key);
+    if (key.includes('BEGIN CERTIFICATE')) {
+      const pem = createPublicKey(key).export({ type: 'spki', format: 'pem' }).toString();
+      return jose.importSPKI(pem, type);
     }
-    return jose.importSPKI(jwt.key, jwt.type);
+    return jose.importSPKI(key, type);
   }
 
   /** Resolves the request's session or throws Hasura's error. */
   async authenticate(headers: Headers): Promise<Session> {
     const { adminSecret, jwt, unauthorizedRole } = this.config;
-    const given = header(headers, 'x-hasura-admin-secret') ?? header(headers, 'x-hasura-access-key');
+    // No admin secret: Hasura's no-auth mode, everyone is admin. configFromEnv refuses a JWT secret or an
+    // unauthorized role without an admin secret, as Hasura refuses to start.
     if (!adminSecret) return adminSession(headers);
+    const given = header(headers, 'x-hasura-admin-secret') ?? header(headers, 'x-hasura-access-key');
     if (given !== undefined) {
       if (secretMatches(given, adminSecret)) return adminSession(headers);
-      throw new EngineError('access-denied', 'invalid x-hasura-admin-secret/x-hasura-access-key', '$');
+      throw new EngineError('access-denied', 'invalid x-hasura-admin-secret/x-hasura-access-key', '$', 401);
     }
     if (jwt) {
       const token = this.token(headers, jwt);
-      if (token) return this.fromJwt(token, jwt, headers);
-      if (unauthorizedRole) return this.unauthorized(unauthorizedRole);
+      if (token !== null) return this.fromJwt(token, jwt, headers);
+      if (unauthorizedRole) return unauthorizedSession(unauthorizedRole, headers);
       throw new EngineError('invalid-headers', "Missing 'Authorization' or 'Cookie' header in JWT authentication mode", '$');
     }
-    if (unauthorizedRole) return this.unauthorized(unauthorizedRole);
-    throw new EngineError('access-denied', 'x-hasura-admin-secret/x-hasura-access-key required, but not found', '$');
+    if (unauthorizedRole) return unauthorizedSession(unauthorizedRole, headers);
+    throw new EngineError('access-denied', 'x-hasura-admin-secret/x-hasura-access-key required, but not found', '$', 401);
   }
 
-  private unauthorized(role: string): Session {
-    return { role, isAdmin: false, variables: { 'x-hasura-role': role }, backendOnly: false };
-  }
-
+  /** The token where the configuration says it is; null when the request carries none. */
   private token(headers: Headers, jwt: JwtConfig): string | null {
-    if (jwt.header?.type === 'Cookie') {
+    const location = jwt.header;
+    if (location.type === 'Cookie') {
       const cookie = header(headers, 'cookie') ?? '';
       for (const part of cookie.split(';')) {
         const [k, ...v] = part.trim().split('=');
-        if (k === jwt.header.name) return decodeURIComponent(v.join('='));
+        if (k === location.name) return decodeURIComponent(v.join('='));
       }
       return null;
     }
-    if (jwt.header?.type === 'CustomHeader' && jwt.header.name) return header(headers, jwt.header.name.toLowerCase()) ?? null;
+    if (location.type === 'CustomHeader') return header(headers, location.name.toLowerCase()) ?? null;
     const auth = header(headers, 'authorization');
-    if (!auth) return null;
-    const match = /^Bearer\s+(.+)$/i.exec(auth);
-    if (!match) throw new EngineError('invalid-headers', 'Malformed Authorization header', '$');
-    return match[1] as string;
+    if (auth === undefined) return null;
+    // Exactly `Bearer <token>`: two words, `Bearer` as written (Hasura splits on white space).
+    const words = auth.split(/[ \t\n\v\f\r\u00a0]+/).filter(Boolean);
+    if (words.length !== 2 || words[0] !== 'Bearer') throw new EngineError('invalid-headers', 'Malformed Authorization header', '$');
+    return words[1] as string;
   }
 
   /** Verified tokens, so that a client's repeated requests verify the signature once (until `exp`). */
   private verified = new Map<string, { payload: jose.JWTPayload; until: number }>();
 
+  /**
+   * Verifies the signature and the time claims, then, as Hasura's jose does, `iss` and `aud` only when
+   * the token has them.
+   */
   private async verify(token: string, jwt: JwtConfig): Promise<jose.JWTPayload> {
     const now = Date.now();
     const hit = this.verified.get(token);
     if (hit && hit.until > now) return hit.payload;
     const key = (await this.jwtKey) as Parameters<typeof jose.jwtVerify>[1];
-    const options: jose.JWTVerifyOptions = { clockTolerance: jwt.allowed_skew ?? 0 };
-    if (jwt.audience) options.audience = jwt.audience;
-    if (jwt.issuer) options.issuer = jwt.issuer;
-    const payload = (await jose.jwtVerify(token, key as Uint8Array, options)).payload;
+    const skew = jwt.allowed_skew ?? 0;
+    let payload: jose.JWTPayload;
+    try {
+      payload = (await jose.jwtVerify(token, key as Uint8Array, { clockTolerance: skew })).payload;
+    } catch (error) {
+      const e = error as { code?: string; claim?: string };
+      if (e.code === 'ERR_JWT_EXPIRED') throw invalidJwt('JWTExpired');
+      if (e.code === 'ERR_JWT_CLAIM_VALIDATION_FAILED' && e.claim === 'nbf') throw invalidJwt('JWTNotYetValid');
+      if (e.code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') throw invalidJwt('JWSError JWSInvalidSignature');
+      throw invalidJwt(`JWSError (CompactDecodeError Invalid number of parts: ${(error as Error).message})`);
+    }
+    if (typeof payload.iat === 'number' && payload.iat * 1000 > now + skew * 1000) throw invalidJwt('JWTIssuedAtFuture');
+    if (jwt.issuer !== undefined && typeof payload.iss === 'string' && payload.iss !== jwt.issuer) throw invalidJwt('JWTNotInIssuer');
+    if (jwt.audience && payload.aud !== undefined) {
+      const audiences = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
+      if (!audiences.some((a) => jwt.audience?.includes(a))) throw invalidJwt('JWTNotInAudience');
+    }
     // Tokens without exp are verified every time; cached ones expire with the token (at most 5 minutes).
     if (typeof payload.exp === 'number') {
       if (this.verified.size >= 10_000) this.verified.clear();
-      this.verified.set(token, { payload, until: Math.min(payload.exp * 1000 + (jwt.allowed_skew ?? 0) * 1000, now + 300_000) });
+      this.verified.set(token, { payload, until: Math.min(payload.exp * 1000 + skew * 1000, now + 300_000) });
     }
     return payload;
   }
 
   private async fromJwt(token: string, jwt: JwtConfig, headers: Headers): Promise<Session> {
-    let payload: jose.JWTPayload;
-    try {
-      payload = await this.verify(token, jwt);
-    } catch (error) {
-      const e = error as { code?: string };
-      if (e.code === 'ERR_JWT_EXPIRED') throw new EngineError('invalid-jwt', 'Could not verify JWT: JWTExpired', '$');
-      if (e.code === 'ERR_JWT_CLAIM_VALIDATION_FAILED') throw new EngineError('invalid-jwt', 'Could not verify JWT: JWTNotInAudience', '$');
-      if (e.code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED')
-        throw new EngineError('invalid-jwt', 'Could not verify JWT: JWSError JWSInvalidSignature', '$');
-      throw new EngineError(
-        'invalid-jwt',
-        `Could not verify JWT: JWSError (CompactDecodeError Invalid number of parts: ${(error as Error).message})`,
-        '$',
+    // A configured issuer is matched against the token's before anything is verified.
+    if (jwt.issuer !== undefined) {
+      const issuer = unverifiedIssuer(token);
+      if (issuer !== undefined && issuer !== jwt.issuer) throw invalidJwt('JWTNotInIssuer');
+    }
+    const payload = await this.verify(token, jwt);
+    const { allowed, defaultRole, others } = this.claims(payload, jwt);
+    // x-hasura-role picks one of the allowed roles; absent or empty, the default role.
+    const requested = header(headers, 'x-hasura-role') || defaultRole;
+    if (!allowed.includes(requested)) throw new EngineError('access-denied', 'Your requested role is not in allowed roles', '$');
+    // Every other claim is a session variable, as text: Hasura refuses any other JSON value.
+    const variables: Record<string, string> = {};
+    for (const [name, value] of Object.entries(others)) {
+      if (typeof value !== 'string') throw invalidClaims(`x-hasura-* claims: ${typeMismatch('Text', 'String', value)}`);
+      if (name !== 'x-hasura-admin-secret' && name !== 'x-hasura-access-key') variables[name] = value;
+    }
+    variables['x-hasura-role'] = requested;
+    return {
+      role: requested,
+      isAdmin: requested === 'admin',
+      variables,
+      backendOnly: false,
+      ...(typeof payload.exp === 'number' ? { expiresAt: (payload.exp + (jwt.allowed_skew ?? 0)) * 1000 } : {}),
+    };
+  }
+
+  /** The allowed roles, the default role and the other claims, from the namespace or the claims_map. */
+  private claims(payload: jose.JWTPayload, jwt: JwtConfig): HasuraClaims {
+    const c = jwt.claims;
+    if (c.kind === 'map') {
+      // Hasura's parseClaimsMap: a path that finds nothing takes its default, else the token is refused.
+      const lookup = <T>(spec: ClaimsMapValue<T>): unknown => {
+        if ('value' in spec) return spec.value;
+        const found = executeJsonPath(spec.path, payload);
+        return found === undefined ? spec.default : found;
+      };
+      const allowedRaw = lookup(c.allowedRoles);
+      if (allowedRaw === undefined) throw missingRoleClaim('x-hasura-allowed-roles');
+      const allowed = parseRoles(allowedRaw, 'invalid x-hasura-allowed-roles; should be a list of roles');
+      const defaultRaw = lookup(c.defaultRole);
+      if (defaultRaw === undefined) throw missingRoleClaim('x-hasura-default-role');
+      const defaultRole = parseRole(defaultRaw, 'invalid x-hasura-default-role; should be a role');
+      const others: Record<string, unknown> = {};
+      for (const [name, spec] of Object.entries(c.custom)) {
+        const value = lookup(spec);
+        if (value === undefined) throw invalidClaims(`JWT claim from claims_map, ${name} not found`);
+        others[name] = value;
+      }
+      return { allowed, defaultRole, others };
+    }
+    const unregistered = Object.fromEntries(Object.entries(payload).filter(([k]) => !REGISTERED.has(k)));
+    let raw = c.path
+      ? executeJsonPath(c.path, unregistered)
+      : Object.hasOwn(unregistered, c.namespace as string)
+        ? unregistered[c.namespace as string]
+        : undefined;
+    if (raw === undefined) {
+      throw invalidClaims(
+        c.path ? `claims not found at claims_namespace_path: '${encodeJsonPath(c.path)}'` : `claims key: '${c.namespace}' not found`,
       );
     }
-    const claims = this.claims(payload, jwt);
-    const allowed = claims['x-hasura-allowed-roles'];
-    const defaultRole = claims['x-hasura-default-role'];
-    if (allowed === undefined) throw new EngineError('jwt-missing-role-claims', 'JWT claim does not contain x-hasura-allowed-roles', '$');
-    if (defaultRole === undefined)
-      throw new EngineError('jwt-missing-role-claims', 'JWT claim does not contain x-hasura-default-role', '$');
-    if (!Array.isArray(allowed) || !allowed.every((r) => typeof r === 'string')) {
-      throw new EngineError('jwt-invalid-claims', 'invalid x-hasura-allowed-roles; should be a list of roles', '$');
-    }
-    if (typeof defaultRole !== 'string')
-      throw new EngineError('jwt-invalid-claims', 'invalid x-hasura-default-role; should be a role', '$');
-    const requested = header(headers, 'x-hasura-role') ?? defaultRole;
-    if (!allowed.includes(requested)) throw new EngineError('access-denied', 'Your current role is not in allowed roles', '$');
-    const variables: Record<string, string> = {};
-    for (const [k, v] of Object.entries(claims)) {
-      const lower = k.toLowerCase();
-      if (!lower.startsWith('x-hasura-') || lower === 'x-hasura-allowed-roles' || lower === 'x-hasura-default-role') continue;
-      variables[lower] =
-        typeof v === 'string' ? v : Array.isArray(v) ? `{${v.map((x) => JSON.stringify(String(x))).join(',')}}` : JSON.stringify(v);
-    }
-    // Client headers other than the role never override the token's claims.
-    variables['x-hasura-role'] = requested;
-    return { role: requested, isAdmin: requested === 'admin', variables, backendOnly: false };
-  }
-
-  private claims(payload: jose.JWTPayload, jwt: JwtConfig): Record<string, unknown> {
-    if (jwt.claims_map) {
-      const out: Record<string, unknown> = {};
-      for (const [k, spec] of Object.entries(jwt.claims_map)) {
-        if (typeof spec === 'object' && spec !== null && 'path' in spec) {
-          const value = jsonPath(payload, (spec as { path: string }).path);
-          out[k.toLowerCase()] = value ?? (spec as { default?: unknown }).default;
-        } else out[k.toLowerCase()] = spec;
-      }
-      return out;
-    }
-    let raw: unknown;
-    if (jwt.claims_namespace_path) raw = jsonPath(payload, jwt.claims_namespace_path);
-    else raw = payload[jwt.claims_namespace ?? 'https://hasura.io/jwt/claims'];
-    const ns = jwt.claims_namespace_path ?? jwt.claims_namespace ?? 'https://hasura.io/jwt/claims';
-    if (raw === undefined) throw new EngineError('jwt-invalid-claims', `claims key: '${ns}' not found`, '$');
-    if (jwt.claims_format === 'stringified_json') {
-      if (typeof raw !== 'string') throw new EngineError('jwt-invalid-claims', `claims key: '${ns}' is not a string`, '$');
+    if (c.format === 'stringified_json') {
+      if (typeof raw !== 'string') throw invalidClaims('expecting a string when claims_format is stringified_json');
+      const text = raw;
       try {
-        raw = JSON.parse(raw);
+        raw = JSON.parse(text);
       } catch {
-        throw new EngineError('jwt-invalid-claims', `Could not parse the claims in '${ns}'`, '$');
+        raw = undefined;
       }
-    }
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-      throw new EngineError('jwt-invalid-claims', `claims key: '${ns}' should be an object`, '$');
-    }
-    return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k.toLowerCase(), v]));
+      if (!isObject(raw)) throw invalidClaims(`expecting stringified json at: '${claimsLocation(c)}', but found: ${text}`);
+    } else if (!isObject(raw)) throw invalidClaims('expecting a json object when claims_format is json');
+    // Only the x-hasura-* claims, by lower-case name.
+    const claims: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(raw)) if (k.toLowerCase().startsWith('x-hasura-')) claims[k.toLowerCase()] = v;
+    const { 'x-hasura-allowed-roles': allowedRaw, 'x-hasura-default-role': defaultRaw, ...others } = claims;
+    if (allowedRaw === undefined) throw missingRoleClaim('x-hasura-allowed-roles');
+    const allowed = parseRoles(allowedRaw, 'invalid x-hasura-allowed-roles; should be a list of roles');
+    if (defaultRaw === undefined) throw missingRoleClaim('x-hasura-default-role');
+    const defaultRole = parseRole(defaultRaw, 'invalid x-hasura-default-role; should be a single role name');
+    return { allowed, defaultRole, others };
   }
-}
-
-/** `$.a.b` / `$.a['b.c']` paths as Hasura's claims_namespace_path and claims_map use them. */
-export function jsonPath(value: unknown, path: string): unknown {
-  const parts: string[] = [];
-  const re = /\.([A-Za-z0-9_$-]+)|\[['"]([^'"]+)['"]\]|\[(\d+)\]/g;
-  for (const m of path.replace(/^\$/, '').matchAll(re)) parts.push((m[1] ?? m[2] ?? m[3]) as string);
-  let cur: unknown = value;
-  for (const p of parts) {
-    if (cur === null || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<string, unknown>)[p];
-  }
-  return cur;
 }

@@ -2,8 +2,9 @@
 // `pnpm --filter ./engine start`: serve on HASURA_GRAPHQL_SERVER_PORT, configured like Hasura.
 import { configFromEnv, createEngine } from './index.ts';
 
-const config = configFromEnv();
 try {
+  // A configuration Hasura refuses to start with is refused here too, with Hasura's message.
+  const config = configFromEnv();
   const engine = await createEngine(config);
   await engine.listen(config.port, '0.0.0.0');
   const stop = async () => {

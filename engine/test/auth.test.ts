@@ -61,7 +61,7 @@ describe('JWT mode', () => {
     expect(body).toEqual({ data: { orgs: [{ name: 'Acme' }] } });
     const denied = await gql(hs, '{ orgs { name } }', { headers: { ...bearer(token), 'x-hasura-role': 'admin' } });
     expect(denied.body.errors).toEqual([
-      { message: 'Your current role is not in allowed roles', extensions: { code: 'access-denied', path: '$' } },
+      { message: 'Your requested role is not in allowed roles', extensions: { code: 'access-denied', path: '$' } },
     ]);
   });
 

@@ -158,12 +158,9 @@ describe('graphql-transport-ws (the graphql-ws client, as Apollo GraphQLWsLink u
 });
 
 describe('graphql-ws (subscriptions-transport-ws, the older protocol)', () => {
-  it('reads auth from top-level connection_init keys, streams data, stops on stop', async () => {
+  it('reads auth from connection_init payload.headers, streams data, stops on stop', async () => {
     const c = await connect(`${engine.url}/v1/graphql`, 'graphql-ws');
-    c.send({
-      type: 'connection_init',
-      payload: { 'x-hasura-admin-secret': ADMIN_SECRET, 'x-hasura-role': 'member', 'x-hasura-user-id': USER_B },
-    });
+    c.send({ type: 'connection_init', payload: memberB });
     await c.next((m) => m.type === 'connection_ack');
     await c.next((m) => m.type === 'ka');
     c.send({ type: 'start', id: 'b', payload: { query: ENTRIES } });

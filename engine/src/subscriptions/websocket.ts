@@ -9,7 +9,6 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Kind, parse } from 'graphql';
-import * as jose from 'jose';
 import { WebSocket, WebSocketServer } from 'ws';
 import { stringifyExact } from '../actions/json.ts';
 import type { Session } from '../auth.ts';
@@ -49,28 +48,6 @@ export function subscriptionOptionsFromEnv(env: NodeJS.ProcessEnv): Subscription
 
 const PATHS = new Set(['/v1/graphql', '/v1alpha1/graphql']);
 const DROPPED = new Set(['sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'upgrade', 'connection']);
-
-/** The expiry (ms since epoch) of the JWT the session was made from, if any. */
-function tokenExpiry(core: EngineCore, headers: Record<string, string>): number | null {
-  const jwt = core.config.jwt;
-  if (!jwt || !core.config.adminSecret) return null;
-  if (headers['x-hasura-admin-secret'] !== undefined || headers['x-hasura-access-key'] !== undefined) return null;
-  let token: string | undefined;
-  if (jwt.header?.type === 'Cookie') {
-    for (const part of (headers.cookie ?? '').split(';')) {
-      const [k, ...v] = part.trim().split('=');
-      if (k === jwt.header.name) token = decodeURIComponent(v.join('='));
-    }
-  } else if (jwt.header?.type === 'CustomHeader' && jwt.header.name) token = headers[jwt.header.name.toLowerCase()];
-  else token = /^Bearer\s+(.+)$/i.exec(headers.authorization ?? '')?.[1];
-  if (!token) return null;
-  try {
-    const exp = jose.decodeJwt(token).exp;
-    return typeof exp === 'number' ? (exp + (jwt.allowed_skew ?? 0)) * 1000 : null;
-  } catch {
-    return null;
-  }
-}
 
 /** The longest delay setTimeout keeps (2^31-1 ms); a longer one fires after 1 ms. */
 export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
@@ -220,11 +197,11 @@ class Connection {
     if (this.initialised || this.initError !== null) {
       if (transport) return this.close(4429, 'Too many initialisation requests');
     }
+    // Hasura reads only `payload.headers` (its ConnParams); other keys of the payload are not headers.
     const given: Record<string, string> = {};
-    if (payload && typeof payload === 'object') {
-      const p = payload as Record<string, unknown>;
-      const source = p.headers && typeof p.headers === 'object' ? (p.headers as Record<string, unknown>) : p;
-      for (const [k, v] of Object.entries(source)) if (typeof v === 'string') given[k.toLowerCase()] = v;
+    const params = payload && typeof payload === 'object' ? (payload as { headers?: unknown }).headers : undefined;
+    if (params && typeof params === 'object') {
+      for (const [k, v] of Object.entries(params)) if (typeof v === 'string') given[k.toLowerCase()] = v;
     }
     const headers = { ...this.requestHeaders, ...given };
     this.headers = headers;
@@ -243,8 +220,8 @@ class Connection {
     this.initError = null;
     this.send('{"type":"connection_ack"}');
     this.log('connection_ack');
-    const expiry = tokenExpiry(this.service.core, headers);
-    if (expiry !== null) {
+    const expiry = this.session.expiresAt;
+    if (expiry !== undefined) {
       // Hasura closes a JWT-authenticated connection when the token expires.
       this.expireAt(expiry);
     }
