@@ -20,6 +20,7 @@ import type { CompileOptions, Plan, RequestContext } from './graphql/compile.ts'
 import { checkOperationVariables, compileOperation, resolveVariables, selectOperation } from './graphql/plan.ts';
 import { buildRoleSchema } from './graphql/schema.ts';
 import { parseRequestBody } from './graphql/values.ts';
+import { encodeJsonPath, isObject, type JsonPath, typeMismatch } from './hasura-json.ts';
 import { type MetadataContext, type MetadataOperation, runOperation } from './metadata/api.ts';
 import { loadMetadataDir, unsupportedParts } from './metadata/load.ts';
 import { bootstrap, readMetadata, writeMetadata } from './metadata/store.ts';
@@ -70,6 +71,35 @@ export interface HttpAnswer {
   role?: string;
   /** The error was raised while the operation ran, not before (see duringExecution). */
   executionError?: boolean;
+  /** Hasura answered it from an error (its logErrorAndResp), which carries no x-request-id header. */
+  failed?: boolean;
+}
+
+const GQL_REQ = 'Hasura.GraphQL.Transport.HTTP.Protocol.GQLReq(GQLReq)';
+const GRAPHQL_NAME = /^[_A-Za-z][_0-9A-Za-z]*$/;
+
+/**
+ * One request of a /v1/graphql body, checked as Hasura's `FromJSON GQLReq` (a generic aeson parser)
+ * checks it: an object whose fields are read in order (operationName, query, variables), with aeson's
+ * messages and `parse-failed`. A batch fails as a whole on its first bad item (path `$[i]`).
+ */
+function checkGraphqlRequest(item: unknown, at: JsonPath): GraphqlRequest {
+  const fail = (path: JsonPath, message: string) => new EngineError('parse-failed', message, encodeJsonPath(path));
+  if (!isObject(item)) throw fail(at, typeMismatch(GQL_REQ, 'Object', item));
+  const name = item.operationName;
+  if (name !== undefined && name !== null) {
+    if (typeof name !== 'string') throw fail([...at, 'operationName'], typeMismatch('Name', 'String', name));
+    if (!GRAPHQL_NAME.test(name)) throw fail([...at, 'operationName'], `${name} is not valid GraphQL name`);
+  }
+  if (!Object.hasOwn(item, 'query')) throw fail(at, `parsing ${GQL_REQ} failed, key "query" not found`);
+  if (typeof item.query !== 'string') throw fail([...at, 'query'], typeMismatch('Text', 'String', item.query));
+  const variables = item.variables;
+  if (variables !== undefined && variables !== null) {
+    if (!isObject(variables)) throw fail([...at, 'variables'], typeMismatch('HashMap', 'Object', variables));
+    for (const key of Object.keys(variables))
+      if (!GRAPHQL_NAME.test(key)) throw fail([...at, 'variables', key], `${key} is not valid GraphQL name`);
+  }
+  return item as GraphqlRequest;
 }
 
 const PLAN_CACHE_MAX = 2000;
@@ -200,13 +230,19 @@ export class EngineCore {
     } catch {
       return this.graphqlError(new EngineError('invalid-json', 'invalid json'), legacy, false);
     }
+    let requests: GraphqlRequest[] | GraphqlRequest;
+    try {
+      requests = Array.isArray(parsed) ? parsed.map((item, i) => checkGraphqlRequest(item, [i])) : checkGraphqlRequest(parsed, []);
+    } catch (error) {
+      return { ...this.graphqlError(error, legacy, false), role: session.role };
+    }
     const internal = this.config.devMode || (session.isAdmin && this.config.adminInternalErrors);
-    if (Array.isArray(parsed)) {
+    if (Array.isArray(requests)) {
       const answers: string[] = [];
-      for (const item of parsed) answers.push((await this.one(session, item as GraphqlRequest, legacy, internal, headers)).body);
+      for (const item of requests) answers.push((await this.one(session, item, legacy, internal, headers)).body);
       return { status: 200, body: `[${answers.join(',')}]`, role: session.role };
     }
-    return { ...(await this.one(session, parsed as GraphqlRequest, legacy, internal, headers)), role: session.role };
+    return { ...(await this.one(session, requests, legacy, internal, headers)), role: session.role };
   }
 
   /** One GraphQL request of an already resolved session: queries and mutations over WebSocket. */
@@ -221,8 +257,13 @@ export class EngineCore {
     if (!(error instanceof EngineError))
       this.log({ level: 'error', message: 'unexpected error', error: String((error as Error).stack ?? error) });
     const executionError = isExecutionError(error);
-    if (error instanceof ActionHandlerError) return { status: 200, body: `{"errors":[${error.toJson()}]}`, executionError };
-    return { status: legacy ? e.status : 200, body: JSON.stringify({ errors: [toGraphqlError(e, internal)] }), executionError };
+    if (error instanceof ActionHandlerError) return { status: 200, body: `{"errors":[${error.toJson()}]}`, executionError, failed: true };
+    return {
+      status: legacy ? e.status : 200,
+      body: JSON.stringify({ errors: [toGraphqlError(e, internal)] }),
+      executionError,
+      failed: true,
+    };
   }
 
   private async one(

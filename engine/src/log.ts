@@ -7,8 +7,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { EngineCore, HttpAnswer } from './engine.ts';
 
-let nextRequestId = 1;
-
 export function enabledLogTypes(env: NodeJS.ProcessEnv): Set<string> {
   const raw = env.HASURA_GRAPHQL_ENABLED_LOG_TYPES ?? 'startup, http-log, webhook-log, websocket-log';
   return new Set(
@@ -41,12 +39,14 @@ export interface RequestLogInput {
   body: string;
   answer: HttpAnswer;
   startedAt: number;
+  /** The request's x-request-id, or the one the engine made up for it. */
+  requestId: string;
 }
 
 /** Logs one request as Hasura's `http-log`, with the role the request ran as (none when it was refused). */
 export function logRequest(core: EngineCore, types: Set<string>, input: RequestLogInput): void {
   if (!types.has('http-log')) return;
-  const { req, path, body, answer, startedAt } = input;
+  const { req, path, body, answer, startedAt, requestId } = input;
   const role = answer.role ?? null;
   const graphql = path === '/v1/graphql' || path === '/v1alpha1/graphql';
   const codes = answer.status >= 400 || answer.body.startsWith('{"errors"') || answer.body.startsWith('[') ? errorCodes(answer.body) : [];
@@ -56,7 +56,7 @@ export function logRequest(core: EngineCore, types: Set<string>, input: RequestL
     level: answer.status >= 500 ? 'error' : codes.length ? 'warn' : 'info',
     type: 'http-log',
     detail: {
-      request_id: `r-${nextRequestId++}`,
+      request_id: requestId,
       operation: {
         user_vars: role ? { 'x-hasura-role': role } : null,
         query: graphql ? { operationName: name } : metadataType ? { type: metadataType } : null,

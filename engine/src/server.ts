@@ -1,13 +1,16 @@
 // HTTP with node:http (the request path is benchmarked: no framework).
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Session } from './auth.ts';
 import type { EngineCore, HttpAnswer } from './engine.ts';
 import { EngineError } from './errors.ts';
 import { enabledLogTypes, healthz, logRequest } from './log.ts';
 import type { MetadataOperation } from './metadata/api.ts';
 import { SubscriptionService, subscriptionOptionsFromEnv } from './subscriptions/websocket.ts';
 
-const VERSION = 'v2.48.0-org-credits-engine';
+/** The Hasura version whose API the engine serves (production runs it: docker-compose.yml). */
+const VERSION = 'v2.48.1';
 
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -52,21 +55,69 @@ function cors(core: EngineCore, req: IncomingMessage, res: ServerResponse): bool
   return false;
 }
 
+/** An authentication or authorisation error in the metadata API's shape (Hasura's encodeQErr), with its status. */
+function metadataError(error: unknown): HttpAnswer {
+  if (!(error instanceof EngineError)) throw error;
+  return { status: error.status, body: JSON.stringify({ path: error.path, error: error.message, code: error.code }), failed: true };
+}
+
+/**
+ * /v1/metadata, /v2/query, /v1/query, as Hasura's handlers (mkSpockAction with AHPost): the caller is
+ * authenticated (a bad or missing admin secret is a 401), the body is parsed, and only then must the
+ * role be admin (`$.args`, 400).
+ */
 async function metadataEndpoint(core: EngineCore, req: IncomingMessage, body: string): Promise<HttpAnswer> {
+  let session: Session;
   try {
-    const session = await core.auth.authenticate(req.headers);
-    if (!session.isAdmin) throw new EngineError('access-denied', 'restricted access : admin only');
+    session = await core.auth.authenticate(req.headers);
   } catch (error) {
-    const e = error as EngineError;
-    return { status: 400, body: JSON.stringify({ path: e.path ?? '$', error: e.message, code: e.code ?? 'access-denied' }) };
+    return metadataError(error);
   }
   let op: MetadataOperation;
   try {
     op = JSON.parse(body) as MetadataOperation;
   } catch {
-    return { status: 400, body: JSON.stringify({ path: '$', error: 'invalid json', code: 'invalid-json' }) };
+    return {
+      status: 400,
+      body: JSON.stringify({ path: '$', error: 'invalid json', code: 'invalid-json' }),
+      failed: true,
+      role: session.role,
+    };
   }
+  if (!session.isAdmin)
+    return { ...metadataError(new EngineError('access-denied', 'restricted access : admin only', '$.args')), role: session.role };
   return { ...(await core.metadataRequest(op)), role: 'admin' };
+}
+
+/**
+ * Endpoints Hasura serves and this engine does not: authenticated as Hasura would (admin only where
+ * Hasura's handler is), then refused with `not-supported`, in the endpoint's error shape.
+ */
+const UNSUPPORTED: Record<string, { method: string; what: string; graphql?: boolean; adminOnly?: boolean }> = {
+  '/v1beta1/relay': { method: 'POST', what: 'the Relay API (/v1beta1/relay)', graphql: true },
+  '/v1/graphql/explain': { method: 'POST', what: 'explaining queries (/v1/graphql/explain)', adminOnly: true },
+  '/v1alpha1/graphql/explain': { method: 'POST', what: 'explaining queries (/v1alpha1/graphql/explain)', adminOnly: true },
+  '/v1alpha1/config': { method: 'GET', what: 'the server configuration API (/v1alpha1/config)', adminOnly: true },
+  '/v1alpha1/pg_dump': { method: 'POST', what: 'pg_dump (/v1alpha1/pg_dump)', adminOnly: true },
+};
+
+async function unsupportedEndpoint(core: EngineCore, req: IncomingMessage, route: (typeof UNSUPPORTED)[string]): Promise<HttpAnswer> {
+  const graphqlShape = (e: EngineError): HttpAnswer => ({
+    status: 200,
+    body: JSON.stringify({ errors: [{ message: e.message, extensions: { path: e.path, code: e.code } }] }),
+    failed: true,
+  });
+  let session: Session;
+  try {
+    session = await core.auth.authenticate(req.headers);
+  } catch (error) {
+    if (route.graphql && error instanceof EngineError) return graphqlShape(error);
+    return metadataError(error);
+  }
+  if (route.adminOnly && !session.isAdmin)
+    return { ...metadataError(new EngineError('access-denied', 'You have to be an admin to access this endpoint')), role: session.role };
+  const error = new EngineError('not-supported', `${route.what} is not supported by this engine`);
+  return { ...(route.graphql ? graphqlShape(error) : metadataError(error)), role: session.role };
 }
 
 export function createHttpServer(core: EngineCore): Server {
@@ -77,11 +128,21 @@ export function createHttpServer(core: EngineCore): Server {
     const startedAt = performance.now();
     const handle = async () => {
       if (cors(core, req, res)) return;
-      if (req.method === 'GET' && path === '/healthz') {
+      // `/hasura/healthz` is Hasura's alternative path to the same check.
+      if (req.method === 'GET' && (path === '/healthz' || path === '/hasura/healthz')) {
         const verbose = /[?&]verbose=(true|1)\b/.test(url);
         return send(res, await healthz(core, verbose), verbose ? undefined : 'text/plain; charset=utf-8');
       }
-      if (req.method === 'GET' && path === '/v1/version') return send(res, { status: 200, body: JSON.stringify({ version: VERSION }) });
+      if (req.method === 'GET' && path === '/v1/version')
+        return send(res, { status: 200, body: JSON.stringify({ version: VERSION, server_type: 'ce' }) });
+      // Hasura answers with the client's x-request-id, or a new one (on answers that are not errors).
+      const given = req.headers['x-request-id'];
+      const requestId = (Array.isArray(given) ? given[0] : given) ?? randomUUID();
+      const unsupported = UNSUPPORTED[path];
+      if (unsupported && req.method === unsupported.method) {
+        await readBody(req);
+        return send(res, await unsupportedEndpoint(core, req, unsupported));
+      }
       if (req.method !== 'POST')
         return send(res, { status: 404, body: JSON.stringify({ path: '$', error: 'resource does not exist', code: 'not-found' }) });
       const body = await readBody(req);
@@ -101,9 +162,10 @@ export function createHttpServer(core: EngineCore): Server {
         default:
           answer = { status: 404, body: JSON.stringify({ path: '$', error: 'resource does not exist', code: 'not-found' }) };
       }
+      if (!answer.failed && answer.status < 400) answer = { ...answer, headers: { ...answer.headers, 'x-request-id': [requestId] } };
       send(res, answer);
       // One structured log entry per request, after the answer is on its way.
-      logRequest(core, logTypes, { req, path, body, answer, startedAt });
+      logRequest(core, logTypes, { req, path, body, answer, startedAt, requestId });
     };
     handle().catch((error: unknown) => {
       core.log({ level: 'error', message: 'request failed', error: String((error as Error)?.stack ?? error) });
