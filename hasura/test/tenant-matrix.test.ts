@@ -71,6 +71,9 @@ const IDENTITIES: Identity[] = [
     own: null,
   },
   {
+    // Without a token the request is the unauthorized role, and its session variables are these very
+    // headers (as Hasura builds that session): x-hasura-role must not lift it out of `anonymous`, and
+    // anonymous's permissions must not use the rest (unauthorized-role.test.ts checks the metadata).
     name: 'no token, session headers sent',
     role: 'anonymous',
     headers: { 'x-hasura-role': 'user', 'x-hasura-user-id': USERS.graceOwnerB, 'x-hasura-org-id': ORG_B },
