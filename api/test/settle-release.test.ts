@@ -81,6 +81,33 @@ describe('settleCredits', () => {
     expect(res.body).toMatchObject({ chargedCredits: '0.500', capped: true, availableCredits: '0.000' });
   });
 
+  it('charges beyond the hold only as far as the spend limits leave room, and says it was capped', async () => {
+    const org = await createOrg(db.pool, { credits: '5000.000' });
+    await db.pool.query(
+      'insert into public.spend_limits (organization_id, per_call_limit_credits, daily_limit_credits) values ($1, 1, 1)',
+      [org.orgId],
+    );
+    const r = await hold(org, { capability: 'summarization', qualityLevel: 'enhanced' });
+    expect(r.amountCredits).toBe('0.725');
+    // 10M in and 10M out would be 3,000.200 credits; the per-call and daily limits leave 1.
+    const res = await settle(org.session, r.reservationId, { inputTokens: 10_000_000, outputTokens: 10_000_000 });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({
+      reservationId: r.reservationId,
+      chargedCredits: '1.000',
+      releasedCredits: '0.000',
+      capped: true,
+      availableCredits: '4999.000',
+    });
+    const { rows } = await db.pool.query('select spend_day_credits::text from public.credit_balances where organization_id = $1', [
+      org.orgId,
+    ]);
+    expect(rows[0]).toEqual({ spend_day_credits: '1.000' });
+    // A retry with the same usage answers the same settlement.
+    const retry = await settle(org.session, r.reservationId, { inputTokens: 10_000_000, outputTokens: 10_000_000 });
+    expect(retry.body).toEqual(res.body);
+  });
+
   it('answers a retry with the same usage after a lost answer with the same settlement, charging once', async () => {
     const org = await createOrg(db.pool, { credits: '10.000' });
     const r = await hold(org);

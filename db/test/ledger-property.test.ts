@@ -1,5 +1,6 @@
-// Random sequences of grant / reserve / settle / release / expire / clawback on one org, with the
-// ledger's invariants checked after every step.
+// Random sequences of grant / reserve / settle / release / expire / clawback on one org, with or
+// without spend limits, with the ledger's invariants checked after every step and each settle's
+// charge checked against a model of it.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ledgerErrorFromPg } from '../src/errors.ts';
@@ -12,6 +13,11 @@ const pool = db.pool;
 /** Thousandths of a credit as an exact decimal string (integers only: no float ever holds an amount). */
 const credits = (thousandths: number) => `${Math.floor(thousandths / 1000)}.${String(thousandths % 1000).padStart(3, '0')}`;
 const amount = (max: number) => fc.integer({ min: 1, max }).map(credits);
+/** Thousandths from a numeric(20,3) text such as '-3.250'. */
+const milli = (text: string) => {
+  if (!/^-?\d+\.\d{3}$/.test(text)) throw new Error(`not a numeric(20,3) text: ${text}`);
+  return Number(text.replace('.', ''));
+};
 
 type Command =
   | { kind: 'grant'; amount: string; source: string; expiresIn: number | null; priority: number | null }
@@ -59,8 +65,79 @@ const command: fc.Arbitrary<Command> = fc.oneof(
   },
 );
 
+/** The org's spend limits for a whole run, in thousandths (null: no such limit); null: no spend_limits row. */
+interface Limits {
+  perCall: number | null;
+  daily: number | null;
+  monthly: number | null;
+}
+const limitsOfRun: fc.Arbitrary<Limits | null> = fc.option(
+  fc.record({
+    perCall: fc.option(fc.integer({ min: 3_000, max: 20_000 }), { nil: null }),
+    daily: fc.option(fc.integer({ min: 10_000, max: 60_000 }), { nil: null }),
+    monthly: fc.option(fc.integer({ min: 20_000, max: 120_000 }), { nil: null }),
+  }),
+  { nil: null },
+);
+
 // Refusals the random sequences run into by design; each must leave the org unchanged.
-const EXPECTED_REFUSALS = new Set(['INSUFFICIENT_CREDITS', 'RESERVATION_ALREADY_RESOLVED', 'IDEMPOTENCY_CONFLICT']);
+const EXPECTED_REFUSALS = new Set(['INSUFFICIENT_CREDITS', 'RESERVATION_ALREADY_RESOLVED', 'IDEMPOTENCY_CONFLICT', 'SPEND_LIMIT_EXCEEDED']);
+
+/** What a settle sees: its reservation, and the org's credits and spend as of its time. */
+async function beforeSettle(org: string, reservationId: string, now: Date) {
+  const { rows } = await pool.query<Record<string, string>>(
+    `select r.status, r.amount_credits::text as hold,
+       (g.allowance_remaining_credits + g.purchased_remaining_credits + g.bonus_remaining_credits)::numeric(20,3)::text as remaining,
+       g.available_credits::numeric(20,3)::text as available, g.reserved_credits::numeric(20,3)::text as reserved,
+       (case when b.spend_day >= ($3::timestamptz at time zone 'UTC')::date then b.spend_day_credits else 0 end)::numeric(20,3)::text as used_day,
+       (case when b.spend_month >= date_trunc('month', $3::timestamptz at time zone 'UTC')::date then b.spend_month_credits else 0 end)
+         ::numeric(20,3)::text as used_month
+     from public.credit_reservations r
+     cross join public.get_credit_balance($2, $3) g
+     join public.credit_balances b on b.organization_id = $2
+     where r.id = $1`,
+    [reservationId, org, now],
+  );
+  return rows[0]!;
+}
+
+/**
+ * The model of a settle's charge (docs/ledger.md, Reservations): the actual amount, but never more
+ * than remains; above the hold, the extra only as far as credits are available and the spend limits
+ * leave room (the whole charge within the per-call limit, the day's and month's consumed plus every
+ * open hold within theirs), never cutting the hold itself.
+ */
+function expectedCharge(seen: Record<string, string>, actual: number, limits: Limits | null): number {
+  const hold = milli(seen.hold!);
+  const remaining = milli(seen.remaining!);
+  if (actual <= hold) return Math.min(actual, remaining);
+  const reserved = milli(seen.reserved!);
+  const rooms = [milli(seen.available!)];
+  if (limits?.perCall != null) rooms.push(limits.perCall - hold);
+  if (limits?.daily != null) rooms.push(limits.daily - milli(seen.used_day!) - reserved);
+  if (limits?.monthly != null) rooms.push(limits.monthly - milli(seen.used_month!) - reserved);
+  return Math.min(actual, hold + Math.max(0, Math.min(...rooms)), remaining);
+}
+
+/** With spend limits: what the day and the month consumed plus what is reserved stays within them, and no settle passed the per-call limit. */
+async function checkSpendLimits(org: string, now: Date, limits: Limits) {
+  const { rows } = await pool.query<Record<string, string>>(
+    `select
+       (case when b.spend_day >= ($2::timestamptz at time zone 'UTC')::date then b.spend_day_credits else 0 end
+         + h.held_credits - b.released_credits)::numeric(20,3)::text as day,
+       (case when b.spend_month >= date_trunc('month', $2::timestamptz at time zone 'UTC')::date then b.spend_month_credits else 0 end
+         + h.held_credits - b.released_credits)::numeric(20,3)::text as month,
+       (select coalesce(max(r.settled_amount_credits), 0) from public.credit_reservations r where r.organization_id = $1)::numeric(20,3)::text
+         as largest_charge
+     from public.credit_balances b join public.credit_holds h on h.organization_id = b.organization_id
+     where b.organization_id = $1`,
+    [org, now],
+  );
+  const r = rows[0]!;
+  if (limits.daily != null) expect(milli(r.day!)).toBeLessThanOrEqual(limits.daily);
+  if (limits.monthly != null) expect(milli(r.month!)).toBeLessThanOrEqual(limits.monthly);
+  if (limits.perCall != null) expect(milli(r.largest_charge!)).toBeLessThanOrEqual(limits.perCall);
+}
 
 interface GrantState {
   id: string;
@@ -147,12 +224,18 @@ async function checkBurnOrder(org: string, reservationId: string, before: GrantS
 }
 
 describe('the ledger under random sequences of operations', () => {
-  it('keeps grants within bounds, the ledger equal to the balance, available non-negative but for clawbacks, and consumes in burn order', async () => {
+  it('keeps grants within bounds, the ledger equal to the balance, available non-negative but for clawbacks, spend within its limits, consumes in burn order and charges what the model says', async () => {
     let run = 0;
     await fc.assert(
-      fc.asyncProperty(fc.array(command, { minLength: 5, maxLength: 30 }), async (commands) => {
+      fc.asyncProperty(fc.array(command, { minLength: 5, maxLength: 30 }), limitsOfRun, async (commands, limits) => {
         run++;
         const org = await createOrg(pool);
+        if (limits)
+          await pool.query(
+            `insert into public.spend_limits (organization_id, per_call_limit_credits, daily_limit_credits, monthly_limit_credits)
+             values ($1, $2::int / 1000.0, $3::int / 1000.0, $4::int / 1000.0)`,
+            [org, limits.perCall, limits.daily, limits.monthly],
+          );
         let clock = 0;
         let clawedBack = false;
         const reservationIds: string[] = [];
@@ -177,7 +260,13 @@ describe('the ledger under random sequences of operations', () => {
               case 'settle': {
                 if (reservationIds.length === 0) break;
                 const id = reservationIds[c.pick % reservationIds.length]!;
-                await settle(pool, id, c.actual, { now, org });
+                const seen = await beforeSettle(org, id, now);
+                const settled = await settle(pool, id, c.actual, { now, org });
+                const expected = expectedCharge(seen, milli(c.actual), limits);
+                expect({ settled: settled.settled_amount_credits, capped: settled.capped }).toEqual({
+                  settled: credits(expected),
+                  capped: expected < milli(c.actual),
+                });
                 await checkBurnOrder(org, id, grantsBefore);
                 break;
               }
@@ -201,6 +290,7 @@ describe('the ledger under random sequences of operations', () => {
             expect(await snapshot(pool, org)).toBe(before);
           }
           await checkInvariants(org, at(clock), clawedBack);
+          if (limits) await checkSpendLimits(org, at(clock), limits);
         }
       }),
       { numRuns: 40 },

@@ -7,7 +7,9 @@
 // and conflicting duplicates race too, and settles naming another organization probe the tenancy
 // check. After each round the invariants of docs/ledger.md are checked in SQL, every call's answer
 // is checked against what it may answer (any other error, a deadlock or a serialization failure
-// fails the test), and what each refused call left behind is checked to be nothing.
+// fails the test), and what each refused call left behind is checked to be nothing. One org has
+// spend limits: what its day and month consumed plus what it holds stays within them, mid-race and
+// after each round, and no settle of it passes its per-call limit.
 // ledger-concurrency.test.ts covers the single-org races one call kind at a time; this file mixes them.
 // Amounts are decimal strings with three places throughout; sums are made in SQL, comparisons of
 // answers in BigInt thousandths. The clock and the choices come from a seeded generator: set
@@ -191,6 +193,34 @@ select format('org %s: the rate counters of %s say %s calls in the hour from %s 
   ) c
   where u.organization_id in (select org from orgs) and (u.hour_calls, u.day_calls) <> (c.hour, c.day)`;
 
+/**
+ * One row per broken spend limit among the organizations $1, at the time $2 (no call of the round is
+ * dated later): the counter of $2's UTC day or month (the counters only move forward, so none is
+ * later) plus what is reserved stays within the daily and monthly limits, and no settle charged more
+ * than the per-call limit (its holds were within it, and a settle above the hold is capped by it).
+ */
+const SPEND_LIMITS_SQL = `
+select format('org %s: %s consumed on %s + %s reserved passes its daily limit %s', b.organization_id, b.spend_day_credits, b.spend_day,
+    h.held_credits - b.released_credits, l.daily_limit_credits) as problem
+  from public.credit_balances b join public.credit_holds h on h.organization_id = b.organization_id
+  join public.spend_limits l on l.organization_id = b.organization_id
+  where b.organization_id = any($1::uuid[])
+    and case when b.spend_day >= ($2::timestamptz at time zone 'UTC')::date then b.spend_day_credits else 0 end
+      + h.held_credits - b.released_credits > l.daily_limit_credits
+union all
+select format('org %s: %s consumed in %s + %s reserved passes its monthly limit %s', b.organization_id, b.spend_month_credits, b.spend_month,
+    h.held_credits - b.released_credits, l.monthly_limit_credits)
+  from public.credit_balances b join public.credit_holds h on h.organization_id = b.organization_id
+  join public.spend_limits l on l.organization_id = b.organization_id
+  where b.organization_id = any($1::uuid[])
+    and case when b.spend_month >= date_trunc('month', $2::timestamptz at time zone 'UTC')::date then b.spend_month_credits else 0 end
+      + h.held_credits - b.released_credits > l.monthly_limit_credits
+union all
+select format('reservation %s (hold %s) of org %s was charged %s, its per-call limit is %s', r.id, r.amount_credits, r.organization_id,
+    r.settled_amount_credits, l.per_call_limit_credits)
+  from public.credit_reservations r join public.spend_limits l on l.organization_id = r.organization_id
+  where r.organization_id = any($1::uuid[]) and r.settled_amount_credits > l.per_call_limit_credits`;
+
 /** Each org's balance, reserved and available (balance - reserved) from its maintained rows, as text. */
 async function rowState(orgs: string[]) {
   const { rows } = await pool.query<{ org: string; balance: string; debt: string; reserved: string; available: string }>(
@@ -251,6 +281,12 @@ describe('the ledger under mixed concurrent calls on several organizations', () 
       await grant(pool, org, credits(20_000 - i * 3_000), 'migration', 'legacy', { priority: 150, expiresAt: seconds(T0, 4_000) });
       await grant(pool, org, credits(25_500), 'auto_top_up', 'auto_topup:initial', { expiresAt: seconds(T0, 2 * 86_400) });
     }
+    // The second org has spend limits: its reserves meet them, and its settles above the hold are capped by them.
+    const limited = orgs[1]!;
+    await pool.query(
+      'insert into public.spend_limits (organization_id, per_call_limit_credits, daily_limit_credits, monthly_limit_credits) values ($1, 15, 1000, 1800)',
+      [limited],
+    );
 
     const seen = {
       codes: {} as Record<string, number>,
@@ -258,6 +294,7 @@ describe('the ledger under mixed concurrent calls on several organizations', () 
       settleEqual: 0,
       settleAbove: 0,
       capped: 0,
+      cappedWithLimits: 0,
       released: 0,
       expiredByJob: 0,
       reserves: 0,
@@ -364,6 +401,7 @@ describe('the ledger under mixed concurrent calls on several organizations', () 
             const now = callNow();
             const refusals: LedgerErrorCode[] = ['INSUFFICIENT_CREDITS'];
             if (capability) refusals.push('RATE_LIMITED');
+            if (org === limited) refusals.push('SPEND_LIMIT_EXCEEDED');
             if (conflicting) refusals.push('IDEMPOTENCY_CONFLICT');
             const call = add({
               label: `reserve ${a}${capability ? ` for ${capability}` : ''} as ${key} for org ${org}`,
@@ -459,11 +497,19 @@ describe('the ledger under mixed concurrent calls on several organizations', () 
           run: () => racers.query('select public.expire_grants($1)', [now]),
         });
       // The invariants read in the middle of the race, at whatever committed state they see.
+      const latest = seconds(t, 25); // no call of the round is dated later
       const midRaceChecks = [0, 1].map(() =>
         add({
           label: 'the invariants, read mid-race',
           allowed: [],
           run: async () => (await racers.query<{ problem: string }>(INVARIANTS_SQL, [orgs])).rows.map((r) => r.problem),
+        }),
+      );
+      const midRaceSpendChecks = [0, 1].map(() =>
+        add({
+          label: 'the spend limits, read mid-race',
+          allowed: [],
+          run: async () => (await racers.query<{ problem: string }>(SPEND_LIMITS_SQL, [orgs, latest])).rows.map((r) => r.problem),
         }),
       );
 
@@ -496,6 +542,7 @@ describe('the ledger under mixed concurrent calls on several organizations', () 
       const code = (c: Call) => (c.outcome!.ok ? undefined : c.outcome!.code);
 
       for (const check of midRaceChecks) expect(value<string[]>(check), where('an invariant was broken mid-race')).toEqual([]);
+      for (const check of midRaceSpendChecks) expect(value<string[]>(check), where('a spend limit was passed mid-race')).toEqual([]);
 
       // Each hold resolved exactly once: by one of its calls, or (only when due) by the job.
       const { rows: resolvedRows } = await pool.query<{ id: string; status: string; settled: string | null; capped: boolean }>(
@@ -544,6 +591,7 @@ describe('the ledger under mixed concurrent calls on several organizations', () 
         expect(charged <= actual, label).toBe(true);
         expect(row.capped, label).toBe(charged < actual);
         if (row.capped) seen.capped++;
+        if (row.capped && hold.org === limited) seen.cappedWithLimits++;
         if (actual < hold1000) seen.settleBelow++;
         else if (actual === hold1000) seen.settleEqual++;
         else seen.settleAbove++;
@@ -614,6 +662,8 @@ describe('the ledger under mixed concurrent calls on several organizations', () 
       // The invariants after the round, and what available and debt did.
       const problems = (await pool.query<{ problem: string }>(INVARIANTS_SQL, [orgs])).rows.map((r) => r.problem);
       expect(problems, where('an invariant was broken after the round')).toEqual([]);
+      const spendProblems = (await pool.query<{ problem: string }>(SPEND_LIMITS_SQL, [orgs, latest])).rows.map((r) => r.problem);
+      expect(spendProblems, where('a spend limit was passed after the round')).toEqual([]);
       const after = await rowState(orgs);
       for (const org of orgs) {
         const [b, a] = [before.get(org)!, after.get(org)!];
@@ -679,6 +729,8 @@ describe('the ledger under mixed concurrent calls on several organizations', () 
       insufficient: seen.codes.INSUFFICIENT_CREDITS ?? 0,
       alreadyResolved: seen.codes.RESERVATION_ALREADY_RESOLVED ?? 0,
       rateLimited: seen.codes.RATE_LIMITED ?? 0,
+      spendLimited: seen.codes.SPEND_LIMIT_EXCEEDED ?? 0,
+      cappedWithLimits: seen.cappedWithLimits,
     }))
       expect(count, at(`the run never raced ${name}: ${JSON.stringify(summary)}`)).toBeGreaterThan(0);
   }, 120_000);

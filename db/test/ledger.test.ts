@@ -293,6 +293,105 @@ describe('settling and releasing', () => {
     expect((await settle(pool, other.id, '6')).settled_amount_credits).toBe('6.000');
   });
 
+  describe('extra beyond the hold stays within the spend limits (capped), never cutting the hold', () => {
+    const limits = (org: string, l: { perCall?: string; daily?: string; monthly?: string }) =>
+      pool.query(
+        `insert into public.spend_limits (organization_id, per_call_limit_credits, daily_limit_credits, monthly_limit_credits)
+         values ($1, $2, $3, $4)
+         on conflict (organization_id) do update set per_call_limit_credits = excluded.per_call_limit_credits,
+           daily_limit_credits = excluded.daily_limit_credits, monthly_limit_credits = excluded.monthly_limit_credits`,
+        [org, l.perCall ?? null, l.daily ?? null, l.monthly ?? null],
+      );
+    const counters = async (org: string) =>
+      (
+        await pool.query<{ day: string; month: string }>(
+          'select spend_day_credits::text as day, spend_month_credits::text as month from public.credit_balances where organization_id = $1',
+          [org],
+        )
+      ).rows[0];
+
+    it('per call and per day: a hold of 0.725 settled for 3,000.200 with limits of 1 is charged 1', async () => {
+      const org = await createOrg(pool);
+      await grant(pool, org, '5000', 'purchase', 'cs');
+      await limits(org, { perCall: '1', daily: '1' });
+      const r = await reserve(pool, org, '0.725', 'r');
+      expect(await settle(pool, r.id, '3000.2')).toMatchObject({ settled_amount_credits: '1.000', capped: true });
+      expect(await counters(org)).toEqual({ day: '1.000', month: '1.000' });
+      expect(await balance(pool, org)).toMatchObject({ available_credits: '4999.000', reserved_credits: '0.000' });
+      expect(await ledgerSumAndBalance(pool, org)).toEqual({ sum: '4999.000', balance: '4999.000' });
+    });
+
+    it('per call: the whole charge, hold included, within the limit', async () => {
+      const org = await createOrg(pool);
+      await grant(pool, org, '100', 'purchase', 'cs');
+      await limits(org, { perCall: '5' });
+      const r = await reserve(pool, org, '2', 'r');
+      expect(await settle(pool, r.id, '50')).toMatchObject({ settled_amount_credits: '5.000', capped: true });
+      // Within the limit the actual amount is charged, uncapped.
+      const s = await reserve(pool, org, '2', 's');
+      expect(await settle(pool, s.id, '4.5')).toMatchObject({ settled_amount_credits: '4.500', capped: false });
+    });
+
+    it("per day: the day's consumed plus every open hold, this one included, within the limit", async () => {
+      const org = await createOrg(pool);
+      await grant(pool, org, '100', 'purchase', 'cs');
+      await limits(org, { daily: '10' });
+      await settle(pool, (await reserve(pool, org, '3', 'a')).id, '3');
+      const other = await reserve(pool, org, '4', 'other');
+      const r = await reserve(pool, org, '2', 'r');
+      // 10 − 3 consumed − 6 held = 1 above the hold of 2.
+      expect(await settle(pool, r.id, '50')).toMatchObject({ settled_amount_credits: '3.000', capped: true });
+      expect(await counters(org)).toEqual({ day: '6.000', month: '6.000' });
+      // The other hold can still be charged in full: 6 consumed + 4 = 10.
+      expect(await settle(pool, other.id, '4')).toMatchObject({ settled_amount_credits: '4.000', capped: false });
+    });
+
+    it("per month: yesterday's consumption counts against the month, not the day", async () => {
+      const org = await createOrg(pool);
+      await limits(org, { daily: '15', monthly: '20' });
+      await grant(pool, org, '100', 'purchase', 'cs-yesterday', { now: at(-DAY) });
+      await settle(pool, (await reserve(pool, org, '15', 'a', { now: at(-DAY) })).id, '15', { now: at(-DAY) });
+      const r = await reserve(pool, org, '2', 'r');
+      // The day has 15 − 0 − 2 = 13 of room, the month 20 − 15 − 2 = 3.
+      expect(await settle(pool, r.id, '10')).toMatchObject({ settled_amount_credits: '5.000', capped: true });
+      expect(await counters(org)).toEqual({ day: '5.000', month: '20.000' });
+    });
+
+    it("a settle dated before the counter's day counts that later day's consumption, as a reserve does", async () => {
+      const org = await createOrg(pool);
+      await grant(pool, org, '100', 'purchase', 'cs');
+      await limits(org, { daily: '10' });
+      // T0 is 12:00 UTC: the day ends 12 hours later.
+      const beforeMidnight = at(12 * 3600 - 1);
+      const afterMidnight = at(12 * 3600 + 1);
+      const a = await reserve(pool, org, '2', 'a', { now: beforeMidnight });
+      const b = await reserve(pool, org, '2', 'b', { now: beforeMidnight });
+      // The new day: 10 − 0 − 4 held = 6 above the hold; 7 fits.
+      expect(await settle(pool, a.id, '7', { now: afterMidnight })).toMatchObject({ settled_amount_credits: '7.000', capped: false });
+      // Dated the day before, run after: the new day's 7 count, 10 − 7 − 2 = 1 above the hold.
+      expect(await settle(pool, b.id, '9', { now: beforeMidnight })).toMatchObject({ settled_amount_credits: '3.000', capped: true });
+    });
+
+    it('limits lowered after the reserve never cut the hold the reserve admitted', async () => {
+      const org = await createOrg(pool);
+      await grant(pool, org, '100', 'purchase', 'cs');
+      await limits(org, { perCall: '6', daily: '10' });
+      const r = await reserve(pool, org, '5', 'r');
+      const s = await reserve(pool, org, '3', 's');
+      await limits(org, { perCall: '1', daily: '1' });
+      expect(await settle(pool, r.id, '8')).toMatchObject({ settled_amount_credits: '5.000', capped: true });
+      expect(await settle(pool, s.id, '3')).toMatchObject({ settled_amount_credits: '3.000', capped: false });
+    });
+
+    it('the smaller of what is available and what the limits leave bounds the extra', async () => {
+      const org = await createOrg(pool);
+      await grant(pool, org, '10', 'purchase', 'cs');
+      await limits(org, { perCall: '100' });
+      const r = await reserve(pool, org, '2', 'r');
+      expect(await settle(pool, r.id, '50')).toMatchObject({ settled_amount_credits: '10.000', capped: true });
+    });
+  });
+
   it('a reservation resolves once: a second settle or release fails with RESERVATION_ALREADY_RESOLVED and changes nothing', async () => {
     const org = await createOrg(pool);
     await grant(pool, org, '10', 'purchase', 'cs');

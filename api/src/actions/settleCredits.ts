@@ -1,8 +1,10 @@
 // settleCredits(reservationId, usage): charges what the call really used — tokens in and out for
 // the reservation's model, or one call for per-call capabilities — at the prices saved on the
-// reservation when it was made; the rest of the hold goes back. Sending the same usage again after
-// a lost answer returns the same settlement; anything else on a resolved reservation is
-// RESERVATION_ALREADY_RESOLVED.
+// reservation when it was made; the rest of the hold goes back. Above the hold, settle_reservation
+// charges only as far as credits are available and the spend limits leave room: the answer is then
+// capped, with chargedCredits what was charged (docs/ledger.md, Reservations). Sending the same
+// usage again after a lost answer returns the same settlement; anything else on a resolved
+// reservation is RESERVATION_ALREADY_RESOLVED.
 import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
 import { CREDIT_SCALE, formatDecimal, parseDecimal } from '../decimal.ts';
