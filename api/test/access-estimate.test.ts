@@ -182,6 +182,16 @@ describe('checkAIAccess', () => {
     expect(reserved.body.extensions).toEqual({ code: 'SPEND_LIMIT_EXCEEDED', action: 'wait', retry_after_seconds: 49500 });
   });
 
+  it('says to raise the limit (not to wait) when a call would pass the per-call limit, exactly as reserving would', async () => {
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    await db.pool.query('insert into public.spend_limits (organization_id, per_call_limit_credits) values ($1, 0.050)', [org.orgId]);
+    const res = await check(org.session, 'question_suggestions', 'fast');
+    // Before: action 'wait', which no wait ever passes.
+    expect(res.body).toMatchObject({ allowed: false, reason: 'SPEND_LIMIT_EXCEEDED', action: 'raise_limit', retryAfterSeconds: null });
+    const reserved = await reserve(org.session, 'question_suggestions', 'fast');
+    expect(reserved.body.extensions).toEqual({ code: 'SPEND_LIMIT_EXCEEDED', action: 'raise_limit' });
+  });
+
   it('counts a rate counter already in a later hour (a reserve dated after its clock got in first), exactly as reserving would', async () => {
     const org = await createOrg(db.pool, { plan: 'free', credits: '10.000' });
     // free: summarization 5 an hour. The 11:00 hour is full; the api's clock reads 10:15.

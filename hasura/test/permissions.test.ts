@@ -81,11 +81,33 @@ describe('auto top-up settings', () => {
     expect(await settings()).toEqual(before);
   });
 
-  it('a pack that is not on sale is refused', async () => {
+  it('auto top-up is turned on only with a pack that is on sale', async () => {
     const before = await settings();
-    const answer = await update(owner, `package_id: "${retired}"`);
+    const answer = await update(owner, `enabled: true, package_id: "${retired}"`);
     expect(answer.errors?.[0]?.extensions?.code).toBe('permission-error');
     expect(await settings()).toEqual(before);
+    // Off with a pack since taken off sale: turning it on again is refused too.
+    await db.pool.query('update public.auto_topup_settings set package_id = $2 where organization_id = $1', [ACME, retired]);
+    const again = await update(owner, 'enabled: true');
+    expect(again.errors?.[0]?.extensions?.code).toBe('permission-error');
+    expect(await settings()).toMatchObject({ enabled: false, package_id: retired });
+  });
+
+  it('auto top-up can be turned off, and changed while off, whatever its pack', async () => {
+    // On with a pack that went off sale (as rows were before migration 1795322402200 turned them off).
+    await db.pool.query('update public.auto_topup_settings set enabled = true, package_id = $2 where organization_id = $1', [
+      ACME,
+      retired,
+    ]);
+    // As docs/graphql-api.md turns it off. Before: permission-error, and no way to turn it off.
+    const off = await stack.post(
+      owner,
+      `mutation { update_auto_topup_settings_by_pk(pk_columns: { organization_id: "${ACME}" }, _set: { enabled: false }) { enabled } }`,
+    );
+    expect(off).toMatchObject({ data: { update_auto_topup_settings_by_pk: { enabled: false } } });
+    // While off, the other settings change, the pack as it is.
+    expect((await update(admin, 'threshold_credits: "150"')).data).toEqual({ update_auto_topup_settings: { affected_rows: 1 } });
+    expect(await settings()).toMatchObject({ enabled: false, threshold_credits: '150.000', package_id: retired });
   });
 
   it('the card and failure state are not a user’s to write', async () => {

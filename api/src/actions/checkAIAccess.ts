@@ -92,6 +92,8 @@ export async function checkAIAccess(ctx: ActionContext, args: z.output<typeof in
     denied(
       new AppError('SPEND_LIMIT_EXCEEDED', `a call holds up to ${hold} credits, which would pass the ${which} spend limit of ${limit}`, {
         ...(retryAt ? { retryAfterSeconds: Math.ceil((retryAt.getTime() - now.getTime()) / 1000) } : {}),
+        // No wait passes the per-call limit: it must change (as reserveCredits answers).
+        ...(which === 'per-call' ? { action: 'raise_limit' as const } : {}),
       }),
       known,
     );

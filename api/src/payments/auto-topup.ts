@@ -1,9 +1,10 @@
 // Auto top-up: when an org's available credits fall below its threshold, one off-session charge.
-// The database decides whether to charge (claim_auto_topup_attempt: enabled, below threshold, none
-// in flight, cooldown, monthly caps; racing claims start one attempt); the attempt's idempotency key
-// goes to Stripe, so a retried call never charges twice; the outcome is recorded once
-// (resolve_auto_topup_attempt). An answer we never got leaves the attempt in flight: the
-// payment_intent.* webhook, or the sweep's retry with the same key, resolves it.
+// The database decides whether to charge (claim_auto_topup_attempt: enabled, below threshold, a
+// saved card, none in flight, cooldown, an hour after a failure, spend limits with room, monthly caps;
+// racing claims start one attempt); the attempt's idempotency key goes to Stripe, so a retried call
+// never charges twice; the outcome is recorded once (resolve_auto_topup_attempt). An answer we never
+// got leaves the attempt in flight: the payment_intent.* webhook, or the sweep's retry with the same
+// key, resolves it. A card Stripe refuses outright fails the attempt and is forgotten.
 
 import { inTransaction } from '@org-credits/db';
 import type pg from 'pg';
@@ -13,6 +14,9 @@ import { notifyOwners, type StoredNotification, sendAll, storeNotification } fro
 import { lockPayment, replayEarlierChargeEvents } from './charge-events.ts';
 import type { Payments } from './index.ts';
 import type { OffSessionResult } from './provider.ts';
+
+/** The failure code of a charge the provider refused because of the saved card itself (see provider.ts). */
+const UNUSABLE_CARD = 'payment_method_unusable';
 
 export interface AttemptRow {
   id: string;
@@ -71,7 +75,7 @@ export async function chargeAttempt(deps: AutoTopUpDeps, attempt: AttemptRow, no
     );
     return 'in_flight';
   }
-  return recordAttemptOutcome(deps, attempt.id, result, now);
+  return recordAttemptOutcome(deps, attempt.id, result, now, rows[0]?.payment_method ?? null);
 }
 
 /** Records an outcome from the charge's answer, in its own transaction, then sends its notifications. */
@@ -80,8 +84,10 @@ export async function recordAttemptOutcome(
   attemptId: string,
   result: Exclude<OffSessionResult, { status: 'processing' }>,
   now: Date,
+  /** The saved card the charge was sent with. */
+  card: string | null = null,
 ): Promise<string> {
-  const { status, outbox } = await inTransaction(deps.db, (tx) => resolveAttempt(tx, deps.payments, attemptId, result, now));
+  const { status, outbox } = await inTransaction(deps.db, (tx) => resolveAttempt(tx, deps.payments, attemptId, result, now, card));
   await sendAll(deps.db, deps.payments.notifier, outbox, deps.logger ?? console);
   return status;
 }
@@ -93,6 +99,8 @@ export async function resolveAttempt(
   attemptId: string,
   result: Exclude<OffSessionResult, { status: 'processing' }>,
   now: Date,
+  /** The saved card the charge was sent with, when known: cleared when the provider refused it outright. */
+  card: string | null = null,
 ): Promise<{ status: string; outbox: StoredNotification[] }> {
   // First, before the settings and attempt rows: a refund or dispute of this payment waits for us,
   // or we for it (see charge-events.ts).
@@ -109,6 +117,16 @@ export async function resolveAttempt(
     ],
   );
   const outcome = rows[0]!;
+  // A card Stripe refuses outright (removed from the customer, say) is forgotten, so no more charges
+  // are tried with it: auto top-up waits for a new card (the settings row then says so, trigger
+  // auto_topup_settings_wait_for_card). Only that card: one saved meanwhile stays.
+  const unusableCard = outcome.changed && result.status === 'failed' && result.code === UNUSABLE_CARD;
+  if (unusableCard && card) {
+    await tx.query(
+      'update public.auto_topup_settings set stripe_payment_method_id = null where organization_id = $1 and stripe_payment_method_id = $2',
+      [outcome.organization_id, card],
+    );
+  }
   const outbox = outcome.changed ? await attemptNotifications(tx, payments, attemptId, outcome, result, now) : [];
   // Refunds and disputes of the charge that Stripe delivered before this success found no credits
   // to take back then: they apply now, once.
@@ -159,6 +177,23 @@ async function attemptNotifications(
         now,
       )),
     );
+  } else if (outcome.status === 'failed' && result.status === 'failed' && result.code === UNUSABLE_CARD) {
+    out.push(
+      ...(await notifyOwners(
+        tx,
+        {
+          orgId,
+          kind: 'auto_topup_failed',
+          title: 'Auto top-up cannot use your saved card',
+          body:
+            'Stripe refused the saved card (it was removed or can no longer be used), so nothing was charged and no more ' +
+            'auto top-ups will be tried with it. Buy a pack once with auto top-up on to save a new card.',
+          actionUrl: `${payments.webOrigin}/credits?topup=buy`,
+          dedupeKey: `auto_topup_failed:${attemptId}`,
+        },
+        now,
+      )),
+    );
   } else if (outcome.status === 'failed') {
     const message = 'message' in result ? result.message : 'declined';
     push(
@@ -175,22 +210,24 @@ async function attemptNotifications(
         now,
       ),
     );
-    if (outcome.auto_topup_disabled) {
-      out.push(
-        ...(await notifyOwners(
-          tx,
-          {
-            orgId,
-            kind: 'auto_topup_disabled',
-            title: 'Auto top-up is off',
-            body: `Two payments in a row failed (last: ${message}). Update your card and turn it on again.`,
-            actionUrl: `${payments.webOrigin}/credits`,
-            dedupeKey: `auto_topup_disabled:${attemptId}`,
-          },
-          now,
-        )),
-      );
-    }
+  }
+  if (outcome.status === 'failed' && outcome.auto_topup_disabled) {
+    const message = 'message' in result ? result.message : 'declined';
+    out.push(
+      ...(await notifyOwners(
+        tx,
+        {
+          orgId,
+          kind: 'auto_topup_disabled',
+          title: 'Auto top-up is off',
+          // A card is saved only by a pack bought while auto top-up is on: turn it on first.
+          body: `Two payments in a row failed (last: ${message}). Turn it on again; to use another card, buy a pack once while it is on.`,
+          actionUrl: `${payments.webOrigin}/credits`,
+          dedupeKey: `auto_topup_disabled:${attemptId}`,
+        },
+        now,
+      )),
+    );
   }
   return out;
 }

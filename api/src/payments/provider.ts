@@ -42,7 +42,11 @@ export interface OffSessionCharge {
   metadata: Record<string, string>;
 }
 
-/** The outcome of an off-session charge; a thrown error means "unknown" (the attempt stays in flight). */
+/**
+ * The outcome of an off-session charge; a thrown error means "unknown" (the attempt stays in flight).
+ * `failed` with code `payment_method_unusable`: the provider refused the saved card itself (removed
+ * from the customer, say), so it is no use trying it again.
+ */
 export type OffSessionResult =
   | { status: 'succeeded'; paymentIntentId: string }
   | { status: 'requires_action'; paymentIntentId: string | null; code: string; message: string }

@@ -26,6 +26,19 @@ async function call<T>(what: string, work: () => Promise<T>): Promise<T> {
   }
 }
 
+/** A 4xx invalid_request_error from Stripe other than 409 and 429: Stripe will not do this request, however often it is sent. */
+function unusablePaymentMethod(e: { type?: string; statusCode?: number }): boolean {
+  const status = e.statusCode;
+  return (
+    e.type === 'StripeInvalidRequestError' &&
+    typeof status === 'number' &&
+    status >= 400 &&
+    status < 500 &&
+    status !== 409 &&
+    status !== 429
+  );
+}
+
 const idOf = (value: string | { id: string } | null | undefined): string | null =>
   value == null ? null : typeof value === 'string' ? value : value.id;
 
@@ -141,7 +154,14 @@ export function createStripeProvider(options: StripeClientOptions): PaymentProvi
           message: last?.message ?? intent.status,
         };
       } catch (error) {
-        const e = error as { type?: string; code?: string; decline_code?: string; message?: string; payment_intent?: { id: string } };
+        const e = error as {
+          type?: string;
+          statusCode?: number;
+          code?: string;
+          decline_code?: string;
+          message?: string;
+          payment_intent?: { id: string };
+        };
         if (e.type === 'StripeCardError') {
           const paymentIntentId = e.payment_intent?.id ?? null;
           if (e.code === 'authentication_required') {
@@ -154,7 +174,20 @@ export function createStripeProvider(options: StripeClientOptions): PaymentProvi
           }
           return { status: 'failed', paymentIntentId, code: e.decline_code ?? e.code ?? 'card_declined', message: e.message ?? 'declined' };
         }
-        // Anything else (a timeout, a 5xx) leaves the outcome unknown: the caller keeps the attempt in flight.
+        // Stripe refused the request itself: nothing was charged, and the same request would be
+        // refused again. For this call it is the saved card (detached from the customer in Stripe,
+        // or otherwise unusable): a definite failure, not an unknown outcome to retry until it is
+        // stuck. Not a 409 (another request with this key is in progress) or a 429 (rate limit, lock
+        // timeout): those are worth another try with the same key.
+        if (unusablePaymentMethod(e)) {
+          return {
+            status: 'failed',
+            paymentIntentId: e.payment_intent?.id ?? null,
+            code: 'payment_method_unusable',
+            message: e.message || 'Stripe refused the saved card',
+          };
+        }
+        // Anything else (a timeout, a 5xx, a 409 or 429) leaves the outcome unknown: the caller keeps the attempt in flight.
         throw new PaymentProviderError(`Stripe could not charge off-session: ${e.message ?? String(error)}`, e.code ?? e.type);
       }
     },

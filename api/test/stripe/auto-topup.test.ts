@@ -185,10 +185,11 @@ describe('auto top-up', () => {
     let state = await paymentState(db.pool, org.orgId);
     expect(state.settings[0]).toMatchObject({ enabled: true, consecutive_failures: 1 });
     expect(state.attempts[0]).toMatchObject({ status: 'failed', failure_code: 'insufficient_funds' });
-    // Within the cooldown: no second charge.
+    // Within the cooldown, and within the hour after a decline (longer than this cooldown): no second charge.
     expect((await api.cron('auto_topup_sweep', minutes(10))).body.attempts).toEqual({});
+    expect((await api.cron('auto_topup_sweep', minutes(31))).body.attempts).toEqual({});
     // After it: the second decline turns it off.
-    const second = await api.cron('auto_topup_sweep', minutes(31));
+    const second = await api.cron('auto_topup_sweep', minutes(61));
     expect(second.body.attempts[org.orgId]).toBe('failed');
     state = await paymentState(db.pool, org.orgId);
     expect(state.settings[0]).toMatchObject({ enabled: false, consecutive_failures: 2 });
@@ -385,5 +386,211 @@ describe('auto top-up', () => {
     const res = await api.cron('auto_topup_sweep', NOW, null);
     expect(res.status).toBe(401);
     expect(res.body.extensions.code).toBe('UNAUTHORIZED');
+  });
+});
+
+// From the audit of auto top-up's rules (migration 1795322402200_auto_topup_rules). Each org is
+// turned off at the end, so that the sweeps of later tests leave it alone.
+describe('auto top-up rules', () => {
+  const hours = (n: number) => new Date(NOW.getTime() + n * 3_600_000);
+  const off = (orgId: string) => db.pool.query('update public.auto_topup_settings set enabled = false where organization_id = $1', [orgId]);
+  const NEEDS_CARD = 'Auto top-up needs a card: buy a pack once with auto top-up on to save it';
+
+  it('after a declined payment, tries the card again only an hour later, even with cooldown 0 and two settles at once', async () => {
+    api.fake.chargeMode = 'decline';
+    const org = await autoTopUpOrg({ cooldown_minutes: 0 });
+    // 120 available: each spend alone takes it below 100, so each writes a check.
+    await Promise.all([spend(db.pool, org.orgId, '25.000'), spend(db.pool, org.orgId, '25.000')]);
+    expect(await checksOf(db.pool, org.orgId)).toHaveLength(2);
+    // Before: two declined charges for one dip, and auto top-up off.
+    expect((await api.deliverChecks(org.orgId)).map((r) => r.body.autoTopUp)).toEqual(['failed', null]);
+    expect(chargesFor(org.orgId)).toHaveLength(1);
+    expect((await paymentState(db.pool, org.orgId)).settings[0]).toMatchObject({ enabled: true, consecutive_failures: 1 });
+    // The next spend, a minute later, writes no check; the sweeps within the hour start nothing.
+    await spend(db.pool, org.orgId, '1.000', minutes(1));
+    expect(await checksOf(db.pool, org.orgId)).toEqual([]);
+    expect((await api.cron('auto_topup_sweep', minutes(59))).body.attempts[org.orgId]).toBeUndefined();
+    expect(chargesFor(org.orgId)).toHaveLength(1);
+    // An hour after the decline, one more try (the card works again).
+    api.fake.chargeMode = 'succeed';
+    expect((await api.cron('auto_topup_sweep', minutes(61))).body.attempts[org.orgId]).toBe('succeeded');
+    expect((await paymentState(db.pool, org.orgId)).settings[0]).toMatchObject({ enabled: true, consecutive_failures: 0 });
+    await off(org.orgId);
+  });
+
+  it('starts no attempt without a saved card and counts no failure, says what to do, and buys once a pack bought saves a card', async () => {
+    api.fake.chargeMode = 'succeed';
+    const org = await customerOrg();
+    // Turned on well below the threshold, as the billing form does: no card yet.
+    await db.pool.query(
+      `insert into public.auto_topup_settings (organization_id, enabled, threshold_credits, package_id, updated_at)
+       values ($1, true, 1000, $2, $3)`,
+      [org.orgId, PACKS.pack500, NOW],
+    );
+    // Before: a check, an attempt failed at once (no_payment_method) and another after the cooldown: auto top-up off.
+    expect(await checksOf(db.pool, org.orgId)).toEqual([]);
+    expect((await api.cron('auto_topup_sweep', minutes(5))).body.attempts[org.orgId]).toBeUndefined();
+    expect((await api.cron('auto_topup_sweep', minutes(125))).body.attempts[org.orgId]).toBeUndefined();
+    let state = await paymentState(db.pool, org.orgId);
+    expect(state.attempts).toEqual([]);
+    expect(chargesFor(org.orgId)).toEqual([]);
+    expect(state.settings[0]).toMatchObject({ enabled: true, consecutive_failures: 0, disabled_reason: NEEDS_CARD });
+
+    // The owner buys a pack: auto top-up is on, so Checkout saves the card, which clears the reason.
+    const res = await api.action('createTopUpCheckout', { packageId: PACKS.pack500 }, org.session);
+    expect(res.status).toBe(200);
+    const { rows } = await db.pool.query('select * from public.topup_purchases where id = $1', [res.body.purchaseId]);
+    const purchase = rows[0];
+    const session = api.fake.requestsTo('POST', '/v1/checkout/sessions').find((r) => r.body.metadata?.purchase_id === purchase.id);
+    expect(session!.body.payment_intent_data.setup_future_usage).toBe('off_session');
+    const intent = `pi_card_${org.orgId.slice(0, 8)}`;
+    api.fake.objects.set(intent, { id: intent, object: 'payment_intent', payment_method: 'pm_saved_card' });
+    await api.webhook(
+      stripeEvent('checkout.session.completed', {
+        id: purchase.stripe_checkout_session_id,
+        object: 'checkout.session',
+        mode: 'payment',
+        status: 'complete',
+        payment_status: 'paid',
+        payment_intent: intent,
+        subscription: null,
+        metadata: { organization_id: org.orgId, package_id: PACKS.pack500, purchase_id: purchase.id },
+      }),
+    );
+    state = await paymentState(db.pool, org.orgId);
+    expect(state.settings[0]).toMatchObject({ enabled: true, stripe_payment_method_id: 'pm_saved_card', disabled_reason: null });
+    // 620 available, still below 1,000: the sweep buys with the card.
+    expect((await api.cron('auto_topup_sweep', minutes(130))).body.attempts[org.orgId]).toBe('succeeded');
+    expect(chargesFor(org.orgId).map((c) => c.body.payment_method)).toEqual(['pm_saved_card']);
+    await off(org.orgId);
+  });
+
+  it('fails an attempt whose saved card Stripe refuses outright, forgets the card and tells the owners; a 409 or a 429 stays in flight', async () => {
+    const org = await autoTopUpOrg();
+    const secondOwner = await addMember(db.pool, org.orgId, 'owner');
+    await addMember(db.pool, org.orgId, 'member');
+    await spend(db.pool, org.orgId, '30.000');
+    // Another request with the key in progress (409), then Stripe busy (429): the outcome is unknown.
+    api.fake.chargeMode = 'key_in_use';
+    expect((await api.deliverChecks(org.orgId)).map((r) => r.body.autoTopUp)).toEqual(['in_flight']);
+    api.fake.chargeMode = 'lock_timeout';
+    await api.cron('auto_topup_sweep', minutes(11));
+    let state = await paymentState(db.pool, org.orgId);
+    expect(state.attempts).toEqual([expect.objectContaining({ status: 'in_flight' })]);
+
+    // The card was removed from the customer in Stripe: 400 invalid_request_error. Before: left in
+    // flight, sent again until stuck, and auto top-up blocked for good without a word.
+    api.fake.chargeMode = 'detached_card';
+    await api.cron('auto_topup_sweep', minutes(22));
+    state = await paymentState(db.pool, org.orgId);
+    expect(state.attempts).toEqual([expect.objectContaining({ status: 'failed', failure_code: 'payment_method_unusable' })]);
+    expect(state.attempts[0].failure_message).toMatch(/detached from a Customer/);
+    expect(state.settings[0]).toMatchObject({
+      enabled: true,
+      stripe_payment_method_id: null,
+      consecutive_failures: 1,
+      disabled_reason: NEEDS_CARD,
+    });
+    const { rows } = await db.pool.query(
+      'select user_id, title, action_url from public.notifications where organization_id = $1 and kind = $2 order by user_id',
+      [org.orgId, 'auto_topup_failed'],
+    );
+    expect(rows.map((r) => r.user_id).sort()).toEqual([org.userId, secondOwner.userId].sort());
+    expect(rows[0]).toMatchObject({ title: 'Auto top-up cannot use your saved card', action_url: `${WEB_ORIGIN}/credits?topup=buy` });
+    expect(api.sent.filter((n) => n.organization_id === org.orgId).map((n) => n.kind)).toEqual(['auto_topup_failed', 'auto_topup_failed']);
+    const charges = chargesFor(org.orgId);
+    expect(charges).toHaveLength(3);
+    expect(new Set(charges.map((c) => c.idempotencyKey)).size).toBe(1);
+
+    // No card: nothing more is tried, however long it stays below the threshold.
+    api.fake.chargeMode = 'succeed';
+    for (const at of [hours(2), hours(30)]) {
+      const sweep = await api.cron('auto_topup_sweep', at);
+      expect(sweep.body.attempts[org.orgId]).toBeUndefined();
+      expect(sweep.body.stuck).not.toContain(state.attempts[0].id);
+    }
+    expect(chargesFor(org.orgId)).toHaveLength(3);
+    await off(org.orgId);
+  });
+
+  it('turns auto top-up off, saying why and telling the owners, when its pack is taken off sale; back on sale it buys only once turned on again', async () => {
+    api.fake.chargeMode = 'succeed';
+    const code = `retiring_${randomUUID().slice(0, 8)}`;
+    const { rows: made } = await db.pool.query<{ id: string }>(
+      `insert into public.topup_packages (code, name, credits, price_minor) values ($1, 'Retiring', 500, 1000) returning id`,
+      [code],
+    );
+    const pack = made[0]!.id;
+    const org = await customerOrg();
+    await db.pool.query(
+      `insert into public.auto_topup_settings (organization_id, enabled, threshold_credits, package_id, stripe_payment_method_id)
+       values ($1, true, 100, $2, 'pm_card_visa')`,
+      [org.orgId, pack],
+    );
+    // Before: still on, no reason, nobody told; it just never bought again.
+    await db.pool.query('update public.topup_packages set is_active = false where id = $1', [pack]);
+    let state = await paymentState(db.pool, org.orgId);
+    expect(state.settings[0]).toMatchObject({
+      enabled: false,
+      disabled_reason: 'Turned off because the pack Retiring is no longer on sale; choose another pack and turn it on again',
+    });
+    const { rows: notes } = await db.pool.query('select user_id, kind, body from public.notifications where organization_id = $1', [
+      org.orgId,
+    ]);
+    expect(notes).toEqual([
+      { user_id: org.userId, kind: 'auto_topup_disabled', body: expect.stringMatching(/Retiring .* no longer on sale/) },
+    ]);
+
+    // Back on sale at a new price: before, charged at once at that price. Now nothing, until someone
+    // turns auto top-up on again with it (the billing form shows the pack's price now).
+    await spend(db.pool, org.orgId, '30.000');
+    await db.pool.query('update public.topup_packages set is_active = true, price_minor = 4000 where id = $1', [pack]);
+    expect((await api.cron('auto_topup_sweep', minutes(5))).body.attempts[org.orgId]).toBeUndefined();
+    expect(chargesFor(org.orgId)).toEqual([]);
+    await db.pool.query('update public.auto_topup_settings set enabled = true where organization_id = $1', [org.orgId]);
+    state = await paymentState(db.pool, org.orgId);
+    expect(state.settings[0]).toMatchObject({ enabled: true, disabled_reason: null });
+    expect((await api.cron('auto_topup_sweep', minutes(10))).body.attempts[org.orgId]).toBe('succeeded');
+    expect(chargesFor(org.orgId).map((c) => c.body.amount)).toEqual(['4000']);
+    await off(org.orgId);
+    await db.pool.query('update public.topup_packages set is_active = false where id = $1', [pack]);
+  });
+
+  it('does not count attempts that waited for the bank (nothing charged) in the monthly caps', async () => {
+    api.fake.chargeMode = 'authenticate';
+    const org = await autoTopUpOrg({ monthly_max_count: 1, monthly_max_minor: 1000 });
+    await spend(db.pool, org.orgId, '30.000');
+    expect((await api.deliverChecks(org.orgId)).map((r) => r.body.autoTopUp)).toEqual(['requires_action']);
+    // A day later one more is tried (before: none this month, the cap counted the one that charged nothing).
+    api.fake.chargeMode = 'succeed';
+    expect((await api.cron('auto_topup_sweep', hours(25))).body.attempts[org.orgId]).toBe('succeeded');
+    // That one charged, and counts: nothing more this month.
+    await spend(db.pool, org.orgId, '550.000', hours(26));
+    expect(await checksOf(db.pool, org.orgId)).toEqual([]);
+    expect((await api.cron('auto_topup_sweep', hours(27))).body.attempts[org.orgId]).toBeUndefined();
+    expect(chargesFor(org.orgId)).toHaveLength(2);
+    await off(org.orgId);
+  });
+
+  it('buys nothing while a spend limit leaves no room for the credits, and buys once the limit has room again', async () => {
+    api.fake.chargeMode = 'succeed';
+    // The month's limit used up. Before: 500 credits bought for 1,000p that no call could use this month.
+    const monthly = await autoTopUpOrg();
+    await db.pool.query('insert into public.spend_limits (organization_id, monthly_limit_credits) values ($1, 50)', [monthly.orgId]);
+    await spend(db.pool, monthly.orgId, '50.000');
+    expect(await checksOf(db.pool, monthly.orgId)).toEqual([]);
+    expect((await api.cron('auto_topup_sweep', minutes(5))).body.attempts[monthly.orgId]).toBeUndefined();
+    expect(chargesFor(monthly.orgId)).toEqual([]);
+    await off(monthly.orgId);
+
+    // The day's limit used up at 10:15: nothing until the next UTC day, then the sweep buys.
+    const daily = await autoTopUpOrg();
+    await db.pool.query('insert into public.spend_limits (organization_id, daily_limit_credits) values ($1, 30)', [daily.orgId]);
+    await spend(db.pool, daily.orgId, '30.000');
+    expect(await checksOf(db.pool, daily.orgId)).toEqual([]);
+    expect((await api.cron('auto_topup_sweep', hours(13))).body.attempts[daily.orgId]).toBeUndefined();
+    expect(chargesFor(daily.orgId)).toEqual([]);
+    expect((await api.cron('auto_topup_sweep', hours(14))).body.attempts[daily.orgId]).toBe('succeeded');
+    await off(daily.orgId);
   });
 });

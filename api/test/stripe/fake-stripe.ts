@@ -2,11 +2,17 @@
 // answers the form-encoded calls our code makes through the official SDK — customers, checkout
 // sessions, payment intents, subscriptions, subscription schedules — in the shapes of the pinned API
 // version, honours Idempotency-Key like Stripe (same key, same answer, no second object), records
-// every request, and can be told to decline, require authentication, or fail.
+// every request, and can be told to decline, require authentication, refuse a detached card, or fail.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type ChargeMode = 'succeed' | 'decline' | 'authenticate' | 'fail';
+/**
+ * What an off-session charge does: succeed; decline (402 card_error); want authentication;
+ * `detached_card`: 400 invalid_request_error, as Stripe answers for a card removed from the customer;
+ * `key_in_use`: 409, another request with the same idempotency key in progress; `lock_timeout`: 429;
+ * `fail`: 500.
+ */
+export type ChargeMode = 'succeed' | 'decline' | 'authenticate' | 'detached_card' | 'key_in_use' | 'lock_timeout' | 'fail';
 
 export interface RecordedRequest {
   method: string;
@@ -158,6 +164,44 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       latest_charge: null,
     };
     if (fake.chargeMode === 'fail') return { status: 500, body: { error: { type: 'api_error', message: 'Stripe is having a bad day' } } };
+    if (fake.chargeMode === 'detached_card') {
+      return {
+        status: 400,
+        body: {
+          error: {
+            type: 'invalid_request_error',
+            param: 'payment_method',
+            message:
+              'The provided PaymentMethod was previously used with a PaymentIntent without Customer attachment, shared with a ' +
+              'connected account without Customer attachment, or was detached from a Customer. It may not be used again.',
+          },
+        },
+      };
+    }
+    if (fake.chargeMode === 'key_in_use') {
+      return {
+        status: 409,
+        body: {
+          error: {
+            type: 'invalid_request_error',
+            code: 'idempotency_key_in_use',
+            message: 'There is currently another in-progress request using this Idempotent Key (that probably means you submitted twice).',
+          },
+        },
+      };
+    }
+    if (fake.chargeMode === 'lock_timeout') {
+      return {
+        status: 429,
+        body: {
+          error: {
+            type: 'invalid_request_error',
+            code: 'lock_timeout',
+            message: 'This object cannot be accessed right now because another API request or Stripe process is currently accessing it.',
+          },
+        },
+      };
+    }
     if (fake.chargeMode === 'decline') {
       intent.status = 'requires_payment_method';
       intent.last_payment_error = {
@@ -335,8 +379,10 @@ export async function startFakeStripe(): Promise<FakeStripe> {
         answer = byIdempotencyKey.get(`${req.method} ${url.pathname} ${key}`)!;
       } else {
         answer = route(req.method ?? 'GET', url.pathname, body);
-        // Stripe keeps the answer of a key unless the request failed on its side (5xx can be retried).
-        if (key && answer.status < 500) byIdempotencyKey.set(`${req.method} ${url.pathname} ${key}`, answer);
+        // Stripe keeps the answer of a key unless the request failed on its side (5xx can be retried)
+        // or did not run (409: another request with the key in progress; 429: try again later).
+        if (key && answer.status < 500 && answer.status !== 409 && answer.status !== 429)
+          byIdempotencyKey.set(`${req.method} ${url.pathname} ${key}`, answer);
       }
       res.writeHead(answer.status, { 'content-type': 'application/json', 'request-id': `req_${counter}`, 'stripe-should-retry': 'false' });
       res.end(JSON.stringify(answer.body));

@@ -90,8 +90,10 @@ describe('the local test payment provider', () => {
 
   it('tops up off-session at once for auto top-up, and its payment_intent.succeeded event grants nothing more', async () => {
     const org = await createOrg(db.pool, { credits: '50.000' });
+    // With the card a pack bought through the local checkout saves (no attempt starts without one).
     await db.pool.query(
-      'insert into public.auto_topup_settings (organization_id, enabled, threshold_credits, package_id) values ($1, true, 100, $2)',
+      `insert into public.auto_topup_settings (organization_id, enabled, threshold_credits, package_id, stripe_payment_method_id)
+       values ($1, true, 100, $2, 'pm_local_card')`,
       [org.orgId, PACKS.pack500],
     );
     const response = await fetch(`${server.url}/events/auto_topup_check`, {

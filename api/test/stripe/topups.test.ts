@@ -326,9 +326,10 @@ describe('refunds and disputes', () => {
 
   it('gives the credits back when a dispute is won, even when "closed" arrives before "created"', async () => {
     const { org } = await paidPurchase('pi_dispute_won');
-    // Auto top-up is on: a dispute already won does not turn it off when its "created" comes late.
+    // Auto top-up is on (with a saved card): a dispute already won does not turn it off when its "created" comes late.
     await db.pool.query(
-      'insert into public.auto_topup_settings (organization_id, enabled, threshold_credits, package_id) values ($1, true, 50, $2)',
+      `insert into public.auto_topup_settings (organization_id, enabled, threshold_credits, package_id, stripe_payment_method_id)
+       values ($1, true, 50, $2, 'pm_card_visa')`,
       [org.orgId, PACKS.pack500],
     );
     const dispute = {

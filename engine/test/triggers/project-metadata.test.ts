@@ -40,8 +40,10 @@ describe('the project’s metadata', () => {
     expect(pgTriggers.rows).toEqual([{ table: 'auto_topup_checks', tgname: 'notify_hasura_auto_topup_check_INSERT' }]);
 
     await db.pool.query(
-      `insert into public.auto_topup_settings (organization_id, enabled, threshold_credits, package_id) values ($1, true, 1000000, $2)
-       on conflict (organization_id) do update set enabled = true, threshold_credits = 1000000, package_id = $2`,
+      `insert into public.auto_topup_settings (organization_id, enabled, threshold_credits, package_id, stripe_payment_method_id)
+       values ($1, true, 1000000, $2, 'pm_card_visa')
+       on conflict (organization_id) do update
+       set enabled = true, threshold_credits = 1000000, package_id = $2, stripe_payment_method_id = 'pm_card_visa'`,
       [ACME, PACK_500],
     );
     const client = await db.pool.connect();
