@@ -23,10 +23,10 @@ describe('auto top-up form', () => {
     const form = wrapper.get('[data-test="auto-top-up-form"]');
     await form.get('input[type="checkbox"]').setValue(true);
     await form.get('select').setValue(PACK);
-    await form.get('[data-test="monthly-max"]').setValue('3');
+    await form.get('[data-test="monthly-max"]').setValue('4');
     await form.trigger('submit');
     await settle();
-    expect(callsOf(h.calls, 'SaveAutoTopUpSettings').at(-1)?.variables).toMatchObject({ object: { monthly_max_count: 3 } });
+    expect(callsOf(h.calls, 'UpdateAutoTopUpSettings').at(-1)?.variables).toMatchObject({ changes: { monthly_max_count: 4 } });
   });
 
   it('refuses a cap that is not a whole number of top-ups, saying so', async () => {
@@ -38,7 +38,7 @@ describe('auto top-up form', () => {
     await form.trigger('submit');
     await settle();
     expect(wrapper.text()).toContain('The number of top-ups a month must be a whole number from 1 to 100,');
-    expect(callsOf(h.calls, 'SaveAutoTopUpSettings')).toHaveLength(0);
+    expect(callsOf(h.calls, 'UpdateAutoTopUpSettings')).toHaveLength(0);
   });
 
   it('starts empty for an org without settings, not with the previous org’s', async () => {

@@ -5,7 +5,7 @@ import BillingSpendLimits from '../src/components/billing/BillingSpendLimits.vue
 import type { NotificationRow } from '../src/graphql/notifications.ts';
 import { formatDate } from '../src/lib/format.ts';
 import BillingPage from '../src/pages/BillingPage.vue';
-import { autoTopUp, notifications, PLAN_IDS, plan, subscription, USER_ID } from '../src/preview/fixtures.ts';
+import { autoTopUp, notifications, ORG_ID, PLAN_IDS, plan, spendLimits, subscription, USER_ID } from '../src/preview/fixtures.ts';
 import { callsOf, createHarness, NOW, settle } from './support/harness.ts';
 
 describe('BillingPage by role', () => {
@@ -163,9 +163,9 @@ describe('BillingSpendLimits', () => {
     const wrapper = h.mountApp(BillingSpendLimits, { canManage: true, now: () => NOW });
     await settle();
     const text = (sel: string) => wrapper.get(sel).text().replace(/\s+/g, ' ');
-    expect(text('[data-test="limit-daily"]')).toContain('84.25 used · limit 100');
+    expect(text('[data-test="limit-daily"]')).toContain('84.25 used + 12.5 held · limit 100');
     expect(wrapper.get('[data-test="limit-daily"] [role="meter"]').attributes('data-level')).toBe('warning');
-    expect(text('[data-test="limit-monthly"]')).toContain('750 used · limit 2,500');
+    expect(text('[data-test="limit-monthly"]')).toContain('750 used + 12.5 held · limit 2,500');
     expect(wrapper.get('[data-test="limit-per_call"]').text()).toContain('no limit');
     expect(callsOf(h.calls, 'SpendLimits')[0]?.variables).toMatchObject({ today: '2026-11-21', monthStart: '2026-11-01' });
   });
@@ -183,14 +183,19 @@ describe('BillingSpendLimits', () => {
     await wrapper.get('[data-test="limits-form"]').trigger('submit');
     await settle();
     expect(wrapper.get('[data-test="limits-error"]').text()).toContain('at most three decimals');
-    expect(callsOf(h.calls, 'SaveSpendLimits')).toHaveLength(0);
+    expect(callsOf(h.calls, 'UpdateSpendLimits')).toHaveLength(0);
   });
 
   it('saves limits as decimal strings, an empty field meaning no limit', async () => {
     const h = createHarness({
       handlers: {
-        SaveSpendLimits: (v) => ({
-          data: { insert_spend_limits_one: { organization_id: 'o', updated_at: NOW.toISOString(), ...(v.object as object) } },
+        UpdateSpendLimits: (v) => ({
+          data: {
+            update_spend_limits: {
+              affected_rows: 1,
+              returning: [{ ...spendLimits(), updated_at: NOW.toISOString(), ...(v.changes as object) }],
+            },
+          },
         }),
       },
     });
@@ -202,8 +207,10 @@ describe('BillingSpendLimits', () => {
     await inputs[2]!.setValue('25');
     await wrapper.get('[data-test="limits-form"]').trigger('submit');
     await settle();
-    expect(callsOf(h.calls, 'SaveSpendLimits')[0]?.variables).toEqual({
-      object: { daily_limit_credits: '150.5', monthly_limit_credits: null, per_call_limit_credits: '25' },
+    expect(callsOf(h.calls, 'UpdateSpendLimits')[0]?.variables).toEqual({
+      orgId: ORG_ID,
+      loadedAt: spendLimits().updated_at,
+      changes: { daily_limit_credits: '150.5', monthly_limit_credits: null, per_call_limit_credits: '25' },
     });
   });
 
@@ -222,17 +229,17 @@ describe('BillingSpendLimits', () => {
     await wrapper.get('[data-test="limits-form"]').trigger('submit');
     await settle();
     expect(wrapper.get('[data-test="limits-error"]').text()).toContain('at most 1,000,000,000 credits');
-    expect(callsOf(h.calls, 'SaveSpendLimits')).toHaveLength(0);
+    expect(callsOf(h.calls, 'UpdateSpendLimits')).toHaveLength(0);
     await inputs[1]!.setValue('1000000000');
     await wrapper.get('[data-test="limits-form"]').trigger('submit');
     await settle();
-    expect(callsOf(h.calls, 'SaveSpendLimits')).toHaveLength(1);
+    expect(callsOf(h.calls, 'UpdateSpendLimits')).toHaveLength(1);
   });
 
   it('shows a refusal of the server in words, not its raw message', async () => {
     const h = createHarness({
       handlers: {
-        SaveSpendLimits: () => ({
+        UpdateSpendLimits: () => ({
           errors: [
             { message: 'Check constraint violation. insert/update check constraint failed', extensions: { code: 'permission-error' } },
           ],
@@ -241,6 +248,7 @@ describe('BillingSpendLimits', () => {
     });
     const wrapper = h.mountApp(BillingSpendLimits, { canManage: true, now: () => NOW });
     await settle();
+    await wrapper.findAll('[data-test="limits-form"] input')[2]!.setValue('5');
     await wrapper.get('[data-test="limits-form"]').trigger('submit');
     await settle();
     const text = wrapper.get('[data-test="limits-error"]').text();
@@ -253,7 +261,7 @@ describe('BillingAutoTopUp', () => {
   it('holds the threshold to 1,000,000,000 credits and shows the server’s refusals in words', async () => {
     const h = createHarness({
       handlers: {
-        SaveAutoTopUpSettings: () => ({
+        UpdateAutoTopUpSettings: () => ({
           errors: [
             { message: 'Check constraint violation. insert/update check constraint failed', extensions: { code: 'permission-error' } },
           ],
@@ -272,11 +280,11 @@ describe('BillingAutoTopUp', () => {
     await form.trigger('submit');
     await settle();
     expect(form.get('[role="alert"]').text()).toContain('from 1 to 100');
-    expect(callsOf(h.calls, 'SaveAutoTopUpSettings')).toHaveLength(0);
+    expect(callsOf(h.calls, 'UpdateAutoTopUpSettings')).toHaveLength(0);
     await form.get('[data-test="monthly-max"]').setValue('100');
     await form.trigger('submit');
     await settle();
-    expect(callsOf(h.calls, 'SaveAutoTopUpSettings')).toHaveLength(1);
+    expect(callsOf(h.calls, 'UpdateAutoTopUpSettings')).toHaveLength(1);
     expect(form.get('[role="alert"]').text()).not.toContain('Check constraint');
     expect(form.get('[role="alert"]').text()).toContain('The server did not accept these values');
   });
@@ -289,7 +297,7 @@ describe('BillingAutoTopUp', () => {
     await wrapper.get('[data-test="auto-top-up-form"]').trigger('submit');
     await settle();
     expect(wrapper.text()).toContain('Choose the pack to buy when the balance runs low.');
-    expect(callsOf(h.calls, 'SaveAutoTopUpSettings')).toHaveLength(0);
+    expect(callsOf(h.calls, 'UpdateAutoTopUpSettings')).toHaveLength(0);
   });
 
   it('says why auto top-up was turned off, in the words the server wrote', async () => {

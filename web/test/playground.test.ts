@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import AiPlayground from '../src/components/ai/AiPlayground.vue';
-import { spendLimits } from '../src/preview/fixtures.ts';
+import { spendLimits, spendLimitsData } from '../src/preview/fixtures.ts';
 import { useTopUpStore } from '../src/stores/topUp.ts';
 import { callsOf, createHarness, settle } from './support/harness.ts';
 
@@ -263,11 +263,7 @@ describe('AiPlayground run', () => {
   it('warns before Run when the per-call limit is below what the run holds, naming that limit', async () => {
     const limited = (perCall: string | null) => ({
       SpendLimits: () => ({
-        data: {
-          spend_limits_by_pk: spendLimits({ per_call_limit_credits: perCall }),
-          today: { aggregate: { sum: { credits_consumed: '0' } } },
-          month: { aggregate: { sum: { credits_consumed: '0' } } },
-        },
+        data: spendLimitsData({ limits: spendLimits({ per_call_limit_credits: perCall }), consumedToday: null, consumedThisMonth: null }),
       }),
     });
     // The estimate holds up to 8 credits.

@@ -1,10 +1,17 @@
-import { computed, type Ref } from 'vue';
-import { SaveSpendLimitsDocument, SpendLimitsDocument, type SpendLimitsInput, type SpendLimitsRow } from '../graphql/settings.ts';
+import { computed, type Ref, watch } from 'vue';
+import {
+  CreateSpendLimitsDocument,
+  SpendLimitsDocument,
+  type SpendLimitsInput,
+  type SpendLimitsRow,
+  UpdateSpendLimitsDocument,
+} from '../graphql/settings.ts';
 import { useUtcDayClock, utcDay, utcMonthStart } from '../lib/dates.ts';
-import { basisPoints, MAX_SETTING_CREDITS, MAX_SETTING_WHOLE_CREDITS, parseCredits } from '../lib/decimal.ts';
+import { addCredits, basisPoints, MAX_SETTING_CREDITS, MAX_SETTING_WHOLE_CREDITS, parseCredits } from '../lib/decimal.ts';
 import { type AppError, appError } from '../lib/errors.ts';
 import { formatCredits } from '../lib/format.ts';
-import { useGqlQuery, useValidatedSave } from '../lib/graphql-vue.ts';
+import { type SaveOutcome, useGqlQuery, useSettingsSave } from '../lib/graphql-vue.ts';
+import { spendLimitsSave } from '../lib/settings-save.ts';
 import { useSessionStore } from '../stores/session.ts';
 
 export interface UseSpendLimitsOptions {
@@ -16,16 +23,20 @@ export interface SpendLimitUsage {
   key: 'daily' | 'monthly' | 'per_call';
   label: string;
   limit: string | null;
-  /** Used in the limit's period (null for per call, which has no period). */
+  /** Consumed in the limit's period (null for per call, which has no period). */
   used: string | null;
-  /** Used as basis points of the limit; null without a limit or a period. */
+  /** Held now by open reservations, which the limit counts as well until they settle (null for per call). */
+  held: string | null;
+  /** Consumed plus held, as basis points of the limit (what the limit holds a reserve against); null
+   * without a limit or a period. */
   usedBasisPoints: number | null;
 }
 
 export interface UseSpendLimitsReturn {
   limits: Readonly<Ref<SpendLimitsRow | null>>;
   usage: Readonly<Ref<SpendLimitUsage[]>>;
-  save: (input: SpendLimitsInput) => Promise<boolean>;
+  /** Validates, then saves what changed onto the row as loaded (see useSettingsSave). */
+  save: (input: SpendLimitsInput) => Promise<SaveOutcome>;
   saving: Readonly<Ref<boolean>>;
   saveError: Readonly<Ref<AppError | null>>;
   loading: Readonly<Ref<boolean>>;
@@ -72,22 +83,39 @@ export function useSpendLimits(options: UseSpendLimitsOptions = {}): UseSpendLim
     },
     { enabled: () => session.signedIn },
   );
-  const form = useValidatedSave(SaveSpendLimitsDocument, validate, (data) => data.insert_spend_limits_one !== null, {
-    refetchQueries: ['SpendLimits'],
-  });
   const limits = computed(() => query.data.value?.spend_limits_by_pk ?? null);
+  const form = useSettingsSave({
+    validate,
+    plan: (input: SpendLimitsInput) => spendLimitsSave(limits.value, input),
+    create: CreateSpendLimitsDocument,
+    update: UpdateSpendLimitsDocument,
+    created: (data) => data.insert_spend_limits_one !== null,
+    updated: (data) => data.update_spend_limits?.affected_rows ?? 0,
+    reload: async () => (await query.refetch())?.spend_limits_by_pk?.updated_at ?? null,
+  });
+
+  // What is held comes from the org's balance row, which the live balance keeps up to date in the
+  // cache; when it moves (a run reserved or settled), the consumed counters are asked again, so
+  // that "used" and "held" describe the same moment (a settle moves credits from one to the other).
+  const held = computed(() => query.data.value?.held[0]?.reserved_credits ?? null);
+  watch(held, (now, before) => {
+    if (before !== null && now !== before) void query.refetch();
+  });
 
   const usage = computed<SpendLimitUsage[]>(() => {
     const data = query.data.value;
-    const today = data?.today.aggregate?.sum?.credits_consumed ?? '0';
-    const month = data?.month.aggregate?.sum?.credits_consumed ?? '0';
+    // No counter row for the day (or month): nothing consumed in it yet, as reserve_credits counts.
+    const today = data?.consumedToday[0]?.spend_day_credits ?? '0';
+    const month = data?.consumedThisMonth[0]?.spend_month_credits ?? '0';
+    const holding = held.value ?? '0';
     const row = limits.value;
     const entry = (key: SpendLimitUsage['key'], label: string, limit: string | null, used: string | null): SpendLimitUsage => ({
       key,
       label,
       limit,
       used,
-      usedBasisPoints: limit !== null && used !== null ? basisPoints(used, limit) : null,
+      held: used === null ? null : holding,
+      usedBasisPoints: limit !== null && used !== null ? basisPoints(addCredits(used, holding), limit) : null,
     });
     return [
       entry('daily', 'Daily', row?.daily_limit_credits ?? null, today),

@@ -165,6 +165,15 @@ export type Auto_Topup_Settings_Insert_Input = {
   threshold_credits?: string | null | undefined;
 };
 
+export type Auto_Topup_Settings_Set_Input = {
+  cooldown_minutes?: number | null | undefined;
+  enabled?: boolean | null | undefined;
+  monthly_max_count?: number | null | undefined;
+  monthly_max_minor?: string | null | undefined;
+  package_id?: string | null | undefined;
+  threshold_credits?: string | null | undefined;
+};
+
 /** Boolean expression to compare columns of type "bigint". All fields are combined with logical 'AND'. */
 export type Bigint_Comparison_Exp = {
   _eq?: string | null | undefined;
@@ -811,6 +820,12 @@ export type Spend_Limits_Insert_Input = {
   per_call_limit_credits?: string | null | undefined;
 };
 
+export type Spend_Limits_Set_Input = {
+  daily_limit_credits?: string | null | undefined;
+  monthly_limit_credits?: string | null | undefined;
+  per_call_limit_credits?: string | null | undefined;
+};
+
 /** Boolean expression to compare columns of type "timestamptz". All fields are combined with logical 'AND'. */
 export type Timestamptz_Comparison_Exp = {
   _eq?: string | null | undefined;
@@ -1081,12 +1096,23 @@ export type AutoTopUpSettingsQueryVariables = Exact<{
 
 export type AutoTopUpSettingsQuery = { auto_topup_settings_by_pk: { __typename: 'auto_topup_settings', organization_id: string, enabled: boolean, threshold_credits: string, package_id: string | null, monthly_max_count: number | null, monthly_max_minor: string | null, cooldown_minutes: number, consecutive_failures: number, disabled_reason: string | null, updated_at: string } | null };
 
-export type SaveAutoTopUpSettingsMutationVariables = Exact<{
+export type CreateAutoTopUpSettingsMutationVariables = Exact<{
   object: Auto_Topup_Settings_Insert_Input;
 }>;
 
 
-export type SaveAutoTopUpSettingsMutation = { insert_auto_topup_settings_one: { __typename: 'auto_topup_settings', organization_id: string, enabled: boolean, threshold_credits: string, package_id: string | null, monthly_max_count: number | null, monthly_max_minor: string | null, cooldown_minutes: number, consecutive_failures: number, disabled_reason: string | null, updated_at: string } | null };
+export type CreateAutoTopUpSettingsMutation = { insert_auto_topup_settings_one: { __typename: 'auto_topup_settings', organization_id: string, enabled: boolean, threshold_credits: string, package_id: string | null, monthly_max_count: number | null, monthly_max_minor: string | null, cooldown_minutes: number, consecutive_failures: number, disabled_reason: string | null, updated_at: string } | null };
+
+export type UpdateAutoTopUpSettingsMutationVariables = Exact<{
+  orgId: string;
+  loadedAt: string;
+  changes: Auto_Topup_Settings_Set_Input;
+}>;
+
+
+export type UpdateAutoTopUpSettingsMutation = { update_auto_topup_settings: { __typename: 'auto_topup_settings_mutation_response', affected_rows: number, returning: Array<{ __typename: 'auto_topup_settings', organization_id: string, enabled: boolean, threshold_credits: string, package_id: string | null, monthly_max_count: number | null, monthly_max_minor: string | null, cooldown_minutes: number, consecutive_failures: number, disabled_reason: string | null, updated_at: string }> } | null };
+
+export type SpendLimitsFieldsFragment = { __typename: 'spend_limits', organization_id: string, daily_limit_credits: string | null, monthly_limit_credits: string | null, per_call_limit_credits: string | null, updated_at: string };
 
 export type SpendLimitsQueryVariables = Exact<{
   orgId: string;
@@ -1095,14 +1121,23 @@ export type SpendLimitsQueryVariables = Exact<{
 }>;
 
 
-export type SpendLimitsQuery = { spend_limits_by_pk: { __typename: 'spend_limits', organization_id: string, daily_limit_credits: string | null, monthly_limit_credits: string | null, per_call_limit_credits: string | null, updated_at: string } | null, today: { __typename: 'organization_usage_daily_aggregate', aggregate: { __typename: 'organization_usage_daily_aggregate_fields', sum: { __typename: 'organization_usage_daily_sum_fields', credits_consumed: string | null } | null } | null }, month: { __typename: 'organization_usage_daily_aggregate', aggregate: { __typename: 'organization_usage_daily_aggregate_fields', sum: { __typename: 'organization_usage_daily_sum_fields', credits_consumed: string | null } | null } | null } };
+export type SpendLimitsQuery = { spend_limits_by_pk: { __typename: 'spend_limits', organization_id: string, daily_limit_credits: string | null, monthly_limit_credits: string | null, per_call_limit_credits: string | null, updated_at: string } | null, consumedToday: Array<{ __typename: 'credit_balances', spend_day_credits: string }>, consumedThisMonth: Array<{ __typename: 'credit_balances', spend_month_credits: string }>, held: Array<{ __typename: 'organization_credit_balances', organization_id: string | null, reserved_credits: string | null }> };
 
-export type SaveSpendLimitsMutationVariables = Exact<{
+export type CreateSpendLimitsMutationVariables = Exact<{
   object: Spend_Limits_Insert_Input;
 }>;
 
 
-export type SaveSpendLimitsMutation = { insert_spend_limits_one: { __typename: 'spend_limits', organization_id: string, daily_limit_credits: string | null, monthly_limit_credits: string | null, per_call_limit_credits: string | null, updated_at: string } | null };
+export type CreateSpendLimitsMutation = { insert_spend_limits_one: { __typename: 'spend_limits', organization_id: string, daily_limit_credits: string | null, monthly_limit_credits: string | null, per_call_limit_credits: string | null, updated_at: string } | null };
+
+export type UpdateSpendLimitsMutationVariables = Exact<{
+  orgId: string;
+  loadedAt: string;
+  changes: Spend_Limits_Set_Input;
+}>;
+
+
+export type UpdateSpendLimitsMutation = { update_spend_limits: { __typename: 'spend_limits_mutation_response', affected_rows: number, returning: Array<{ __typename: 'spend_limits', organization_id: string, daily_limit_credits: string | null, monthly_limit_credits: string | null, per_call_limit_credits: string | null, updated_at: string }> } | null };
 
 export type TopUpPackagesQueryVariables = Exact<{ [key: string]: never; }>;
 

@@ -3,14 +3,25 @@ import type {
   AutoTopUpSettingsFieldsFragment,
   AutoTopUpSettingsQuery,
   AutoTopUpSettingsQueryVariables,
-  SaveAutoTopUpSettingsMutation,
-  SaveAutoTopUpSettingsMutationVariables,
-  SaveSpendLimitsMutation,
-  SaveSpendLimitsMutationVariables,
+  CreateAutoTopUpSettingsMutation,
+  CreateAutoTopUpSettingsMutationVariables,
+  CreateSpendLimitsMutation,
+  CreateSpendLimitsMutationVariables,
   SpendLimitsQuery,
   SpendLimitsQueryVariables,
+  UpdateAutoTopUpSettingsMutation,
+  UpdateAutoTopUpSettingsMutationVariables,
+  UpdateSpendLimitsMutation,
+  UpdateSpendLimitsMutationVariables,
 } from './operations.gen.ts';
 import type { Numeric, Uuid } from './scalars.ts';
+
+// A settings form saves only the columns the person changed, and only onto the row as they loaded
+// it: the update's `where` names the row's updated_at as loaded (a trigger moves it on every write:
+// the api's, the SQL functions', another person's), so a save from a page older than the row changes
+// nothing (0 affected rows) instead of undoing what was written since. With no row loaded, the form
+// creates one, and does nothing (answers null) when someone created it meanwhile.
+// See lib/settings-save.ts for what a form sends.
 
 export type AutoTopUpSettingsRow = AutoTopUpSettingsFieldsFragment;
 
@@ -38,9 +49,10 @@ export const AutoTopUpSettingsDocument: TypedDocumentNode<AutoTopUpSettingsQuery
   ${AutoTopUpSettingsFields}
 `;
 
-/** What the settings form saves (organization_id is preset from the token). */
+/** What the settings form holds (organization_id is preset from the token). */
 export interface AutoTopUpSettingsInput {
   enabled: boolean;
+  /** As typed; empty when left empty (required, above 0, while enabled). */
   threshold_credits: Numeric;
   package_id: Uuid | null;
   monthly_max_count: number | null;
@@ -50,14 +62,36 @@ export interface AutoTopUpSettingsInput {
   monthly_max_minor?: string | null;
 }
 
-/** An upsert: the row may not exist yet. organization_id is preset from the token. */
-export const SaveAutoTopUpSettingsDocument: TypedDocumentNode<SaveAutoTopUpSettingsMutation, SaveAutoTopUpSettingsMutationVariables> = gql`
-  mutation SaveAutoTopUpSettings($object: auto_topup_settings_insert_input!) {
-    insert_auto_topup_settings_one(
-      object: $object
-      on_conflict: { constraint: auto_topup_settings_pkey, update_columns: [enabled, threshold_credits, package_id, monthly_max_count] }
-    ) {
+/** The columns a save writes: only those the person changed. */
+export interface AutoTopUpSettingsChanges {
+  enabled?: boolean;
+  threshold_credits?: Numeric;
+  package_id?: Uuid | null;
+  monthly_max_count?: number | null;
+  cooldown_minutes?: number;
+  monthly_max_minor?: string | null;
+}
+
+/** Creates the row when the page loaded none; null when one exists by now (nothing is changed). */
+export const CreateAutoTopUpSettingsDocument: TypedDocumentNode<CreateAutoTopUpSettingsMutation, CreateAutoTopUpSettingsMutationVariables> =
+  gql`
+  mutation CreateAutoTopUpSettings($object: auto_topup_settings_insert_input!) {
+    insert_auto_topup_settings_one(object: $object, on_conflict: { constraint: auto_topup_settings_pkey, update_columns: [] }) {
       ...AutoTopUpSettingsFields
+    }
+  }
+  ${AutoTopUpSettingsFields}
+`;
+
+/** Changes the given columns of the row, only while its updated_at is still the one loaded: 0 affected rows otherwise. */
+export const UpdateAutoTopUpSettingsDocument: TypedDocumentNode<UpdateAutoTopUpSettingsMutation, UpdateAutoTopUpSettingsMutationVariables> =
+  gql`
+  mutation UpdateAutoTopUpSettings($orgId: uuid!, $loadedAt: timestamptz!, $changes: auto_topup_settings_set_input!) {
+    update_auto_topup_settings(where: { organization_id: { _eq: $orgId }, updated_at: { _eq: $loadedAt } }, _set: $changes) {
+      affected_rows
+      returning {
+        ...AutoTopUpSettingsFields
+      }
     }
   }
   ${AutoTopUpSettingsFields}
@@ -66,52 +100,69 @@ export const SaveAutoTopUpSettingsDocument: TypedDocumentNode<SaveAutoTopUpSetti
 export type SpendLimitsData = SpendLimitsQuery;
 export type SpendLimitsRow = NonNullable<SpendLimitsQuery['spend_limits_by_pk']>;
 
-/** The caps and the usage to hold them against: today (UTC) and this calendar month. */
-export const SpendLimitsDocument: TypedDocumentNode<SpendLimitsQuery, SpendLimitsQueryVariables> = gql`
-  query SpendLimits($orgId: uuid!, $today: date!, $monthStart: date!) {
-    spend_limits_by_pk(organization_id: $orgId) {
-      organization_id
-      daily_limit_credits
-      monthly_limit_credits
-      per_call_limit_credits
-      updated_at
-    }
-    today: organization_usage_daily_aggregate(where: { organization_id: { _eq: $orgId }, day: { _eq: $today } }) {
-      aggregate {
-        sum {
-          credits_consumed
-        }
-      }
-    }
-    month: organization_usage_daily_aggregate(where: { organization_id: { _eq: $orgId }, day: { _gte: $monthStart } }) {
-      aggregate {
-        sum {
-          credits_consumed
-        }
-      }
-    }
+const SpendLimitsFields = gql`
+  fragment SpendLimitsFields on spend_limits {
+    organization_id
+    daily_limit_credits
+    monthly_limit_credits
+    per_call_limit_credits
+    updated_at
   }
 `;
 
-/** What the limits form saves (organization_id is preset from the token). */
+/**
+ * The caps, and what they are held against, as reserve_credits counts it: the credits consumed in
+ * the limit's UTC day and month (credit_balances' spend counters, which count while their day or
+ * month is today's or later) plus what open reservations hold now (reserved_credits).
+ */
+export const SpendLimitsDocument: TypedDocumentNode<SpendLimitsQuery, SpendLimitsQueryVariables> = gql`
+  query SpendLimits($orgId: uuid!, $today: date!, $monthStart: date!) {
+    spend_limits_by_pk(organization_id: $orgId) {
+      ...SpendLimitsFields
+    }
+    consumedToday: credit_balances(where: { organization_id: { _eq: $orgId }, spend_day: { _gte: $today } }) {
+      spend_day_credits
+    }
+    consumedThisMonth: credit_balances(where: { organization_id: { _eq: $orgId }, spend_month: { _gte: $monthStart } }) {
+      spend_month_credits
+    }
+    held: organization_credit_balances(where: { organization_id: { _eq: $orgId } }) {
+      organization_id
+      reserved_credits
+    }
+  }
+  ${SpendLimitsFields}
+`;
+
+/** What the limits form holds (organization_id is preset from the token); null = no limit. */
 export interface SpendLimitsInput {
   daily_limit_credits: Numeric | null;
   monthly_limit_credits: Numeric | null;
   per_call_limit_credits: Numeric | null;
 }
 
-/** An upsert: the row may not exist yet. organization_id is preset from the token. */
-export const SaveSpendLimitsDocument: TypedDocumentNode<SaveSpendLimitsMutation, SaveSpendLimitsMutationVariables> = gql`
-  mutation SaveSpendLimits($object: spend_limits_insert_input!) {
-    insert_spend_limits_one(
-      object: $object
-      on_conflict: { constraint: spend_limits_pkey, update_columns: [daily_limit_credits, monthly_limit_credits, per_call_limit_credits] }
-    ) {
-      organization_id
-      daily_limit_credits
-      monthly_limit_credits
-      per_call_limit_credits
-      updated_at
+/** The columns a save writes: only those the person changed. */
+export type SpendLimitsChanges = Partial<SpendLimitsInput>;
+
+/** Creates the row when the page loaded none; null when one exists by now (nothing is changed). */
+export const CreateSpendLimitsDocument: TypedDocumentNode<CreateSpendLimitsMutation, CreateSpendLimitsMutationVariables> = gql`
+  mutation CreateSpendLimits($object: spend_limits_insert_input!) {
+    insert_spend_limits_one(object: $object, on_conflict: { constraint: spend_limits_pkey, update_columns: [] }) {
+      ...SpendLimitsFields
     }
   }
+  ${SpendLimitsFields}
+`;
+
+/** Changes the given limits, only while the row's updated_at is still the one loaded: 0 affected rows otherwise. */
+export const UpdateSpendLimitsDocument: TypedDocumentNode<UpdateSpendLimitsMutation, UpdateSpendLimitsMutationVariables> = gql`
+  mutation UpdateSpendLimits($orgId: uuid!, $loadedAt: timestamptz!, $changes: spend_limits_set_input!) {
+    update_spend_limits(where: { organization_id: { _eq: $orgId }, updated_at: { _eq: $loadedAt } }, _set: $changes) {
+      affected_rows
+      returning {
+        ...SpendLimitsFields
+      }
+    }
+  }
+  ${SpendLimitsFields}
 `;

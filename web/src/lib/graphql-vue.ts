@@ -3,7 +3,8 @@
 import type { OperationVariables, TypedDocumentNode } from '@apollo/client';
 import { computed, type MaybeRefOrGetter, onScopeDispose, type Ref, readonly, ref, shallowRef, toValue, watch } from 'vue';
 import { useGraphqlConnection } from './apollo.ts';
-import { type AppError, toAppError } from './errors.ts';
+import { type AppError, appError, toAppError } from './errors.ts';
+import type { SettingsSave } from './settings-save.ts';
 
 export interface UseGqlQueryOptions {
   /** Skip the query while false (e.g. before the session knows its org). @default true */
@@ -20,7 +21,8 @@ export interface UseGqlQueryReturn<TData> {
   data: Readonly<Ref<TData | undefined>>;
   loading: Readonly<Ref<boolean>>;
   error: Readonly<Ref<AppError | null>>;
-  refetch: () => Promise<void>;
+  /** Asks the server again; resolves with its answer (undefined when the query is off or failed). */
+  refetch: () => Promise<TData | undefined>;
   startPolling: (ms: number) => void;
   stopPolling: () => void;
 }
@@ -115,11 +117,13 @@ export function useGqlQuery<TData, TVariables extends OperationVariables>(
     loading: readonly(loading),
     error: readonly(error) as Readonly<Ref<AppError | null>>,
     refetch: async () => {
-      if (!observable) return;
+      if (!observable) return undefined;
       try {
-        await observable.refetch();
+        const result = await observable.refetch();
+        return (result.data as TData | undefined) ?? undefined;
       } catch (e) {
         error.value = toAppError(e);
+        return undefined;
       }
     },
     startPolling: (ms) => {
@@ -249,38 +253,84 @@ export function useGqlMutation<TData, TVariables extends OperationVariables>(
   };
 }
 
-export interface UseValidatedSaveReturn<TInput> {
-  /** Validates, then saves; resolves true when saved (false on a refusal, kept in `saveError`). */
-  save: (input: TInput) => Promise<boolean>;
+/** How a settings save ended: saved, nothing to save, or refused (the reason is in `saveError`). */
+export type SaveOutcome = 'saved' | 'unchanged' | 'refused';
+
+export const SETTINGS_CHANGED_MEANWHILE = 'These settings were changed meanwhile; here are the current ones.';
+export const SETTINGS_NOT_SAVED =
+  'Nothing was saved: the server changed nothing. You may no longer be allowed to change these settings; reload the page to check.';
+
+export interface UseSettingsSaveOptions<TInput, TChanges, TCreate, TUpdate> {
+  /** The form's values refused without a round trip (null: valid). */
+  validate: (input: TInput) => AppError | null;
+  /** What to send for the form's values over the row loaded (see lib/settings-save.ts). */
+  plan: (input: TInput) => SettingsSave<TChanges>;
+  /** Creates the row; answers null when one exists already (on_conflict with no update columns). */
+  create: TypedDocumentNode<TCreate, { object: TChanges }>;
+  /** Changes the row only while its updated_at is the one loaded. */
+  update: TypedDocumentNode<TUpdate, { orgId: string; loadedAt: string; changes: TChanges }>;
+  /** Whether the create answered a new row. */
+  created: (data: TCreate) => boolean;
+  /** How many rows the update changed. */
+  updated: (data: TUpdate) => number;
+  /** Loads the row again (the form shows it); resolves with its updated_at, null without a row. */
+  reload: () => Promise<string | null>;
+}
+
+export interface UseSettingsSaveReturn<TInput> {
+  /** Validates, then saves only what changed, onto the row as loaded. */
+  save: (input: TInput) => Promise<SaveOutcome>;
   saving: Readonly<Ref<boolean>>;
-  /** The validation's refusal, or the server's. */
+  /** The validation's refusal, the server's, or why nothing was changed (the row changed meanwhile). */
   saveError: Readonly<Ref<AppError | null>>;
 }
 
 /**
- * A settings form's save: `validate` first (its refusal is shown without a round trip), then an
- * upsert of `{ object: input }`; `saved` says whether the answer holds the row.
+ * A settings form's save: `validate` first (its refusal is shown without a round trip); then only
+ * the changed columns, as an update guarded by the row's updated_at as loaded, or a create when no
+ * row was loaded. When that changes nothing, because someone wrote the row meanwhile, the row is
+ * loaded again and the refusal says so: a page older than the row never undoes what was written since.
  */
-export function useValidatedSave<TData, TObject, TInput extends TObject>(
-  document: TypedDocumentNode<TData, { object: TObject }>,
-  validate: (input: TInput) => AppError | null,
-  saved: (data: TData) => boolean,
-  options: { refetchQueries?: string[] } = {},
-): UseValidatedSaveReturn<TInput> {
-  const mutation = useGqlMutation(document, options);
-  const invalid = shallowRef<AppError | null>(null);
+export function useSettingsSave<TInput, TChanges, TCreate, TUpdate>(
+  options: UseSettingsSaveOptions<TInput, TChanges, TCreate, TUpdate>,
+): UseSettingsSaveReturn<TInput> {
+  const create = useGqlMutation(options.create);
+  const update = useGqlMutation(options.update);
+  const refusal = shallowRef<AppError | null>(null);
+  const busy = ref(false);
+  const changedMeanwhile = () => appError('SETTINGS_CHANGED', SETTINGS_CHANGED_MEANWHILE);
   return {
     save: async (input) => {
-      invalid.value = validate(input);
-      if (invalid.value) return false;
+      create.reset();
+      update.reset();
+      refusal.value = options.validate(input);
+      if (refusal.value) return 'refused';
+      const plan = options.plan(input);
+      if (plan.kind === 'unchanged') return 'unchanged';
+      busy.value = true;
       try {
-        return saved(await mutation.mutate({ object: input }));
+        if (plan.kind === 'create') {
+          const made = options.created(await create.mutate({ object: plan.object }));
+          // The page's query learns of the row either way (its by_pk answer was null).
+          await options.reload();
+          if (made) return 'saved';
+          refusal.value = changedMeanwhile();
+          return 'refused';
+        }
+        const changed = options.updated(await update.mutate({ orgId: plan.orgId, loadedAt: plan.loadedAt, changes: plan.changes }));
+        if (changed > 0) return 'saved';
+        const current = await options.reload();
+        refusal.value = current === plan.loadedAt ? appError('SETTINGS_NOT_SAVED', SETTINGS_NOT_SAVED) : changedMeanwhile();
+        return 'refused';
       } catch {
-        return false;
+        // The server's refusal is in the mutation's error.
+        return 'refused';
+      } finally {
+        busy.value = false;
       }
     },
-    saving: mutation.loading,
-    saveError: computed(() => invalid.value ?? mutation.error.value),
+    saving: readonly(busy),
+    saveError: computed(() => refusal.value ?? create.error.value ?? update.error.value),
   };
 }
 

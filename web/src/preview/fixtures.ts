@@ -6,7 +6,7 @@ import type { CreditBalanceRow } from '../graphql/balance.ts';
 import type { GrantRow, LedgerEntry, UsageDailyRow } from '../graphql/ledger.ts';
 import type { NotificationRow } from '../graphql/notifications.ts';
 import type { PlanCatalogData, PlanDetail, SubscriptionRow } from '../graphql/plans.ts';
-import type { AutoTopUpSettingsRow, SpendLimitsRow } from '../graphql/settings.ts';
+import type { AutoTopUpSettingsRow, SpendLimitsData, SpendLimitsRow } from '../graphql/settings.ts';
 import type { TopUpPackage } from '../graphql/topup.ts';
 import type { FixtureHandler, FixtureResult } from './fixtureLink.ts';
 
@@ -300,6 +300,20 @@ export function spendLimits(overrides: Partial<SpendLimitsRow> = {}): SpendLimit
   };
 }
 
+/** The SpendLimits query's answer: the limits, the day's and month's consumed counters (null: none
+ * for that day or month) and what open reservations hold. */
+export function spendLimitsData(
+  options: { limits?: SpendLimitsRow | null; consumedToday?: string | null; consumedThisMonth?: string | null; held?: string } = {},
+): SpendLimitsData {
+  const { limits = spendLimits(), consumedToday = '84.250', consumedThisMonth = '750.000', held = '12.500' } = options;
+  return {
+    spend_limits_by_pk: limits,
+    consumedToday: consumedToday === null ? [] : [{ __typename: 'credit_balances', spend_day_credits: consumedToday }],
+    consumedThisMonth: consumedThisMonth === null ? [] : [{ __typename: 'credit_balances', spend_month_credits: consumedThisMonth }],
+    held: [{ __typename: 'organization_credit_balances', organization_id: ORG_ID, reserved_credits: held }],
+  };
+}
+
 export function notifications(): NotificationRow[] {
   return [
     {
@@ -387,13 +401,7 @@ export function defaultHandlers(now: Date, role: 'owner' | 'admin' | 'member' = 
     UsageDaily: () => ({ data: { organization_usage_daily: usage(now) } }),
     Grants: () => ({ data: { organization_active_grants: grants() } }),
     AutoTopUpSettings: () => ({ data: { auto_topup_settings_by_pk: autoTopUp() } }),
-    SpendLimits: () => ({
-      data: {
-        spend_limits_by_pk: spendLimits(),
-        today: { aggregate: { sum: { credits_consumed: '84.250' } } },
-        month: { aggregate: { sum: { credits_consumed: '750.000' } } },
-      },
-    }),
+    SpendLimits: () => ({ data: spendLimitsData() }),
     Notifications: () => ({ data: { notifications: notifications() } }),
   };
 }
