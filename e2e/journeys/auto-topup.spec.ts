@@ -4,7 +4,7 @@ import { signIn } from '../support/auth.ts';
 import { balanceOf, query } from '../support/db.ts';
 import { stackEnv } from '../support/env.ts';
 import { add, credits, subtract } from '../support/format.ts';
-import { createOrg, spend } from '../support/orgs.ts';
+import { createOrg, saveCard, spend } from '../support/orgs.ts';
 
 const pack500 = '0c000000-0000-4000-8000-000000000001';
 
@@ -38,6 +38,7 @@ async function turnOnAutoTopUp(page: Page, org: Awaited<ReturnType<typeof create
 test('auto top-up, enabled with a threshold: spending below it tops up exactly once', async ({ page }) => {
   // 100.001 left of Pro's 500: just above the threshold of 100 the owner is about to set.
   const org = await createOrg({ label: 'AutoTopup', plan: 'pro' });
+  await saveCard(org.id);
   await spend(org.id, '399.999');
   expect((await balanceOf(org.id)).available_credits).toBe('100.001');
 
@@ -94,6 +95,7 @@ test('auto top-up, enabled with a threshold: spending below it tops up exactly o
 
 test('auto top-up, turned on while already below the threshold: buys a pack at once', async ({ page }) => {
   const org = await createOrg({ label: 'AutoTopupNow', plan: 'pro' });
+  await saveCard(org.id);
   await spend(org.id, '450');
   expect((await balanceOf(org.id)).available_credits).toBe('50.000');
 

@@ -111,3 +111,16 @@ export async function spend(orgId: string, amount: string): Promise<void> {
     [orgId, amount, key],
   );
 }
+
+/**
+ * The card the org saved earlier (buying a pack with auto top-up on saves it; no attempt starts
+ * without one): the local provider's test card on a customer of the org, auto top-up still off.
+ */
+export async function saveCard(orgId: string): Promise<void> {
+  await query('update public.organizations set stripe_customer_id = $2 where id = $1', [orgId, `cus_local_${orgId.slice(0, 8)}`]);
+  await query(
+    `insert into public.auto_topup_settings (organization_id, enabled, stripe_payment_method_id) values ($1, false, 'pm_local_card')
+     on conflict (organization_id) do update set stripe_payment_method_id = excluded.stripe_payment_method_id`,
+    [orgId],
+  );
+}
