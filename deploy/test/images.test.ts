@@ -65,8 +65,14 @@ const inReplay = (app: string, steps: DockerfileSteps, path: string) =>
 let api: ChildProcess | undefined;
 let output = '';
 
-afterAll(() => {
-  api?.kill('SIGTERM');
+afterAll(async () => {
+  // The CMD is pnpm, which does not pass a signal on to the node it started: the whole process group
+  // is stopped (it was its own group since spawn), and waited for, before its folder goes.
+  if (api?.pid && api.exitCode === null && api.signalCode === null) {
+    const exited = new Promise((resolve) => api?.once('exit', resolve));
+    process.kill(-api.pid, 'SIGTERM');
+    await exited;
+  }
   for (const folder of folders) rmSync(folder, { recursive: true, force: true });
 });
 
@@ -103,6 +109,7 @@ describe('the api image (deploy/api.Dockerfile)', () => {
         WEB_ORIGIN: 'https://credits.example.test',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     });
     api.stdout?.on('data', (chunk) => {
       output += chunk;
