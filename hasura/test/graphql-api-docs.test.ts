@@ -41,15 +41,44 @@ const notificationId = (
     [ACME],
   )
 ).rows[0]!.id;
-const VARIABLES: Record<string, Record<string, unknown>> = {
-  Ledger: { where: {} },
-  Usage: { orgId: ACME, from: '2026-01-01', to: '2026-12-31' },
-  UsageTotals: { from: '2026-01-01', to: '2026-12-31' },
-  MarkRead: { id: notificationId, now: '2026-11-22T10:00:00Z' },
-  MarkAllRead: { now: '2026-11-22T10:00:00Z' },
-  SaveAutoTopUp: { packageId },
-  DisableAutoTopUp: { orgId: ACME },
+/** The row's updated_at as a page would have loaded it (the settings updates are guarded by it). */
+async function loadedAt(table: 'auto_topup_settings' | 'spend_limits'): Promise<string> {
+  const answer = await stack.post(asOwner, `query { ${table}_by_pk(organization_id: "${ACME}") { updated_at } }`);
+  const row = answer.data?.[`${table}_by_pk`] as { updated_at: string } | undefined;
+  if (!row) throw new Error(`no ${table} row to update: ${JSON.stringify(answer.errors)}`);
+  return row.updated_at;
+}
+
+/** Each operation's variables, as the page's examples give them (read when the operation runs). */
+const VARIABLES: Record<string, () => Promise<Record<string, unknown>> | Record<string, unknown>> = {
+  Ledger: () => ({ where: {} }),
+  Usage: () => ({ orgId: ACME, from: '2026-01-01', to: '2026-12-31' }),
+  UsageTotals: () => ({ from: '2026-01-01', to: '2026-12-31' }),
+  MarkRead: () => ({ id: notificationId, now: '2026-11-22T10:00:00Z' }),
+  MarkAllRead: () => ({ now: '2026-11-22T10:00:00Z' }),
+  CreateAutoTopUpSettings: () => ({
+    object: {
+      enabled: true,
+      threshold_credits: '500',
+      package_id: packageId,
+      monthly_max_count: 4,
+      monthly_max_minor: 20000,
+      cooldown_minutes: 60,
+    },
+  }),
+  UpdateAutoTopUpSettings: async () => ({
+    orgId: ACME,
+    loadedAt: await loadedAt('auto_topup_settings'),
+    changes: { enabled: false },
+  }),
+  CreateSpendLimits: () => ({ object: { daily_limit_credits: '200', monthly_limit_credits: '4000' } }),
+  UpdateSpendLimits: async () => ({
+    orgId: ACME,
+    loadedAt: await loadedAt('spend_limits'),
+    changes: { monthly_limit_credits: '5000' },
+  }),
 };
+const variablesOf = async (name: string) => (await VARIABLES[name]?.()) ?? undefined;
 
 describe('the engine on hasura/metadata', () => {
   it('starts with no warning, except naming the actions it does not serve yet', () => {
@@ -76,20 +105,22 @@ describe('docs/graphql-api.md', () => {
         'Catalogue',
         'Unread',
         'MarkRead',
-        'SaveAutoTopUp',
-        'SaveSpendLimits',
+        'CreateAutoTopUpSettings',
+        'UpdateAutoTopUpSettings',
+        'CreateSpendLimits',
+        'UpdateSpendLimits',
       ]),
     );
   });
 
   it.each(dashboard.map((o) => [o.name, o] as const))('runs %s as an owner of the organization', async (_name, op) => {
-    const answer = await stack.post(asOwner, op.text, VARIABLES[op.name]);
+    const answer = await stack.post(asOwner, op.text, await variablesOf(op.name));
     expect(answer.errors).toBeUndefined();
     expect(answer.data).toBeTruthy();
   });
 
   it.each(service.map((o) => [o.name, o] as const))('runs %s as a service of the organization', async (_name, op) => {
-    const answer = await stack.post(asService, op.text, VARIABLES[op.name]);
+    const answer = await stack.post(asService, op.text, await variablesOf(op.name));
     expect(answer.errors).toBeUndefined();
     expect(answer.data).toBeTruthy();
   });
@@ -103,9 +134,34 @@ describe('docs/graphql-api.md', () => {
 
   it('changed what the settings examples say they change, for the token’s organization only', async () => {
     const { rows } = await db.pool.query(
-      `select s.organization_id::text, s.daily_limit_credits::text, a.enabled
+      `select s.organization_id::text, s.daily_limit_credits::text, s.monthly_limit_credits::text, a.enabled, a.threshold_credits::text
          from public.spend_limits s join public.auto_topup_settings a using (organization_id)`,
     );
-    expect(rows).toEqual([{ organization_id: ACME, daily_limit_credits: '200.000', enabled: false }]);
+    expect(rows).toEqual([
+      {
+        organization_id: ACME,
+        daily_limit_credits: '200.000',
+        monthly_limit_credits: '5000.000',
+        enabled: false,
+        threshold_credits: '500.000',
+      },
+    ]);
+  });
+
+  it('changes nothing from a page older than the row, and creates nothing over a row created meanwhile', async () => {
+    const update = dashboard.find((o) => o.name === 'UpdateSpendLimits')!;
+    const stale = await stack.post(asOwner, update.text, {
+      orgId: ACME,
+      loadedAt: '2000-01-01T00:00:00Z',
+      changes: { daily_limit_credits: '1' },
+    });
+    expect(stale.errors).toBeUndefined();
+    expect(stale.data).toEqual({ update_spend_limits: { affected_rows: 0, returning: [] } });
+    const create = dashboard.find((o) => o.name === 'CreateSpendLimits')!;
+    const again = await stack.post(asOwner, create.text, { object: { daily_limit_credits: '1' } });
+    expect(again.errors).toBeUndefined();
+    expect(again.data).toEqual({ insert_spend_limits_one: null });
+    const { rows } = await db.pool.query('select daily_limit_credits::text from public.spend_limits');
+    expect(rows).toEqual([{ daily_limit_credits: '200.000' }]);
   });
 });
