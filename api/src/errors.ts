@@ -72,6 +72,14 @@ export class AppError extends Error {
     if (this.action) extensions.action = this.action;
     if (this.details.retryAfterSeconds !== undefined) extensions.retry_after_seconds = this.details.retryAfterSeconds;
     if (this.details.requiredPlan !== undefined) extensions.required_plan = this.details.requiredPlan;
+    // Which reservation, and what became of it: `settled` (charged: an answer was lost, do not run
+    // the call again) or `released`/`expired` (never charged). Hasura passes an action's
+    // extensions through as they are.
+    if (this.code === 'RESERVATION_ALREADY_RESOLVED') {
+      const { reservation_id: reservationId, status } = this.details.detail ?? {};
+      if (typeof reservationId === 'string') extensions.reservation_id = reservationId;
+      if (typeof status === 'string') extensions.status = status;
+    }
     return { message: this.message, extensions };
   }
 }

@@ -1,11 +1,19 @@
 // The client's transport for the api itself: the credit actions called in-process, through the
 // same handlers (and the same input schemas) that serve Hasura, acting for the org in the session.
 import type { CreditsTransport } from '@org-credits/client';
+import type { z } from 'zod';
 import type { ActionContext } from './actions/context.ts';
 import releaseCredits from './actions/releaseCredits.ts';
 import reserveCredits from './actions/reserveCredits.ts';
 import settleCredits from './actions/settleCredits.ts';
-import { AppError } from './errors.ts';
+import { AppError, invalidInputFromZod } from './errors.ts';
+
+/** The action's input, or INVALID_INPUT as the action answers it over HTTP (what withCredits reads). */
+function parsed<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const result = schema.safeParse(value);
+  if (!result.success) throw invalidInputFromZod(result.error, what);
+  return result.data;
+}
 
 export function createInProcessTransport(ctx: ActionContext): CreditsTransport {
   const forOrg = (orgId: string): ActionContext => {
@@ -14,9 +22,13 @@ export function createInProcessTransport(ctx: ActionContext): CreditsTransport {
     return ctx;
   };
   return {
-    reserve: (orgId, request) => reserveCredits.handler(forOrg(orgId), reserveCredits.input.parse(request)),
-    settle: (orgId, reservationId, usage) => settleCredits.handler(forOrg(orgId), settleCredits.input.parse({ reservationId, usage })),
+    reserve: (orgId, request) => reserveCredits.handler(forOrg(orgId), parsed(reserveCredits.input, request, 'reserveCredits input')),
+    settle: (orgId, reservationId, usage) =>
+      settleCredits.handler(forOrg(orgId), parsed(settleCredits.input, { reservationId, usage }, 'settleCredits input')),
     release: (orgId, reservationId, reason) =>
-      releaseCredits.handler(forOrg(orgId), releaseCredits.input.parse({ reservationId, reason: reason ?? null })),
+      releaseCredits.handler(
+        forOrg(orgId),
+        parsed(releaseCredits.input, { reservationId, reason: reason ?? null }, 'releaseCredits input'),
+      ),
   };
 }

@@ -1,5 +1,8 @@
-// reserveCredits(capability, qualityLevel, idempotencyKey, inputTokens?, estimatedCredits?): holds
-// credits for one AI call. The amount is computed here: the estimate's maximum for the input; a
+// reserveCredits(capability, qualityLevel, idempotencyKey, inputTokens?, estimatedCredits?,
+// ttlSeconds?, organizationId?): holds credits for one AI call, for ttlSeconds (default 600, at most
+// 86400; choose it above the longest call). organizationId, when given, must be the session's org
+// (FORBIDDEN otherwise, nothing held): a service token for one org never charges it for a call meant
+// for another. The amount is computed here: the estimate's maximum for the input; a
 // larger estimate from the caller raises it, a smaller one never lowers it. The same key again
 // returns the same reservation (reserve_credits is idempotent per org and key). The key names the
 // call: a retry for the same capability and quality level gets the hold made the first time even
@@ -12,7 +15,12 @@ import { availableOf, availableSql, rollPeriodIfEnded } from '../ledger.ts';
 import { findOffer, holdAmount, requiredPlanCode } from '../pricing.ts';
 import { type OrgActor, requireOrgActor } from '../session.ts';
 import { type ActionContext, defineAction } from './context.ts';
-import { code, positiveCredits, tokenCount } from './inputs.ts';
+import { code, positiveCredits, tokenCount, uuid } from './inputs.ts';
+
+/** How long a hold lasts when the caller does not say (reserve_credits' own default). */
+export const DEFAULT_HOLD_TTL_SECONDS = 600;
+/** reserve_credits' bound on a hold's life: one day. */
+export const MAX_HOLD_TTL_SECONDS = 86_400;
 
 export const input = z.object({
   capability: code('capability'),
@@ -20,12 +28,21 @@ export const input = z.object({
   idempotencyKey: z.string().min(1, 'idempotencyKey must not be empty').max(255, 'idempotencyKey is longer than 255 characters'),
   inputTokens: tokenCount.nullish(),
   estimatedCredits: positiveCredits.nullish(),
+  ttlSeconds: z
+    .number()
+    .int('ttlSeconds must be a whole number of seconds')
+    .min(1, 'ttlSeconds must be at least 1')
+    .max(MAX_HOLD_TTL_SECONDS, `ttlSeconds must be at most ${MAX_HOLD_TTL_SECONDS}`)
+    .nullish(),
+  organizationId: uuid.nullish(),
 });
 
 export interface ReserveCreditsOutput {
   reservationId: string;
   amountCredits: string;
   expiresAt: string;
+  /** Seconds the hold has left, by the server's clock (a replayed key's hold has less than its ttl). */
+  expiresInSeconds: number;
   modelId: string;
   availableCredits: string;
 }
@@ -68,10 +85,16 @@ select r.id, r.status, r.amount_credits::text, r.expires_at, r.model_id, ${avail
 from offer o
 cross join lateral public.reserve_credits(p_org_id => $1, p_amount => greatest(o.hold, coalesce($7::numeric, 0))::numeric(20, 3),
   p_idempotency_key => $4, p_capability_code => o.capability_code, p_quality_level_code => o.quality_level_code,
-  p_model_id => o.model_id, p_pricing => o.pricing, p_user_id => $5, p_now => $8) r`;
+  p_model_id => o.model_id, p_pricing => o.pricing, p_user_id => $5, p_ttl_seconds => $9::int, p_now => $8) r`;
 
 export async function reserveCredits(ctx: ActionContext, args: z.output<typeof input>): Promise<ReserveCreditsOutput> {
   const actor = await requireOrgActor(ctx.db, ctx.session);
+  if (args.organizationId && args.organizationId.toLowerCase() !== actor.orgId) {
+    throw new AppError(
+      'FORBIDDEN',
+      `this session acts for organization ${actor.orgId}, not ${args.organizationId}: nothing was held (a service token is for one organization)`,
+    );
+  }
   const now = ctx.clock();
   const row = await reserveOnce(ctx, actor, args, now).catch(async (error: unknown) => {
     // Refused for credits just after the period's end, before the hourly roll granted the new
@@ -97,6 +120,7 @@ export async function reserveCredits(ctx: ActionContext, args: z.output<typeof i
     reservationId: row.id,
     amountCredits: formatDecimal(parseDecimal(row.amount_credits, CREDIT_SCALE), CREDIT_SCALE),
     expiresAt: row.expires_at.toISOString(),
+    expiresInSeconds: Math.max(0, Math.floor((row.expires_at.getTime() - now.getTime()) / 1000)),
     modelId: row.model_id,
     availableCredits: availableOf(row),
   };
@@ -114,6 +138,7 @@ async function reserveOnce(ctx: ActionContext, actor: OrgActor, args: z.output<t
       args.inputTokens ?? null,
       args.estimatedCredits ?? null,
       now,
+      args.ttlSeconds ?? DEFAULT_HOLD_TTL_SECONDS,
     ]),
   )
     .then((result) => result.rows[0])
@@ -132,8 +157,19 @@ async function reserveSlowly(ctx: ActionContext, actor: OrgActor, args: z.output
     ctx.db.query<ReservationRow>(
       `select r.id, r.status, r.amount_credits::text, r.expires_at, r.model_id, ${availableSql('$1', '$9')}
        from public.reserve_credits(p_org_id => $1, p_amount => $2::numeric, p_idempotency_key => $3, p_capability_code => $4,
-         p_quality_level_code => $5, p_model_id => $6, p_pricing => $7::jsonb, p_user_id => $8, p_now => $9) r`,
-      [actor.orgId, amount, args.idempotencyKey, offer.capability, offer.qualityLevel, offer.modelId, offer.pricing, actor.userId, now],
+         p_quality_level_code => $5, p_model_id => $6, p_pricing => $7::jsonb, p_user_id => $8, p_ttl_seconds => $10::int, p_now => $9) r`,
+      [
+        actor.orgId,
+        amount,
+        args.idempotencyKey,
+        offer.capability,
+        offer.qualityLevel,
+        offer.modelId,
+        offer.pricing,
+        actor.userId,
+        now,
+        args.ttlSeconds ?? DEFAULT_HOLD_TTL_SECONDS,
+      ],
     ),
   ).catch((error: unknown) => withRequiredPlan(ctx, args, error));
   return rows[0] as ReservationRow;

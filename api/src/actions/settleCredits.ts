@@ -5,6 +5,10 @@
 // capped, with chargedCredits what was charged (docs/ledger.md, Reservations). Sending the same
 // usage again after a lost answer returns the same settlement; anything else on a resolved
 // reservation is RESERVATION_ALREADY_RESOLVED.
+//
+// `usage: { holdAmount: true }` (and no counts) charges exactly the hold, the amount the reserve
+// admitted, saved as the usage {"hold_amount": true}: for a call that ran but whose usage cannot be
+// reported or was refused (the client falls back to it after an INVALID_INPUT settle).
 import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
 import { CREDIT_SCALE, formatDecimal, parseDecimal } from '../decimal.ts';
@@ -22,6 +26,8 @@ export const input = z.object({
     inputTokens: tokenCount.nullish(),
     outputTokens: tokenCount.nullish(),
     calls: z.number().int('calls must be a whole number').nullish(),
+    /** Charge the hold itself instead of counted usage (no counts with it). */
+    holdAmount: z.boolean('holdAmount must be a boolean').nullish(),
   }),
 });
 
@@ -34,9 +40,15 @@ export interface SettleCreditsOutput {
 }
 
 /** The usage as saved on the reservation (snake case, like every column). */
-type SavedUsage = { input_tokens: number; output_tokens: number; calls: number } | { calls: number };
+type SavedUsage = { input_tokens: number; output_tokens: number; calls: number } | { calls: number } | { hold_amount: true };
 
 function chargeFor(reservation: ReservationState, usage: z.output<typeof input>['usage']): { amount: string; saved: SavedUsage } {
+  if (usage.holdAmount) {
+    if (usage.inputTokens != null || usage.outputTokens != null || usage.calls != null) {
+      throw new AppError('INVALID_INPUT', 'usage.holdAmount charges the hold: send it without inputTokens, outputTokens or calls');
+    }
+    return { amount: reservation.amountCredits, saved: { hold_amount: true } };
+  }
   const pricing = reservation.pricing;
   if (!pricing) throw new AppError('INVALID_INPUT', `reservation ${reservation.id} has no saved prices to charge usage against`);
   if (pricing.pricing_mode === 'per_call') {
@@ -98,21 +110,24 @@ export async function settleCredits(ctx: ActionContext, args: z.output<typeof in
   const now = ctx.clock();
   const { inputTokens = null, outputTokens = null, calls = null } = args.usage;
   let after: Settled | undefined;
-  try {
-    const { rows } = await ledger(() =>
-      ctx.db.query<SettledRow>({ name: 'api-settle', text: SETTLE_FAST_SQL }, [
-        args.reservationId,
-        actor.orgId,
-        inputTokens,
-        outputTokens,
-        calls,
-        now,
-      ]),
-    );
-    if (rows[0]) after = settled(rows[0]);
-  } catch (error) {
-    // Resolved by someone else between our look and the ledger's lock: the slow path answers.
-    if (!(error instanceof AppError && error.code === 'RESERVATION_ALREADY_RESOLVED')) throw error;
+  // The hold amount is rare (a fallback): the slow path charges it.
+  if (!args.usage.holdAmount) {
+    try {
+      const { rows } = await ledger(() =>
+        ctx.db.query<SettledRow>({ name: 'api-settle', text: SETTLE_FAST_SQL }, [
+          args.reservationId,
+          actor.orgId,
+          inputTokens,
+          outputTokens,
+          calls,
+          now,
+        ]),
+      );
+      if (rows[0]) after = settled(rows[0]);
+    } catch (error) {
+      // Resolved by someone else between our look and the ledger's lock: the slow path answers.
+      if (!(error instanceof AppError && error.code === 'RESERVATION_ALREADY_RESOLVED')) throw error;
+    }
   }
   after ??= await settleSlowly(ctx, actor, args, now);
   return settledOutput(after.reservation, after.available ?? (await availableCredits(ctx.db, actor.orgId, now)));
