@@ -1,14 +1,19 @@
 // The GraphQL transport: the credit actions through Hasura's `/v1/graphql` (or the local engine),
 // authenticated either with the admin secret plus `x-hasura-role: service` and the org, or with a
-// service JWT whose claims carry the org.
+// service JWT whose claims carry the org (the reserve also names the org it means, so a token for
+// another org is refused instead of charging that org).
 import { CreditsError, CreditsTransportError } from './errors.ts';
 import type { CreditsTransport, CreditUsage, ReleaseResult, ReserveRequest, ReserveResult, SettleResult } from './types.ts';
 
 export type GraphQLAuth =
   /** The admin secret; the transport sends `x-hasura-role: service` and `x-hasura-org-id`. */
   | { adminSecret: string }
-  /** A JWT for the `service` role; Hasura takes the org from its claims. */
-  | { serviceToken: string };
+  /**
+   * A JWT for the `service` role; Hasura takes the org from its claims. A function is asked for
+   * the token on first use and again when Hasura answers `invalid-jwt` (an expired token), and the
+   * request is then sent once more with the new token. A leading `Bearer ` is dropped.
+   */
+  | { serviceToken: string | (() => string | Promise<string>) };
 
 export interface GraphQLTransportOptions {
   /** e.g. `http://localhost:8080/v1/graphql` */
@@ -20,12 +25,20 @@ export interface GraphQLTransportOptions {
   timeoutMs?: number;
 }
 
-/** Hasura's message (code `unexpected`) when an action's handler did not answer. */
-const WEBHOOK_FAILED = 'http exception when calling webhook';
+/**
+ * Hasura's code when it got no usable answer from an action's handler: no answer at all ("http
+ * exception when calling webhook"), a body that is not JSON (a proxy's HTML 502/503/504: "not a
+ * valid json response from webhook"), a handler's 5xx ("internal error"), or an answer of the wrong
+ * shape. The action may or may not have run; the credit actions are idempotent, so it is sent again
+ * with the same arguments. The codes the api answers with are never `unexpected`.
+ */
+const NO_USABLE_ANSWER = 'unexpected';
+/** Hasura's code for a JWT it does not accept (expired, say). */
+const INVALID_JWT = 'invalid-jwt';
 
-const RESERVE = `mutation ReserveCredits($capability: String!, $qualityLevel: String!, $idempotencyKey: String!, $inputTokens: Int, $estimatedCredits: numeric) {
-  reserveCredits(capability: $capability, qualityLevel: $qualityLevel, idempotencyKey: $idempotencyKey, inputTokens: $inputTokens, estimatedCredits: $estimatedCredits) {
-    reservationId amountCredits expiresAt modelId availableCredits
+const RESERVE = `mutation ReserveCredits($capability: String!, $qualityLevel: String!, $idempotencyKey: String!, $inputTokens: Int, $estimatedCredits: numeric, $ttlSeconds: Int, $organizationId: uuid) {
+  reserveCredits(capability: $capability, qualityLevel: $qualityLevel, idempotencyKey: $idempotencyKey, inputTokens: $inputTokens, estimatedCredits: $estimatedCredits, ttlSeconds: $ttlSeconds, organizationId: $organizationId) {
+    reservationId amountCredits expiresAt expiresInSeconds modelId availableCredits
   }
 }`;
 
@@ -43,7 +56,14 @@ const RELEASE = `mutation ReleaseCredits($reservationId: uuid!, $reason: String)
 
 interface GraphQLError {
   message?: string;
-  extensions?: { code?: string; action?: string; retry_after_seconds?: number; required_plan?: string };
+  extensions?: {
+    code?: string;
+    action?: string;
+    retry_after_seconds?: number;
+    required_plan?: string;
+    reservation_id?: string;
+    status?: string;
+  };
 }
 
 /** Amounts may come back as JSON numbers from some servers; keep them as the strings they print as. */
@@ -53,17 +73,47 @@ function amount(value: unknown): string {
   throw new CreditsTransportError(`expected an amount of credits, got ${JSON.stringify(value)}`);
 }
 
+/** The token without a leading `Bearer ` (given as an Authorization header's value). */
+function bareToken(token: string): string {
+  return token.trim().replace(/^bearer\s+/i, '');
+}
+
 export function createGraphQLTransport(options: GraphQLTransportOptions): CreditsTransport {
   const doFetch = options.fetch ?? globalThis.fetch;
   const timeoutMs = options.timeoutMs ?? 30_000;
+  const auth = options.auth;
+  /** The service token in use; asked for again after `invalid-jwt` (shared by requests in flight). */
+  let token: Promise<string> | null = null;
 
-  async function request<T>(orgId: string, query: string, variables: Record<string, unknown>, field: string): Promise<T> {
+  function serviceToken(refresh: boolean, used?: Promise<string>): Promise<string> {
+    if (!('serviceToken' in auth)) throw new Error('no service token configured');
+    const source = auth.serviceToken;
+    // Requests that failed with the same token refresh it once between them.
+    if (token && (!refresh || token !== used)) return token;
+    const next = (async () => {
+      try {
+        return bareToken(typeof source === 'function' ? await source() : source);
+      } catch (error) {
+        throw new CreditsTransportError(`the service token could not be had: ${(error as Error).message}`);
+      }
+    })();
+    // A failed fetch of the token is not kept: the next request asks again.
+    next.catch(() => {
+      if (token === next) token = null;
+    });
+    token = next;
+    return next;
+  }
+
+  async function send<T>(orgId: string, query: string, variables: Record<string, unknown>, field: string, refreshed: boolean): Promise<T> {
     const headers: Record<string, string> = { 'content-type': 'application/json', 'x-hasura-org-id': orgId };
-    if ('adminSecret' in options.auth) {
-      headers['x-hasura-admin-secret'] = options.auth.adminSecret;
+    let used: Promise<string> | undefined;
+    if ('adminSecret' in auth) {
+      headers['x-hasura-admin-secret'] = auth.adminSecret;
       headers['x-hasura-role'] = 'service';
     } else {
-      headers.authorization = `Bearer ${options.auth.serviceToken}`;
+      used = serviceToken(false);
+      headers.authorization = `Bearer ${await used}`;
     }
     let response: Response;
     try {
@@ -86,21 +136,29 @@ export function createGraphQLTransport(options: GraphQLTransportOptions): Credit
     const first = body.errors?.[0];
     if (first) {
       const ext = first.extensions ?? {};
-      // Hasura's own answer when it could not get one from the action's handler (its timeout, a
-      // broken connection): the action may or may not have run, so it is sent again with the key.
-      if (ext.code === 'unexpected' && first.message === WEBHOOK_FAILED) {
-        throw new CreditsTransportError(`${options.url}: ${WEBHOOK_FAILED} for ${field}`);
+      if (ext.code === NO_USABLE_ANSWER) {
+        throw new CreditsTransportError(`${options.url}: no usable answer from the action for ${field} (${first.message ?? 'unexpected'})`);
+      }
+      // An expired service token: a function gives a new one, and the request goes once more.
+      if (ext.code === INVALID_JWT && used && !refreshed && typeof (auth as { serviceToken?: unknown }).serviceToken === 'function') {
+        await serviceToken(true, used);
+        return send<T>(orgId, query, variables, field, true);
       }
       throw new CreditsError(ext.code ?? 'GRAPHQL_ERROR', first.message ?? 'the GraphQL request failed', {
         ...(ext.action !== undefined ? { action: ext.action } : {}),
         ...(ext.retry_after_seconds !== undefined ? { retryAfterSeconds: ext.retry_after_seconds } : {}),
         ...(ext.required_plan !== undefined ? { requiredPlan: ext.required_plan } : {}),
+        ...(ext.reservation_id !== undefined ? { reservationId: ext.reservation_id } : {}),
+        ...(ext.status !== undefined ? { status: ext.status } : {}),
       });
     }
     const data = body.data?.[field];
     if (data === undefined || data === null) throw new CreditsTransportError(`${options.url} answered without data.${field}`);
     return data as T;
   }
+
+  const request = <T>(orgId: string, query: string, variables: Record<string, unknown>, field: string) =>
+    send<T>(orgId, query, variables, field, false);
 
   return {
     async reserve(orgId: string, req: ReserveRequest): Promise<ReserveResult> {
@@ -113,6 +171,10 @@ export function createGraphQLTransport(options: GraphQLTransportOptions): Credit
           idempotencyKey: req.idempotencyKey,
           inputTokens: req.inputTokens ?? null,
           estimatedCredits: req.estimatedCredits ?? null,
+          ttlSeconds: req.ttlSeconds ?? null,
+          // The org this client means: with a service token Hasura takes the org from the token,
+          // and the action refuses (FORBIDDEN) a token for another org.
+          organizationId: orgId,
         },
         'reserveCredits',
       );
@@ -120,6 +182,7 @@ export function createGraphQLTransport(options: GraphQLTransportOptions): Credit
         reservationId: String(out.reservationId),
         amountCredits: amount(out.amountCredits),
         expiresAt: String(out.expiresAt),
+        expiresInSeconds: Number(out.expiresInSeconds),
         modelId: String(out.modelId),
         availableCredits: amount(out.availableCredits),
       };

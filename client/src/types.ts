@@ -13,12 +13,20 @@ export interface ReserveRequest extends CreditEstimateHint {
   capability: string;
   qualityLevel: string;
   idempotencyKey: string;
+  /**
+   * How long the hold lasts, 1 to 86400 seconds. Choose it above the longest the call can take
+   * plus the settle's retries: a hold that expires before its settle is never charged.
+   * @default 600 (the server's)
+   */
+  ttlSeconds?: number;
 }
 
 export interface ReserveResult {
   reservationId: string;
   amountCredits: string;
   expiresAt: string;
+  /** Seconds the hold has left by the server's clock when it answered (less than the ttl for a replayed key). */
+  expiresInSeconds: number;
   modelId: string;
   availableCredits: string;
 }
@@ -28,6 +36,8 @@ export interface CreditUsage {
   inputTokens?: number;
   outputTokens?: number;
   calls?: number;
+  /** `true`, with no counts: charge exactly the hold (a call that ran but whose usage cannot be reported). */
+  holdAmount?: boolean;
 }
 
 export interface SettleResult {

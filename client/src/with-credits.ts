@@ -1,8 +1,10 @@
 // `withCredits`: hold credits, run the AI call, charge what it used; give the hold back if the call
 // throws. One idempotency key per logical call, so a retry after a lost answer never holds or
-// charges twice.
+// charges twice. Once the call has run the hold is never given back: a settle refused for its usage
+// charges the hold instead, and one that cannot be done now leaves the hold open and tells the
+// caller what to settle later (the error's reservationId, usage, result and expiresAt).
 import { randomUUID } from 'node:crypto';
-import { isRetryable } from './errors.ts';
+import { CreditsError, isRetryable, type UnsettledCall, withUnsettledCall } from './errors.ts';
 import type { CreditEstimateHint, CreditsTransport, CreditUsage, ReleaseResult, ReserveResult, SettleResult } from './types.ts';
 
 export interface WithCreditsOptions {
@@ -13,6 +15,17 @@ export interface WithCreditsOptions {
   estimate?: CreditEstimateHint;
   /** The logical call's key; give your own to make the whole `withCredits` retryable across processes. @default a new UUID */
   idempotencyKey?: string;
+  /**
+   * How long the hold lasts (1 to 86400 s): above the longest the call can take plus the settle's
+   * retry window. A hold that expires before the settle is never charged. @default 600 (the server's)
+   */
+  ttlSeconds?: number;
+  /**
+   * The least life, in seconds, a hold must have left for the call to run on it: a key replayed
+   * after the hold was made (a retried job) can get a hold about to expire, and the call is then
+   * refused with `HOLD_EXPIRING` instead of running uncharged. @default 60, or half of ttlSeconds when that is less
+   */
+  minHoldSeconds?: number;
 }
 
 /** What the function running the AI call receives. */
@@ -34,12 +47,21 @@ export interface WithCreditsResult<T> {
 
 export interface CreditsClientOptions {
   transport: CreditsTransport;
-  /** Extra attempts after a transport failure (no answer or HTTP 5xx). @default 3 */
+  /** Extra attempts after a transport failure (no answer or HTTP 5xx) of reserve, release and `settle`. @default 3 */
   retries?: number;
   /** Waits between attempts, in ms; attempt n waits `backoffMs[n]` (the last one repeats). @default [100, 400, 1600] */
   backoffMs?: number[];
+  /**
+   * How long `withCredits` keeps retrying the settle after the call ran, in ms (never more than half
+   * the life the hold has left), waiting `settleBackoffMs` between attempts. @default 60000
+   */
+  settleRetryWindowMs?: number;
+  /** @default [100, 400, 1600, 3000, 5000, 10000] (the last one repeats) */
+  settleBackoffMs?: number[];
   /** How to wait; tests pass one that does not. @default setTimeout */
   sleep?: (ms: number) => Promise<void>;
+  /** The local clock in ms, for the settle's retry window. @default Date.now */
+  now?: () => number;
 }
 
 export interface CreditsClient {
@@ -50,12 +72,33 @@ export interface CreditsClient {
 }
 
 const RELEASE_REASON_MAX = 200;
+const DEFAULT_TTL_SECONDS = 600;
+const DEFAULT_MIN_HOLD_SECONDS = 60;
 
 export function createCreditsClient(options: CreditsClientOptions): CreditsClient {
   const { transport } = options;
   const retries = options.retries ?? 3;
   const backoff = options.backoffMs ?? [100, 400, 1600];
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const now = options.now ?? Date.now;
+  const settleWindowMs = options.settleRetryWindowMs ?? 60_000;
+  const settleBackoff = options.settleBackoffMs ?? [100, 400, 1600, 3000, 5000, 10_000];
+
+  /** The settle, retried after transport failures until the next wait would end past `deadline`. */
+  async function settleUntil(orgId: string, reservationId: string, usage: CreditUsage, deadline: number): Promise<SettleResult> {
+    let waited = 0;
+    const start = now();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await transport.settle(orgId, reservationId, usage);
+      } catch (error) {
+        const wait = settleBackoff[Math.min(attempt, settleBackoff.length - 1)] ?? 0;
+        if (!isRetryable(error) || Math.max(now(), start + waited) + wait > deadline) throw error;
+        await sleep(wait);
+        waited += wait;
+      }
+    }
+  }
 
   async function retrying<R>(op: () => Promise<R>): Promise<R> {
     for (let attempt = 0; ; attempt++) {
@@ -76,6 +119,7 @@ export function createCreditsClient(options: CreditsClientOptions): CreditsClien
           qualityLevel: opts.qualityLevel,
           idempotencyKey: opts.idempotencyKey,
           ...opts.estimate,
+          ...(opts.ttlSeconds !== undefined ? { ttlSeconds: opts.ttlSeconds } : {}),
         }),
       );
     },
@@ -87,8 +131,23 @@ export function createCreditsClient(options: CreditsClientOptions): CreditsClien
     },
     async withCredits<T>(opts: WithCreditsOptions, run: (hold: CreditHold) => Promise<CreditsOutcome<T>>) {
       const idempotencyKey = opts.idempotencyKey ?? randomUUID();
+      const reservedAt = now();
       const reserved = await client.reserve({ ...opts, idempotencyKey });
       const hold: CreditHold = { ...reserved, idempotencyKey };
+      // A replayed key can answer a hold made long ago, about to expire: a call run on it would be
+      // settled after the expiry job and never charged. It is left as it is (another process may be
+      // running the call on it).
+      const minHold = opts.minHoldSeconds ?? Math.min(DEFAULT_MIN_HOLD_SECONDS, Math.floor((opts.ttlSeconds ?? DEFAULT_TTL_SECONDS) / 2));
+      const left = reserved.expiresInSeconds;
+      if (Number.isFinite(left) && left < minHold) {
+        const error = new CreditsError(
+          'HOLD_EXPIRING',
+          `the hold ${hold.reservationId} of idempotency key ${idempotencyKey} expires in ${left} s (at ${hold.expiresAt}), less than the ${minHold} s a call needs: the call was not run; after it expires, run it with a new key`,
+          { reservationId: hold.reservationId },
+        );
+        error.expiresAt = hold.expiresAt;
+        throw error;
+      }
       let outcome: CreditsOutcome<T>;
       try {
         outcome = await run(hold);
@@ -99,19 +158,31 @@ export function createCreditsClient(options: CreditsClientOptions): CreditsClien
         await client.release(opts.orgId, hold.reservationId, reason).catch(() => undefined);
         throw error;
       }
+      // The call ran: from here on the hold is never given back. The settle is retried for a while,
+      // ending well before the hold expires (half the life it has left).
+      const leftMs = Number.isFinite(left) ? left * 1000 - (now() - reservedAt) : Number.POSITIVE_INFINITY;
+      const deadline = now() + Math.max(0, Math.min(settleWindowMs, leftMs / 2));
+      const call: UnsettledCall = {
+        reservationId: hold.reservationId,
+        expiresAt: hold.expiresAt,
+        usage: outcome.usage,
+        result: outcome.result,
+      };
       let settlement: SettleResult;
       try {
-        settlement = await client.settle(opts.orgId, hold.reservationId, outcome.usage);
+        settlement = await settleUntil(opts.orgId, hold.reservationId, outcome.usage, deadline);
       } catch (error) {
-        // Refused (bad usage, say) rather than unanswered: nothing will be charged, so the hold goes
-        // back now instead of keeping the credits until it expires. Unanswered, or already resolved
-        // (by an earlier attempt's settle), it is left as it is.
+        // Refused for its usage (a count the server does not take): the call still ran, so the
+        // hold, what the reserve admitted, is charged; the refusal reaches the caller, with what
+        // was charged (error.settlement).
         const code = (error as { code?: unknown } | null)?.code;
-        if (!isRetryable(error) && code !== 'RESERVATION_ALREADY_RESOLVED') {
-          const reason = `the settle was refused: ${typeof code === 'string' ? code : 'error'}`.slice(0, RELEASE_REASON_MAX);
-          await client.release(opts.orgId, hold.reservationId, reason).catch(() => undefined);
+        if (code === 'INVALID_INPUT' && !outcome.usage.holdAmount) {
+          const atHold = await settleUntil(opts.orgId, hold.reservationId, { holdAmount: true }, deadline).catch(() => undefined);
+          if (atHold && error instanceof CreditsError) error.settlement = atHold;
         }
-        throw error;
+        // Unanswered, refused otherwise, or already resolved: the hold is left open, and the error
+        // says what to settle (credits.settle(orgId, reservationId, usage)) before it expires.
+        throw withUnsettledCall(error, call);
       }
       return { hold, settlement, result: outcome.result };
     },

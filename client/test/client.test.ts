@@ -4,7 +4,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { CreditsError, CreditsTransportError, createCreditsClient, createGraphQLTransport } from '../src/index.ts';
+import { CreditsError, CreditsTransportError, createCreditsClient, createGraphQLTransport, type GraphQLAuth } from '../src/index.ts';
 
 interface Seen {
   headers: Record<string, string | string[] | undefined>;
@@ -47,7 +47,7 @@ const released = { reservationId: 'r-1', releasedCredits: '0.114', availableCred
 const ok = (field: string, data: unknown) => () => ({ status: 200, body: { data: { [field]: data } } });
 
 const waits: number[] = [];
-const client = (auth: { adminSecret: string } | { serviceToken: string } = { adminSecret: 'admin-secret' }) =>
+const client = (auth: GraphQLAuth = { adminSecret: 'admin-secret' }) =>
   createCreditsClient({
     transport: createGraphQLTransport({ url, auth }),
     sleep: async (ms) => {
@@ -147,23 +147,185 @@ describe('withCredits', () => {
     expect(seen.filter((s) => s.operation === 'reserveCredits').map((s) => s.variables.idempotencyKey)).toEqual(['job-7', 'job-7']);
   });
 
-  it('gives the hold back when the settle is refused, and rethrows the refusal', async () => {
+  it('charges the hold when the settle is refused for its usage after the call ran, and rethrows the refusal with the charge and the result', async () => {
     answers = {
       reserveCredits: ok('reserveCredits', reserved),
-      settleCredits: () => ({
-        status: 200,
-        body: { errors: [{ message: 'usage.inputTokens: must not be negative', extensions: { code: 'INVALID_INPUT', path: '$' } }] },
-      }),
+      settleCredits: (entry) =>
+        (entry.variables.usage as { holdAmount?: boolean }).holdAmount
+          ? { status: 200, body: { data: { settleCredits: { ...settled, chargedCredits: '0.114', releasedCredits: '0.000' } } } }
+          : {
+              status: 200,
+              body: { errors: [{ message: 'usage.inputTokens: must not be negative', extensions: { code: 'INVALID_INPUT', path: '$' } }] },
+            },
       releaseCredits: ok('releaseCredits', released),
     };
     const error = await client()
       .withCredits({ orgId: ORG, capability: 'summarization', qualityLevel: 'fast' }, async () => ({
         usage: { inputTokens: -1, outputTokens: 1 },
+        result: 'the answer',
       }))
       .catch((e: unknown) => e);
-    expect(error).toMatchObject({ code: 'INVALID_INPUT' });
-    expect(seen.map((s) => s.operation)).toEqual(['reserveCredits', 'settleCredits', 'releaseCredits']);
-    expect(seen[2]!.variables).toEqual({ reservationId: 'r-1', reason: 'the settle was refused: INVALID_INPUT' });
+    expect(error).toBeInstanceOf(CreditsError);
+    expect(error).toMatchObject({
+      code: 'INVALID_INPUT',
+      reservationId: 'r-1',
+      expiresAt: reserved.expiresAt,
+      usage: { inputTokens: -1, outputTokens: 1 },
+      result: 'the answer',
+      settlement: { chargedCredits: '0.114' },
+    });
+    // Never released: the call ran.
+    expect(seen.map((s) => s.operation)).toEqual(['reserveCredits', 'settleCredits', 'settleCredits']);
+    expect(seen[2]!.variables).toEqual({ reservationId: 'r-1', usage: { holdAmount: true } });
+  });
+
+  it('reads the status and reservation of RESERVATION_ALREADY_RESOLVED from its extensions', async () => {
+    answers = {
+      reserveCredits: () => ({
+        status: 200,
+        body: {
+          errors: [
+            {
+              message: 'idempotency key job-1 belongs to reservation r-0, which is already settled',
+              extensions: { code: 'RESERVATION_ALREADY_RESOLVED', reservation_id: 'r-0', status: 'settled', path: '$' },
+            },
+          ],
+        },
+      }),
+    };
+    const error = await client()
+      .withCredits({ orgId: ORG, capability: 'summarization', qualityLevel: 'fast', idempotencyKey: 'job-1' }, async () => ({ usage: {} }))
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CreditsError);
+    expect(error).toMatchObject({ code: 'RESERVATION_ALREADY_RESOLVED', reservationId: 'r-0', status: 'settled' });
+  });
+
+  it.each([
+    ['a proxy in front of the action answered a non-JSON 503', 'not a valid json response from webhook'],
+    ['the action answered its own 500', 'internal error'],
+    ['the action did not answer', 'http exception when calling webhook'],
+  ])('retries a settle when Hasura got no usable answer (%s), charges once and never releases', async (_why, message) => {
+    let attempts = 0;
+    answers = {
+      reserveCredits: ok('reserveCredits', reserved),
+      settleCredits: () =>
+        ++attempts === 1
+          ? { status: 200, body: { errors: [{ message, extensions: { code: 'unexpected', path: '$' } }] } }
+          : { status: 200, body: { data: { settleCredits: settled } } },
+      releaseCredits: ok('releaseCredits', released),
+    };
+    const result = await client().withCredits({ orgId: ORG, capability: 'summarization', qualityLevel: 'fast' }, async () => ({
+      usage: { inputTokens: 1, outputTokens: 1 },
+    }));
+    expect(result.settlement).toEqual(settled);
+    expect(seen.map((s) => s.operation)).toEqual(['reserveCredits', 'settleCredits', 'settleCredits']);
+  });
+
+  it('retries a reserve that Hasura answered `unexpected` for a non-JSON 503 from a proxy', async () => {
+    let attempts = 0;
+    answers = {
+      reserveCredits: () =>
+        ++attempts === 1
+          ? {
+              status: 200,
+              body: { errors: [{ message: 'not a valid json response from webhook', extensions: { code: 'unexpected', path: '$' } }] },
+            }
+          : { status: 200, body: { data: { reserveCredits: reserved } } },
+      settleCredits: ok('settleCredits', settled),
+    };
+    await client().withCredits({ orgId: ORG, capability: 'summarization', qualityLevel: 'fast' }, async () => ({
+      usage: { inputTokens: 1, outputTokens: 1 },
+    }));
+    expect(seen.map((s) => s.operation)).toEqual(['reserveCredits', 'reserveCredits', 'settleCredits']);
+  });
+
+  it('keeps retrying an unanswered settle for up to a minute, then throws a transport error that says what to settle later', async () => {
+    answers = { reserveCredits: ok('reserveCredits', { ...reserved, expiresInSeconds: 600 }), settleCredits: () => 'drop' };
+    const error = await client()
+      .withCredits({ orgId: ORG, capability: 'summarization', qualityLevel: 'fast' }, async () => ({
+        usage: { inputTokens: 5, outputTokens: 7 },
+        result: 'the answer',
+      }))
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CreditsTransportError);
+    expect(error).toMatchObject({
+      reservationId: 'r-1',
+      expiresAt: reserved.expiresAt,
+      usage: { inputTokens: 5, outputTokens: 7 },
+      result: 'the answer',
+    });
+    const total = waits.reduce((a, b) => a + b, 0);
+    expect(total).toBeGreaterThan(30_000);
+    expect(total).toBeLessThanOrEqual(60_000);
+    expect(seen.filter((s) => s.operation === 'releaseCredits')).toHaveLength(0);
+  });
+
+  it('bounds the settle retries by half the life the hold has left', async () => {
+    answers = { reserveCredits: ok('reserveCredits', { ...reserved, expiresInSeconds: 20 }), settleCredits: () => 'drop' };
+    await client()
+      .withCredits({ orgId: ORG, capability: 'summarization', qualityLevel: 'fast', minHoldSeconds: 10 }, async () => ({
+        usage: { inputTokens: 5, outputTokens: 7 },
+      }))
+      .catch((e: unknown) => e);
+    expect(waits.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(10_000);
+  });
+
+  it('sends ttlSeconds and the org with the reserve', async () => {
+    answers = { reserveCredits: ok('reserveCredits', reserved), settleCredits: ok('settleCredits', settled) };
+    await client().withCredits({ orgId: ORG, capability: 'summarization', qualityLevel: 'fast', ttlSeconds: 3600 }, async () => ({
+      usage: { inputTokens: 1, outputTokens: 1 },
+    }));
+    expect(seen[0]!.variables).toMatchObject({ ttlSeconds: 3600, organizationId: ORG });
+  });
+
+  it('does not run the call on a hold about to expire (a replayed key), and leaves the hold alone', async () => {
+    answers = { reserveCredits: ok('reserveCredits', { ...reserved, expiresInSeconds: 10 }) };
+    let ran = false;
+    const error = await client()
+      .withCredits({ orgId: ORG, capability: 'summarization', qualityLevel: 'fast', idempotencyKey: 'job-9' }, async () => {
+        ran = true;
+        return { usage: {} };
+      })
+      .catch((e: unknown) => e);
+    expect(ran).toBe(false);
+    expect(error).toMatchObject({ code: 'HOLD_EXPIRING', reservationId: 'r-1', expiresAt: reserved.expiresAt });
+    expect(seen.map((s) => s.operation)).toEqual(['reserveCredits']);
+  });
+
+  it('asks a token function again when Hasura answers invalid-jwt, and sends the request once more', async () => {
+    let settles = 0;
+    answers = {
+      reserveCredits: ok('reserveCredits', reserved),
+      settleCredits: (entry) =>
+        ++settles === 1 || entry.headers.authorization !== 'Bearer token-2'
+          ? {
+              status: 200,
+              body: { errors: [{ message: 'Could not verify JWT: JWTExpired', extensions: { code: 'invalid-jwt', path: '$' } }] },
+            }
+          : { status: 200, body: { data: { settleCredits: settled } } },
+    };
+    let issued = 0;
+    const result = await client({ serviceToken: async () => `Bearer token-${++issued}` }).withCredits(
+      { orgId: ORG, capability: 'summarization', qualityLevel: 'fast' },
+      async () => ({ usage: { inputTokens: 1, outputTokens: 1 } }),
+    );
+    expect(result.settlement).toEqual(settled);
+    expect(seen.map((s) => s.headers.authorization)).toEqual(['Bearer token-1', 'Bearer token-1', 'Bearer token-2']);
+    expect(issued).toBe(2);
+  });
+
+  it('refreshes a token only once per request: a second invalid-jwt is the error', async () => {
+    answers = {
+      reserveCredits: () => ({
+        status: 200,
+        body: { errors: [{ message: 'Could not verify JWT: JWTExpired', extensions: { code: 'invalid-jwt', path: '$' } }] },
+      }),
+    };
+    const error = await client({ serviceToken: () => 'tok' })
+      .withCredits({ orgId: ORG, capability: 'summarization', qualityLevel: 'fast' }, async () => ({ usage: {} }))
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'invalid-jwt' });
+    expect(seen).toHaveLength(2);
   });
 
   it('leaves the hold alone when the settle finds it already resolved', async () => {
