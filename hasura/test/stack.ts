@@ -59,6 +59,8 @@ export interface Stack {
 export interface StackOptions {
   /** The metadata the engine serves. @default hasura/metadata */
   metadataDir?: string;
+  /** HASURA_GRAPHQL_JWT_SECRET, parsed. @default HS256 with JWT_KEY, claims in Hasura's namespace */
+  jwtSecret?: Record<string, unknown>;
 }
 
 /** Starts the api and the engine for this test file; both stop when the file's tests end. */
@@ -74,7 +76,7 @@ export async function startStack(db: TestDatabase, options: StackOptions = {}): 
     configFromEnv({
       HASURA_GRAPHQL_DATABASE_URL: db.url,
       HASURA_GRAPHQL_ADMIN_SECRET: ADMIN_SECRET,
-      HASURA_GRAPHQL_JWT_SECRET: JSON.stringify({ type: 'HS256', key: JWT_KEY }),
+      HASURA_GRAPHQL_JWT_SECRET: JSON.stringify(options.jwtSecret ?? { type: 'HS256', key: JWT_KEY }),
       HASURA_GRAPHQL_UNAUTHORIZED_ROLE: 'anonymous',
       HASURA_GRAPHQL_STRINGIFY_NUMERIC_TYPES: 'true',
       ORG_CREDITS_ENGINE_METADATA_DIR: options.metadataDir ?? metadataDir,
