@@ -2,8 +2,9 @@
 // chosen by Sec-WebSocket-Protocol as Hasura chooses: `graphql-transport-ws` (graphql-ws, Apollo's
 // GraphQLWsLink) and anything else the older `graphql-ws` of subscriptions-transport-ws ("Apollo").
 //
-// Auth from the connection_init payload's `headers` (or its top-level keys when it has none), over
-// the upgrade request's own headers, resolved as for HTTP (admin secret, JWT, unauthorized role).
+// Auth from the connection_init payload's `headers` only (as Hasura's ConnParams; the payload's other
+// keys are not headers), over the upgrade request's own headers, resolved as for HTTP (admin secret,
+// JWT, unauthorized role).
 // A JWT's `exp` closes the connection. Queries and mutations run as over HTTP; subscriptions are
 // live queries (live.ts).
 import type { IncomingMessage, Server } from 'node:http';
