@@ -49,7 +49,7 @@ const RESERVE = `mutation Reserve($key: String!) {
   }
 }`;
 const reserved = (id = '11111111-1111-4111-8111-111111111111') =>
-  `{"reservationId":"${id}","amountCredits":12.345678901234567891,"expiresAt":"2026-01-01T00:10:00Z","modelId":"gpt-4o-mini","availableCredits":"987.654321","extra":1}`;
+  `{"reservationId":"${id}","amountCredits":12.345678901234567891,"expiresAt":"2026-01-01T00:10:00Z","modelId":"gpt-4o-mini","availableCredits":"987.654321","expiresInSeconds":600,"extra":1}`;
 
 beforeAll(async () => {
   db = await useTestDatabase();
@@ -189,12 +189,12 @@ describe('action requests', () => {
   });
 
   it('validates the answer against the output type', async () => {
-    reply = json(200, '{"amountCredits":"1","expiresAt":"x","modelId":"m","availableCredits":"1"}');
+    reply = json(200, '{"amountCredits":"1","expiresAt":"x","modelId":"m","availableCredits":"1","expiresInSeconds":600}');
     expect((await post(RESERVE, service(), { key: 'k6' })).body.errors?.[0]).toMatchObject({
       message: 'field "reservationId" expected in webhook response, but not found',
       extensions: { code: 'unexpected' },
     });
-    reply = json(200, '{"reservationId":null,"amountCredits":"1","expiresAt":"x","modelId":"m","availableCredits":"1"}');
+    reply = json(200, '{"reservationId":null,"amountCredits":"1","expiresAt":"x","modelId":"m","availableCredits":"1","expiresInSeconds":600}');
     expect((await post(RESERVE, service(), { key: 'k6' })).body.errors?.[0]).toMatchObject({
       message: 'expecting not null value for field "reservationId"',
     });
