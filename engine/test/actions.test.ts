@@ -194,7 +194,10 @@ describe('action requests', () => {
       message: 'field "reservationId" expected in webhook response, but not found',
       extensions: { code: 'unexpected' },
     });
-    reply = json(200, '{"reservationId":null,"amountCredits":"1","expiresAt":"x","modelId":"m","availableCredits":"1","expiresInSeconds":600}');
+    reply = json(
+      200,
+      '{"reservationId":null,"amountCredits":"1","expiresAt":"x","modelId":"m","availableCredits":"1","expiresInSeconds":600}',
+    );
     expect((await post(RESERVE, service(), { key: 'k6' })).body.errors?.[0]).toMatchObject({
       message: 'expecting not null value for field "reservationId"',
     });
