@@ -240,6 +240,39 @@ describe('a usage the server refuses after the call ran', () => {
   });
 });
 
+describe('one idempotency key used by two calls at once', () => {
+  it("the one whose function fails leaves the other's hold alone: the call that ran is charged", async () => {
+    const org = await createOrg(db.pool, { credits: '100.000' });
+    const key = `job-${randomUUID()}`;
+    let releaseFirst: () => void = () => undefined;
+    const firstMayFinish = new Promise<void>((resolve) => {
+      releaseFirst = resolve;
+    });
+    let reserved: () => void = () => undefined;
+    const firstReserved = new Promise<void>((resolve) => {
+      reserved = resolve;
+    });
+    const first = client().withCredits({ orgId: org.orgId, ...QS, idempotencyKey: key }, async (hold) => {
+      expect(hold.replayed).toBe(false);
+      reserved();
+      await firstMayFinish;
+      return { usage: USAGE };
+    });
+    await firstReserved;
+    const second = await capture(
+      client().withCredits({ orgId: org.orgId, ...QS, idempotencyKey: key }, async (hold) => {
+        expect(hold.replayed).toBe(true);
+        throw new Error('the model is down');
+      }),
+    );
+    expect(second).toMatchObject({ message: 'the model is down' });
+    releaseFirst();
+    const done = await first;
+    expect(await reservation(done.hold.reservationId)).toMatchObject({ status: 'settled', charged: done.settlement.chargedCredits });
+    expect(await consumed(org.orgId)).toBe(done.settlement.chargedCredits);
+  });
+});
+
 describe("the hold's life", () => {
   it('ttlSeconds sets it', async () => {
     const org = await createOrg(db.pool, { credits: '100.000' });

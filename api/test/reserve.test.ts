@@ -167,6 +167,15 @@ describe('reserveCredits', () => {
       org.session,
     );
     expect(again.body.reservationId).toBe(retry.body.reservationId);
+    // The hold was there before the later request: it says so, so that a caller releases only holds it made.
+    expect(again.body.replayed).toBe(true);
+    const other = await createOrg(db.pool, { credits: '10.000' });
+    const fresh = await api.action(
+      'reserveCredits',
+      { capability: 'summarization', qualityLevel: 'enhanced', idempotencyKey: randomUUID() },
+      other.session,
+    );
+    expect(fresh.body.replayed).toBe(false);
     // Whichever request got there first, there is one reservation and one hold.
     const { rows } = await db.pool.query('select id, amount_credits from public.credit_reservations where organization_id = $1', [
       org.orgId,

@@ -38,7 +38,7 @@ const INVALID_JWT = 'invalid-jwt';
 
 const RESERVE = `mutation ReserveCredits($capability: String!, $qualityLevel: String!, $idempotencyKey: String!, $inputTokens: Int, $estimatedCredits: numeric, $ttlSeconds: Int, $organizationId: uuid) {
   reserveCredits(capability: $capability, qualityLevel: $qualityLevel, idempotencyKey: $idempotencyKey, inputTokens: $inputTokens, estimatedCredits: $estimatedCredits, ttlSeconds: $ttlSeconds, organizationId: $organizationId) {
-    reservationId amountCredits expiresAt expiresInSeconds modelId availableCredits
+    reservationId amountCredits expiresAt expiresInSeconds replayed modelId availableCredits
   }
 }`;
 
@@ -183,6 +183,7 @@ export function createGraphQLTransport(options: GraphQLTransportOptions): Credit
         amountCredits: amount(out.amountCredits),
         expiresAt: String(out.expiresAt),
         expiresInSeconds: Number(out.expiresInSeconds),
+        replayed: out.replayed === true,
         modelId: String(out.modelId),
         availableCredits: amount(out.availableCredits),
       };

@@ -27,6 +27,8 @@ export interface ReserveResult {
   expiresAt: string;
   /** Seconds the hold has left by the server's clock when it answered (less than the ttl for a replayed key). */
   expiresInSeconds: number;
+  /** An earlier request made this hold (this client's own retry, or another caller with the same key). */
+  replayed: boolean;
   modelId: string;
   availableCredits: string;
 }

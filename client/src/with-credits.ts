@@ -153,9 +153,11 @@ export function createCreditsClient(options: CreditsClientOptions): CreditsClien
         outcome = await run(hold);
       } catch (error) {
         const reason = `the call failed: ${error instanceof Error ? error.message : String(error)}`.slice(0, RELEASE_REASON_MAX);
-        // The hold goes back; if even that fails the reservation expires on its own. The caller
-        // sees the error of its own function either way.
-        await client.release(opts.orgId, hold.reservationId, reason).catch(() => undefined);
+        // The hold goes back, if this call made it; if even that fails the reservation expires on
+        // its own. A hold an earlier request made (another caller running the same key now, say) is
+        // not ours to give back: released under it, that caller's call would go uncharged. The
+        // caller sees the error of its own function either way.
+        if (!hold.replayed) await client.release(opts.orgId, hold.reservationId, reason).catch(() => undefined);
         throw error;
       }
       // The call ran: from here on the hold is never given back. The settle is retried for a while,

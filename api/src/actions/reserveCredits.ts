@@ -43,6 +43,8 @@ export interface ReserveCreditsOutput {
   expiresAt: string;
   /** Seconds the hold has left, by the server's clock (a replayed key's hold has less than its ttl). */
   expiresInSeconds: number;
+  /** The key's hold was made by an earlier request (a retry, or another caller using the same key). */
+  replayed: boolean;
   modelId: string;
   availableCredits: string;
 }
@@ -52,10 +54,19 @@ interface ReservationRow {
   status: string;
   amount_credits: string;
   expires_at: Date;
+  /** The key's reservation was there before this request (see REPLAYED_SQL). */
+  replayed: boolean;
   model_id: string;
   /** The org's available credits after the hold, read in the same statement (see `availableSql`). */
   available_credits: string | null;
 }
+
+/**
+ * Whether the key's reservation was there before this statement: the statement's own snapshot,
+ * taken before reserve_credits ran, does not see a row the function inserted, and does see one it
+ * only found (a retry, or another caller using the same key).
+ */
+const REPLAYED_SQL = 'exists (select 1 from public.credit_reservations x where x.id = r.id) as replayed';
 
 /**
  * The common case in one round trip: the org's plan's offer, the hold computed from its prices
@@ -81,7 +92,8 @@ with offer as (
   join public.llm_models m on m.id = pq.model_id
   where s.organization_id = $1 and ($6::int is null or c.pricing_mode = 'per_call' or $6::int <= c.max_input_tokens)
 )
-select r.id, r.status, r.amount_credits::text, r.expires_at, r.model_id, ${availableSql('$1', '$8')}
+select r.id, r.status, r.amount_credits::text, r.expires_at, r.model_id, ${availableSql('$1', '$8')},
+  ${REPLAYED_SQL}
 from offer o
 cross join lateral public.reserve_credits(p_org_id => $1, p_amount => greatest(o.hold, coalesce($7::numeric, 0))::numeric(20, 3),
   p_idempotency_key => $4, p_capability_code => o.capability_code, p_quality_level_code => o.quality_level_code,
@@ -121,6 +133,7 @@ export async function reserveCredits(ctx: ActionContext, args: z.output<typeof i
     amountCredits: formatDecimal(parseDecimal(row.amount_credits, CREDIT_SCALE), CREDIT_SCALE),
     expiresAt: row.expires_at.toISOString(),
     expiresInSeconds: Math.max(0, Math.floor((row.expires_at.getTime() - now.getTime()) / 1000)),
+    replayed: row.replayed,
     modelId: row.model_id,
     availableCredits: availableOf(row),
   };
@@ -155,7 +168,7 @@ async function reserveSlowly(ctx: ActionContext, actor: OrgActor, args: z.output
   const amount = formatDecimal(maxBigInt(server, client), CREDIT_SCALE);
   const { rows } = await ledger(() =>
     ctx.db.query<ReservationRow>(
-      `select r.id, r.status, r.amount_credits::text, r.expires_at, r.model_id, ${availableSql('$1', '$9')}
+      `select r.id, r.status, r.amount_credits::text, r.expires_at, r.model_id, ${availableSql('$1', '$9')}, ${REPLAYED_SQL}
        from public.reserve_credits(p_org_id => $1, p_amount => $2::numeric, p_idempotency_key => $3, p_capability_code => $4,
          p_quality_level_code => $5, p_model_id => $6, p_pricing => $7::jsonb, p_user_id => $8, p_ttl_seconds => $10::int, p_now => $9) r`,
       [
@@ -189,7 +202,7 @@ async function sameCallUnderKey(
   if (!(error instanceof AppError && error.code === 'IDEMPOTENCY_CONFLICT')) throw error;
   const { rows } = await ledger(() =>
     ctx.db.query<ReservationRow>(
-      `select r.id, r.status, r.amount_credits::text, r.expires_at, r.model_id, ${availableSql('$1', '$5')}
+      `select r.id, r.status, r.amount_credits::text, r.expires_at, r.model_id, ${availableSql('$1', '$5')}, true as replayed
        from public.credit_reservations r
        where r.organization_id = $1 and r.idempotency_key = $2 and r.capability_code = $3 and r.quality_level_code = $4`,
       [actor.orgId, args.idempotencyKey, args.capability, args.qualityLevel, now],
