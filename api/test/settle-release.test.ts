@@ -239,7 +239,7 @@ describe('availableCredits in the answers is what the database holds after the c
     const held = await reserve(org, 'same-key');
     await expectAvailable(org, held, '9.886');
     const again = await reserve(org, 'same-key');
-    expect(again.body).toEqual(held.body);
+    expect(again.body).toEqual({ ...held.body, replayed: true });
     expect(await available(db.pool, org.orgId)).toBe('9.886');
     const second = await reserve(org, 'other-key');
     await expectAvailable(org, second, '9.772');
