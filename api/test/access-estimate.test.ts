@@ -230,6 +230,31 @@ describe('checkAIAccess', () => {
   });
 });
 
+describe('checkAIAccess for a given input size', () => {
+  it('checks the hold a reserve with the same inputTokens and estimatedCredits would take', async () => {
+    const org = await createOrg(db.pool, { plan: 'pro', credits: '0.500' });
+    const withInput = (input: Record<string, unknown>) =>
+      api.action('checkAIAccess', { capability: 'summarization', qualityLevel: 'fast', ...input }, org.session);
+    // The typical input fits in what is available; a large one does not, and the reserve agrees.
+    expect((await withInput({})).body).toMatchObject({ allowed: true });
+    const large = await withInput({ inputTokens: 15_000 });
+    expect(large.body).toMatchObject({ allowed: false, reason: 'INSUFFICIENT_CREDITS', action: 'top_up' });
+    const reserve = await api.action(
+      'reserveCredits',
+      { capability: 'summarization', qualityLevel: 'fast', idempotencyKey: randomUUID(), inputTokens: 15_000 },
+      org.session,
+    );
+    expect(reserve.status).toBe(402);
+    expect(reserve.body.extensions.code).toBe('INSUFFICIENT_CREDITS');
+    // The caller's own estimate raises the hold checked, as it raises the reserve's.
+    expect((await withInput({ estimatedCredits: '0.600' })).body).toMatchObject({ allowed: false, reason: 'INSUFFICIENT_CREDITS' });
+    // Over the capability's input maximum: refused as the reserve refuses it.
+    const over = await withInput({ inputTokens: 10_000_000 });
+    expect(over.status).toBe(400);
+    expect(over.body.extensions.code).toBe('INVALID_INPUT');
+  });
+});
+
 describe('the available balance in answers', () => {
   it('leaves out a grant past its expiry that no job has expired yet', async () => {
     const org = await createOrg(db.pool, { credits: '10.000' });

@@ -1,19 +1,26 @@
-// checkAIAccess(capability, qualityLevel): may the org run it now, and if not why and what to do;
+// checkAIAccess(capability, qualityLevel, inputTokens?, estimatedCredits?): may the org run it now,
+// and if not why and what to do;
 // the plan's model for it, the estimated cost, the rate limit budget left and the balance.
 // It answers the same checks reserve_credits makes, in the same order, without holding anything;
 // like a reserve, it first starts the org's next billing period if the current one has ended and the
 // hourly roll has not run yet (else it would say "top up" where the reserve passes on the new
 // allowance).
 import { z } from 'zod';
-import { CREDIT_SCALE, parseDecimal } from '../decimal.ts';
+import { CREDIT_SCALE, formatDecimal, maxBigInt, parseDecimal } from '../decimal.ts';
 import { AppError, type UserAction } from '../errors.ts';
 import { availableCredits, rateBudget, rollPeriodIfEnded, spendState } from '../ledger.ts';
-import { estimate, findOffer, holdAmount, type Offer } from '../pricing.ts';
+import { checkTokens, estimate, findOffer, holdAmount, type Offer } from '../pricing.ts';
 import { requireOrgActor } from '../session.ts';
 import { type ActionContext, defineAction } from './context.ts';
-import { code } from './inputs.ts';
+import { code, positiveCredits, tokenCount } from './inputs.ts';
 
-export const input = z.object({ capability: code('capability'), qualityLevel: code('qualityLevel') });
+export const input = z.object({
+  capability: code('capability'),
+  qualityLevel: code('qualityLevel'),
+  /** The call's input size and the caller's own estimate, as the reserve takes them: the hold checked is the one it would take. */
+  inputTokens: tokenCount.nullish(),
+  estimatedCredits: positiveCredits.nullish(),
+});
 
 export interface AIAccessCheck {
   allowed: boolean;
@@ -61,8 +68,13 @@ export async function checkAIAccess(ctx: ActionContext, args: z.output<typeof in
       return denied(error);
     throw error;
   }
-  const typical = estimate(offer).typicalCredits;
-  const hold = holdAmount(offer, null);
+  checkTokens(offer, { inputTokens: args.inputTokens ?? null });
+  const typical = estimate(offer, { inputTokens: args.inputTokens ?? null }).typicalCredits;
+  // The hold a reserve with the same arguments would take (the server's maximum, raised by the estimate).
+  const hold = formatDecimal(
+    maxBigInt(units(holdAmount(offer, args.inputTokens)), args.estimatedCredits ? units(args.estimatedCredits) : 0n),
+    CREDIT_SCALE,
+  );
   const rate = await rateBudget(
     ctx.db,
     actor.orgId,
