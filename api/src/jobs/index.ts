@@ -88,7 +88,7 @@ export const jobs: Record<string, Job> = {
     );
     return { expired: run.count, organizations: run.organizations, failed: run.failed, more: run.more };
   },
-  /** Hourly: grants past their expiry are zeroed with expire entries. */
+  /** Hourly: grants past their expiry are zeroed with expire entries; the playground's key claims older than a week go. */
   async expire_grants(deps, now) {
     const run = await eachOrganization(
       deps,
@@ -97,7 +97,21 @@ export const jobs: Record<string, Job> = {
       'select public.expire_organization_grants($1, $2) as n',
       now,
     );
-    return { expired: run.count, organizations: run.organizations, failed: run.failed, more: run.more };
+    // The playground's claims on its keys (ledger.playground_runs) are needed only while a run under
+    // the key could still be going on or be replayed; after a week a replayed key finds its
+    // reservation resolved anyway. A bounded batch per run keeps the table small.
+    const pruned = await deps.db.query(
+      `delete from ledger.playground_runs where ctid = any (array(
+         select ctid from ledger.playground_runs where started_at < $1::timestamptz - interval '7 days' limit 10000))`,
+      [now],
+    );
+    return {
+      expired: run.count,
+      organizations: run.organizations,
+      failed: run.failed,
+      more: run.more,
+      playgroundRunsPruned: pruned.rowCount ?? 0,
+    };
   },
   /** Hourly: ended periods roll (applying scheduled changes), and every active org gets its allowance once per period. */
   async roll_billing_periods(deps, now) {

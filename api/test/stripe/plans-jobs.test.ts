@@ -460,6 +460,19 @@ describe('jobs', () => {
     ]);
   });
 
+  it("expire_grants prunes the playground's key claims older than a week, and keeps the others", async () => {
+    const org = await createOrg(db.pool);
+    await db.pool.query(
+      `insert into ledger.playground_runs (organization_id, idempotency_key, started_at)
+       values ($1, 'old', $2::timestamptz - interval '8 days'), ($1, 'recent', $2::timestamptz - interval '6 days')`,
+      [org.orgId, NOW],
+    );
+    const res = await api.cron('expire_grants');
+    expect(res.body.playgroundRunsPruned).toBeGreaterThanOrEqual(1);
+    const { rows } = await db.pool.query('select idempotency_key from ledger.playground_runs where organization_id = $1', [org.orgId]);
+    expect(rows).toEqual([{ idempotency_key: 'recent' }]);
+  });
+
   it('answers 404 to an unknown job', async () => {
     const res = await api.cron('mine_bitcoin');
     expect(res.status).toBe(404);
