@@ -1,7 +1,7 @@
 // What a capability at a quality level costs an org: the plan's model for it, that model's prices,
 // and the estimates (minimum, typical, maximum) computed exactly from them.
 import type pg from 'pg';
-import { CREDIT_SCALE, ceilDiv, formatDecimal, PRICE_SCALE, parseDecimal } from './decimal.ts';
+import { CREDIT_SCALE, ceilDiv, formatDecimal, maxBigInt, PRICE_SCALE, parseDecimal } from './decimal.ts';
 import { AppError, ledger } from './errors.ts';
 
 export type PricingMode = 'per_call' | 'per_token';
@@ -231,7 +231,12 @@ export function estimate(offer: Offer, input: EstimateInput = {}): Estimate {
   };
 }
 
-/** The credits a reservation holds: the estimate's maximum for the given input. */
-export function holdAmount(offer: Offer, inputTokens: number | null | undefined): string {
-  return estimate(offer, { inputTokens }).maximumCredits;
+/**
+ * The credits a reservation holds: the estimate's maximum for the given input, raised (never
+ * lowered) by the caller's own estimate.
+ */
+export function holdAmount(offer: Offer, inputTokens: number | null | undefined, estimatedCredits?: string | null): string {
+  const server = parseDecimal(estimate(offer, { inputTokens }).maximumCredits, CREDIT_SCALE);
+  const caller = estimatedCredits ? parseDecimal(estimatedCredits, CREDIT_SCALE) : 0n;
+  return formatDecimal(maxBigInt(server, caller), CREDIT_SCALE);
 }

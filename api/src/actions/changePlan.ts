@@ -56,46 +56,48 @@ export async function readSubscription(ctx: ActionContext, orgId: string): Promi
   return rows[0];
 }
 
-/** How many plan changes may hold their lock connections at once in this process; the rest queue here. */
-const PLAN_CHANGE_SLOTS = 4;
-let slotsInUse = 0;
-const slotQueue: (() => void)[] = [];
+/** How many plan changes of one api may hold their lock connections at once; the rest wait for one. */
+const PLAN_CHANGE_LOCKS = 4;
+const lockPools = new WeakMap<pg.Pool, pg.Pool>();
 
-async function planChangeSlot(): Promise<() => void> {
-  if (slotsInUse < PLAN_CHANGE_SLOTS) slotsInUse++;
-  else await new Promise<void>((resolve) => slotQueue.push(resolve)); // the slot passes on as it is
-  return () => {
-    const next = slotQueue.shift();
-    if (next) next();
-    else slotsInUse--;
-  };
+/** The plan-change locks' own small pool, beside the api's (same database). */
+function lockPool(db: pg.Pool): pg.Pool {
+  let pool = lockPools.get(db);
+  if (!pool) {
+    pool = new pg.Pool({ ...db.options, max: PLAN_CHANGE_LOCKS, allowExitOnIdle: true });
+    pool.on('error', () => undefined); // an idle lock connection dropped: the pool makes another
+    lockPools.set(db, pool);
+  }
+  return pool;
 }
 
 /**
  * Runs a plan change of the org alone: a session advisory lock held across the Stripe calls (no
  * transaction stays open meanwhile), so two tabs' changes take turns. The lock lives on a connection
- * of its own, outside the pool: the change's queries use the pool, and a lock holder waiting for a
- * pool connection that lock waiters hold would stop the whole api (25 changes at once filled a pool
- * of 20 and no org was answered again). At most PLAN_CHANGE_SLOTS such connections at once.
+ * of its own pool, not the api's: the change's queries use the api's pool, and a lock holder waiting
+ * for a connection that lock waiters hold would stop the whole api (25 changes at once filled a pool
+ * of 20 and no org was answered again).
  */
 export async function withPlanChangeLock<T>(ctx: ActionContext, orgId: string, work: () => Promise<T>): Promise<T> {
-  const release = await planChangeSlot();
+  const client = await lockPool(ctx.db).connect();
+  const key = "hashtextextended('org_credits_plan_change:' || $1, 0)";
+  // A connection that may still hold the lock is closed, never pooled again: the next change of the
+  // org on it would take the lock again (advisory locks are re-entrant) while this one still holds it.
+  let broken: Error | undefined;
   try {
-    const client = new pg.Client(ctx.db.options);
-    await client.connect();
+    await client.query(`select pg_advisory_lock(${key})`, [orgId]).catch((error: Error) => {
+      broken = error;
+      throw error;
+    });
     try {
-      const key = "hashtextextended('org_credits_plan_change:' || $1, 0)";
-      await client.query(`select pg_advisory_lock(${key})`, [orgId]);
-      try {
-        return await work();
-      } finally {
-        await client.query(`select pg_advisory_unlock(${key})`, [orgId]);
-      }
+      return await work();
     } finally {
-      await client.end();
+      await client.query(`select pg_advisory_unlock(${key})`, [orgId]).catch((error: Error) => {
+        broken = error;
+      });
     }
   } finally {
-    release();
+    client.release(broken);
   }
 }
 

@@ -6,10 +6,10 @@
 // hourly roll has not run yet (else it would say "top up" where the reserve passes on the new
 // allowance).
 import { z } from 'zod';
-import { CREDIT_SCALE, formatDecimal, maxBigInt, parseDecimal } from '../decimal.ts';
+import { CREDIT_SCALE, parseDecimal } from '../decimal.ts';
 import { AppError, type UserAction } from '../errors.ts';
 import { availableCredits, rateBudget, rollPeriodIfEnded, spendState } from '../ledger.ts';
-import { checkTokens, estimate, findOffer, holdAmount, type Offer } from '../pricing.ts';
+import { estimate, findOffer, holdAmount, type Offer } from '../pricing.ts';
 import { requireOrgActor } from '../session.ts';
 import { type ActionContext, defineAction } from './context.ts';
 import { code, positiveCredits, tokenCount } from './inputs.ts';
@@ -68,13 +68,10 @@ export async function checkAIAccess(ctx: ActionContext, args: z.output<typeof in
       return denied(error);
     throw error;
   }
-  checkTokens(offer, { inputTokens: args.inputTokens ?? null });
+  // estimate refuses an input over the capability's maximum, as the reserve does.
   const typical = estimate(offer, { inputTokens: args.inputTokens ?? null }).typicalCredits;
-  // The hold a reserve with the same arguments would take (the server's maximum, raised by the estimate).
-  const hold = formatDecimal(
-    maxBigInt(units(holdAmount(offer, args.inputTokens)), args.estimatedCredits ? units(args.estimatedCredits) : 0n),
-    CREDIT_SCALE,
-  );
+  // The hold a reserve with the same arguments would take.
+  const hold = holdAmount(offer, args.inputTokens, args.estimatedCredits);
   const rate = await rateBudget(
     ctx.db,
     actor.orgId,

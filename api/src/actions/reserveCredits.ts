@@ -9,7 +9,7 @@
 // when the amount worked out now differs (a price, the plan's model or the estimate changed in
 // between); only another capability or quality level under the key is IDEMPOTENCY_CONFLICT.
 import { z } from 'zod';
-import { CREDIT_SCALE, formatDecimal, maxBigInt, parseDecimal } from '../decimal.ts';
+import { CREDIT_SCALE, formatDecimal, parseDecimal } from '../decimal.ts';
 import { AppError, ledger } from '../errors.ts';
 import { availableOf, availableSql, rollPeriodIfEnded } from '../ledger.ts';
 import { findOffer, holdAmount, requiredPlanCode } from '../pricing.ts';
@@ -163,9 +163,7 @@ async function reserveOnce(ctx: ActionContext, actor: OrgActor, args: z.output<t
 /** Looks the offer up on its own (answering the precise error when there is none), then reserves. */
 async function reserveSlowly(ctx: ActionContext, actor: OrgActor, args: z.output<typeof input>, now: Date): Promise<ReservationRow> {
   const offer = await findOffer(ctx.db, actor.orgId, args.capability, args.qualityLevel);
-  const server = parseDecimal(holdAmount(offer, args.inputTokens), CREDIT_SCALE);
-  const client = args.estimatedCredits ? parseDecimal(args.estimatedCredits, CREDIT_SCALE) : 0n;
-  const amount = formatDecimal(maxBigInt(server, client), CREDIT_SCALE);
+  const amount = holdAmount(offer, args.inputTokens, args.estimatedCredits);
   const { rows } = await ledger(() =>
     ctx.db.query<ReservationRow>(
       `select r.id, r.status, r.amount_credits::text, r.expires_at, r.model_id, ${availableSql('$1', '$9')}, ${REPLAYED_SQL}

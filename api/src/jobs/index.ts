@@ -138,18 +138,19 @@ export const jobs: Record<string, Job> = {
     // Stripe's 24 hours go on while this sweep does: an attempt's age counts the sweep's time so far.
     const tooOld = (a: { created_at: Date }) =>
       now.getTime() - a.created_at.getTime() + (Date.now() - started) >= RETRY_IN_FLIGHT_UNTIL_HOURS * 3_600_000;
-    const stuck = lost.rows.filter(tooOld);
+    const stuck: typeof lost.rows = [];
     let retried = 0;
     let more = false;
-    for (const attempt of lost.rows.filter((a) => !stuck.includes(a))) {
-      if (overBudget()) {
-        more = true;
-        break;
-      }
-      // Grown too old since the sweep began: stuck, not sent.
+    // Oldest first, so the attempts already too old are all met before anything is sent.
+    for (const attempt of lost.rows) {
+      // Too old (or grown so while the sweep went on): stuck, not sent.
       if (tooOld(attempt)) {
         stuck.push(attempt);
         continue;
+      }
+      if (overBudget()) {
+        more = true;
+        break;
       }
       await chargeAttempt(deps, attempt, now);
       retried += 1;

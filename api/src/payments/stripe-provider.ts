@@ -1,6 +1,7 @@
 // The PaymentProvider on Stripe's API, through the official SDK (version pinned in stripe/client.ts).
 import type Stripe from 'stripe';
 import { createStripeClient, type StripeClientOptions } from '../stripe/client.ts';
+import { idOf } from './charge-events.ts';
 import {
   type CheckoutSession,
   type OffSessionCharge,
@@ -38,9 +39,6 @@ function unusablePaymentMethod(e: { type?: string; statusCode?: number }): boole
     status !== 429
   );
 }
-
-const idOf = (value: string | { id: string } | null | undefined): string | null =>
-  value == null ? null : typeof value === 'string' ? value : value.id;
 
 function sessionOut(session: Stripe.Checkout.Session): CheckoutSession {
   if (!session.url) throw new PaymentProviderError(`checkout session ${session.id} has no URL`);
