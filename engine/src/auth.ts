@@ -91,23 +91,17 @@ function parseRoles(value: unknown, hint: string): string[] {
 /** The JWT claims that are not Hasura's (jose's "unregistered claims"): where a claims namespace is looked up. */
 const REGISTERED = new Set(['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti']);
 
-/** The token's `iss`, read without verifying it (Hasura's tokenIssuer); undefined when it cannot be read. */
-function unverifiedIssuer(token: string): string | undefined {
-  const body = token.split('.')[1];
-  if (body === undefined) return undefined;
-  try {
-    const claims = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as unknown;
-    return isObject(claims) && typeof claims.iss === 'string' ? claims.iss : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 interface HasuraClaims {
   allowed: string[];
   defaultRole: string;
   /** The other claims, by lower-case session variable name, still as JSON. */
   others: Record<string, unknown>;
+}
+
+/** A verified token: its expiry and its Hasura claims, worked out once and kept while it is cached. */
+interface VerifiedToken {
+  exp: number | undefined;
+  claims: HasuraClaims;
 }
 
 export class Authenticator {
@@ -177,16 +171,27 @@ export class Authenticator {
   }
 
   /** Verified tokens, so that a client's repeated requests verify the signature once (until `exp`). */
-  private verified = new Map<string, { payload: jose.JWTPayload; until: number }>();
+  private verified = new Map<string, { token: VerifiedToken; until: number }>();
 
   /**
-   * Verifies the signature and the time claims, then, as Hasura's jose does, `iss` and `aud` only when
-   * the token has them.
+   * A configured issuer is matched against the token's before anything is verified (Hasura's
+   * tokenIssuer); then the signature and the time claims, then, as Hasura's jose does, `aud` only when
+   * the token has it; then the Hasura claims. A token with `exp` is kept, so that a request with a
+   * token seen before does none of this again.
    */
-  private async verify(token: string, jwt: JwtConfig): Promise<jose.JWTPayload> {
+  private async verify(token: string, jwt: JwtConfig): Promise<VerifiedToken> {
     const now = Date.now();
     const hit = this.verified.get(token);
-    if (hit && hit.until > now) return hit.payload;
+    if (hit && hit.until > now) return hit.token;
+    if (jwt.issuer !== undefined) {
+      let issuer: unknown;
+      try {
+        issuer = jose.decodeJwt(token).iss;
+      } catch {
+        // Not a readable token: the verification below says why.
+      }
+      if (typeof issuer === 'string' && issuer !== jwt.issuer) throw invalidJwt('JWTNotInIssuer');
+    }
     const key = (await this.jwtKey) as Parameters<typeof jose.jwtVerify>[1];
     const skew = jwt.allowed_skew ?? 0;
     let payload: jose.JWTPayload;
@@ -200,27 +205,22 @@ export class Authenticator {
       throw invalidJwt(`JWSError (CompactDecodeError Invalid number of parts: ${(error as Error).message})`);
     }
     if (typeof payload.iat === 'number' && payload.iat * 1000 > now + skew * 1000) throw invalidJwt('JWTIssuedAtFuture');
-    if (jwt.issuer !== undefined && typeof payload.iss === 'string' && payload.iss !== jwt.issuer) throw invalidJwt('JWTNotInIssuer');
     if (jwt.audience && payload.aud !== undefined) {
       const audiences = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
       if (!audiences.some((a) => jwt.audience?.includes(a))) throw invalidJwt('JWTNotInAudience');
     }
+    const verified: VerifiedToken = { exp: typeof payload.exp === 'number' ? payload.exp : undefined, claims: this.claims(payload, jwt) };
     // Tokens without exp are verified every time; cached ones expire with the token (at most 5 minutes).
-    if (typeof payload.exp === 'number') {
+    if (verified.exp !== undefined) {
       if (this.verified.size >= 10_000) this.verified.clear();
-      this.verified.set(token, { payload, until: Math.min(payload.exp * 1000 + skew * 1000, now + 300_000) });
+      this.verified.set(token, { token: verified, until: Math.min(verified.exp * 1000 + skew * 1000, now + 300_000) });
     }
-    return payload;
+    return verified;
   }
 
   private async fromJwt(token: string, jwt: JwtConfig, headers: Headers): Promise<Session> {
-    // A configured issuer is matched against the token's before anything is verified.
-    if (jwt.issuer !== undefined) {
-      const issuer = unverifiedIssuer(token);
-      if (issuer !== undefined && issuer !== jwt.issuer) throw invalidJwt('JWTNotInIssuer');
-    }
-    const payload = await this.verify(token, jwt);
-    const { allowed, defaultRole, others } = this.claims(payload, jwt);
+    const { exp, claims } = await this.verify(token, jwt);
+    const { allowed, defaultRole, others } = claims;
     // x-hasura-role picks one of the allowed roles; absent or empty, the default role.
     const requested = header(headers, 'x-hasura-role') || defaultRole;
     if (!allowed.includes(requested)) throw new EngineError('access-denied', 'Your requested role is not in allowed roles', '$');
@@ -236,7 +236,7 @@ export class Authenticator {
       isAdmin: requested === 'admin',
       variables,
       backendOnly: false,
-      ...(typeof payload.exp === 'number' ? { expiresAt: (payload.exp + (jwt.allowed_skew ?? 0)) * 1000 } : {}),
+      ...(exp !== undefined ? { expiresAt: (exp + (jwt.allowed_skew ?? 0)) * 1000 } : {}),
     };
   }
 
@@ -264,12 +264,13 @@ export class Authenticator {
       }
       return { allowed, defaultRole, others };
     }
-    const unregistered = Object.fromEntries(Object.entries(payload).filter(([k]) => !REGISTERED.has(k)));
-    let raw = c.path
-      ? executeJsonPath(c.path, unregistered)
-      : Object.hasOwn(unregistered, c.namespace as string)
-        ? unregistered[c.namespace as string]
-        : undefined;
+    let raw: unknown;
+    if (c.path) raw = executeJsonPath(c.path, Object.fromEntries(Object.entries(payload).filter(([k]) => !REGISTERED.has(k))));
+    else
+      raw =
+        !REGISTERED.has(c.namespace as string) && Object.hasOwn(payload, c.namespace as string)
+          ? payload[c.namespace as string]
+          : undefined;
     if (raw === undefined) {
       throw invalidClaims(
         c.path ? `claims not found at claims_namespace_path: '${encodeJsonPath(c.path)}'` : `claims key: '${c.namespace}' not found`,
