@@ -6,7 +6,7 @@ import {
   CreateAutoTopUpSettingsDocument,
   UpdateAutoTopUpSettingsDocument,
 } from '../graphql/settings.ts';
-import { MAX_SETTING_CREDITS, MAX_SETTING_WHOLE_CREDITS, parseCredits } from '../lib/decimal.ts';
+import { isPositive, MAX_SETTING_CREDITS, MAX_SETTING_WHOLE_CREDITS, parseCredits } from '../lib/decimal.ts';
 import { type AppError, appError } from '../lib/errors.ts';
 import { formatCredits } from '../lib/format.ts';
 import { type SaveOutcome, useGqlQuery, useSettingsSave } from '../lib/graphql-vue.ts';
@@ -37,7 +37,7 @@ export function thresholdAllowsOn(threshold: string): boolean {
   const typed = threshold.trim();
   if (!typed) return false;
   try {
-    return parseCredits(typed) > 0n;
+    return isPositive(typed);
   } catch {
     return true;
   }

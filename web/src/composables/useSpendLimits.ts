@@ -15,6 +15,12 @@ import { spendLimitsSave } from '../lib/settings-save.ts';
 import { useSessionStore } from '../stores/session.ts';
 
 export interface UseSpendLimitsOptions {
+  /**
+   * Ask the consumed counters again whenever what is held moves, so that "used" and "held" describe
+   * the same moment: the billing page's figures. A page that reads only the limits (the playground's
+   * per-call check) turns it off, and a run costs it no queries. @default true
+   */
+  followUsage?: boolean;
   /** The clock (which UTC day and month the usage counts). @default () => new Date() */
   now?: () => Date;
 }
@@ -72,7 +78,7 @@ function validate(input: SpendLimitsInput): AppError | null {
 }
 
 export function useSpendLimits(options: UseSpendLimitsOptions = {}): UseSpendLimitsReturn {
-  const { now = () => new Date() } = options;
+  const { now = () => new Date(), followUsage = true } = options;
   const session = useSessionStore();
   const clock = useUtcDayClock(now);
   const query = useGqlQuery(
@@ -99,7 +105,7 @@ export function useSpendLimits(options: UseSpendLimitsOptions = {}): UseSpendLim
   // that "used" and "held" describe the same moment (a settle moves credits from one to the other).
   const held = computed(() => query.data.value?.held[0]?.reserved_credits ?? null);
   watch(held, (now, before) => {
-    if (before !== null && now !== before) void query.refetch();
+    if (followUsage && before !== null && now !== before) void query.refetch();
   });
 
   const usage = computed<SpendLimitUsage[]>(() => {

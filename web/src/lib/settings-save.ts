@@ -10,7 +10,7 @@ import type {
   SpendLimitsInput,
   SpendLimitsRow,
 } from '../graphql/settings.ts';
-import { parseCredits } from './decimal.ts';
+import { compareCredits } from './decimal.ts';
 
 /** How one save reaches the server. */
 export type SettingsSave<TChanges> =
@@ -25,7 +25,7 @@ export type SettingsSave<TChanges> =
 function sameCredits(a: string | null | undefined, b: string | null | undefined): boolean {
   if (a === null || a === undefined || b === null || b === undefined) return (a ?? null) === (b ?? null);
   try {
-    return parseCredits(a) === parseCredits(b);
+    return compareCredits(a, b) === 0;
   } catch {
     return false;
   }
