@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Session } from './auth.ts';
 import type { EngineCore, HttpAnswer } from './engine.ts';
-import { EngineError } from './errors.ts';
+import { EngineError, toGraphqlError } from './errors.ts';
 import { enabledLogTypes, healthz, logRequest } from './log.ts';
 import type { MetadataOperation } from './metadata/api.ts';
 import { SubscriptionService, subscriptionOptionsFromEnv } from './subscriptions/websocket.ts';
@@ -104,7 +104,7 @@ const UNSUPPORTED: Record<string, { method: string; what: string; graphql?: bool
 async function unsupportedEndpoint(core: EngineCore, req: IncomingMessage, route: (typeof UNSUPPORTED)[string]): Promise<HttpAnswer> {
   const graphqlShape = (e: EngineError): HttpAnswer => ({
     status: 200,
-    body: JSON.stringify({ errors: [{ message: e.message, extensions: { path: e.path, code: e.code } }] }),
+    body: JSON.stringify({ errors: [toGraphqlError(e, false)] }),
     failed: true,
   });
   let session: Session;
