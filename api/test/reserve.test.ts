@@ -189,6 +189,51 @@ describe('reserveCredits', () => {
     expect(balance.rows[0].reserved_credits).toBe(retry.body.amountCredits);
   });
 
+  it('says replayed to a request that waited for another request with its key to commit', async () => {
+    // Two requests with one key at once: the second's statement starts before the first's hold is
+    // committed, waits for it on the key, and answers the first's reservation. It must say replayed,
+    // or its caller takes the hold for its own and, if its AI call fails, releases the hold that
+    // the first caller's call runs on (which then goes uncharged).
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    const key = randomUUID();
+    const first = await db.pool.connect();
+    let second: ReturnType<typeof reserve> | undefined;
+    try {
+      await first.query('begin');
+      const held = await first.query(
+        `select id from public.reserve_credits($1, 0.114, $2, 'question_suggestions', 'fast', p_user_id => $3, p_now => $4)`,
+        [org.orgId, key, org.userId, NOW],
+      );
+      second = reserve(org.session, { idempotencyKey: key });
+      // The second request waits on the first's uncommitted reservation row.
+      for (let i = 0; ; i++) {
+        const { rows } = await db.pool.query(
+          `select count(*)::int as n from pg_stat_activity
+           where datname = current_database() and wait_event_type = 'Lock' and wait_event = 'transactionid'`,
+        );
+        if (rows[0].n > 0) break;
+        if (i > 500) throw new Error('the second request never waited for the first');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await first.query('commit');
+      const answer = await second;
+      expect(answer.status).toBe(200);
+      expect(answer.body.reservationId).toBe(held.rows[0].id);
+      expect(answer.body.replayed).toBe(true);
+    } finally {
+      await first.query('rollback').catch(() => undefined);
+      first.release();
+      await second?.catch(() => undefined);
+    }
+    // One reservation, one hold.
+    const { rows } = await db.pool.query(
+      `select (h.held_credits - b.released_credits)::numeric(20, 3) as reserved_credits
+       from public.credit_balances b join public.credit_holds h on h.organization_id = b.organization_id where b.organization_id = $1`,
+      [org.orgId],
+    );
+    expect(rows[0].reserved_credits).toBe('0.114');
+  });
+
   it('returns the first hold to a retry whose amount works out differently now (a price changed in between)', async () => {
     const org = await createOrg(db.pool, { credits: '10.000' });
     const input = { capability: 'question_suggestions', qualityLevel: 'fast', idempotencyKey: randomUUID() };

@@ -62,11 +62,12 @@ interface ReservationRow {
 }
 
 /**
- * Whether the key's reservation was there before this statement: the statement's own snapshot,
- * taken before reserve_credits ran, does not see a row the function inserted, and does see one it
- * only found (a retry, or another caller using the same key).
+ * Whether the key's reservation was there before this request: not written by this statement's
+ * transaction. Read by `api_reservation_is_new` in a new snapshot, because the statement's own does
+ * not show a reservation that another request with the same key committed while this one's reserve
+ * waited for it on the key (migration 1795322402400_reservation_is_new).
  */
-const REPLAYED_SQL = 'exists (select 1 from public.credit_reservations x where x.id = r.id) as replayed';
+const REPLAYED_SQL = 'not public.api_reservation_is_new(r.id) as replayed';
 
 /**
  * The common case in one round trip: the org's plan's offer, the hold computed from its prices

@@ -1,0 +1,1 @@
+drop function public.api_reservation_is_new(uuid);
