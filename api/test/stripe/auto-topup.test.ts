@@ -556,6 +556,73 @@ describe('auto top-up rules', () => {
     await db.pool.query('update public.topup_packages set is_active = false where id = $1', [pack]);
   });
 
+  it('turns auto top-up off, saying why and telling the owners, when its pack gets dearer; it charges the new price only once turned on again', async () => {
+    api.fake.chargeMode = 'succeed';
+    const pack = async (name: string) => {
+      const { rows } = await db.pool.query<{ id: string }>(
+        `insert into public.topup_packages (code, name, credits, price_minor) values ($1, $2, 500, 1000) returning id`,
+        [`repriced_${randomUUID().slice(0, 8)}`, name],
+      );
+      return rows[0]!.id;
+    };
+    const withPack = async (packId: string) => {
+      const org = await customerOrg();
+      await db.pool.query(
+        `insert into public.auto_topup_settings (organization_id, enabled, threshold_credits, package_id, stripe_payment_method_id)
+         values ($1, true, 100, $2, 'pm_card_visa')`,
+        [org.orgId, packId],
+      );
+      return org;
+    };
+    const dearer = await pack('Dearer');
+    const fewer = await pack('Fewer');
+    const euro = await pack('Euro');
+    const cheaper = await pack('Cheaper');
+    const orgs = {
+      dearer: await withPack(dearer),
+      fewer: await withPack(fewer),
+      euro: await withPack(euro),
+      cheaper: await withPack(cheaper),
+    };
+    // Before: the next top-up charged 4,000p where the owner had turned it on at 1,000p.
+    await db.pool.query('update public.topup_packages set price_minor = 4000 where id = $1', [dearer]);
+    await db.pool.query('update public.topup_packages set credits = 400 where id = $1', [fewer]);
+    await db.pool.query(`update public.topup_packages set currency = 'EUR' where id = $1`, [euro]);
+    // Cheaper, or more credits for the price: what was agreed still covers it, and it stays on.
+    await db.pool.query('update public.topup_packages set price_minor = 900, credits = 600 where id = $1', [cheaper]);
+    for (const [name, org] of Object.entries(orgs)) {
+      const state = await paymentState(db.pool, org.orgId);
+      if (name === 'cheaper') {
+        expect(state.settings[0]).toMatchObject({ enabled: true, disabled_reason: null });
+        continue;
+      }
+      expect(state.settings[0]).toMatchObject({
+        enabled: false,
+        disabled_reason: `Turned off because the pack ${name[0]!.toUpperCase()}${name.slice(1)} changed its price or credits; check it and turn auto top-up on again`,
+      });
+      const { rows: notes } = await db.pool.query('select user_id, kind, body from public.notifications where organization_id = $1', [
+        org.orgId,
+      ]);
+      expect(notes).toEqual([
+        { user_id: org.userId, kind: 'auto_topup_disabled', body: expect.stringMatching(/changed its price or credits/) },
+      ]);
+    }
+    await spend(db.pool, orgs.dearer.orgId, '30.000');
+    await spend(db.pool, orgs.cheaper.orgId, '30.000');
+    const sweep = await api.cron('auto_topup_sweep', minutes(5));
+    expect(sweep.body.attempts[orgs.dearer.orgId]).toBeUndefined();
+    expect(chargesFor(orgs.dearer.orgId)).toEqual([]);
+    expect(sweep.body.attempts[orgs.cheaper.orgId]).toBe('succeeded');
+    expect(chargesFor(orgs.cheaper.orgId).map((c) => c.body.amount)).toEqual(['900']);
+    // Turned on again by someone who saw the new price: it buys at that price.
+    await db.pool.query('update public.auto_topup_settings set enabled = true where organization_id = $1', [orgs.dearer.orgId]);
+    expect((await paymentState(db.pool, orgs.dearer.orgId)).settings[0]).toMatchObject({ enabled: true, disabled_reason: null });
+    expect((await api.cron('auto_topup_sweep', minutes(10))).body.attempts[orgs.dearer.orgId]).toBe('succeeded');
+    expect(chargesFor(orgs.dearer.orgId).map((c) => c.body.amount)).toEqual(['4000']);
+    for (const org of Object.values(orgs)) await off(org.orgId);
+    await db.pool.query('update public.topup_packages set is_active = false where id = any($1)', [[dearer, fewer, euro, cheaper]]);
+  });
+
   it('does not count attempts that waited for the bank (nothing charged) in the monthly caps', async () => {
     api.fake.chargeMode = 'authenticate';
     const org = await autoTopUpOrg({ monthly_max_count: 1, monthly_max_minor: 1000 });
