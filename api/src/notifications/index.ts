@@ -55,12 +55,13 @@ export async function storeNotification(db: Queryable, n: NotificationInput, now
   return rows[0] ?? null;
 }
 
-/** One notification per owner of the org (for what only owners can act on). */
-export async function notifyOwners(db: Queryable, n: Omit<NotificationInput, 'userId'>, now: Date): Promise<StoredNotification[]> {
-  const { rows } = await db.query<{ user_id: string }>(
-    "select user_id from public.organization_members where organization_id = $1 and role = 'owner' order by user_id",
-    [n.orgId],
-  );
+/**
+ * One notification per billing contact of the org (for what only billing managers can act on): its
+ * owners, or its admins when it has no owner (ledger.billing_contacts, which the database's own
+ * notices use too).
+ */
+export async function notifyBillingContacts(db: Queryable, n: Omit<NotificationInput, 'userId'>, now: Date): Promise<StoredNotification[]> {
+  const { rows } = await db.query<{ user_id: string }>('select c.user_id from ledger.billing_contacts($1) as c (user_id)', [n.orgId]);
   const stored: StoredNotification[] = [];
   for (const { user_id } of rows) {
     const row = await storeNotification(db, { ...n, userId: user_id, dedupeKey: `${n.dedupeKey}:${user_id}` }, now);

@@ -10,7 +10,7 @@ import { inTransaction } from '@org-credits/db';
 import type pg from 'pg';
 import { minorUnitsForStripe } from '../decimal.ts';
 import { rollPeriodIfEnded } from '../ledger.ts';
-import { notifyOwners, type StoredNotification, sendAll, storeNotification } from '../notifications/index.ts';
+import { notifyBillingContacts, type StoredNotification, sendAll, storeNotification } from '../notifications/index.ts';
 import { lockPayment, replayEarlierChargeEvents } from './charge-events.ts';
 import type { Payments } from './index.ts';
 import type { OffSessionResult } from './provider.ts';
@@ -164,7 +164,7 @@ async function attemptNotifications(
     );
   } else if (outcome.status === 'requires_action') {
     out.push(
-      ...(await notifyOwners(
+      ...(await notifyBillingContacts(
         tx,
         {
           orgId,
@@ -179,7 +179,7 @@ async function attemptNotifications(
     );
   } else if (outcome.status === 'failed' && result.status === 'failed' && result.code === UNUSABLE_CARD) {
     out.push(
-      ...(await notifyOwners(
+      ...(await notifyBillingContacts(
         tx,
         {
           orgId,
@@ -214,7 +214,7 @@ async function attemptNotifications(
   if (outcome.status === 'failed' && outcome.auto_topup_disabled) {
     const message = 'message' in result ? result.message : 'declined';
     out.push(
-      ...(await notifyOwners(
+      ...(await notifyBillingContacts(
         tx,
         {
           orgId,

@@ -11,7 +11,7 @@ import express, { type Router } from 'express';
 import type pg from 'pg';
 import type Stripe from 'stripe';
 import { AppError } from '../errors.ts';
-import { notifyOwners, type StoredNotification, sendAll, storeNotification } from '../notifications/index.ts';
+import { notifyBillingContacts, type StoredNotification, sendAll, storeNotification } from '../notifications/index.ts';
 import { resolveAttempt } from '../payments/auto-topup.ts';
 import {
   applyChargeEvent,
@@ -358,7 +358,7 @@ async function apply(
       // Stripe sends while it stays so (the owner changing the card, a cancellation set).
       if (status === 'past_due' && sub.status !== 'past_due') {
         outbox.push(
-          ...(await notifyOwners(
+          ...(await notifyBillingContacts(
             tx,
             {
               orgId: sub.organization_id,
@@ -415,7 +415,7 @@ async function applySubscriptionCheckout(
       `[stripe] org ${orgId}: subscription ${subscription.id} was paid while ${tracked} is its subscription; canceled it and refunded ${prepared.duplicate.refundedMinor} minor units`,
     );
     outbox.push(
-      ...(await notifyOwners(
+      ...(await notifyBillingContacts(
         tx,
         {
           orgId,

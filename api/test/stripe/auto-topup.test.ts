@@ -235,6 +235,54 @@ describe('auto top-up', () => {
     expect(await availableAt(db.pool, org.orgId)).toBe('590.000');
   });
 
+  it('tells the admins what it tells the owners when the org has no owner', async () => {
+    // The last owner left or was made an admin (nothing forbids it; an app mirroring its roles may
+    // have no owners at all). Before: nobody was told that the bank wanted the payment confirmed,
+    // nor that auto top-up was turned off.
+    api.fake.chargeMode = 'authenticate';
+    const org = await autoTopUpOrg();
+    const admin = await addMember(db.pool, org.orgId, 'admin');
+    await addMember(db.pool, org.orgId, 'member');
+    await db.pool.query(`update public.organization_members set role = 'admin' where organization_id = $1 and user_id = $2`, [
+      org.orgId,
+      org.userId,
+    ]);
+    await spend(db.pool, org.orgId, '30.000');
+    expect((await api.deliverChecks(org.orgId)).map((r) => r.body.autoTopUp)).toEqual(['requires_action']);
+    const told = async (kind: string) =>
+      (
+        await db.pool.query<{ user_id: string }>('select user_id from public.notifications where organization_id = $1 and kind = $2', [
+          org.orgId,
+          kind,
+        ])
+      ).rows
+        .map((r) => r.user_id)
+        .sort();
+    const admins = [org.userId, admin.userId].sort();
+    expect(await told('auto_topup_action_required')).toEqual(admins);
+    // The pack the org buys gets dearer: auto top-up off, and the admins told (by the database).
+    const { rows } = await db.pool.query<{ id: string }>(
+      `insert into public.topup_packages (code, name, credits, price_minor) values ($1, 'Dearer', 500, 1000) returning id`,
+      [`dearer_${randomUUID().slice(0, 8)}`],
+    );
+    await db.pool.query('update public.auto_topup_settings set package_id = $2 where organization_id = $1', [org.orgId, rows[0]!.id]);
+    await db.pool.query('update public.topup_packages set price_minor = 1200 where id = $1', [rows[0]!.id]);
+    expect(await told('auto_topup_disabled')).toEqual(admins);
+    // With an owner again, only the owner is told.
+    await db.pool.query(`update public.organization_members set role = 'owner' where organization_id = $1 and user_id = $2`, [
+      org.orgId,
+      org.userId,
+    ]);
+    await db.pool.query('update public.auto_topup_settings set enabled = true where organization_id = $1', [org.orgId]);
+    await db.pool.query('update public.topup_packages set price_minor = 1500, is_active = false where id = $1', [rows[0]!.id]);
+    const { rows: offSale } = await db.pool.query<{ user_id: string }>(
+      `select user_id from public.notifications where organization_id = $1 and dedupe_key like 'auto_topup_disabled:pack_off_sale:%'`,
+      [org.orgId],
+    );
+    expect(offSale.map((r) => r.user_id)).toEqual([org.userId]);
+    await db.pool.query('update public.auto_topup_settings set enabled = false where organization_id = $1', [org.orgId]);
+  });
+
   it('keeps an attempt in flight when Stripe fails, then the sweep retries it with the same key and one charge results', async () => {
     api.fake.chargeMode = 'fail';
     const org = await autoTopUpOrg();
