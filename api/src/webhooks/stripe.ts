@@ -3,8 +3,9 @@
 // transaction as its effect, so a redelivery (even a concurrent one) does nothing. Events may come
 // out of order or days late: each effect is a SQL function that checks the state it finds
 // (cumulative refunds, "only a pending purchase can fail", subscription events older than the last
-// one applied are ignored). Unknown event types: 200 and recorded. A failing effect answers 500 and
-// rolls back, so Stripe delivers it again.
+// one applied are ignored). Unknown event types: 200 and recorded. A failing effect rolls back and
+// answers an error (500, or 400 with the ledger's code for input it refuses), so Stripe delivers it
+// again.
 
 import { inTransaction } from '@org-credits/db';
 import express, { type Router } from 'express';

@@ -269,6 +269,48 @@ describe('refunds and disputes', () => {
     expect(state.entries.filter((e) => e.entry_type === 'clawback')).toHaveLength(1);
   });
 
+  it('claws back no more than the payment bought when a partly refunded payment is disputed for its full amount, and gives back what the dispute took when it is won', async () => {
+    // Stripe allows a dispute for the full charge after a partial refund; the customer cannot get
+    // more than the 1,000p back in all. Before: 250 for the refund, then 500 for the dispute, 750 of
+    // the 500 credits taken, available -250; won, 500 given back.
+    const lost = (await paidPurchase('pi_refund_then_dispute')).org;
+    await api.webhook(stripeEvent('charge.refunded', charge('pi_refund_then_dispute', 500)));
+    const dispute = {
+      id: 'dp_after_refund',
+      object: 'dispute',
+      amount: 1000,
+      charge: 'ch_pi_refund_then_dispute',
+      payment_intent: 'pi_refund_then_dispute',
+      status: 'needs_response',
+    };
+    await api.webhook(stripeEvent('charge.dispute.created', dispute));
+    await api.webhook(stripeEvent('charge.dispute.closed', { ...dispute, status: 'lost' }));
+    let state = await paymentState(db.pool, lost.orgId);
+    expect(state.entries.map((e) => [e.entry_type, e.amount_credits])).toEqual([
+      ['grant', '500.000'],
+      ['clawback', '-250.000'],
+      ['clawback', '-250.000'],
+    ]);
+    expect(await availableAt(db.pool, lost.orgId)).toBe('0.000');
+
+    const won = (await paidPurchase('pi_refund_then_won')).org;
+    await api.webhook(stripeEvent('charge.refunded', charge('pi_refund_then_won', 500)));
+    const wonDispute = { ...dispute, id: 'dp_won_after_refund', charge: 'ch_pi_refund_then_won', payment_intent: 'pi_refund_then_won' };
+    await api.webhook(stripeEvent('charge.dispute.created', wonDispute));
+    expect(await availableAt(db.pool, won.orgId)).toBe('0.000');
+    await api.webhook(stripeEvent('charge.dispute.closed', { ...wonDispute, status: 'won' }));
+    state = await paymentState(db.pool, won.orgId);
+    expect(state.entries.map((e) => [e.entry_type, e.amount_credits])).toEqual([
+      ['grant', '500.000'],
+      ['clawback', '-250.000'],
+      ['clawback', '-250.000'],
+      ['grant', '250.000'],
+    ]);
+    // The refunded half stays refunded.
+    expect(await availableAt(db.pool, won.orgId)).toBe('250.000');
+    expect(state.purchases[0]).toMatchObject({ status: 'partially_refunded', amount_refunded_minor: '500' });
+  });
+
   it('applies a refund that Stripe delivered before the checkout completed, once the purchase is fulfilled', async () => {
     const { org, purchase } = await checkout();
     const early = await api.webhook(stripeEvent('charge.refunded', charge('pi_refund_early', 1000)));
