@@ -15,19 +15,27 @@ function parsed<S extends z.ZodType>(schema: S, value: unknown, what: string): z
   return result.data;
 }
 
+/**
+ * The reserve acts as the session (a member is checked to be one, and the hold records who); the
+ * settle and the release of that hold act for its org as a service does. The call was authorized
+ * when its hold was made, and it has run (or failed) since: a member removed from the org meanwhile
+ * must not make it free, which a settle checking the membership again did (FORBIDDEN, the hold
+ * then expired uncharged).
+ */
 export function createInProcessTransport(ctx: ActionContext): CreditsTransport {
   const forOrg = (orgId: string): ActionContext => {
     // The handlers take the org from the session; a different org here would be a bug of ours.
     if (orgId !== ctx.session.orgId) throw new AppError('FORBIDDEN', `this session acts for ${ctx.session.orgId}, not ${orgId}`);
     return ctx;
   };
+  const forHoldOf = (orgId: string): ActionContext => ({ ...forOrg(orgId), session: { role: 'service', userId: null, orgId } });
   return {
     reserve: (orgId, request) => reserveCredits.handler(forOrg(orgId), parsed(reserveCredits.input, request, 'reserveCredits input')),
     settle: (orgId, reservationId, usage) =>
-      settleCredits.handler(forOrg(orgId), parsed(settleCredits.input, { reservationId, usage }, 'settleCredits input')),
+      settleCredits.handler(forHoldOf(orgId), parsed(settleCredits.input, { reservationId, usage }, 'settleCredits input')),
     release: (orgId, reservationId, reason) =>
       releaseCredits.handler(
-        forOrg(orgId),
+        forHoldOf(orgId),
         parsed(releaseCredits.input, { reservationId, reason: reason ?? null }, 'releaseCredits input'),
       ),
   };

@@ -43,6 +43,17 @@ const downAI: AIProvider = {
 };
 const broken = await startApi(db, { ai: downAI });
 
+/** A vendor during whose call the member who started it is removed from the org (the outer edge and an owner's click). */
+const removingAI: AIProvider = {
+  name: 'removing',
+  async complete(request) {
+    await db.pool.query('delete from public.organization_members where user_id = $1', [removedUser]);
+    return { text: `answer to: ${request.prompt.slice(0, 20)}`, inputTokens: 20, outputTokens: 10 };
+  },
+};
+let removedUser = '';
+const removing = await startApi(db, { ai: removingAI });
+
 const prompt = 'Summarize: the team shipped the billing page, fixed three bugs and planned the next sprint.';
 
 describe('runPlayground', () => {
@@ -71,6 +82,34 @@ describe('runPlayground', () => {
     expect(run.chargedCredits).toBe(rows[0].charged);
     expect(rows[0].charged).toBe(rows[0].expected);
     expect(run.availableCredits).toBe(await available(db.pool, org.orgId));
+  });
+
+  it('charges a run whose member was removed from the org while the model ran', async () => {
+    // The member was checked when the run started; the model has run, so the org pays for it.
+    // Before: the settle checked the membership again, was refused (FORBIDDEN), and the hold
+    // expired uncharged.
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    removedUser = org.userId;
+    const res = await removing.action(
+      'runPlayground',
+      { capability: 'summarization', qualityLevel: 'enhanced', prompt, idempotencyKey: randomUUID() },
+      org.session,
+    );
+    expect(res.status).toBe(200);
+    const { rows } = await db.pool.query(
+      `select status, user_id, settled_amount_credits::text as charged from public.credit_reservations where organization_id = $1`,
+      [org.orgId],
+    );
+    expect(rows).toEqual([{ status: 'settled', user_id: org.userId, charged: res.body.chargedCredits }]);
+    expect(res.body.chargedCredits).not.toBe('0.000');
+    expect(await available(db.pool, org.orgId)).toBe(res.body.availableCredits);
+    // Removed, the member can start no other run.
+    const again = await removing.action(
+      'runPlayground',
+      { capability: 'summarization', qualityLevel: 'enhanced', prompt, idempotencyKey: randomUUID() },
+      org.session,
+    );
+    expect(again.body.extensions.code).toBe('FORBIDDEN');
   });
 
   it('charges the one price of a per-call capability', async () => {
