@@ -4,7 +4,8 @@
 // racing claims start one attempt); the attempt's idempotency key goes to Stripe, so a retried call
 // never charges twice; the outcome is recorded once (resolve_auto_topup_attempt). An answer we never
 // got leaves the attempt in flight: the payment_intent.* webhook, or the sweep's retry with the same
-// key, resolves it. A card Stripe refuses outright fails the attempt and is forgotten.
+// key, resolves it. A card Stripe refuses outright fails the attempt and is forgotten; a charge Stripe
+// refuses outright for another reason (its amount or currency) fails the attempt and keeps the card.
 
 import { inTransaction } from '@org-credits/db';
 import type pg from 'pg';
@@ -136,6 +137,9 @@ export async function resolveAttempt(
   return { status: outcome.status, outbox };
 }
 
+/** A provider's message as a sentence: ends with a full stop. */
+const sentence = (message: string) => (/[.!?]$/.test(message.trim()) ? message.trim() : `${message.trim()}.`);
+
 async function attemptNotifications(
   tx: pg.PoolClient,
   payments: Payments,
@@ -194,6 +198,25 @@ async function attemptNotifications(
         now,
       )),
     );
+  } else if (outcome.status === 'failed' && result.status === 'failed' && result.refused) {
+    // Not the card: a new one would be refused the same, so the owners are told what Stripe said.
+    out.push(
+      ...(await notifyBillingContacts(
+        tx,
+        {
+          orgId,
+          kind: 'auto_topup_failed',
+          title: 'Stripe refused an auto top-up charge',
+          body:
+            `Stripe refused the charge for the auto top-up pack: ${sentence(result.message)} Nothing was charged and your saved ` +
+            "card is kept: the problem is the charge (the pack's price or currency), not the card, so another card would " +
+            'be refused too. Choose another pack for auto top-up; two failures in a row turn it off.',
+          actionUrl: `${payments.webOrigin}/billing`,
+          dedupeKey: `auto_topup_failed:${attemptId}`,
+        },
+        now,
+      )),
+    );
   } else if (outcome.status === 'failed') {
     const message = 'message' in result ? result.message : 'declined';
     push(
@@ -213,6 +236,7 @@ async function attemptNotifications(
   }
   if (outcome.status === 'failed' && outcome.auto_topup_disabled) {
     const message = 'message' in result ? result.message : 'declined';
+    const refused = result.status === 'failed' && result.refused;
     out.push(
       ...(await notifyBillingContacts(
         tx,
@@ -221,8 +245,10 @@ async function attemptNotifications(
           kind: 'auto_topup_disabled',
           title: 'Auto top-up is off',
           // A card is saved only by a pack bought while auto top-up is on: turn it on first.
-          body: `Two payments in a row failed (last: ${message}). Turn it on again; to use another card, buy a pack once while it is on.`,
-          actionUrl: `${payments.webOrigin}/credits`,
+          body: refused
+            ? `Two payments in a row failed (last: Stripe refused the charge: ${message}). Choose another pack and turn it on again.`
+            : `Two payments in a row failed (last: ${message}). Turn it on again; to use another card, buy a pack once while it is on.`,
+          actionUrl: `${payments.webOrigin}/${refused ? 'billing' : 'credits'}`,
           dedupeKey: `auto_topup_disabled:${attemptId}`,
         },
         now,

@@ -46,11 +46,14 @@ export interface OffSessionCharge {
  * The outcome of an off-session charge; a thrown error means "unknown" (the attempt stays in flight).
  * `failed` with code `payment_method_unusable`: the provider refused the saved card itself (removed
  * from the customer, say), so it is no use trying it again.
+ * `failed` and `refused`: the provider refused the charge itself, not the card (an amount or currency
+ * it does not take, say; `code` is the provider's reason): nothing was charged, the card is fine, and
+ * the same charge would be refused again, with this card or another.
  */
 export type OffSessionResult =
   | { status: 'succeeded'; paymentIntentId: string }
   | { status: 'requires_action'; paymentIntentId: string | null; code: string; message: string }
-  | { status: 'failed'; paymentIntentId: string | null; code: string; message: string }
+  | { status: 'failed'; paymentIntentId: string | null; code: string; message: string; refused?: boolean }
   | { status: 'processing'; paymentIntentId: string };
 
 export interface SubscriptionState {

@@ -27,8 +27,17 @@ async function call<T>(what: string, work: () => Promise<T>): Promise<T> {
   }
 }
 
+/** What Stripe says about a request it refused (the SDK's error, as far as we read it). */
+interface StripeRefusal {
+  type?: string;
+  statusCode?: number;
+  code?: string;
+  param?: string;
+  message?: string;
+}
+
 /** A 4xx invalid_request_error from Stripe other than 409 and 429: Stripe will not do this request, however often it is sent. */
-function unusablePaymentMethod(e: { type?: string; statusCode?: number }): boolean {
+function refusedRequest(e: StripeRefusal): boolean {
   const status = e.statusCode;
   return (
     e.type === 'StripeInvalidRequestError' &&
@@ -38,6 +47,45 @@ function unusablePaymentMethod(e: { type?: string; statusCode?: number }): boole
     status !== 409 &&
     status !== 429
   );
+}
+
+/**
+ * Error codes that say the saved payment method (or its customer) itself cannot be used: a new card
+ * would do. Not those about the charge (`amount_too_small`, `amount_too_large`, `invalid_charge_amount*`,
+ * a currency, `parameter_*` of another field), nor passing trouble (`payment_method_not_available`,
+ * `payment_method_provider_timeout`), nor the account's set-up (`payment_method_unactivated`).
+ */
+const UNUSABLE_PAYMENT_METHOD_CODES = new Set([
+  // Only customer and payment_method name objects in an off-session charge: one of them is gone.
+  'resource_missing',
+  'payment_method_unexpected_state',
+  'payment_intent_incompatible_payment_method',
+  'payment_method_currency_mismatch',
+  'payment_method_unsupported_type',
+  'payment_method_invalid_parameter',
+  'payment_method_billing_details_address_missing',
+  'payment_method_bank_account_blocked',
+  'payment_method_restricted',
+  'expired_payment_method',
+  'expired_card',
+  'india_recurring_payment_mandate_canceled',
+]);
+
+/** Stripe's messages for a card detached from, or never attached to, the customer (they may come with neither code nor param). */
+const UNUSABLE_PAYMENT_METHOD_MESSAGE =
+  /No such (PaymentMethod|payment_method|customer)\b|detached from a Customer|does not have a payment method|does not belong to (a|the) Customer/i;
+
+/**
+ * A refused request (see refusedRequest) about the saved card or the customer: the field Stripe
+ * names is payment_method or customer, or its code (or, with neither, its message) says the payment
+ * method or customer is missing or unusable. Any other refusal is about the charge itself.
+ */
+function unusablePaymentMethod(e: StripeRefusal): boolean {
+  if (!refusedRequest(e)) return false;
+  const param = e.param?.replace(/\[.*$/, '');
+  if (param === 'payment_method' || param === 'customer') return true;
+  if (e.code) return UNUSABLE_PAYMENT_METHOD_CODES.has(e.code);
+  return !param && UNUSABLE_PAYMENT_METHOD_MESSAGE.test(e.message ?? '');
 }
 
 function sessionOut(session: Stripe.Checkout.Session): CheckoutSession {
@@ -152,14 +200,7 @@ export function createStripeProvider(options: StripeClientOptions): PaymentProvi
           message: last?.message ?? intent.status,
         };
       } catch (error) {
-        const e = error as {
-          type?: string;
-          statusCode?: number;
-          code?: string;
-          decline_code?: string;
-          message?: string;
-          payment_intent?: { id: string };
-        };
+        const e = error as StripeRefusal & { decline_code?: string; payment_intent?: { id: string } };
         if (e.type === 'StripeCardError') {
           const paymentIntentId = e.payment_intent?.id ?? null;
           if (e.code === 'authentication_required') {
@@ -173,16 +214,27 @@ export function createStripeProvider(options: StripeClientOptions): PaymentProvi
           return { status: 'failed', paymentIntentId, code: e.decline_code ?? e.code ?? 'card_declined', message: e.message ?? 'declined' };
         }
         // Stripe refused the request itself: nothing was charged, and the same request would be
-        // refused again. For this call it is the saved card (detached from the customer in Stripe,
-        // or otherwise unusable): a definite failure, not an unknown outcome to retry until it is
+        // refused again, so it is a definite failure, not an unknown outcome to retry until it is
         // stuck. Not a 409 (another request with this key is in progress) or a 429 (rate limit, lock
         // timeout): those are worth another try with the same key.
         if (unusablePaymentMethod(e)) {
+          // The saved card itself (detached from the customer in Stripe, say): no use trying it again.
           return {
             status: 'failed',
             paymentIntentId: e.payment_intent?.id ?? null,
             code: 'payment_method_unusable',
             message: e.message || 'Stripe refused the saved card',
+          };
+        }
+        if (refusedRequest(e)) {
+          // The charge itself (an amount or currency Stripe does not take, say): the card is fine,
+          // and another card would be refused the same. Stripe's own code says why.
+          return {
+            status: 'failed',
+            paymentIntentId: e.payment_intent?.id ?? null,
+            code: e.code || 'charge_refused',
+            message: e.message || 'Stripe refused the charge',
+            refused: true,
           };
         }
         // Anything else (a timeout, a 5xx, a 409 or 429) leaves the outcome unknown: the caller keeps the attempt in flight.

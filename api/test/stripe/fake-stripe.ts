@@ -10,9 +10,25 @@ import type { AddressInfo } from 'node:net';
  * What an off-session charge does: succeed; decline (402 card_error); want authentication;
  * `detached_card`: 400 invalid_request_error, as Stripe answers for a card removed from the customer;
  * `key_in_use`: 409, another request with the same idempotency key in progress; `lock_timeout`: 429;
- * `fail`: 500.
+ * `fail`: 500; `invalid_request`: 400 invalid_request_error with the code, param and message of
+ * `FakeStripe.invalidRequest` (an amount or currency Stripe does not take, a missing customer...).
  */
-export type ChargeMode = 'succeed' | 'decline' | 'authenticate' | 'detached_card' | 'key_in_use' | 'lock_timeout' | 'fail';
+export type ChargeMode =
+  | 'succeed'
+  | 'decline'
+  | 'authenticate'
+  | 'detached_card'
+  | 'key_in_use'
+  | 'lock_timeout'
+  | 'fail'
+  | 'invalid_request';
+
+/** The error of a 400 invalid_request_error, as Stripe sends it (code and param are left out when absent). */
+export interface InvalidRequest {
+  code?: string;
+  param?: string;
+  message: string;
+}
 
 export interface RecordedRequest {
   method: string;
@@ -32,6 +48,8 @@ export interface FakeStripe {
   chargeMode: ChargeMode;
   /** Requests to matching paths answer 500 (Stripe down). @default null */
   failing: RegExp | null;
+  /** The 400 off-session charges answer in chargeMode `invalid_request`. @default amount_too_small */
+  invalidRequest: InvalidRequest;
   objects: Map<string, Obj>;
   /** A subscription as if made by an earlier checkout. */
   createSubscription(input: {
@@ -81,6 +99,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     requests,
     chargeMode: 'succeed',
     failing: null,
+    invalidRequest: { code: 'amount_too_small', param: 'amount', message: 'Amount must be at least £0.30 gbp' },
     objects,
     createSubscription({ customer, priceId, periodStart, periodEnd, metadata = {} }) {
       const subscriptionId = id('sub');
@@ -176,6 +195,13 @@ export async function startFakeStripe(): Promise<FakeStripe> {
               'connected account without Customer attachment, or was detached from a Customer. It may not be used again.',
           },
         },
+      };
+    }
+    if (fake.chargeMode === 'invalid_request') {
+      const { code, param, message } = fake.invalidRequest;
+      return {
+        status: 400,
+        body: { error: { type: 'invalid_request_error', ...(code ? { code } : {}), ...(param ? { param } : {}), message } },
       };
     }
     if (fake.chargeMode === 'key_in_use') {
