@@ -112,3 +112,38 @@ describe('numeric variables sent as JSON numbers', () => {
     expect(body.errors?.[0]?.extensions.code).toBe('invalid-json');
   });
 });
+
+describe('numeric Int literals in the query text', () => {
+  const insert = (amount: string) =>
+    `mutation { insert_entries_one(object: {org_id: "${ORG_A}", amount: ${amount}, kind: "grant", note: "int literal"}) { id amount } }`;
+
+  it('keep every digit of an integer beyond 2^53, as a Float literal and a variable do', async () => {
+    for (const amount of ['12345678901234567', '-12345678901234567']) {
+      const { body } = await gql(engine, insert(amount));
+      const row = body.data?.insert_entries_one as { id: string; amount: string };
+      expect(row.amount).toBe(`${amount}.000`);
+      const stored = await db.pool.query('select amount::text from t.entries where id = $1', [row.id]);
+      expect(stored.rows).toEqual([{ amount: `${amount}.000` }]);
+    }
+    // Read back through an inline literal in a comparison, and through a variable's default.
+    const read = await gql(
+      engine,
+      '{ entries(where: {note: {_eq: "int literal"}, amount: {_in: [12345678901234567, -12345678901234567]}}, order_by: {amount: desc}) { amount } }',
+    );
+    expect(read.body).toEqual({ data: { entries: [{ amount: '12345678901234567.000' }, { amount: '-12345678901234567.000' }] } });
+    const byDefault = await gql(engine, 'query($a: numeric = -12345678901234567) { entries(where: {amount: {_eq: $a}}) { amount } }');
+    expect(byDefault.body).toEqual({ data: { entries: [{ amount: '-12345678901234567.000' }] } });
+  });
+
+  it('still give Int arguments a number, and refuse a long one as the same number in a variable', async () => {
+    const short = await gql(engine, '{ entries(order_by: {id: asc}, limit: 1, offset: 1) { note } }');
+    expect(short.body).toEqual({ data: { entries: [{ note: 'summary' }] } });
+    const negative = await gql(engine, '{ entries(limit: -1) { id } }');
+    expect(negative.body.errors?.[0]?.message).toBe('expected a non-negative 32-bit integer for type "Int", but found an integer');
+    const literal = await gql(engine, '{ entries(limit: 12345678901234567) { id } }');
+    const query = 'query($n: Int!) { entries(limit: $n) { id } }';
+    const variable = await rawGql(`{"query":${JSON.stringify(query)},"variables":{"n":12345678901234567}}`);
+    expect(literal.body.errors?.[0]?.extensions).toEqual({ code: 'validation-failed', path: '$.selectionSet.entries.args.limit' });
+    expect(literal.body).toEqual(variable.body);
+  });
+});

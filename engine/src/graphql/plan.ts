@@ -16,7 +16,7 @@ import type { FunctionInfo, TableInfo } from '../model.ts';
 import { type CompileOptions, Compiler, type MergedField, type Plan, type RootPlan } from './compile.ts';
 import { compileMutationField } from './mutation.ts';
 import { buildRoleSchema } from './schema.ts';
-import type { Vars } from './values.ts';
+import { exactNumber, type Vars } from './values.ts';
 import { checkVariableTypes, definitionsOf, untypedError } from './variable-types.ts';
 
 export interface RootFieldRef {
@@ -214,7 +214,7 @@ function variableUsage(document: DocumentNode, op: OperationDefinitionNode): Var
 function literalValue(node: { kind: Kind; value?: string; values?: readonly unknown[]; fields?: readonly unknown[] }): unknown {
   switch (node.kind) {
     case Kind.INT:
-      return Number(node.value);
+      return exactNumber(node.value as string);
     case Kind.FLOAT:
     case Kind.STRING:
     case Kind.ENUM:

@@ -29,7 +29,7 @@ export function astToJs(node: ValueNode, ctx: ValueContext): unknown {
       ctx.dynamic = true;
       return ctx.vars[node.name.value] ?? null;
     case Kind.INT:
-      return Number(node.value);
+      return exactNumber(node.value);
     case Kind.FLOAT:
       return node.value;
     case Kind.STRING:
@@ -150,7 +150,7 @@ export function parseRequestBody(body: string): unknown {
 }
 
 function floatsWhereExact(value: unknown): unknown {
-  if (value instanceof RawNumber) return significantDigits(value.text) > 15 ? value : Number(value.text);
+  if (value instanceof RawNumber) return exactNumber(value.text);
   if (Array.isArray(value)) return value.map(floatsWhereExact);
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};
@@ -159,6 +159,16 @@ function floatsWhereExact(value: unknown): unknown {
     return out;
   }
   return value;
+}
+
+/**
+ * A number written in the query text (an Int literal) read as the same number in the variables is
+ * (parseRequestBody): a JS number when a float holds it exactly, else a RawNumber keeping every
+ * digit, as Hasura reads an Int literal (an arbitrary-precision integer) for numeric and bigint
+ * columns. An Int argument (limit, an Int column) refuses the RawNumber as it refuses the variable.
+ */
+export function exactNumber(text: string): number | RawNumber {
+  return significantDigits(text) > 15 ? new RawNumber(text) : Number(text);
 }
 
 function significantDigits(text: string): number {
