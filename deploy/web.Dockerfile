@@ -5,8 +5,11 @@ WORKDIR /app
 ENV COREPACK_ENABLE_DOWNLOAD_PROMPT=0
 RUN corepack enable
 COPY package.json pnpm-lock.yaml pnpm-workspace.yaml .npmrc tsconfig.base.json ./
+COPY client/package.json client/
 COPY web/package.json web/
 RUN pnpm install --frozen-lockfile --filter "@org-credits/web..."
+# The app's money formatting (Stripe's minor units) comes from @org-credits/client/money.
+COPY client client
 COPY web web
 ARG VITE_GRAPHQL_HTTP_URL
 ARG VITE_GRAPHQL_WS_URL

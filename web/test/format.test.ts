@@ -64,4 +64,44 @@ describe('formatting with Intl', () => {
     expect(formatPricePerCredit('1800', '2000.000')).toBe('£0.009');
     expect(formatPricePerCredit('999', '700.000')).toBe('£0.0143');
   });
+
+  // Intl puts a no-break space between an ISO code and the amount.
+  const nbsp = '\u00a0';
+
+  it("reads minor units with Stripe's decimals, not ICU's: HUF and ISK amounts have two", () => {
+    // Stripe charges 3,500 Ft for 350000 and 5,000 kr for 500000; ICU would say 0 decimals (350,000 / 500,000).
+    expect(formatMoney('350000', 'HUF')).toBe(`HUF${nbsp}3,500.00`);
+    expect(formatMoney(500000, 'ISK')).toBe(`ISK${nbsp}5,000.00`);
+    expect(formatMoney('100000', 'IDR')).toBe(`IDR${nbsp}1,000.00`);
+    expect(formatMoney('150', 'COP')).toBe(`COP${nbsp}1.50`);
+  });
+
+  it('keeps zero-decimal JPY, three-decimal KWD and two-decimal GBP as they were', () => {
+    expect(formatMoney('1500', 'JPY')).toBe('JP¥1,500');
+    expect(formatMoney(1000n, 'jpy')).toBe('JP¥1,000');
+    expect(formatMoney('5000', 'KWD')).toBe(`KWD${nbsp}5.000`);
+    expect(formatMoney('1000', 'GBP')).toBe('£10.00');
+    expect(formatMoney('-5', 'GBP')).toBe('-£0.05');
+  });
+
+  it('formats amounts beyond the exact range of a float exactly', () => {
+    expect(formatMoney('900719925474099312', 'GBP')).toBe('£9,007,199,254,740,993.12');
+    expect(formatMoney('9007199254740993', 'JPY')).toBe('JP¥9,007,199,254,740,993');
+  });
+
+  it('refuses amounts that are not whole minor units', () => {
+    expect(() => formatMoney(12.5)).toThrow(/whole amount of minor units/);
+    expect(() => formatMoney('12.50')).toThrow(/whole amount of minor units/);
+  });
+
+  it("prices one credit with the currency's Stripe decimals", () => {
+    // 3,500 Ft for 1,000 credits is 3.5 Ft a credit (ICU's count made it 350).
+    expect(pricePerCreditMicros('350000', '1000.000', 'HUF')).toBe(3_500_000n);
+    expect(formatPricePerCredit('350000', '1000.000', 'HUF')).toBe(`HUF${nbsp}3.50`);
+    expect(pricePerCreditMicros('500000', '2000.000', 'ISK')).toBe(2_500_000n);
+    expect(pricePerCreditMicros('1500', '1000.000', 'JPY')).toBe(1_500_000n);
+    expect(formatPricePerCredit('1500', '1000.000', 'JPY')).toBe('JP¥1.5');
+    expect(pricePerCreditMicros('5000', '1000.000', 'KWD')).toBe(5000n);
+    expect(formatPricePerCredit('5000', '1000.000', 'KWD')).toBe(`KWD${nbsp}0.005`);
+  });
 });

@@ -79,6 +79,28 @@ describe('CreditsTopUpModal', () => {
     expect(wrapper.findAll('[data-test="best-value"]')).toHaveLength(0);
   });
 
+  it('compares price per credit only between packs of the same currency', async () => {
+    // Per credit: GBP £0.01 and £0.009, JPY ¥1.5 and ¥1.2, HUF alone. Across currencies the yen
+    // numbers or the pence would win by their unit alone; within each currency the cheaper one is best.
+    const mixed = [
+      { id: 'g1', code: 'g1', name: 'GBP small', credits: '500.000', price_minor: '500', currency: 'GBP', sort_order: 1 },
+      { id: 'g2', code: 'g2', name: 'GBP large', credits: '2000.000', price_minor: '1800', currency: 'GBP', sort_order: 2 },
+      { id: 'j1', code: 'j1', name: 'JPY small', credits: '1000.000', price_minor: '1500', currency: 'JPY', sort_order: 3 },
+      { id: 'j2', code: 'j2', name: 'JPY large', credits: '5000.000', price_minor: '6000', currency: 'JPY', sort_order: 4 },
+      { id: 'h1', code: 'h1', name: 'HUF', credits: '1000.000', price_minor: '350000', currency: 'HUF', sort_order: 5 },
+    ];
+    const { wrapper } = await openModal({ handlers: { TopUpPackages: () => ({ data: { topup_packages: mixed } }) } });
+    const packs = wrapper.findAll('[data-test="pack"]');
+    expect(packs.map((p) => p.get('[data-test="pack-price"]').text())).toEqual([
+      '£5.00',
+      '£18.00',
+      'JP¥1,500',
+      'JP¥6,000',
+      'HUF\u00a03,500.00',
+    ]);
+    expect(packs.map((p) => p.find('[data-test="best-value"]').exists())).toEqual([false, true, false, true, false]);
+  });
+
   it('sends the owner to the checkout of the chosen pack', async () => {
     const visited: string[] = [];
     const { h, wrapper } = await openModal(

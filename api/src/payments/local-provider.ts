@@ -6,8 +6,8 @@
 // and sends nothing. Off-session charges (auto top-up) succeed at once and send
 // `payment_intent.succeeded` the same way (or decline / ask for authentication, for trying those).
 import { randomBytes } from 'node:crypto';
+import { formatMinorUnits } from '@org-credits/client/money';
 import express, { type Router } from 'express';
-import { formatDecimal } from '../decimal.ts';
 import { Stripe } from '../stripe/client.ts';
 import { type OffSessionResult, type PaymentProvider, PaymentProviderError, type SubscriptionState } from './provider.ts';
 
@@ -125,7 +125,8 @@ export function createLocalProvider(options: LocalProviderOptions): LocalProvide
   }
 
   function page(session: LocalSession, step: 'choose' | 'authenticate' | 'declined'): string {
-    const price = `${formatDecimal(BigInt(session.amountMinor), 2)} ${escapeHtml(session.currency)}`;
+    // Stripe's decimals for the currency (¥1,500 is 1500, KWD 5.000 is 5000), exact; Intl for the symbol.
+    const price = escapeHtml(formatMinorUnits(session.amountMinor, session.currency, 'en-GB'));
     const form = (outcome: string, label: string) =>
       `<form method="post" action="/pay/checkout/${escapeHtml(session.id)}/${outcome}"><button type="submit">${label}</button></form>`;
     const choose = form('pay', 'Pay') + form('decline', 'Decline') + form('authenticate', 'Needs authentication');

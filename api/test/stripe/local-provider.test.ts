@@ -1,7 +1,10 @@
 // The local payment provider of `pnpm dev` (no STRIPE_SECRET_KEY): the api's own test payment page,
 // whose buttons send signed Stripe-shaped events to the real webhook over HTTP.
+import type { AddressInfo } from 'node:net';
 import { useTestDatabase } from '@org-credits/db/testing';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import express from 'express';
+import { afterAll, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { createLocalProvider } from '../../src/payments/local-provider.ts';
 import { start } from '../../src/server.ts';
 import { ACTION_SECRET, createOrg, envelope, instantAI, NOW, type Session } from '../helpers.ts';
 import { availableAt, PACKS, paymentState } from './harness.ts';
@@ -44,6 +47,7 @@ describe('the local test payment provider', () => {
     const page = await fetch(res.body.checkoutUrl);
     const html = await page.text();
     expect(html).toContain('Test payment — no money moves');
+    expect(html).toContain('<p>£10.00</p>'); // the pack's 1000 GBP minor units
     for (const label of ['>Pay<', '>Decline<', '>Needs authentication<']) expect(html).toContain(label);
 
     const paid = await press(res.body.checkoutUrl, 'pay');
@@ -114,5 +118,40 @@ describe('the local test payment provider', () => {
       { timeout: 5000, interval: 20 },
     );
     expect(await availableAt(db.pool, org.orgId)).toBe('550.000');
+  });
+});
+
+describe("the local test payment page's price", () => {
+  it("shows the amount with Stripe's decimals for its currency, exactly", async () => {
+    const app = express();
+    const listening = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => listening.once('listening', resolve));
+    onTestFinished(() => new Promise<void>((resolve) => listening.close(() => resolve())));
+    const url = `http://127.0.0.1:${(listening.address() as AddressInfo).port}`;
+    const provider = createLocalProvider({ apiPublicUrl: () => url, webhookSecret: 'whsec_local_page_test' });
+    app.use(provider.router());
+
+    const priceOf = async (priceMinor: number, currency: string) => {
+      const session = await provider.createTopUpCheckout({
+        customerId: 'cus_local_test',
+        orgId: 'org',
+        purchaseId: `purchase-${currency}`,
+        packageId: 'pack',
+        packageName: `A ${currency} pack`,
+        priceMinor,
+        currency,
+        saveCard: false,
+        successUrl: 'http://web.test/ok',
+        cancelUrl: 'http://web.test/back',
+        idempotencyKey: `page-price:${currency}`,
+      });
+      const html = await (await fetch(session.url)).text();
+      return /<h1>[^<]*<\/h1><p>([^<]*)<\/p>/.exec(html)?.[1];
+    };
+    // Intl puts a no-break space between an ISO code and the amount.
+    expect(await priceOf(1500, 'JPY')).toBe('JP¥1,500'); // zero-decimal: 1500 is ¥1,500 (it showed "15.00 JPY")
+    expect(await priceOf(5000, 'KWD')).toBe('KWD\u00a05.000'); // three-decimal (it showed "50.00 KWD")
+    expect(await priceOf(350000, 'HUF')).toBe('HUF\u00a03,500.00'); // two-decimal in Stripe amounts, whatever ICU says
+    expect(await priceOf(1299, 'GBP')).toBe('£12.99');
   });
 });

@@ -15,7 +15,7 @@ export interface UseTopUpOptions {
 export interface TopUpPackView extends TopUpPackage {
   /** Price of one credit in millionths of the currency's major unit. */
   pricePerCreditMicros: bigint;
-  /** The lowest price per credit of all packs. */
+  /** The lowest price per credit of the packs in its currency (prices in different currencies are never compared). */
   bestValue: boolean;
 }
 
@@ -50,12 +50,23 @@ export function useTopUp(options: UseTopUpOptions = {}): UseTopUpReturn {
       pricePerCreditMicros: pricePerCreditMicros(p.price_minor, p.credits, p.currency),
       bestValue: false,
     }));
-    if (priced.length > 1) {
+    // Per credit, a pack is only compared with the packs of its own currency (pence with yen means
+    // nothing): each currency with two or more packs can have its own best value, and a pack alone in
+    // its currency is never marked.
+    const byCurrency = new Map<string, typeof priced>();
+    for (const p of priced) {
+      const code = p.currency.toUpperCase();
+      const group = byCurrency.get(code);
+      if (group) group.push(p);
+      else byCurrency.set(code, [p]);
+    }
+    for (const group of byCurrency.values()) {
+      if (group.length < 2) continue;
       // BigInt: no Math.min/max; sort a copy of the prices instead.
-      const prices = priced.map((p) => p.pricePerCreditMicros).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      const prices = group.map((p) => p.pricePerCreditMicros).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
       const best = prices[0]!;
       // Only a real saving earns the mark: when every pack costs the same per credit, none is best.
-      if (best < prices[prices.length - 1]!) for (const p of priced) p.bestValue = p.pricePerCreditMicros === best;
+      if (best < prices[prices.length - 1]!) for (const p of group) p.bestValue = p.pricePerCreditMicros === best;
     }
     return priced;
   });

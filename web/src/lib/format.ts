@@ -1,5 +1,8 @@
 // Every number a person reads goes through Intl: credits from their decimal strings (exact,
-// no float on the way), money from minor units in the row's currency (GBP by default).
+// no float on the way), money from minor units in the row's currency (GBP by default). How many
+// decimals a currency's minor units have is Stripe's rule (@org-credits/client/money, shared with
+// the api), not ICU's: Intl only gives the symbol and the grouping.
+import { decimalString, formatDecimalAmount, formatMinorUnits, minorUnitExponent, minorUnits } from '@org-credits/client/money';
 import { parseCredits } from './decimal.ts';
 
 export const DEFAULT_LOCALE = 'en-GB';
@@ -12,7 +15,7 @@ export function formatCredits(value: string | null | undefined, options: { local
   const thousandths = parseCredits(value ?? '0');
   return new Intl.NumberFormat(options.locale ?? DEFAULT_LOCALE, {
     maximumFractionDigits: options.maximumFractionDigits ?? 3,
-  }).format(toDecimalString(thousandths, 3) as Formattable);
+  }).format(decimalString(thousandths, 3) as Formattable);
 }
 
 /** "1,234.5 credits" / "1 credit". */
@@ -21,35 +24,23 @@ export function formatCreditsWithUnit(value: string | null | undefined, locale =
   return `${text} ${parseCredits(value ?? '0') === 1000n ? 'credit' : 'credits'}`;
 }
 
-function currencyDigits(currency: string, locale: string): number {
-  return new Intl.NumberFormat(locale, { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2;
-}
-
-function toDecimalString(scaled: bigint, digits: number): string {
-  if (digits === 0) return scaled.toString();
-  const negative = scaled < 0n;
-  const abs = (negative ? -scaled : scaled).toString().padStart(digits + 1, '0');
-  return `${negative ? '-' : ''}${abs.slice(0, -digits)}.${abs.slice(-digits)}`;
-}
-
-/** "£12.99" from 1299 minor units. */
+/** "£12.99" from 1299 minor units; "JP¥1,500" from 1500 JPY; "HUF 3,500.00" from 350000 HUF (Stripe's two decimals). */
 export function formatMoney(minor: string | number | bigint, currency = DEFAULT_CURRENCY, locale = DEFAULT_LOCALE): string {
-  const digits = currencyDigits(currency, locale);
-  return new Intl.NumberFormat(locale, { style: 'currency', currency }).format(toDecimalString(BigInt(minor), digits) as Formattable);
+  return formatMinorUnits(minor, currency, locale);
 }
 
 /** The price of one credit in micro-units of the currency's major unit (exact, rounded half up). */
 export function pricePerCreditMicros(priceMinor: string | number | bigint, credits: string, currency = DEFAULT_CURRENCY): bigint {
-  const digits = BigInt(currencyDigits(currency, DEFAULT_LOCALE));
+  const digits = BigInt(minorUnitExponent(currency));
   const creditThousandths = parseCredits(credits);
   if (creditThousandths <= 0n) throw new Error('a pack must hold credits');
   // major per credit = minor / 10^digits / (thousandths / 1000); in micros × 10^6.
-  const numerator = BigInt(priceMinor) * 1000n * 1_000_000n * 2n;
+  const numerator = minorUnits(priceMinor) * 1000n * 1_000_000n * 2n;
   const denominator = 10n ** digits * creditThousandths;
   return (numerator / denominator + 1n) / 2n;
 }
 
-/** "£0.0099 per credit": up to four decimals, at least the currency's own. */
+/** "£0.0099 per credit": up to four decimals, at least the currency's own (Stripe's count). */
 export function formatPricePerCredit(
   priceMinor: string | number | bigint,
   credits: string,
@@ -57,9 +48,8 @@ export function formatPricePerCredit(
   locale = DEFAULT_LOCALE,
 ): string {
   const micros = pricePerCreditMicros(priceMinor, credits, currency);
-  return new Intl.NumberFormat(locale, { style: 'currency', currency, maximumFractionDigits: 4 }).format(
-    toDecimalString(micros, 6) as Formattable,
-  );
+  const digits = minorUnitExponent(currency);
+  return formatDecimalAmount(decimalString(micros, 6), currency, locale, { min: digits, max: 4 });
 }
 
 export function formatDate(iso: string | null | undefined, locale = DEFAULT_LOCALE): string {
