@@ -81,6 +81,36 @@ it("step 2's triggers mirror a team's orgs, people and memberships, and start ea
     ]);
     await client.query('delete from app.memberships where org_id = $1', [org]);
     expect((await client.query('select 1 from public.organization_members where organization_id = $1', [org])).rowCount).toBe(0);
+    // A person erased: our row goes, and the same email can sign up again.
+    await client.query('delete from app.users where id = $1', [user]);
+    expect((await client.query('select 1 from public.users where id = $1', [user])).rowCount).toBe(0);
+    await client.query(`insert into app.users values ('0e000000-0000-4000-8000-000000000004', 'peter@initech.test', 'Peter')`);
+    // An org deleted: ours stays with its ledger, walled off, and auto top-up forgets its card.
+    await client.query(`insert into app.memberships values ($1, '0e000000-0000-4000-8000-000000000004', 'owner')`, [org]);
+    await client.query(
+      `insert into public.auto_topup_settings (organization_id, enabled, threshold_credits, package_id, stripe_payment_method_id)
+       select $1, true, 5, id, 'pm_card_visa' from public.topup_packages where is_active order by sort_order limit 1`,
+      [org],
+    );
+    await client.query('delete from app.memberships where org_id = $1', [org]);
+    await client.query('delete from app.organizations where id = $1', [org]);
+    const closed = await client.query(
+      `select o.name, s.enabled, s.stripe_payment_method_id, s.disabled_reason,
+         (select count(*)::int from public.organization_members m where m.organization_id = o.id) as members,
+         (select count(*)::int from public.credit_ledger_entries e where e.organization_id = o.id) as entries
+       from public.organizations o join public.auto_topup_settings s on s.organization_id = o.id where o.id = $1`,
+      [org],
+    );
+    expect(closed.rows).toEqual([
+      {
+        name: 'Initech',
+        enabled: false,
+        stripe_payment_method_id: null,
+        disabled_reason: 'Turned off because the organization was deleted',
+        members: 0,
+        entries: 1,
+      },
+    ]);
     // Before the catalogue seed (no free plan), an org is refused rather than left without a plan.
     await client.query(`update public.plans set is_active = false where code = 'free'`);
     await expect(

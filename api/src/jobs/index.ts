@@ -105,12 +105,24 @@ export const jobs: Record<string, Job> = {
          select ctid from ledger.playground_runs where started_at < $1::timestamptz - interval '7 days' limit 10000))`,
       [now],
     );
+    // A Stripe event's body is kept while its effect could still be applied again (a refund or
+    // dispute that came before its payment was fulfilled: days at most); after 90 days only its id
+    // and type stay, which keep a redelivery from being applied twice. The bodies hold the
+    // customer's name, email and address, which an erasure request must not find here for ever.
+    const events = await deps.db.query(
+      `update public.stripe_events set payload = jsonb_build_object('id', id, 'type', type, 'pruned', true)
+       where ctid = any (array(
+         select ctid from public.stripe_events
+         where processed_at < $1::timestamptz - interval '90 days' and payload ? 'data' limit 10000))`,
+      [now],
+    );
     return {
       expired: run.count,
       organizations: run.organizations,
       failed: run.failed,
       more: run.more,
       playgroundRunsPruned: pruned.rowCount ?? 0,
+      stripeEventsPruned: events.rowCount ?? 0,
     };
   },
   /** Hourly: ended periods roll (applying scheduled changes), and every active org gets its allowance once per period. */

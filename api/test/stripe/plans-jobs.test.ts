@@ -473,6 +473,33 @@ describe('jobs', () => {
     expect(rows).toEqual([{ idempotency_key: 'recent' }]);
   });
 
+  it("expire_grants drops the body of Stripe events processed over 90 days ago (the customer's name and email), and keeps the record", async () => {
+    const body = (id: string) => ({
+      id,
+      type: 'checkout.session.completed',
+      data: { object: { customer_details: { name: 'Alice Admin', email: 'alice@personal.example' } } },
+    });
+    await db.pool.query(
+      `insert into public.stripe_events (id, type, processed_at, payload)
+       values ('evt_old_pii', 'checkout.session.completed', $1::timestamptz - interval '91 days', $2),
+              ('evt_recent_pii', 'checkout.session.completed', $1::timestamptz - interval '89 days', $3)`,
+      [NOW, body('evt_old_pii'), body('evt_recent_pii')],
+    );
+    const res = await api.cron('expire_grants');
+    expect(res.body.stripeEventsPruned).toBeGreaterThanOrEqual(1);
+    const { rows } = await db.pool.query(
+      `select id, type, payload from public.stripe_events where id in ('evt_old_pii', 'evt_recent_pii') order by id`,
+    );
+    expect(rows).toEqual([
+      {
+        id: 'evt_old_pii',
+        type: 'checkout.session.completed',
+        payload: { id: 'evt_old_pii', type: 'checkout.session.completed', pruned: true },
+      },
+      { id: 'evt_recent_pii', type: 'checkout.session.completed', payload: body('evt_recent_pii') },
+    ]);
+  });
+
   it('answers 404 to an unknown job', async () => {
     const res = await api.cron('mine_bitcoin');
     expect(res.status).toBe(404);
