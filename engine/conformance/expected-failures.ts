@@ -246,13 +246,10 @@ export const expectedFailures: Record<string, ExpectedFailure> = {
     reason:
       'expects HTTP 500 from Hasura v1 (its own description says "Currently 500. Ideally should be 400"); the engine answers 400 validation-failed',
   },
-  'graphql_query/offset/select_query_article_string_offset.yaml': {
-    kind: 'stale fixture',
-    reason: 'Hasura v1 /v1alpha1 accepted a string offset; v2 refuses it as the /v1/graphql fixtures of limits expect',
-  },
   'graphql_query/offset/select_query_article_string_offset_error.yaml': {
     kind: 'stale fixture',
-    reason: 'not referenced by any upstream test module read; expects the odd path "$.offset.article" where v2 reports the argument path',
+    reason:
+      'not referenced by any upstream test module read; expects a string offset refused (at the odd path "$.offset.article"), where v2 reads the offset with its bigInt parser, which takes a string of digits (select_query_article_string_offset.yaml, which the test module does reference)',
   },
   // actions/sync (served by src/actions; the stand-in webhook is conformance/action-handler.ts)
   'actions/sync/client_error_response.yaml': {

@@ -8,6 +8,7 @@ import type pg from 'pg';
 import type { Session } from '../auth.ts';
 import { duringExecution, EngineError, validation } from '../errors.ts';
 import type { CompileOptions, Compiler, Getter, MergedField } from '../graphql/compile.ts';
+import { boundedInteger, FloatLiteral, INT32 } from '../graphql/values.ts';
 import { httpCall, parseUrl } from '../http-call.ts';
 import { quoteIdent } from '../model.ts';
 import {
@@ -102,8 +103,7 @@ function coerceInput(r: ActionRequest, node: ValueNode | undefined, js: unknown,
     return out;
   }
   const value: Json = fromVar ? fromPlain(js) : literal(r, node as ValueNode);
-  checkScalarInput(r, name, value, path);
-  return value;
+  return checkScalarInput(r, name, value, fromVar, path);
 }
 
 function fromPlain(v: unknown): Json {
@@ -135,27 +135,32 @@ function literal(r: ActionRequest, node: ValueNode): Json {
   }
 }
 
-function checkScalarInput(r: ActionRequest, name: string, value: Json, path: string) {
+/** The value as Hasura's scalar parser for the type reads it (an Int as the Int32 it denotes), or a validation error. */
+function checkScalarInput(r: ActionRequest, name: string, value: Json, fromVar: boolean, path: string): Json {
   const found = value instanceof RawNumber ? (INTEGER.test(value.text) ? 'an integer' : 'a float') : describeKind(value);
   const bad = (expected: string) => {
     throw validation(`expected ${expected} for type "${name}", but found ${found}`, path);
   };
   switch (name) {
     case 'Int':
-      if (!(value instanceof RawNumber) || !INTEGER.test(value.text) || Math.abs(Number(value.text)) > 2147483647) bad('a 32-bit integer');
-      return;
+      // Hasura's `int`: an Int literal, or a JSON number in the variables, must be an integer within
+      // the Int32 bounds (else parse-failed, "The value … lies outside the bounds …"); a Float literal
+      // is a type mismatch.
+      if (!(value instanceof RawNumber) || value instanceof FloatLiteral || (!fromVar && !INTEGER.test(value.text)))
+        bad('a 32-bit integer');
+      return new RawNumber(String(boundedInteger((value as RawNumber).text, INT32, path)));
     case 'Float':
       if (!(value instanceof RawNumber)) bad('a float');
-      return;
+      return value;
     case 'String':
       if (typeof value !== 'string') bad('a string');
-      return;
+      return value;
     case 'Boolean':
       if (typeof value !== 'boolean') bad('a boolean');
-      return;
+      return value;
     case 'ID':
       if (typeof value !== 'string' && !(value instanceof RawNumber && INTEGER.test(value.text))) bad('a String or an Int');
-      return;
+      return value;
   }
   const e = r.catalog.enums.get(name);
   if (e && (typeof value !== 'string' || !e.values.includes(value)))
@@ -163,6 +168,7 @@ function checkScalarInput(r: ActionRequest, name: string, value: Json, path: str
       `expected one of the values ${JSON.stringify(e.values)} for type "${name}", but found ${JSON.stringify(plain(value))}`,
       path,
     );
+  return value;
 }
 
 function describeKind(value: Json): string {

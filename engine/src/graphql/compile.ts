@@ -12,7 +12,7 @@ import {
   type ValueNode,
   type VariableDefinitionNode,
 } from 'graphql';
-import { RawNumber } from '../actions/json.ts';
+import { stringifyExact } from '../actions/json.ts';
 import type { PgFunction } from '../catalog.ts';
 import { validation } from '../errors.ts';
 import type { SelectPermission } from '../metadata/types.ts';
@@ -28,7 +28,21 @@ import {
   stringifiedScalars,
   type TableInfo,
 } from '../model.ts';
-import { describe, isNull, jsValue, listItems, objectEntries, toPgParam, type Val, type ValueContext, type Vars } from './values.ts';
+import {
+  boundedInteger,
+  describe,
+  INT32,
+  INT64,
+  isNull,
+  jsValue,
+  listItems,
+  numberText,
+  objectEntries,
+  toPgParam,
+  type Val,
+  type ValueContext,
+  type Vars,
+} from './values.ts';
 import { typeCheckVariable } from './variable-types.ts';
 
 export interface RequestContext {
@@ -273,7 +287,7 @@ export class Compiler implements ValueContext {
         typeCheckVariable(this.definitions, arg.value, BOOLEAN_NON_NULL, false, `${path}.${d.name.value}.args.if`);
       }
       const value = jsValue({ node: arg.value }, this);
-      if (typeof value !== 'boolean') throw validation(`expected a boolean for type "Boolean", but found a ${typeof value}`, path);
+      if (typeof value !== 'boolean') throw validation(`expected a boolean for type "Boolean", but found ${describe(value)}`, path);
       if (d.name.value === 'skip' && value) keep = false;
       if (d.name.value === 'include' && !value) keep = false;
     }
@@ -461,7 +475,7 @@ export class Compiler implements ValueContext {
       const col = columnsOf.find((c) => c.field === value);
       if (!col) {
         throw validation(
-          `expected one of the values ${columnsOf.map((c) => c.field).join(', ')} for type "${enumName}", but found ${JSON.stringify(value)}`,
+          `expected one of the values ${columnsOf.map((c) => c.field).join(', ')} for type "${enumName}", but found ${stringifyExact(value)}`,
           at,
         );
       }
@@ -681,7 +695,7 @@ export class Compiler implements ValueContext {
     const dir = typeof value === 'string' ? directions[value] : undefined;
     if (!dir)
       throw validation(
-        `expected one of the values asc, asc_nulls_first, asc_nulls_last, desc, desc_nulls_first, desc_nulls_last for type "order_by", but found ${JSON.stringify(value)}`,
+        `expected one of the values asc, asc_nulls_first, asc_nulls_last, desc, desc_nulls_first, desc_nulls_last for type "order_by", but found ${stringifyExact(value)}`,
         path,
       );
     return dir;
@@ -829,7 +843,7 @@ export class Compiler implements ValueContext {
         const col = table.byField.get(String(name));
         if (!col || !this.columnAllowed(table, col)) {
           throw validation(
-            `expected one of the values ${table.columns.map((c) => c.field).join(', ')} for type "${table.name}_select_column", but found ${JSON.stringify(name)}`,
+            `expected one of the values ${table.columns.map((c) => c.field).join(', ')} for type "${table.name}_select_column", but found ${stringifyExact(name)}`,
             `${path}.args.distinct_on`,
           );
         }
@@ -847,12 +861,12 @@ export class Compiler implements ValueContext {
     const limitVal = args.get('limit');
     const permLimit = this.options.isAdmin ? undefined : table.select.get(this.options.role)?.limit;
     if (limitVal && !isNull(limitVal, this)) {
-      limitSql = ` LIMIT ${this.limitParam(limitVal, `${path}.args.limit`, permLimit)}`;
+      limitSql = ` LIMIT ${this.limitParam(limitVal, `${path}.args.limit`, 'limit', permLimit)}`;
     } else if (permLimit !== undefined && src.applyPermLimit !== false) {
       limitSql = ` LIMIT ${Number(permLimit)}`;
     }
     const offsetVal = args.get('offset');
-    const offsetSql = offsetVal && !isNull(offsetVal, this) ? ` OFFSET ${this.limitParam(offsetVal, `${path}.args.offset`)}` : '';
+    const offsetSql = offsetVal && !isNull(offsetVal, this) ? ` OFFSET ${this.limitParam(offsetVal, `${path}.args.offset`, 'offset')}` : '';
     const orderCols = order.map((o, i) => `${o.expr} AS "__o${i}"`);
     const select = [`${a}.*`, ...orderCols].join(', ');
     const orderSql = order.length ? ` ORDER BY ${order.map((o) => `${o.expr} ${o.dir}`).join(', ')}` : '';
@@ -862,17 +876,14 @@ export class Compiler implements ValueContext {
     return { sql, alias: b, outerOrder };
   }
 
-  /** A limit or offset: a non-negative Int, as a parameter; a limit at most the permission's. */
-  private limitParam(v: Val, path: string, permLimit?: number): string {
+  /**
+   * A limit or offset, as a parameter; a limit at most the permission's. The limit is Hasura's
+   * `nonNegativeInt` (an Int32), the offset its `bigInt` (an Int64, or a string of digits).
+   */
+  private limitParam(v: Val, path: string, kind: 'limit' | 'offset', permLimit?: number): string {
     const check = (value: unknown) => {
-      if (typeof value !== 'number' || !Number.isInteger(value)) {
-        throw validation(
-          `expected an integer for type "Int", but found ${typeof value === 'string' ? 'a string' : value instanceof RawNumber ? 'number' : typeof value}`,
-          path,
-        );
-      }
-      if (value < 0) throw validation('expected a non-negative 32-bit integer for type "Int", but found an integer', path);
-      return permLimit !== undefined ? Math.min(value, permLimit) : value;
+      const n = kind === 'limit' ? limitValue(value, path) : offsetValue(value, path);
+      return permLimit !== undefined && n > BigInt(permLimit) ? BigInt(permLimit) : n;
     };
     if ('node' in v && v.node.kind === Kind.VARIABLE) {
       const name = v.node.name.value;
@@ -1209,4 +1220,35 @@ export const aggregatePredicateFunctions: { name: string; args: '*' | string | s
 export function aggregatePredicateColumns(fn: (typeof aggregatePredicateFunctions)[number], cols: ColumnInfo[]): ColumnInfo[] {
   const scalar = fn.args === '*' ? null : Array.isArray(fn.args) ? 'float8' : fn.args;
   return cols.filter((c) => !c.isArray && (scalar === null || c.scalar === scalar));
+}
+
+/**
+ * Hasura's `nonNegativeInt` (the limit): an Int literal or JSON number from 0 up is read as an Int32
+ * (parse-failed beyond its bounds, or for a JSON number with a fraction); anything else, a negative
+ * number or a Float literal included, is a type mismatch.
+ */
+function limitValue(value: unknown, path: string): bigint {
+  const text = numberText(value);
+  if (text !== undefined && Number(text) >= 0) return boundedInteger(text, INT32, path);
+  throw validation(`expected a non-negative 32-bit integer for type "Int", but found ${describe(value)}`, path);
+}
+
+/**
+ * Hasura's `bigInt` (the offset): an Int literal or JSON number read as an Int64 (parse-failed beyond
+ * its bounds), or a string of digits read as Data.Text.Read's `decimal` reads it into an Int64
+ * (wrapping around); anything else is a type mismatch. A negative offset is refused as before
+ * (Hasura leaves it to Postgres).
+ */
+function offsetValue(value: unknown, path: string): bigint {
+  const text = numberText(value);
+  let n: bigint;
+  if (text !== undefined) n = boundedInteger(text, INT64, path);
+  else if (typeof value === 'string' && /^[0-9]+$/.test(value)) n = BigInt.asIntN(64, BigInt(value));
+  else
+    throw validation(
+      `expected a 32-bit integer, or a 64-bit integer represented as a string for type "Int", but found ${describe(value)}`,
+      path,
+    );
+  if (n < 0n) throw validation('expected a non-negative 32-bit integer for type "Int", but found an integer', path);
+  return n;
 }

@@ -16,7 +16,7 @@ import type { FunctionInfo, TableInfo } from '../model.ts';
 import { type CompileOptions, Compiler, type MergedField, type Plan, type RootPlan } from './compile.ts';
 import { compileMutationField } from './mutation.ts';
 import { buildRoleSchema } from './schema.ts';
-import { exactNumber, type Vars } from './values.ts';
+import { exactNumber, FloatLiteral, type Vars } from './values.ts';
 import { checkVariableTypes, definitionsOf, untypedError } from './variable-types.ts';
 
 export interface RootFieldRef {
@@ -216,6 +216,7 @@ function literalValue(node: { kind: Kind; value?: string; values?: readonly unkn
     case Kind.INT:
       return exactNumber(node.value as string);
     case Kind.FLOAT:
+      return new FloatLiteral(node.value as string);
     case Kind.STRING:
     case Kind.ENUM:
       return node.value;

@@ -2,9 +2,17 @@
 // (from variables, or from metadata such as permission filters and presets).
 import { Kind, type ValueNode } from 'graphql';
 import { parseExact, RawNumber, stringifyExact } from '../actions/json.ts';
-import { validation } from '../errors.ts';
+import { EngineError, validation } from '../errors.ts';
 
 export type Val = { node: ValueNode } | { js: unknown };
+
+/**
+ * A Float literal of the query text (`1.5`, `1e3`), kept as written: numeric and float columns get
+ * its exact text, a json value gets the JSON number the same number in the variables gives
+ * (jsonNumbers), and an Int refuses it as Hasura refuses a float literal for an Int ("but found a
+ * float"), where a JSON number in a variable is checked by value (intValue).
+ */
+export class FloatLiteral extends RawNumber {}
 
 export interface Vars {
   [name: string]: unknown;
@@ -31,7 +39,7 @@ export function astToJs(node: ValueNode, ctx: ValueContext): unknown {
     case Kind.INT:
       return exactNumber(node.value);
     case Kind.FLOAT:
-      return node.value;
+      return new FloatLiteral(node.value);
     case Kind.STRING:
       return node.value;
     case Kind.BOOLEAN:
@@ -103,6 +111,7 @@ export function toPgParam(value: unknown, scalar: string, isArray: boolean, path
   }
   switch (scalar) {
     case 'Int':
+      return String(intValue(value, INT32, 'a 32-bit integer', path));
     case 'smallint':
       if (typeof value !== 'number' || !Number.isInteger(value)) {
         throw validation(`expected a 32-bit integer for type "Int", but found ${describe(value)}`, path);
@@ -122,7 +131,7 @@ export function toPgParam(value: unknown, scalar: string, isArray: boolean, path
       return value;
     case 'json':
     case 'jsonb':
-      return stringifyExact(value);
+      return stringifyExact(jsonNumbers(value));
     default:
       if (value instanceof RawNumber) return value.text;
       if (typeof value === 'object') return JSON.stringify(value);
@@ -162,13 +171,17 @@ function floatsWhereExact(value: unknown): unknown {
 }
 
 /**
- * A number written in the query text (an Int literal) read as the same number in the variables is
- * (parseRequestBody): a JS number when a float holds it exactly, else a RawNumber keeping every
- * digit, as Hasura reads an Int literal (an arbitrary-precision integer) for numeric and bigint
- * columns. An Int argument (limit, an Int column) refuses the RawNumber as it refuses the variable.
+ * A number written in the query text read as the same number in the variables is (parseRequestBody):
+ * a JS number when a float holds it exactly, else a RawNumber keeping every digit, as Hasura reads
+ * an Int literal (an arbitrary-precision integer) for numeric and bigint columns. A number a float
+ * cannot hold at all (1e400, 1e-400) keeps its text too, rather than becoming Infinity or 0. An Int
+ * argument (limit, an Int column) checks a RawNumber by value, as it checks the variable (intValue).
  */
 export function exactNumber(text: string): number | RawNumber {
-  return significantDigits(text) > 15 ? new RawNumber(text) : Number(text);
+  if (significantDigits(text) > 15) return new RawNumber(text);
+  const n = Number(text);
+  if (!Number.isFinite(n) || (n === 0 && significantDigits(text) > 0)) return new RawNumber(text);
+  return n;
 }
 
 function significantDigits(text: string): number {
@@ -177,4 +190,99 @@ function significantDigits(text: string): number {
     .replace(/[eE].*$/, '')
     .replace('.', '');
   return mantissa.replace(/^0+/, '').length;
+}
+
+/**
+ * A json/jsonb value with its Float literals as the variables give them: `{b: 1.5}` in the query text
+ * stores the JSON number 1.5, as `{"b": 1.5}` in the variables does (a long number keeps its digits).
+ */
+export function jsonNumbers(value: unknown): unknown {
+  if (value instanceof FloatLiteral) return exactNumber(value.text);
+  if (value instanceof RawNumber || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map(jsonNumbers);
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value))
+    Object.defineProperty(out, k, { value: jsonNumbers(v), enumerable: true, writable: true, configurable: true });
+  return out;
+}
+
+// ---- integers (Hasura's scalar parsers: Hasura.GraphQL.Parser.Internal.Scalars) ----
+
+export interface IntBounds {
+  min: bigint;
+  max: bigint;
+}
+/** GraphQL's Int (Hasura's `int` and `nonNegativeInt` parsers: an Int32). */
+export const INT32: IntBounds = { min: -(2n ** 31n), max: 2n ** 31n - 1n };
+/** Hasura's `bigInt` parser (the `offset` argument: an Int64). */
+export const INT64: IntBounds = { min: -(2n ** 63n), max: 2n ** 63n - 1n };
+
+/**
+ * An integer argument as Hasura's `int` parser reads it: an Int literal or a JSON number must be an
+ * integer within the bounds (`scientificToInteger`: else parse-failed, "The value … lies outside the
+ * bounds …", for 3000000000 as for 1.5 in the variables); anything else, a Float literal included,
+ * is a type mismatch (validation-failed, "expected a 32-bit integer for type "Int", but found …").
+ */
+export function intValue(value: unknown, bounds: IntBounds, expected: string, path: string): bigint {
+  const text = numberText(value);
+  if (text === undefined) throw validation(`expected ${expected} for type "Int", but found ${describe(value)}`, path);
+  return boundedInteger(text, bounds, path);
+}
+
+/** The decimal text of an Int literal or a JSON number (a Float literal, a string or any other value: undefined). */
+export function numberText(value: unknown): string | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? String(value) : undefined;
+  if (value instanceof RawNumber && !(value instanceof FloatLiteral)) return value.text;
+  return undefined;
+}
+
+/** Hasura's `scientificToInteger`: the integer a number's text denotes, within the bounds, else parse-failed. */
+export function boundedInteger(text: string, bounds: IntBounds, path: string): bigint {
+  const d = decimal(text);
+  // An integer has no digits after the point; one of more than 20 digits is beyond any Int64.
+  if (d && d.exponent >= 0 && d.digits.length + d.exponent <= 20) {
+    const n = BigInt(`${d.negative ? '-' : ''}${d.digits || '0'}${'0'.repeat(d.exponent)}`);
+    if (n >= bounds.min && n <= bounds.max) return n;
+  }
+  throw new EngineError(
+    'parse-failed',
+    `The value ${showScientific(text)} lies outside the bounds or is not an integer. Maybe it is a float, or is there integer overflow?`,
+    path,
+  );
+}
+
+interface Decimal {
+  negative: boolean;
+  /** The significant digits, without leading or trailing zeros ('' for zero). */
+  digits: string;
+  /** The value is digits × 10^exponent. */
+  exponent: number;
+}
+
+function decimal(text: string): Decimal | undefined {
+  const m = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(text);
+  if (!m) return undefined;
+  const [, sign, int = '', frac = ''] = m;
+  let digits = (int + frac).replace(/^0+/, '');
+  let exponent = Number(m[4] ?? 0) - frac.length;
+  const trimmed = digits.replace(/0+$/, '');
+  exponent += digits.length - trimmed.length;
+  digits = trimmed;
+  return digits ? { negative: sign === '-', digits, exponent } : { negative: false, digits, exponent: 0 };
+}
+
+/**
+ * A number as Haskell's `show` writes a Scientific (Data.Scientific), as Hasura's messages quote it:
+ * fixed notation from 0.1 to below 10^7 (`3.5`, `1000.0`), else exponent notation (`3.0e9`,
+ * `2.147483648e9`, `1.0e-2`).
+ */
+export function showScientific(text: string): string {
+  const d = decimal(text);
+  if (!d) return text;
+  if (!d.digits) return '0.0';
+  const sign = d.negative ? '-' : '';
+  const e = d.digits.length + d.exponent; // the value is 0.<digits> × 10^e
+  if (e < 0 || e > 7) return `${sign}${d.digits[0]}.${d.digits.slice(1) || '0'}e${e - 1}`;
+  if (e === 0) return `${sign}0.${d.digits}`;
+  return `${sign}${d.digits.slice(0, e).padEnd(e, '0')}.${d.digits.slice(e) || '0'}`;
 }
