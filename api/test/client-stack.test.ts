@@ -207,25 +207,29 @@ describe('a settle Hasura gets no usable answer for', () => {
 });
 
 describe('a usage the server refuses after the call ran', () => {
-  it.each([[{ outputTokens: 800 }], [{ inputTokens: 20_000_000, outputTokens: 800 }]])(
-    'charges the hold (%j) and rethrows the refusal with the charge and the result',
-    async (usage) => {
-      const org = await createOrg(db.pool, { credits: '100.000' });
-      let reservationId = '';
-      const error = await capture(
-        client().withCredits({ orgId: org.orgId, ...QS }, async (hold) => {
-          reservationId = hold.reservationId;
-          return { usage, result: 'an answer' };
-        }),
-      );
-      expect(error).toMatchObject({ code: 'INVALID_INPUT', reservationId, result: 'an answer' });
-      const row = await reservation(reservationId);
-      expect(row.status).toBe('settled');
-      expect(row.charged).toBe(row.held);
-      expect((error as CreditsError).settlement?.chargedCredits).toBe(row.held);
-      expect(await consumed(org.orgId)).toBe(row.held);
-    },
-  );
+  it.each([
+    [{ outputTokens: 800 }, 'INVALID_INPUT'],
+    [{ inputTokens: 20_000_000, outputTokens: 800 }, 'INVALID_INPUT'],
+    // Refused by Hasura's own parser before the api sees them (not an Int): before, the hold was
+    // left open and expired uncharged.
+    [{ inputTokens: 2000.5, outputTokens: 10 }, 'parse-failed'],
+    [{ inputTokens: 3_000_000_000, outputTokens: 10 }, 'parse-failed'],
+  ])('charges the hold (%j) and rethrows the refusal (%s) with the charge and the result', async (usage, code) => {
+    const org = await createOrg(db.pool, { credits: '100.000' });
+    let reservationId = '';
+    const error = await capture(
+      client().withCredits({ orgId: org.orgId, ...QS }, async (hold) => {
+        reservationId = hold.reservationId;
+        return { usage, result: 'an answer' };
+      }),
+    );
+    expect(error).toMatchObject({ code, reservationId, result: 'an answer' });
+    const row = await reservation(reservationId);
+    expect(row.status).toBe('settled');
+    expect(row.charged).toBe(row.held);
+    expect((error as CreditsError).settlement?.chargedCredits).toBe(row.held);
+    expect(await consumed(org.orgId)).toBe(row.held);
+  });
 
   it('settleCredits(usage: { holdAmount: true }) charges the hold, answers the same when sent again, and takes no counts with it', async () => {
     const org = await createOrg(db.pool, { credits: '100.000' });

@@ -74,6 +74,13 @@ export interface CreditsClient {
 const RELEASE_REASON_MAX = 200;
 const DEFAULT_TTL_SECONDS = 600;
 const DEFAULT_MIN_HOLD_SECONDS = 60;
+/**
+ * The codes of a settle refused for its usage: the api's INVALID_INPUT, and Hasura's own input
+ * checks (a count that is no integer, or beyond 32 bits, never reaches the api: parse-failed or
+ * validation-failed). The reservation id the settle names comes from the reserve, so it is the
+ * usage they refuse.
+ */
+const USAGE_REFUSED: ReadonlySet<string> = new Set(['INVALID_INPUT', 'parse-failed', 'validation-failed']);
 
 export function createCreditsClient(options: CreditsClientOptions): CreditsClient {
   const { transport } = options;
@@ -174,11 +181,12 @@ export function createCreditsClient(options: CreditsClientOptions): CreditsClien
       try {
         settlement = await settleUntil(opts.orgId, hold.reservationId, outcome.usage, deadline);
       } catch (error) {
-        // Refused for its usage (a count the server does not take): the call still ran, so the
-        // hold, what the reserve admitted, is charged; the refusal reaches the caller, with what
-        // was charged (error.settlement).
+        // Refused for its usage (a count the server does not take: the api's INVALID_INPUT, or
+        // Hasura's own parser refusing a count that is no 32-bit integer before the api sees it):
+        // the call still ran, so the hold, what the reserve admitted, is charged; the refusal
+        // reaches the caller, with what was charged (error.settlement).
         const code = (error as { code?: unknown } | null)?.code;
-        if (code === 'INVALID_INPUT' && !outcome.usage.holdAmount) {
+        if (typeof code === 'string' && USAGE_REFUSED.has(code) && !outcome.usage.holdAmount) {
           const atHold = await settleUntil(opts.orgId, hold.reservationId, { holdAmount: true }, deadline).catch(() => undefined);
           if (atHold && error instanceof CreditsError) error.settlement = atHold;
         }
