@@ -77,7 +77,12 @@ const envSchema = z.object({
   HASURA_GRAPHQL_URL: url('HASURA_GRAPHQL_URL').optional(),
   HASURA_GRAPHQL_ADMIN_SECRET: z.string().min(1).optional(),
   OPENAI_API_KEY: z.string().min(1).optional(),
-  AI_BASE_URL: url('AI_BASE_URL').optional(),
+  AI_BASE_URL: url('AI_BASE_URL')
+    .refine((value) => {
+      const parsed = new URL(value);
+      return !parsed.username && !parsed.password;
+    }, 'AI_BASE_URL must not hold a user name or password: put the key in OPENAI_API_KEY')
+    .optional(),
   WEB_ORIGIN: url('WEB_ORIGIN').optional(),
   STRIPE_SECRET_KEY: z
     .string()

@@ -134,4 +134,11 @@ describe('the OpenAI-compatible provider', () => {
     const ai = createOpenAIProvider({ apiKey: 'k', baseUrl: 'http://127.0.0.1:9/v1' });
     await expect(ai.complete(request())).rejects.toMatchObject({ code: 'AI_PROVIDER_ERROR' });
   });
+
+  it("keeps fetch's own words (which can hold the URL) in the log, not in the answer members see", async () => {
+    const ai = createOpenAIProvider({ apiKey: 'k', baseUrl: 'https://gwuser:gw-s3cret-token@ai-gateway.invalid/v1' });
+    const error = await ai.complete(request()).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'AI_PROVIDER_ERROR', message: 'the AI provider did not answer; nothing was charged' });
+    expect(JSON.stringify(error)).not.toContain('s3cret');
+  });
 });

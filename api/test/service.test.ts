@@ -258,6 +258,15 @@ describe('configuration', () => {
     expect(loadConfig({ NODE_ENV: 'development', HASURA_GRAPHQL_JWT_SECRET: jwt }).jwtKey).not.toBeNull();
   });
 
+  it('refuses an AI_BASE_URL holding a user name or password (the key goes in OPENAI_API_KEY)', () => {
+    expect(() => loadConfig({ NODE_ENV: 'development', AI_BASE_URL: 'https://gwuser:gw-s3cret@ai-gateway.example/v1' })).toThrow(
+      /AI_BASE_URL must not hold a user name or password/,
+    );
+    expect(loadConfig({ NODE_ENV: 'development', AI_BASE_URL: 'https://ai-gateway.example/v1' }).aiBaseUrl).toBe(
+      'https://ai-gateway.example/v1',
+    );
+  });
+
   it('refuses a live Stripe key outside production', () => {
     for (const NODE_ENV of [undefined, 'development']) {
       expect(() => loadConfig({ ...(NODE_ENV ? { NODE_ENV } : {}), STRIPE_SECRET_KEY: 'sk_live_0123456789' })).toThrow(

@@ -44,7 +44,9 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): AIProvider
           signal: AbortSignal.any(signals),
         });
       } catch (error) {
-        throw new AppError('AI_PROVIDER_ERROR', `the AI provider did not answer: ${(error as Error).message}`);
+        // fetch's own words go to the log: they can hold the URL, with whatever it carries.
+        console.error('[ai] the AI provider did not answer:', error);
+        throw new AppError('AI_PROVIDER_ERROR', 'the AI provider did not answer; nothing was charged');
       }
       let body: ChatCompletionResponse;
       try {
