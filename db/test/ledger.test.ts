@@ -218,6 +218,29 @@ describe('reservations', () => {
     expect(ok.model_id).toBe('google/gemini-2.5-flash');
   });
 
+  it('refuses an unknown or retired capability and an unknown quality level as bad input, not as something to upgrade for', async () => {
+    const org = await createOrg(pool, 'free');
+    await grant(pool, org, '10', 'purchase', 'cs');
+    // Before: CAPABILITY_NOT_IN_PLAN / QUALITY_NOT_IN_PLAN (upgrade, to no plan), and a retired
+    // capability was reserved.
+    const unknown = await ledgerError(reserve(pool, org, '1', 'k', { capability: 'no_such_capability', quality: 'fast' }));
+    expect(unknown).toMatchObject({ code: 'INVALID_INPUT', detail: { field: 'capability_code', value: 'no_such_capability' } });
+    await expectRefusedUnchanged(pool, org, 'INVALID_INPUT', () =>
+      reserve(pool, org, '1', 'k', { capability: 'no_such_capability', quality: 'fast' }),
+    );
+    const quality = await ledgerError(reserve(pool, org, '1', 'k', { capability: 'summarization', quality: 'ultra' }));
+    expect(quality).toMatchObject({ code: 'INVALID_INPUT', detail: { field: 'quality_level_code', value: 'ultra' } });
+    await pool.query(`update public.ai_capabilities set is_active = false where code = 'summarization'`);
+    try {
+      await expectRefusedUnchanged(pool, org, 'INVALID_INPUT', () =>
+        reserve(pool, org, '1', 'k', { capability: 'summarization', quality: 'fast' }),
+      );
+    } finally {
+      await pool.query(`update public.ai_capabilities set is_active = true where code = 'summarization'`);
+    }
+    expect((await reserve(pool, org, '1', 'k', { capability: 'summarization', quality: 'fast' })).status).toBe('open');
+  });
+
   it('enforces the plan rate limit per UTC hour with retry_after_seconds, and lets calls through again next hour', async () => {
     const org = await createOrg(pool, 'free'); // summarization: 5 an hour, 20 a day
     await grant(pool, org, '100', 'purchase', 'cs');
