@@ -86,6 +86,36 @@ describe('"Try again"', () => {
   });
 });
 
+describe('a page that could not be loaded', () => {
+  it.each([
+    ['validation-failed', "field 'x' not found in type: 'query_root'", 'Reload the page.'],
+    ['invalid-jwt', 'Could not verify JWT: JWTExpired', 'Sign in again.'],
+    ['access-denied', 'Your requested role is not in allowed roles', 'Sign in again.'],
+  ])('says what to do about %s beside "Try again", the message under Details', async (code, message, fix) => {
+    const h = createHarness({ handlers: { Grants: () => ({ errors: [{ message, extensions: { path: '$', code } }] }) } });
+    const wrapper = h.mountApp(CreditsGrantsList);
+    await settle();
+    expect(wrapper.get('[data-test="error-fix"]').text()).toBe(fix);
+    expect(wrapper.get('[data-test="error-words"]').text()).not.toContain(message);
+    expect(wrapper.get('[role="alert"] details').text()).toContain(message);
+  });
+
+  it('offers no hint but "Try again" when the server failed', async () => {
+    const h = createHarness({
+      handlers: {
+        Grants: () => ({ errors: [{ message: 'http exception when calling webhook', extensions: { path: '$', code: 'unexpected' } }] }),
+      },
+    });
+    const wrapper = h.mountApp(CreditsGrantsList);
+    await settle();
+    expect(wrapper.get('[data-test="error-words"]').text()).toBe(
+      'The server could not complete this: a service behind it did not answer, or failed.',
+    );
+    expect(wrapper.find('[data-test="error-fix"]').exists()).toBe(false);
+    expect(wrapper.find('[data-test="retry"]').exists()).toBe(true);
+  });
+});
+
 describe('a refusal', () => {
   it('says what happened in words, with the server’s message under Details', () => {
     const h = createHarness();

@@ -58,18 +58,37 @@ describe('BillingPage by role', () => {
     expect(wrapper.text()).toContain('The pending change is canceled.');
   });
 
-  it("shows the API's error when a plan change is refused", async () => {
+  it("shows the API's refusal of a plan change in words, with the next step, and its message only under Details", async () => {
+    const message =
+      'only owners and admins can manage billing; user 2bcb5e7a-0c1f-4b7e-9d1a-3f0e8c2a6445 is a member of 5bc7d2f4-6a3e-4c1b-8e9f-0a1b2c3d18c5';
+    const h = createHarness({ handlers: { ChangePlan: () => ({ errors: [{ message, extensions: { code: 'FORBIDDEN' } }] }) } });
+    const wrapper = h.mountApp(BillingPage);
+    await settle();
+    await wrapper.get('[data-test="choose-team"]').trigger('click');
+    await wrapper.get('[data-test="confirm-team"]').trigger('click');
+    await settle();
+    const error = wrapper.get('[data-test="plan-error"]');
+    expect(error.get('[data-test="plan-error-words"]').text()).toBe(
+      'You are not allowed to do this in this organization. Ask an owner or admin of your organization.',
+    );
+    expect(error.get('details').text()).toContain(message);
+  });
+
+  it('says a declined upgrade was a payment problem, keeping the card’s words under Details', async () => {
+    const message = 'the upgrade to Team was not applied: Your card was declined.';
     const h = createHarness({
-      handlers: {
-        ChangePlan: () => ({ errors: [{ message: 'Only owners and admins can change the plan.', extensions: { code: 'FORBIDDEN' } }] }),
-      },
+      handlers: { ChangePlan: () => ({ errors: [{ message, extensions: { code: 'PAYMENT_PROVIDER_ERROR' } }] }) },
     });
     const wrapper = h.mountApp(BillingPage);
     await settle();
     await wrapper.get('[data-test="choose-team"]').trigger('click');
     await wrapper.get('[data-test="confirm-team"]').trigger('click');
     await settle();
-    expect(wrapper.get('[data-test="plan-error"]').text()).toBe('Only owners and admins can change the plan.');
+    const error = wrapper.get('[data-test="plan-error"]');
+    expect(error.get('[data-test="plan-error-words"]').text()).toBe(
+      'The payment provider could not complete this. Try again later; if it keeps failing, contact support.',
+    );
+    expect(error.get('details').text()).toContain(message);
   });
 
   it('asks to confirm a plan change, saying what will happen, and changes nothing on Cancel', async () => {
@@ -254,6 +273,24 @@ describe('BillingSpendLimits', () => {
     const text = wrapper.get('[data-test="limits-error"]').text();
     expect(text).toContain('The server did not accept these values');
     expect(text).not.toContain('Check constraint');
+  });
+
+  it('says the server behind the form failed, and to retry, not "http exception when calling webhook"', async () => {
+    const h = createHarness({
+      handlers: {
+        UpdateSpendLimits: () => ({
+          errors: [{ message: 'http exception when calling webhook', extensions: { path: '$', code: 'unexpected' } }],
+        }),
+      },
+    });
+    const wrapper = h.mountApp(BillingSpendLimits, { canManage: true, now: () => NOW });
+    await settle();
+    await wrapper.findAll('[data-test="limits-form"] input')[2]!.setValue('5');
+    await wrapper.get('[data-test="limits-form"]').trigger('submit');
+    await settle();
+    expect(wrapper.get('[data-test="limits-error"]').text()).toBe(
+      'The server could not complete this: a service behind it did not answer, or failed. Retry.',
+    );
   });
 });
 

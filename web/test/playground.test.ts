@@ -300,6 +300,50 @@ describe('AiPlayground run', () => {
     expect(wrapper.get('[data-test="result-model"]').text()).toBe('Claude Sonnet 4');
   });
 
+  it.each([
+    [
+      'IDEMPOTENCY_CONFLICT',
+      'a playground run with idempotency key 0f6c1d2e-3b4a-4c5d-8e9f-a0b1c2d3e4f5 has already started; use a new key',
+      'This was already submitted, so it was not done a second time; the first may still be running.',
+      'Reload the page.',
+    ],
+    [
+      'RESERVATION_NOT_FOUND',
+      'reservation 0f6c1d2e-3b4a-4c5d-8e9f-a0b1c2d3e4f5 does not exist in organization 5bc7d2f4-6a3e-4c1b-8e9f-0a1b2c3d18c5',
+      'The credits held for this run could not be found.',
+      'Reload the page.',
+    ],
+    [
+      'FORBIDDEN',
+      'user 2bcb5e7a-0c1f-4b7e-9d1a-3f0e8c2a6445 is not a member of organization 5bc7d2f4-6a3e-4c1b-8e9f-0a1b2c3d18c5',
+      'You are not allowed to do this in this organization.',
+      'Ask an owner or admin of your organization.',
+    ],
+    [
+      'INVALID_INPUT',
+      'unknown quality level "ultra"',
+      'The server did not accept this: a value is not valid, or something chosen is no longer offered.',
+      'Check what you entered, or reload the page for the current choices.',
+    ],
+  ])(
+    'says a %s refusal in words with a next step, never asking for a new key, the message under Details',
+    async (code, message, words, fix) => {
+      const { wrapper } = await mountPlayground({
+        handlers: { RunPlayground: () => ({ errors: [{ message, extensions: { code } }] }) },
+      });
+      await wrapper.get('[data-test="prompt"]').setValue('x');
+      await wrapper.get('form').trigger('submit');
+      await settle();
+      const refusal = wrapper.get('[data-test="refusal"]');
+      expect(refusal.get('[data-test="refusal-words"]').text()).toBe(words);
+      expect(refusal.get('[data-test="fix-text"]').text()).toBe(fix);
+      const main = refusal.text().replace(refusal.get('details').text(), '');
+      expect(main).not.toContain('use a new key');
+      expect(main).not.toMatch(/[0-9a-f]{8}-[0-9a-f]{4}-/);
+      expect(refusal.get('details').text()).toContain(message);
+    },
+  );
+
   it('opens the top-up modal from an insufficient-credits refusal', async () => {
     const { h, wrapper } = await mountPlayground({
       handlers: {

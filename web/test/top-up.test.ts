@@ -118,17 +118,46 @@ describe('CreditsTopUpModal', () => {
     expect(visited).toEqual(['https://checkout.test/s/1']);
   });
 
-  it("shows the API's refusal when checkout is not allowed", async () => {
+  it("shows the API's refusal in words, with the next step, and its message only under Details", async () => {
+    const message =
+      'only owners and admins can manage billing; user 2bcb5e7a-0c1f-4b7e-9d1a-3f0e8c2a6445 is a member of 5bc7d2f4-6a3e-4c1b-8e9f-0a1b2c3d18c5';
     const { wrapper } = await openModal({
-      handlers: {
-        CreateTopUpCheckout: () => ({
-          errors: [{ message: 'Only owners and admins can buy credits.', extensions: { code: 'FORBIDDEN' } }],
-        }),
-      },
+      handlers: { CreateTopUpCheckout: () => ({ errors: [{ message, extensions: { code: 'FORBIDDEN' } }] }) },
     });
     await wrapper.get('form').trigger('submit');
     await settle();
-    expect(wrapper.get('[data-test="checkout-error"]').text()).toContain('Only owners and admins can buy credits.');
+    const error = wrapper.get('[data-test="checkout-error"]');
+    expect(error.get('[data-test="checkout-error-words"]').text()).toBe(
+      'You are not allowed to do this in this organization. Ask an owner or admin of your organization.',
+    );
+    expect(error.get('details').text()).toContain(message);
+    expect(error.text().replace(error.get('details').text(), '')).not.toMatch(/[0-9a-f]{8}-[0-9a-f]{4}-/);
+  });
+
+  it.each([
+    [
+      'the api behind the engine is down',
+      { message: 'http exception when calling webhook', extensions: { path: '$', code: 'unexpected' } },
+      'The server could not complete this: a service behind it did not answer, or failed. Retry.',
+    ],
+    [
+      'a pack no longer on sale',
+      { message: 'no top-up package bbbbbbbb-0000-4000-8000-000000000001 is on sale', extensions: { code: 'INVALID_INPUT' } },
+      'The server did not accept this: a value is not valid, or something chosen is no longer offered. Check what you entered, or reload the page for the current choices.',
+    ],
+    [
+      'the payment provider failing',
+      { message: 'payments are not configured on this api', extensions: { code: 'PAYMENT_PROVIDER_ERROR' } },
+      'The payment provider could not complete this. Try again later; if it keeps failing, contact support.',
+    ],
+  ])('says in words what went wrong at checkout: %s', async (_name, answer, words) => {
+    const { wrapper } = await openModal({ handlers: { CreateTopUpCheckout: () => ({ errors: [answer] }) } });
+    await wrapper.get('form').trigger('submit');
+    await settle();
+    const error = wrapper.get('[data-test="checkout-error"]');
+    expect(error.get('[data-test="checkout-error-words"]').text()).toBe(words);
+    expect(error.text().replace(error.get('details').text(), '')).not.toContain(answer.message);
+    expect(error.get('details').text()).toContain(answer.message);
   });
 
   it('offers members no checkout at all', async () => {

@@ -47,28 +47,28 @@ export function thresholdAllowsOn(threshold: string): boolean {
  * 1,000,000,000 credits, 1 to 100 top-ups a month, a cooldown of at most 30 days (43,200 minutes)
  * and a monthly spend cap of 1 to 10,000,000 minor units; and, while on, a pack and a threshold above 0. */
 function validate(input: AutoTopUpSettingsInput): AppError | null {
-  if (input.enabled && !input.package_id) return appError('INVALID_INPUT', 'Choose the pack to buy when the balance runs low.');
-  if (input.enabled && !thresholdAllowsOn(input.threshold_credits)) return appError('INVALID_INPUT', THRESHOLD_ABOVE_ZERO);
+  if (input.enabled && !input.package_id) return appError('FORM_INVALID', 'Choose the pack to buy when the balance runs low.');
+  if (input.enabled && !thresholdAllowsOn(input.threshold_credits)) return appError('FORM_INVALID', THRESHOLD_ABOVE_ZERO);
   try {
     const threshold = parseCredits(input.threshold_credits.trim());
-    if (threshold < 0n) return appError('INVALID_INPUT', 'The threshold cannot be negative.');
+    if (threshold < 0n) return appError('FORM_INVALID', 'The threshold cannot be negative.');
     if (threshold > MAX_SETTING_CREDITS) {
-      return appError('INVALID_INPUT', `The threshold can be at most ${formatCredits(MAX_SETTING_WHOLE_CREDITS)} credits.`);
+      return appError('FORM_INVALID', `The threshold can be at most ${formatCredits(MAX_SETTING_WHOLE_CREDITS)} credits.`);
     }
   } catch {
-    return appError('INVALID_INPUT', 'The threshold must be a number of credits with at most three decimals.');
+    return appError('FORM_INVALID', 'The threshold must be a number of credits with at most three decimals.');
   }
   const max = input.monthly_max_count;
   if (max !== null && max !== undefined && !wholeIn(max, 1, 100)) {
-    return appError('INVALID_INPUT', 'The number of top-ups a month must be a whole number from 1 to 100, or empty for no limit.');
+    return appError('FORM_INVALID', 'The number of top-ups a month must be a whole number from 1 to 100, or empty for no limit.');
   }
   if (input.cooldown_minutes !== undefined && !wholeIn(input.cooldown_minutes, 0, 43_200)) {
-    return appError('INVALID_INPUT', 'The pause between top-ups must be a whole number of minutes from 0 to 43,200 (30 days).');
+    return appError('FORM_INVALID', 'The pause between top-ups must be a whole number of minutes from 0 to 43,200 (30 days).');
   }
   const cap = input.monthly_max_minor;
   if (cap !== null && cap !== undefined && !(/^\d{1,9}$/.test(cap) && wholeIn(Number(cap), 1, 10_000_000))) {
     return appError(
-      'INVALID_INPUT',
+      'FORM_INVALID',
       'The most to spend a month must be from 1 to 10,000,000 in the smallest unit of the currency, or empty for no limit.',
     );
   }

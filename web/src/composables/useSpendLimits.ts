@@ -63,15 +63,15 @@ function validate(input: SpendLimitsInput): AppError | null {
     if (value === null || value === undefined) continue;
     try {
       const credits = parseCredits(value);
-      if (credits <= 0n) return appError('INVALID_INPUT', `The ${name} must be more than zero, or empty for none.`);
+      if (credits <= 0n) return appError('FORM_INVALID', `The ${name} must be more than zero, or empty for none.`);
       if (credits > MAX_SETTING_CREDITS) {
         return appError(
-          'INVALID_INPUT',
+          'FORM_INVALID',
           `The ${name} can be at most ${formatCredits(MAX_SETTING_WHOLE_CREDITS)} credits, or empty for none.`,
         );
       }
     } catch {
-      return appError('INVALID_INPUT', `The ${name} must be a number of credits with at most three decimals.`);
+      return appError('FORM_INVALID', `The ${name} must be a number of credits with at most three decimals.`);
     }
   }
   return null;
