@@ -4,6 +4,7 @@ import App from './App.vue';
 import { readConfig } from './config.ts';
 import { createGraphqlConnection, GRAPHQL_CONNECTION, type GraphqlConnection } from './lib/apollo.ts';
 import { APP_CONFIG } from './lib/app-config.ts';
+import { retryFailedQueries } from './lib/graphql-vue.ts';
 import { createAppRouter } from './router.ts';
 import { useSessionStore } from './stores/session.ts';
 import './styles/main.css';
@@ -35,6 +36,9 @@ async function start() {
         const next = `${window.location.pathname}${window.location.search}`;
         void session.signOut().then(() => router.push({ path: '/sign-in', query: { next } }));
       },
+      // Sections that failed while the engine was out of reach load again once it is back,
+      // without "Try again".
+      onReconnect: retryFailedQueries,
     });
   }
   app.provide(GRAPHQL_CONNECTION, connection);

@@ -1,9 +1,9 @@
-import { computed, type Ref } from 'vue';
+import { computed, type Ref, type WatchSource } from 'vue';
 import { BurnRateDocument } from '../graphql/balance.ts';
 import { useUtcDayClock, utcDayMinus } from '../lib/dates.ts';
 import { divideCredits, wholeQuotient } from '../lib/decimal.ts';
 import type { AppError } from '../lib/errors.ts';
-import { useGqlQuery } from '../lib/graphql-vue.ts';
+import { useGqlQuery, useRefetchOn } from '../lib/graphql-vue.ts';
 import { useSessionStore } from '../stores/session.ts';
 
 export interface UseBurnRateOptions {
@@ -13,6 +13,8 @@ export interface UseBurnRateOptions {
   now?: () => Date;
   /** The credits available now, to say how many days they last. @default null */
   available?: Ref<string | null>;
+  /** Refetch the usage (shortly) after this changes — the live balance, so that runs count in the rate. @default undefined */
+  refreshOn?: WatchSource<unknown>;
 }
 
 export interface UseBurnRateReturn {
@@ -31,6 +33,7 @@ export function useBurnRate(options: UseBurnRateOptions = {}): UseBurnRateReturn
   const query = useGqlQuery(BurnRateDocument, () => ({ orgId: session.orgId ?? '', since: utcDayMinus(clock.value, days - 1) }), {
     enabled: () => session.signedIn,
   });
+  if (options.refreshOn) useRefetchOn(options.refreshOn, query.refetch);
   const creditsPerDay = computed(() => {
     const data = query.data.value;
     if (!data) return null;

@@ -2,7 +2,7 @@ import { computed, type Ref, shallowRef, watch } from 'vue';
 import { CreditBalanceQueryDocument, type CreditBalanceRow, CreditBalanceSubscriptionDocument } from '../graphql/balance.ts';
 import { CurrentPlanDocument } from '../graphql/plans.ts';
 import { useGraphqlConnection } from '../lib/apollo.ts';
-import { basisPoints, isBelowPercent, isPositive, subtractCredits } from '../lib/decimal.ts';
+import { basisPoints, compareCredits, isBelowPercent, isPositive, subtractCredits } from '../lib/decimal.ts';
 import type { AppError } from '../lib/errors.ts';
 import { useGqlQuery, useGqlSubscription } from '../lib/graphql-vue.ts';
 import { useSessionStore } from '../stores/session.ts';
@@ -15,6 +15,9 @@ export interface UseCreditBalanceOptions {
 }
 
 export type AllowanceLevel = 'ok' | 'warning' | 'exhausted';
+
+/** Why the balance is not live: the socket is coming back (`reconnecting`), or it will not by itself (`stopped`). */
+export type NotLiveReason = 'reconnecting' | 'stopped';
 
 export interface UseCreditBalanceReturn {
   /** The latest balance row (live or polled); null before the first answer. */
@@ -29,8 +32,12 @@ export interface UseCreditBalanceReturn {
   level: Readonly<Ref<AllowanceLevel>>;
   /** Available is under `lowBalancePercent` % of the allowance (or nothing is left at all). */
   isLow: Readonly<Ref<boolean>>;
-  /** True while updates arrive over the socket; false while polling. */
+  /** True while updates arrive over the socket (it is connected and answering); false while polling. */
   live: Readonly<Ref<boolean>>;
+  /** Null while live. */
+  notLiveReason: Readonly<Ref<NotLiveReason | null>>;
+  /** How often the balance is asked over HTTP while not live, in ms. */
+  pollInterval: number;
   loading: Readonly<Ref<boolean>>;
   error: Readonly<Ref<AppError | null>>;
 }
@@ -46,7 +53,14 @@ export function useCreditBalance(options: UseCreditBalanceOptions = {}): UseCred
   const query = useGqlQuery(CreditBalanceQueryDocument, variables, { enabled });
   const plan = useGqlQuery(CurrentPlanDocument, variables, { enabled, fetchPolicy: 'cache-first' });
 
-  const live = computed(() => subscription.active.value && socketStatus.value !== 'down');
+  // Live only over a socket that is connected: while it connects, is down or stopped (or stalled,
+  // which the connection notices and reports as down), the balance is polled.
+  const live = computed(() => subscription.active.value && socketStatus.value === 'connected');
+  const notLiveReason = computed<NotLiveReason | null>(() => {
+    if (live.value) return null;
+    // Stopped: the engine closed the socket for good, or the subscription itself failed over a working one.
+    return socketStatus.value === 'stopped' || socketStatus.value === 'connected' ? 'stopped' : 'reconnecting';
+  });
   const latest = shallowRef<CreditBalanceRow | null>(null);
   watch(
     () => subscription.data.value,
@@ -62,20 +76,37 @@ export function useCreditBalance(options: UseCreditBalanceOptions = {}): UseCred
     { immediate: true },
   );
 
-  // Fall back to polling while the socket is down; reopen the subscription when it is back.
+  // Fall back to polling while the socket is down; reopen the subscription when it is back. When
+  // live updates stop, the balance is asked at once: the socket may have been silent for a while
+  // before it was found dead, and what it last said may be old.
   watch(
     live,
-    (isLive) => {
+    (isLive, wasLive) => {
       if (isLive) query.stopPolling();
-      else query.startPolling(pollInterval);
+      else {
+        query.startPolling(pollInterval);
+        if (wasLive) void query.refetch();
+      }
     },
     { immediate: true },
   );
-  watch(socketStatus, (status, previous) => {
-    if (status === 'connected' && previous === 'down' && !subscription.active.value) subscription.restart();
+  watch(socketStatus, (status) => {
+    if (status === 'connected' && !subscription.active.value) subscription.restart();
   });
 
   const allowanceCredits = computed(() => plan.data.value?.organization_subscriptions_by_pk?.plan.monthly_allowance_credits ?? null);
+
+  // The plan is loaded once (cache-first), but it can change elsewhere: another tab, the monthly
+  // renewal, a downgrade at the period end. Each lands in the balance as a new allowance grant:
+  // the allowance left goes up, or the next expiry (the period end) moves. Then the plan is asked again,
+  // so that "left / allowance" and the bar describe the same plan.
+  watch(latest, (row, previous) => {
+    if (!row || !previous) return;
+    const allowanceUp = compareCredits(row.allowance_remaining_credits, previous.allowance_remaining_credits) > 0;
+    const periodMoved = row.next_expiry_at !== previous.next_expiry_at;
+    if (allowanceUp || periodMoved) void plan.refetch();
+  });
+
   const allowanceUsedCredits = computed(() => {
     if (!latest.value || allowanceCredits.value === null) return null;
     return subtractCredits(allowanceCredits.value, latest.value.allowance_remaining_credits);
@@ -102,6 +133,8 @@ export function useCreditBalance(options: UseCreditBalanceOptions = {}): UseCred
     level,
     isLow,
     live,
+    notLiveReason,
+    pollInterval,
     loading: computed(() => latest.value === null && (query.loading.value || subscription.active.value) && !query.error.value),
     error: computed(() => (latest.value ? null : (query.error.value ?? null))),
   };

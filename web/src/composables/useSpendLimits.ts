@@ -1,4 +1,4 @@
-import { computed, type Ref, watch } from 'vue';
+import { computed, type Ref } from 'vue';
 import {
   CreateSpendLimitsDocument,
   SpendLimitsDocument,
@@ -10,7 +10,7 @@ import { useUtcDayClock, utcDay, utcMonthStart } from '../lib/dates.ts';
 import { addCredits, basisPoints, MAX_SETTING_CREDITS, MAX_SETTING_WHOLE_CREDITS, parseCredits } from '../lib/decimal.ts';
 import { type AppError, appError } from '../lib/errors.ts';
 import { formatCredits } from '../lib/format.ts';
-import { type SaveOutcome, useGqlQuery, useSettingsSave } from '../lib/graphql-vue.ts';
+import { type SaveOutcome, useGqlQuery, useRefetchOn, useSettingsSave } from '../lib/graphql-vue.ts';
 import { spendLimitsSave } from '../lib/settings-save.ts';
 import { useSessionStore } from '../stores/session.ts';
 
@@ -101,12 +101,17 @@ export function useSpendLimits(options: UseSpendLimitsOptions = {}): UseSpendLim
   });
 
   // What is held comes from the org's balance row, which the live balance keeps up to date in the
-  // cache; when it moves (a run reserved or settled), the consumed counters are asked again, so
+  // cache; when the row moves (a run reserved or settled), the consumed counters are asked again, so
   // that "used" and "held" describe the same moment (a settle moves credits from one to the other).
+  // The whole row, not only what is held: a reserve and its settle between two updates of the live
+  // balance leave the held credits as they were, while the available credits (and the used) moved.
   const held = computed(() => query.data.value?.held[0]?.reserved_credits ?? null);
-  watch(held, (now, before) => {
-    if (followUsage && before !== null && now !== before) void query.refetch();
-  });
+  if (followUsage) {
+    useRefetchOn(() => {
+      const row = query.data.value?.held[0];
+      return row ? JSON.stringify(row) : undefined;
+    }, query.refetch);
+  }
 
   const usage = computed<SpendLimitUsage[]>(() => {
     const data = query.data.value;

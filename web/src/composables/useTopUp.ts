@@ -1,5 +1,12 @@
-import { computed, type MaybeRefOrGetter, type Ref, toValue } from 'vue';
-import { CreateTopUpCheckoutDocument, type TopUpPackage, TopUpPackagesDocument, TopUpPurchaseDocument } from '../graphql/topup.ts';
+import { computed, type MaybeRefOrGetter, type Ref, toValue, watch } from 'vue';
+import {
+  CreateTopUpCheckoutDocument,
+  type TopUpPackage,
+  TopUpPackagesDocument,
+  TopUpPurchaseDocument,
+  TopUpPurchaseStatusDocument,
+} from '../graphql/topup.ts';
+import { useGraphqlConnection } from '../lib/apollo.ts';
 import type { AppError } from '../lib/errors.ts';
 import { pricePerCreditMicros } from '../lib/format.ts';
 import { useGqlMutation, useGqlQuery, useGqlSubscription } from '../lib/graphql-vue.ts';
@@ -10,6 +17,10 @@ export interface UseTopUpOptions {
   purchaseId?: MaybeRefOrGetter<string | null>;
   /** Sends the browser to the checkout page. @default (url) => window.location.assign(url) */
   navigate?: (url: string) => void;
+  /** How often to ask for a waiting purchase over HTTP while the socket is not live, in ms. @default 3000 */
+  pollInterval?: number;
+  /** The same while it is live, in case its update does not come. @default 10000 */
+  livePollInterval?: number;
 }
 
 export interface TopUpPackView extends TopUpPackage {
@@ -35,13 +46,18 @@ export interface UseTopUpReturn {
 }
 
 export function useTopUp(options: UseTopUpOptions = {}): UseTopUpReturn {
-  const { navigate = (url: string) => window.location.assign(url) } = options;
+  const { navigate = (url: string) => window.location.assign(url), pollInterval = 3_000, livePollInterval = 10_000 } = options;
   const session = useSessionStore();
+  const { socketStatus } = useGraphqlConnection();
   const query = useGqlQuery(TopUpPackagesDocument, {}, { enabled: () => session.signedIn, fetchPolicy: 'cache-first' });
   const mutation = useGqlMutation(CreateTopUpCheckoutDocument);
-  const purchase = useGqlSubscription(TopUpPurchaseDocument, () => ({ id: toValue(options.purchaseId) ?? '' }), {
-    enabled: () => session.signedIn && !!toValue(options.purchaseId),
-  });
+  const following = () => session.signedIn && !!toValue(options.purchaseId);
+  const purchaseVariables = () => ({ id: toValue(options.purchaseId) ?? '' });
+  // The purchase, live; and over HTTP, for when the socket is down or stalled (the credits land
+  // while no update can come), or has just opened after the return from checkout.
+  const purchase = useGqlSubscription(TopUpPurchaseDocument, purchaseVariables, { enabled: following });
+  const polled = useGqlQuery(TopUpPurchaseStatusDocument, purchaseVariables, { enabled: following, fetchPolicy: 'network-only' });
+  const purchaseLive = computed(() => purchase.active.value && socketStatus.value === 'connected');
 
   const packages = computed<TopUpPackView[]>(() => {
     const rows = query.data.value?.topup_packages ?? [];
@@ -71,15 +87,25 @@ export function useTopUp(options: UseTopUpOptions = {}): UseTopUpReturn {
     return priced;
   });
 
+  // What either answer says; the first that says the purchase ended wins (the other may be older).
+  const rows = computed(() =>
+    [purchase.data.value?.topup_purchases_by_pk, polled.data.value?.topup_purchases_by_pk].filter((row) => !!row),
+  );
   const purchaseState = computed<PurchaseState>(() => {
     if (!toValue(options.purchaseId)) return 'idle';
-    const row = purchase.data.value?.topup_purchases_by_pk;
-    if (!row) return 'pending';
-    if (row.status === 'paid' && row.grant_id) return 'succeeded';
-    if (row.status === 'failed') return 'failed';
-    if (row.status === 'canceled') return 'canceled';
+    if (rows.value.some((row) => row.status === 'paid' && row.grant_id)) return 'succeeded';
+    if (rows.value.some((row) => row.status === 'failed')) return 'failed';
+    if (rows.value.some((row) => row.status === 'canceled')) return 'canceled';
     return 'pending';
   });
+  watch(
+    [purchaseState, purchaseLive],
+    ([state, live]) => {
+      if (state === 'pending') polled.startPolling(live ? livePollInterval : pollInterval);
+      else polled.stopPolling();
+    },
+    { immediate: true },
+  );
 
   return {
     packages,
@@ -96,6 +122,6 @@ export function useTopUp(options: UseTopUpOptions = {}): UseTopUpReturn {
     checkingOut: mutation.loading,
     checkoutError: mutation.error,
     purchaseState,
-    purchasedCredits: computed(() => purchase.data.value?.topup_purchases_by_pk?.credits ?? null),
+    purchasedCredits: computed(() => rows.value[0]?.credits ?? null),
   };
 }

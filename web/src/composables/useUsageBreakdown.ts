@@ -1,10 +1,10 @@
-import { computed, type Ref } from 'vue';
+import { computed, type Ref, type WatchSource } from 'vue';
 import { UsageDailyDocument } from '../graphql/ledger.ts';
 import { PlanCatalogDocument } from '../graphql/plans.ts';
 import { lastUtcDays, useUtcDayClock, utcDayMinus } from '../lib/dates.ts';
 import { formatThousandths, parseCredits } from '../lib/decimal.ts';
 import type { AppError } from '../lib/errors.ts';
-import { useGqlQuery } from '../lib/graphql-vue.ts';
+import { useGqlQuery, useRefetchOn } from '../lib/graphql-vue.ts';
 import { useSessionStore } from '../stores/session.ts';
 
 export interface UseUsageBreakdownOptions {
@@ -12,6 +12,8 @@ export interface UseUsageBreakdownOptions {
   days?: number;
   /** The clock. @default () => new Date() */
   now?: () => Date;
+  /** Refetch the usage (shortly) after this changes — the live balance, so that runs show in the chart. @default undefined */
+  refreshOn?: WatchSource<unknown>;
 }
 
 export interface UsageSeries {
@@ -42,6 +44,7 @@ export function useUsageBreakdown(options: UseUsageBreakdownOptions = {}): UseUs
   const query = useGqlQuery(UsageDailyDocument, () => ({ orgId: session.orgId ?? '', since: utcDayMinus(start.value, windowDays - 1) }), {
     enabled: () => session.signedIn,
   });
+  if (options.refreshOn) useRefetchOn(options.refreshOn, query.refetch);
   const catalog = useGqlQuery(PlanCatalogDocument, {}, { enabled: () => session.signedIn, fetchPolicy: 'cache-first' });
 
   function group(key: 'capability_code' | 'quality_level_code', names: Map<string, string>): UsageSeries[] {

@@ -1121,7 +1121,7 @@ export type SpendLimitsQueryVariables = Exact<{
 }>;
 
 
-export type SpendLimitsQuery = { spend_limits_by_pk: { __typename: 'spend_limits', organization_id: string, daily_limit_credits: string | null, monthly_limit_credits: string | null, per_call_limit_credits: string | null, updated_at: string } | null, consumedToday: Array<{ __typename: 'credit_balances', spend_day_credits: string }>, consumedThisMonth: Array<{ __typename: 'credit_balances', spend_month_credits: string }>, held: Array<{ __typename: 'organization_credit_balances', organization_id: string | null, reserved_credits: string | null }> };
+export type SpendLimitsQuery = { spend_limits_by_pk: { __typename: 'spend_limits', organization_id: string, daily_limit_credits: string | null, monthly_limit_credits: string | null, per_call_limit_credits: string | null, updated_at: string } | null, consumedToday: Array<{ __typename: 'credit_balances', spend_day_credits: string }>, consumedThisMonth: Array<{ __typename: 'credit_balances', spend_month_credits: string }>, held: Array<{ __typename: 'organization_credit_balances', organization_id: string | null, reserved_credits: string | null, available_credits: string | null, allowance_remaining_credits: string | null, purchased_remaining_credits: string | null, bonus_remaining_credits: string | null, debt_credits: string | null }> };
 
 export type CreateSpendLimitsMutationVariables = Exact<{
   object: Spend_Limits_Insert_Input;
@@ -1157,3 +1157,10 @@ export type TopUpPurchaseSubscriptionVariables = Exact<{
 
 
 export type TopUpPurchaseSubscription = { topup_purchases_by_pk: { __typename: 'topup_purchases', id: string, status: string, credits: string, price_minor: string, currency: string, grant_id: string | null } | null };
+
+export type TopUpPurchaseStatusQueryVariables = Exact<{
+  id: string;
+}>;
+
+
+export type TopUpPurchaseStatusQuery = { topup_purchases_by_pk: { __typename: 'topup_purchases', id: string, status: string, credits: string, price_minor: string, currency: string, grant_id: string | null } | null };

@@ -129,6 +129,11 @@ export const SpendLimitsDocument: TypedDocumentNode<SpendLimitsQuery, SpendLimit
     held: organization_credit_balances(where: { organization_id: { _eq: $orgId } }) {
       organization_id
       reserved_credits
+      available_credits
+      allowance_remaining_credits
+      purchased_remaining_credits
+      bonus_remaining_credits
+      debt_credits
     }
   }
   ${SpendLimitsFields}

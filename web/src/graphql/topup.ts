@@ -4,6 +4,8 @@ import type {
   CreateTopUpCheckoutMutationVariables,
   TopUpPackagesQuery,
   TopUpPackagesQueryVariables,
+  TopUpPurchaseStatusQuery,
+  TopUpPurchaseStatusQueryVariables,
   TopUpPurchaseSubscription,
   TopUpPurchaseSubscriptionVariables,
 } from './operations.gen.ts';
@@ -51,3 +53,18 @@ export const TopUpPurchaseDocument: TypedDocumentNode<TopUpPurchaseSubscription,
       }
     }
   `;
+
+/** The same purchase over HTTP: asked while the socket is not live (and now and then while it is),
+ * so that credits that landed meanwhile are seen without the subscription. */
+export const TopUpPurchaseStatusDocument: TypedDocumentNode<TopUpPurchaseStatusQuery, TopUpPurchaseStatusQueryVariables> = gql`
+  query TopUpPurchaseStatus($id: uuid!) {
+    topup_purchases_by_pk(id: $id) {
+      id
+      status
+      credits
+      price_minor
+      currency
+      grant_id
+    }
+  }
+`;

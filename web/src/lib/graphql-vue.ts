@@ -1,7 +1,18 @@
 // A thin Vue layer over Apollo Client 4 (@vue/apollo-composable only supports Apollo Client 3):
 // reactive variables, readonly refs, and every subscription closed when the scope is disposed.
 import type { OperationVariables, TypedDocumentNode } from '@apollo/client';
-import { computed, type MaybeRefOrGetter, onScopeDispose, type Ref, readonly, ref, shallowRef, toValue, watch } from 'vue';
+import {
+  computed,
+  type MaybeRefOrGetter,
+  onScopeDispose,
+  type Ref,
+  readonly,
+  ref,
+  shallowRef,
+  toValue,
+  type WatchSource,
+  watch,
+} from 'vue';
 import { useGraphqlConnection } from './apollo.ts';
 import { type AppError, appError, toAppError } from './errors.ts';
 import type { SettingsSave } from './settings-save.ts';
@@ -135,6 +146,27 @@ export function useGqlQuery<TData, TVariables extends OperationVariables>(
       observable?.stopPolling();
     },
   };
+}
+
+/** How long a refetch after a change waits for more changes: a burst of runs costs one request. */
+export const REFETCH_ON_CHANGE_DELAY_MS = 500;
+
+/**
+ * Calls `refetch` `delayMs` after `source` changes (not when it gets its first value). Changes that
+ * come while a refetch waits are answered by that refetch: a burst of changes (runs reserving and
+ * settling one after another) costs at most one request per `delayMs`, and the last change is always
+ * followed by one. For what a live value implies: the balance moved, so the grants and the usage did too.
+ */
+export function useRefetchOn(source: WatchSource<unknown>, refetch: () => unknown, delayMs = REFETCH_ON_CHANGE_DELAY_MS): void {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  watch(source, (now, before) => {
+    if (before === undefined || now === before || timer !== undefined) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      void refetch();
+    }, delayMs);
+  });
+  onScopeDispose(() => clearTimeout(timer));
 }
 
 export interface UseGqlSubscriptionOptions {

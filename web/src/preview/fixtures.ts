@@ -303,14 +303,37 @@ export function spendLimits(overrides: Partial<SpendLimitsRow> = {}): SpendLimit
 /** The SpendLimits query's answer: the limits, the day's and month's consumed counters (null: none
  * for that day or month) and what open reservations hold. */
 export function spendLimitsData(
-  options: { limits?: SpendLimitsRow | null; consumedToday?: string | null; consumedThisMonth?: string | null; held?: string } = {},
+  options: {
+    limits?: SpendLimitsRow | null;
+    consumedToday?: string | null;
+    consumedThisMonth?: string | null;
+    held?: string;
+    available?: string;
+  } = {},
 ): SpendLimitsData {
-  const { limits = spendLimits(), consumedToday = '84.250', consumedThisMonth = '750.000', held = '12.500' } = options;
+  const {
+    limits = spendLimits(),
+    consumedToday = '84.250',
+    consumedThisMonth = '750.000',
+    held = '12.500',
+    available = '1737.500',
+  } = options;
   return {
     spend_limits_by_pk: limits,
     consumedToday: consumedToday === null ? [] : [{ __typename: 'credit_balances', spend_day_credits: consumedToday }],
     consumedThisMonth: consumedThisMonth === null ? [] : [{ __typename: 'credit_balances', spend_month_credits: consumedThisMonth }],
-    held: [{ __typename: 'organization_credit_balances', organization_id: ORG_ID, reserved_credits: held }],
+    held: [
+      {
+        __typename: 'organization_credit_balances',
+        organization_id: ORG_ID,
+        reserved_credits: held,
+        available_credits: available,
+        allowance_remaining_credits: '1250.000',
+        purchased_remaining_credits: '500.000',
+        bonus_remaining_credits: '0.000',
+        debt_credits: '0.000',
+      },
+    ],
   };
 }
 
@@ -387,6 +410,8 @@ export function defaultHandlers(now: Date, role: 'owner' | 'admin' | 'member' = 
       },
     }),
     TopUpPackages: () => ({ data: { topup_packages: packages() } }),
+    // A purchase asked over HTTP (the subscription TopUpPurchase has no default): none by that id.
+    TopUpPurchaseStatus: () => ({ data: { topup_purchases_by_pk: null } }),
     CreditHistory: (v) => {
       const all = ledger(60);
       const offset = Number(v.offset ?? 0);
