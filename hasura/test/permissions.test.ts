@@ -143,6 +143,29 @@ describe('spend limits', () => {
     expect(rows).toEqual([{ daily_limit_credits: '50.000' }]);
   });
 
+  it('a limit or threshold finer than a thousandth is refused, not rounded, and nothing changes', async () => {
+    // Before: 1.0005 was stored as 1.001, and 0.0004 became 0 (refused only by the zero check).
+    for (const value of ['1.0005', '0.0004']) {
+      const answer = await stack.post(
+        admin,
+        `mutation { update_spend_limits(where: {}, _set: { per_call_limit_credits: "${value}" }) { affected_rows } }`,
+      );
+      expect(answer.errors?.[0]?.extensions?.code).toBe('constraint-violation');
+      expect(answer.errors?.[0]?.message).toMatch(/per_call_limit_credits .* thousandth/);
+    }
+    const { rows } = await db.pool.query('select per_call_limit_credits::text from public.spend_limits');
+    expect(rows).toEqual([{ per_call_limit_credits: null }]);
+    const threshold = await update(owner, 'threshold_credits: "99.9995"');
+    expect(threshold.errors?.[0]?.extensions?.code).toBe('constraint-violation');
+    expect(await settings()).toMatchObject({ threshold_credits: '100.000' });
+    // A whole number or fewer places still reads back with three.
+    const ok = await stack.post(
+      admin,
+      `mutation { update_spend_limits(where: {}, _set: { per_call_limit_credits: "2.5" }) { returning { per_call_limit_credits } } }`,
+    );
+    expect(ok.data).toEqual({ update_spend_limits: { returning: [{ per_call_limit_credits: '2.500' }] } });
+  });
+
   it('zero is not a limit (null means none)', async () => {
     const answer = await stack.post(
       admin,
