@@ -15,7 +15,10 @@ ARG VITE_GRAPHQL_HTTP_URL
 ARG VITE_GRAPHQL_WS_URL
 ARG VITE_API_URL
 RUN pnpm --filter @org-credits/web exec vite build
+# The build's manifest (for the bundle-size check) names the source files: not served.
+RUN rm -rf web/dist/.vite
 
 FROM nginx:1.27-alpine
 COPY deploy/nginx.conf /etc/nginx/conf.d/default.conf
+COPY deploy/nginx-security-headers.conf /etc/nginx/snippets/security-headers.conf
 COPY --from=build /app/web/dist /usr/share/nginx/html

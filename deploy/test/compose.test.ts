@@ -86,6 +86,28 @@ describe('docker-compose.yml', () => {
     expect(composeText).toContain('wget -q --spider http://127.0.0.1:80/');
   });
 
+  it('sends the security headers with every answer of the app, and no version', () => {
+    const nginx = readFileSync(join(root, 'deploy', 'nginx.conf'), 'utf8');
+    const headers = readFileSync(join(root, 'deploy', 'nginx-security-headers.conf'), 'utf8');
+    // A location with an add_header of its own drops the server's: each one that serves the app
+    // includes the headers itself.
+    for (const location of ['/assets/', '/']) {
+      const block = new RegExp(`location ${location.replace(/\//g, '\\/')} \\{([^}]*)\\}`).exec(nginx)?.[1] ?? '';
+      expect(block, location).toContain('include /etc/nginx/snippets/security-headers.conf;');
+    }
+    expect(nginx).toMatch(/server_tokens off;/);
+    const csp = /add_header Content-Security-Policy "([^"]+)" always;/.exec(headers)?.[1] ?? '';
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).toContain("script-src 'self'");
+    expect(/script-src ([^;]*)/.exec(csp)?.[1]).toBe("'self'");
+    expect(/default-src ([^;]*)/.exec(csp)?.[1]).toBe("'self'");
+    for (const header of ['X-Frame-Options "DENY"', 'X-Content-Type-Options "nosniff"', 'Referrer-Policy', 'Strict-Transport-Security']) {
+      expect(headers).toMatch(new RegExp(`add_header ${header}.* always;`));
+    }
+    const dockerfile = readFileSync(join(root, 'deploy', 'web.Dockerfile'), 'utf8');
+    expect(dockerfile).toContain('COPY deploy/nginx-security-headers.conf /etc/nginx/snippets/security-headers.conf');
+  });
+
   it('uses only variables that .env.example lists', () => {
     const used = composeVariables(composeText);
     expect(used.length).toBeGreaterThan(5);

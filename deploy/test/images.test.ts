@@ -50,6 +50,11 @@ function replay(file: string): { app: string; steps: DockerfileSteps } {
       // every package).
       const args = step.command.slice(1);
       execFileSync('pnpm', args[0] === 'install' ? [...args, '--offline'] : args, { cwd: app, env, stdio: 'pipe' });
+    } else if (step.command[0] === 'rm' && step.command[1] === '-rf' && step.command.length === 3) {
+      // Removing part of the build (the manifest nginx must not serve), inside the WORKDIR only.
+      const path = step.command[2] ?? '';
+      if (path.startsWith('/') || path.split('/').includes('..')) throw new Error(`rm outside the WORKDIR: ${path}`);
+      rmSync(join(app, path), { recursive: true, force: true });
     } else if (step.command.join(' ') !== 'corepack enable') {
       // `corepack enable` gives the image pnpm, which this machine already runs; nothing else is skipped.
       throw new Error(`a RUN step the test does not replay: ${step.command.join(' ')}`);
@@ -137,5 +142,7 @@ describe('the web image (deploy/web.Dockerfile)', () => {
     const scripts = [...index.matchAll(/src="\/(assets\/[^"]+\.js)"/g)].map((match) => match[1] ?? '');
     expect(scripts.length).toBeGreaterThan(0);
     for (const script of scripts) expect(existsSync(join(dist, script)), script).toBe(true);
+    // The build's manifest names the source files: it is not among what nginx serves.
+    expect(existsSync(join(dist, '.vite'))).toBe(false);
   }, 180_000);
 });
