@@ -1,6 +1,6 @@
 import type { Pinia } from 'pinia';
 import { createRouter, createWebHistory, type Router, type RouterHistory } from 'vue-router';
-import { useSessionStore } from './stores/session.ts';
+import { SESSION_STORAGE_KEY, useSessionStore } from './stores/session.ts';
 
 /** Every page is its own chunk; the initial bundle holds the shell only. */
 export function createAppRouter(pinia: Pinia, history: RouterHistory = createWebHistory()): Router {
@@ -19,6 +19,19 @@ export function createAppRouter(pinia: Pinia, history: RouterHistory = createWeb
     const session = useSessionStore(pinia);
     if (!to.meta.public && !session.signedIn) return { path: '/sign-in', query: to.fullPath === '/' ? {} : { next: to.fullPath } };
     return true;
+  });
+  // Another tab signed out, signed in as someone else or switched org (the tabs share the session
+  // through localStorage): this one follows at once. Before, it went on sending the token the
+  // person had signed out of, and showing what it showed.
+  globalThis.addEventListener?.('storage', (event: StorageEvent) => {
+    if (event.key !== null && event.key !== SESSION_STORAGE_KEY) return;
+    const session = useSessionStore(pinia);
+    void session.followStored().then((changed) => {
+      const here = router.currentRoute.value;
+      if (changed && !session.signedIn && !here.meta.public) {
+        void router.replace({ path: '/sign-in', query: here.fullPath === '/' ? {} : { next: here.fullPath } });
+      }
+    });
   });
   return router;
 }

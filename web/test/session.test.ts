@@ -81,6 +81,29 @@ describe('dev sign-in and org switching', () => {
     expect(reset).toHaveBeenCalledTimes(2);
   });
 
+  it('follows another tab: signed out there, this tab goes to the sign-in page and drops the token; switched org there, it takes the new one', async () => {
+    const h = createHarness({ signedIn: true });
+    const router = createAppRouter(h.pinia, createMemoryHistory());
+    await router.push('/billing');
+    const session = useSessionStore(h.pinia);
+    const before = session.token;
+    expect(before).not.toBeNull();
+    // The other tab switches org: it writes the new session.
+    const switched = fakeToken(USER_ID, OTHER_ORG_ID);
+    localStorage.setItem('org-credits.session', JSON.stringify({ token: switched, person: ada }));
+    window.dispatchEvent(new StorageEvent('storage', { key: 'org-credits.session' }));
+    await settle();
+    expect(session.token).toBe(switched);
+    expect(session.orgId).toBe(OTHER_ORG_ID);
+    expect(router.currentRoute.value.fullPath).toBe('/billing');
+    // The other tab signs out.
+    localStorage.removeItem('org-credits.session');
+    window.dispatchEvent(new StorageEvent('storage', { key: 'org-credits.session' }));
+    await settle();
+    expect(session.token).toBeNull();
+    expect(router.currentRoute.value.fullPath).toBe('/sign-in?next=/billing');
+  });
+
   it('sends a signed-out visitor to the sign-in page, keeping where they were going', async () => {
     const h = createHarness({ signedIn: false });
     const router = createAppRouter(h.pinia, createMemoryHistory());

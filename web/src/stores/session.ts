@@ -24,7 +24,9 @@ interface Persisted {
   person: DevPerson | null;
 }
 
-const STORAGE_KEY = 'org-credits.session';
+/** The session's key in localStorage, shared by the app's tabs. */
+export const SESSION_STORAGE_KEY = 'org-credits.session';
+const STORAGE_KEY = SESSION_STORAGE_KEY;
 
 function load(): Persisted | null {
   try {
@@ -118,5 +120,32 @@ export const useSessionStore = defineStore('session', () => {
     await applyToken(null, null);
   }
 
-  return { token, person, userId, orgId, signedIn, orgs, currentOrg, fetchDevPeople, signInAs, signInWithToken, switchOrg, signOut };
+  /**
+   * Takes the session another tab wrote (it signed out, signed in as someone else or switched org),
+   * so that this tab never acts with a session the person ended there. Whether it changed.
+   */
+  async function followStored(): Promise<boolean> {
+    const stored = load();
+    if ((stored?.token ?? null) === token.value) return false;
+    token.value = stored?.token ?? null;
+    person.value = stored?.person ?? null;
+    await connection?.reset();
+    return true;
+  }
+
+  return {
+    token,
+    person,
+    userId,
+    orgId,
+    signedIn,
+    orgs,
+    currentOrg,
+    fetchDevPeople,
+    signInAs,
+    signInWithToken,
+    switchOrg,
+    signOut,
+    followStored,
+  };
 });
