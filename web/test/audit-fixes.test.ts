@@ -133,6 +133,9 @@ describe('notification links', () => {
       action_url: ['javascript:alert(document.cookie)', 'https://credits.example.com/credits?topup=buy'][i] ?? null,
     }));
     rows.push({ ...rows[0]!, id: 'dddddddd-0000-4000-8000-000000000009', action_url: '/billing#limits' });
+    // A browser reads `/\host` as `//host`: another site, not a path of the app (it was linked).
+    rows.push({ ...rows[0]!, id: 'dddddddd-0000-4000-8000-00000000000a', action_url: '/\\evil.example/credits' });
+    rows.push({ ...rows[0]!, id: 'dddddddd-0000-4000-8000-00000000000b', action_url: '//evil.example/credits' });
     const h = createHarness({ handlers: { Notifications: () => ({ data: { notifications: rows } }) } });
     const wrapper = h.mountApp(BillingNotifications);
     await settle();
