@@ -275,7 +275,7 @@ describe('reservations', () => {
     expect(error).toMatchObject({ code: 'SPEND_LIMIT_EXCEEDED', detail: { limit: 'monthly', used: '16.000', limit_credits: '18.000' } });
     expect((await reserve(pool, org, '2', 'f', { now: at(DAY) })).status).toBe('open');
   });
-  it('never moves a spend counter back: a settle dated before midnight that runs after one dated after it', async () => {
+  it('never moves a spend counter back, and counts a settle dated before midnight that runs after one dated after it in the new day', async () => {
     const org = await createOrg(pool);
     await grant(pool, org, '1000', 'purchase', 'cs');
     await pool.query('insert into public.spend_limits (organization_id, daily_limit_credits) values ($1, 15)', [org]);
@@ -289,9 +289,12 @@ describe('reservations', () => {
     const { rows } = await pool.query('select spend_day::text, spend_day_credits from public.credit_balances where organization_id = $1', [
       org,
     ]);
-    expect(rows[0]).toEqual({ spend_day: '2030-01-16', spend_day_credits: '7.000' });
-    await expectRefusedUnchanged(pool, org, 'SPEND_LIMIT_EXCEEDED', () => reserve(pool, org, '10', 'c', { now: at(12 * 3600 + 60) }));
-    expect((await reserve(pool, org, '8', 'c', { now: at(12 * 3600 + 60) })).status).toBe('open');
+    // Before migration 1795322403000 the late settle counted in no day (7.000): with replicas' clocks
+    // apart, calls dated the old day went past the limit once one dated the new day had run.
+    expect(rows[0]).toEqual({ spend_day: '2030-01-16', spend_day_credits: '14.000' });
+    await expectRefusedUnchanged(pool, org, 'SPEND_LIMIT_EXCEEDED', () => reserve(pool, org, '1.001', 'c', { now: at(12 * 3600 + 60) }));
+    await expectRefusedUnchanged(pool, org, 'SPEND_LIMIT_EXCEEDED', () => reserve(pool, org, '1.001', 'c', { now: beforeMidnight }));
+    expect((await reserve(pool, org, '1', 'c', { now: at(12 * 3600 + 60) })).status).toBe('open');
   });
 });
 
