@@ -207,6 +207,30 @@ describe('auto top-up', () => {
     expect(state.settings[0]).toMatchObject({ enabled: true, consecutive_failures: 1, disabled_reason: null });
   });
 
+  it('stamps an attempt with the time it ran, not the time a late sweep was scheduled for', async () => {
+    // Hasura delivers a cron run up to its tolerance late (after an outage, say). The sweep scheduled
+    // for NOW runs 10 minutes later and the card is declined then. Before: the attempt was dated NOW,
+    // so the hour without a retry after a decline ended 10 minutes early, and the next sweep charged
+    // the card again 51 minutes after the decline (the second decline turned auto top-up off).
+    api.fake.chargeMode = 'decline';
+    const org = await autoTopUpOrg({ cooldown_minutes: 0 });
+    await spend(db.pool, org.orgId, '30.000');
+    try {
+      api.now = minutes(10);
+      expect((await api.cron('auto_topup_sweep', NOW)).body.attempts[org.orgId]).toBe('failed');
+      const state = await paymentState(db.pool, org.orgId);
+      expect(new Date(state.attempts[0].created_at).toISOString()).toBe(minutes(10).toISOString());
+      expect(new Date(state.attempts[0].resolved_at).toISOString()).toBe(minutes(10).toISOString());
+      api.now = minutes(61);
+      expect((await api.cron('auto_topup_sweep', minutes(61))).body.attempts[org.orgId]).toBeUndefined();
+      expect(chargesFor(org.orgId)).toHaveLength(1);
+      expect((await paymentState(db.pool, org.orgId)).settings[0]).toMatchObject({ enabled: true, consecutive_failures: 1 });
+    } finally {
+      api.now = NOW;
+      await db.pool.query('update public.auto_topup_settings set enabled = false where organization_id = $1', [org.orgId]);
+    }
+  });
+
   it('asks the owners to pay on-session when the bank requires authentication, and completes when they do', async () => {
     api.fake.chargeMode = 'authenticate';
     const org = await autoTopUpOrg();
