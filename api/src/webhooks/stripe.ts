@@ -2,10 +2,11 @@
 // (missing or bad: 400, nothing changes). The event id is recorded in `stripe_events` in the same
 // transaction as its effect, so a redelivery (even a concurrent one) does nothing. Events may come
 // out of order or days late: each effect is a SQL function that checks the state it finds
-// (cumulative refunds, "only a pending purchase can fail", subscription events older than the last
-// one applied are ignored). Unknown event types: 200 and recorded. A failing effect rolls back and
-// answers an error (500, or 400 with the ledger's code for input it refuses), so Stripe delivers it
-// again.
+// (cumulative refunds, "only a pending purchase can fail"), and a subscription update applies what
+// Stripe says of the subscription when it is handled, not the event's copy (Stripe's `created` is to
+// the second, and two updates of one second come in either order). Unknown event types: 200 and
+// recorded. A failing effect rolls back and answers an error (500, or 400 with the ledger's code for
+// input it refuses), so Stripe delivers it again.
 
 import { inTransaction } from '@org-credits/db';
 import express, { type Router } from 'express';
@@ -66,34 +67,72 @@ export function stripeWebhookRouter(deps: StripeWebhookDeps): Router {
   return router;
 }
 
+/** How many times a subscription update reads Stripe again when its read was overtaken (then: 500). */
+const SUBSCRIPTION_READS = 3;
+
+/** A read of a subscription that another change of its row overtook before it could be applied. */
+class StaleSubscriptionRead extends Error {
+  override name = 'StaleSubscriptionRead';
+}
+
 /** Records the event and applies its effect in one transaction; a recorded event does nothing. */
 export async function processStripeEvent(deps: StripeWebhookDeps, event: Stripe.Event): Promise<Handled> {
   const now = deps.clock();
-  // Reads from Stripe happen before the transaction (no network wait while holding locks).
-  const prepared = await prepare(deps, event);
-  const result = await inTransaction(deps.db, async (tx) => {
-    const recorded = await tx.query(
-      `insert into public.stripe_events (id, type, created_at_stripe, processed_at, payload, payment_intent_id)
-       values ($1, $2, to_timestamp($3), $4, $5, $6) on conflict (id) do nothing returning id`,
-      [event.id, event.type, event.created, now, event, paymentIntentOfChargeEvent(event)],
-    );
-    if (!recorded.rowCount) return { handled: 'duplicate' as Handled, outbox: [] as StoredNotification[] };
-    const outbox: StoredNotification[] = [];
-    const handled = await apply(tx, deps, event, prepared, now, outbox);
-    return { handled, outbox };
-  });
-  await sendAll(deps.db, deps.payments.notifier, result.outbox, deps.logger ?? console);
-  return result.handled;
+  for (let read = 1; ; read++) {
+    // Reads from Stripe happen before the transaction (no network wait while holding locks).
+    const prepared = await prepare(deps, event);
+    let result: { handled: Handled; outbox: StoredNotification[] };
+    try {
+      result = await inTransaction(deps.db, async (tx) => {
+        const recorded = await tx.query(
+          `insert into public.stripe_events (id, type, created_at_stripe, processed_at, payload, payment_intent_id)
+           values ($1, $2, to_timestamp($3), $4, $5, $6) on conflict (id) do nothing returning id`,
+          [event.id, event.type, event.created, now, event, paymentIntentOfChargeEvent(event)],
+        );
+        if (!recorded.rowCount) return { handled: 'duplicate' as Handled, outbox: [] as StoredNotification[] };
+        const outbox: StoredNotification[] = [];
+        const handled = await apply(tx, deps, event, prepared, now, outbox);
+        return { handled, outbox };
+      });
+    } catch (error) {
+      // Another delivery (or a plan change) wrote the subscription's row while this one read Stripe:
+      // its read may be the newer one, so this one reads again rather than apply an older state.
+      if (error instanceof StaleSubscriptionRead && read < SUBSCRIPTION_READS) continue;
+      throw error;
+    }
+    await sendAll(deps.db, deps.payments.notifier, result.outbox, deps.logger ?? console);
+    return result.handled;
+  }
 }
 
 interface Prepared {
+  /** The subscription as Stripe says it is now (a Checkout's, an upgrade invoice's, an update's). */
   subscription?: SubscriptionState;
+  /**
+   * customer.subscription.updated: the version (xmin) of the subscription's row when Stripe was
+   * read, or null when no row tracked it; the update applies only to that same version.
+   */
+  rowVersion?: string | null;
   paymentMethodId?: string | null;
   /** The Checkout's subscription was a second one for the org: canceled and refunded in Stripe. */
   duplicate?: { refundedMinor: number };
 }
 
 async function prepare(deps: StripeWebhookDeps, event: Stripe.Event): Promise<Prepared> {
+  if (event.type === 'customer.subscription.updated') {
+    // Its state now, read after the row's version: a change of the row from here to the apply (a
+    // delivery handled at the same time, whose read may be newer) makes this one read again.
+    const subscriptionId = event.data.object.id;
+    const { rows } = await deps.db.query<{ version: string; stripe_event_at: Date | null }>(
+      'select xmin::text as version, stripe_event_at from public.organization_subscriptions where stripe_subscription_id = $1',
+      [subscriptionId],
+    );
+    const row = rows[0];
+    // A subscription no org tracks (a duplicate canceled, another product's) is not read; nor one
+    // whose newer event was applied already (that event's read is at least as new as this one).
+    if (!row || (row.stripe_event_at && row.stripe_event_at > new Date(event.created * 1000))) return { rowVersion: row?.version ?? null };
+    return { rowVersion: row.version, subscription: await deps.payments.provider.retrieveSubscription(subscriptionId) };
+  }
   if (event.type === 'invoice.paid' && event.data.object.billing_reason === 'subscription_update') {
     // What the subscription bills now decides whether the paid upgrade still applies.
     const subscriptionId = idOf(event.data.object.parent?.subscription_details?.subscription);
@@ -289,15 +328,19 @@ async function apply(
         status: string;
         stripe_event_at: Date | null;
         pending_plan_id: string | null;
+        version: string;
       }>(
-        'select organization_id, status, stripe_event_at, pending_plan_id from public.organization_subscriptions where stripe_subscription_id = $1 for update',
+        'select organization_id, status, stripe_event_at, pending_plan_id, xmin::text as version from public.organization_subscriptions where stripe_subscription_id = $1 for update',
         [subscription.id],
       );
       const sub = rows[0];
+      if (event.type === 'customer.subscription.updated' && (sub?.version ?? null) !== prepared.rowVersion) {
+        throw new StaleSubscriptionRead(`subscription ${subscription.id}: its row changed while Stripe was read`);
+      }
       if (!sub) return 'ignored';
       const eventAt = new Date(event.created * 1000);
-      // Older than what we applied (out of order, or days late): the newer state stands.
-      if (sub.stripe_event_at && sub.stripe_event_at > eventAt) return 'ignored';
+      // A deletion is final (an ended subscription does not come back): it applies in any order, and
+      // its event's copy is the subscription as it ended.
       if (event.type === 'customer.subscription.deleted') {
         const free = await tx.query<{ id: string }>("select id from public.plans where code = 'free' and is_active");
         // Ended because Stripe could not collect the renewal: the period's allowance, granted when it
@@ -334,10 +377,20 @@ async function apply(
         );
         return 'processed';
       }
+      // Older than what we applied (out of order, or days late): that event's read of Stripe, made
+      // after this one was created, is at least as new. Events of the same second are not told apart
+      // by `created`: each applies what Stripe says now, so their order does not matter.
+      if (sub.stripe_event_at && sub.stripe_event_at > eventAt) return 'ignored';
+      // What Stripe says of the subscription now, not the event's copy: the copy of an update that
+      // reached us after a newer one would bring back an older state.
+      const current = prepared.subscription;
+      if (!current) throw new Error(`subscription ${subscription.id} was not read from Stripe`);
+      // Ended since (its deletion is on its way, or applied): the deletion ends it, with the status
+      // the row has (a past_due one's unpaid allowance is taken back then).
+      if (current.status === 'canceled' || current.status === 'incomplete_expired') return 'ignored';
       const status =
-        (
-          { active: 'active', trialing: 'active', past_due: 'past_due', unpaid: 'past_due', canceled: 'canceled' } as Record<string, string>
-        )[subscription.status] ?? 'incomplete';
+        ({ active: 'active', trialing: 'active', past_due: 'past_due', unpaid: 'past_due' } as Record<string, string>)[current.status] ??
+        'incomplete';
       // Stripe's cancel_at_period_end is the truth, whoever set it (this app, Stripe's dashboard, a
       // step of a plan change that failed half-way): cancelling makes the pending change "back to
       // free at the period end" whatever was pending; no longer cancelling drops a pending move to
@@ -353,7 +406,7 @@ async function apply(
                                       else s.pending_change_at end
          from (select (select id from public.plans where code = 'free' and is_active) as id) f
          where s.organization_id = $1`,
-        [sub.organization_id, status, eventAt, subscription.cancel_at_period_end],
+        [sub.organization_id, status, eventAt, current.cancelAtPeriodEnd],
       );
       // Told once per failure: when the subscription becomes past_due, not again at every update
       // Stripe sends while it stays so (the owner changing the card, a cancellation set).

@@ -41,6 +41,13 @@ export interface RecordedRequest {
 // biome-ignore lint/suspicious/noExplicitAny: Stripe objects are plain JSON here
 type Obj = Record<string, any>;
 
+/** A change of a subscription in the fake: its event's type and a copy of the subscription after it. */
+export interface SubscriptionEvent {
+  type: 'customer.subscription.created' | 'customer.subscription.updated' | 'customer.subscription.deleted';
+  subscriptionId: string;
+  object: Obj;
+}
+
 export interface FakeStripe {
   url: string;
   requests: RecordedRequest[];
@@ -51,6 +58,24 @@ export interface FakeStripe {
   /** The 400 off-session charges answer in chargeMode `invalid_request`. @default amount_too_small */
   invalidRequest: InvalidRequest;
   objects: Map<string, Obj>;
+  /**
+   * Every change to a subscription, oldest first, with a copy of the subscription as it was right
+   * after it: the object of the `customer.subscription.*` event Stripe sends for it. The API calls
+   * (update, schedule, release, cancel) and `changeSubscription` record them.
+   */
+  subscriptionEvents: SubscriptionEvent[];
+  /**
+   * Changes a stored subscription as Stripe itself does (a renewal that fails, the dashboard, the
+   * portal): what a retrieve answers from then on. Records the change's event (`deleted` when the
+   * subscription ends) and answers its copy of the subscription.
+   */
+  changeSubscription(subscriptionId: string, changes: Obj): Obj;
+  /**
+   * Called with each request once its answer is made (the answer is as the objects are then): the
+   * answer is sent when the promise returned settles; undefined sends it at once. A slow network, or
+   * a read that reaches the caller after what it read has changed. @default null
+   */
+  beforeAnswer: ((request: RecordedRequest) => Promise<void> | undefined) | null;
   /** A subscription as if made by an earlier checkout. */
   createSubscription(input: {
     customer: string;
@@ -91,8 +116,15 @@ export async function startFakeStripe(): Promise<FakeStripe> {
   const objects = new Map<string, Obj>();
   const byIdempotencyKey = new Map<string, { status: number; body: Obj }>();
   const requests: RecordedRequest[] = [];
+  const subscriptionEvents: SubscriptionEvent[] = [];
   let counter = 0;
   const id = (prefix: string) => `${prefix}_fake_${(++counter).toString().padStart(6, '0')}`;
+  /** Records a subscription's event with a copy of it as it is now; answers the copy. */
+  const recordSubscription = (type: SubscriptionEvent['type'], subscription: Obj): Obj => {
+    const object = structuredClone(subscription);
+    subscriptionEvents.push({ type, subscriptionId: subscription.id, object });
+    return object;
+  };
 
   const fake: FakeStripe = {
     url: '',
@@ -101,6 +133,16 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     failing: null,
     invalidRequest: { code: 'amount_too_small', param: 'amount', message: 'Amount must be at least £0.30 gbp' },
     objects,
+    subscriptionEvents,
+    beforeAnswer: null,
+    changeSubscription(subscriptionId, changes) {
+      const subscription = objects.get(subscriptionId);
+      if (!subscription) throw new Error(`the fake has no subscription ${subscriptionId}`);
+      const wasLive = !['canceled', 'incomplete_expired'].includes(subscription.status);
+      Object.assign(subscription, changes);
+      const ended = wasLive && ['canceled', 'incomplete_expired'].includes(subscription.status);
+      return recordSubscription(ended ? 'customer.subscription.deleted' : 'customer.subscription.updated', subscription);
+    },
     createSubscription({ customer, priceId, periodStart, periodEnd, metadata = {} }) {
       const subscriptionId = id('sub');
       const subscription: Obj = {
@@ -129,6 +171,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
         },
       };
       objects.set(subscriptionId, subscription);
+      recordSubscription('customer.subscription.created', subscription);
       return subscription;
     },
     payFirstInvoice(subscriptionId, amountMinor) {
@@ -297,6 +340,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       if (subscription.status === 'canceled')
         return { status: 400, body: { error: { type: 'invalid_request_error', message: 'This subscription is already canceled.' } } };
       subscription.status = 'canceled';
+      recordSubscription('customer.subscription.deleted', subscription);
       return { status: 200, body: subscription };
     }
     if (method === 'GET' && path === '/v1/invoice_payments') {
@@ -332,6 +376,10 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     if (method === 'POST' && subscriptionPath) {
       const subscription = objects.get(subscriptionPath[1]!);
       if (!subscription) return notFound;
+      // What it is now, for its customer.subscription.updated event if the request changes it.
+      const before = JSON.stringify(subscription);
+      const recordIfChanged = () =>
+        JSON.stringify(subscription) !== before && recordSubscription('customer.subscription.updated', subscription);
       if (body.cancel_at_period_end !== undefined) subscription.cancel_at_period_end = body.cancel_at_period_end === 'true';
       const newPrice = body.items?.[0]?.price;
       if (newPrice) {
@@ -352,8 +400,10 @@ export async function startFakeStripe(): Promise<FakeStripe> {
         }
         subscription.latest_invoice = invoice.id;
         const expanded = (body.expand ?? []).includes('latest_invoice');
+        recordIfChanged();
         return { status: 200, body: { ...subscription, latest_invoice: expanded ? invoice : invoice.id } };
       }
+      recordIfChanged();
       return { status: 200, body: subscription };
     }
     if (method === 'POST' && path === '/v1/subscription_schedules') {
@@ -367,6 +417,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
         phases: [],
       };
       subscription.schedule = schedule.id;
+      recordSubscription('customer.subscription.updated', subscription);
       objects.set(schedule.id, schedule);
       return { status: 200, body: schedule };
     }
@@ -379,6 +430,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
         schedule.status = 'released';
         const subscription = objects.get(schedule.subscription);
         if (subscription) subscription.schedule = null;
+        if (subscription) recordSubscription('customer.subscription.updated', subscription);
       } else {
         schedule.phases = body.phases ?? schedule.phases;
         schedule.end_behavior = body.end_behavior ?? schedule.end_behavior;
@@ -391,11 +443,12 @@ export async function startFakeStripe(): Promise<FakeStripe> {
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
+    req.on('end', async () => {
       const url = new URL(req.url ?? '/', 'http://fake');
       const body = decodeForm(req.method === 'GET' ? url.search.slice(1) : Buffer.concat(chunks).toString('utf8'));
       const key = (req.headers['idempotency-key'] as string | undefined) ?? null;
       requests.push({ method: req.method ?? 'GET', path: url.pathname, body, idempotencyKey: key });
+      const request = requests.at(-1)!;
       let answer: { status: number; body: Obj };
       if (!String(req.headers.authorization ?? '').startsWith('Bearer sk_test_')) {
         answer = { status: 401, body: { error: { type: 'invalid_request_error', message: 'Invalid API Key provided' } } };
@@ -410,8 +463,12 @@ export async function startFakeStripe(): Promise<FakeStripe> {
         if (key && answer.status < 500 && answer.status !== 409 && answer.status !== 429)
           byIdempotencyKey.set(`${req.method} ${url.pathname} ${key}`, answer);
       }
-      res.writeHead(answer.status, { 'content-type': 'application/json', 'request-id': `req_${counter}`, 'stripe-should-retry': 'false' });
-      res.end(JSON.stringify(answer.body));
+      const requestId = `req_${counter}`;
+      // The answer as the objects are now, sent once beforeAnswer lets it go.
+      const text = JSON.stringify(answer.body);
+      await fake.beforeAnswer?.(request);
+      res.writeHead(answer.status, { 'content-type': 'application/json', 'request-id': requestId, 'stripe-should-retry': 'false' });
+      res.end(text);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -151,12 +151,11 @@ describe('plan changes', () => {
 
   it('refuse an upgrade while the renewal is unpaid (past_due): it would grant the unpaid period', async () => {
     const org = await subscribedOrg(PLANS.pro);
+    // The renewal failed in Stripe.
     await api.webhook(
-      stripeEvent(
-        'customer.subscription.updated',
-        { ...api.fake.objects.get(org.subscriptionId)!, status: 'past_due' },
-        { created: days(1) },
-      ),
+      stripeEvent('customer.subscription.updated', api.fake.changeSubscription(org.subscriptionId, { status: 'past_due' }), {
+        created: days(1),
+      }),
     );
     const before = { row: await subscriptionRow(org.orgId), grants: await allowances(org.orgId) };
     api.now = days(2);
@@ -175,12 +174,11 @@ describe("Stripe's own word on a subscription", () => {
     api.now = NOW;
     const org = await subscribedOrg(PRO_V1);
     await api.action('changePlan', { planId: PLANS.pro }, org.session);
+    // Cancelled at the period end in Stripe's dashboard.
     await api.webhook(
-      stripeEvent(
-        'customer.subscription.updated',
-        { ...api.fake.objects.get(org.subscriptionId)!, cancel_at_period_end: true },
-        { created: days(1) },
-      ),
+      stripeEvent('customer.subscription.updated', api.fake.changeSubscription(org.subscriptionId, { cancel_at_period_end: true }), {
+        created: days(1),
+      }),
     );
     expect(await subscriptionRow(org.orgId)).toMatchObject({ pending_plan_id: PLANS.free, cancel_at_period_end: true });
     await api.cron('roll_billing_periods', new Date(periodEnd.getTime() + 60_000));
@@ -191,12 +189,11 @@ describe("Stripe's own word on a subscription", () => {
     api.now = NOW;
     const org = await subscribedOrg(PLANS.pro);
     await api.action('changePlan', { planId: PLANS.free }, org.session);
+    // The cancellation withdrawn in Stripe's dashboard.
     await api.webhook(
-      stripeEvent(
-        'customer.subscription.updated',
-        { ...api.fake.objects.get(org.subscriptionId)!, cancel_at_period_end: false },
-        { created: days(1) },
-      ),
+      stripeEvent('customer.subscription.updated', api.fake.changeSubscription(org.subscriptionId, { cancel_at_period_end: false }), {
+        created: days(1),
+      }),
     );
     expect(await subscriptionRow(org.orgId)).toMatchObject({ pending_plan_id: null, pending_change_at: null, cancel_at_period_end: false });
     await api.cron('roll_billing_periods', new Date(periodEnd.getTime() + 60_000));

@@ -265,8 +265,11 @@ describe('subscription events', () => {
   it('keeps the newest state when subscription events arrive out of order, and returns the org to free when it is deleted', async () => {
     const org = await subscribedOrg('pro');
     const object = api.fake.objects.get(org.subscriptionId)!;
-    await api.webhook(stripeEvent('customer.subscription.updated', { ...object, status: 'past_due' }, { created: days(2) }));
-    const late = await api.webhook(stripeEvent('customer.subscription.updated', { ...object, status: 'active' }, { created: days(1) }));
+    // In Stripe: a new card on day 1 (still active), the renewal failed on day 2; delivered newest first.
+    const cardChanged = api.fake.changeSubscription(org.subscriptionId, { default_payment_method: 'pm_new' });
+    const pastDue = api.fake.changeSubscription(org.subscriptionId, { status: 'past_due' });
+    await api.webhook(stripeEvent('customer.subscription.updated', pastDue, { created: days(2) }));
+    const late = await api.webhook(stripeEvent('customer.subscription.updated', cardChanged, { created: days(1) }));
     expect(late.body.outcome).toBe('ignored');
     expect((await subscriptionOf(org.orgId)).status).toBe('past_due');
     expect((await paymentState(db.pool, org.orgId)).notifications.map((n) => n.kind)).toEqual(['payment_failed']);
@@ -293,19 +296,20 @@ describe('subscription events', () => {
   it('tells the owners of a failed renewal once, not at every update Stripe sends while it stays past_due, and again after it was paid', async () => {
     const org = await subscribedOrg('pro');
     await addMember(db.pool, org.orgId, 'owner');
-    const object = api.fake.objects.get(org.subscriptionId)!;
-    const updates = [
-      { ...object, status: 'past_due' }, // the renewal failed
-      { ...object, status: 'past_due', default_payment_method: 'pm_new' }, // the card updated in the portal
-      { ...object, status: 'past_due', default_payment_method: 'pm_new', cancel_at_period_end: true }, // a move to free set
-      { ...object, status: 'active', default_payment_method: 'pm_new' }, // paid after all
-      { ...object, status: 'past_due', default_payment_method: 'pm_new' }, // the next renewal failed
+    // Changes in Stripe, each delivered after it was made.
+    const changes = [
+      { status: 'past_due' }, // the renewal failed
+      { default_payment_method: 'pm_new' }, // the card updated in the portal
+      { cancel_at_period_end: true }, // a move to free set
+      { status: 'active', cancel_at_period_end: false }, // paid after all
+      { status: 'past_due' }, // the next renewal failed
     ];
     const failures = async () =>
       (await db.pool.query("select 1 from public.notifications where organization_id = $1 and kind = 'payment_failed'", [org.orgId]))
         .rowCount;
     const seen: (number | null)[] = [];
-    for (const [i, update] of updates.entries()) {
+    for (const [i, change] of changes.entries()) {
+      const update = api.fake.changeSubscription(org.subscriptionId, change);
       expect((await api.webhook(stripeEvent('customer.subscription.updated', update, { created: days(1 + i / 10) }))).status).toBe(200);
       seen.push(await failures());
     }
