@@ -30,6 +30,10 @@ export function createAppRouter(pinia: Pinia, history: RouterHistory = createWeb
       const here = router.currentRoute.value;
       if (changed && !session.signedIn && !here.meta.public) {
         void router.replace({ path: '/sign-in', query: here.fullPath === '/' ? {} : { next: here.fullPath } });
+      } else if (changed && session.signedIn && here.meta.public) {
+        // Signed in there while this tab waited on the sign-in page: go where it was going.
+        const next = typeof here.query.next === 'string' && here.query.next.startsWith('/') ? here.query.next : '/';
+        void router.replace(next);
       }
     });
   });

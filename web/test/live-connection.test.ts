@@ -23,6 +23,22 @@ const Query = gql`
   }
 `;
 
+const Query2 = gql`
+  subscription Live2 {
+    organizations {
+      name
+    }
+  }
+`;
+
+const Run = gql`
+  mutation Run {
+    run {
+      ok
+    }
+  }
+`;
+
 const disposers: Array<() => void> = [];
 
 /** A connection over fake sockets with one subscription open (the socket is lazy: it opens for it). */
@@ -234,5 +250,56 @@ describe('an HTTP request the engine never answers', () => {
     await vi.advanceTimersByTimeAsync(1);
     expect(toAppError(outcome)).toMatchObject({ code: 'NETWORK_ERROR', action: 'retry' });
     expect(toAppError(outcome).message).toContain('did not answer within 15 seconds');
+  });
+
+  it('retries what failed once live again after a close graphql-ws does not retry, when a new subscription reconnects', async () => {
+    const onReconnect = vi.fn();
+    const connection = await connect({ onReconnect });
+    await openLatest();
+    FakeSocket.latest().serverClose(4500, 'internal');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(connection.socketStatus.value).toBe('stopped');
+    const again = connection.client.subscribe({ query: Query2 }).subscribe({ next: () => {}, error: () => {} });
+    disposers.push(() => again.unsubscribe());
+    await vi.advanceTimersByTimeAsync(0);
+    // Before: "connecting" overwrote "stopped", so the socket did not count as lost and nothing retried.
+    await openLatest();
+    expect(connection.socketStatus.value).toBe('connected');
+    expect(onReconnect).toHaveBeenCalledTimes(1);
+  });
+
+  it('waits for a mutation as long as its action may take (a playground run: 60 s), and clears the timer once answered', async () => {
+    // Before: 15 s for every request, so a slow run was charged while the page said it failed.
+    let answer: (value: Response) => void = () => undefined;
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(
+        (_url: string, init: RequestInit) =>
+          new Promise<Response>((resolve, reject) => {
+            answer = resolve;
+            init.signal?.addEventListener('abort', () => reject(init.signal?.reason));
+          }),
+      ),
+    );
+    const { client } = createGraphqlConnection({
+      httpUrl: 'http://engine.test/v1/graphql',
+      wsUrl: 'ws://engine.test/v1/graphql',
+      getToken: () => 't',
+    });
+    let outcome: unknown = 'pending';
+    void client.mutate({ mutation: Run }).then(
+      (result) => {
+        outcome = result.data;
+      },
+      (e: unknown) => {
+        outcome = e;
+      },
+    );
+    await vi.advanceTimersByTimeAsync(61_000);
+    expect(outcome).toBe('pending');
+    answer(new Response(JSON.stringify({ data: { run: { ok: true } } }), { headers: { 'content-type': 'application/json' } }));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(outcome).toEqual({ run: { ok: true } });
+    expect(vi.getTimerCount()).toBe(0);
   });
 });

@@ -102,6 +102,13 @@ describe('dev sign-in and org switching', () => {
     await settle();
     expect(session.token).toBeNull();
     expect(router.currentRoute.value.fullPath).toBe('/sign-in?next=/billing');
+    // The other tab signs in again: this one leaves the sign-in page for where it was going.
+    const back = fakeToken(USER_ID, ORG_ID);
+    localStorage.setItem('org-credits.session', JSON.stringify({ token: back, person: ada }));
+    window.dispatchEvent(new StorageEvent('storage', { key: 'org-credits.session' }));
+    await settle();
+    expect(session.token).toBe(back);
+    expect(router.currentRoute.value.fullPath).toBe('/billing');
   });
 
   it('sends a signed-out visitor to the sign-in page, keeping where they were going', async () => {

@@ -71,8 +71,10 @@ export interface CreateConnectionOptions extends SocketTimings {
   onAuthError?: () => void;
   /** Called when the socket is connected again after it was lost (e.g. to retry what failed meanwhile). */
   onReconnect?: () => void;
-  /** An HTTP request without an answer this long ends in an error. @default 15000 */
+  /** A query without an answer this long ends in an error. @default 15000 */
   requestTimeout?: number;
+  /** A mutation without an answer this long ends in an error: longer than any action may take. @default 90000 */
+  mutationTimeout?: number;
   /** The randomness of the retry waits' jitter. @default Math.random */
   random?: () => number;
 }
@@ -110,7 +112,8 @@ function isFatalClose(code: number): boolean {
 }
 
 /** fetch that gives up after `ms`: a server that accepts the request and never answers ends in an
- * error (and "Try again") instead of "Loading…" for ever. The wait covers reading the body too. */
+ * error (and "Try again") instead of "Loading…" for ever. The wait covers reading the body too;
+ * the timer ends with it. */
 export function fetchWithTimeout(ms: number): typeof fetch {
   return (input, init = {}) => {
     const controller = new AbortController();
@@ -119,10 +122,23 @@ export function fetchWithTimeout(ms: number): typeof fetch {
       if (outer.aborted) controller.abort(outer.reason);
       else outer.addEventListener('abort', () => controller.abort(outer.reason), { once: true });
     }
-    setTimeout(() => {
+    const timer = setTimeout(() => {
       controller.abort(new DOMException(`The server did not answer within ${Math.round(ms / 1000)} seconds.`, 'TimeoutError'));
     }, ms);
-    return fetch(input, { ...init, signal: controller.signal });
+    return fetch(input, { ...init, signal: controller.signal }).then(
+      async (response) => {
+        try {
+          const body = await response.text();
+          return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+        } finally {
+          clearTimeout(timer);
+        }
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        throw error;
+      },
+    );
   };
 }
 
@@ -205,7 +221,9 @@ export function createGraphqlConnection(options: CreateConnectionOptions): Graph
     connectionParams: () => ({ headers: authHeaders() }),
     on: {
       connecting: () => {
-        if (socketStatus.value !== 'down') socketStatus.value = 'connecting';
+        // A lost socket stays lost until it is connected again, so that the connection then counts
+        // as a return (onReconnect) after a retried close and after one graphql-ws did not retry.
+        if (socketStatus.value !== 'down' && socketStatus.value !== 'stopped') socketStatus.value = 'connecting';
         expectWordWithin(silenceTimeout);
       },
       opened: (opened) => {
@@ -278,7 +296,19 @@ export function createGraphqlConnection(options: CreateConnectionOptions): Graph
       return definition.kind === Kind.OPERATION_DEFINITION && definition.operation === OperationTypeNode.SUBSCRIPTION;
     },
     new GraphQLWsLink(ws),
-    auth.concat(new HttpLink({ uri: options.httpUrl, fetch: fetchWithTimeout(options.requestTimeout ?? 15_000) })),
+    auth.concat(
+      // A mutation may run an action that takes its time (a playground run: up to Hasura's 60 s
+      // action timeout), and is charged when it ends: given up on at 15 s, it was charged while the
+      // page said it had failed. So mutations wait longer than any action may take.
+      ApolloLink.split(
+        ({ query }) => {
+          const definition = getMainDefinition(query);
+          return definition.kind === Kind.OPERATION_DEFINITION && definition.operation === OperationTypeNode.MUTATION;
+        },
+        new HttpLink({ uri: options.httpUrl, fetch: fetchWithTimeout(options.mutationTimeout ?? 90_000) }),
+        new HttpLink({ uri: options.httpUrl, fetch: fetchWithTimeout(options.requestTimeout ?? 15_000) }),
+      ),
+    ),
   );
   const errors = new ErrorLink(({ error }) => {
     if (options.onAuthError && isAuthError(error)) options.onAuthError();
