@@ -1,7 +1,9 @@
 // POST /cron/:job — Hasura's cron triggers (hasura/metadata/cron_triggers.yaml), behind the shared
 // secret. Each job takes "now" from the trigger's scheduled_time (tests pass a time; nothing
-// sleeps), is idempotent, and is safe to run twice at once: the SQL takes row locks and checks
-// state, and every grant and notification has its unique reference.
+// sleeps); the auto top-up sweep and the notifications, which date what they write for people to
+// act on, take the api's clock instead when the run is delivered late (see AT_DELIVERY). Each is
+// idempotent, and is safe to run twice at once: the SQL takes row locks and checks state, and
+// every grant and notification has its unique reference.
 import express, { type Router } from 'express';
 import type pg from 'pg';
 import { z } from 'zod';
@@ -212,6 +214,16 @@ export const jobs: Record<string, Job> = {
   },
 };
 
+/**
+ * The jobs that act at the api's clock when Hasura delivers a run later than scheduled (after an
+ * outage, up to the trigger's tolerance): they date what they write (an auto top-up attempt and its
+ * outcome, notifications), and a late run dating them at its scheduled time put them in the past:
+ * an auto top-up declined 10 minutes late was retried 10 minutes early. The others keep the
+ * scheduled time: the expiry and roll jobs then do what was due then, never more, so one replica
+ * whose clock runs ahead cannot expire a hold before its time (the next run does the rest).
+ */
+const AT_DELIVERY: ReadonlySet<string> = new Set(['auto_topup_sweep', 'usage_notifications']);
+
 /** What Hasura POSTs to a cron webhook. */
 const cronPayload = z.object({ scheduled_time: z.iso.datetime({ offset: true }).optional(), name: z.string().optional() }).loose();
 
@@ -222,12 +234,9 @@ export function cronRouter(deps: JobDeps): Router {
     if (!job || !Object.hasOwn(jobs, req.params.job)) throw new AppError('NOT_FOUND', `no job named ${req.params.job}`);
     const payload = cronPayload.safeParse(req.body ?? {});
     if (!payload.success) throw invalidInputFromZod(payload.error, 'cron payload');
-    // The run's time: when it was scheduled, or the clock when Hasura delivers it late (after an
-    // outage, up to its tolerance). A late run acting at its scheduled time dated what it did in the
-    // past: an auto top-up declined 10 minutes late was retried 10 minutes early.
     const clock = deps.clock();
     const scheduled = payload.data.scheduled_time ? new Date(payload.data.scheduled_time) : null;
-    const now = scheduled && scheduled.getTime() > clock.getTime() ? scheduled : clock;
+    const now = !scheduled || (AT_DELIVERY.has(req.params.job) && clock.getTime() > scheduled.getTime()) ? clock : scheduled;
     const result = await job(deps, now);
     res.json({ job: req.params.job, now: now.toISOString(), ...result });
   });
