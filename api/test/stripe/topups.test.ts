@@ -311,6 +311,35 @@ describe('refunds and disputes', () => {
     expect(state.purchases[0]).toMatchObject({ status: 'partially_refunded', amount_refunded_minor: '500' });
   });
 
+  it('ends the same when the refund is delivered after the dispute: no more than the payment bought, and the refunded half kept when the dispute is won', async () => {
+    // Before: the dispute took 500, then the late refund 250 more (750 of 500 credits); won, the
+    // dispute gave back 500 and the refunded half was not taken at all.
+    const lateRefund = async (pi: string, dp: string, outcome: 'lost' | 'won') => {
+      const { org } = await paidPurchase(pi);
+      const dispute = { id: dp, object: 'dispute', amount: 1000, charge: `ch_${pi}`, payment_intent: pi, status: 'needs_response' };
+      await api.webhook(stripeEvent('charge.dispute.created', dispute));
+      await api.webhook(stripeEvent('charge.refunded', charge(pi, 500)));
+      await api.webhook(stripeEvent('charge.dispute.closed', { ...dispute, status: outcome }));
+      const state = await paymentState(db.pool, org.orgId);
+      return { entries: state.entries.map((e) => [e.entry_type, e.amount_credits]), available: await availableAt(db.pool, org.orgId) };
+    };
+    expect(await lateRefund('pi_late_refund_lost', 'dp_late_lost', 'lost')).toEqual({
+      entries: [
+        ['grant', '500.000'],
+        ['clawback', '-500.000'],
+      ],
+      available: '0.000',
+    });
+    expect(await lateRefund('pi_late_refund_won', 'dp_late_won', 'won')).toEqual({
+      entries: [
+        ['grant', '500.000'],
+        ['clawback', '-500.000'],
+        ['grant', '250.000'],
+      ],
+      available: '250.000',
+    });
+  });
+
   it('applies a refund that Stripe delivered before the checkout completed, once the purchase is fulfilled', async () => {
     const { org, purchase } = await checkout();
     const early = await api.webhook(stripeEvent('charge.refunded', charge('pi_refund_early', 1000)));
