@@ -22,6 +22,9 @@ export type NotLiveReason = 'reconnecting' | 'stopped';
 export interface UseCreditBalanceReturn {
   /** The latest balance row (live or polled); null before the first answer. */
   balance: Readonly<Ref<CreditBalanceRow | null>>;
+  /** A new value whenever the balance row changes (undefined before the first answer): what views
+   * that ask again when the balance moves watch (their `refreshOn`). */
+  changes: Readonly<Ref<string | undefined>>;
   /** The plan's monthly allowance, for the bar. */
   allowanceCredits: Readonly<Ref<string | null>>;
   /** Allowance used this period. */
@@ -125,8 +128,11 @@ export function useCreditBalance(options: UseCreditBalanceOptions = {}): UseCred
     return isBelowPercent(row.available_credits, allowanceCredits.value, BigInt(lowBalancePercent));
   });
 
+  const changes = computed(() => (latest.value ? JSON.stringify(latest.value) : undefined));
+
   return {
     balance: latest,
+    changes,
     allowanceCredits,
     allowanceUsedCredits,
     allowanceUsedBasisPoints,
