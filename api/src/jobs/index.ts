@@ -42,6 +42,23 @@ const JOB_BATCH = 500;
 const JOB_BUDGET_MS = 30_000;
 
 /**
+ * The playground's claims on its keys (ledger.playground_runs) older than a week, in a bounded batch
+ * ($1: the run's time). Served by playground_runs_started_idx.
+ */
+export const PRUNE_PLAYGROUND_RUNS_SQL = `delete from ledger.playground_runs where ctid = any (array(
+  select ctid from ledger.playground_runs where started_at < $1::timestamptz - interval '7 days' limit 10000))`;
+
+/**
+ * Drops the bodies of Stripe events processed over 90 days ago, in a bounded batch ($1: the run's
+ * time), keeping id and type. Served by stripe_events_unpruned_idx, which holds only events whose
+ * body is still stored, so a run does not open every stored body to find the few to drop.
+ */
+export const PRUNE_STRIPE_EVENTS_SQL = `update public.stripe_events set payload = jsonb_build_object('id', id, 'type', type, 'pruned', true)
+  where ctid = any (array(
+    select ctid from public.stripe_events
+    where processed_at < $1::timestamptz - interval '90 days' and payload ? 'data' limit 10000))`;
+
+/**
  * Runs a job's step for each organization its `*_due` SQL function lists, one transaction each (a
  * statement on the pool), in batches of `JOB_BATCH` in id order, each batch after the last organization done (so none is done
  * twice in a call, even one that stays due, such as a grant whose credits a hold keeps back), until
@@ -102,22 +119,12 @@ export const jobs: Record<string, Job> = {
     // The playground's claims on its keys (ledger.playground_runs) are needed only while a run under
     // the key could still be going on or be replayed; after a week a replayed key finds its
     // reservation resolved anyway. A bounded batch per run keeps the table small.
-    const pruned = await deps.db.query(
-      `delete from ledger.playground_runs where ctid = any (array(
-         select ctid from ledger.playground_runs where started_at < $1::timestamptz - interval '7 days' limit 10000))`,
-      [now],
-    );
+    const pruned = await deps.db.query(PRUNE_PLAYGROUND_RUNS_SQL, [now]);
     // A Stripe event's body is kept while its effect could still be applied again (a refund or
     // dispute that came before its payment was fulfilled: days at most); after 90 days only its id
     // and type stay, which keep a redelivery from being applied twice. The bodies hold the
     // customer's name, email and address, which an erasure request must not find here for ever.
-    const events = await deps.db.query(
-      `update public.stripe_events set payload = jsonb_build_object('id', id, 'type', type, 'pruned', true)
-       where ctid = any (array(
-         select ctid from public.stripe_events
-         where processed_at < $1::timestamptz - interval '90 days' and payload ? 'data' limit 10000))`,
-      [now],
-    );
+    const events = await deps.db.query(PRUNE_STRIPE_EVENTS_SQL, [now]);
     return {
       expired: run.count,
       organizations: run.organizations,

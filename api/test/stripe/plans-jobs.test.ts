@@ -4,6 +4,7 @@
 // a fake Stripe server at the edge.
 import { useTestDatabase } from '@org-credits/db/testing';
 import { describe, expect, it } from 'vitest';
+import { PRUNE_PLAYGROUND_RUNS_SQL, PRUNE_STRIPE_EVENTS_SQL } from '../../src/jobs/index.ts';
 import { createOrg, NOW, PLANS } from '../helpers.ts';
 import { addMember, availableAt, paymentState, periodKey, spend, startPaymentsApi, stripeEvent, WEB_ORIGIN } from './harness.ts';
 
@@ -510,6 +511,44 @@ describe('jobs', () => {
       },
       { id: 'evt_recent_pii', type: 'checkout.session.completed', payload: body('evt_recent_pii') },
     ]);
+  });
+
+  it("expire_grants' prunes find what they drop by index, without reading every stored Stripe event body or key claim", async () => {
+    // A year of events whose bodies are already pruned, a month still to keep, and key claims of two
+    // weeks: each prune must reach its few rows through an index (a plan that reads the whole table
+    // opens every stored body). The prunes' own statements are explained, in a transaction undone after.
+    const org = await createOrg(db.pool);
+    const client = await db.pool.connect();
+    try {
+      await client.query('begin');
+      await client.query(
+        `insert into public.stripe_events (id, type, processed_at, payload)
+         select 'evt_plan_' || i, 'checkout.session.completed', $1::timestamptz - interval '400 days' + i * interval '1 hour',
+           case when i < 8000 then jsonb_build_object('id', 'evt_plan_' || i, 'pruned', true)
+                else jsonb_build_object('id', 'evt_plan_' || i, 'data', jsonb_build_object('object', repeat('x', 200))) end
+         from generate_series(1, 9000) i`,
+        [NOW],
+      );
+      await client.query(
+        `insert into ledger.playground_runs (organization_id, idempotency_key, started_at)
+         select $1, 'plan-' || i, $2::timestamptz - i * interval '1 minute' from generate_series(1, 20000) i`,
+        [org.orgId, NOW],
+      );
+      await client.query('analyze public.stripe_events; analyze ledger.playground_runs');
+      const plan = async (sql: string) => {
+        const { rows } = await client.query(`explain (format json) ${sql}`, [NOW]);
+        return JSON.stringify(rows[0]['QUERY PLAN']);
+      };
+      const events = await plan(PRUNE_STRIPE_EVENTS_SQL);
+      expect(events).toContain('stripe_events_unpruned_idx');
+      expect(events).not.toContain('Seq Scan');
+      const claims = await plan(PRUNE_PLAYGROUND_RUNS_SQL);
+      expect(claims).toContain('playground_runs_started_idx');
+      expect(claims).not.toContain('Seq Scan');
+    } finally {
+      await client.query('rollback');
+      client.release();
+    }
   });
 
   it('answers 404 to an unknown job', async () => {

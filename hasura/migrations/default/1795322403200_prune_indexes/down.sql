@@ -1,0 +1,2 @@
+drop index if exists ledger.playground_runs_started_idx;
+drop index if exists public.stripe_events_unpruned_idx;
