@@ -91,31 +91,41 @@ export function createCreditsClient(options: CreditsClientOptions): CreditsClien
   const settleWindowMs = options.settleRetryWindowMs ?? 60_000;
   const settleBackoff = options.settleBackoffMs ?? [100, 400, 1600, 3000, 5000, 10_000];
 
-  /** The settle, retried after transport failures until the next wait would end past `deadline`. */
-  async function settleUntil(orgId: string, reservationId: string, usage: CreditUsage, deadline: number): Promise<SettleResult> {
-    let waited = 0;
-    const start = now();
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await transport.settle(orgId, reservationId, usage);
-      } catch (error) {
-        const wait = settleBackoff[Math.min(attempt, settleBackoff.length - 1)] ?? 0;
-        if (!isRetryable(error) || Math.max(now(), start + waited) + wait > deadline) throw error;
-        await sleep(wait);
-        waited += wait;
-      }
-    }
-  }
-
-  async function retrying<R>(op: () => Promise<R>): Promise<R> {
+  /**
+   * Runs `op`, and again after each retryable failure (no answer, or HTTP 5xx) for as long as
+   * `nextWait(attempt)` gives a wait in ms; `undefined` ends the retries with the last error.
+   */
+  async function retryingWith<R>(op: () => Promise<R>, nextWait: (attempt: number) => number | undefined): Promise<R> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await op();
       } catch (error) {
-        if (!isRetryable(error) || attempt >= retries) throw error;
-        await sleep(backoff[Math.min(attempt, backoff.length - 1)] ?? 0);
+        const wait = isRetryable(error) ? nextWait(attempt) : undefined;
+        if (wait === undefined) throw error;
+        await sleep(wait);
       }
     }
+  }
+
+  /** An operation, retried `retries` times with `backoffMs`. */
+  function retrying<R>(op: () => Promise<R>): Promise<R> {
+    return retryingWith(op, (attempt) => (attempt < retries ? (backoff[Math.min(attempt, backoff.length - 1)] ?? 0) : undefined));
+  }
+
+  /** The settle, retried with `settleBackoffMs` until the next wait would end past `deadline`. */
+  function settleUntil(orgId: string, reservationId: string, usage: CreditUsage, deadline: number): Promise<SettleResult> {
+    const start = now();
+    let waited = 0;
+    return retryingWith(
+      () => transport.settle(orgId, reservationId, usage),
+      (attempt) => {
+        const wait = settleBackoff[Math.min(attempt, settleBackoff.length - 1)] ?? 0;
+        // A `sleep` that does not wait (tests) leaves the clock where it was: count the waits too.
+        if (Math.max(now(), start + waited) + wait > deadline) return undefined;
+        waited += wait;
+        return wait;
+      },
+    );
   }
 
   const client: CreditsClient = {
