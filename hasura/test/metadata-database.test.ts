@@ -311,6 +311,31 @@ describe('tracked functions', () => {
   });
 });
 
+describe("the database's own functions", () => {
+  it('each has a comment, and an empty search_path unless it is inlined SQL or a CHECK rule, as docs/data-model.md says', async () => {
+    // Ours: every function in the public and ledger schemas that no extension installed. A SET
+    // clause keeps the planner from inlining a SQL function, and costs each row a CHECK tests, so
+    // those go without it, written with qualified names and built-in operators only.
+    const { rows } = await db.pool.query<{ fn: string; commented: boolean; search_path_empty: boolean; exempt: boolean }>(
+      `select p.oid::regprocedure::text as fn,
+              l.lanname = 'sql' or exists (
+                select 1 from pg_catalog.pg_depend d
+                 where d.classid = 'pg_constraint'::regclass and d.refclassid = 'pg_proc'::regclass and d.refobjid = p.oid) as exempt,
+              coalesce(obj_description(p.oid, 'pg_proc'), '') <> '' as commented,
+              coalesce('search_path=""' = any (p.proconfig), false) as search_path_empty
+         from pg_catalog.pg_proc p
+         join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+         join pg_catalog.pg_language l on l.oid = p.prolang
+        where n.nspname in ('public', 'ledger')
+          and not exists (select 1 from pg_catalog.pg_depend d where d.classid = 'pg_proc'::regclass and d.objid = p.oid and d.deptype = 'e')
+        order by 1`,
+    );
+    expect(rows.length).toBeGreaterThan(50);
+    expect(rows.filter((r) => !r.commented).map((r) => r.fn)).toEqual([]);
+    expect(rows.filter((r) => !r.search_path_empty && !r.exempt).map((r) => r.fn)).toEqual([]);
+  });
+});
+
 describe('the tenant check itself', () => {
   const org = { organization_id: { _eq: 'X-Hasura-Org-Id' } };
   const member = { organization: { members: { user_id: { _eq: 'X-Hasura-User-Id' } } } };

@@ -10,3 +10,7 @@ comment on index public.stripe_events_unpruned_idx is
 create index playground_runs_started_idx on ledger.playground_runs (started_at);
 comment on index ledger.playground_runs_started_idx is
   'The playground''s key claims by start: the expire_grants job deletes those older than a week.';
+
+-- The one function without a comment (docs/data-model.md says every function has one).
+comment on function ledger.format_credits(numeric) is
+  'Credits as notifications write them, as the web app''s formatCredits does: thousands separated by commas, at most three places, no trailing zeros ("2,949.373", "3,000").';
