@@ -4,6 +4,7 @@ import App from './App.vue';
 import { readConfig } from './config.ts';
 import { createGraphqlConnection, GRAPHQL_CONNECTION, type GraphqlConnection } from './lib/apollo.ts';
 import { APP_CONFIG } from './lib/app-config.ts';
+import { signOutOnAuthError } from './lib/auth-error.ts';
 import { retryFailedQueries } from './lib/graphql-vue.ts';
 import { createAppRouter } from './router.ts';
 import { useSessionStore } from './stores/session.ts';
@@ -28,14 +29,7 @@ async function start() {
       httpUrl: config.graphqlHttpUrl,
       wsUrl: config.graphqlWsUrl,
       getToken: () => useSessionStore(pinia).token,
-      onAuthError: () => {
-        const session = useSessionStore(pinia);
-        if (!session.token) return;
-        // Where the person is, from the address bar: before the first page has loaded, the
-        // router's current route is still its start location "/".
-        const next = `${window.location.pathname}${window.location.search}`;
-        void session.signOut().then(() => router.push({ path: '/sign-in', query: { next } }));
-      },
+      onAuthError: signOutOnAuthError(pinia, router),
       // Sections that failed while the engine was out of reach load again once it is back,
       // without "Try again".
       onReconnect: retryFailedQueries,

@@ -60,6 +60,7 @@ describe('createGraphqlConnection', () => {
       (e: unknown) => e,
     );
     expect(onAuthError).toHaveBeenCalledTimes(1);
+    expect(onAuthError).toHaveBeenCalledWith('expired'); // the token the refused request carried
     expect(toAppError(error)).toMatchObject({ code: 'invalid-jwt', action: 'sign_in' });
   });
 

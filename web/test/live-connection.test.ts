@@ -199,6 +199,76 @@ describe('reconnecting after an outage', () => {
   });
 });
 
+describe('a close the client made', () => {
+  it('is not a lost socket when the last subscription ends (normal closure, 1000), and the next connection is no reconnect', async () => {
+    const onReconnect = vi.fn();
+    const connection = createGraphqlConnection({
+      httpUrl: 'http://engine.test/v1/graphql',
+      wsUrl: 'ws://engine.test/v1/graphql',
+      getToken: () => 'a.token.value',
+      random: () => 0,
+      onReconnect,
+    });
+    disposers.push(() => connection.dispose());
+    const first = connection.client.subscribe({ query: Live }).subscribe({ next: () => {}, error: () => {} });
+    await vi.advanceTimersByTimeAsync(0);
+    const socket = await openLatest();
+    expect(connection.socketStatus.value).toBe('connected');
+    first.unsubscribe(); // sign-out: the last live view goes
+    await vi.advanceTimersByTimeAsync(0);
+    expect(socket.closedWith).toEqual({ code: 1000, reason: 'Normal Closure' });
+    socket.serverClose(1000, 'Normal Closure'); // the browser reports the close it was asked for
+    expect(connection.socketStatus.value).not.toBe('down');
+    const again = connection.client.subscribe({ query: Query2 }).subscribe({ next: () => {}, error: () => {} });
+    disposers.push(() => again.unsubscribe());
+    await vi.advanceTimersByTimeAsync(0);
+    expect(connection.socketStatus.value).toBe('connecting');
+    await openLatest();
+    expect(connection.socketStatus.value).toBe('connected');
+    expect(onReconnect).not.toHaveBeenCalled();
+  });
+
+  it('is not a lost socket when a new token reopens it (sign-in, org switch), and the next connection is no reconnect', async () => {
+    const onReconnect = vi.fn();
+    const connection = await connect({ onReconnect });
+    await openLatest();
+    await connection.reset();
+    expect(connection.socketStatus.value).toBe('connecting');
+    await vi.advanceTimersByTimeAsync(1_000);
+    await openLatest();
+    expect(connection.socketStatus.value).toBe('connected');
+    expect(onReconnect).not.toHaveBeenCalled();
+  });
+
+  it('is not a lost socket when the connection is disposed', async () => {
+    const connection = await connect();
+    const socket = await openLatest();
+    connection.dispose();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(socket.closedWith).toEqual({ code: 1000, reason: 'Normal Closure' });
+    socket.serverClose(1000, 'Normal Closure');
+    expect(connection.socketStatus.value).not.toBe('down');
+  });
+
+  it('a normal closure the engine made while live views remain is still a lost socket, reconnected', async () => {
+    const onReconnect = vi.fn();
+    const connection = await connect({ onReconnect });
+    const socket = await openLatest();
+    socket.serverClose(1000, 'Normal Closure');
+    expect(connection.socketStatus.value).toBe('down');
+    await vi.advanceTimersByTimeAsync(1_000);
+    await openLatest();
+    expect(connection.socketStatus.value).toBe('connected');
+    expect(onReconnect).toHaveBeenCalledTimes(1);
+  });
+
+  it('a close the network made is still a lost socket', async () => {
+    const connection = await connect();
+    (await openLatest()).serverClose(1006);
+    expect(connection.socketStatus.value).toBe('down');
+  });
+});
+
 describe('an expired token', () => {
   it('ends the session (4400 is not retried) instead of saying it reconnects', async () => {
     const onAuthError = vi.fn();
@@ -207,6 +277,7 @@ describe('an expired token', () => {
     socket.serverClose(4400, 'Could not verify JWT: JWTExpired');
     expect(socketStatus.value).toBe('stopped');
     expect(onAuthError).toHaveBeenCalledTimes(1);
+    expect(onAuthError).toHaveBeenCalledWith('a.token.value'); // the token the socket connected with
     await vi.advanceTimersByTimeAsync(60_000);
     expect(FakeSocket.all).toHaveLength(1);
   });

@@ -82,6 +82,14 @@ describe('the live words of the balance widget', () => {
     expect(wrapper.get('[role="region"] .live').text()).toBe('Live');
   });
 
+  it('does not say it reconnects while the socket is being opened, not lost (the first connection, or after a close the app made)', async () => {
+    const { h, wrapper } = await openWidget('connecting');
+    expect(wrapper.get('[role="region"] .live').text()).toBe('Not live: refreshing every 15 seconds while live updates connect.');
+    h.connection.socketStatus.value = 'down';
+    await settle();
+    expect(wrapper.get('[role="region"] .live').text()).toBe('Not live: refreshing every 15 seconds while live updates reconnect.');
+  });
+
   it('does not say it reconnects when the engine closed the socket for good', async () => {
     const { wrapper } = await openWidget('stopped');
     expect(wrapper.get('[role="region"] .live').text()).toBe(

@@ -1,7 +1,7 @@
-import { computed, type Ref, shallowRef, watch } from 'vue';
+import { computed, type EffectScope, effectScope, getCurrentScope, onScopeDispose, type Ref, shallowRef, watch } from 'vue';
 import { CreditBalanceQueryDocument, type CreditBalanceRow, CreditBalanceSubscriptionDocument } from '../graphql/balance.ts';
 import { CurrentPlanDocument } from '../graphql/plans.ts';
-import { useGraphqlConnection } from '../lib/apollo.ts';
+import { type GraphqlConnection, useGraphqlConnection } from '../lib/apollo.ts';
 import { basisPoints, compareCredits, isBelowPercent, isPositive, subtractCredits } from '../lib/decimal.ts';
 import type { AppError } from '../lib/errors.ts';
 import { useGqlQuery, useGqlSubscription } from '../lib/graphql-vue.ts';
@@ -16,8 +16,9 @@ export interface UseCreditBalanceOptions {
 
 export type AllowanceLevel = 'ok' | 'warning' | 'exhausted';
 
-/** Why the balance is not live: the socket is coming back (`reconnecting`), or it will not by itself (`stopped`). */
-export type NotLiveReason = 'reconnecting' | 'stopped';
+/** Why the balance is not live: the socket is being opened (`connecting`: the first connection, or
+ * after a close the app made), it was lost and is coming back (`reconnecting`), or it will not by itself (`stopped`). */
+export type NotLiveReason = 'connecting' | 'reconnecting' | 'stopped';
 
 export interface UseCreditBalanceReturn {
   /** The latest balance row (live or polled); null before the first answer. */
@@ -45,8 +46,27 @@ export interface UseCreditBalanceReturn {
   error: Readonly<Ref<AppError | null>>;
 }
 
-export function useCreditBalance(options: UseCreditBalanceOptions = {}): UseCreditBalanceReturn {
-  const { pollInterval = 15_000, lowBalancePercent = 20 } = options;
+/** What every view of the balance on a page shares: one subscription while live, one poll while not. */
+interface BalanceSource {
+  latest: Readonly<Ref<CreditBalanceRow | null>>;
+  changes: Readonly<Ref<string | undefined>>;
+  allowanceCredits: Readonly<Ref<string | null>>;
+  live: Readonly<Ref<boolean>>;
+  notLiveReason: Readonly<Ref<NotLiveReason | null>>;
+  loading: Readonly<Ref<boolean>>;
+  error: Readonly<Ref<AppError | null>>;
+}
+
+interface SharedSource {
+  source: BalanceSource;
+  scope: EffectScope;
+  users: number;
+}
+
+/** The open sources, by connection (one app, one session) and poll interval. */
+const sources = new WeakMap<GraphqlConnection, Map<number, SharedSource>>();
+
+function createBalanceSource(pollInterval: number): BalanceSource {
   const session = useSessionStore();
   const { socketStatus } = useGraphqlConnection();
   const variables = () => ({ orgId: session.orgId ?? '' });
@@ -62,9 +82,18 @@ export function useCreditBalance(options: UseCreditBalanceOptions = {}): UseCred
   const notLiveReason = computed<NotLiveReason | null>(() => {
     if (live.value) return null;
     // Stopped: the engine closed the socket for good, or the subscription itself failed over a working one.
-    return socketStatus.value === 'stopped' || socketStatus.value === 'connected' ? 'stopped' : 'reconnecting';
+    if (socketStatus.value === 'stopped' || socketStatus.value === 'connected') return 'stopped';
+    return socketStatus.value === 'connecting' ? 'connecting' : 'reconnecting';
   });
   const latest = shallowRef<CreditBalanceRow | null>(null);
+  // Another org: its row is not the previous org's, nor a change of it (the views that follow the
+  // balance ask for the new org's rows by themselves).
+  watch(
+    () => session.orgId,
+    () => {
+      latest.value = null;
+    },
+  );
   watch(
     () => subscription.data.value,
     (data) => {
@@ -110,6 +139,61 @@ export function useCreditBalance(options: UseCreditBalanceOptions = {}): UseCred
     if (allowanceUp || periodMoved) void plan.refetch();
   });
 
+  return {
+    latest,
+    changes: computed(() => (latest.value ? JSON.stringify(latest.value) : undefined)),
+    allowanceCredits,
+    live,
+    notLiveReason,
+    loading: computed(() => latest.value === null && (query.loading.value || subscription.active.value) && !query.error.value),
+    error: computed(() => (latest.value ? null : (query.error.value ?? null))),
+  };
+}
+
+/**
+ * The balance source of this app for `pollInterval`: made for its first user, kept while any is
+ * mounted, stopped with the last (its subscription closed, its poll ended). A user outside any
+ * effect scope (no component, no effectScope) keeps it for good.
+ */
+function useBalanceSource(pollInterval: number): BalanceSource {
+  const connection = useGraphqlConnection();
+  let byInterval = sources.get(connection);
+  if (!byInterval) {
+    byInterval = new Map();
+    sources.set(connection, byInterval);
+  }
+  let shared = byInterval.get(pollInterval);
+  if (!shared) {
+    // Detached: it outlives the component that happened to be first.
+    const scope = effectScope(true);
+    const source = scope.run(() => createBalanceSource(pollInterval));
+    if (!source) throw new Error('the balance source could not be made');
+    shared = { source, scope, users: 0 };
+    byInterval.set(pollInterval, shared);
+  }
+  const current = shared;
+  const intervals = byInterval;
+  current.users++;
+  if (getCurrentScope()) {
+    onScopeDispose(() => {
+      current.users--;
+      if (current.users > 0) return;
+      current.scope.stop();
+      if (intervals.get(pollInterval) === current) intervals.delete(pollInterval);
+    });
+  }
+  return current.source;
+}
+
+/**
+ * The organization's balance, live over the socket or polled while it is not. Every user in one
+ * app shares one source (one subscription, one poll): the header's widget, the low-balance banner
+ * and each section of the credits page do not each ask for it.
+ */
+export function useCreditBalance(options: UseCreditBalanceOptions = {}): UseCreditBalanceReturn {
+  const { pollInterval = 15_000, lowBalancePercent = 20 } = options;
+  const { latest, changes, allowanceCredits, live, notLiveReason, loading, error } = useBalanceSource(pollInterval);
+
   const allowanceUsedCredits = computed(() => {
     if (!latest.value || allowanceCredits.value === null) return null;
     return subtractCredits(allowanceCredits.value, latest.value.allowance_remaining_credits);
@@ -128,8 +212,6 @@ export function useCreditBalance(options: UseCreditBalanceOptions = {}): UseCred
     return isBelowPercent(row.available_credits, allowanceCredits.value, BigInt(lowBalancePercent));
   });
 
-  const changes = computed(() => (latest.value ? JSON.stringify(latest.value) : undefined));
-
   return {
     balance: latest,
     changes,
@@ -141,7 +223,7 @@ export function useCreditBalance(options: UseCreditBalanceOptions = {}): UseCred
     live,
     notLiveReason,
     pollInterval,
-    loading: computed(() => latest.value === null && (query.loading.value || subscription.active.value) && !query.error.value),
-    error: computed(() => (latest.value ? null : (query.error.value ?? null))),
+    loading,
+    error,
   };
 }

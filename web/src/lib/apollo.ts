@@ -9,9 +9,10 @@ import { createClient } from 'graphql-ws';
 import { type InjectionKey, inject, type Ref, ref } from 'vue';
 
 /**
- * - `connecting`: the first connection is being made;
+ * - `connecting`: the first connection is being made (or will be, once something subscribes), also
+ *   after a close the app made itself (its last subscription ended, a new token): nothing was lost;
  * - `connected`: the socket is open and answering;
- * - `down`: the socket closed, or stopped answering, and is being opened again;
+ * - `down`: the engine or the network closed the socket, or it stopped answering, and it is being opened again;
  * - `stopped`: the engine closed it for a reason a retry does not cure (a refused or expired token,
  *   a protocol error): it stays closed until something subscribes anew (sign-in, a page reload).
  */
@@ -67,8 +68,11 @@ export interface CreateConnectionOptions extends SocketTimings {
   wsUrl: string;
   /** The current JWT, read on every request and every socket (re)connect. */
   getToken: () => string | null;
-  /** Called when the engine refuses the token (expired, bad signature): sign in again. */
-  onAuthError?: () => void;
+  /**
+   * Called when the engine refuses a token (expired, bad signature): sign in again. `token` is the
+   * one the refused request or socket carried, which may be older than the current one by then.
+   */
+  onAuthError?: (token: string | null) => void;
   /** Called when the socket is connected again after it was lost (e.g. to retry what failed meanwhile). */
   onReconnect?: () => void;
   /** A query without an answer this long ends in an error. @default 15000 */
@@ -153,14 +157,18 @@ const OPEN = 1;
 export function createGraphqlConnection(options: CreateConnectionOptions): GraphqlConnection & { dispose: () => void } {
   const { keepAlive = 10_000, pongTimeout = 5_000, silenceTimeout = 12_000, maxRetryWait = 10_000, random = Math.random } = options;
   const socketStatus = ref<SocketStatus>('connecting');
-  const authHeaders = (): Record<string, string> => {
-    const token = options.getToken();
-    return token ? { Authorization: `Bearer ${token}` } : {};
-  };
+  const authHeaders = (token: string | null): Record<string, string> => (token ? { Authorization: `Bearer ${token}` } : {});
+  // Each request keeps the token it was sent with (`authToken`), and the socket the one it connected
+  // with: a refusal of an older token, answered after a newer one was stored, is told apart.
   const auth = new ApolloLink((operation, forward) => {
-    operation.setContext(({ headers = {} }: { headers?: Record<string, string> }) => ({ headers: { ...headers, ...authHeaders() } }));
+    const token = options.getToken();
+    operation.setContext(({ headers = {} }: { headers?: Record<string, string> }) => ({
+      headers: { ...headers, ...authHeaders(token) },
+      authToken: token,
+    }));
     return forward(operation);
   });
+  let socketToken: string | null = null;
 
   // A socket can stall without closing (frames stop on a dead network, a laptop that slept, a proxy
   // that dropped the connection): the browser still says it is open, for minutes. So the socket is
@@ -198,6 +206,21 @@ export function createGraphqlConnection(options: CreateConnectionOptions): Graph
     pongTimer = setTimeout(dead, pongTimeout);
   };
 
+  // The closes the app makes itself are no lost socket: graphql-ws closing with 1000 (Normal
+  // Closure) when its last subscription ends or the client is disposed, and `reset`'s terminate
+  // for a new token. They are told from the engine's 1000 and the network's closes by who asked.
+  const closedByUs = new WeakSet<object>();
+  let resetting = false;
+  const Socket = globalThis.WebSocket as typeof WebSocket | undefined;
+  const TrackedSocket = Socket
+    ? class extends Socket {
+        override close(code?: number, reason?: string): void {
+          if (code === 1000) closedByUs.add(this);
+          super.close(code, reason);
+        }
+      }
+    : undefined;
+
   // Waits between reconnect attempts, cut short when the browser says the network is back.
   let wake: (() => void) | null = null;
   const retryWait = (retries: number) =>
@@ -214,11 +237,15 @@ export function createGraphqlConnection(options: CreateConnectionOptions): Graph
   const ws = createClient({
     url: options.wsUrl,
     lazy: true,
+    ...(TrackedSocket ? { webSocketImpl: TrackedSocket } : {}),
     retryAttempts: Number.POSITIVE_INFINITY,
     shouldRetry: () => true,
     retryWait,
     keepAlive,
-    connectionParams: () => ({ headers: authHeaders() }),
+    connectionParams: () => {
+      socketToken = options.getToken();
+      return { headers: authHeaders(socketToken) };
+    },
     on: {
       connecting: () => {
         // A lost socket stays lost until it is connected again, so that the connection then counts
@@ -251,12 +278,18 @@ export function createGraphqlConnection(options: CreateConnectionOptions): Graph
       },
       closed: (event) => {
         clearTimers();
+        const ours = resetting || (socket !== null && closedByUs.has(socket));
         socket = null;
         const close = closeCode(event);
+        if (ours) {
+          // Not lost: the next connection (if anything still subscribes) is no reconnect.
+          socketStatus.value = 'connecting';
+          return;
+        }
         socketStatus.value = close && isFatalClose(close.code) ? 'stopped' : 'down';
         // The engine closes with 4400 when the token expires (or is refused at connect): graphql-ws
         // does not reconnect after it, and no new connection would be accepted: the session is over.
-        if (close?.code === 4400 && /jwt/i.test(close.reason)) options.onAuthError?.();
+        if (close?.code === 4400 && /jwt/i.test(close.reason)) options.onAuthError?.(socketToken);
       },
       error: () => {
         if (socketStatus.value !== 'stopped') socketStatus.value = 'down';
@@ -310,15 +343,23 @@ export function createGraphqlConnection(options: CreateConnectionOptions): Graph
       ),
     ),
   );
-  const errors = new ErrorLink(({ error }) => {
-    if (options.onAuthError && isAuthError(error)) options.onAuthError();
+  const errors = new ErrorLink(({ error, operation }) => {
+    if (!options.onAuthError || !isAuthError(error)) return;
+    // Over HTTP, the request's own token; a subscription's is the socket's.
+    const context = operation.getContext() as { authToken?: string | null };
+    options.onAuthError(context.authToken !== undefined ? context.authToken : socketToken);
   });
   const client = new ApolloClient({ link: errors.concat(link), cache: createCache() });
   return {
     client,
     socketStatus,
     reset: async () => {
-      ws.terminate();
+      resetting = true;
+      try {
+        ws.terminate();
+      } finally {
+        resetting = false;
+      }
       await client.resetStore();
     },
     dispose: () => {
