@@ -3,14 +3,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../db/src/index.ts';
-import { startStack } from '../scripts/stack.ts';
+import { freeStackPorts, startStack } from '../scripts/stack.ts';
 
 export default async function globalSetup() {
   const dataDir = mkdtempSync(join(tmpdir(), 'org-credits-e2e-pg-'));
   const lines: string[] = [];
   const stack = await startStack({
-    ports: { postgres: await freePort(), engine: await freePort(), api: await freePort(), web: await freePort() },
+    ports: await freeStackPorts(),
     dataDir,
     reset: true,
     webMode: 'dev',

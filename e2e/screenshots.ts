@@ -4,14 +4,14 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from '@playwright/test';
-import { freePort, repoRoot } from '../db/src/index.ts';
-import { startStack } from '../scripts/stack.ts';
+import { repoRoot } from '../db/src/index.ts';
+import { freeStackPorts, startStack } from '../scripts/stack.ts';
 
 const out = join(repoRoot, 'docs', 'screenshots');
 mkdirSync(out, { recursive: true });
 const dataDir = mkdtempSync(join(tmpdir(), 'org-credits-shots-pg-'));
 const stack = await startStack({
-  ports: { postgres: await freePort(), engine: await freePort(), api: await freePort(), web: await freePort() },
+  ports: await freeStackPorts(),
   dataDir,
   reset: true,
   log: () => undefined,

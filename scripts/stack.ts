@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import {
   createDatabase,
   databaseExists,
+  freePorts,
   isPortFree,
   MigrationChangedError,
   migrate,
@@ -23,6 +24,12 @@ export interface StackPorts {
   engine: number;
   api: number;
   web: number;
+}
+
+/** Four distinct free ports for a stack of its own (tests, screenshots). */
+export async function freeStackPorts(): Promise<StackPorts> {
+  const [postgres, engine, api, web] = (await freePorts(4)) as [number, number, number, number];
+  return { postgres, engine, api, web };
 }
 
 export interface StackOptions {

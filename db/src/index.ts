@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { type PostgresMajor, type RunningPostgres, startPostgres } from './server.ts';
 
-export { freePort, isPortFree, type PostgresMajor, type RunningPostgres, startPostgres } from './server.ts';
+export { freePort, freePorts, isPortFree, type PostgresMajor, type RunningPostgres, startPostgres } from './server.ts';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const migrationsDir = join(repoRoot, 'hasura', 'migrations', 'default');

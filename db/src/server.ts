@@ -106,15 +106,43 @@ export async function isPortFree(port: number, host = '127.0.0.1'): Promise<bool
   });
 }
 
+/**
+ * `count` distinct TCP ports free on 127.0.0.1 now, for servers about to start. All are held open
+ * until all are found, so no two are the same (a port closed and asked for again can come back),
+ * and they are taken below the kernel's ephemeral range (32768 and up on Linux), so an outgoing
+ * connection made meanwhile (a client's own end of a socket) cannot take one before its server binds it.
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const held: net.Server[] = [];
+  const ports: number[] = [];
+  try {
+    for (let tries = 0; ports.length < count; tries++) {
+      if (tries >= 500) throw new Error(`no ${count} free ports found between 20000 and 32000 in 500 tries`);
+      const port = 20_000 + Math.floor(Math.random() * 12_000);
+      if (ports.includes(port)) continue;
+      const server = await listenOn(port);
+      if (!server) continue;
+      held.push(server);
+      ports.push(port);
+    }
+  } finally {
+    await Promise.all(held.map((server) => new Promise<void>((done) => server.close(() => done()))));
+  }
+  return ports;
+}
+
+/** One TCP port free on 127.0.0.1 now (see freePorts). */
 export async function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
+  const [port] = await freePorts(1);
+  return port!;
+}
+
+/** A server listening on 127.0.0.1:port, or null when the port is taken. */
+function listenOn(port: number): Promise<net.Server | null> {
+  return new Promise((done) => {
     const server = net.createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => done(port));
-    });
+    server.once('error', () => done(null));
+    server.listen(port, '127.0.0.1', () => done(server));
   });
 }
 
