@@ -87,8 +87,13 @@ describe('the migration tool', () => {
         const before = await catalog();
         await client.query(migration.upSql);
         const made = await catalog();
-        expect(made).not.toEqual(before);
-        await client.query(readFileSync(join(migration.dir, 'down.sql'), 'utf8'));
+        const downSql = readFileSync(join(migration.dir, 'down.sql'), 'utf8');
+        // A migration that only rewrites rows says so with a down.sql of comments alone, and makes
+        // no object; every other one makes or changes one.
+        if (downSql.replace(/--[^\n]*/g, '').trim() === '')
+          expect({ migration: migration.name, catalog: made }).toEqual({ migration: migration.name, catalog: before });
+        else expect(made).not.toEqual(before);
+        await client.query(downSql);
         expect({ migration: migration.name, catalog: await catalog() }).toEqual({ migration: migration.name, catalog: before });
         await client.query(migration.upSql);
         expect(await catalog()).toEqual(made);

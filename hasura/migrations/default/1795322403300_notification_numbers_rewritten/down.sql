@@ -1,0 +1,3 @@
+-- Nothing to undo: up.sql only rewrote the credit numbers of notifications written before
+-- 1795322401800_notification_credit_numbers into the form the app writes ("5000.000" → "5,000"), and
+-- made no table, function or other object. Their first form is not put back.
