@@ -80,7 +80,7 @@ async function failOperation(page: Page, name: string): Promise<void> {
 /** The playground with its levels priced, after a sign-in or a navigation. */
 async function playgroundReady(page: Page): Promise<void> {
   await expect(page.locator('[data-test=available]')).toBeVisible();
-  await expect(page.locator('[data-test=level-fast] [data-test=cost]')).toContainText('credits / run');
+  await expect(page.locator('[data-test=level-fast] [data-test=cost]')).toContainText(/(Each|Typical) run: ~?[\d.,]+ credits/);
   await settled(page);
 }
 

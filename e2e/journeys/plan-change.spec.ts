@@ -38,7 +38,9 @@ test('an upgrade grants the allowance difference and unlocks premium; a downgrad
   await page.goto(`${stackEnv.web()}/billing`);
   await expect(page.locator('[data-test=plan-pro]')).toContainText('Current plan');
   await page.locator('[data-test=choose-team]').click();
-  await expect(page.locator('[data-test=plan-team] [data-test=confirm-text]')).toContainText('charged the prorated difference now');
+  const upgradeText = page.locator('[data-test=plan-team] [data-test=confirm-text]');
+  await expect(upgradeText).toContainText('Team starts now. Stripe charges your card about');
+  await expect(upgradeText).toContainText("Team's 1,500 extra credits for this period at once");
   await page.locator('[data-test=confirm-team]').click();
   await expect(page.getByRole('status').filter({ hasText: 'Upgraded.' })).toBeVisible();
   await expect(page.locator('[data-test=plan-team]')).toContainText('Current plan');
@@ -69,7 +71,7 @@ test('an upgrade grants the allowance difference and unlocks premium; a downgrad
   // Downgrade Team → Pro: pending until the period ends, then cancelled.
   await page.getByRole('link', { name: 'Billing' }).click();
   await page.locator('[data-test=choose-pro]').click();
-  await expect(page.locator('[data-test=plan-pro] [data-test=confirm-text]')).toContainText('at the period end on');
+  await expect(page.locator('[data-test=plan-pro] [data-test=confirm-text]')).toContainText('You move to Pro when this period ends, on');
   await page.locator('[data-test=confirm-pro]').click();
   const pending = page.locator('[data-test=pending-change]');
   await expect(pending).toContainText('Moving to Pro');

@@ -22,8 +22,8 @@ test('on Pro, premium is locked, names Team, and the upgrade link leads to the b
   await expect(premium.locator('[data-test=required-plan]')).toContainText('Team');
   // The levels Pro has are selectable, each with its cost per run from the engine's estimate.
   await expect(page.locator('[data-test=level-enhanced]').getByRole('radio')).toHaveAttribute('aria-disabled', 'false');
-  await expect(page.locator('[data-test=level-enhanced] [data-test=cost]')).toContainText('credits / run');
-  await expect(page.locator('[data-test=level-fast] [data-test=cost]')).toContainText('credits / run');
+  await expect(page.locator('[data-test=level-enhanced] [data-test=cost]')).toContainText(/(Each|Typical) run: ~?[\d.,]+ credits/);
+  await expect(page.locator('[data-test=level-fast] [data-test=cost]')).toContainText(/(Each|Typical) run: ~?[\d.,]+ credits/);
 
   await premium.locator('[data-test=upgrade-link]').click();
   await expect(page).toHaveURL(/\/billing#plans$/);

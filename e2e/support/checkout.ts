@@ -15,10 +15,7 @@ export interface PurchaseRow {
 /** In the open top-up modal: chooses the pack of `packCredits` (as printed, e.g. "500") and goes to checkout. */
 export async function checkoutPack(page: Page, packCredits: string): Promise<void> {
   const dialog = page.getByRole('dialog');
-  await dialog
-    .locator('[data-test=pack]')
-    .filter({ has: page.locator('[data-test=pack-credits]', { hasText: new RegExp(`^${packCredits} credits$`) }) })
-    .click();
+  await dialog.locator(`[data-test=pack][data-pack-credits="${packCredits}"]`).click();
   await dialog.locator('[data-test=checkout]').click();
   await page.waitForURL(/\/pay\/checkout\//);
   await expect(page.getByText('Test payment — no money moves.')).toBeVisible();

@@ -5,6 +5,11 @@ import type { FixtureResult } from '../src/preview/fixtureLink.ts';
 import { balance, subscription } from '../src/preview/fixtures.ts';
 import { callsOf, createHarness, NOW, settle } from './support/harness.ts';
 
+const noAllowance = () => {
+  const row = subscription('pro');
+  return { ...row, plan: { ...row.plan, monthly_allowance_credits: '0.000' } };
+};
+
 const withBalance = (row: ReturnType<typeof balance>) => ({
   CreditBalance: () => ({ data: { organization_credit_balances: [row] } }),
   CreditBalanceLive: () => new Observable<FixtureResult>((o) => o.next({ data: { organization_credit_balances: [row] } })),
@@ -78,6 +83,38 @@ describe('CreditsBalanceWidget', () => {
     expect(wrapper.get('[role="meter"]').classes()).toContain(`bar--${level}`);
   });
 
+  it.each([
+    // remaining, fill (what is left), words
+    ['2000.000', '100%', '100', '2,000 of 2,000 monthly allowance credits left', '100% left'],
+    ['1250.000', '62.5%', '63', '1,250 of 2,000 monthly allowance credits left', '63% left'],
+    ['1.000', '0.05%', '0', '1 of 2,000 monthly allowance credits left', '1% left'],
+    ['0.000', '0%', '0', '0 of 2,000 monthly allowance credits left', '0% left'],
+  ])('reads as what is left of the allowance: with %s left it is filled %s and says so', async (remaining, fill, now, words, caption) => {
+    const h = createHarness({ handlers: withBalance(balance({ allowance_remaining_credits: remaining })) });
+    const wrapper = h.mountApp(CreditsBalanceWidget, { now: () => NOW });
+    await settle();
+    const meter = wrapper.get('[role="meter"]');
+    expect(meter.attributes('data-reads')).toBe('left');
+    expect(meter.get('.bar-fill').attributes('style')).toContain(`width: ${fill}`);
+    expect(meter.attributes('aria-valuenow')).toBe(now);
+    expect(meter.attributes('aria-label')).toBe('Monthly allowance left');
+    expect(meter.attributes('aria-valuetext')).toBe(words);
+    expect(meter.attributes('title')).toBe(words);
+    expect(wrapper.get('[data-test="allowance-left-caption"]').text()).toBe(caption);
+    // Inside the button the meter's role is not announced: its words are part of the button's name.
+    expect(wrapper.get('[data-test="balance-trigger"]').text()).toContain(`${words}.`);
+  });
+
+  it('shows no allowance meter for a plan without a monthly allowance', async () => {
+    const h = createHarness({
+      handlers: { CurrentPlan: () => ({ data: { organization_subscriptions_by_pk: noAllowance() } }) },
+    });
+    const wrapper = h.mountApp(CreditsBalanceWidget, { now: () => NOW });
+    await settle();
+    expect(wrapper.get('[data-test="available"]').text()).toBe('1,737.5');
+    expect(wrapper.find('[role="meter"]').exists()).toBe(false);
+  });
+
   it('hides the buy button from members and shows it to owners', async () => {
     for (const [role, visible] of [
       ['member', false],
@@ -115,7 +152,18 @@ describe('CreditsBalanceWidget', () => {
     outside.remove();
   });
 
-  it('groups the days left and gives the burn rate to the thousandth, as credits are', async () => {
+  it.each([
+    ['13687.500', '365 days'], // 365 × 37.5
+    ['13725.000', 'More than a year'], // 366 × 37.5
+  ])('with %s available at 37.5 a day says %s', async (available, words) => {
+    const h = createHarness({ handlers: withBalance(balance({ available_credits: available })) });
+    const wrapper = h.mountApp(CreditsBalanceWidget, { now: () => NOW });
+    await settle();
+    await wrapper.get('[data-test="balance-trigger"]').trigger('click');
+    expect(wrapper.get('[data-test="days-left"]').text()).toBe(words);
+  });
+
+  it('gives the burn rate to the thousandth, as credits are, and says a count of days past a year as more than a year', async () => {
     const h = createHarness({
       handlers: {
         BurnRate: () => ({ data: { organization_usage_daily_aggregate: { aggregate: { sum: { credits_consumed: '0.300' } } } } }),
@@ -124,9 +172,9 @@ describe('CreditsBalanceWidget', () => {
     const wrapper = h.mountApp(CreditsBalanceWidget, { now: () => NOW });
     await settle();
     await wrapper.get('[data-test="balance-trigger"]').trigger('click');
-    // 0.3 / 7 = 0.043 a day; 1,737.5 / 0.043 = 40,406 whole days.
+    // 0.3 / 7 = 0.043 a day; 1,737.5 / 0.043 = 40,406 whole days, not a number anyone can use.
     expect(wrapper.get('[data-test="burn-rate"]').text()).toBe('0.043 / day');
-    expect(wrapper.get('[data-test="days-left"]').text()).toBe('40,406 days');
+    expect(wrapper.get('[data-test="days-left"]').text()).toBe('More than a year');
   });
 });
 

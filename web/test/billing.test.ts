@@ -1,11 +1,23 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import BillingAutoTopUp from '../src/components/billing/BillingAutoTopUp.vue';
 import BillingNotifications from '../src/components/billing/BillingNotifications.vue';
 import BillingSpendLimits from '../src/components/billing/BillingSpendLimits.vue';
 import type { NotificationRow } from '../src/graphql/notifications.ts';
 import { formatDate } from '../src/lib/format.ts';
 import BillingPage from '../src/pages/BillingPage.vue';
-import { autoTopUp, notifications, ORG_ID, PLAN_IDS, plan, spendLimits, subscription, USER_ID } from '../src/preview/fixtures.ts';
+import type { FixtureResult } from '../src/preview/fixtureLink.ts';
+import {
+  autoTopUp,
+  defaultHandlers,
+  notifications,
+  ORG_ID,
+  PLAN_IDS,
+  packages,
+  plan,
+  spendLimits,
+  subscription,
+  USER_ID,
+} from '../src/preview/fixtures.ts';
 import { callsOf, createHarness, NOW, settle } from './support/harness.ts';
 
 describe('BillingPage by role', () => {
@@ -32,6 +44,32 @@ describe('BillingPage by role', () => {
     expect(wrapper.find('[data-test="auto-top-up-readonly"]').exists()).toBe(true);
     expect(wrapper.find('[data-test="limits-form"]').exists()).toBe(false);
     expect(wrapper.get('[data-test="member-note"]').text()).toContain('Only owners and admins');
+  });
+
+  it('tells an owner nothing about who may change things while their role loads, and offers no member view meanwhile', async () => {
+    let answer: (r: FixtureResult) => void = () => {};
+    const membership = defaultHandlers(NOW, 'owner').CurrentMembership!;
+    const h = createHarness({ handlers: { CurrentMembership: () => new Promise<FixtureResult>((resolve) => (answer = resolve)) } });
+    const wrapper = h.mountApp(BillingPage);
+    await settle();
+    expect(wrapper.find('[data-test="member-note"]').exists()).toBe(false);
+    expect(wrapper.text()).not.toContain('Only owners and admins');
+    expect(wrapper.find('[data-test="role-loading"] .skeleton').exists()).toBe(true);
+    // Neither a member's read-only facts nor an owner's forms: the size of what comes, while busy.
+    expect(wrapper.find('[data-test="auto-top-up-readonly"]').exists()).toBe(false);
+    expect(wrapper.find('[data-test="auto-top-up-loading"]').attributes('aria-busy')).toBe('true');
+    expect(wrapper.find('[data-test="limits-loading"]').exists()).toBe(true);
+    expect(wrapper.findAll('[data-test="plans-loading"] .skeleton')).toHaveLength(3);
+
+    answer(membership({}) as FixtureResult);
+    await settle();
+    expect(wrapper.find('[data-test="role-loading"]').exists()).toBe(false);
+    expect(wrapper.find('[data-test="member-note"]').exists()).toBe(false);
+    expect(wrapper.text()).toContain('Your plan, automatic top-ups and the limits');
+    expect(wrapper.find('[data-test="auto-top-up-form"]').exists()).toBe(true);
+    expect(wrapper.find('[data-test="limits-form"]').exists()).toBe(true);
+    expect(wrapper.findAll('[data-test^="choose-"]')).toHaveLength(2);
+    expect(wrapper.findAll('.skeleton')).toHaveLength(0);
   });
 
   it('shows a pending downgrade with its date and cancels it', async () => {
@@ -91,7 +129,14 @@ describe('BillingPage by role', () => {
     expect(error.get('details').text()).toContain(message);
   });
 
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it('asks to confirm a plan change, saying what will happen, and changes nothing on Cancel', async () => {
+    // 21 Nov 12:00 in the period 1 Nov – 1 Dec: 9.5 of its 30 days are left.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(NOW);
     const h = createHarness({
       handlers: {
         ChangePlan: () => ({ data: { changePlan: { status: 'upgraded', checkoutUrl: null, effectiveAt: null, planId: null } } }),
@@ -104,8 +149,12 @@ describe('BillingPage by role', () => {
 
     await wrapper.get('[data-test="choose-team"]').trigger('click');
     await settle();
+    // What changePlan does: the plan now, Stripe's prorated invoice now (£70.00 a month more, for
+    // 9.5 of 30 days: about £22.17), the allowance's difference (10,000 − 2,000) granted now.
     expect(wrapper.get('[data-test="plan-team"] [data-test="confirm-text"]').text()).toBe(
-      'You will be charged the prorated difference now and get the plan at once. Team costs £99.00 a month.',
+      'Team starts now. Stripe charges your card about £22.17 now, the difference between Pro and Team for the rest of this period ' +
+        "(to 1 Dec 2026), and you get Team's 8,000 extra credits for this period at once. After that, Team costs £99.00 a month. " +
+        'If the payment fails, nothing changes.',
     );
     expect(document.activeElement?.getAttribute('data-test')).toBe('confirm-team');
     expect(callsOf(h.calls, 'ChangePlan')).toHaveLength(0);
@@ -115,9 +164,11 @@ describe('BillingPage by role', () => {
     expect(document.activeElement?.getAttribute('data-test')).toBe('choose-team');
 
     await wrapper.get('[data-test="choose-free"]').trigger('click');
+    // A move to the lower plan at the period's end, not a cancellation.
     expect(wrapper.get('[data-test="plan-free"] [data-test="confirm-text"]').text()).toBe(
-      `Your subscription ends on ${end} and you move to Free. You keep Pro until then.`,
+      `You move to Free when this period ends, on ${end}, and pay nothing from then on. You keep Pro until then.`,
     );
+    expect(wrapper.get('[data-test="plan-free"] [data-test="confirm-text"]').text()).not.toMatch(/subscription ends|cancel/i);
     await wrapper.get('[data-test="cancel-confirm-free"]').trigger('click');
 
     await wrapper.get('[data-test="choose-team"]').trigger('click');
@@ -151,7 +202,7 @@ describe('BillingPage by role', () => {
     await settle();
     await wrapper.get('[data-test="choose-pro"]').trigger('click');
     expect(wrapper.get('[data-test="plan-pro"] [data-test="confirm-text"]').text()).toBe(
-      `You move to Pro at the period end on ${formatDate(sub.current_period_end)}, then pay £29.00 a month. You keep Team until then.`,
+      `You move to Pro when this period ends, on ${formatDate(sub.current_period_end)}, and pay £29.00 a month from then on. You keep Team until then.`,
     );
     await wrapper.get('[data-test="confirm-pro"]').trigger('click');
     await settle();
@@ -164,6 +215,16 @@ describe('BillingPage by role', () => {
     expect(document.activeElement?.getAttribute('data-test')).toBe('plan-result');
     expect(document.activeElement?.textContent).toContain('The pending change is canceled.');
     wrapper.unmount();
+  });
+
+  it('says an upgrade from the Free plan is paid on Stripe first, and starts once paid', async () => {
+    const h = createHarness({ handlers: { CurrentPlan: () => ({ data: { organization_subscriptions_by_pk: subscription('free') } }) } });
+    const wrapper = h.mountApp(BillingPage);
+    await settle();
+    await wrapper.get('[data-test="choose-pro"]').trigger('click');
+    expect(wrapper.get('[data-test="plan-pro"] [data-test="confirm-text"]').text()).toBe(
+      "You pay £29.00 a month on Stripe's secure page. Pro starts once the payment clears, with its 2,000 credits a month.",
+    );
   });
 
   it('marks included and missing quality levels with a sign, not colour alone', async () => {
@@ -182,14 +243,27 @@ describe('BillingSpendLimits', () => {
     const wrapper = h.mountApp(BillingSpendLimits, { canManage: true, now: () => NOW });
     await settle();
     const text = (sel: string) => wrapper.get(sel).text().replace(/\s+/g, ' ');
-    expect(text('[data-test="limit-daily"]')).toContain('84.25 used + 12.5 held · limit 100');
+    expect(text('[data-test="limit-daily"]')).toContain('84.25 credits used + 12.5 held · limit 100 credits');
     expect(wrapper.get('[data-test="limit-daily"] [role="meter"]').attributes('data-level')).toBe('warning');
-    expect(text('[data-test="limit-monthly"]')).toContain('750 used + 12.5 held · limit 2,500');
+    expect(text('[data-test="limit-monthly"]')).toContain('750 credits used + 12.5 held · limit 2,500 credits');
     expect(wrapper.get('[data-test="limit-per_call"]').text()).toContain('no limit');
     expect(callsOf(h.calls, 'SpendLimits')[0]?.variables).toMatchObject({ today: '2026-11-21', monthStart: '2026-11-01' });
   });
 
-  it('refuses a zero or malformed limit before sending anything', async () => {
+  /** The message at a field of the form, which the input names as its description. */
+  function fieldError(wrapper: ReturnType<ReturnType<typeof createHarness>['mountApp']>, field: 'daily' | 'monthly' | 'call') {
+    const input = wrapper.get(`[data-test="limit-input-${field}"]`);
+    const message = wrapper.find(`[data-test="limit-error-${field}"]`);
+    if (!message.exists()) {
+      expect(input.attributes('aria-invalid')).toBeUndefined();
+      return null;
+    }
+    expect(input.attributes('aria-invalid')).toBe('true');
+    expect(input.attributes('aria-describedby')).toBe(message.attributes('id'));
+    return message.text();
+  }
+
+  it('refuses a zero or malformed limit before sending anything, at its field', async () => {
     const h = createHarness();
     const wrapper = h.mountApp(BillingSpendLimits, { canManage: true, now: () => NOW });
     await settle();
@@ -197,12 +271,60 @@ describe('BillingSpendLimits', () => {
     await inputs[0]!.setValue('0');
     await wrapper.get('[data-test="limits-form"]').trigger('submit');
     await settle();
-    expect(wrapper.get('[data-test="limits-error"]').text()).toContain('must be more than zero');
+    expect(fieldError(wrapper, 'daily')).toContain('must be more than zero');
     await inputs[0]!.setValue('1.2345');
     await wrapper.get('[data-test="limits-form"]').trigger('submit');
     await settle();
-    expect(wrapper.get('[data-test="limits-error"]').text()).toContain('at most three decimals');
+    expect(fieldError(wrapper, 'daily')).toContain('at most three decimals');
+    expect(wrapper.find('[data-test="limits-error"]').exists()).toBe(false);
     expect(callsOf(h.calls, 'UpdateSpendLimits')).toHaveLength(0);
+  });
+
+  it('reports every bad field at once, each at its own field, and clears each as it is mended', async () => {
+    const h = createHarness();
+    const wrapper = h.mountApp(BillingSpendLimits, { canManage: true, now: () => NOW });
+    document.body.append(wrapper.element);
+    await settle();
+    await wrapper.get('[data-test="limit-input-daily"]').setValue('-5');
+    await wrapper.get('[data-test="limit-input-monthly"]').setValue('1.23456');
+    await wrapper.get('[data-test="limit-input-call"]').setValue('12abc');
+    await wrapper.get('[data-test="limits-form"]').trigger('submit');
+    await settle();
+    expect(fieldError(wrapper, 'daily')).toBe('The daily limit must be more than zero, or empty for none.');
+    expect(fieldError(wrapper, 'monthly')).toBe('The monthly limit must be a number of credits with at most three decimals.');
+    expect(fieldError(wrapper, 'call')).toBe('The per call limit must be a number of credits with at most three decimals.');
+    // Not a paragraph at the bottom of the form: the server's refusals only go there.
+    expect(wrapper.find('[data-test="limits-error"]').exists()).toBe(false);
+    expect(document.activeElement?.getAttribute('data-test')).toBe('limit-input-daily');
+    expect(callsOf(h.calls, 'UpdateSpendLimits')).toHaveLength(0);
+
+    await wrapper.get('[data-test="limit-input-daily"]').setValue('5');
+    expect(fieldError(wrapper, 'daily')).toBeNull();
+    expect(fieldError(wrapper, 'monthly')).not.toBeNull();
+    wrapper.unmount();
+  });
+
+  it('refuses a daily limit above the monthly one, which could never be reached, saying so at the daily field', async () => {
+    const h = createHarness();
+    const wrapper = h.mountApp(BillingSpendLimits, { canManage: true, now: () => NOW });
+    await settle();
+    await wrapper.get('[data-test="limit-input-daily"]').setValue('100');
+    await wrapper.get('[data-test="limit-input-monthly"]').setValue('50');
+    await wrapper.get('[data-test="limits-form"]').trigger('submit');
+    await settle();
+    expect(fieldError(wrapper, 'daily')).toBe(
+      'The daily limit (100 credits) is above the monthly limit (50), so it could never be reached. ' +
+        'Make it no more than the monthly limit, or empty for none.',
+    );
+    expect(fieldError(wrapper, 'monthly')).toBeNull();
+    expect(wrapper.text()).not.toContain('Saved.');
+    expect(callsOf(h.calls, 'UpdateSpendLimits')).toHaveLength(0);
+    // Equal is a limit the day can reach.
+    await wrapper.get('[data-test="limit-input-daily"]').setValue('50');
+    await wrapper.get('[data-test="limits-form"]').trigger('submit');
+    await settle();
+    expect(fieldError(wrapper, 'daily')).toBeNull();
+    expect(callsOf(h.calls, 'UpdateSpendLimits')).toHaveLength(1);
   });
 
   it('saves limits as decimal strings, an empty field meaning no limit', async () => {
@@ -241,13 +363,11 @@ describe('BillingSpendLimits', () => {
     await inputs[1]!.setValue('99999999999999999');
     await wrapper.get('[data-test="limits-form"]').trigger('submit');
     await settle();
-    expect(wrapper.get('[data-test="limits-error"]').text()).toBe(
-      'The monthly limit can be at most 1,000,000,000 credits, or empty for none.',
-    );
+    expect(fieldError(wrapper, 'monthly')).toBe('The monthly limit can be at most 1,000,000,000 credits, or empty for none.');
     await inputs[1]!.setValue('1000000000.001');
     await wrapper.get('[data-test="limits-form"]').trigger('submit');
     await settle();
-    expect(wrapper.get('[data-test="limits-error"]').text()).toContain('at most 1,000,000,000 credits');
+    expect(fieldError(wrapper, 'monthly')).toContain('at most 1,000,000,000 credits');
     expect(callsOf(h.calls, 'UpdateSpendLimits')).toHaveLength(0);
     await inputs[1]!.setValue('1000000000');
     await wrapper.get('[data-test="limits-form"]').trigger('submit');
@@ -311,12 +431,13 @@ describe('BillingAutoTopUp', () => {
     await form.get('input[inputmode="decimal"]').setValue('99999999999999999');
     await form.trigger('submit');
     await settle();
-    expect(form.get('[role="alert"]').text()).toBe('The threshold can be at most 1,000,000,000 credits.');
+    expect(form.get('[data-test="threshold-error"]').text()).toBe('The threshold can be at most 1,000,000,000 credits.');
     await form.get('[data-test="monthly-max"]').setValue('101');
     await form.get('input[inputmode="decimal"]').setValue('100');
     await form.trigger('submit');
     await settle();
-    expect(form.get('[role="alert"]').text()).toContain('from 1 to 100');
+    expect(form.get('[data-test="monthly-max-error"]').text()).toContain('from 1 to 100');
+    expect(form.find('[role="alert"]').exists()).toBe(false);
     expect(callsOf(h.calls, 'UpdateAutoTopUpSettings')).toHaveLength(0);
     await form.get('[data-test="monthly-max"]').setValue('100');
     await form.trigger('submit');
@@ -326,15 +447,63 @@ describe('BillingAutoTopUp', () => {
     expect(form.get('[role="alert"]').text()).toContain('The server did not accept these values');
   });
 
-  it('will not turn auto top-up on without a pack', async () => {
+  it('will not turn auto top-up on without a pack, saying so at the pack', async () => {
     const h = createHarness();
     const wrapper = h.mountApp(BillingAutoTopUp, { canManage: true });
     await settle();
     await wrapper.get('[data-test="auto-top-up-form"] input[type="checkbox"]').setValue(true);
     await wrapper.get('[data-test="auto-top-up-form"]').trigger('submit');
     await settle();
-    expect(wrapper.text()).toContain('Choose the pack to buy when the balance runs low.');
+    const select = wrapper.get('[data-test="pack-select"]');
+    expect(wrapper.get('[data-test="pack-error"]').text()).toBe('Choose the pack to buy when the balance runs low.');
+    expect(select.attributes('aria-invalid')).toBe('true');
+    expect(select.attributes('aria-describedby')).toBe(wrapper.get('[data-test="pack-error"]').attributes('id'));
     expect(callsOf(h.calls, 'UpdateAutoTopUpSettings')).toHaveLength(0);
+  });
+
+  it('says every bad field at once, each at its own field and alike: "12abc" as an empty threshold is', async () => {
+    const h = createHarness({ handlers: { AutoTopUpSettings: () => ({ data: { auto_topup_settings_by_pk: null } }) } });
+    const wrapper = h.mountApp(BillingAutoTopUp, { canManage: true });
+    document.body.append(wrapper.element);
+    await settle();
+    const form = wrapper.get('[data-test="auto-top-up-form"]');
+    await form.get('input[type="checkbox"]').setValue(true);
+    await form.get('[data-test="threshold"]').setValue('12abc');
+    await form.get('[data-test="monthly-max"]').setValue('500');
+    await form.trigger('submit');
+    await settle();
+    const at = (field: string, error: string) => {
+      const input = form.get(`[data-test="${field}"]`);
+      const message = form.get(`[data-test="${error}"]`);
+      expect(input.attributes('aria-invalid')).toBe('true');
+      expect(input.attributes('aria-describedby')).toBe(message.attributes('id'));
+      expect(message.classes()).toEqual(['field-error']);
+      return message.text();
+    };
+    expect(at('threshold', 'threshold-error')).toBe('The threshold must be a number of credits with at most three decimals.');
+    expect(at('pack-select', 'pack-error')).toBe('Choose the pack to buy when the balance runs low.');
+    expect(at('monthly-max', 'monthly-max-error')).toContain('from 1 to 100');
+    expect(form.find('[data-test="auto-top-up-error"]').exists()).toBe(false);
+    expect(document.activeElement?.getAttribute('data-test')).toBe('threshold');
+
+    await form.get('[data-test="threshold"]').setValue('');
+    expect(at('threshold', 'threshold-error')).toBe('Enter a threshold above 0: a pack is bought when available credits fall below it.');
+    expect(callsOf(h.calls, 'CreateAutoTopUpSettings')).toHaveLength(0);
+    wrapper.unmount();
+  });
+
+  it('names each pack once in the list: a name that is only its credits is not said again', async () => {
+    const list = [
+      { ...packages()[0]!, name: '500 credits', credits: '500.000', price_minor: '1000' },
+      { ...packages()[1]!, name: 'Growth pack', credits: '2000.000', price_minor: '1800' },
+    ];
+    const h = createHarness({ handlers: { TopUpPackages: () => ({ data: { topup_packages: list } }) } });
+    const wrapper = h.mountApp(BillingAutoTopUp, { canManage: true });
+    await settle();
+    expect(wrapper.findAll('[data-test="pack-option"]').map((o) => o.text())).toEqual([
+      '500 credits for £10.00',
+      'Growth pack — 2,000 credits for £18.00',
+    ]);
   });
 
   it('says why auto top-up was turned off, in the words the server wrote', async () => {
@@ -361,7 +530,7 @@ describe('BillingNotifications', () => {
     const wrapper = h.mountApp(BillingNotifications);
     await settle();
     expect(wrapper.findAll('[data-test="notification"]')).toHaveLength(2);
-    const button = wrapper.get('button.btn-link');
+    const button = wrapper.get('[data-test="mark-all-read"]');
     expect(button.text()).toBe('Mark all read (1)');
     await button.trigger('click');
     await settle();
@@ -457,6 +626,19 @@ describe('BillingNotifications', () => {
     await settle();
     expect(document.activeElement?.id).toBe('notes-title');
     wrapper.unmount();
+  });
+
+  it('gives "Open", "Mark read" and "Mark all read" one style, a button of 32 px', async () => {
+    const h = createHarness({ handlers: { Notifications: () => ({ data: { notifications: mixed() } }) } });
+    const wrapper = h.mountApp(BillingNotifications);
+    await settle();
+    const actions = [
+      wrapper.get('[data-test="mark-all-read"]'),
+      ...wrapper.findAll('[data-test="open-link"]'),
+      ...wrapper.findAll('[data-test="mark-read"]'),
+    ];
+    expect(actions.length).toBeGreaterThan(3);
+    for (const action of actions) expect(action.classes()).toEqual(['btn', 'btn-small']);
   });
 
   it('has an empty state', async () => {

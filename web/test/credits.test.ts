@@ -19,6 +19,31 @@ describe('CreditsHistoryTable', () => {
     expect(wrapper.get('[data-test="history-total"]').text()).toBe('60 entries');
   });
 
+  it('shows each column of amounts with one rule for decimals, so the figures line up', async () => {
+    // The audit's page: "1,949.69" under "1,949.373", "+500" beside "-0.317".
+    const rows = [
+      ['-0.317', '1949.373'],
+      ['-0.205', '1949.690'],
+      ['50.000', '1950.000'],
+    ].map(([amount, after], i) => ({ ...ledger(1)[0]!, id: `e${i}`, amount_credits: amount!, balance_after_credits: after! }));
+    const h = createHarness({
+      handlers: {
+        CreditHistory: () => ({
+          data: { credit_ledger_entries: rows, credit_ledger_entries_aggregate: { aggregate: { count: rows.length } } },
+        }),
+      },
+    });
+    const wrapper = h.mountApp(CreditsHistoryTable, { pageSize: 25 });
+    await settle();
+    const cells = (selector: string) => wrapper.findAll(`[data-test="history-row"] ${selector}`).map((c) => c.text());
+    expect(cells('td.credits')).toEqual(['-0.317', '-0.205', '+50.000']);
+    expect(cells('td.after')).toEqual(['1,949.373', '1,949.690', '1,950.000']);
+    // Right-aligned, in tabular figures.
+    for (const cell of wrapper.findAll('[data-test="history-row"] td.credits, [data-test="history-row"] td.after')) {
+      expect(cell.classes()).toEqual(expect.arrayContaining(['amount', 'num']));
+    }
+  });
+
   it('pages with offset and filters by type and UTC date range', async () => {
     const h = createHarness();
     const wrapper = h.mountApp(CreditsHistoryTable, { pageSize: 25 });
@@ -39,7 +64,48 @@ describe('CreditsHistoryTable', () => {
       },
       limit: 25,
       offset: 0,
+      countLimit: 2001,
     });
+  });
+
+  it('counts no further than 1,000 entries past the page, and says "more than" while there are more', async () => {
+    // A busy org's year: counting all of it on each page was the page's slowest part.
+    const all = 5000;
+    const h = createHarness({
+      handlers: {
+        CreditHistory: (v) => ({
+          data: {
+            credit_ledger_entries: ledger(25),
+            credit_ledger_entries_aggregate: { aggregate: { count: Math.min(all, Number(v.countLimit)) } },
+          },
+        }),
+      },
+    });
+    const wrapper = h.mountApp(CreditsHistoryTable, { pageSize: 25 });
+    await settle();
+    expect(callsOf(h.calls, 'CreditHistory').at(-1)?.variables).toMatchObject({ offset: 0, countLimit: 2001 });
+    expect(wrapper.get('[data-test="history-total"]').text()).toBe('More than 2,000 entries');
+    expect(wrapper.text()).toContain('Page 1 of more than 80');
+    // Pages within the counted stretch keep the count's limit; past 1,000 entries it moves on.
+    for (let i = 0; i < 40; i++) {
+      await wrapper.get('[data-test="next-page"]').trigger('click');
+      await settle();
+    }
+    expect(callsOf(h.calls, 'CreditHistory').at(-1)?.variables).toMatchObject({ offset: 1000, countLimit: 3001 });
+    expect(callsOf(h.calls, 'CreditHistory').at(-2)?.variables).toMatchObject({ offset: 975, countLimit: 2001 });
+    expect(wrapper.get('[data-test="history-total"]').text()).toBe('More than 3,000 entries');
+    expect(wrapper.get('[data-test="next-page"]').attributes('disabled')).toBeUndefined();
+  });
+
+  it('pages to the last entry of a history the count reaches', async () => {
+    const h = createHarness();
+    const wrapper = h.mountApp(CreditsHistoryTable, { pageSize: 25 });
+    await settle();
+    expect(wrapper.text()).toContain('Page 1 of 3');
+    await wrapper.get('[data-test="next-page"]').trigger('click');
+    await wrapper.get('[data-test="next-page"]').trigger('click');
+    await settle();
+    expect(wrapper.get('[data-test="next-page"]').attributes('disabled')).toBeDefined();
   });
 
   it('has an empty state and an error state', async () => {

@@ -9,7 +9,16 @@ import {
   subtractCredits,
   wholeQuotient,
 } from '../src/lib/decimal.ts';
-import { formatCredits, formatMoney, formatPricePerCredit, pricePerCreditMicros } from '../src/lib/format.ts';
+import {
+  creditDecimals,
+  formatCredits,
+  formatMoney,
+  formatPricePerCredit,
+  packLabel,
+  packNameIsCredits,
+  pricePerCreditDecimals,
+  pricePerCreditMicros,
+} from '../src/lib/format.ts';
 
 describe('credit arithmetic on decimal strings', () => {
   it('adds and subtracts exactly where floats would drift', () => {
@@ -53,6 +62,31 @@ describe('formatting with Intl', () => {
     expect(formatCredits('-3.000')).toBe('-3');
   });
 
+  it('gives a column of credits one rule for decimals: as many as the most precise amount needs', () => {
+    expect(creditDecimals(['1949.690', '1949.373', '1950.000'])).toBe(3);
+    expect(creditDecimals(['1949.690', '1950.000'])).toBe(2);
+    expect(creditDecimals(['500.000', '-3.000', null])).toBe(0);
+    expect(creditDecimals([])).toBe(0);
+    const decimals = creditDecimals(['1949.690', '1950.000', '-0.105']);
+    expect(['1949.690', '1950.000', '-0.105'].map((v) => formatCredits(v, { minimumFractionDigits: decimals }))).toEqual([
+      '1,949.690',
+      '1,950.000',
+      '-0.105',
+    ]);
+  });
+
+  it('names a pack once when its name is only its credits', () => {
+    expect(packNameIsCredits('500 credits', '500.000')).toBe(true);
+    expect(packNameIsCredits('1,400 Credits', '1400.000')).toBe(true);
+    expect(packNameIsCredits('1 credit', '1.000')).toBe(true);
+    expect(packNameIsCredits('500 credits', '600.000')).toBe(false);
+    expect(packNameIsCredits('Top-up: 500 credits', '500.000')).toBe(false);
+    expect(packLabel({ name: '500 credits', credits: '500.000', price_minor: '1000', currency: 'GBP' })).toBe('500 credits for £10.00');
+    expect(packLabel({ name: 'Starter', credits: '500.000', price_minor: '1000', currency: 'GBP' })).toBe(
+      'Starter — 500 credits for £10.00',
+    );
+  });
+
   it('formats money from minor units in GBP by default', () => {
     expect(formatMoney('2900')).toBe('£29.00');
     expect(formatMoney(5)).toBe('£0.05');
@@ -63,6 +97,15 @@ describe('formatting with Intl', () => {
     expect(pricePerCreditMicros('1800', '2000.000')).toBe(9000n);
     expect(formatPricePerCredit('1800', '2000.000')).toBe('£0.009');
     expect(formatPricePerCredit('999', '700.000')).toBe('£0.0143');
+  });
+
+  it('prices packs compared side by side with one precision', () => {
+    expect(pricePerCreditDecimals('1000', '500.000')).toBe(2);
+    expect(pricePerCreditDecimals('2500', '1400.000')).toBe(4);
+    expect(pricePerCreditDecimals('1800', '2000.000')).toBe(3);
+    expect(pricePerCreditDecimals('1500', '1000.000', 'JPY')).toBe(1);
+    expect(formatPricePerCredit('1000', '500.000', 'GBP', 'en-GB', 4)).toBe('£0.0200');
+    expect(formatPricePerCredit('2500', '1400.000', 'GBP', 'en-GB', 4)).toBe('£0.0179');
   });
 
   // Intl puts a no-break space between an ISO code and the amount.

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import AiPlayground from '../src/components/ai/AiPlayground.vue';
-import { spendLimits, spendLimitsData } from '../src/preview/fixtures.ts';
+import type { FixtureHandler } from '../src/preview/fixtureLink.ts';
+import { spendLimits, spendLimitsData, subscription } from '../src/preview/fixtures.ts';
 import { useTopUpStore } from '../src/stores/topUp.ts';
 import { callsOf, createHarness, settle } from './support/harness.ts';
 
@@ -19,7 +20,7 @@ describe('AiPlayground quality selector', () => {
     await settle();
     const levels = ['fast', 'enhanced', 'premium'].map((c) => wrapper.get(`[data-test="level-${c}"]`));
     // Premium is not on Pro: its cost is not asked for (the whole request would fail), so none shows.
-    expect(levels.map((l) => l.get('[data-test="cost"]').text())).toEqual(['~0.75 credits / run', '~2.5 credits / run', '']);
+    expect(levels.map((l) => l.get('[data-test="cost"]').text())).toEqual(['Typical run: ~0.75 credits', 'Typical run: ~2.5 credits', '']);
     expect(levels.map((l) => l.get('[data-test="model"]').text())).toEqual(['GPT-4.1 nano', 'GPT-4.1 mini', 'Claude Sonnet 4']);
   });
 
@@ -37,7 +38,7 @@ describe('AiPlayground quality selector', () => {
     await wrapper.get('[data-test="capability"]').setValue('summarization');
     await settle();
     const costs = ['fast', 'enhanced'].map((c) => wrapper.get(`[data-test="level-${c}"] [data-test="cost"]`).text());
-    expect(costs).toEqual(['2 credits / run', '~2.5 credits / run']);
+    expect(costs).toEqual(['Each run: 2 credits', 'Typical run: ~2.5 credits']);
   });
 
   it('keeps a level the plan lacks visible but locked, naming the plan that has it and linking an owner to billing', async () => {
@@ -355,5 +356,157 @@ describe('AiPlayground run', () => {
     await settle();
     await wrapper.get('[data-test="fix-top-up"]').trigger('click');
     expect(useTopUpStore(h.pinia).open).toBe(true);
+  });
+});
+
+/** An estimate as the api words it (api/src/pricing.ts): GPT-4.1 nano's prices, 200 output tokens typical. */
+function apiEstimate(typicalCredits: (inputTokens: number | null) => string): FixtureHandler {
+  return (v) => {
+    const input = (v.inputTokens as number | null) ?? null;
+    const tokens = input === null ? '400 input tokens (typical)' : `${input} input token${input === 1 ? '' : 's'}`;
+    const prices = 'at 0.005000 in / 0.020000 out per 1k tokens on GPT-4.1 nano, plus the base 0.100';
+    return {
+      data: {
+        estimateCredits: {
+          capability: v.capability,
+          qualityLevel: v.qualityLevel,
+          modelId: 'openai/gpt-4.1-nano',
+          pricingMode: 'per_token',
+          minimumCredits: '0.101',
+          minimumExplanation: `${tokens} and a 1-token answer ${prices}`,
+          typicalCredits: typicalCredits(input),
+          typicalExplanation: `${tokens} and 200 output tokens (typical) ${prices}`,
+          maximumCredits: '0.389',
+          maximumExplanation: `${tokens} and the longest answer summarization writes, 2000 output tokens, ${prices}`,
+        },
+      },
+    };
+  };
+}
+
+describe('AiPlayground cost, before and after a run', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('shows no estimate for a capability with no level on the plan, only the plan it needs', async () => {
+    const { wrapper } = await mountPlayground({
+      handlers: { CurrentPlan: () => ({ data: { organization_subscriptions_by_pk: subscription('free') } }) },
+    });
+    // Free: the first capability it has is chosen, with its estimate.
+    expect(wrapper.get('[data-test="estimate"]').text()).toContain('2.5 credits');
+    await wrapper.get('[data-test="capability"]').setValue('image_captioning');
+    await settle();
+    const text = wrapper.get('[data-test="estimate"]').text();
+    expect(text).not.toContain('credits');
+    expect(text).toContain('Image captioning needs the Pro plan; this organization is on the Free plan, so there is no cost to show.');
+    expect(wrapper.get('[data-test="needs-plan-link"]').attributes('href')).toBe('/billing#plans');
+    // Back to a capability the plan has: its own estimate again.
+    await wrapper.get('[data-test="capability"]').setValue('summarization');
+    await settle();
+    expect(wrapper.get('[data-test="estimate"]').text()).toContain('2.5 credits');
+  });
+
+  it('tells a member who cannot upgrade to ask, when the capability needs another plan', async () => {
+    const { wrapper } = await mountPlayground({
+      role: 'member',
+      handlers: { CurrentPlan: () => ({ data: { organization_subscriptions_by_pk: subscription('free') } }) },
+    });
+    await wrapper.get('[data-test="capability"]').setValue('image_captioning');
+    await settle();
+    expect(wrapper.find('[data-test="needs-plan-link"]').exists()).toBe(false);
+    expect(wrapper.get('[data-test="needs-plan"]').text()).toContain('Ask an owner or admin to upgrade.');
+  });
+
+  it('never shows an estimate answered for another capability or level', async () => {
+    const { wrapper } = await mountPlayground({
+      handlers: {
+        // An answer for summarization whatever was asked, as a stale cache entry would be.
+        CreditEstimate: (v) => apiEstimate(() => '0.106')({ ...v, capability: 'summarization' }),
+      },
+    });
+    await wrapper.get('[data-test="capability"]').setValue('question_suggestions');
+    await settle();
+    expect(wrapper.get('[data-test="estimate"]').text()).not.toContain('0.106');
+    await wrapper.get('[data-test="capability"]').setValue('summarization');
+    await settle();
+    expect(wrapper.get('[data-test="estimate"]').text()).toContain('0.106 credits');
+  });
+
+  it('labels the card typical and the estimate typical or for your input, the same figure for the same input, and says why the charge differs', async () => {
+    vi.useFakeTimers();
+    const { wrapper } = await mountPlayground({
+      handlers: {
+        LevelCosts: (v) => ({
+          data: {
+            ...(v.fast ? { fast: { modelId: 'openai/gpt-4.1-nano', pricingMode: 'per_token', typicalCredits: '0.295' } } : {}),
+            ...(v.enhanced ? { enhanced: { modelId: 'openai/gpt-4.1-mini', pricingMode: 'per_token', typicalCredits: '0.900' } } : {}),
+          },
+        }),
+        CreditEstimate: apiEstimate((input) => (input === null ? '0.295' : '0.251')),
+        RunPlayground: () => ({
+          data: {
+            runPlayground: {
+              reservationId: 'r1',
+              output: 'ok',
+              modelId: 'openai/gpt-4.1-nano',
+              inputTokens: 36,
+              outputTokens: 226,
+              chargedCredits: '0.229',
+              availableCredits: '508.397',
+            },
+          },
+        }),
+      },
+    });
+    await wrapper.get('[data-test="capability"]').setValue('summarization');
+    await settle();
+    // Nothing typed: the card and the estimate are one calculation, both called typical.
+    expect(wrapper.get('[data-test="level-fast"] [data-test="cost"]').text()).toBe('Typical run: ~0.295 credits');
+    expect(wrapper.get('[data-test="estimate-label"]').text()).toBe('Typical cost:');
+    expect(wrapper.get('[data-test="estimate-credits"]').text()).toBe('0.295 credits');
+    expect(wrapper.get('[data-test="estimate-explanation"]').text()).toContain(
+      'For a typical run: 400 input tokens and 200 output tokens.',
+    );
+    // Typed: the estimate is for this input, and says so.
+    await wrapper.get('[data-test="prompt"]').setValue('a'.repeat(144));
+    await vi.advanceTimersByTimeAsync(400);
+    await settle();
+    expect(wrapper.get('[data-test="estimate-label"]').text()).toBe('Estimated cost for your input:');
+    expect(wrapper.get('[data-test="estimate-credits"]').text()).toBe('0.251 credits');
+    expect(wrapper.get('[data-test="estimate-explanation"]').text()).toContain(
+      'For about 36 tokens of input and a typical answer (200 tokens).',
+    );
+    await wrapper.get('form').trigger('submit');
+    await settle();
+    expect(wrapper.get('[data-test="charged"]').text()).toBe('0.229 credits');
+    expect(wrapper.get('[data-test="charged-note"]').text()).toBe(
+      'Charged for the tokens the run actually used, so it can differ from the estimate (0.251 credits).',
+    );
+  });
+
+  it('says the prices in credits with their unit, trailing zeros trimmed', async () => {
+    const { wrapper } = await mountPlayground({ handlers: { CreditEstimate: apiEstimate(() => '0.106') } });
+    await wrapper.get('[data-test="capability"]').setValue('summarization');
+    await settle();
+    const text = wrapper.get('[data-test="estimate-explanation"]').text();
+    expect(text).toContain(
+      'On GPT-4.1 nano: 0.1 credits a run, plus 0.005 credits per 1,000 input tokens and 0.02 credits per 1,000 output tokens. Up to 0.389 credits are held',
+    );
+    expect(text).not.toMatch(/0\.0{2}5000|per 1k/);
+  });
+
+  it('asks for what the capability works on: a description of the image to caption, the text to summarize', async () => {
+    // Pro: Image captioning is chosen first.
+    const { wrapper } = await mountPlayground();
+    const prompt = () => wrapper.get('[data-test="prompt"]');
+    expect(prompt().attributes('placeholder')).toMatch(/^Describe the image to caption/);
+    const hint = wrapper.get('[data-test="prompt-hint"]');
+    expect(hint.text()).toContain('text only');
+    expect(prompt().attributes('aria-describedby')).toBe(hint.attributes('id'));
+    await wrapper.get('[data-test="capability"]').setValue('summarization');
+    await settle();
+    expect(prompt().attributes('placeholder')).toBe('Paste the text to summarize…');
+    expect(wrapper.find('[data-test="prompt-hint"]').exists()).toBe(false);
   });
 });

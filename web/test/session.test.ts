@@ -75,9 +75,12 @@ describe('dev sign-in and org switching', () => {
     const session = useSessionStore(h.pinia);
     await session.signInAs(ada, ORG_ID);
     await settle();
+    // A name too long for the narrow select ends in an ellipsis there; its tooltip has all of it.
+    expect(wrapper.get('[data-test="org-switcher"]').attributes('title')).toBe(session.currentOrg?.orgName);
     await wrapper.get('[data-test="org-switcher"]').setValue(OTHER_ORG_ID);
     await settle();
     expect(readHasuraClaims(session.token!).orgId).toBe(OTHER_ORG_ID);
+    expect(wrapper.get('[data-test="org-switcher"]').attributes('title')).toBe(session.currentOrg?.orgName);
     expect(reset).toHaveBeenCalledTimes(2);
   });
 

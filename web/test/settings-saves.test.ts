@@ -259,10 +259,10 @@ describe('spend limits: what the limit counts', () => {
     const wrapper = h.mountApp(BillingSpendLimits, { canManage: true, now: () => NOW });
     await settle();
     const text = (sel: string) => wrapper.get(sel).text().replace(/\s+/g, ' ');
-    expect(text('[data-test="limit-daily"]')).toContain('0 used + 30 held · limit 50');
+    expect(text('[data-test="limit-daily"]')).toContain('0 credits used + 30 held · limit 50 credits');
     expect(wrapper.get('[data-test="limit-daily"] [role="meter"]').attributes('aria-valuenow')).toBe('60');
     expect(wrapper.get('[data-test="limit-daily"] [role="meter"]').attributes('aria-label')).toBe('Daily limit used or held');
-    expect(text('[data-test="limit-monthly"]')).toContain('10 used + 30 held · no limit');
+    expect(text('[data-test="limit-monthly"]')).toContain('10 credits used + 30 held · no limit');
     expect(wrapper.get('[data-test="held-note"]').text()).toContain('runs in progress');
     expect(callsOf(h.calls, 'SpendLimits')[0]?.variables).toEqual({ orgId: ORG_ID, today: '2026-11-21', monthStart: '2026-11-01' });
   });
@@ -287,7 +287,9 @@ describe('spend limits: what the limit counts', () => {
     });
     await vi.waitFor(() => expect(callsOf(h.calls, 'SpendLimits').length).toBeGreaterThan(before));
     await settle();
-    expect(wrapper.get('[data-test="limit-daily"]').text().replace(/\s+/g, ' ')).toContain('84.25 used + 12.5 held · limit 100');
+    expect(wrapper.get('[data-test="limit-daily"]').text().replace(/\s+/g, ' ')).toContain(
+      '84.25 credits used + 12.5 held · limit 100 credits',
+    );
     expect((wrapper.findAll('[data-test="limits-form"] input')[0]!.element as HTMLInputElement).value).toBe('150');
   });
 });

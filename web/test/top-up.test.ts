@@ -62,8 +62,9 @@ describe('CreditsTopUpModal', () => {
     const packs = wrapper.findAll('[data-test="pack"]');
     expect(packs.map((p) => p.get('[data-test="pack-price"]').text())).toEqual(['£5.00', '£18.00', '£80.00']);
     expect(packs.map((p) => p.get('[data-test="pack-credits"]').text())).toEqual(['500 credits', '2,000 credits', '10,000 credits']);
+    // Compared side by side, with one precision: "£0.010" beside "£0.009", not "£0.01".
     expect(packs.map((p) => p.get('[data-test="price-per-credit"]').text())).toEqual([
-      '£0.01 / credit',
+      '£0.010 / credit',
       '£0.009 / credit',
       '£0.008 / credit',
     ]);
@@ -99,6 +100,40 @@ describe('CreditsTopUpModal', () => {
       'HUF\u00a03,500.00',
     ]);
     expect(packs.map((p) => p.find('[data-test="best-value"]').exists())).toEqual([false, true, false, true, false]);
+  });
+
+  it('names a pack once when its name is only its credits, and prices per credit with one precision per currency', async () => {
+    // The demo's packs: "500 credits" showed "500 credits / 500 credits", and £0.02 beside £0.0179.
+    const demo = [
+      { id: 'd1', code: 'pack_500', name: '500 credits', credits: '500.000', price_minor: '1000', currency: 'GBP', sort_order: 1 },
+      { id: 'd2', code: 'pack_1400', name: '1,400 credits', credits: '1400.000', price_minor: '2500', currency: 'GBP', sort_order: 2 },
+      { id: 'd3', code: 'pack_big', name: 'Big pack', credits: '3000.000', price_minor: '5000', currency: 'GBP', sort_order: 3 },
+      { id: 'd4', code: 'jpy', name: 'Yen pack', credits: '1000.000', price_minor: '1500', currency: 'JPY', sort_order: 4 },
+      { id: 'd5', code: 'jpy2', name: 'Yen pack 2', credits: '1000.000', price_minor: '2000', currency: 'JPY', sort_order: 5 },
+    ];
+    const { wrapper } = await openModal({ handlers: { TopUpPackages: () => ({ data: { topup_packages: demo } }) } });
+    const packs = wrapper.findAll('[data-test="pack"]');
+    expect(packs.map((p) => p.get('.pack-name').text().replace('Best value', '').trim())).toEqual([
+      '500 credits',
+      '1,400 credits',
+      'Big pack',
+      'Yen pack',
+      'Yen pack 2',
+    ]);
+    expect(packs.map((p) => p.find('[data-test="pack-credits"]').exists() && p.get('[data-test="pack-credits"]').text())).toEqual([
+      false,
+      false,
+      '3,000 credits',
+      '1,000 credits',
+      '1,000 credits',
+    ]);
+    expect(packs.map((p) => p.get('[data-test="price-per-credit"]').text())).toEqual([
+      '£0.0200 / credit',
+      '£0.0179 / credit',
+      '£0.0167 / credit',
+      'JP¥1.5 / credit',
+      'JP¥2.0 / credit',
+    ]);
   });
 
   it('sends the owner to the checkout of the chosen pack', async () => {

@@ -17,7 +17,10 @@ export interface UseCreditHistoryOptions {
 
 export interface UseCreditHistoryReturn {
   entries: Readonly<Ref<LedgerEntry[]>>;
+  /** The entries matching the filters; when `more`, there are more than this. */
   total: Readonly<Ref<number>>;
+  /** The count stopped before the last entry: `total` is a lower bound, and pages go on past `pageCount`. */
+  more: Readonly<Ref<boolean>>;
   /** Zero-based. */
   page: Readonly<Ref<number>>;
   pageCount: Readonly<Ref<number>>;
@@ -34,6 +37,9 @@ export interface UseCreditHistoryReturn {
   loading: Readonly<Ref<boolean>>;
   error: Readonly<Ref<AppError | null>>;
 }
+
+/** How far past the page's first entry the count goes, at least. */
+const COUNT_AHEAD = 1000;
 
 function nextDay(day: string): string {
   const d = new Date(`${day}T00:00:00Z`);
@@ -73,24 +79,35 @@ export function useCreditHistory(options: UseCreditHistoryOptions = {}): UseCred
       ? 'The From date is after the To date: choose a From date on or before the To date.'
       : null,
   );
-  const query = useGqlQuery(CreditHistoryDocument, () => ({ where: where.value, limit: pageSize, offset: page.value * pageSize }), {
-    enabled: () => session.signedIn && rangeError.value === null,
-  });
+  // The count goes at least COUNT_AHEAD entries past the page's first (the pager's next 40 pages),
+  // without counting a busy org's whole year on every page. It moves in steps of COUNT_AHEAD, so
+  // the limit, and the total shown while the next page loads, stay put from page to page.
+  const countLimit = () => (Math.floor((page.value * pageSize) / COUNT_AHEAD) + 2) * COUNT_AHEAD + 1;
+  const query = useGqlQuery(
+    CreditHistoryDocument,
+    () => ({ where: where.value, limit: pageSize, offset: page.value * pageSize, countLimit: countLimit() }),
+    { enabled: () => session.signedIn && rangeError.value === null },
+  );
   if (refreshOn) {
     watch(refreshOn, (now, before) => {
       if (before !== undefined && now !== before) void query.refetch();
     });
   }
-  const total = computed(() => query.data.value?.credit_ledger_entries_aggregate.aggregate?.count ?? 0);
+  const counted = computed(() => query.data.value?.credit_ledger_entries_aggregate.aggregate?.count ?? 0);
+  // Counted up to the limit the answer was asked with: that many means more exist.
+  const askedLimit = computed(() => (query.data.value ? countLimit() : Number.POSITIVE_INFINITY));
+  const more = computed(() => counted.value >= askedLimit.value);
+  const total = computed(() => (more.value ? askedLimit.value - 1 : counted.value));
   const pageCount = computed(() => Math.max(1, Math.ceil(total.value / pageSize)));
 
   return {
     entries: computed(() => query.data.value?.credit_ledger_entries ?? []),
     total,
+    more,
     page: computed(() => page.value),
     pageCount,
     setPage: (next) => {
-      page.value = Math.min(Math.max(0, next), pageCount.value - 1);
+      page.value = Math.max(0, more.value ? next : Math.min(next, pageCount.value - 1));
     },
     types,
     from,

@@ -7,11 +7,11 @@ import {
   UpdateSpendLimitsDocument,
 } from '../graphql/settings.ts';
 import { useUtcDayClock, utcDay, utcMonthStart } from '../lib/dates.ts';
-import { addCredits, basisPoints, MAX_SETTING_CREDITS, MAX_SETTING_WHOLE_CREDITS, parseCredits } from '../lib/decimal.ts';
+import { addCredits, basisPoints } from '../lib/decimal.ts';
 import { type AppError, appError } from '../lib/errors.ts';
-import { formatCredits } from '../lib/format.ts';
 import { type SaveOutcome, useGqlQuery, useRefetchOn, useSettingsSave } from '../lib/graphql-vue.ts';
 import { spendLimitsSave } from '../lib/settings-save.ts';
+import { firstError, spendLimitErrors } from '../lib/settings-validation.ts';
 import { useSessionStore } from '../stores/session.ts';
 
 export interface UseSpendLimitsOptions {
@@ -49,32 +49,11 @@ export interface UseSpendLimitsReturn {
   error: Readonly<Ref<AppError | null>>;
 }
 
-const LIMIT_NAMES: Record<keyof SpendLimitsInput, string> = {
-  daily_limit_credits: 'daily limit',
-  monthly_limit_credits: 'monthly limit',
-  per_call_limit_credits: 'per call limit',
-};
-
-/** The bounds the server's permission check holds each limit to: more than zero, at most 1,000,000,000 credits. */
+/** The first of the form's refusals (lib/settings-validation.ts, which the form shows at each field):
+ * each limit more than zero and at most 1,000,000,000 credits, the daily one no higher than the monthly. */
 function validate(input: SpendLimitsInput): AppError | null {
-  for (const key of Object.keys(LIMIT_NAMES) as Array<keyof SpendLimitsInput>) {
-    const value = input[key];
-    const name = LIMIT_NAMES[key];
-    if (value === null || value === undefined) continue;
-    try {
-      const credits = parseCredits(value);
-      if (credits <= 0n) return appError('FORM_INVALID', `The ${name} must be more than zero, or empty for none.`);
-      if (credits > MAX_SETTING_CREDITS) {
-        return appError(
-          'FORM_INVALID',
-          `The ${name} can be at most ${formatCredits(MAX_SETTING_WHOLE_CREDITS)} credits, or empty for none.`,
-        );
-      }
-    } catch {
-      return appError('FORM_INVALID', `The ${name} must be a number of credits with at most three decimals.`);
-    }
-  }
-  return null;
+  const message = firstError(spendLimitErrors(input));
+  return message ? appError('FORM_INVALID', message) : null;
 }
 
 export function useSpendLimits(options: UseSpendLimitsOptions = {}): UseSpendLimitsReturn {

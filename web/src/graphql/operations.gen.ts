@@ -1017,6 +1017,7 @@ export type CreditHistoryQueryVariables = Exact<{
   where: Credit_Ledger_Entries_Bool_Exp;
   limit: number;
   offset: number;
+  countLimit: number;
 }>;
 
 

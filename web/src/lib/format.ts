@@ -10,12 +10,33 @@ export const DEFAULT_CURRENCY = 'GBP';
 
 type Formattable = Parameters<Intl.NumberFormat['format']>[0];
 
-/** "1,234.5" from "1234.500": up to three decimals, grouping, exact. */
-export function formatCredits(value: string | null | undefined, options: { locale?: string; maximumFractionDigits?: number } = {}): string {
+/** "1,234.5" from "1234.500": up to three decimals, grouping, exact. `minimumFractionDigits` pads
+ * with zeros: a column's amounts all show the same number of decimals (see creditDecimals). */
+export function formatCredits(
+  value: string | null | undefined,
+  options: { locale?: string; maximumFractionDigits?: number; minimumFractionDigits?: number } = {},
+): string {
   const thousandths = parseCredits(value ?? '0');
+  const max = options.maximumFractionDigits ?? 3;
   return new Intl.NumberFormat(options.locale ?? DEFAULT_LOCALE, {
-    maximumFractionDigits: options.maximumFractionDigits ?? 3,
+    minimumFractionDigits: Math.min(options.minimumFractionDigits ?? 0, max),
+    maximumFractionDigits: max,
   }).format(decimalString(thousandths, 3) as Formattable);
+}
+
+/** How many decimals (0 to 3) the amounts need, the most any one of them does: "1949.690" needs 2,
+ * "500.000" none. A column shows all its amounts with that many, so that they line up:
+ * "1,949.690" above "1,950.000", never "1,949.69" above "1,950". */
+export function creditDecimals(values: Iterable<string | null | undefined>): number {
+  let most = 0;
+  for (const value of values) {
+    const fraction = parseCredits(value ?? '0') % 1000n;
+    if (fraction === 0n) continue;
+    const digits = 3 - (fraction % 100n === 0n ? 2 : fraction % 10n === 0n ? 1 : 0);
+    most = Math.max(most, digits);
+    if (most === 3) break;
+  }
+  return most;
 }
 
 /** "1,234.5 credits" / "1 credit". */
@@ -40,16 +61,58 @@ export function pricePerCreditMicros(priceMinor: string | number | bigint, credi
   return (numerator / denominator + 1n) / 2n;
 }
 
-/** "£0.0099 per credit": up to four decimals, at least the currency's own (Stripe's count). */
+/** The most decimals a price per credit shows: four. */
+const PRICE_PER_CREDIT_DIGITS = 4;
+
+/** How many decimals the price of one credit of a pack needs: at least the currency's own (Stripe's
+ * count), at most four (£0.02 → 2, £0.0179 → 4, JP¥1.5 → 1). */
+export function pricePerCreditDecimals(priceMinor: string | number | bigint, credits: string, currency = DEFAULT_CURRENCY): number {
+  const micros = pricePerCreditMicros(priceMinor, credits, currency);
+  // Rounded half up to four decimals, as Intl shows it; then its trailing zeros are not needed.
+  let rounded = (micros + 50n) / 100n;
+  let digits = PRICE_PER_CREDIT_DIGITS;
+  while (digits > 0 && rounded % 10n === 0n) {
+    rounded /= 10n;
+    digits--;
+  }
+  return Math.max(digits, minorUnitExponent(currency));
+}
+
+/** "£0.0099 per credit": up to four decimals, at least the currency's own (Stripe's count).
+ * `decimals`: exactly that many (from 0 to 4), for prices compared side by side: "£0.0200" beside
+ * "£0.0179", not "£0.02". */
 export function formatPricePerCredit(
   priceMinor: string | number | bigint,
   credits: string,
   currency = DEFAULT_CURRENCY,
   locale = DEFAULT_LOCALE,
+  decimals?: number,
 ): string {
   const micros = pricePerCreditMicros(priceMinor, credits, currency);
-  const digits = minorUnitExponent(currency);
-  return formatDecimalAmount(decimalString(micros, 6), currency, locale, { min: digits, max: 4 });
+  const digits =
+    decimals === undefined
+      ? { min: minorUnitExponent(currency), max: PRICE_PER_CREDIT_DIGITS }
+      : { min: Math.min(decimals, PRICE_PER_CREDIT_DIGITS), max: Math.min(decimals, PRICE_PER_CREDIT_DIGITS) };
+  return formatDecimalAmount(decimalString(micros, 6), currency, locale, digits);
+}
+
+/** Whether a pack's name says no more than its credits ("500 credits" for 500, "1,400 Credits"):
+ * such a name is shown alone, never beside the same number again ("500 credits / 500 credits"). */
+export function packNameIsCredits(name: string, credits: string): boolean {
+  const match = /^\s*(\d[\d,]*(?:\.\d+)?)\s*credits?\s*$/i.exec(name);
+  if (!match) return false;
+  try {
+    return parseCredits(match[1]!.replaceAll(',', '')) === parseCredits(credits);
+  } catch {
+    return false;
+  }
+}
+
+/** A pack in one line: "Starter pack — 500 credits for £10.00", or "500 credits for £10.00" when its
+ * name is only its credits. */
+export function packLabel(pack: { name: string; credits: string; price_minor: string | number | bigint; currency: string }): string {
+  const offer = `${formatCredits(pack.credits)} credits for ${formatMoney(pack.price_minor, pack.currency)}`;
+  return packNameIsCredits(pack.name, pack.credits) ? offer : `${pack.name} — ${offer}`;
 }
 
 export function formatDate(iso: string | null | undefined, locale = DEFAULT_LOCALE): string {

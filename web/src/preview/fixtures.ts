@@ -416,10 +416,12 @@ export function defaultHandlers(now: Date, role: 'owner' | 'admin' | 'member' = 
       const all = ledger(60);
       const offset = Number(v.offset ?? 0);
       const limit = Number(v.limit ?? 25);
+      // As the engine counts with a limit: at most countLimit entries.
+      const countLimit = v.countLimit === undefined ? all.length : Number(v.countLimit);
       return {
         data: {
           credit_ledger_entries: all.slice(offset, offset + limit),
-          credit_ledger_entries_aggregate: { aggregate: { count: all.length } },
+          credit_ledger_entries_aggregate: { aggregate: { count: Math.min(all.length, countLimit) } },
         },
       };
     },

@@ -1,0 +1,100 @@
+// Words and numbers of the playground and the balance meter that lib/format.ts does not have:
+// prices per 1,000 tokens (which can have more decimals than credits do), the api's estimate
+// explanation put into the app's words, days left said for a person, and what the input box asks for.
+import { DEFAULT_LOCALE, formatInteger } from '../../lib/format.ts';
+
+type Formattable = Parameters<Intl.NumberFormat['format']>[0];
+
+/**
+ * "0.005" from "0.005000", "0.1" from "0.100", "0.0025" from "0.002500": a price as it is, trailing
+ * zeros trimmed, grouped; never rounded to the three decimals of an amount of credits.
+ */
+export function formatPrice(value: string, locale = DEFAULT_LOCALE): string {
+  const text = value.trim();
+  if (!/^-?\d+(\.\d+)?$/.test(text)) return text;
+  const decimals = text.includes('.') ? text.split('.')[1]!.length : 0;
+  return new Intl.NumberFormat(locale, { maximumFractionDigits: Math.min(20, decimals) }).format(text as Formattable);
+}
+
+export interface TokenPrices {
+  /** "400 input tokens and 200 output tokens": what the figure assumes, without "(typical)". */
+  tokens: string;
+  inputTokens: number | null;
+  outputTokens: number | null;
+  model: string;
+  /** Credits a run whatever its size. */
+  base: string;
+  /** Credits per 1,000 input tokens. */
+  perThousandIn: string;
+  /** Credits per 1,000 output tokens. */
+  perThousandOut: string;
+}
+
+// The api's words (api/src/pricing.ts, estimate()): "<tokens> at <in> in / <out> out per 1k tokens on <model>, plus the base <base>".
+const PRICED = /^(.*?),? at (\d+(?:\.\d+)?) in \/ (\d+(?:\.\d+)?) out per 1k tokens on (.+), plus the base (\d+(?:\.\d+)?)\.?$/;
+
+/** The parts of an estimate's explanation for a capability priced per token; null for any other wording. */
+export function parseTokenPrices(explanation: string | null | undefined): TokenPrices | null {
+  const match = PRICED.exec((explanation ?? '').trim());
+  if (!match) return null;
+  const [, tokens, perIn, perOut, model, base] = match as unknown as [string, string, string, string, string, string];
+  const count = (what: string) => {
+    const found = new RegExp(`(\\d+) ${what} tokens?`).exec(tokens);
+    return found ? Number(found[1]) : null;
+  };
+  return {
+    tokens: tokens
+      .replace(/ \((typical|the least possible)\)/g, '')
+      .replace(/\d{4,}/g, (n) => formatInteger(Number(n)))
+      .trim(),
+    inputTokens: count('input'),
+    outputTokens: count('output'),
+    model,
+    base,
+    perThousandIn: perIn,
+    perThousandOut: perOut,
+  };
+}
+
+/** "On GPT-4.1 nano: 0.1 credits a run, plus 0.005 credits per 1,000 input tokens and 0.02 credits per 1,000 output tokens." */
+export function describeTokenPrices(prices: TokenPrices, locale = DEFAULT_LOCALE): string {
+  const credits = (value: string) => `${formatPrice(value, locale)} ${formatPrice(value, locale) === '1' ? 'credit' : 'credits'}`;
+  return `On ${prices.model}: ${credits(prices.base)} a run, plus ${credits(prices.perThousandIn)} per 1,000 input tokens and ${credits(prices.perThousandOut)} per 1,000 output tokens.`;
+}
+
+/** Beyond this many days the count stops meaning anything to a reader. */
+export const DAYS_SAID_EXACTLY = 365;
+
+/** "1 day", "46 days", "More than a year"; "No recent use" when nothing is being used (null). */
+export function formatDaysLeft(days: number | null, locale = DEFAULT_LOCALE): string {
+  if (days === null) return 'No recent use';
+  if (days > DAYS_SAID_EXACTLY) return 'More than a year';
+  return days === 1 ? '1 day' : `${formatInteger(days, locale)} days`;
+}
+
+export interface InputHint {
+  placeholder: string;
+  /** Said under the box when the placeholder alone would mislead (it vanishes as soon as one types). */
+  hint: string | null;
+}
+
+/**
+ * What the input box asks for, by capability. The playground sends the api one text prompt (no file,
+ * no image part: api/src/actions/runPlayground.ts), so image captioning works from a description
+ * of the image, and says so.
+ */
+export function inputHintFor(capability: string | null | undefined): InputHint {
+  switch (capability) {
+    case 'image_captioning':
+      return {
+        placeholder: 'Describe the image to caption, e.g. “A red bicycle leaning against a blue door at dusk”…',
+        hint: 'The playground sends text only, not image files: describe the image and get a caption and alt text for it.',
+      };
+    case 'summarization':
+      return { placeholder: 'Paste the text to summarize…', hint: null };
+    case 'question_suggestions':
+      return { placeholder: 'Paste the text to suggest follow-up questions for…', hint: null };
+    default:
+      return { placeholder: 'Paste the text to work on…', hint: null };
+  }
+}
