@@ -50,8 +50,16 @@ export function credits(text: string): string {
  * (and `ledger.format_credits` in SQL): `"1234567.500"` → `"1,234,567.5"`, `"500.000"` → `"500"`.
  */
 export function displayCredits(text: string): string {
-  const units = parseDecimal(text, CREDIT_SCALE);
-  const [whole = '0', fraction = ''] = formatDecimal(units < 0n ? -units : units, CREDIT_SCALE).split('.');
+  return displayDecimal(text, CREDIT_SCALE);
+}
+
+/**
+ * An exact decimal at a scale for people to read: thousands grouped with commas, trailing zeros
+ * dropped, never rounded. `displayDecimal("0.005000", PRICE_SCALE)` → `"0.005"`.
+ */
+export function displayDecimal(text: string, scale: number): string {
+  const units = parseDecimal(text, scale);
+  const [whole = '0', fraction = ''] = formatDecimal(units < 0n ? -units : units, scale).split('.');
   const trimmed = fraction.replace(/0+$/, '');
   return `${units < 0n ? '-' : ''}${whole.replace(/\B(?=(\d{3})+$)/g, ',')}${trimmed ? `.${trimmed}` : ''}`;
 }

@@ -1,7 +1,7 @@
 // What a capability at a quality level costs an org: the plan's model for it, that model's prices,
 // and the estimates (minimum, typical, maximum) computed exactly from them.
 import type pg from 'pg';
-import { CREDIT_SCALE, ceilDiv, formatDecimal, maxBigInt, PRICE_SCALE, parseDecimal } from './decimal.ts';
+import { CREDIT_SCALE, ceilDiv, credits, displayDecimal, formatDecimal, maxBigInt, PRICE_SCALE, parseDecimal } from './decimal.ts';
 import { AppError, ledger } from './errors.ts';
 
 export type PricingMode = 'per_call' | 'per_token';
@@ -160,12 +160,30 @@ export function creditsFor(pricing: Pricing, inputTokens: number, outputTokens: 
   return formatDecimal(ceilDiv(nano, 1_000_000n), CREDIT_SCALE);
 }
 
+/**
+ * Minimum, typical and maximum credits of one call, each with a sentence for people, and what they
+ * are made of: the model, the prices (decimal strings at their scale, as stored) and the tokens each
+ * figure assumes. Prices per 1,000 tokens and token counts are null for a capability priced per call.
+ */
 export interface Estimate {
+  modelDisplayName: string;
+  /** Credits every call costs whatever its size; for per_call, the whole price. Scale 3. */
+  baseCredits: string;
+  /** Credits per 1,000 input tokens, scale 6; null for per_call. */
+  inputCreditsPer1kTokens: string | null;
+  /** Credits per 1,000 output tokens, scale 6; null for per_call. */
+  outputCreditsPer1kTokens: string | null;
   minimumCredits: string;
+  minimumInputTokens: number | null;
+  minimumOutputTokens: number | null;
   minimumExplanation: string;
   typicalCredits: string;
+  typicalInputTokens: number | null;
+  typicalOutputTokens: number | null;
   typicalExplanation: string;
   maximumCredits: string;
+  maximumInputTokens: number | null;
+  maximumOutputTokens: number | null;
   maximumExplanation: string;
 }
 
@@ -189,10 +207,33 @@ export function checkTokens(offer: Offer, input: EstimateInput): void {
   }
 }
 
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+/** "2,000" for 2000: a count for people to read. */
+const count = (n: number) => String(n).replace(/\B(?=(\d{3})+$)/g, ',');
+const plural = (n: number, word: string) => `${count(n)} ${word}${n === 1 ? '' : 's'}`;
+/** "0.1 credits" from "0.100", "1 credit" from "1.000000": exact, trailing zeros dropped. */
+const creditsSaid = (value: string, scale: number) => {
+  const text = displayDecimal(value, scale);
+  return `${text} ${text === '1' ? 'credit' : 'credits'}`;
+};
+
+/** One figure's tokens, "(typical)" or the like after a count the caller did not give. */
+interface Tokens {
+  n: number;
+  note?: string | undefined;
+}
+const said = (t: Tokens, word: string) => `${plural(t.n, word)}${t.note ? ` (${t.note})` : ''}`;
+/** "400 input and 200 output tokens (typical)", or each count on its own when they differ in kind. */
+function tokensSaid(input: Tokens, output: Tokens): string {
+  if (input.note === output.note && output.n !== 1) {
+    return `${count(input.n)} input and ${count(output.n)} output tokens${input.note ? ` (${input.note})` : ''}`;
+  }
+  return `${said(input, 'input token')} and ${said(output, 'output token')}`;
+}
 
 /**
- * Minimum, typical and maximum credits for one call, each with a one-line explanation.
+ * Minimum, typical and maximum credits for one call, each with a sentence for people
+ * ("0.1 credits a call, plus 0.005 credits per 1,000 input tokens and 0.02 per 1,000 output tokens
+ * on GPT-4.1 nano, for 400 input and 200 output tokens (typical)") and the parts it is made of.
  * per_token: minimum = the given input (or 1 token) and 1 output token; typical = the given input
  * and output (or the capability's typical ones); maximum = the given input (or the typical one) and
  * the capability's maximum output. per_call: one exact price for all three.
@@ -201,33 +242,56 @@ export function estimate(offer: Offer, input: EstimateInput = {}): Estimate {
   checkTokens(offer, input);
   const { pricing, limits } = offer;
   const model = offer.modelDisplayName;
+  const baseCredits = credits(pricing.base_cost_credits);
   if (pricing.pricing_mode === 'per_call') {
     const price = creditsFor(pricing, 0, 0);
-    const line = `${offer.capability} is priced per call: every call on ${model} costs exactly ${price} credits`;
+    const line = `${creditsSaid(price, CREDIT_SCALE)} a call on ${model}, whatever the input and output (priced per call)`;
     return {
+      modelDisplayName: model,
+      baseCredits,
+      inputCreditsPer1kTokens: null,
+      outputCreditsPer1kTokens: null,
       minimumCredits: price,
+      minimumInputTokens: null,
+      minimumOutputTokens: null,
       minimumExplanation: line,
       typicalCredits: price,
+      typicalInputTokens: null,
+      typicalOutputTokens: null,
       typicalExplanation: line,
       maximumCredits: price,
+      maximumInputTokens: null,
+      maximumOutputTokens: null,
       maximumExplanation: line,
     };
   }
+  const perIn = formatDecimal(parseDecimal(pricing.input_credits_per_1k_tokens, PRICE_SCALE), PRICE_SCALE);
+  const perOut = formatDecimal(parseDecimal(pricing.output_credits_per_1k_tokens, PRICE_SCALE), PRICE_SCALE);
+  const prices = `${creditsSaid(baseCredits, CREDIT_SCALE)} a call, plus ${creditsSaid(perIn, PRICE_SCALE)} per 1,000 input tokens and ${displayDecimal(perOut, PRICE_SCALE)} per 1,000 output tokens on ${model}`;
   const given = input.inputTokens ?? undefined;
-  const prices = `at ${pricing.input_credits_per_1k_tokens} in / ${pricing.output_credits_per_1k_tokens} out per 1k tokens on ${model}, plus the base ${pricing.base_cost_credits}`;
-  const minIn = given ?? 1;
-  const typIn = given ?? limits.typicalInputTokens;
-  const typOut = input.outputTokens ?? limits.typicalOutputTokens;
-  const maxIn = given ?? limits.typicalInputTokens;
+  const givenOut = input.outputTokens ?? undefined;
+  const minIn: Tokens = given === undefined ? { n: 1, note: 'the least possible' } : { n: given };
+  const typIn: Tokens = given === undefined ? { n: limits.typicalInputTokens, note: 'typical' } : { n: given };
+  const typOut: Tokens = givenOut === undefined ? { n: limits.typicalOutputTokens, note: 'typical' } : { n: givenOut };
+  const maxIn = typIn;
   const maxOut = limits.maxOutputTokens;
-  const source = (tokens: number | undefined, what: string) => (tokens === undefined ? ` (${what})` : '');
   return {
-    minimumCredits: creditsFor(pricing, minIn, 1),
-    minimumExplanation: `${plural(minIn, 'input token')}${source(given, 'the least possible')} and a 1-token answer ${prices}`,
-    typicalCredits: creditsFor(pricing, typIn, typOut),
-    typicalExplanation: `${plural(typIn, 'input token')}${source(given, 'typical')} and ${plural(typOut, 'output token')}${source(input.outputTokens ?? undefined, 'typical')} ${prices}`,
-    maximumCredits: creditsFor(pricing, maxIn, maxOut),
-    maximumExplanation: `${plural(maxIn, 'input token')}${source(given, 'typical')} and the longest answer ${offer.capability} writes, ${plural(maxOut, 'output token')}, ${prices}`,
+    modelDisplayName: model,
+    baseCredits,
+    inputCreditsPer1kTokens: perIn,
+    outputCreditsPer1kTokens: perOut,
+    minimumCredits: creditsFor(pricing, minIn.n, 1),
+    minimumInputTokens: minIn.n,
+    minimumOutputTokens: 1,
+    minimumExplanation: `${prices}, for ${said(minIn, 'input token')} and a 1-token answer`,
+    typicalCredits: creditsFor(pricing, typIn.n, typOut.n),
+    typicalInputTokens: typIn.n,
+    typicalOutputTokens: typOut.n,
+    typicalExplanation: `${prices}, for ${tokensSaid(typIn, typOut)}`,
+    maximumCredits: creditsFor(pricing, maxIn.n, maxOut),
+    maximumInputTokens: maxIn.n,
+    maximumOutputTokens: maxOut,
+    maximumExplanation: `${prices}, for ${said(maxIn, 'input token')} and the longest answer (${plural(maxOut, 'output token')})`,
   };
 }
 

@@ -15,50 +15,110 @@ const reserve = (session: Session, capability: string, qualityLevel: string) =>
   api.action('reserveCredits', { capability, qualityLevel, idempotencyKey: randomUUID() }, session);
 
 describe('estimateCredits', () => {
+  // gpt-4.1-nano: 0.005 in / 0.020 out per 1k; base 0.100.
+  const nanoPrices = '0.1 credits a call, plus 0.005 credits per 1,000 input tokens and 0.02 per 1,000 output tokens on GPT-4.1 nano';
+
   it('gives minimum, typical and maximum from the model per-token prices and the base cost, each explained', async () => {
     const org = await createOrg(db.pool);
     const res = await estimate(org.session, {});
     expect(res.status).toBe(200);
-    // gpt-4.1-nano: 0.005 in / 0.020 out per 1k; base 0.100.
-    expect(res.body).toMatchObject({
+    expect(res.body).toEqual({
       capability: 'question_suggestions',
       qualityLevel: 'fast',
       modelId: 'openai/gpt-4.1-nano',
+      modelDisplayName: 'GPT-4.1 nano',
       pricingMode: 'per_token',
+      baseCredits: '0.100',
+      inputCreditsPer1kTokens: '0.005000',
+      outputCreditsPer1kTokens: '0.020000',
       minimumCredits: '0.101', // 1 in, 1 out: 0.100025 rounded up
+      minimumInputTokens: 1,
+      minimumOutputTokens: 1,
+      minimumExplanation: `${nanoPrices}, for 1 input token (the least possible) and a 1-token answer`,
       typicalCredits: '0.106', // 400 in, 200 out
+      typicalInputTokens: 400,
+      typicalOutputTokens: 200,
+      typicalExplanation: `${nanoPrices}, for 400 input and 200 output tokens (typical)`,
       maximumCredits: '0.114', // 400 in, 600 out
+      maximumInputTokens: 400,
+      maximumOutputTokens: 600,
+      maximumExplanation: `${nanoPrices}, for 400 input tokens (typical) and the longest answer (600 output tokens)`,
     });
-    expect(res.body.minimumExplanation).toMatch(/1 input token .*1-token answer .*GPT-4\.1 nano/);
-    expect(res.body.typicalExplanation).toMatch(/400 input tokens \(typical\) and 200 output tokens \(typical\)/);
-    expect(res.body.maximumExplanation).toMatch(/600 output tokens/);
   });
 
   it('uses the given input and output tokens', async () => {
     const org = await createOrg(db.pool);
     const res = await estimate(org.session, { inputTokens: 2000, outputTokens: 50 });
-    expect(res.body).toMatchObject({ minimumCredits: '0.111', typicalCredits: '0.111', maximumCredits: '0.122' });
-    expect(res.body.typicalExplanation).toMatch(/^2000 input tokens and 50 output tokens at/);
+    expect(res.body).toMatchObject({
+      minimumCredits: '0.111',
+      minimumInputTokens: 2000,
+      minimumOutputTokens: 1,
+      typicalCredits: '0.111',
+      typicalInputTokens: 2000,
+      typicalOutputTokens: 50,
+      maximumCredits: '0.122',
+      maximumInputTokens: 2000,
+      maximumOutputTokens: 600,
+    });
+    expect(res.body.minimumExplanation).toBe(`${nanoPrices}, for 2,000 input tokens and a 1-token answer`);
+    expect(res.body.typicalExplanation).toBe(`${nanoPrices}, for 2,000 input and 50 output tokens`);
+    expect(res.body.maximumExplanation).toBe(`${nanoPrices}, for 2,000 input tokens and the longest answer (600 output tokens)`);
   });
 
-  it('gives one exact price for a per-call capability', async () => {
+  it('says which counts are typical when only some are given', async () => {
+    const org = await createOrg(db.pool);
+    const input = await estimate(org.session, { inputTokens: 1 });
+    expect(input.body).toMatchObject({ typicalInputTokens: 1, typicalOutputTokens: 200 });
+    expect(input.body.typicalExplanation).toBe(`${nanoPrices}, for 1 input token and 200 output tokens (typical)`);
+    const output = await estimate(org.session, { outputTokens: 1 });
+    expect(output.body).toMatchObject({ typicalInputTokens: 400, typicalOutputTokens: 1 });
+    expect(output.body.typicalExplanation).toBe(`${nanoPrices}, for 400 input tokens (typical) and 1 output token`);
+  });
+
+  it('gives one exact price for a per-call capability, with no prices per token and no token counts', async () => {
     const org = await createOrg(db.pool, { plan: 'team' });
     const res = await estimate(org.session, { capability: 'image_captioning', qualityLevel: 'premium' });
-    expect(res.body).toMatchObject({
+    const line = '2 credits a call on GPT-4.1, whatever the input and output (priced per call)';
+    expect(res.body).toEqual({
+      capability: 'image_captioning',
+      qualityLevel: 'premium',
       modelId: 'openai/gpt-4.1',
+      modelDisplayName: 'GPT-4.1',
       pricingMode: 'per_call',
+      baseCredits: '2.000',
+      inputCreditsPer1kTokens: null,
+      outputCreditsPer1kTokens: null,
       minimumCredits: '2.000',
+      minimumInputTokens: null,
+      minimumOutputTokens: null,
+      minimumExplanation: line,
       typicalCredits: '2.000',
+      typicalInputTokens: null,
+      typicalOutputTokens: null,
+      typicalExplanation: line,
       maximumCredits: '2.000',
+      maximumInputTokens: null,
+      maximumOutputTokens: null,
+      maximumExplanation: line,
     });
-    expect(res.body.typicalExplanation).toMatch(/exactly 2\.000 credits/);
   });
 
   it('follows the plan model for the quality level', async () => {
     const org = await createOrg(db.pool, { plan: 'team' });
     const res = await estimate(org.session, { capability: 'summarization', qualityLevel: 'premium' });
     // gemini-2.5-pro: 0.0625 in / 0.5 out; base 0.200; typical 3000 in, 400 out → 0.5875 → 0.588.
-    expect(res.body).toMatchObject({ modelId: 'google/gemini-2.5-pro', typicalCredits: '0.588' });
+    expect(res.body).toMatchObject({
+      modelId: 'google/gemini-2.5-pro',
+      baseCredits: '0.200',
+      inputCreditsPer1kTokens: '0.062500',
+      outputCreditsPer1kTokens: '0.500000',
+      typicalInputTokens: 3000,
+      typicalOutputTokens: 400,
+      typicalCredits: '0.588',
+    });
+    expect(res.body.typicalExplanation).toBe(
+      '0.2 credits a call, plus 0.0625 credits per 1,000 input tokens and 0.5 per 1,000 output tokens on Gemini 2.5 Pro, for 3,000 input and 400 output tokens (typical)',
+    );
   });
 
   it.each([

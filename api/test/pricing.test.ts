@@ -1,7 +1,16 @@
 // The exact arithmetic behind every estimate, hold and charge.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CREDIT_SCALE, ceilDiv, displayCredits, formatDecimal, minorUnitsForStripe, PRICE_SCALE, parseDecimal } from '../src/decimal.ts';
+import {
+  CREDIT_SCALE,
+  ceilDiv,
+  displayCredits,
+  displayDecimal,
+  formatDecimal,
+  minorUnitsForStripe,
+  PRICE_SCALE,
+  parseDecimal,
+} from '../src/decimal.ts';
 import { creditsFor, type Pricing } from '../src/pricing.ts';
 
 describe('decimal amounts', () => {
@@ -39,6 +48,16 @@ describe('credits for people to read', () => {
       '1,234,567.5',
       '-1,234,567,890,123.125',
       '100,000',
+    ]);
+  });
+
+  it('and prices per 1,000 tokens the same, at their own scale', () => {
+    expect(['0.005000', '0.062500', '0.000001', '1500.000000', '0'].map((p) => displayDecimal(p, PRICE_SCALE))).toEqual([
+      '0.005',
+      '0.0625',
+      '0.000001',
+      '1,500',
+      '0',
     ]);
   });
 });

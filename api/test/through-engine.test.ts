@@ -136,7 +136,9 @@ const CHECK = `query Check($capability: String!, $quality: String!) {
 }`;
 const ESTIMATE = `query Estimate($capability: String!, $quality: String!) {
   estimateCredits(capability: $capability, qualityLevel: $quality, inputTokens: 1000, outputTokens: 500) {
-    capability qualityLevel modelId pricingMode minimumCredits typicalCredits maximumCredits maximumExplanation
+    capability qualityLevel modelId modelDisplayName pricingMode baseCredits inputCreditsPer1kTokens outputCreditsPer1kTokens
+    minimumCredits minimumInputTokens minimumOutputTokens typicalCredits typicalInputTokens typicalOutputTokens
+    maximumCredits maximumInputTokens maximumOutputTokens maximumExplanation
   }
 }`;
 const PLAYGROUND = `mutation Play($key: String!) {
@@ -180,11 +182,35 @@ describe('each action succeeds through the engine', () => {
       capability: 'summarization',
       qualityLevel: 'enhanced',
       modelId: 'anthropic/claude-haiku-4-5',
+      modelDisplayName: 'Claude Haiku 4.5',
       pricingMode: 'per_token',
+      // What the figures are made of, through the engine as the api answered: decimal strings, counts.
+      baseCredits: '0.200',
+      inputCreditsPer1kTokens: '0.050000',
+      outputCreditsPer1kTokens: '0.250000',
+      minimumInputTokens: 1000,
+      minimumOutputTokens: 1,
+      typicalInputTokens: 1000,
+      typicalOutputTokens: 500,
+      maximumInputTokens: 1000,
+      maximumOutputTokens: 1500,
     });
     const e = estimate.data.estimateCredits;
     for (const amount of [e.minimumCredits, e.typicalCredits, e.maximumCredits]) expect(amount).toMatch(/^\d+\.\d{3}$/);
     expect(Number(e.minimumCredits) <= Number(e.typicalCredits) && Number(e.typicalCredits) <= Number(e.maximumCredits)).toBe(true);
+
+    // Priced per call: no prices per token and no token counts, as nulls.
+    const perCall = await gql(ESTIMATE, { capability: 'image_captioning', quality: 'fast' }, asService(org.orgId));
+    expect(perCall.errors).toBeUndefined();
+    expect(perCall.data.estimateCredits).toMatchObject({
+      pricingMode: 'per_call',
+      baseCredits: '2.000',
+      inputCreditsPer1kTokens: null,
+      outputCreditsPer1kTokens: null,
+      typicalInputTokens: null,
+      typicalOutputTokens: null,
+      maximumOutputTokens: null,
+    });
   });
 
   it('reserveCredits holds, settleCredits charges the usage, releaseCredits returns a hold, each as the database says', async () => {

@@ -17,6 +17,10 @@ test("a Pro org's owner runs the playground at enhanced and sees the balance fal
   await page.locator('[data-test=capability]').selectOption('summarization');
   await page.locator('[data-test=level-enhanced]').getByRole('radio').click();
   await expect(page.locator('[data-test=level-enhanced]').getByRole('radio')).toHaveAttribute('aria-checked', 'true');
+  // The estimate's prices, as the engine serves the api's fields (Claude Haiku 4.5 for summarization at enhanced on Pro).
+  await expect(page.locator('[data-test=estimate-explanation]')).toContainText(
+    'On Claude Haiku 4.5: 0.2 credits a run, plus 0.05 credits per 1,000 input tokens and 0.25 credits per 1,000 output tokens.',
+  );
   await page.locator('[data-test=prompt]').fill('Summarise: the quarterly report shows revenue up and costs flat across every region.');
   await page.locator('[data-test=run]').click();
   await expect(page.locator('[data-test=output]')).not.toBeEmpty();

@@ -97,7 +97,7 @@ describe('AiPlayground estimate', () => {
     await vi.advanceTimersByTimeAsync(1);
     await settle();
     expect(callsOf(h.calls, 'CreditEstimate').at(-1)?.variables).toMatchObject({ inputTokens: 100 });
-    expect(wrapper.get('[data-test="estimate"]').text()).toContain('For about 100 tokens of input.');
+    expect(wrapper.get('[data-test="estimate"]').text()).toContain('For about 100 tokens of input and a typical answer (300 tokens).');
   });
 
   it('gives a capability priced per call its one price, with no range and no talk of tokens', async () => {
@@ -108,14 +108,20 @@ describe('AiPlayground estimate', () => {
             estimateCredits: {
               capability: v.capability,
               qualityLevel: v.qualityLevel,
-              modelId: 'mistral/mistral-small',
+              modelId: 'mistral/mistral-small-latest',
+              modelDisplayName: 'Mistral Small',
               pricingMode: 'per_call',
+              baseCredits: '2.000',
+              inputCreditsPer1kTokens: null,
+              outputCreditsPer1kTokens: null,
               minimumCredits: '2.000',
-              minimumExplanation: 'image_captioning is priced per call',
+              minimumExplanation: '2 credits a call on Mistral Small, whatever the input and output (priced per call)',
               typicalCredits: '2.000',
-              typicalExplanation: 'image_captioning is priced per call',
+              typicalInputTokens: null,
+              typicalOutputTokens: null,
+              typicalExplanation: '2 credits a call on Mistral Small, whatever the input and output (priced per call)',
               maximumCredits: '2.000',
-              maximumExplanation: 'image_captioning is priced per call',
+              maximumExplanation: '2 credits a call on Mistral Small, whatever the input and output (priced per call)',
             },
           },
         }),
@@ -125,7 +131,7 @@ describe('AiPlayground estimate', () => {
     expect(text).toMatch(/Cost:\s2 credits a run/);
     expect(text).toContain('Image captioning is priced per run, whatever the input: 2 credits are held while it runs');
     expect(text).not.toContain('from 2 to 2');
-    expect(text).not.toContain('image_captioning');
+    expect(text).not.toMatch(/image_captioning|per 1,000|tokens/);
   });
 });
 
@@ -359,25 +365,37 @@ describe('AiPlayground run', () => {
   });
 });
 
-/** An estimate as the api words it (api/src/pricing.ts): GPT-4.1 nano's prices, 200 output tokens typical. */
-function apiEstimate(typicalCredits: (inputTokens: number | null) => string): FixtureHandler {
+/**
+ * An estimate as the api answers it (api/src/pricing.ts): GPT-4.1 nano's prices and 200 output
+ * tokens typical in fields, and its sentences for people. `words` replaces the prices' wording in
+ * those sentences, as a change of the api's prose would: the playground must not depend on it.
+ */
+function apiEstimate(
+  typicalCredits: (inputTokens: number | null) => string,
+  words = '0.1 credits a call, plus 0.005 credits per 1,000 input tokens and 0.02 per 1,000 output tokens on GPT-4.1 nano',
+): FixtureHandler {
   return (v) => {
     const input = (v.inputTokens as number | null) ?? null;
     const tokens = input === null ? '400 input tokens (typical)' : `${input} input token${input === 1 ? '' : 's'}`;
-    const prices = 'at 0.005000 in / 0.020000 out per 1k tokens on GPT-4.1 nano, plus the base 0.100';
     return {
       data: {
         estimateCredits: {
           capability: v.capability,
           qualityLevel: v.qualityLevel,
           modelId: 'openai/gpt-4.1-nano',
+          modelDisplayName: 'GPT-4.1 nano',
           pricingMode: 'per_token',
+          baseCredits: '0.100',
+          inputCreditsPer1kTokens: '0.005000',
+          outputCreditsPer1kTokens: '0.020000',
           minimumCredits: '0.101',
-          minimumExplanation: `${tokens} and a 1-token answer ${prices}`,
+          minimumExplanation: `${words}, for ${input === null ? '1 input token (the least possible)' : tokens} and a 1-token answer`,
           typicalCredits: typicalCredits(input),
-          typicalExplanation: `${tokens} and 200 output tokens (typical) ${prices}`,
+          typicalInputTokens: input ?? 400,
+          typicalOutputTokens: 200,
+          typicalExplanation: `${words}, for ${tokens} and 200 output tokens (typical)`,
           maximumCredits: '0.389',
-          maximumExplanation: `${tokens} and the longest answer summarization writes, 2000 output tokens, ${prices}`,
+          maximumExplanation: `${words}, for ${tokens} and the longest answer (2,000 output tokens)`,
         },
       },
     };
@@ -494,6 +512,28 @@ describe('AiPlayground cost, before and after a run', () => {
       'On GPT-4.1 nano: 0.1 credits a run, plus 0.005 credits per 1,000 input tokens and 0.02 credits per 1,000 output tokens. Up to 0.389 credits are held',
     );
     expect(text).not.toMatch(/0\.0{2}5000|per 1k/);
+  });
+
+  it('says the prices and tokens from the estimate’s fields, whatever words the api puts them in', async () => {
+    vi.useFakeTimers();
+    // The api's sentences in other words (or another language): only the fields can say the prices.
+    const { wrapper } = await mountPlayground({
+      handlers: { CreditEstimate: apiEstimate((input) => (input === null ? '0.106' : '0.102'), 'Tarif de GPT-4.1 nano') },
+    });
+    await wrapper.get('[data-test="capability"]').setValue('summarization');
+    await settle();
+    const typical = wrapper.get('[data-test="estimate-explanation"]').text();
+    expect(typical).toBe(
+      'For a typical run: 400 input tokens and 200 output tokens. On GPT-4.1 nano: 0.1 credits a run, plus 0.005 credits per 1,000 input tokens and 0.02 credits per 1,000 output tokens. Up to 0.389 credits are held while it runs; you pay only for what it uses.',
+    );
+    expect(typical).not.toContain('Tarif');
+    // Typed: the input the estimate was made for, as the api counts it in typicalInputTokens.
+    await wrapper.get('[data-test="prompt"]').setValue('a'.repeat(4000));
+    await vi.advanceTimersByTimeAsync(400);
+    await settle();
+    expect(wrapper.get('[data-test="estimate-explanation"]').text()).toMatch(
+      /^For about 1,000 tokens of input and a typical answer \(200 tokens\)\. On GPT-4\.1 nano: 0\.1 credits a run/,
+    );
   });
 
   it('asks for what the capability works on: a description of the image to caption, the text to summarize', async () => {

@@ -1,7 +1,8 @@
 // estimateCredits(capability, qualityLevel, inputTokens?, outputTokens?): minimum, typical and
-// maximum credits of one call on the org's plan's model, each with a one-line explanation.
+// maximum credits of one call on the org's plan's model, each with a sentence for people, and the
+// parts they are made of (model, base cost, prices per 1,000 tokens, tokens assumed) as fields.
 import { z } from 'zod';
-import { estimate, findOffer } from '../pricing.ts';
+import { type Estimate, estimate, findOffer } from '../pricing.ts';
 import { requireOrgActor } from '../session.ts';
 import { type ActionContext, defineAction } from './context.ts';
 import { code, tokenCount } from './inputs.ts';
@@ -13,17 +14,12 @@ export const input = z.object({
   outputTokens: tokenCount.nullish(),
 });
 
-export interface CreditEstimate {
+/** The CreditEstimate output type (hasura/metadata/actions.graphql): the offer, the figures and what they are made of. */
+export interface CreditEstimate extends Estimate {
   capability: string;
   qualityLevel: string;
   modelId: string;
   pricingMode: string;
-  minimumCredits: string;
-  minimumExplanation: string;
-  typicalCredits: string;
-  typicalExplanation: string;
-  maximumCredits: string;
-  maximumExplanation: string;
 }
 
 export async function estimateCredits(ctx: ActionContext, args: z.output<typeof input>): Promise<CreditEstimate> {

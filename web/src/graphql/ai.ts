@@ -16,10 +16,16 @@ export const CreditEstimateDocument: TypedDocumentNode<CreditEstimateQuery, Cred
       capability
       qualityLevel
       modelId
+      modelDisplayName
       pricingMode
+      baseCredits
+      inputCreditsPer1kTokens
+      outputCreditsPer1kTokens
       minimumCredits
       minimumExplanation
       typicalCredits
+      typicalInputTokens
+      typicalOutputTokens
       typicalExplanation
       maximumCredits
       maximumExplanation

@@ -959,7 +959,7 @@ export type CreditEstimateQueryVariables = Exact<{
 }>;
 
 
-export type CreditEstimateQuery = { estimateCredits: { __typename: 'CreditEstimate', capability: string, qualityLevel: string, modelId: string, pricingMode: string, minimumCredits: string, minimumExplanation: string, typicalCredits: string, typicalExplanation: string, maximumCredits: string, maximumExplanation: string } | null };
+export type CreditEstimateQuery = { estimateCredits: { __typename: 'CreditEstimate', capability: string, qualityLevel: string, modelId: string, modelDisplayName: string, pricingMode: string, baseCredits: string, inputCreditsPer1kTokens: string | null, outputCreditsPer1kTokens: string | null, minimumCredits: string, minimumExplanation: string, typicalCredits: string, typicalInputTokens: number | null, typicalOutputTokens: number | null, typicalExplanation: string, maximumCredits: string, maximumExplanation: string } | null };
 
 export type LevelCostsQueryVariables = Exact<{
   capability: string;

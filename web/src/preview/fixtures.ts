@@ -393,22 +393,34 @@ export function defaultHandlers(now: Date, role: 'owner' | 'admin' | 'member' = 
         ...(v.premium ? { premium: { modelId: 'anthropic/claude-sonnet-4', pricingMode: 'per_token', typicalCredits: '9.000' } } : {}),
       },
     }),
-    CreditEstimate: (v) => ({
-      data: {
-        estimateCredits: {
-          capability: v.capability,
-          qualityLevel: v.qualityLevel,
-          modelId: 'openai/gpt-4.1-mini',
-          pricingMode: 'per_token',
-          minimumCredits: '0.500',
-          minimumExplanation: 'A very short input and answer.',
-          typicalCredits: '2.500',
-          typicalExplanation: 'About 1,500 tokens in and 300 out.',
-          maximumCredits: '8.000',
-          maximumExplanation: 'The longest input and answer allowed.',
+    // As the api answers (api/src/pricing.ts): the figures, what they are made of, and a sentence for people.
+    CreditEstimate: (v) => {
+      const input = (v.inputTokens as number | null | undefined) ?? null;
+      const prices = '0.4 credits a call, plus 1 credit per 1,000 input tokens and 2 per 1,000 output tokens on GPT-4.1 mini';
+      const tokens = input === null ? '1,500 input tokens (typical)' : `${input} input token${input === 1 ? '' : 's'}`;
+      return {
+        data: {
+          estimateCredits: {
+            capability: v.capability,
+            qualityLevel: v.qualityLevel,
+            modelId: 'openai/gpt-4.1-mini',
+            modelDisplayName: 'GPT-4.1 mini',
+            pricingMode: 'per_token',
+            baseCredits: '0.400',
+            inputCreditsPer1kTokens: '1.000000',
+            outputCreditsPer1kTokens: '2.000000',
+            minimumCredits: '0.403',
+            minimumExplanation: `${prices}, for ${input === null ? '1 input token (the least possible)' : tokens} and a 1-token answer`,
+            typicalCredits: '2.500',
+            typicalInputTokens: input ?? 1500,
+            typicalOutputTokens: 300,
+            typicalExplanation: `${prices}, for ${tokens} and 300 output tokens (typical)`,
+            maximumCredits: '8.000',
+            maximumExplanation: `${prices}, for ${tokens} and the longest answer (3,050 output tokens)`,
+          },
         },
-      },
-    }),
+      };
+    },
     TopUpPackages: () => ({ data: { topup_packages: packages() } }),
     // A purchase asked over HTTP (the subscription TopUpPurchase has no default): none by that id.
     TopUpPurchaseStatus: () => ({ data: { topup_purchases_by_pk: null } }),

@@ -1,6 +1,7 @@
 // Words and numbers of the playground and the balance meter that lib/format.ts does not have:
-// prices per 1,000 tokens (which can have more decimals than credits do), the api's estimate
-// explanation put into the app's words, days left said for a person, and what the input box asks for.
+// prices per 1,000 tokens (which can have more decimals than credits do), what an estimate is made
+// of (the api's fields) put into the app's words, days left said for a person, and what the input box asks for.
+import type { CreditEstimate } from '../../graphql/ai.ts';
 import { DEFAULT_LOCALE, formatInteger } from '../../lib/format.ts';
 
 type Formattable = Parameters<Intl.NumberFormat['format']>[0];
@@ -16,11 +17,19 @@ export function formatPrice(value: string, locale = DEFAULT_LOCALE): string {
   return new Intl.NumberFormat(locale, { maximumFractionDigits: Math.min(20, decimals) }).format(text as Formattable);
 }
 
+/** What an estimate is made of, as the api gives it in fields (never read from its sentences). */
+export type EstimateParts = Pick<
+  CreditEstimate,
+  | 'pricingMode'
+  | 'modelDisplayName'
+  | 'baseCredits'
+  | 'inputCreditsPer1kTokens'
+  | 'outputCreditsPer1kTokens'
+  | 'typicalInputTokens'
+  | 'typicalOutputTokens'
+>;
+
 export interface TokenPrices {
-  /** "400 input tokens and 200 output tokens": what the figure assumes, without "(typical)". */
-  tokens: string;
-  inputTokens: number | null;
-  outputTokens: number | null;
   model: string;
   /** Credits a run whatever its size. */
   base: string;
@@ -30,36 +39,25 @@ export interface TokenPrices {
   perThousandOut: string;
 }
 
-// The api's words (api/src/pricing.ts, estimate()): "<tokens> at <in> in / <out> out per 1k tokens on <model>, plus the base <base>".
-const PRICED = /^(.*?),? at (\d+(?:\.\d+)?) in \/ (\d+(?:\.\d+)?) out per 1k tokens on (.+), plus the base (\d+(?:\.\d+)?)\.?$/;
-
-/** The parts of an estimate's explanation for a capability priced per token; null for any other wording. */
-export function parseTokenPrices(explanation: string | null | undefined): TokenPrices | null {
-  const match = PRICED.exec((explanation ?? '').trim());
-  if (!match) return null;
-  const [, tokens, perIn, perOut, model, base] = match as unknown as [string, string, string, string, string, string];
-  const count = (what: string) => {
-    const found = new RegExp(`(\\d+) ${what} tokens?`).exec(tokens);
-    return found ? Number(found[1]) : null;
-  };
-  return {
-    tokens: tokens
-      .replace(/ \((typical|the least possible)\)/g, '')
-      .replace(/\d{4,}/g, (n) => formatInteger(Number(n)))
-      .trim(),
-    inputTokens: count('input'),
-    outputTokens: count('output'),
-    model,
-    base,
-    perThousandIn: perIn,
-    perThousandOut: perOut,
-  };
+/** The prices of an estimate priced per token; null for one priced per call, or without its prices. */
+export function tokenPricesOf(estimate: EstimateParts): TokenPrices | null {
+  const { pricingMode, modelDisplayName, baseCredits, inputCreditsPer1kTokens, outputCreditsPer1kTokens } = estimate;
+  if (pricingMode !== 'per_token' || inputCreditsPer1kTokens == null || outputCreditsPer1kTokens == null) return null;
+  return { model: modelDisplayName, base: baseCredits, perThousandIn: inputCreditsPer1kTokens, perThousandOut: outputCreditsPer1kTokens };
 }
 
 /** "On GPT-4.1 nano: 0.1 credits a run, plus 0.005 credits per 1,000 input tokens and 0.02 credits per 1,000 output tokens." */
 export function describeTokenPrices(prices: TokenPrices, locale = DEFAULT_LOCALE): string {
   const credits = (value: string) => `${formatPrice(value, locale)} ${formatPrice(value, locale) === '1' ? 'credit' : 'credits'}`;
   return `On ${prices.model}: ${credits(prices.base)} a run, plus ${credits(prices.perThousandIn)} per 1,000 input tokens and ${credits(prices.perThousandOut)} per 1,000 output tokens.`;
+}
+
+/** "1,480 input tokens and 200 output tokens": what the typical figure assumes; null when it assumes no tokens (per call). */
+export function describeTypicalTokens(estimate: EstimateParts, locale = DEFAULT_LOCALE): string | null {
+  const { typicalInputTokens: input, typicalOutputTokens: output } = estimate;
+  if (input == null || output == null) return null;
+  const tokens = (n: number, what: string) => `${formatInteger(n, locale)} ${what} token${n === 1 ? '' : 's'}`;
+  return `${tokens(input, 'input')} and ${tokens(output, 'output')}`;
 }
 
 /** Beyond this many days the count stops meaning anything to a reader. */
