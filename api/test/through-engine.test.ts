@@ -149,6 +149,9 @@ const PLAYGROUND = `mutation Play($key: String!) {
 const TOP_UP = `mutation TopUp($pack: uuid!) { createTopUpCheckout(packageId: $pack) { purchaseId checkoutUrl } }`;
 const CHANGE_PLAN = `mutation Change($plan: uuid!) { changePlan(planId: $plan) { status checkoutUrl effectiveAt planId } }`;
 const CANCEL_CHANGE = 'mutation { cancelPlanChange { status checkoutUrl effectiveAt planId } }';
+const PREVIEW_CHANGE = `query Preview($plan: uuid!, $org: uuid) {
+  previewPlanChange(planId: $plan, organizationId: $org) { planId direction status effectiveAt amountDueMinor currency creditsGrantedNow }
+}`;
 
 const qs = (key: string = randomUUID(), capability = 'question_suggestions', quality = 'fast') => ({ capability, quality, key });
 
@@ -297,6 +300,51 @@ describe('each action succeeds through the engine', () => {
     expect(canceled.errors).toBeUndefined();
     expect(canceled.data.cancelPlanChange).toEqual({ status: 'canceled', checkoutUrl: null, effectiveAt: null, planId: PLANS.team });
     expect(await sub()).toEqual({ plan_id: PLANS.team, pending_plan_id: null });
+  });
+});
+
+describe('previewPlanChange through the engine', () => {
+  it('answers an owner what an upgrade would do (the local provider charges nothing), as bigint and numeric strings, changing nothing', async () => {
+    const org = await createOrg(db.pool, { plan: 'pro' });
+    await db.pool.query('update public.organization_subscriptions set stripe_subscription_id = $2 where organization_id = $1', [
+      org.orgId,
+      `sub_local_${org.orgId.slice(0, 8)}`,
+    ]);
+    const before = await state(org.orgId);
+    const answer = await gql(PREVIEW_CHANGE, { plan: PLANS.team, org: org.orgId }, asUser(org.userId, org.orgId));
+    expect(answer.errors).toBeUndefined();
+    expect(answer.data.previewPlanChange).toEqual({
+      planId: PLANS.team,
+      direction: 'upgrade',
+      status: 'upgraded',
+      effectiveAt: NOW.toISOString(),
+      amountDueMinor: '0',
+      currency: 'GBP',
+      // Team's 2,000 a month; this org has had no allowance this period.
+      creditsGrantedNow: '2000.000',
+    });
+    const down = await gql(PREVIEW_CHANGE, { plan: PLANS.free }, asUser(org.userId, org.orgId));
+    expect(down.data.previewPlanChange).toMatchObject({ direction: 'downgrade', status: 'scheduled', amountDueMinor: '0' });
+    expect(await state(org.orgId)).toEqual(before);
+  });
+
+  it("refuses a member (FORBIDDEN, as changePlan), another organization's id, and a service", async () => {
+    const org = await createOrg(db.pool, { plan: 'pro' });
+    const other = await createOrg(db.pool, { plan: 'pro' });
+    const member = await addPerson(org.orgId, 'member');
+    const before = { org: await state(org.orgId), other: await state(other.orgId) };
+    const byMember = await gql(PREVIEW_CHANGE, { plan: PLANS.team }, asUser(member, org.orgId));
+    expect(byMember.errors?.[0]?.extensions).toMatchObject({ code: 'FORBIDDEN' });
+    const changeByMember = await gql(CHANGE_PLAN, { plan: PLANS.team }, asUser(member, org.orgId));
+    expect(changeByMember.errors?.[0]?.extensions.code).toBe('FORBIDDEN');
+    const aimed = await gql(PREVIEW_CHANGE, { plan: PLANS.team, org: other.orgId }, asUser(org.userId, org.orgId));
+    expect(aimed.data?.previewPlanChange ?? null).toBeNull();
+    expect(aimed.errors?.[0]?.extensions).toMatchObject({ code: 'FORBIDDEN' });
+    const forged = await gql(PREVIEW_CHANGE, { plan: PLANS.team }, asUser(org.userId, other.orgId));
+    expect(forged.errors?.[0]?.extensions).toMatchObject({ code: 'FORBIDDEN' });
+    const service = await gql(PREVIEW_CHANGE, { plan: PLANS.team }, asService(org.orgId));
+    expect(service.errors?.[0]?.extensions).toMatchObject({ code: 'validation-failed' });
+    expect({ org: await state(org.orgId), other: await state(other.orgId) }).toEqual(before);
   });
 });
 

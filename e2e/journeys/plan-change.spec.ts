@@ -39,7 +39,9 @@ test('an upgrade grants the allowance difference and unlocks premium; a downgrad
   await expect(page.locator('[data-test=plan-pro]')).toContainText('Current plan');
   await page.locator('[data-test=choose-team]').click();
   const upgradeText = page.locator('[data-test=plan-team] [data-test=confirm-text]');
-  await expect(upgradeText).toContainText('Team starts now. Stripe charges your card about');
+  // Stripe's own figure, which the api previews when the confirmation opens (previewPlanChange); the
+  // local test provider's upgrade charges nothing, so nothing is due now.
+  await expect(upgradeText).toContainText('Team starts now. Nothing is charged to your card now for the difference');
   await expect(upgradeText).toContainText("Team's 1,500 extra credits for this period at once");
   await page.locator('[data-test=confirm-team]').click();
   await expect(page.getByRole('status').filter({ hasText: 'Upgraded.' })).toBeVisible();

@@ -95,6 +95,7 @@ describe('actions.yaml', () => {
       checkAIAccess: ['service', 'user'],
       createTopUpCheckout: ['user'],
       estimateCredits: ['service', 'user'],
+      previewPlanChange: ['user'],
       releaseCredits: ['service'],
       reserveCredits: ['service'],
       runPlayground: ['user'],

@@ -520,6 +520,11 @@ const ACTION_CALLS: Record<string, { aimed: boolean; query: (identity: Identity)
     aimed: false,
     query: async () => `mutation { createTopUpCheckout(packageId: "${activePackage}") { checkoutUrl } }`,
   },
+  // Aimed: it names the victim's organization (FORBIDDEN unless it is the session's).
+  previewPlanChange: {
+    aimed: true,
+    query: async (i) => `{ previewPlanChange(planId: "${activePlan}", organizationId: "${i.victim}") { amountDueMinor currency } }`,
+  },
   changePlan: { aimed: false, query: async () => `mutation { changePlan(planId: "${activePlan}") { status } }` },
   cancelPlanChange: { aimed: false, query: async () => `mutation { cancelPlanChange { status } }` },
 };

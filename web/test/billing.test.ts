@@ -149,13 +149,15 @@ describe('BillingPage by role', () => {
 
     await wrapper.get('[data-test="choose-team"]').trigger('click');
     await settle();
-    // What changePlan does: the plan now, Stripe's prorated invoice now (£70.00 a month more, for
-    // 9.5 of 30 days: about £22.17), the allowance's difference (10,000 − 2,000) granted now.
+    // What changePlan does: the plan now, Stripe's prorated invoice now (Stripe's own figure, which
+    // the api previews: £22.18, where this page would estimate about £22.17), the allowance's
+    // difference (10,000 − 2,000) granted now.
     expect(wrapper.get('[data-test="plan-team"] [data-test="confirm-text"]').text()).toBe(
-      'Team starts now. Stripe charges your card about £22.17 now, the difference between Pro and Team for the rest of this period ' +
+      'Team starts now. Stripe will charge your card £22.18 now, the difference between Pro and Team for the rest of this period ' +
         "(to 1 Dec 2026), and you get Team's 8,000 extra credits for this period at once. After that, Team costs £99.00 a month. " +
         'If the payment fails, nothing changes.',
     );
+    expect(callsOf(h.calls, 'PreviewPlanChange').map((c) => c.variables)).toEqual([{ planId: PLAN_IDS.team, orgId: ORG_ID }]);
     expect(document.activeElement?.getAttribute('data-test')).toBe('confirm-team');
     expect(callsOf(h.calls, 'ChangePlan')).toHaveLength(0);
     await wrapper.get('[data-test="cancel-confirm-team"]').trigger('click');
@@ -164,6 +166,9 @@ describe('BillingPage by role', () => {
     expect(document.activeElement?.getAttribute('data-test')).toBe('choose-team');
 
     await wrapper.get('[data-test="choose-free"]').trigger('click');
+    await settle();
+    // No charge now, nothing to ask Stripe.
+    expect(callsOf(h.calls, 'PreviewPlanChange')).toHaveLength(1);
     // A move to the lower plan at the period's end, not a cancellation.
     expect(wrapper.get('[data-test="plan-free"] [data-test="confirm-text"]').text()).toBe(
       `You move to Free when this period ends, on ${end}, and pay nothing from then on. You keep Pro until then.`,
@@ -179,6 +184,74 @@ describe('BillingPage by role', () => {
     // The button is gone: focus is on what happened, not on <body>.
     expect(document.activeElement?.getAttribute('data-test')).toBe('plan-result');
     wrapper.unmount();
+  });
+
+  it("says this page's estimate, with 'about', while Stripe's figure loads and when it cannot be had", async () => {
+    // 21 Nov 12:00 in the period 1 Nov – 1 Dec: 9.5 of its 30 days are left, £70.00 × 9.5 / 30.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(NOW);
+    const answers: Array<(r: FixtureResult) => void> = [];
+    const h = createHarness({
+      handlers: { PreviewPlanChange: () => new Promise<FixtureResult>((resolve) => answers.push(resolve)) },
+    });
+    const wrapper = h.mountApp(BillingPage);
+    await settle();
+    const text = () => wrapper.get('[data-test="plan-team"] [data-test="confirm-text"]').text();
+    const estimate =
+      'Team starts now. Stripe charges your card about £22.17 now, the difference between Pro and Team for the rest of this period ' +
+      "(to 1 Dec 2026), and you get Team's 8,000 extra credits for this period at once. After that, Team costs £99.00 a month. " +
+      'If the payment fails, nothing changes.';
+    const exact = (amountDueMinor: string, creditsGrantedNow: string) => ({
+      data: {
+        previewPlanChange: {
+          __typename: 'PlanChangePreview',
+          planId: PLAN_IDS.team,
+          direction: 'upgrade',
+          status: 'upgraded',
+          effectiveAt: NOW.toISOString(),
+          amountDueMinor,
+          currency: 'GBP',
+          creditsGrantedNow,
+        },
+      },
+    });
+
+    await wrapper.get('[data-test="choose-team"]').trigger('click');
+    await settle();
+    expect(text()).toBe(estimate);
+    // Closed before the answer: an answer for an earlier opening is not shown in the next one.
+    await wrapper.get('[data-test="cancel-confirm-team"]').trigger('click');
+    answers[0]!(exact('9999', '8000.000'));
+    await settle();
+    await wrapper.get('[data-test="choose-team"]').trigger('click');
+    await settle();
+    expect(text()).toBe(estimate);
+    // Stripe's figure, and the credits the api would grant, once they come.
+    answers[1]!(exact('2216', '7500.000'));
+    await settle();
+    expect(text()).toBe(
+      'Team starts now. Stripe will charge your card £22.16 now, the difference between Pro and Team for the rest of this period ' +
+        "(to 1 Dec 2026), and you get Team's 7,500 extra credits for this period at once. After that, Team costs £99.00 a month. " +
+        'If the payment fails, nothing changes.',
+    );
+    // Nothing due now (account credit, or the local test payments): said so, not "£0.00".
+    await wrapper.get('[data-test="cancel-confirm-team"]').trigger('click');
+    await wrapper.get('[data-test="choose-team"]').trigger('click');
+    answers[2]!(exact('0', '7500.000'));
+    await settle();
+    expect(text()).toBe(
+      'Team starts now. Nothing is charged to your card now for the difference between Pro and Team for the rest of this period ' +
+        "(to 1 Dec 2026), and you get Team's 7,500 extra credits for this period at once. After that, Team costs £99.00 a month. " +
+        'If the payment fails, nothing changes.',
+    );
+    // The preview refused or failed: the estimate stays.
+    await wrapper.get('[data-test="cancel-confirm-team"]').trigger('click');
+    await wrapper.get('[data-test="choose-team"]').trigger('click');
+    answers[3]!({ errors: [{ message: 'Stripe could not preview the upgrade', extensions: { code: 'PAYMENT_PROVIDER_ERROR' } }] });
+    await settle();
+    expect(text()).toBe(estimate);
+    expect(wrapper.find('[data-test="plan-error"]').exists()).toBe(false);
+    expect(callsOf(h.calls, 'PreviewPlanChange')).toHaveLength(4);
   });
 
   it('says a downgrade to a paid plan happens at the period end, and moves focus to the pending change', async () => {
@@ -222,9 +295,11 @@ describe('BillingPage by role', () => {
     const wrapper = h.mountApp(BillingPage);
     await settle();
     await wrapper.get('[data-test="choose-pro"]').trigger('click');
+    await settle();
     expect(wrapper.get('[data-test="plan-pro"] [data-test="confirm-text"]').text()).toBe(
       "You pay £29.00 a month on Stripe's secure page. Pro starts once the payment clears, with its 2,000 credits a month.",
     );
+    expect(callsOf(h.calls, 'PreviewPlanChange')).toHaveLength(0);
   });
 
   it('marks included and missing quality levels with a sign, not colour alone', async () => {

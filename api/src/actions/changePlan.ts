@@ -26,12 +26,14 @@ export interface PlanChangeResult {
   planId: string | null;
 }
 
-interface PlanRow {
+export interface PlanRow {
   id: string;
   code: string;
   name: string;
   rank: number;
   price_minor: string;
+  currency: string;
+  monthly_allowance_credits: string;
   stripe_price_id: string | null;
   is_active: boolean;
 }
@@ -107,10 +109,11 @@ export async function currentSubscription(ctx: ActionContext, orgId: string, now
   return readSubscription(ctx, orgId);
 }
 
-const planById = async (ctx: ActionContext, id: string) =>
+export const planById = async (db: pg.Pool | pg.PoolClient, id: string) =>
   (
-    await ctx.db.query<PlanRow>(
-      'select id, code, name, rank, price_minor::text, stripe_price_id, is_active from public.plans where id = $1',
+    await db.query<PlanRow>(
+      `select id, code, name, rank, price_minor::text, currency, monthly_allowance_credits::text, stripe_price_id, is_active
+       from public.plans where id = $1`,
       [id],
     )
   ).rows[0];
@@ -118,7 +121,7 @@ const planById = async (ctx: ActionContext, id: string) =>
 export async function changePlan(ctx: ActionContext, args: z.output<typeof input>): Promise<PlanChangeResult> {
   const payments = requirePayments(ctx.payments);
   const actor = await requireBillingActor(ctx.db, ctx.session);
-  const target = await planById(ctx, args.planId);
+  const target = await planById(ctx.db, args.planId);
   if (!target?.is_active) throw new AppError('INVALID_INPUT', `plan ${args.planId} is not offered`);
   return withPlanChangeLock(ctx, actor.orgId, () => changePlanAlone(ctx, payments, actor.orgId, target));
 }
@@ -126,7 +129,7 @@ export async function changePlan(ctx: ActionContext, args: z.output<typeof input
 async function changePlanAlone(ctx: ActionContext, payments: Payments, orgId: string, target: PlanRow): Promise<PlanChangeResult> {
   const now = ctx.clock();
   const sub = await currentSubscription(ctx, orgId, now);
-  const current = (await planById(ctx, sub.plan_id))!;
+  const current = (await planById(ctx.db, sub.plan_id))!;
   if (target.id === current.id) {
     return { status: 'unchanged', checkoutUrl: null, effectiveAt: null, planId: current.id };
   }
@@ -262,7 +265,7 @@ async function restorePendingChange(
     if (sub.cancel_at_period_end) {
       await payments.provider.setCancelAtPeriodEnd(subscriptionId, true, `restore_cancel:${subscriptionId}:${requestKey}`);
     } else if (sub.stripe_schedule_id && sub.pending_plan_id) {
-      const pending = await planById(ctx, sub.pending_plan_id);
+      const pending = await planById(ctx.db, sub.pending_plan_id);
       if (!pending?.stripe_price_id) throw new Error(`plan ${sub.pending_plan_id} has no Stripe price`);
       const { scheduleId } = await payments.provider.scheduleDowngrade({
         subscriptionId,

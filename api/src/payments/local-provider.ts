@@ -235,6 +235,12 @@ export function createLocalProvider(options: LocalProviderOptions): LocalProvide
       return { paid: true, message: 'paid (local test payment)' };
     },
 
+    // upgradeSubscription above moves the price and charges nothing (no proration: no money moves on
+    // the local provider), so its preview is exactly that: 0, in the plan's currency.
+    async previewUpgrade({ currency }) {
+      return { amountDueMinor: 0, currency: currency.toUpperCase() };
+    },
+
     async scheduleDowngrade({ idempotencyKey }) {
       return once(idempotencyKey, () => ({ scheduleId: newId('sub_sched') }));
     },

@@ -65,6 +65,12 @@ export interface SubscriptionState {
   cancelAtPeriodEnd: boolean;
 }
 
+/** What an upgrade would charge at once: integer minor units of `currency` (ISO 4217, upper case). */
+export interface UpgradePreview {
+  amountDueMinor: number;
+  currency: string;
+}
+
 export interface PaymentProvider {
   readonly kind: 'stripe' | 'local';
   createCustomer(org: { orgId: string; name: string }, idempotencyKey: string): Promise<string>;
@@ -80,6 +86,13 @@ export interface PaymentProvider {
     priceId: string;
     idempotencyKey: string;
   }): Promise<{ paid: boolean; message: string }>;
+  /**
+   * What upgradeSubscription would invoice at once if it ran at `prorationDate`, changing nothing:
+   * the provider's own preview of the prorated invoice (Stripe: an invoice preview of the same item
+   * and price change, `always_invoice`, prorated at that date). `currency` is the plan's, for a
+   * provider that knows no prices (the local one, which charges nothing); Stripe answers its invoice's.
+   */
+  previewUpgrade(request: { subscriptionId: string; priceId: string; prorationDate: Date; currency: string }): Promise<UpgradePreview>;
   /** Schedules the subscription to move to a price at the end of the current period. */
   scheduleDowngrade(request: { subscriptionId: string; priceId: string; idempotencyKey: string }): Promise<{ scheduleId: string }>;
   releaseSchedule(scheduleId: string, idempotencyKey: string): Promise<void>;

@@ -11,6 +11,7 @@ import {
   type SubscriptionCheckoutRequest,
   type SubscriptionState,
   type TopUpCheckoutRequest,
+  type UpgradePreview,
 } from './provider.ts';
 
 /** Runs a Stripe call; its errors become PaymentProviderError with Stripe's message and code. */
@@ -268,6 +269,27 @@ export function createStripeProvider(options: StripeClientOptions): PaymentProvi
         const applied = !updated.pending_update && updated.items.data[0]?.price?.id === priceId;
         const paid = applied && (invoice === null || invoice.status === 'paid');
         return { paid, message: paid ? 'paid' : `the prorated invoice is ${invoice?.status ?? 'unpaid'}` };
+      }),
+
+    // The invoice upgradeSubscription's update would make at once (the same item and price change,
+    // always_invoice), prorated at the api's clock: Stripe's own figure, tax, discounts and the
+    // customer's balance included. A preview changes nothing in Stripe.
+    previewUpgrade: ({ subscriptionId, priceId, prorationDate }) =>
+      call('preview the upgrade', async (): Promise<UpgradePreview> => {
+        const current = await stripe.subscriptions.retrieve(subscriptionId);
+        const item = current.items.data[0];
+        if (!item) throw new PaymentProviderError(`subscription ${subscriptionId} has no item`);
+        const invoice = await stripe.invoices.createPreview({
+          subscription: subscriptionId,
+          subscription_details: {
+            items: [{ id: item.id, price: priceId }],
+            proration_behavior: 'always_invoice',
+            proration_date: Math.floor(prorationDate.getTime() / 1000),
+          },
+        });
+        if (!Number.isSafeInteger(invoice.amount_due) || invoice.amount_due < 0)
+          throw new PaymentProviderError(`Stripe previewed an amount due of ${invoice.amount_due}`);
+        return { amountDueMinor: invoice.amount_due, currency: invoice.currency.toUpperCase() };
       }),
 
     scheduleDowngrade: ({ subscriptionId, priceId, idempotencyKey }) =>

@@ -1,8 +1,9 @@
 // A fake Stripe API for tests: the outer edge only. A real HTTP server on 127.0.0.1 (port 0) that
 // answers the form-encoded calls our code makes through the official SDK — customers, checkout
-// sessions, payment intents, subscriptions, subscription schedules — in the shapes of the pinned API
-// version, honours Idempotency-Key like Stripe (same key, same answer, no second object), records
-// every request, and can be told to decline, require authentication, refuse a detached card, or fail.
+// sessions, payment intents, subscriptions, subscription schedules, invoice previews — in the shapes
+// of the pinned API version, honours Idempotency-Key like Stripe (same key, same answer, no second
+// object), records every request, and can be told to decline, require authentication, refuse a
+// detached card, or fail.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -59,6 +60,11 @@ export interface FakeStripe {
   invalidRequest: InvalidRequest;
   objects: Map<string, Obj>;
   /**
+   * The prices an invoice preview prorates, by id: the seeded catalogue's (hasura/seeds/default/
+   * 10_catalogue.sql) to begin with; a test may add others.
+   */
+  prices: Map<string, { unitAmount: number; currency: string }>;
+  /**
    * Every change to a subscription, oldest first, with a copy of the subscription as it was right
    * after it: the object of the `customer.subscription.*` event Stripe sends for it. The API calls
    * (update, schedule, release, cancel) and `changeSubscription` record them.
@@ -87,6 +93,11 @@ export interface FakeStripe {
   /** The first invoice of a subscription, paid by a card (a payment intent and its charge); answers the invoice id. */
   payFirstInvoice(subscriptionId: string, amountMinor: number): string;
   requestsTo(method: string, path: string | RegExp): RecordedRequest[];
+  /**
+   * The requests that may change something in Stripe, oldest first: every POST and DELETE except
+   * `POST /v1/invoices/create_preview`, which Stripe takes as a POST but which only reads.
+   */
+  writes(): RecordedRequest[];
   close(): Promise<void>;
 }
 
@@ -133,6 +144,11 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     failing: null,
     invalidRequest: { code: 'amount_too_small', param: 'amount', message: 'Amount must be at least £0.30 gbp' },
     objects,
+    prices: new Map([
+      ['price_pro_v1_monthly', { unitAmount: 1500, currency: 'gbp' }],
+      ['price_pro_v2_monthly', { unitAmount: 1900, currency: 'gbp' }],
+      ['price_team_v1_monthly', { unitAmount: 4900, currency: 'gbp' }],
+    ]),
     subscriptionEvents,
     beforeAnswer: null,
     changeSubscription(subscriptionId, changes) {
@@ -200,6 +216,9 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     },
     requestsTo(method, path) {
       return requests.filter((r) => r.method === method && (typeof path === 'string' ? r.path === path : path.test(r.path)));
+    },
+    writes() {
+      return requests.filter((r) => (r.method === 'POST' || r.method === 'DELETE') && r.path !== '/v1/invoices/create_preview');
     },
     close: async () => undefined,
   };
@@ -293,6 +312,92 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     return { status: 200, body: intent };
   }
 
+  const invalid = (message: string, param?: string) => ({
+    status: 400,
+    body: { error: { type: 'invalid_request_error', message, ...(param ? { param } : {}) } },
+  });
+
+  /**
+   * POST /v1/invoices/create_preview of a price change of a subscription (`subscription`, and
+   * `subscription_details` with `items[0]` = { id of its item, new price }, `proration_behavior`
+   * always_invoice and a `proration_date`): the invoice Stripe would make at once, and nothing else
+   * (no object is stored or changed, no event). The rule this fake applies, deterministically:
+   * prorated by the second, as Stripe does, from the proration date to the item's period end, out of
+   * the whole period; two lines as on Stripe's invoice, the unused time on the old price (a credit)
+   * and the time left on the new one, each `unit amount × seconds left / seconds of the period`
+   * rounded to the nearest minor unit (halves away from zero), in integers; `amount_due` their sum,
+   * or 0 when it is negative (Stripe keeps a credit on the customer's balance). No tax, discount or
+   * customer balance.
+   */
+  function previewInvoice(body: Obj): { status: number; body: Obj } {
+    const subscription = objects.get(body.subscription);
+    if (subscription?.object !== 'subscription')
+      return {
+        status: 404,
+        body: {
+          error: {
+            type: 'invalid_request_error',
+            code: 'resource_missing',
+            message: `No such subscription: '${body.subscription}'`,
+            param: 'subscription',
+          },
+        },
+      };
+    const details = body.subscription_details ?? {};
+    const item = subscription.items.data[0];
+    const change = details.items?.[0];
+    if (!change || change.id !== item.id || !change.price)
+      return invalid('subscription_details[items][0] must name the subscription item and its new price', 'subscription_details[items]');
+    if (details.proration_behavior !== 'always_invoice')
+      return invalid('the fake previews only proration_behavior=always_invoice', 'subscription_details[proration_behavior]');
+    const prorationDate = Number(details.proration_date);
+    if (!Number.isInteger(prorationDate) || prorationDate < item.current_period_start || prorationDate >= item.current_period_end)
+      return invalid('proration_date must be within the current subscription period', 'subscription_details[proration_date]');
+    const oldPrice = fake.prices.get(item.price.id);
+    const newPrice = fake.prices.get(change.price);
+    if (!oldPrice) return invalid(`No such price: '${item.price.id}'`);
+    if (!newPrice) return invalid(`No such price: '${change.price}'`, 'subscription_details[items][0][price]');
+    if (oldPrice.currency !== newPrice.currency) return invalid('the prices are in different currencies');
+    const left = BigInt(item.current_period_end - prorationDate);
+    const period = BigInt(item.current_period_end - item.current_period_start);
+    const prorate = (amount: number) => (2n * BigInt(amount) * left + period) / (2n * period);
+    const lines = [
+      { amount: -Number(prorate(oldPrice.unitAmount)), price: item.price.id, description: 'Unused time' },
+      { amount: Number(prorate(newPrice.unitAmount)), price: change.price, description: 'Remaining time' },
+    ];
+    const total = lines.reduce((sum, line) => sum + line.amount, 0);
+    return {
+      status: 200,
+      body: {
+        id: `upcoming_in_${(++counter).toString().padStart(6, '0')}`,
+        object: 'invoice',
+        status: 'draft',
+        billing_reason: 'subscription_update',
+        customer: subscription.customer,
+        currency: newPrice.currency,
+        subtotal: total,
+        total,
+        amount_due: Math.max(0, total),
+        parent: {
+          type: 'subscription_details',
+          subscription_details: { subscription: subscription.id, metadata: {}, subscription_proration_date: prorationDate },
+        },
+        lines: {
+          object: 'list',
+          data: lines.map((line) => ({
+            object: 'line_item',
+            amount: line.amount,
+            currency: newPrice.currency,
+            description: line.description,
+            period: { start: prorationDate, end: item.current_period_end },
+            parent: { type: 'subscription_item_details', subscription_item_details: { subscription_item: item.id, proration: true } },
+            pricing: { type: 'price_details', price_details: { price: line.price } },
+          })),
+        },
+      },
+    };
+  }
+
   function route(method: string, path: string, body: Obj): { status: number; body: Obj } {
     const notFound = { status: 404, body: { error: { type: 'invalid_request_error', message: `No such object: ${path}` } } };
     const read = path.match(/^\/v1\/(payment_intents|subscriptions|subscription_schedules|customers)\/([^/]+)$/);
@@ -326,6 +431,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       return { status: 200, body: session };
     }
     if (method === 'POST' && path === '/v1/payment_intents') return createPaymentIntent(body);
+    if (method === 'POST' && path === '/v1/invoices/create_preview') return previewInvoice(body);
     if (method === 'GET' && read) {
       const object = objects.get(read[2]!);
       if (!object) return notFound;

@@ -154,4 +154,15 @@ describe("the local test payment page's price", () => {
     expect(await priceOf(350000, 'HUF')).toBe('HUF\u00a03,500.00'); // two-decimal in Stripe amounts, whatever ICU says
     expect(await priceOf(1299, 'GBP')).toBe('£12.99');
   });
+
+  it("previews an upgrade as what its upgrade charges: nothing (it moves the price without proration), in the plan's currency", async () => {
+    const provider = createLocalProvider({ apiPublicUrl: () => server.url, webhookSecret: 'whsec_local_preview_test' });
+    const preview = { subscriptionId: 'sub_local_unknown', priceId: 'price_team_v1_monthly', prorationDate: NOW };
+    expect(await provider.previewUpgrade({ ...preview, currency: 'gbp' })).toEqual({ amountDueMinor: 0, currency: 'GBP' });
+    expect(await provider.upgradeSubscription({ ...preview, idempotencyKey: 'k' })).toEqual({
+      paid: true,
+      message: 'paid (local test payment)',
+    });
+    expect(await provider.previewUpgrade({ ...preview, currency: 'EUR' })).toEqual({ amountDueMinor: 0, currency: 'EUR' });
+  });
 });

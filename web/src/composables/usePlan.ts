@@ -4,10 +4,13 @@ import {
   ChangePlanDocument,
   CurrentPlanDocument,
   PlanCatalogDocument,
+  type PlanChangePreview,
   type PlanChangeResult,
   type PlanDetail,
+  PreviewPlanChangeDocument,
   type SubscriptionRow,
 } from '../graphql/plans.ts';
+import { useGraphqlConnection } from '../lib/apollo.ts';
 import type { AppError } from '../lib/errors.ts';
 import { useGqlMutation, useGqlQuery } from '../lib/graphql-vue.ts';
 import { useSessionStore } from '../stores/session.ts';
@@ -25,6 +28,8 @@ export interface UsePlanReturn {
   plans: Readonly<Ref<PlanDetail[]>>;
   /** Whether moving to a plan is an upgrade (now) or a downgrade (at the period end). */
   directionOf: (plan: PlanDetail) => PlanDirection;
+  /** What changing to the plan would do now (what Stripe charges at once), changing nothing; null when it fails. */
+  previewChange: (planId: string) => Promise<PlanChangePreview | null>;
   changePlan: (planId: string) => Promise<PlanChangeResult | null>;
   cancelPendingChange: () => Promise<PlanChangeResult | null>;
   changing: Readonly<Ref<boolean>>;
@@ -37,6 +42,7 @@ export interface UsePlanReturn {
 export function usePlan(options: UsePlanOptions = {}): UsePlanReturn {
   const { navigate = (url: string) => window.location.assign(url) } = options;
   const session = useSessionStore();
+  const { client } = useGraphqlConnection();
   const current = useGqlQuery(CurrentPlanDocument, () => ({ orgId: session.orgId ?? '' }), { enabled: () => session.signedIn });
   const catalog = useGqlQuery(PlanCatalogDocument, {}, { enabled: () => session.signedIn, fetchPolicy: 'cache-first' });
   const refetch = { refetchQueries: ['CurrentPlan', 'CreditBalance'] };
@@ -52,6 +58,19 @@ export function usePlan(options: UsePlanOptions = {}): UsePlanReturn {
       const rank = subscription.value?.plan.rank;
       if (rank === undefined || plan.id === subscription.value?.plan.id) return 'current';
       return plan.rank > rank ? 'upgrade' : 'downgrade';
+    },
+    previewChange: async (planId) => {
+      try {
+        // Never from the cache: the answer depends on the moment (Stripe prorates by the second).
+        const result = await client.query({
+          query: PreviewPlanChangeDocument,
+          variables: { planId, orgId: session.orgId },
+          fetchPolicy: 'no-cache',
+        });
+        return result.data?.previewPlanChange ?? null;
+      } catch {
+        return null;
+      }
     },
     changePlan: async (planId) => {
       try {

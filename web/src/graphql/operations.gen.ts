@@ -1075,6 +1075,14 @@ export type ChangePlanMutationVariables = Exact<{
 
 export type ChangePlanMutation = { changePlan: { __typename: 'PlanChangeResult', status: string, checkoutUrl: string | null, effectiveAt: string | null, planId: string | null } | null };
 
+export type PreviewPlanChangeQueryVariables = Exact<{
+  planId: string;
+  orgId?: string | null | undefined;
+}>;
+
+
+export type PreviewPlanChangeQuery = { previewPlanChange: { __typename: 'PlanChangePreview', planId: string, direction: string, status: string, effectiveAt: string | null, amountDueMinor: string, currency: string, creditsGrantedNow: string } | null };
+
 export type CancelPlanChangeMutationVariables = Exact<{ [key: string]: never; }>;
 
 

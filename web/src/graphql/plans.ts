@@ -9,6 +9,8 @@ import type {
   PlanCatalogQuery,
   PlanCatalogQueryVariables,
   PlanFieldsFragment,
+  PreviewPlanChangeQuery,
+  PreviewPlanChangeQueryVariables,
 } from './operations.gen.ts';
 
 export type PlanSummary = PlanFieldsFragment;
@@ -101,6 +103,24 @@ export const ChangePlanDocument: TypedDocumentNode<ChangePlanMutation, ChangePla
       checkoutUrl
       effectiveAt
       planId
+    }
+  }
+`;
+
+export type PlanChangePreview = NonNullable<PreviewPlanChangeQuery['previewPlanChange']>;
+
+/** What changePlan would do now, changing nothing: for an upgrade, what Stripe charges at once
+ * (`amountDueMinor`, minor units as a string, in `currency`) and the credits granted at once. */
+export const PreviewPlanChangeDocument: TypedDocumentNode<PreviewPlanChangeQuery, PreviewPlanChangeQueryVariables> = gql`
+  query PreviewPlanChange($planId: uuid!, $orgId: uuid) {
+    previewPlanChange(planId: $planId, organizationId: $orgId) {
+      planId
+      direction
+      status
+      effectiveAt
+      amountDueMinor
+      currency
+      creditsGrantedNow
     }
   }
 `;

@@ -421,6 +421,35 @@ export function defaultHandlers(now: Date, role: 'owner' | 'admin' | 'member' = 
         },
       };
     },
+    // As the api answers previewPlanChange for the default subscription (Pro, 1 Nov – 1 Dec): Stripe's
+    // own figure for the upgrade to Team (prorated by the second, so a penny off the page's estimate of
+    // £22.17 at the test's clock), nothing now for a downgrade.
+    PreviewPlanChange: (v) => {
+      const target = cat.plans.find((p) => p.id === v.planId) ?? cat.plans[0]!;
+      const current = plan('pro');
+      const base = { __typename: 'PlanChangePreview', planId: target.id, currency: 'GBP' };
+      const answer =
+        target.id === current.id
+          ? { ...base, direction: 'same', status: 'unchanged', effectiveAt: null, amountDueMinor: '0', creditsGrantedNow: '0.000' }
+          : target.rank > current.rank
+            ? {
+                ...base,
+                direction: 'upgrade',
+                status: 'upgraded',
+                effectiveAt: now.toISOString(),
+                amountDueMinor: '2218',
+                creditsGrantedNow: '8000.000',
+              }
+            : {
+                ...base,
+                direction: 'downgrade',
+                status: 'scheduled',
+                effectiveAt: '2026-12-01T00:00:00Z',
+                amountDueMinor: '0',
+                creditsGrantedNow: '0.000',
+              };
+      return { data: { previewPlanChange: answer } };
+    },
     TopUpPackages: () => ({ data: { topup_packages: packages() } }),
     // A purchase asked over HTTP (the subscription TopUpPurchase has no default): none by that id.
     TopUpPurchaseStatus: () => ({ data: { topup_purchases_by_pk: null } }),

@@ -1,0 +1,159 @@
+// previewPlanChange(planId, organizationId?): what changePlan(planId) would do if asked now, changing
+// nothing — for the confirmation an owner or admin reads before changing plan. The same checks as
+// changePlan (owners and admins; an offered plan; no upgrade while the renewal is unpaid) with the
+// same error codes, then the same decision:
+// - upgrade of a paid subscription (`upgraded`): now; what Stripe would invoice at once is Stripe's
+//   own preview of the same item and price change (always_invoice, prorated at the api's clock), and
+//   the credits are the allowance difference apply_plan_change would grant (grant_period_allowance);
+// - downgrade (`scheduled`): at the period end, 0 now, no credits, Stripe is not asked;
+// - from a plan without a Stripe subscription to a paid one (`checkout_required`): the plan's price,
+//   paid on Stripe Checkout, once paid (no date, no credits before);
+// - the same plan (`unchanged`): nothing.
+// organizationId, when given, must be the session's org (FORBIDDEN otherwise, as reserveCredits).
+// Nothing is written: no Stripe write (a retrieve and an invoice preview), no row. A period that has
+// ended (before the hourly roll) is rolled first, as changePlan does, inside a transaction that is
+// always rolled back, so that the answer is about the period the change would apply to.
+import type pg from 'pg';
+import { z } from 'zod';
+import { CREDIT_SCALE, formatDecimal, parseDecimal } from '../decimal.ts';
+import { AppError, ledger } from '../errors.ts';
+import { requireBillingActor, requirePayments, viaProvider } from '../payments/index.ts';
+import { type PlanRow, planById, type SubscriptionRow } from './changePlan.ts';
+import { type ActionContext, defineAction } from './context.ts';
+import { uuid } from './inputs.ts';
+
+export const input = z.object({
+  planId: z.uuid('planId must be a uuid'),
+  organizationId: uuid.nullish(),
+});
+
+export interface PlanChangePreview {
+  planId: string;
+  direction: 'upgrade' | 'downgrade' | 'same';
+  /** What changePlan would answer. */
+  status: 'upgraded' | 'scheduled' | 'checkout_required' | 'unchanged';
+  effectiveAt: string | null;
+  /** Integer minor units of `currency`, as a string (Hasura's bigint). */
+  amountDueMinor: string;
+  currency: string;
+  /** Credits granted at once (scale 3). */
+  creditsGrantedNow: string;
+}
+
+interface Snapshot {
+  sub: SubscriptionRow;
+  current: PlanRow;
+  /** The plan_allowance credits granted for the subscription's current period. */
+  allowanceGranted: string;
+}
+
+/**
+ * The subscription as changePlan would find it at `now` (an ended period rolled first, as
+ * currentSubscription does), with its plan and this period's allowance grants, read in a
+ * transaction that is always rolled back: nothing is written.
+ */
+async function snapshot(db: pg.Pool, orgId: string, now: Date): Promise<Snapshot> {
+  const client = await db.connect();
+  try {
+    await client.query('begin');
+    await ledger(() =>
+      client.query(
+        `select public.roll_billing_period(s.organization_id, $2) from public.organization_subscriptions s
+         where s.organization_id = $1 and s.current_period_end <= $2`,
+        [orgId, now],
+      ),
+    );
+    const sub = (await client.query<SubscriptionRow>('select * from public.organization_subscriptions where organization_id = $1', [orgId]))
+      .rows[0];
+    if (!sub) throw new AppError('ORGANIZATION_NOT_FOUND', `org ${orgId} has no subscription`);
+    const current = (await planById(client, sub.plan_id))!;
+    // What grant_period_allowance counts as this period's allowance (the whole one and upgrades' differences).
+    const { rows } = await client.query<{ granted: string }>(
+      `select coalesce(sum(g.amount_credits), 0)::numeric(20, 3)::text as granted from public.credit_grants g
+       where g.organization_id = $1 and g.source = 'plan_allowance'
+         and ledger.allowance_of_period(g.external_ref, g.created_at, $2)`,
+      [orgId, sub.current_period_start],
+    );
+    return { sub, current, allowanceGranted: rows[0]!.granted };
+  } finally {
+    await client.query('rollback').catch(() => undefined);
+    client.release();
+  }
+}
+
+/** The credits grant_period_allowance would add on the target plan: its allowance less what the period has had. */
+function allowanceDifference(target: PlanRow, granted: string): string {
+  const missing = parseDecimal(target.monthly_allowance_credits, CREDIT_SCALE) - parseDecimal(granted, CREDIT_SCALE);
+  return formatDecimal(missing > 0n ? missing : 0n, CREDIT_SCALE);
+}
+
+const NO_CREDITS = formatDecimal(0n, CREDIT_SCALE);
+
+export async function previewPlanChange(ctx: ActionContext, args: z.output<typeof input>): Promise<PlanChangePreview> {
+  const payments = requirePayments(ctx.payments);
+  const actor = await requireBillingActor(ctx.db, ctx.session);
+  if (args.organizationId && args.organizationId.toLowerCase() !== actor.orgId) {
+    throw new AppError('FORBIDDEN', `this session acts for organization ${actor.orgId}, not ${args.organizationId}`);
+  }
+  const target = await planById(ctx.db, args.planId);
+  if (!target?.is_active) throw new AppError('INVALID_INPUT', `plan ${args.planId} is not offered`);
+  const now = ctx.clock();
+  const { sub, current, allowanceGranted } = await snapshot(ctx.db, actor.orgId, now);
+  const answer = { planId: target.id, currency: target.currency };
+  if (target.id === current.id) {
+    return { ...answer, direction: 'same', status: 'unchanged', effectiveAt: null, amountDueMinor: '0', creditsGrantedNow: NO_CREDITS };
+  }
+  const paidTarget = target.price_minor !== '0';
+  const direction = paidTarget && target.rank > current.rank ? 'upgrade' : 'downgrade';
+
+  if (paidTarget && !sub.stripe_subscription_id) {
+    if (!target.stripe_price_id) throw new AppError('PAYMENT_PROVIDER_ERROR', `plan ${target.code} has no Stripe price`);
+    return {
+      ...answer,
+      direction,
+      status: 'checkout_required',
+      effectiveAt: null,
+      amountDueMinor: target.price_minor,
+      creditsGrantedNow: NO_CREDITS,
+    };
+  }
+
+  if (direction === 'downgrade') {
+    return {
+      ...answer,
+      direction,
+      status: 'scheduled',
+      effectiveAt: sub.current_period_end.toISOString(),
+      amountDueMinor: '0',
+      creditsGrantedNow: NO_CREDITS,
+    };
+  }
+
+  // Upgrade of a paid subscription: the checks changePlan makes before it writes anything.
+  if (!target.stripe_price_id) throw new AppError('PAYMENT_PROVIDER_ERROR', `plan ${target.code} has no Stripe price`);
+  if (sub.status !== 'active') {
+    throw new AppError(
+      'INVALID_INPUT',
+      `the subscription's last payment did not go through (status ${sub.status}): update the card, then upgrade`,
+    );
+  }
+  const preview = await viaProvider(() =>
+    payments.provider.previewUpgrade({
+      subscriptionId: sub.stripe_subscription_id!,
+      priceId: target.stripe_price_id!,
+      prorationDate: now,
+      currency: target.currency,
+    }),
+  );
+  return {
+    ...answer,
+    direction,
+    status: 'upgraded',
+    effectiveAt: now.toISOString(),
+    amountDueMinor: String(preview.amountDueMinor),
+    currency: preview.currency,
+    creditsGrantedNow: allowanceDifference(target, allowanceGranted),
+  };
+}
+
+export default defineAction(input, previewPlanChange);
