@@ -124,6 +124,9 @@ for (const [width, viewport] of [
       await expect(dialog).toBeHidden();
 
       await page.getByRole('link', { name: 'Credits', exact: true }).click();
+      // A new page says so: its own title, and focus on its heading.
+      await expect(page).toHaveTitle('Credits · org-credits');
+      await expect(page.getByRole('heading', { level: 1, name: 'Credits' })).toBeFocused();
       await expect(page.locator('[data-test=history-row]').first()).toBeVisible();
       await expect(page.locator('[data-test=grant]').first()).toBeVisible();
       await expect(page.locator('[data-test=usage-totals]')).toBeVisible();
@@ -141,8 +144,12 @@ for (const [width, viewport] of [
       await settled(page);
       await audit(page, 'top-up modal, checkout canceled');
       await page.getByRole('dialog').getByRole('button', { name: 'Close' }).click();
+      // Opened on arrival, the modal gives focus to the balance, not back to <body>.
+      await expect(page.locator('[data-test=balance-trigger]')).toBeFocused();
 
       await page.getByRole('link', { name: 'Billing' }).click();
+      await expect(page).toHaveTitle('Billing · org-credits');
+      await expect(page.getByRole('heading', { level: 1, name: 'Billing' })).toBeFocused();
       await expect(page.locator('[data-test=plan-pro]')).toContainText('Current plan');
       await expect(page.locator('[data-test=auto-top-up-form]')).toBeVisible();
       await expect(page.locator('[data-test=limits-form]')).toBeVisible();

@@ -77,7 +77,9 @@ describe('dev sign-in and org switching', () => {
     await settle();
     // A name too long for the narrow select ends in an ellipsis there; its tooltip has all of it.
     expect(wrapper.get('[data-test="org-switcher"]').attributes('title')).toBe(session.currentOrg?.orgName);
+    // Picking the org only picks it; "Switch" switches.
     await wrapper.get('[data-test="org-switcher"]').setValue(OTHER_ORG_ID);
+    await wrapper.get('form').trigger('submit');
     await settle();
     expect(readHasuraClaims(session.token!).orgId).toBe(OTHER_ORG_ID);
     expect(wrapper.get('[data-test="org-switcher"]').attributes('title')).toBe(session.currentOrg?.orgName);

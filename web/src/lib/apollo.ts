@@ -360,7 +360,7 @@ export function createGraphqlConnection(options: CreateConnectionOptions): Graph
       } finally {
         resetting = false;
       }
-      await client.resetStore();
+      await resetStoreQuietly(client);
     },
     dispose: () => {
       globalThis.window?.removeEventListener('online', onOnline);
@@ -372,6 +372,21 @@ export function createGraphqlConnection(options: CreateConnectionOptions): Graph
       Promise.resolve(ws.dispose()).catch(() => {});
     },
   };
+}
+
+/**
+ * The store emptied and every query on screen asked again (after a new token). What those queries
+ * answer, failures included, is shown where each is; and a query called off meanwhile (its section
+ * left the screen, its variables changed with the org) rejects with an AbortError. Neither is the
+ * reset's own failure: it never rejects, so a switch of org is never reported as failed (before,
+ * "The operation was aborted." appeared beside the org switcher).
+ */
+export async function resetStoreQuietly(client: ApolloClient): Promise<void> {
+  try {
+    await client.resetStore();
+  } catch {
+    // Each query shows its own error.
+  }
 }
 
 export function useGraphqlConnection(): GraphqlConnection {

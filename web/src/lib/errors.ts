@@ -102,6 +102,29 @@ function defaultAction(code: string): FixAction {
   return APP_CODES.has(code) ? null : 'contact_support';
 }
 
+/**
+ * A request the app called off itself, not a failure to show: a query unsubscribed or asked again
+ * while it was on its way (AbortError), or one cut off by the store's reset after a sign-in, an org
+ * switch or a sign-out (Apollo's "Store reset while query was in flight" and "QueryManager stopped
+ * while query was in flight", numbered 96 and 94 in the builds, whose message is then only a link
+ * naming that number). Its query is asked again, with the new session, at once.
+ */
+export function isCancellation(error: unknown): boolean {
+  if (!error || typeof error !== 'object') return false;
+  const { name, message } = error as { name?: unknown; message?: unknown };
+  if (name === 'AbortError') return true;
+  if (name !== 'Invariant Violation' || typeof message !== 'string') return false;
+  if (/(Store reset|QueryManager stopped) while query was in flight/.test(message)) return true;
+  const encoded = /go\.apollo\.dev\/c\/err#(.+)$/.exec(message)?.[1];
+  if (!encoded) return false;
+  try {
+    const detail = JSON.parse(decodeURIComponent(encoded)) as { message?: unknown };
+    return detail.message === 94 || detail.message === 96;
+  } catch {
+    return false;
+  }
+}
+
 /** Any thrown value or Apollo error to an AppError. */
 export function toAppError(error: unknown): AppError {
   if (CombinedGraphQLErrors.is(error)) {

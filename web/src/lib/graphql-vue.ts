@@ -14,7 +14,7 @@ import {
   watch,
 } from 'vue';
 import { useGraphqlConnection } from './apollo.ts';
-import { type AppError, appError, toAppError } from './errors.ts';
+import { type AppError, appError, isCancellation, toAppError } from './errors.ts';
 import type { SettingsSave } from './settings-save.ts';
 
 export interface UseGqlQueryOptions {
@@ -78,11 +78,15 @@ export function useGqlQuery<TData, TVariables extends OperationVariables>(
     } as Parameters<typeof client.watchQuery<TData, TVariables>>[0]);
     subscription = observable.subscribe({
       next: (result) => {
+        // Called off by the app (the store reset on a sign-in or an org switch, new variables): the
+        // query is asked again at once, so nothing failed and nothing is said.
+        if (result.error && isCancellation(result.error)) return;
         if (result.data !== undefined) data.value = result.data as TData;
         error.value = result.error ? toAppError(result.error) : null;
         loading.value = result.loading;
       },
       error: (e: unknown) => {
+        if (isCancellation(e)) return;
         error.value = toAppError(e);
         loading.value = false;
       },
@@ -101,6 +105,7 @@ export function useGqlQuery<TData, TVariables extends OperationVariables>(
         // Same query, new variables: keep the old data on screen while the new arrives.
         loading.value = true;
         void observable.setVariables(toValue(variables)).catch((e: unknown) => {
+          if (isCancellation(e)) return;
           error.value = toAppError(e);
           loading.value = false;
         });
@@ -133,7 +138,7 @@ export function useGqlQuery<TData, TVariables extends OperationVariables>(
         const result = await observable.refetch();
         return (result.data as TData | undefined) ?? undefined;
       } catch (e) {
-        error.value = toAppError(e);
+        if (!isCancellation(e)) error.value = toAppError(e);
         return undefined;
       }
     },

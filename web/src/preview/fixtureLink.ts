@@ -5,7 +5,7 @@ import { ApolloClient, ApolloLink } from '@apollo/client';
 import { GraphQLError } from 'graphql';
 import { Observable } from 'rxjs';
 import { ref } from 'vue';
-import { createCache, type GraphqlConnection, type SocketStatus } from '../lib/apollo.ts';
+import { createCache, type GraphqlConnection, resetStoreQuietly, type SocketStatus } from '../lib/apollo.ts';
 
 export type FixtureResult =
   | { data: object }
@@ -73,8 +73,6 @@ export function createFixtureConnection(
     client,
     calls,
     socketStatus: ref<SocketStatus>(options.socketStatus ?? 'connected'),
-    reset: async () => {
-      await client.resetStore();
-    },
+    reset: () => resetStoreQuietly(client),
   };
 }

@@ -24,7 +24,16 @@ export interface Harness {
   calls: FixtureCall[];
   pinia: Pinia;
   router: Router;
-  mountApp: (component: Component, props?: Record<string, unknown>) => VueWrapper;
+  mountApp: (component: Component, props?: Record<string, unknown>, options?: MountAppOptions) => VueWrapper;
+}
+
+export interface MountAppOptions {
+  /** Mounted into the document (for focus, which only an attached element can take). */
+  attachTo?: Element;
+  /** Another router than the harness's (e.g. the app's own, createAppRouter). */
+  router?: Router;
+  /** Teleports for real (to <body>, where the test then looks), instead of rendering in place. */
+  teleport?: boolean;
 }
 
 const Blank = { render: () => null };
@@ -57,11 +66,12 @@ export function createHarness(options: HarnessOptions = {}): Harness {
     calls,
     pinia,
     router,
-    mountApp: (component, props = {}) =>
+    mountApp: (component, props = {}, mountOptions = {}) =>
       mount(component as never, {
         props: props as never,
+        ...(mountOptions.attachTo ? { attachTo: mountOptions.attachTo } : {}),
         global: {
-          plugins: [pinia, router],
+          plugins: [pinia, mountOptions.router ?? router],
           provide: {
             [GRAPHQL_CONNECTION as symbol]: connection,
             [APP_CONFIG as symbol]: {
@@ -70,7 +80,7 @@ export function createHarness(options: HarnessOptions = {}): Harness {
               apiUrl: 'http://api.test',
             },
           },
-          stubs: { teleport: true },
+          stubs: { teleport: !mountOptions.teleport },
         },
       }),
   };
