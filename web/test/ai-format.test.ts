@@ -3,11 +3,11 @@ import {
   describeTokenPrices,
   describeTypicalTokens,
   type EstimateParts,
-  formatDaysLeft,
   formatPrice,
   inputHintFor,
   tokenPricesOf,
 } from '../src/components/ai/format.ts';
+import { formatDaysLeft } from '../src/lib/format.ts';
 
 describe('the playground’s words and numbers', () => {
   it.each([

@@ -3,8 +3,7 @@
 import { ApolloClient, ApolloLink, CombinedGraphQLErrors, HttpLink, InMemoryCache, ServerError } from '@apollo/client';
 import { ErrorLink } from '@apollo/client/link/error';
 import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
-import { getMainDefinition } from '@apollo/client/utilities';
-import { Kind, OperationTypeNode } from 'graphql';
+import { OperationTypeNode } from 'graphql';
 import { createClient } from 'graphql-ws';
 import { type InjectionKey, inject, type Ref, ref } from 'vue';
 
@@ -324,20 +323,14 @@ export function createGraphqlConnection(options: CreateConnectionOptions): Graph
   globalThis.document?.addEventListener('visibilitychange', onVisibility);
 
   const link = ApolloLink.split(
-    ({ query }) => {
-      const definition = getMainDefinition(query);
-      return definition.kind === Kind.OPERATION_DEFINITION && definition.operation === OperationTypeNode.SUBSCRIPTION;
-    },
+    ({ operationType }) => operationType === OperationTypeNode.SUBSCRIPTION,
     new GraphQLWsLink(ws),
     auth.concat(
       // A mutation may run an action that takes its time (a playground run: up to Hasura's 60 s
       // action timeout), and is charged when it ends: given up on at 15 s, it was charged while the
       // page said it had failed. So mutations wait longer than any action may take.
       ApolloLink.split(
-        ({ query }) => {
-          const definition = getMainDefinition(query);
-          return definition.kind === Kind.OPERATION_DEFINITION && definition.operation === OperationTypeNode.MUTATION;
-        },
+        ({ operationType }) => operationType === OperationTypeNode.MUTATION,
         new HttpLink({ uri: options.httpUrl, fetch: fetchWithTimeout(options.mutationTimeout ?? 90_000) }),
         new HttpLink({ uri: options.httpUrl, fetch: fetchWithTimeout(options.requestTimeout ?? 15_000) }),
       ),

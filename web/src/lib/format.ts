@@ -140,3 +140,13 @@ export function formatRelative(iso: string, now: Date, locale = DEFAULT_LOCALE):
 export function formatInteger(value: number | bigint, locale = DEFAULT_LOCALE): string {
   return new Intl.NumberFormat(locale).format(value);
 }
+
+/** Beyond this many days the count stops meaning anything to a reader. */
+const DAYS_SAID_EXACTLY = 365;
+
+/** "1 day", "46 days", "More than a year"; "No recent use" when nothing is being used (null). */
+export function formatDaysLeft(days: number | null, locale = DEFAULT_LOCALE): string {
+  if (days === null) return 'No recent use';
+  if (days > DAYS_SAID_EXACTLY) return 'More than a year';
+  return days === 1 ? '1 day' : `${formatInteger(days, locale)} days`;
+}

@@ -8,11 +8,11 @@ import { formatCredits } from './format.ts';
 
 /** Auto top-up buys when available credits fall below the threshold, and spending stops at 0: on
  * with a threshold of 0 (or none, which saved as 0) it said "On" and never bought. */
-export const THRESHOLD_ABOVE_ZERO = 'Enter a threshold above 0: a pack is bought when available credits fall below it.';
+const THRESHOLD_ABOVE_ZERO = 'Enter a threshold above 0: a pack is bought when available credits fall below it.';
 
 /** Whether the form's threshold, as typed, is one that auto top-up can be on with (a malformed one
  * is left to the validation's own words). */
-export function thresholdAllowsOn(threshold: string): boolean {
+function thresholdAllowsOn(threshold: string): boolean {
   const typed = threshold.trim();
   if (!typed) return false;
   try {

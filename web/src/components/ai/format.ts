@@ -1,6 +1,6 @@
-// Words and numbers of the playground and the balance meter that lib/format.ts does not have:
-// prices per 1,000 tokens (which can have more decimals than credits do), what an estimate is made
-// of (the api's fields) put into the app's words, days left said for a person, and what the input box asks for.
+// Words and numbers of the playground that lib/format.ts does not have: prices per 1,000 tokens
+// (which can have more decimals than credits do), what an estimate is made of (the api's fields)
+// put into the app's words, and what the input box asks for.
 import type { CreditEstimate } from '../../graphql/ai.ts';
 import { DEFAULT_LOCALE, formatInteger } from '../../lib/format.ts';
 
@@ -58,16 +58,6 @@ export function describeTypicalTokens(estimate: EstimateParts, locale = DEFAULT_
   if (input == null || output == null) return null;
   const tokens = (n: number, what: string) => `${formatInteger(n, locale)} ${what} token${n === 1 ? '' : 's'}`;
   return `${tokens(input, 'input')} and ${tokens(output, 'output')}`;
-}
-
-/** Beyond this many days the count stops meaning anything to a reader. */
-export const DAYS_SAID_EXACTLY = 365;
-
-/** "1 day", "46 days", "More than a year"; "No recent use" when nothing is being used (null). */
-export function formatDaysLeft(days: number | null, locale = DEFAULT_LOCALE): string {
-  if (days === null) return 'No recent use';
-  if (days > DAYS_SAID_EXACTLY) return 'More than a year';
-  return days === 1 ? '1 day' : `${formatInteger(days, locale)} days`;
 }
 
 export interface InputHint {
