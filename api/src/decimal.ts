@@ -40,9 +40,19 @@ export function maxBigInt(a: bigint, b: bigint): bigint {
   return a > b ? a : b;
 }
 
+/** A decimal as text at `scale`, whatever scale Postgres printed it with (`"0.005"` → `"0.005000"` at scale 6). */
+export function decimalAt(text: string, scale: number): string {
+  return formatDecimal(parseDecimal(text, scale), scale);
+}
+
 /** Credits as text at scale 3, whatever scale Postgres printed them with (`"12.5"`, `"12.500"`). */
 export function credits(text: string): string {
-  return formatDecimal(parseDecimal(text, CREDIT_SCALE), CREDIT_SCALE);
+  return decimalAt(text, CREDIT_SCALE);
+}
+
+/** `"1234567"` → `"1,234,567"`: a string of digits grouped in thousands with commas. */
+export function groupThousands(digits: string): string {
+  return digits.replace(/\B(?=(\d{3})+$)/g, ',');
 }
 
 /**
@@ -61,7 +71,7 @@ export function displayDecimal(text: string, scale: number): string {
   const units = parseDecimal(text, scale);
   const [whole = '0', fraction = ''] = formatDecimal(units < 0n ? -units : units, scale).split('.');
   const trimmed = fraction.replace(/0+$/, '');
-  return `${units < 0n ? '-' : ''}${whole.replace(/\B(?=(\d{3})+$)/g, ',')}${trimmed ? `.${trimmed}` : ''}`;
+  return `${units < 0n ? '-' : ''}${groupThousands(whole)}${trimmed ? `.${trimmed}` : ''}`;
 }
 
 /**

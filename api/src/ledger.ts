@@ -128,7 +128,7 @@ export async function spendState(db: pg.Pool, orgId: string, now: Date): Promise
  * credits (the old allowance has expired, the new one is not granted yet) and an auto top-up about
  * to charge the card for credits the new allowance brings anyway.
  */
-export async function rollPeriodIfEnded(db: pg.Pool, orgId: string, now: Date): Promise<boolean> {
+export async function rollPeriodIfEnded(db: pg.Pool | pg.PoolClient, orgId: string, now: Date): Promise<boolean> {
   const { rowCount } = await ledger(() =>
     db.query(
       `select public.roll_billing_period(s.organization_id, $2) from public.organization_subscriptions s

@@ -1,7 +1,18 @@
 // What a capability at a quality level costs an org: the plan's model for it, that model's prices,
 // and the estimates (minimum, typical, maximum) computed exactly from them.
 import type pg from 'pg';
-import { CREDIT_SCALE, ceilDiv, credits, displayDecimal, formatDecimal, maxBigInt, PRICE_SCALE, parseDecimal } from './decimal.ts';
+import {
+  CREDIT_SCALE,
+  ceilDiv,
+  credits,
+  decimalAt,
+  displayDecimal,
+  formatDecimal,
+  groupThousands,
+  maxBigInt,
+  PRICE_SCALE,
+  parseDecimal,
+} from './decimal.ts';
 import { AppError, ledger } from './errors.ts';
 
 export type PricingMode = 'per_call' | 'per_token';
@@ -208,7 +219,7 @@ export function checkTokens(offer: Offer, input: EstimateInput): void {
 }
 
 /** "2,000" for 2000: a count for people to read. */
-const count = (n: number) => String(n).replace(/\B(?=(\d{3})+$)/g, ',');
+const count = (n: number) => groupThousands(String(n));
 const plural = (n: number, word: string) => `${count(n)} ${word}${n === 1 ? '' : 's'}`;
 /** "0.1 credits" from "0.100", "1 credit" from "1.000000": exact, trailing zeros dropped. */
 const creditsSaid = (value: string, scale: number) => {
@@ -265,8 +276,8 @@ export function estimate(offer: Offer, input: EstimateInput = {}): Estimate {
       maximumExplanation: line,
     };
   }
-  const perIn = formatDecimal(parseDecimal(pricing.input_credits_per_1k_tokens, PRICE_SCALE), PRICE_SCALE);
-  const perOut = formatDecimal(parseDecimal(pricing.output_credits_per_1k_tokens, PRICE_SCALE), PRICE_SCALE);
+  const perIn = decimalAt(pricing.input_credits_per_1k_tokens, PRICE_SCALE);
+  const perOut = decimalAt(pricing.output_credits_per_1k_tokens, PRICE_SCALE);
   const prices = `${creditsSaid(baseCredits, CREDIT_SCALE)} a call, plus ${creditsSaid(perIn, PRICE_SCALE)} per 1,000 input tokens and ${displayDecimal(perOut, PRICE_SCALE)} per 1,000 output tokens on ${model}`;
   const given = input.inputTokens ?? undefined;
   const givenOut = input.outputTokens ?? undefined;

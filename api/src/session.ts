@@ -37,6 +37,16 @@ export function sessionFrom(variables: Record<string, string>): Session {
   return { role, userId: id('x-hasura-user-id'), orgId: id('x-hasura-org-id') };
 }
 
+/**
+ * An action's `organizationId`, when given, must be the org its session acts for (FORBIDDEN
+ * otherwise): a token is for one organization. `consequence` ends the message (what was not done).
+ */
+export function requireSessionOrg(sessionOrgId: string, organizationId: string | null | undefined, consequence = ''): void {
+  if (organizationId && organizationId.toLowerCase() !== sessionOrgId) {
+    throw new AppError('FORBIDDEN', `this session acts for organization ${sessionOrgId}, not ${organizationId}${consequence}`);
+  }
+}
+
 /** The roles that may hold and charge credits for their org. */
 const CREDIT_ROLES = new Set(['user', 'service', 'admin']);
 

@@ -99,11 +99,10 @@ export function usableDataDir(wanted: string): string {
 }
 
 export async function isPortFree(port: number, host = '127.0.0.1'): Promise<boolean> {
-  return new Promise((done) => {
-    const server = net.createServer();
-    server.once('error', () => done(false));
-    server.listen(port, host, () => server.close(() => done(true)));
-  });
+  const server = await listenOn(port, host);
+  if (!server) return false;
+  await close(server);
+  return true;
 }
 
 /**
@@ -126,7 +125,7 @@ export async function freePorts(count: number): Promise<number[]> {
       ports.push(port);
     }
   } finally {
-    await Promise.all(held.map((server) => new Promise<void>((done) => server.close(() => done()))));
+    await Promise.all(held.map(close));
   }
   return ports;
 }
@@ -137,13 +136,17 @@ export async function freePort(): Promise<number> {
   return port!;
 }
 
-/** A server listening on 127.0.0.1:port, or null when the port is taken. */
-function listenOn(port: number): Promise<net.Server | null> {
+/** A server listening on host:port, or null when the port is taken. */
+function listenOn(port: number, host = '127.0.0.1'): Promise<net.Server | null> {
   return new Promise((done) => {
     const server = net.createServer();
     server.once('error', () => done(null));
-    server.listen(port, '127.0.0.1', () => done(server));
+    server.listen(port, host, () => done(server));
   });
+}
+
+function close(server: net.Server): Promise<void> {
+  return new Promise((done) => server.close(() => done()));
 }
 
 function initialise(bin: string, dataDir: string, owner: { uid: number; gid: number } | undefined): void {

@@ -15,7 +15,7 @@ export async function cancelPlanChange(ctx: ActionContext): Promise<PlanChangeRe
 
 async function cancelAlone(ctx: ActionContext, payments: Payments, orgId: string): Promise<PlanChangeResult> {
   // A change that came due with the period's end was applied by the roll: there is nothing left to cancel.
-  const sub = await currentSubscription(ctx, orgId, ctx.clock());
+  const sub = await currentSubscription(ctx.db, orgId, ctx.clock());
   if (!sub.pending_plan_id) return { status: 'unchanged', checkoutUrl: null, effectiveAt: null, planId: sub.plan_id };
   const requestKey = ctx.clock().toISOString();
   if (sub.stripe_schedule_id) {

@@ -50,10 +50,8 @@ export interface SubscriptionRow {
   stripe_schedule_id: string | null;
 }
 
-export async function readSubscription(ctx: ActionContext, orgId: string): Promise<SubscriptionRow> {
-  const { rows } = await ctx.db.query<SubscriptionRow>('select * from public.organization_subscriptions where organization_id = $1', [
-    orgId,
-  ]);
+export async function readSubscription(db: pg.Pool | pg.PoolClient, orgId: string): Promise<SubscriptionRow> {
+  const { rows } = await db.query<SubscriptionRow>('select * from public.organization_subscriptions where organization_id = $1', [orgId]);
   if (!rows[0]) throw new AppError('ORGANIZATION_NOT_FOUND', `org ${orgId} has no subscription`);
   return rows[0];
 }
@@ -104,9 +102,9 @@ export async function withPlanChangeLock<T>(ctx: ActionContext, orgId: string, w
 }
 
 /** The org's subscription on its current period: one that has ended is rolled first (as the cron does). */
-export async function currentSubscription(ctx: ActionContext, orgId: string, now: Date): Promise<SubscriptionRow> {
-  await rollPeriodIfEnded(ctx.db, orgId, now);
-  return readSubscription(ctx, orgId);
+export async function currentSubscription(db: pg.Pool | pg.PoolClient, orgId: string, now: Date): Promise<SubscriptionRow> {
+  await rollPeriodIfEnded(db, orgId, now);
+  return readSubscription(db, orgId);
 }
 
 export const planById = async (db: pg.Pool | pg.PoolClient, id: string) =>
@@ -118,28 +116,67 @@ export const planById = async (db: pg.Pool | pg.PoolClient, id: string) =>
     )
   ).rows[0];
 
+/** The plan an org may change to: one that exists and is offered (INVALID_INPUT otherwise). */
+export async function offeredPlan(db: pg.Pool, planId: string): Promise<PlanRow> {
+  const plan = await planById(db, planId);
+  if (!plan?.is_active) throw new AppError('INVALID_INPUT', `plan ${planId} is not offered`);
+  return plan;
+}
+
+/** What changePlan does to move a subscription from `current` to `target` (its answer's status). */
+export type PlanChangeKind = 'unchanged' | 'checkout_required' | 'scheduled' | 'upgraded';
+
+/** A paid plan: one Stripe bills (a move to it from no Stripe subscription needs a Checkout). */
+export const isPaid = (plan: PlanRow) => plan.price_minor !== '0';
+
+/**
+ * What moving the subscription from `current` to `target` is, with the checks made before anything
+ * is written (the same errors for changePlan and previewPlanChange):
+ * - the same plan: `unchanged`;
+ * - a paid plan without a Stripe subscription: `checkout_required` (the plan needs its Stripe price);
+ * - a smaller plan, free, or another version of the same size: `scheduled` at the period end;
+ * - a larger paid plan: `upgraded` now (its Stripe price, and a subscription whose last payment went through).
+ */
+export function planChangeKind(sub: SubscriptionRow, current: PlanRow, target: PlanRow): PlanChangeKind {
+  if (target.id === current.id) return 'unchanged';
+  const paidTarget = isPaid(target);
+  if (paidTarget && !sub.stripe_subscription_id) {
+    if (!target.stripe_price_id) throw new AppError('PAYMENT_PROVIDER_ERROR', `plan ${target.code} has no Stripe price`);
+    return 'checkout_required';
+  }
+  // A smaller plan, or another version of the same size: at the period end, never a charge now.
+  if (!paidTarget || target.rank <= current.rank) return 'scheduled';
+  if (!target.stripe_price_id) throw new AppError('PAYMENT_PROVIDER_ERROR', `plan ${target.code} has no Stripe price`);
+  if (sub.status !== 'active') {
+    // A renewal Stripe could not collect: an upgrade would grant the unpaid period's allowance.
+    throw new AppError(
+      'INVALID_INPUT',
+      `the subscription's last payment did not go through (status ${sub.status}): update the card, then upgrade`,
+    );
+  }
+  return 'upgraded';
+}
+
 export async function changePlan(ctx: ActionContext, args: z.output<typeof input>): Promise<PlanChangeResult> {
   const payments = requirePayments(ctx.payments);
   const actor = await requireBillingActor(ctx.db, ctx.session);
-  const target = await planById(ctx.db, args.planId);
-  if (!target?.is_active) throw new AppError('INVALID_INPUT', `plan ${args.planId} is not offered`);
+  const target = await offeredPlan(ctx.db, args.planId);
   return withPlanChangeLock(ctx, actor.orgId, () => changePlanAlone(ctx, payments, actor.orgId, target));
 }
 
 async function changePlanAlone(ctx: ActionContext, payments: Payments, orgId: string, target: PlanRow): Promise<PlanChangeResult> {
   const now = ctx.clock();
-  const sub = await currentSubscription(ctx, orgId, now);
+  const sub = await currentSubscription(ctx.db, orgId, now);
   const current = (await planById(ctx.db, sub.plan_id))!;
-  if (target.id === current.id) {
+  const kind = planChangeKind(sub, current, target);
+  if (kind === 'unchanged') {
     return { status: 'unchanged', checkoutUrl: null, effectiveAt: null, planId: current.id };
   }
-  const paidTarget = target.price_minor !== '0';
   const periodKey = sub.current_period_start.toISOString();
   // Idempotency keys of this request (the SDK's retries reuse them; a new request gets new ones).
   const requestKey = now.toISOString();
 
-  if (paidTarget && !sub.stripe_subscription_id) {
-    if (!target.stripe_price_id) throw new AppError('PAYMENT_PROVIDER_ERROR', `plan ${target.code} has no Stripe price`);
+  if (kind === 'checkout_required') {
     const customerId = await viaProvider(() => ensureCustomer(ctx.db, payments.provider, orgId));
     const session = await viaProvider(() =>
       payments.provider.createSubscriptionCheckout({
@@ -159,7 +196,8 @@ async function changePlanAlone(ctx: ActionContext, payments: Payments, orgId: st
   }
 
   // A smaller plan, or another version of the same size: at the period end, never a charge now.
-  if (!paidTarget || target.rank <= current.rank) {
+  if (kind === 'scheduled') {
+    const paidTarget = isPaid(target);
     const effectiveAt = sub.current_period_end;
     let scheduleId: string | null = sub.stripe_schedule_id;
     let cancel = false;
@@ -197,16 +235,8 @@ async function changePlanAlone(ctx: ActionContext, payments: Payments, orgId: st
     return { status: 'scheduled', checkoutUrl: null, effectiveAt: effectiveAt.toISOString(), planId: target.id };
   }
 
-  // Upgrade of a paid subscription: now, prorated, only once paid.
+  // Upgrade of a paid subscription (planChangeKind checked it may be): now, prorated, only once paid.
   const subscriptionId = sub.stripe_subscription_id!;
-  if (!target.stripe_price_id) throw new AppError('PAYMENT_PROVIDER_ERROR', `plan ${target.code} has no Stripe price`);
-  if (sub.status !== 'active') {
-    // A renewal Stripe could not collect: an upgrade would grant the unpaid period's allowance.
-    throw new AppError(
-      'INVALID_INPUT',
-      `the subscription's last payment did not go through (status ${sub.status}): update the card, then upgrade`,
-    );
-  }
   if (sub.stripe_schedule_id) {
     const scheduleId = sub.stripe_schedule_id;
     await viaProvider(() => payments.provider.releaseSchedule(scheduleId, `release:${scheduleId}:${requestKey}`));

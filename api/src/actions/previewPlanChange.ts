@@ -13,12 +13,13 @@
 // Nothing is written: no Stripe write (a retrieve and an invoice preview), no row. A period that has
 // ended (before the hourly roll) is rolled first, as changePlan does, inside a transaction that is
 // always rolled back, so that the answer is about the period the change would apply to.
+import { withClient } from '@org-credits/db';
 import type pg from 'pg';
 import { z } from 'zod';
 import { CREDIT_SCALE, formatDecimal, parseDecimal } from '../decimal.ts';
-import { AppError, ledger } from '../errors.ts';
 import { requireBillingActor, requirePayments, viaProvider } from '../payments/index.ts';
-import { type PlanRow, planById, type SubscriptionRow } from './changePlan.ts';
+import { requireSessionOrg } from '../session.ts';
+import { currentSubscription, isPaid, offeredPlan, type PlanRow, planById, planChangeKind, type SubscriptionRow } from './changePlan.ts';
 import { type ActionContext, defineAction } from './context.ts';
 import { uuid } from './inputs.ts';
 
@@ -48,37 +49,28 @@ interface Snapshot {
 }
 
 /**
- * The subscription as changePlan would find it at `now` (an ended period rolled first, as
- * currentSubscription does), with its plan and this period's allowance grants, read in a
- * transaction that is always rolled back: nothing is written.
+ * The subscription as changePlan would find it at `now` (currentSubscription: an ended period rolled
+ * first), with its plan and this period's allowance grants, read in a transaction that is always
+ * rolled back: nothing is written.
  */
-async function snapshot(db: pg.Pool, orgId: string, now: Date): Promise<Snapshot> {
-  const client = await db.connect();
-  try {
+function snapshot(db: pg.Pool, orgId: string, now: Date): Promise<Snapshot> {
+  return withClient(db, async (client, markBroken) => {
     await client.query('begin');
-    await ledger(() =>
-      client.query(
-        `select public.roll_billing_period(s.organization_id, $2) from public.organization_subscriptions s
-         where s.organization_id = $1 and s.current_period_end <= $2`,
-        [orgId, now],
-      ),
-    );
-    const sub = (await client.query<SubscriptionRow>('select * from public.organization_subscriptions where organization_id = $1', [orgId]))
-      .rows[0];
-    if (!sub) throw new AppError('ORGANIZATION_NOT_FOUND', `org ${orgId} has no subscription`);
-    const current = (await planById(client, sub.plan_id))!;
-    // What grant_period_allowance counts as this period's allowance (the whole one and upgrades' differences).
-    const { rows } = await client.query<{ granted: string }>(
-      `select coalesce(sum(g.amount_credits), 0)::numeric(20, 3)::text as granted from public.credit_grants g
-       where g.organization_id = $1 and g.source = 'plan_allowance'
-         and ledger.allowance_of_period(g.external_ref, g.created_at, $2)`,
-      [orgId, sub.current_period_start],
-    );
-    return { sub, current, allowanceGranted: rows[0]!.granted };
-  } finally {
-    await client.query('rollback').catch(() => undefined);
-    client.release();
-  }
+    try {
+      const sub = await currentSubscription(client, orgId, now);
+      const current = (await planById(client, sub.plan_id))!;
+      // What grant_period_allowance counts as this period's allowance (the whole one and upgrades' differences).
+      const { rows } = await client.query<{ granted: string }>(
+        `select coalesce(sum(g.amount_credits), 0)::numeric(20, 3)::text as granted from public.credit_grants g
+         where g.organization_id = $1 and g.source = 'plan_allowance'
+           and ledger.allowance_of_period(g.external_ref, g.created_at, $2)`,
+        [orgId, sub.current_period_start],
+      );
+      return { sub, current, allowanceGranted: rows[0]!.granted };
+    } finally {
+      await client.query('rollback').catch(markBroken);
+    }
+  });
 }
 
 /** The credits grant_period_allowance would add on the target plan: its allowance less what the period has had. */
@@ -92,51 +84,32 @@ const NO_CREDITS = formatDecimal(0n, CREDIT_SCALE);
 export async function previewPlanChange(ctx: ActionContext, args: z.output<typeof input>): Promise<PlanChangePreview> {
   const payments = requirePayments(ctx.payments);
   const actor = await requireBillingActor(ctx.db, ctx.session);
-  if (args.organizationId && args.organizationId.toLowerCase() !== actor.orgId) {
-    throw new AppError('FORBIDDEN', `this session acts for organization ${actor.orgId}, not ${args.organizationId}`);
-  }
-  const target = await planById(ctx.db, args.planId);
-  if (!target?.is_active) throw new AppError('INVALID_INPUT', `plan ${args.planId} is not offered`);
+  requireSessionOrg(actor.orgId, args.organizationId);
+  const target = await offeredPlan(ctx.db, args.planId);
   const now = ctx.clock();
   const { sub, current, allowanceGranted } = await snapshot(ctx.db, actor.orgId, now);
+  // changePlan's decision and the checks it makes before it writes anything (the same errors).
+  const kind = planChangeKind(sub, current, target);
   const answer = { planId: target.id, currency: target.currency };
-  if (target.id === current.id) {
-    return { ...answer, direction: 'same', status: 'unchanged', effectiveAt: null, amountDueMinor: '0', creditsGrantedNow: NO_CREDITS };
+  if (kind === 'unchanged') {
+    return { ...answer, direction: 'same', status: kind, effectiveAt: null, amountDueMinor: '0', creditsGrantedNow: NO_CREDITS };
   }
-  const paidTarget = target.price_minor !== '0';
-  const direction = paidTarget && target.rank > current.rank ? 'upgrade' : 'downgrade';
-
-  if (paidTarget && !sub.stripe_subscription_id) {
-    if (!target.stripe_price_id) throw new AppError('PAYMENT_PROVIDER_ERROR', `plan ${target.code} has no Stripe price`);
+  const direction = isPaid(target) && target.rank > current.rank ? 'upgrade' : 'downgrade';
+  if (kind === 'checkout_required') {
+    return { ...answer, direction, status: kind, effectiveAt: null, amountDueMinor: target.price_minor, creditsGrantedNow: NO_CREDITS };
+  }
+  if (kind === 'scheduled') {
     return {
       ...answer,
       direction,
-      status: 'checkout_required',
-      effectiveAt: null,
-      amountDueMinor: target.price_minor,
-      creditsGrantedNow: NO_CREDITS,
-    };
-  }
-
-  if (direction === 'downgrade') {
-    return {
-      ...answer,
-      direction,
-      status: 'scheduled',
+      status: kind,
       effectiveAt: sub.current_period_end.toISOString(),
       amountDueMinor: '0',
       creditsGrantedNow: NO_CREDITS,
     };
   }
 
-  // Upgrade of a paid subscription: the checks changePlan makes before it writes anything.
-  if (!target.stripe_price_id) throw new AppError('PAYMENT_PROVIDER_ERROR', `plan ${target.code} has no Stripe price`);
-  if (sub.status !== 'active') {
-    throw new AppError(
-      'INVALID_INPUT',
-      `the subscription's last payment did not go through (status ${sub.status}): update the card, then upgrade`,
-    );
-  }
+  // Upgrade of a paid subscription: Stripe's own preview of the invoice changePlan's update would make.
   const preview = await viaProvider(() =>
     payments.provider.previewUpgrade({
       subscriptionId: sub.stripe_subscription_id!,

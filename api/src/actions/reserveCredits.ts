@@ -13,7 +13,7 @@ import { CREDIT_SCALE, formatDecimal, parseDecimal } from '../decimal.ts';
 import { AppError, ledger } from '../errors.ts';
 import { availableOf, availableSql, rollPeriodIfEnded } from '../ledger.ts';
 import { findOffer, holdAmount, requiredPlanCode } from '../pricing.ts';
-import { type OrgActor, requireOrgActor } from '../session.ts';
+import { type OrgActor, requireOrgActor, requireSessionOrg } from '../session.ts';
 import { type ActionContext, defineAction } from './context.ts';
 import { code, positiveCredits, tokenCount, uuid } from './inputs.ts';
 
@@ -102,12 +102,7 @@ cross join lateral public.reserve_credits(p_org_id => $1, p_amount => greatest(o
 
 export async function reserveCredits(ctx: ActionContext, args: z.output<typeof input>): Promise<ReserveCreditsOutput> {
   const actor = await requireOrgActor(ctx.db, ctx.session);
-  if (args.organizationId && args.organizationId.toLowerCase() !== actor.orgId) {
-    throw new AppError(
-      'FORBIDDEN',
-      `this session acts for organization ${actor.orgId}, not ${args.organizationId}: nothing was held (a service token is for one organization)`,
-    );
-  }
+  requireSessionOrg(actor.orgId, args.organizationId, ': nothing was held (a service token is for one organization)');
   const now = ctx.clock();
   const row = await reserveOnce(ctx, actor, args, now).catch(async (error: unknown) => {
     // Refused for credits just after the period's end, before the hourly roll granted the new

@@ -11,7 +11,13 @@ import { inTransaction } from '@org-credits/db';
 import type pg from 'pg';
 import { minorUnitsForStripe } from '../decimal.ts';
 import { rollPeriodIfEnded } from '../ledger.ts';
-import { notifyBillingContacts, type StoredNotification, sendAll, storeNotification } from '../notifications/index.ts';
+import {
+  type NotificationKind,
+  notifyBillingContacts,
+  type StoredNotification,
+  sendAll,
+  storeNotification,
+} from '../notifications/index.ts';
 import { lockPayment, replayEarlierChargeEvents } from './charge-events.ts';
 import type { Payments } from './index.ts';
 import type { OffSessionResult } from './provider.ts';
@@ -150,110 +156,77 @@ async function attemptNotifications(
 ): Promise<StoredNotification[]> {
   const orgId = outcome.organization_id;
   const out: StoredNotification[] = [];
-  const push = (n: StoredNotification | null) => n && out.push(n);
+  /** The attempt's notice of `kind` (once per attempt), to the org or (`to: 'billing'`) each billing contact. */
+  const notify = async (to: 'org' | 'billing', n: { kind: NotificationKind; title: string; body: string; path: string }): Promise<void> => {
+    const notice = {
+      orgId,
+      kind: n.kind,
+      title: n.title,
+      body: n.body,
+      actionUrl: `${payments.webOrigin}${n.path}`,
+      dedupeKey: `${n.kind}:${attemptId}`,
+    };
+    if (to === 'billing') {
+      out.push(...(await notifyBillingContacts(tx, notice, now)));
+    } else {
+      const stored = await storeNotification(tx, notice, now);
+      if (stored) out.push(stored);
+    }
+  };
   if (outcome.status === 'succeeded') {
-    push(
-      await storeNotification(
-        tx,
-        {
-          orgId,
-          kind: 'auto_topup_succeeded',
-          title: 'Auto top-up added credits',
-          body: 'Your balance fell below the threshold, so a pack was bought with your saved card.',
-          actionUrl: `${payments.webOrigin}/credits`,
-          dedupeKey: `auto_topup_succeeded:${attemptId}`,
-        },
-        now,
-      ),
-    );
+    await notify('org', {
+      kind: 'auto_topup_succeeded',
+      title: 'Auto top-up added credits',
+      body: 'Your balance fell below the threshold, so a pack was bought with your saved card.',
+      path: '/credits',
+    });
   } else if (outcome.status === 'requires_action') {
-    out.push(
-      ...(await notifyBillingContacts(
-        tx,
-        {
-          orgId,
-          kind: 'auto_topup_action_required',
-          title: 'Your bank wants you to confirm an auto top-up',
-          body: 'The off-session payment needs authentication. Buy the pack now to confirm it with your bank.',
-          actionUrl: `${payments.webOrigin}/credits?topup=buy`,
-          dedupeKey: `auto_topup_action_required:${attemptId}`,
-        },
-        now,
-      )),
-    );
+    await notify('billing', {
+      kind: 'auto_topup_action_required',
+      title: 'Your bank wants you to confirm an auto top-up',
+      body: 'The off-session payment needs authentication. Buy the pack now to confirm it with your bank.',
+      path: '/credits?topup=buy',
+    });
   } else if (outcome.status === 'failed' && result.status === 'failed' && result.code === UNUSABLE_CARD) {
-    out.push(
-      ...(await notifyBillingContacts(
-        tx,
-        {
-          orgId,
-          kind: 'auto_topup_failed',
-          title: 'Auto top-up cannot use your saved card',
-          body:
-            'Stripe refused the saved card (it was removed or can no longer be used), so nothing was charged and no more ' +
-            'auto top-ups will be tried with it. Buy a pack once with auto top-up on to save a new card.',
-          actionUrl: `${payments.webOrigin}/credits?topup=buy`,
-          dedupeKey: `auto_topup_failed:${attemptId}`,
-        },
-        now,
-      )),
-    );
+    await notify('billing', {
+      kind: 'auto_topup_failed',
+      title: 'Auto top-up cannot use your saved card',
+      body:
+        'Stripe refused the saved card (it was removed or can no longer be used), so nothing was charged and no more ' +
+        'auto top-ups will be tried with it. Buy a pack once with auto top-up on to save a new card.',
+      path: '/credits?topup=buy',
+    });
   } else if (outcome.status === 'failed' && result.status === 'failed' && result.refused) {
     // Not the card: a new one would be refused the same, so the owners are told what Stripe said.
-    out.push(
-      ...(await notifyBillingContacts(
-        tx,
-        {
-          orgId,
-          kind: 'auto_topup_failed',
-          title: 'Stripe refused an auto top-up charge',
-          body:
-            `Stripe refused the charge for the auto top-up pack: ${sentence(result.message)} Nothing was charged and your saved ` +
-            "card is kept: the problem is the charge (the pack's price or currency), not the card, so another card would " +
-            'be refused too. Choose another pack for auto top-up; two failures in a row turn it off.',
-          actionUrl: `${payments.webOrigin}/billing`,
-          dedupeKey: `auto_topup_failed:${attemptId}`,
-        },
-        now,
-      )),
-    );
+    await notify('billing', {
+      kind: 'auto_topup_failed',
+      title: 'Stripe refused an auto top-up charge',
+      body:
+        `Stripe refused the charge for the auto top-up pack: ${sentence(result.message)} Nothing was charged and your saved ` +
+        "card is kept: the problem is the charge (the pack's price or currency), not the card, so another card would " +
+        'be refused too. Choose another pack for auto top-up; two failures in a row turn it off.',
+      path: '/billing',
+    });
   } else if (outcome.status === 'failed') {
-    const message = 'message' in result ? result.message : 'declined';
-    push(
-      await storeNotification(
-        tx,
-        {
-          orgId,
-          kind: 'auto_topup_failed',
-          title: 'Auto top-up payment failed',
-          body: message,
-          actionUrl: `${payments.webOrigin}/credits`,
-          dedupeKey: `auto_topup_failed:${attemptId}`,
-        },
-        now,
-      ),
-    );
+    await notify('org', {
+      kind: 'auto_topup_failed',
+      title: 'Auto top-up payment failed',
+      body: 'message' in result ? result.message : 'declined',
+      path: '/credits',
+    });
   }
   if (outcome.status === 'failed' && outcome.auto_topup_disabled) {
     const message = 'message' in result ? result.message : 'declined';
     const refused = result.status === 'failed' && result.refused;
-    out.push(
-      ...(await notifyBillingContacts(
-        tx,
-        {
-          orgId,
-          kind: 'auto_topup_disabled',
-          title: 'Auto top-up is off',
-          // A card is saved only by a pack bought while auto top-up is on: turn it on first.
-          body: refused
-            ? `Two payments in a row failed (last: Stripe refused the charge: ${message}). Choose another pack and turn it on again.`
-            : `Two payments in a row failed (last: ${message}). Turn it on again; to use another card, buy a pack once while it is on.`,
-          actionUrl: `${payments.webOrigin}/${refused ? 'billing' : 'credits'}`,
-          dedupeKey: `auto_topup_disabled:${attemptId}`,
-        },
-        now,
-      )),
-    );
+    await notify('billing', {
+      kind: 'auto_topup_disabled',
+      title: 'Auto top-up is off',
+      // A card is saved only by a pack bought while auto top-up is on: turn it on first.
+      body: refused
+        ? `Two payments in a row failed (last: Stripe refused the charge: ${message}). Choose another pack and turn it on again.`
+        : `Two payments in a row failed (last: ${message}). Turn it on again; to use another card, buy a pack once while it is on.`,
+      path: refused ? '/billing' : '/credits',
+    });
   }
   return out;
 }

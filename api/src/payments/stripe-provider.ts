@@ -94,9 +94,24 @@ function sessionOut(session: Stripe.Checkout.Session): CheckoutSession {
   return { sessionId: session.id, url: session.url };
 }
 
-export function subscriptionState(subscription: Stripe.Subscription): SubscriptionState {
+/** A subscription's one item (its plan's price): what an upgrade or a scheduled change moves. */
+function itemOf(subscription: Stripe.Subscription): Stripe.SubscriptionItem {
   const item = subscription.items.data[0];
   if (!item) throw new PaymentProviderError(`subscription ${subscription.id} has no item`);
+  return item;
+}
+
+/**
+ * An upgrade's change of the subscription's item to `priceId`, invoiced at once and prorated: what
+ * upgradeSubscription's update asks, and so what previewUpgrade's invoice preview asks too.
+ */
+const upgradeChange = (item: Stripe.SubscriptionItem, priceId: string) => ({
+  items: [{ id: item.id, price: priceId }],
+  proration_behavior: 'always_invoice' as const,
+});
+
+export function subscriptionState(subscription: Stripe.Subscription): SubscriptionState {
+  const item = itemOf(subscription);
   return {
     id: subscription.id,
     status: subscription.status,
@@ -251,14 +266,11 @@ export function createStripeProvider(options: StripeClientOptions): PaymentProvi
 
     upgradeSubscription: ({ subscriptionId, priceId, idempotencyKey }) =>
       call('upgrade the subscription', async () => {
-        const current = await stripe.subscriptions.retrieve(subscriptionId);
-        const item = current.items.data[0];
-        if (!item) throw new PaymentProviderError(`subscription ${subscriptionId} has no item`);
+        const item = itemOf(await stripe.subscriptions.retrieve(subscriptionId));
         const updated = await stripe.subscriptions.update(
           subscriptionId,
           {
-            items: [{ id: item.id, price: priceId }],
-            proration_behavior: 'always_invoice',
+            ...upgradeChange(item, priceId),
             // The new price applies only once the prorated invoice is paid.
             payment_behavior: 'pending_if_incomplete',
             expand: ['latest_invoice'],
@@ -276,14 +288,11 @@ export function createStripeProvider(options: StripeClientOptions): PaymentProvi
     // customer's balance included. A preview changes nothing in Stripe.
     previewUpgrade: ({ subscriptionId, priceId, prorationDate }) =>
       call('preview the upgrade', async (): Promise<UpgradePreview> => {
-        const current = await stripe.subscriptions.retrieve(subscriptionId);
-        const item = current.items.data[0];
-        if (!item) throw new PaymentProviderError(`subscription ${subscriptionId} has no item`);
+        const item = itemOf(await stripe.subscriptions.retrieve(subscriptionId));
         const invoice = await stripe.invoices.createPreview({
           subscription: subscriptionId,
           subscription_details: {
-            items: [{ id: item.id, price: priceId }],
-            proration_behavior: 'always_invoice',
+            ...upgradeChange(item, priceId),
             proration_date: Math.floor(prorationDate.getTime() / 1000),
           },
         });
@@ -295,8 +304,7 @@ export function createStripeProvider(options: StripeClientOptions): PaymentProvi
     scheduleDowngrade: ({ subscriptionId, priceId, idempotencyKey }) =>
       call('schedule the plan change', async () => {
         const subscription = await stripe.subscriptions.retrieve(subscriptionId);
-        const item = subscription.items.data[0];
-        if (!item) throw new PaymentProviderError(`subscription ${subscriptionId} has no item`);
+        const item = itemOf(subscription);
         const existing = idOf(subscription.schedule);
         const schedule = existing
           ? await stripe.subscriptionSchedules.retrieve(existing)

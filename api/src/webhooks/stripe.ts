@@ -67,6 +67,9 @@ export function stripeWebhookRouter(deps: StripeWebhookDeps): Router {
   return router;
 }
 
+/** A Stripe subscription status that is final: the subscription has ended and does not come back. */
+const hasEnded = (status: string) => status === 'canceled' || status === 'incomplete_expired';
+
 /** How many times a subscription update reads Stripe again when its read was overtaken (then: 500). */
 const SUBSCRIPTION_READS = 3;
 
@@ -158,9 +161,7 @@ async function prepare(deps: StripeWebhookDeps, event: Stripe.Event): Promise<Pr
     // A tracked subscription that Stripe has ended (its deletion not delivered yet) is no reason to
     // refund this one: the transaction fails instead, and a later delivery, after the deletion, applies it.
     const trackedLive =
-      tracked && tracked !== subscriptionId
-        ? !['canceled', 'incomplete_expired'].includes((await deps.payments.provider.retrieveSubscription(tracked)).status)
-        : false;
+      tracked && tracked !== subscriptionId ? !hasEnded((await deps.payments.provider.retrieveSubscription(tracked)).status) : false;
     if (tracked && trackedLive) {
       prepared.duplicate = await deps.payments.provider.cancelDuplicateSubscription({
         subscriptionId,
@@ -387,7 +388,7 @@ async function apply(
       if (!current) throw new Error(`subscription ${subscription.id} was not read from Stripe`);
       // Ended since (its deletion is on its way, or applied): the deletion ends it, with the status
       // the row has (a past_due one's unpaid allowance is taken back then).
-      if (current.status === 'canceled' || current.status === 'incomplete_expired') return 'ignored';
+      if (hasEnded(current.status)) return 'ignored';
       const status =
         ({ active: 'active', trialing: 'active', past_due: 'past_due', unpaid: 'past_due' } as Record<string, string>)[current.status] ??
         'incomplete';
