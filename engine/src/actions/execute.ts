@@ -8,7 +8,7 @@ import type pg from 'pg';
 import type { Session } from '../auth.ts';
 import { duringExecution, EngineError, validation } from '../errors.ts';
 import type { CompileOptions, Compiler, Getter, MergedField } from '../graphql/compile.ts';
-import { boundedInteger, FloatLiteral, INT32 } from '../graphql/values.ts';
+import { describe, FloatLiteral, intValue } from '../graphql/values.ts';
 import { httpCall, parseUrl } from '../http-call.ts';
 import { quoteIdent } from '../model.ts';
 import {
@@ -103,7 +103,7 @@ function coerceInput(r: ActionRequest, node: ValueNode | undefined, js: unknown,
     return out;
   }
   const value: Json = fromVar ? fromPlain(js) : literal(r, node as ValueNode);
-  return checkScalarInput(r, name, value, fromVar, path);
+  return checkScalarInput(r, name, value, path);
 }
 
 function fromPlain(v: unknown): Json {
@@ -117,8 +117,9 @@ function fromPlain(v: unknown): Json {
 function literal(r: ActionRequest, node: ValueNode): Json {
   switch (node.kind) {
     case Kind.INT:
-    case Kind.FLOAT:
       return new RawNumber(node.value);
+    case Kind.FLOAT:
+      return new FloatLiteral(node.value);
     case Kind.STRING:
     case Kind.ENUM:
       return node.value;
@@ -136,19 +137,13 @@ function literal(r: ActionRequest, node: ValueNode): Json {
 }
 
 /** The value as Hasura's scalar parser for the type reads it (an Int as the Int32 it denotes), or a validation error. */
-function checkScalarInput(r: ActionRequest, name: string, value: Json, fromVar: boolean, path: string): Json {
-  const found = value instanceof RawNumber ? (INTEGER.test(value.text) ? 'an integer' : 'a float') : describeKind(value);
+function checkScalarInput(r: ActionRequest, name: string, value: Json, path: string): Json {
   const bad = (expected: string) => {
-    throw validation(`expected ${expected} for type "${name}", but found ${found}`, path);
+    throw validation(`expected ${expected} for type "${name}", but found ${describe(value)}`, path);
   };
   switch (name) {
     case 'Int':
-      // Hasura's `int`: an Int literal, or a JSON number in the variables, must be an integer within
-      // the Int32 bounds (else parse-failed, "The value … lies outside the bounds …"); a Float literal
-      // is a type mismatch.
-      if (!(value instanceof RawNumber) || value instanceof FloatLiteral || (!fromVar && !INTEGER.test(value.text)))
-        bad('a 32-bit integer');
-      return new RawNumber(String(boundedInteger((value as RawNumber).text, INT32, path)));
+      return new RawNumber(String(intValue(value, path)));
     case 'Float':
       if (!(value instanceof RawNumber)) bad('a float');
       return value;
@@ -169,14 +164,6 @@ function checkScalarInput(r: ActionRequest, name: string, value: Json, fromVar: 
       path,
     );
   return value;
-}
-
-function describeKind(value: Json): string {
-  if (value === null) return 'null';
-  if (typeof value === 'string') return 'a string';
-  if (typeof value === 'boolean') return 'a boolean';
-  if (Array.isArray(value)) return 'a list';
-  return 'an object';
 }
 
 // ---- selection (checked before the handler is called) ----

@@ -861,12 +861,13 @@ export class Compiler implements ValueContext {
     const limitVal = args.get('limit');
     const permLimit = this.options.isAdmin ? undefined : table.select.get(this.options.role)?.limit;
     if (limitVal && !isNull(limitVal, this)) {
-      limitSql = ` LIMIT ${this.limitParam(limitVal, `${path}.args.limit`, 'limit', permLimit)}`;
+      limitSql = ` LIMIT ${this.limitParam(limitVal, `${path}.args.limit`, limitValue, permLimit)}`;
     } else if (permLimit !== undefined && src.applyPermLimit !== false) {
       limitSql = ` LIMIT ${Number(permLimit)}`;
     }
     const offsetVal = args.get('offset');
-    const offsetSql = offsetVal && !isNull(offsetVal, this) ? ` OFFSET ${this.limitParam(offsetVal, `${path}.args.offset`, 'offset')}` : '';
+    const offsetSql =
+      offsetVal && !isNull(offsetVal, this) ? ` OFFSET ${this.limitParam(offsetVal, `${path}.args.offset`, offsetValue)}` : '';
     const orderCols = order.map((o, i) => `${o.expr} AS "__o${i}"`);
     const select = [`${a}.*`, ...orderCols].join(', ');
     const orderSql = order.length ? ` ORDER BY ${order.map((o) => `${o.expr} ${o.dir}`).join(', ')}` : '';
@@ -880,9 +881,9 @@ export class Compiler implements ValueContext {
    * A limit or offset, as a parameter; a limit at most the permission's. The limit is Hasura's
    * `nonNegativeInt` (an Int32), the offset its `bigInt` (an Int64, or a string of digits).
    */
-  private limitParam(v: Val, path: string, kind: 'limit' | 'offset', permLimit?: number): string {
+  private limitParam(v: Val, path: string, parse: (value: unknown, path: string) => bigint, permLimit?: number): string {
     const check = (value: unknown) => {
-      const n = kind === 'limit' ? limitValue(value, path) : offsetValue(value, path);
+      const n = parse(value, path);
       return permLimit !== undefined && n > BigInt(permLimit) ? BigInt(permLimit) : n;
     };
     if ('node' in v && v.node.kind === Kind.VARIABLE) {

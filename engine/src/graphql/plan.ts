@@ -16,7 +16,7 @@ import type { FunctionInfo, TableInfo } from '../model.ts';
 import { type CompileOptions, Compiler, type MergedField, type Plan, type RootPlan } from './compile.ts';
 import { compileMutationField } from './mutation.ts';
 import { buildRoleSchema } from './schema.ts';
-import { exactNumber, FloatLiteral, type Vars } from './values.ts';
+import { astToJs, type Vars } from './values.ts';
 import { checkVariableTypes, definitionsOf, untypedError } from './variable-types.ts';
 
 export interface RootFieldRef {
@@ -137,8 +137,8 @@ export function resolveVariables(document: DocumentNode, op: OperationDefinition
     if (vars[name] === null && def.type.kind === Kind.NON_NULL_TYPE) {
       throw validation(`null value found for non-nullable type: "${print(def.type)}"`, '$');
     }
-    if (vars[name] === undefined && def.defaultValue)
-      vars[name] = literalValue(def.defaultValue as unknown as Parameters<typeof literalValue>[0]);
+    // A default is a constant (no variables): read as an argument's literal is.
+    if (vars[name] === undefined && def.defaultValue) vars[name] = astToJs(def.defaultValue, { vars: {}, dynamic: false });
     if ((vars[name] === undefined || vars[name] === null) && def.type.kind === Kind.NON_NULL_TYPE) {
       throw validation(`expecting a value for non-nullable variable: "${name}"`, '$');
     }
@@ -209,30 +209,6 @@ function variableUsage(document: DocumentNode, op: OperationDefinitionNode): Var
   selections(op.selectionSet);
   usages.set(op, usage);
   return usage;
-}
-
-function literalValue(node: { kind: Kind; value?: string; values?: readonly unknown[]; fields?: readonly unknown[] }): unknown {
-  switch (node.kind) {
-    case Kind.INT:
-      return exactNumber(node.value as string);
-    case Kind.FLOAT:
-      return new FloatLiteral(node.value as string);
-    case Kind.STRING:
-    case Kind.ENUM:
-      return node.value;
-    case Kind.BOOLEAN:
-      return (node as unknown as { value: boolean }).value;
-    case Kind.NULL:
-      return null;
-    case Kind.LIST:
-      return (node.values ?? []).map((n) => literalValue(n as typeof node));
-    case Kind.OBJECT:
-      return Object.fromEntries(
-        (node.fields as { name: { value: string }; value: typeof node }[]).map((f) => [f.name.value, literalValue(f.value)]),
-      );
-    default:
-      return null;
-  }
 }
 
 export interface CompiledOperation extends Plan {}

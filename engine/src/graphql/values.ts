@@ -111,7 +111,7 @@ export function toPgParam(value: unknown, scalar: string, isArray: boolean, path
   }
   switch (scalar) {
     case 'Int':
-      return String(intValue(value, INT32, 'a 32-bit integer', path));
+      return String(intValue(value, path));
     case 'smallint':
       if (typeof value !== 'number' || !Number.isInteger(value)) {
         throw validation(`expected a 32-bit integer for type "Int", but found ${describe(value)}`, path);
@@ -159,12 +159,17 @@ export function parseRequestBody(body: string): unknown {
 }
 
 function floatsWhereExact(value: unknown): unknown {
-  if (value instanceof RawNumber) return exactNumber(value.text);
-  if (Array.isArray(value)) return value.map(floatsWhereExact);
+  return mapNumbers(value, (n) => exactNumber(n.text));
+}
+
+/** A copy of a JSON value with each RawNumber replaced (a `__proto__` key stays an own key). */
+function mapNumbers(value: unknown, number: (n: RawNumber) => unknown): unknown {
+  if (value instanceof RawNumber) return number(value);
+  if (Array.isArray(value)) return value.map((v) => mapNumbers(v, number));
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value))
-      Object.defineProperty(out, k, { value: floatsWhereExact(v), enumerable: true, writable: true, configurable: true });
+      Object.defineProperty(out, k, { value: mapNumbers(v, number), enumerable: true, writable: true, configurable: true });
     return out;
   }
   return value;
@@ -177,7 +182,7 @@ function floatsWhereExact(value: unknown): unknown {
  * cannot hold at all (1e400, 1e-400) keeps its text too, rather than becoming Infinity or 0. An Int
  * argument (limit, an Int column) checks a RawNumber by value, as it checks the variable (intValue).
  */
-export function exactNumber(text: string): number | RawNumber {
+function exactNumber(text: string): number | RawNumber {
   if (significantDigits(text) > 15) return new RawNumber(text);
   const n = Number(text);
   if (!Number.isFinite(n) || (n === 0 && significantDigits(text) > 0)) return new RawNumber(text);
@@ -196,14 +201,8 @@ function significantDigits(text: string): number {
  * A json/jsonb value with its Float literals as the variables give them: `{b: 1.5}` in the query text
  * stores the JSON number 1.5, as `{"b": 1.5}` in the variables does (a long number keeps its digits).
  */
-export function jsonNumbers(value: unknown): unknown {
-  if (value instanceof FloatLiteral) return exactNumber(value.text);
-  if (value instanceof RawNumber || value === null || typeof value !== 'object') return value;
-  if (Array.isArray(value)) return value.map(jsonNumbers);
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value))
-    Object.defineProperty(out, k, { value: jsonNumbers(v), enumerable: true, writable: true, configurable: true });
-  return out;
+function jsonNumbers(value: unknown): unknown {
+  return mapNumbers(value, (n) => (n instanceof FloatLiteral ? exactNumber(n.text) : n));
 }
 
 // ---- integers (Hasura's scalar parsers: Hasura.GraphQL.Parser.Internal.Scalars) ----
@@ -218,15 +217,15 @@ export const INT32: IntBounds = { min: -(2n ** 31n), max: 2n ** 31n - 1n };
 export const INT64: IntBounds = { min: -(2n ** 63n), max: 2n ** 63n - 1n };
 
 /**
- * An integer argument as Hasura's `int` parser reads it: an Int literal or a JSON number must be an
- * integer within the bounds (`scientificToInteger`: else parse-failed, "The value … lies outside the
- * bounds …", for 3000000000 as for 1.5 in the variables); anything else, a Float literal included,
- * is a type mismatch (validation-failed, "expected a 32-bit integer for type "Int", but found …").
+ * An Int as Hasura's `int` parser reads it: an Int literal or a JSON number must be an integer within
+ * the Int32 bounds (`scientificToInteger`: else parse-failed, "The value … lies outside the bounds …",
+ * for 3000000000 as for 1.5 in the variables); anything else, a Float literal included, is a type
+ * mismatch (validation-failed, "expected a 32-bit integer for type "Int", but found …").
  */
-export function intValue(value: unknown, bounds: IntBounds, expected: string, path: string): bigint {
+export function intValue(value: unknown, path: string): bigint {
   const text = numberText(value);
-  if (text === undefined) throw validation(`expected ${expected} for type "Int", but found ${describe(value)}`, path);
-  return boundedInteger(text, bounds, path);
+  if (text === undefined) throw validation(`expected a 32-bit integer for type "Int", but found ${describe(value)}`, path);
+  return boundedInteger(text, INT32, path);
 }
 
 /** The decimal text of an Int literal or a JSON number (a Float literal, a string or any other value: undefined). */
@@ -276,7 +275,7 @@ function decimal(text: string): Decimal | undefined {
  * fixed notation from 0.1 to below 10^7 (`3.5`, `1000.0`), else exponent notation (`3.0e9`,
  * `2.147483648e9`, `1.0e-2`).
  */
-export function showScientific(text: string): string {
+function showScientific(text: string): string {
   const d = decimal(text);
   if (!d) return text;
   if (!d.digits) return '0.0';
