@@ -242,6 +242,21 @@ describe('checkAIAccess', () => {
     expect(reserved.body.extensions).toEqual({ code: 'SPEND_LIMIT_EXCEEDED', action: 'wait', retry_after_seconds: 49500 });
   });
 
+  it('answers the monthly limit, with the seconds until the month ends, when the daily limit refuses too, exactly as reserving would', async () => {
+    const org = await createOrg(db.pool, { credits: '10.000' });
+    await db.pool.query(
+      'insert into public.spend_limits (organization_id, daily_limit_credits, monthly_limit_credits) values ($1, 0.200, 0.200)',
+      [org.orgId],
+    );
+    expect((await reserve(org.session, 'question_suggestions', 'fast')).status).toBe(200);
+    const res = await check(org.session, 'question_suggestions', 'fast');
+    // 22 November 10:15 → 1 December 00:00 UTC: 8 days and 49,500 s. Before, the daily limit's 49,500 s,
+    // after which the monthly limit refused again.
+    expect(res.body).toMatchObject({ allowed: false, reason: 'SPEND_LIMIT_EXCEEDED', action: 'wait', retryAfterSeconds: 740_700 });
+    const reserved = await reserve(org.session, 'question_suggestions', 'fast');
+    expect(reserved.body.extensions).toEqual({ code: 'SPEND_LIMIT_EXCEEDED', action: 'wait', retry_after_seconds: 740_700 });
+  });
+
   it('says to raise the limit (not to wait) when a call would pass the per-call limit, exactly as reserving would', async () => {
     const org = await createOrg(db.pool, { credits: '10.000' });
     await db.pool.query('insert into public.spend_limits (organization_id, per_call_limit_credits) values ($1, 0.050)', [org.orgId]);

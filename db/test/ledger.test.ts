@@ -275,6 +275,25 @@ describe('reservations', () => {
     expect(error).toMatchObject({ code: 'SPEND_LIMIT_EXCEEDED', detail: { limit: 'monthly', used: '16.000', limit_credits: '18.000' } });
     expect((await reserve(pool, org, '2', 'f', { now: at(DAY) })).status).toBe('open');
   });
+  it("answers the monthly limit when both the monthly and the daily limit refuse: only the month's end lets a retry pass", async () => {
+    const org = await createOrg(pool);
+    await grant(pool, org, '1000', 'purchase', 'cs');
+    await pool.query('insert into public.spend_limits (organization_id, daily_limit_credits, monthly_limit_credits) values ($1, 10, 12)', [
+      org,
+    ]);
+    const a = await reserve(pool, org, '9', 'a');
+    await settle(pool, a.id, '9');
+    // 9 + 4 passes both; before migration 1795322403400 the answer was the daily limit, retry at
+    // midnight (43,200 s after T0), where the monthly limit refused again.
+    await expectRefusedUnchanged(pool, org, 'SPEND_LIMIT_EXCEEDED', () => reserve(pool, org, '4', 'both'));
+    const both = await ledgerError(reserve(pool, org, '4', 'both'));
+    // T0 is 15 January 12:00 UTC: 16 days and 12 hours to 1 February.
+    expect(both.detail).toMatchObject({ limit: 'monthly', limit_credits: '12.000', used: '9.000', retry_after_seconds: 1_425_600 });
+    // 9 + 2 passes only the daily limit: that one is answered.
+    const daily = await ledgerError(reserve(pool, org, '2', 'day'));
+    expect(daily.detail).toMatchObject({ limit: 'daily', limit_credits: '10.000', retry_after_seconds: 43_200 });
+    expect((await reserve(pool, org, '2', 'next-day', { now: at(DAY) })).status).toBe('open');
+  });
   it('never moves a spend counter back, and counts a settle dated before midnight that runs after one dated after it in the new day', async () => {
     const org = await createOrg(pool);
     await grant(pool, org, '1000', 'purchase', 'cs');

@@ -107,11 +107,13 @@ export async function checkAIAccess(ctx: ActionContext, args: z.output<typeof in
       known,
     );
   if (spend.perCallLimit && units(hold) > units(spend.perCallLimit)) return spendError('per-call', spend.perCallLimit, null);
-  if (spend.dailyLimit && units(spend.dayCommitted) + units(hold) > units(spend.dailyLimit)) {
-    return spendError('daily', spend.dailyLimit, spend.dayEndsAt);
-  }
+  // The month before the day, as reserve_credits: when both refuse, only the month's end lets a
+  // retry pass.
   if (spend.monthlyLimit && units(spend.monthCommitted) + units(hold) > units(spend.monthlyLimit)) {
     return spendError('monthly', spend.monthlyLimit, spend.monthEndsAt);
+  }
+  if (spend.dailyLimit && units(spend.dayCommitted) + units(hold) > units(spend.dailyLimit)) {
+    return spendError('daily', spend.dailyLimit, spend.dayEndsAt);
   }
   if (units(hold) > units(available)) {
     return denied(
