@@ -175,6 +175,107 @@ describe('spend limits', () => {
   });
 });
 
+describe('spend limits: the daily limit is no more than the monthly one', () => {
+  // As the web form refuses it ("it could never be reached"), for every client of the GraphQL API.
+  // Before: every save refused below was accepted.
+  type Limits = { daily: string | null; monthly: string | null };
+  const limits = async (): Promise<Limits | undefined> =>
+    (
+      await db.pool.query<Limits>(
+        'select daily_limit_credits::text as daily, monthly_limit_credits::text as monthly from public.spend_limits where organization_id = $1',
+        [ACME],
+      )
+    ).rows[0];
+  const startWith = async (row: { daily: number | null; monthly: number | null } | null) => {
+    await db.pool.query('delete from public.spend_limits where organization_id = $1', [ACME]);
+    if (row)
+      await db.pool.query(
+        'insert into public.spend_limits (organization_id, daily_limit_credits, monthly_limit_credits) values ($1, $2, $3)',
+        [ACME, row.daily, row.monthly],
+      );
+  };
+  const insert = (object: string) =>
+    stack.post(admin, `mutation { insert_spend_limits_one(object: { ${object} }) { daily_limit_credits monthly_limit_credits } }`);
+  const set = (changes: string) => stack.post(admin, `mutation { update_spend_limits(where: {}, _set: { ${changes} }) { affected_rows } }`);
+  const expectRefused = (answer: Awaited<ReturnType<typeof stack.post>>) => {
+    expect(answer.data ?? null).toBeNull();
+    expect(answer.errors?.[0]?.extensions?.code).toBe('permission-error');
+    expect(answer.errors?.[0]?.message).toBe('Check constraint violation. insert/update check constraint failed');
+  };
+
+  it('an insert with the daily limit above the monthly one is refused and creates nothing', async () => {
+    await startWith(null);
+    expectRefused(await insert('daily_limit_credits: "500", monthly_limit_credits: "100"'));
+    expectRefused(await insert('daily_limit_credits: "100.001", monthly_limit_credits: "100"'));
+    expect(await limits()).toBeUndefined();
+  });
+
+  it('an update of the daily limit alone is checked against the monthly limit already there', async () => {
+    await startWith({ daily: null, monthly: 100 });
+    expectRefused(await set('daily_limit_credits: "500"'));
+    expect(await limits()).toEqual({ daily: null, monthly: '100.000' });
+  });
+
+  it('an update of the monthly limit alone is checked against the daily limit already there', async () => {
+    await startWith({ daily: 500, monthly: null });
+    expectRefused(await set('monthly_limit_credits: "100"'));
+    expect(await limits()).toEqual({ daily: '500.000', monthly: null });
+  });
+
+  it('an update of both is checked on the values it sets', async () => {
+    await startWith({ daily: 50, monthly: 100 });
+    expectRefused(await set('daily_limit_credits: "500", monthly_limit_credits: "400"'));
+    expect(await limits()).toEqual({ daily: '50.000', monthly: '100.000' });
+    // Raising both together, the daily limit past the old monthly one, is fine.
+    expect((await set('daily_limit_credits: "300", monthly_limit_credits: "400"')).data).toEqual({
+      update_spend_limits: { affected_rows: 1 },
+    });
+    expect(await limits()).toEqual({ daily: '300.000', monthly: '400.000' });
+  });
+
+  it('an upsert onto the existing row is held to the same rule', async () => {
+    await startWith({ daily: null, monthly: 100 });
+    expectRefused(
+      await stack.post(
+        admin,
+        `mutation { insert_spend_limits_one(object: { daily_limit_credits: "500" }, on_conflict: { constraint: spend_limits_pkey, update_columns: [daily_limit_credits] }) { organization_id } }`,
+      ),
+    );
+    expect(await limits()).toEqual({ daily: null, monthly: '100.000' });
+  });
+
+  it('equal limits are accepted', async () => {
+    await startWith(null);
+    expect((await insert('daily_limit_credits: "100", monthly_limit_credits: "100"')).data).toEqual({
+      insert_spend_limits_one: { daily_limit_credits: '100.000', monthly_limit_credits: '100.000' },
+    });
+    expect((await set('daily_limit_credits: "250.5", monthly_limit_credits: "250.5"')).data).toEqual({
+      update_spend_limits: { affected_rows: 1 },
+    });
+    expect(await limits()).toEqual({ daily: '250.500', monthly: '250.500' });
+  });
+
+  it('either limit may be null (none) whatever the other is', async () => {
+    await startWith(null);
+    expect((await insert('daily_limit_credits: "500"')).data).toEqual({
+      insert_spend_limits_one: { daily_limit_credits: '500.000', monthly_limit_credits: null },
+    });
+    await startWith(null);
+    expect((await insert('monthly_limit_credits: "100"')).data).toEqual({
+      insert_spend_limits_one: { daily_limit_credits: null, monthly_limit_credits: '100.000' },
+    });
+    // Clearing the monthly limit under a daily one above it, then the daily one, one at a time.
+    await startWith({ daily: 50, monthly: 100 });
+    expect((await set('monthly_limit_credits: null')).data).toEqual({ update_spend_limits: { affected_rows: 1 } });
+    expect((await set('daily_limit_credits: "5000"')).data).toEqual({ update_spend_limits: { affected_rows: 1 } });
+    expect(await limits()).toEqual({ daily: '5000.000', monthly: null });
+    expect((await set('daily_limit_credits: null, monthly_limit_credits: "10"')).data).toEqual({
+      update_spend_limits: { affected_rows: 1 },
+    });
+    expect(await limits()).toEqual({ daily: null, monthly: '10.000' });
+  });
+});
+
 const { rows: made } = await db.pool.query<{ id: string; user_id: string | null }>(
   `insert into public.notifications (organization_id, user_id, kind, title) values
      ($1, null, 'low_balance', 'For everyone'), ($1, $2, 'refund', 'For Mina'), ($1, $3, 'refund', 'For Ada')
