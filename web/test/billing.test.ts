@@ -1,3 +1,4 @@
+import { Observable } from 'rxjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import BillingAutoTopUp from '../src/components/billing/BillingAutoTopUp.vue';
 import BillingNotifications from '../src/components/billing/BillingNotifications.vue';
@@ -8,6 +9,7 @@ import BillingPage from '../src/pages/BillingPage.vue';
 import type { FixtureResult } from '../src/preview/fixtureLink.ts';
 import {
   autoTopUp,
+  balance,
   defaultHandlers,
   notifications,
   ORG_ID,
@@ -323,6 +325,26 @@ describe('BillingSpendLimits', () => {
     expect(text('[data-test="limit-monthly"]')).toContain('750 credits used + 12.5 held · limit 2,500 credits');
     expect(wrapper.get('[data-test="limit-per_call"]').text()).toContain('no limit');
     expect(callsOf(h.calls, 'SpendLimits')[0]?.variables).toMatchObject({ today: '2026-11-21', monthStart: '2026-11-01' });
+  });
+
+  it('stays a placeholder until the shared balance says what is held, instead of counting nothing held', async () => {
+    let answer: (r: FixtureResult) => void = () => {};
+    const h = createHarness({
+      handlers: {
+        CreditBalance: () => new Promise<FixtureResult>((resolve) => (answer = resolve)),
+        CreditBalanceLive: () => new Observable<FixtureResult>(() => {}),
+      },
+    });
+    const wrapper = h.mountApp(BillingSpendLimits, { canManage: true, now: () => NOW });
+    await settle();
+    expect(callsOf(h.calls, 'SpendLimits')).toHaveLength(1);
+    expect(wrapper.get('[data-test="limits-loading"]').attributes('aria-busy')).toBe('true');
+    expect(wrapper.find('[data-test="limit-daily"]').exists()).toBe(false);
+
+    answer({ data: { organization_credit_balances: [balance()] } });
+    await settle();
+    expect(wrapper.find('[data-test="limits-loading"]').exists()).toBe(false);
+    expect(wrapper.get('[data-test="limit-daily"]').text().replace(/\s+/g, ' ')).toContain('84.25 credits used + 12.5 held');
   });
 
   /** The message at a field of the form, which the input names as its description. */

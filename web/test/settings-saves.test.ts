@@ -4,11 +4,13 @@
 // be turned on without a threshold above 0 (an empty one saved as 0: "On", never buying); and the
 // spend limits show what the limit counts: consumed plus held.
 import { gql } from '@apollo/client';
+import { Observable } from 'rxjs';
 import { describe, expect, it, vi } from 'vitest';
 import BillingAutoTopUp from '../src/components/billing/BillingAutoTopUp.vue';
 import BillingSpendLimits from '../src/components/billing/BillingSpendLimits.vue';
 import type { AutoTopUpSettingsRow, SpendLimitsRow } from '../src/graphql/settings.ts';
-import { autoTopUp, ORG_ID, packages, spendLimits, spendLimitsData } from '../src/preview/fixtures.ts';
+import type { FixtureResult } from '../src/preview/fixtureLink.ts';
+import { autoTopUp, balance, ORG_ID, packages, spendLimits, spendLimitsData } from '../src/preview/fixtures.ts';
 import { callsOf, createHarness, NOW, settle } from './support/harness.ts';
 
 const PACK = packages()[0]!.id;
@@ -243,7 +245,9 @@ describe('spend limits: what a save sends', () => {
 describe('spend limits: what the limit counts', () => {
   it('shows what open reservations hold beside what was consumed, as the limit counts both', async () => {
     // A 30-credit hold is open and nothing is consumed yet today: a reserve of 25 against a daily
-    // limit of 50 is refused ("30.000 used or held today"), so the page must not say 0 of 50.
+    // limit of 50 is refused ("30.000 used or held today"), so the page must not say 0 of 50. What
+    // is held is the shared balance's reserved_credits.
+    const holding = { data: { organization_credit_balances: [balance({ reserved_credits: '30.000' })] } };
     const h = createHarness({
       handlers: {
         SpendLimits: () => ({
@@ -251,9 +255,10 @@ describe('spend limits: what the limit counts', () => {
             limits: spendLimits({ daily_limit_credits: '50.000', monthly_limit_credits: null }),
             consumedToday: null,
             consumedThisMonth: '10.000',
-            held: '30.000',
           }),
         }),
+        CreditBalance: () => holding,
+        CreditBalanceLive: () => new Observable<FixtureResult>((o) => o.next(holding)),
       },
     });
     const wrapper = h.mountApp(BillingSpendLimits, { canManage: true, now: () => NOW });
@@ -274,7 +279,7 @@ describe('spend limits: what the limit counts', () => {
     const before = callsOf(h.calls, 'SpendLimits').length;
     // Someone is typing a new limit meanwhile: the refetch leaves it alone.
     await wrapper.findAll('[data-test="limits-form"] input')[0]!.setValue('150');
-    // The live balance writes the org's balance row into the cache, as its subscription does.
+    // The balance moves in the cache (as a poll of the shared balance writes it): a run now holds 1 credit.
     const cache = h.connection.client.cache;
     cache.writeFragment({
       id: cache.identify({ __typename: 'organization_credit_balances', organization_id: ORG_ID }),
@@ -288,7 +293,7 @@ describe('spend limits: what the limit counts', () => {
     await vi.waitFor(() => expect(callsOf(h.calls, 'SpendLimits').length).toBeGreaterThan(before));
     await settle();
     expect(wrapper.get('[data-test="limit-daily"]').text().replace(/\s+/g, ' ')).toContain(
-      '84.25 credits used + 12.5 held · limit 100 credits',
+      '84.25 credits used + 1 held · limit 100 credits',
     );
     expect((wrapper.findAll('[data-test="limits-form"] input')[0]!.element as HTMLInputElement).value).toBe('150');
   });

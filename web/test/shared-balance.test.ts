@@ -1,7 +1,7 @@
 // Every view of the balance on a page (the header's widget, the low-balance banner, the credits
-// page's chart, grants and history) shares one source: one subscription while live, one poll while
-// not, opened for the first view and closed with the last.
-import { Observable } from 'rxjs';
+// page's chart, grants and history, the billing page's spend limits) shares one source: one
+// subscription while live, one poll while not, opened for the first view and closed with the last.
+import { Observable, Subject } from 'rxjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { defineComponent, ref, h as render } from 'vue';
 import CreditsBalanceWidget from '../src/components/credits/CreditsBalanceWidget.vue';
@@ -10,7 +10,8 @@ import CreditsHistoryTable from '../src/components/credits/CreditsHistoryTable.v
 import CreditsLowBalanceBanner from '../src/components/credits/CreditsLowBalanceBanner.vue';
 import CreditsUsageChart from '../src/components/credits/CreditsUsageChart.vue';
 import type { SocketStatus } from '../src/lib/apollo.ts';
-import type { FixtureResult } from '../src/preview/fixtureLink.ts';
+import BillingPage from '../src/pages/BillingPage.vue';
+import type { FixtureCall, FixtureResult } from '../src/preview/fixtureLink.ts';
 import { balance, fakeToken, ORG_ID, OTHER_ORG_ID, USER_ID } from '../src/preview/fixtures.ts';
 import { useSessionStore } from '../src/stores/session.ts';
 import { callsOf, createHarness, NOW, settle } from './support/harness.ts';
@@ -119,5 +120,93 @@ describe('the balance shared by the views of a page', () => {
     await vi.advanceTimersByTimeAsync(15_000);
     const polls = callsOf(h.calls, 'CreditBalance').slice(asked);
     expect(polls.map((c) => c.variables.orgId)).toEqual([OTHER_ORG_ID]);
+  });
+});
+
+/** The billing page as the app shows it: below the header's balance widget. */
+const Billing = defineComponent({
+  setup() {
+    return () => render('div', [render(CreditsBalanceWidget, { now: () => NOW }), render(BillingPage)]);
+  },
+});
+
+/** The operations that read the balance (organization_credit_balances), by name, sorted. */
+const balanceReads = (calls: FixtureCall[]) =>
+  calls
+    .filter((c) => c.fields.includes('organization_credit_balances'))
+    .map((c) => c.operationName)
+    .sort();
+
+/** The balance over HTTP and live, the live one pushed by the test; counts the open subscriptions. */
+function movingBalance() {
+  const rows = new Subject<FixtureResult>();
+  const open = ref(0);
+  let current = balance();
+  return {
+    open,
+    handlers: {
+      CreditBalance: () => ({ data: { organization_credit_balances: [current] } }),
+      CreditBalanceLive: () =>
+        new Observable<FixtureResult>((o) => {
+          open.value++;
+          o.next({ data: { organization_credit_balances: [current] } });
+          const sub = rows.subscribe(o);
+          return () => {
+            open.value--;
+            sub.unsubscribe();
+          };
+        }),
+    },
+    /** A run holds 2 credits more. */
+    move(live: boolean) {
+      current = balance({ reserved_credits: '14.500', available_credits: '1735.500' });
+      if (live) rows.next({ data: { organization_credit_balances: [current] } });
+    },
+  };
+}
+
+describe('the billing page and its spend limits', () => {
+  const dailyText = (wrapper: ReturnType<ReturnType<typeof createHarness>['mountApp']>) =>
+    wrapper.get('[data-test="limit-daily"]').text().replace(/\s+/g, ' ');
+
+  it('reads the balance through the shared source only, live: one subscription, and no second ask when it moves', async () => {
+    vi.useFakeTimers();
+    const source = movingBalance();
+    const h = createHarness({ socketStatus: 'connected', handlers: source.handlers });
+    const wrapper = h.mountApp(Billing);
+    await settle();
+    expect(source.open.value).toBe(1);
+    expect(balanceReads(h.calls)).toEqual(['CreditBalance', 'CreditBalanceLive']);
+    expect(dailyText(wrapper)).toContain('84.25 credits used + 12.5 held · limit 100 credits');
+
+    source.move(true);
+    await vi.advanceTimersByTimeAsync(500);
+    await settle();
+    // The consumed counters are asked again, without the balance; what is held is the live row's.
+    expect(callsOf(h.calls, 'SpendLimits')).toHaveLength(2);
+    expect(callsOf(h.calls, 'SpendLimits')[1]!.fields).not.toContain('organization_credit_balances');
+    expect(balanceReads(h.calls)).toEqual(['CreditBalance', 'CreditBalanceLive']);
+    expect(dailyText(wrapper)).toContain('84.25 credits used + 14.5 held · limit 100 credits');
+    expect(source.open.value).toBe(1);
+  });
+
+  it('while not live, asks for the balance once every 15 s, and the counters without it when it moved', async () => {
+    vi.useFakeTimers();
+    const source = movingBalance();
+    const h = createHarness({ socketStatus: 'down', handlers: source.handlers });
+    const wrapper = h.mountApp(Billing);
+    await settle();
+    const polls = () => balanceReads(h.calls).filter((name) => name === 'CreditBalance').length;
+    expect(polls()).toBe(1);
+    expect(balanceReads(h.calls).filter((name) => name !== 'CreditBalance' && name !== 'CreditBalanceLive')).toEqual([]);
+
+    source.move(false);
+    await vi.advanceTimersByTimeAsync(15_000);
+    await vi.advanceTimersByTimeAsync(500);
+    await settle();
+    expect(polls()).toBe(2);
+    expect(callsOf(h.calls, 'SpendLimits')).toHaveLength(2);
+    expect(balanceReads(h.calls).filter((name) => name !== 'CreditBalance' && name !== 'CreditBalanceLive')).toEqual([]);
+    expect(dailyText(wrapper)).toContain('84.25 credits used + 14.5 held · limit 100 credits');
   });
 });

@@ -13,12 +13,13 @@ import { type SaveOutcome, useGqlQuery, useRefetchOn, useSettingsSave } from '..
 import { spendLimitsSave } from '../lib/settings-save.ts';
 import { firstError, spendLimitErrors } from '../lib/settings-validation.ts';
 import { useSessionStore } from '../stores/session.ts';
+import { useCreditBalance } from './useCreditBalance.ts';
 
 export interface UseSpendLimitsOptions {
   /**
-   * Ask the consumed counters again whenever what is held moves, so that "used" and "held" describe
-   * the same moment: the billing page's figures. A page that reads only the limits (the playground's
-   * per-call check) turns it off, and a run costs it no queries. @default true
+   * Ask the consumed counters again whenever the shared balance moves, so that "used" and "held"
+   * describe the same moment: the billing page's figures. A page that reads only the limits (the
+   * playground's per-call check) turns it off, and a run costs it no queries. @default true
    */
   followUsage?: boolean;
   /** The clock (which UTC day and month the usage counts). @default () => new Date() */
@@ -45,7 +46,10 @@ export interface UseSpendLimitsReturn {
   save: (input: SpendLimitsInput) => Promise<SaveOutcome>;
   saving: Readonly<Ref<boolean>>;
   saveError: Readonly<Ref<AppError | null>>;
+  /** The limits and the consumed counters are being asked (the first time, or for a new day). */
   loading: Readonly<Ref<boolean>>;
+  /** What is held is not known yet: the shared balance has not answered its first time. */
+  balanceLoading: Readonly<Ref<boolean>>;
   error: Readonly<Ref<AppError | null>>;
 }
 
@@ -79,18 +83,15 @@ export function useSpendLimits(options: UseSpendLimitsOptions = {}): UseSpendLim
     reload: async () => (await query.refetch())?.spend_limits_by_pk?.updated_at ?? null,
   });
 
-  // What is held comes from the org's balance row, which the live balance keeps up to date in the
-  // cache; when the row moves (a run reserved or settled), the consumed counters are asked again, so
-  // that "used" and "held" describe the same moment (a settle moves credits from one to the other).
-  // The whole row, not only what is held: a reserve and its settle between two updates of the live
-  // balance leave the held credits as they were, while the available credits (and the used) moved.
-  const held = computed(() => query.data.value?.held[0]?.reserved_credits ?? null);
-  if (followUsage) {
-    useRefetchOn(() => {
-      const row = query.data.value?.held[0];
-      return row ? JSON.stringify(row) : undefined;
-    }, query.refetch);
-  }
+  // What is held comes from the balance the whole app shares (one subscription while live, one
+  // poll while not: the header's widget has it open already), not from a query of its own. When the
+  // balance row moves (a run reserved or settled), the consumed counters are asked again, so that
+  // "used" and "held" describe the same moment (a settle moves credits from one to the other). The
+  // whole row (`changes`), not only what is held: a reserve and its settle between two updates of the
+  // live balance leave the held credits as they were, while the available credits (and the used) moved.
+  const balance = useCreditBalance();
+  const held = computed(() => balance.balance.value?.reserved_credits ?? null);
+  if (followUsage) useRefetchOn(balance.changes, query.refetch);
 
   const usage = computed<SpendLimitUsage[]>(() => {
     const data = query.data.value;
@@ -119,6 +120,7 @@ export function useSpendLimits(options: UseSpendLimitsOptions = {}): UseSpendLim
     usage,
     ...form,
     loading: query.loading,
+    balanceLoading: balance.loading,
     error: query.error,
   };
 }

@@ -8,7 +8,7 @@ import {
 } from '../graphql/topup.ts';
 import { useGraphqlConnection } from '../lib/apollo.ts';
 import type { AppError } from '../lib/errors.ts';
-import { pricePerCreditMicros } from '../lib/format.ts';
+import { pricePerCreditDecimals, pricePerCreditMicros } from '../lib/format.ts';
 import { useGqlMutation, useGqlQuery, useGqlSubscription } from '../lib/graphql-vue.ts';
 import { useSessionStore } from '../stores/session.ts';
 
@@ -28,6 +28,9 @@ export interface TopUpPackView extends TopUpPackage {
   pricePerCreditMicros: bigint;
   /** The lowest price per credit of the packs in its currency (prices in different currencies are never compared). */
   bestValue: boolean;
+  /** How many decimals its price per credit shows: as many as the most precise of its currency's
+   * packs needs, so that the prices compared side by side show alike ("£0.0200" beside "£0.0179"). */
+  perCreditDecimals: number;
 }
 
 /** Where a returning purchase stands: credits landed, still waiting for the webhook, or not paid. */
@@ -65,10 +68,11 @@ export function useTopUp(options: UseTopUpOptions = {}): UseTopUpReturn {
       ...p,
       pricePerCreditMicros: pricePerCreditMicros(p.price_minor, p.credits, p.currency),
       bestValue: false,
+      perCreditDecimals: pricePerCreditDecimals(p.price_minor, p.credits, p.currency),
     }));
     // Per credit, a pack is only compared with the packs of its own currency (pence with yen means
-    // nothing): each currency with two or more packs can have its own best value, and a pack alone in
-    // its currency is never marked.
+    // nothing): its prices per credit show with one precision, and each currency with two or more
+    // packs can have its own best value (a pack alone in its currency is never marked).
     const byCurrency = new Map<string, typeof priced>();
     for (const p of priced) {
       const code = p.currency.toUpperCase();
@@ -77,6 +81,8 @@ export function useTopUp(options: UseTopUpOptions = {}): UseTopUpReturn {
       else byCurrency.set(code, [p]);
     }
     for (const group of byCurrency.values()) {
+      const decimals = Math.max(...group.map((p) => p.perCreditDecimals));
+      for (const p of group) p.perCreditDecimals = decimals;
       if (group.length < 2) continue;
       // BigInt: no Math.min/max; sort a copy of the prices instead.
       const prices = group.map((p) => p.pricePerCreditMicros).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));

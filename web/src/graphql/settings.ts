@@ -111,9 +111,11 @@ const SpendLimitsFields = gql`
 `;
 
 /**
- * The caps, and what they are held against, as reserve_credits counts it: the credits consumed in
- * the limit's UTC day and month (credit_balances' spend counters, which count while their day or
- * month is today's or later) plus what open reservations hold now (reserved_credits).
+ * The caps, and the credits consumed in the limit's UTC day and month (credit_balances' spend
+ * counters, which count while their day or month is today's or later). reserve_credits holds these
+ * against the limit together with what open reservations hold now, which comes from the balance the
+ * whole app shares (useCreditBalance's reserved_credits), not from here: the page asks for the
+ * balance once.
  */
 export const SpendLimitsDocument: TypedDocumentNode<SpendLimitsQuery, SpendLimitsQueryVariables> = gql`
   query SpendLimits($orgId: uuid!, $today: date!, $monthStart: date!) {
@@ -125,15 +127,6 @@ export const SpendLimitsDocument: TypedDocumentNode<SpendLimitsQuery, SpendLimit
     }
     consumedThisMonth: credit_balances(where: { organization_id: { _eq: $orgId }, spend_month: { _gte: $monthStart } }) {
       spend_month_credits
-    }
-    held: organization_credit_balances(where: { organization_id: { _eq: $orgId } }) {
-      organization_id
-      reserved_credits
-      available_credits
-      allowance_remaining_credits
-      purchased_remaining_credits
-      bonus_remaining_credits
-      debt_credits
     }
   }
   ${SpendLimitsFields}

@@ -2,7 +2,7 @@
 // by its name from a table of handlers, instead of sending it to the engine. Nothing of the app
 // above the link is replaced.
 import { ApolloClient, ApolloLink } from '@apollo/client';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, Kind } from 'graphql';
 import { Observable } from 'rxjs';
 import { ref } from 'vue';
 import { createCache, type GraphqlConnection, resetStoreQuietly, type SocketStatus } from '../lib/apollo.ts';
@@ -18,12 +18,17 @@ export type FixtureHandler = (variables: Record<string, unknown>) => FixtureResu
 export interface FixtureCall {
   operationName: string;
   variables: Record<string, unknown>;
+  /** The schema's root fields it reads (their names, not their aliases): which tables it asks. */
+  fields: string[];
 }
 
 export function createFixtureLink(handlers: Record<string, FixtureHandler>, calls: FixtureCall[] = []): ApolloLink {
   return new ApolloLink((operation) => {
     const name = operation.operationName ?? '';
-    calls.push({ operationName: name, variables: { ...operation.variables } });
+    const fields = operation.query.definitions.flatMap((d) =>
+      d.kind === Kind.OPERATION_DEFINITION ? d.selectionSet.selections.flatMap((s) => (s.kind === Kind.FIELD ? [s.name.value] : [])) : [],
+    );
+    calls.push({ operationName: name, variables: { ...operation.variables }, fields });
     const handler = handlers[name];
     return new Observable((observer) => {
       if (!handler) {
