@@ -30,6 +30,12 @@ export const ERROR_CODES = {
   FORBIDDEN: { status: 403 },
   NOT_FOUND: { status: 404 },
   PAYMENT_PROVIDER_ERROR: { status: 400 },
+  /**
+   * changePlan's `prorationDate` (the time of the preview the person confirmed) no longer stands:
+   * older than PRORATION_DATE_MAX_AGE_MS (actions/changePlan.ts), or outside the subscription's
+   * current period. Nothing was done; preview the change again and confirm its figure.
+   */
+  PRORATION_DATE_STALE: { status: 409 },
   AI_PROVIDER_ERROR: { status: 400 },
   /** A request body over its route's limit (body parsers' 413); the body is read off and dropped. */
   PAYLOAD_TOO_LARGE: { status: 413 },

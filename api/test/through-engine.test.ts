@@ -150,7 +150,12 @@ const TOP_UP = `mutation TopUp($pack: uuid!) { createTopUpCheckout(packageId: $p
 const CHANGE_PLAN = `mutation Change($plan: uuid!) { changePlan(planId: $plan) { status checkoutUrl effectiveAt planId } }`;
 const CANCEL_CHANGE = 'mutation { cancelPlanChange { status checkoutUrl effectiveAt planId } }';
 const PREVIEW_CHANGE = `query Preview($plan: uuid!, $org: uuid) {
-  previewPlanChange(planId: $plan, organizationId: $org) { planId direction status effectiveAt amountDueMinor currency creditsGrantedNow }
+  previewPlanChange(planId: $plan, organizationId: $org) {
+    planId direction status effectiveAt amountDueMinor currency creditsGrantedNow prorationDate
+  }
+}`;
+const CONFIRM_CHANGE = `mutation Confirm($plan: uuid!, $at: timestamptz) {
+  changePlan(planId: $plan, prorationDate: $at) { status effectiveAt planId }
 }`;
 
 const qs = (key: string = randomUUID(), capability = 'question_suggestions', quality = 'fast') => ({ capability, quality, key });
@@ -322,10 +327,29 @@ describe('previewPlanChange through the engine', () => {
       currency: 'GBP',
       // Team's 2,000 a month; this org has had no allowance this period.
       creditsGrantedNow: '2000.000',
+      prorationDate: NOW.toISOString(),
     });
     const down = await gql(PREVIEW_CHANGE, { plan: PLANS.free }, asUser(org.userId, org.orgId));
     expect(down.data.previewPlanChange).toMatchObject({ direction: 'downgrade', status: 'scheduled', amountDueMinor: '0' });
     expect(await state(org.orgId)).toEqual(before);
+  });
+
+  it("confirms the upgrade with the preview's prorationDate; one over half an hour old is refused (PRORATION_DATE_STALE), changing nothing", async () => {
+    const org = await createOrg(db.pool, { plan: 'pro' });
+    await db.pool.query('update public.organization_subscriptions set stripe_subscription_id = $2 where organization_id = $1', [
+      org.orgId,
+      `sub_local_${org.orgId.slice(0, 8)}`,
+    ]);
+    const owner = asUser(org.userId, org.orgId);
+    const preview = await gql(PREVIEW_CHANGE, { plan: PLANS.team }, owner);
+    const before = await state(org.orgId);
+    const stale = await gql(CONFIRM_CHANGE, { plan: PLANS.team, at: new Date(NOW.getTime() - 31 * 60_000).toISOString() }, owner);
+    expect(stale.data?.changePlan ?? null).toBeNull();
+    expect(stale.errors?.[0]?.extensions).toMatchObject({ code: 'PRORATION_DATE_STALE' });
+    expect(await state(org.orgId)).toEqual(before);
+    const confirmed = await gql(CONFIRM_CHANGE, { plan: PLANS.team, at: preview.data.previewPlanChange.prorationDate }, owner);
+    expect(confirmed.errors).toBeUndefined();
+    expect(confirmed.data.changePlan).toEqual({ status: 'upgraded', effectiveAt: NOW.toISOString(), planId: PLANS.team });
   });
 
   it("refuses a member (FORBIDDEN, as changePlan), another organization's id, and a service", async () => {

@@ -80,6 +80,14 @@ describe('describeError and describeFix, for each code the engine answers', () =
       'Try again later; if it keeps failing, contact support',
     ],
     [
+      'PRORATION_DATE_STALE',
+      engineError('prorationDate 2026-11-21T11:00:00.000Z is more than 30 minutes old: preview the change again and confirm its figure', {
+        code: 'PRORATION_DATE_STALE',
+      }),
+      'The amount shown to confirm is out of date, so nothing was charged.',
+      'Reload the page',
+    ],
+    [
       'ORGANIZATION_NOT_FOUND',
       engineError(`org ${ORG} does not exist`, { code: 'ORGANIZATION_NOT_FOUND' }),
       'Your organization could not be found. It may have been deleted.',

@@ -1,8 +1,10 @@
-// changePlan(planId): owners and admins move the org to another plan.
+// changePlan(planId, prorationDate?): owners and admins move the org to another plan.
 // - From a plan without a Stripe subscription (free) to a paid one: a Checkout Session in
 //   subscription mode (`checkout_required`); the webhook applies the plan once it is paid.
 // - Upgrade: the subscription moves to the new price now with a prorated invoice, applied only if
-//   that invoice was paid; the org gets the allowance difference at once (`upgraded`).
+//   that invoice was paid; the org gets the allowance difference at once (`upgraded`). Given
+//   `prorationDate` (previewPlanChange's), Stripe prorates at that time, so the invoice is the
+//   figure the person confirmed; a date that no longer stands is refused before anything is done.
 // - Downgrade: a subscription schedule moves it at the period end (`scheduled`, shown as pending,
 //   cancellable with cancelPlanChange); to free: the subscription cancels at the period end.
 // One change at a time per org (withPlanChangeLock: two tabs take turns, the second sees what the
@@ -17,7 +19,24 @@ import type { Payments } from '../payments/index.ts';
 import { ensureCustomer, requireBillingActor, requirePayments, viaProvider } from '../payments/index.ts';
 import { type ActionContext, defineAction } from './context.ts';
 
-export const input = z.object({ planId: z.uuid('planId must be a uuid') });
+export const input = z.object({
+  planId: z.uuid('planId must be a uuid'),
+  /** previewPlanChange's `prorationDate`: the upgrade is prorated at that time, so it invoices what was previewed. */
+  prorationDate: z.iso
+    .datetime({ offset: true, error: 'prorationDate must be an ISO 8601 timestamp, as previewPlanChange answers it' })
+    .nullish(),
+});
+
+/**
+ * How old a preview's proration date may be when its upgrade is confirmed: half an hour, time to read
+ * the confirmation, ask someone and come back. Past it, the person is shown a new figure to confirm
+ * rather than charged for one long gone: an upgrade prorated at an earlier time charges for the new
+ * plan from then, the price difference for every minute since (on Pro → Team, £30 a month, about 2p
+ * for the half hour), and the account's balance or discounts may have changed meanwhile.
+ */
+export const PRORATION_DATE_MAX_AGE_MS = 30 * 60_000;
+/** How far ahead of this api's clock a proration date may be: the clock skew between the api's processes. */
+export const PRORATION_DATE_SKEW_MS = 5_000;
 
 export interface PlanChangeResult {
   status: 'upgraded' | 'scheduled' | 'checkout_required' | 'canceled' | 'unchanged';
@@ -157,18 +176,62 @@ export function planChangeKind(sub: SubscriptionRow, current: PlanRow, target: P
   return 'upgraded';
 }
 
+/**
+ * The time an upgrade is prorated at, from changePlan's `prorationDate` (the time previewPlanChange
+ * prorated its figure at), in whole seconds as Stripe takes it. Refused, before anything is written,
+ * when it cannot be the preview of this upgrade now:
+ * - later than the api's clock by more than PRORATION_DATE_SKEW_MS: no preview answers such a time
+ *   (INVALID_INPUT);
+ * - older than PRORATION_DATE_MAX_AGE_MS (PRORATION_DATE_STALE);
+ * - outside the subscription's current period: the period renewed since the preview, so its figure
+ *   was the old period's, and Stripe prorates only within the current one (PRORATION_DATE_STALE).
+ */
+export function upgradeProrationDate(sub: SubscriptionRow, given: string, now: Date): Date {
+  const date = new Date(Math.floor(Date.parse(given) / 1000) * 1000);
+  const iso = date.toISOString();
+  if (date.getTime() > now.getTime() + PRORATION_DATE_SKEW_MS) {
+    throw new AppError(
+      'INVALID_INPUT',
+      `prorationDate ${iso} is later than the server's time (${now.toISOString()}); send the preview's own`,
+    );
+  }
+  if (date.getTime() < now.getTime() - PRORATION_DATE_MAX_AGE_MS) {
+    throw new AppError(
+      'PRORATION_DATE_STALE',
+      `prorationDate ${iso} is more than ${PRORATION_DATE_MAX_AGE_MS / 60_000} minutes old: preview the change again and confirm its figure`,
+    );
+  }
+  if (date < sub.current_period_start || date >= sub.current_period_end) {
+    throw new AppError(
+      'PRORATION_DATE_STALE',
+      `prorationDate ${iso} is not in the subscription's current period (from ${sub.current_period_start.toISOString()}): ` +
+        'preview the change again and confirm its figure',
+    );
+  }
+  return date;
+}
+
 export async function changePlan(ctx: ActionContext, args: z.output<typeof input>): Promise<PlanChangeResult> {
   const payments = requirePayments(ctx.payments);
   const actor = await requireBillingActor(ctx.db, ctx.session);
   const target = await offeredPlan(ctx.db, args.planId);
-  return withPlanChangeLock(ctx, actor.orgId, () => changePlanAlone(ctx, payments, actor.orgId, target));
+  return withPlanChangeLock(ctx, actor.orgId, () => changePlanAlone(ctx, payments, actor.orgId, target, args.prorationDate ?? null));
 }
 
-async function changePlanAlone(ctx: ActionContext, payments: Payments, orgId: string, target: PlanRow): Promise<PlanChangeResult> {
+async function changePlanAlone(
+  ctx: ActionContext,
+  payments: Payments,
+  orgId: string,
+  target: PlanRow,
+  prorationDate: string | null,
+): Promise<PlanChangeResult> {
   const now = ctx.clock();
   const sub = await currentSubscription(ctx.db, orgId, now);
   const current = (await planById(ctx.db, sub.plan_id))!;
   const kind = planChangeKind(sub, current, target);
+  // Only an upgrade is prorated: for any other change (nothing charged now, or Stripe Checkout's own
+  // price) a proration date is ignored. For an upgrade it is checked here, before any Stripe call.
+  const proratedAt = kind === 'upgraded' && prorationDate !== null ? upgradeProrationDate(sub, prorationDate, now) : undefined;
   if (kind === 'unchanged') {
     return { status: 'unchanged', checkoutUrl: null, effectiveAt: null, planId: current.id };
   }
@@ -250,6 +313,7 @@ async function changePlanAlone(ctx: ActionContext, payments: Payments, orgId: st
     payments.provider.upgradeSubscription({
       subscriptionId,
       priceId: target.stripe_price_id!,
+      ...(proratedAt ? { prorationDate: proratedAt } : {}),
       // This request's key: a retry after the card is fixed is a new request, not Stripe's cached
       // refusal; two requests at once cannot both upgrade (withPlanChangeLock, then the plan is read again).
       idempotencyKey: `upgrade:${subscriptionId}:${periodKey}:${target.id}:${requestKey}`,

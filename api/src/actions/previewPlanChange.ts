@@ -3,8 +3,11 @@
 // changePlan (owners and admins; an offered plan; no upgrade while the renewal is unpaid) with the
 // same error codes, then the same decision:
 // - upgrade of a paid subscription (`upgraded`): now; what Stripe would invoice at once is Stripe's
-//   own preview of the same item and price change (always_invoice, prorated at the api's clock), and
-//   the credits are the allowance difference apply_plan_change would grant (grant_period_allowance);
+//   own preview of the same item and price change (always_invoice, prorated at the api's clock, to
+//   the second), and the credits are the allowance difference apply_plan_change would grant
+//   (grant_period_allowance). The answer's `prorationDate` is the second it was prorated at: passed
+//   back to changePlan with the confirmation, Stripe invoices the upgrade at that time, which is the
+//   figure previewed;
 // - downgrade (`scheduled`): at the period end, 0 now, no credits, Stripe is not asked;
 // - from a plan without a Stripe subscription to a paid one (`checkout_required`): the plan's price,
 //   paid on Stripe Checkout, once paid (no date, no credits before);
@@ -39,6 +42,8 @@ export interface PlanChangePreview {
   currency: string;
   /** Credits granted at once (scale 3). */
   creditsGrantedNow: string;
+  /** The time, to the second, Stripe's figure was prorated at (an upgrade only; null otherwise): changePlan's `prorationDate`. */
+  prorationDate: string | null;
 }
 
 interface Snapshot {
@@ -90,7 +95,7 @@ export async function previewPlanChange(ctx: ActionContext, args: z.output<typeo
   const { sub, current, allowanceGranted } = await snapshot(ctx.db, actor.orgId, now);
   // changePlan's decision and the checks it makes before it writes anything (the same errors).
   const kind = planChangeKind(sub, current, target);
-  const answer = { planId: target.id, currency: target.currency };
+  const answer = { planId: target.id, currency: target.currency, prorationDate: null };
   if (kind === 'unchanged') {
     return { ...answer, direction: 'same', status: kind, effectiveAt: null, amountDueMinor: '0', creditsGrantedNow: NO_CREDITS };
   }
@@ -109,12 +114,14 @@ export async function previewPlanChange(ctx: ActionContext, args: z.output<typeo
     };
   }
 
-  // Upgrade of a paid subscription: Stripe's own preview of the invoice changePlan's update would make.
+  // Upgrade of a paid subscription: Stripe's own preview of the invoice changePlan's update would make,
+  // at this second (Stripe takes whole seconds; the answer names the very time it used).
+  const prorationDate = new Date(Math.floor(now.getTime() / 1000) * 1000);
   const preview = await viaProvider(() =>
     payments.provider.previewUpgrade({
       subscriptionId: sub.stripe_subscription_id!,
       priceId: target.stripe_price_id!,
-      prorationDate: now,
+      prorationDate,
       currency: target.currency,
     }),
   );
@@ -126,6 +133,7 @@ export async function previewPlanChange(ctx: ActionContext, args: z.output<typeo
     amountDueMinor: String(preview.amountDueMinor),
     currency: preview.currency,
     creditsGrantedNow: allowanceDifference(target, allowanceGranted),
+    prorationDate: prorationDate.toISOString(),
   };
 }
 

@@ -229,6 +229,7 @@ export function createLocalProvider(options: LocalProviderOptions): LocalProvide
       return subscription;
     },
 
+    // No proration here (no money moves), so a `prorationDate` changes nothing either.
     async upgradeSubscription({ subscriptionId, priceId }) {
       const subscription = subscriptions.get(subscriptionId);
       if (subscription) subscription.priceId = priceId;

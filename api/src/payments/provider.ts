@@ -80,10 +80,16 @@ export interface PaymentProvider {
   /** The payment method a paid payment intent used (to save for auto top-up), or null. */
   paymentMethodOf(paymentIntentId: string): Promise<string | null>;
   retrieveSubscription(subscriptionId: string): Promise<SubscriptionState>;
-  /** Moves the subscription to a price now, invoicing the proration; `paid` only when that invoice was paid. */
+  /**
+   * Moves the subscription to a price now, invoicing the proration; `paid` only when that invoice was
+   * paid. With `prorationDate` the proration is worked out as if the change were made then (Stripe's
+   * `proration_date`, whole seconds): given the date a previewUpgrade used, the invoice is the one it
+   * previewed. Without it, the provider prorates at its own clock when the update reaches it.
+   */
   upgradeSubscription(request: {
     subscriptionId: string;
     priceId: string;
+    prorationDate?: Date;
     idempotencyKey: string;
   }): Promise<{ paid: boolean; message: string }>;
   /**

@@ -110,6 +110,9 @@ const upgradeChange = (item: Stripe.SubscriptionItem, priceId: string) => ({
   proration_behavior: 'always_invoice' as const,
 });
 
+/** A proration date as Stripe takes it: Unix seconds (a date's fraction of a second dropped). */
+const prorationSeconds = (date: Date) => Math.floor(date.getTime() / 1000);
+
 export function subscriptionState(subscription: Stripe.Subscription): SubscriptionState {
   const item = itemOf(subscription);
   return {
@@ -264,13 +267,16 @@ export function createStripeProvider(options: StripeClientOptions): PaymentProvi
     retrieveSubscription: (subscriptionId) =>
       call('read a subscription', async () => subscriptionState(await stripe.subscriptions.retrieve(subscriptionId))),
 
-    upgradeSubscription: ({ subscriptionId, priceId, idempotencyKey }) =>
+    upgradeSubscription: ({ subscriptionId, priceId, prorationDate, idempotencyKey }) =>
       call('upgrade the subscription', async () => {
         const item = itemOf(await stripe.subscriptions.retrieve(subscriptionId));
         const updated = await stripe.subscriptions.update(
           subscriptionId,
           {
             ...upgradeChange(item, priceId),
+            // The preview's date: Stripe then prorates exactly as the invoice preview the person
+            // confirmed did, not at the second this update reaches it.
+            ...(prorationDate ? { proration_date: prorationSeconds(prorationDate) } : {}),
             // The new price applies only once the prorated invoice is paid.
             payment_behavior: 'pending_if_incomplete',
             expand: ['latest_invoice'],
@@ -284,8 +290,9 @@ export function createStripeProvider(options: StripeClientOptions): PaymentProvi
       }),
 
     // The invoice upgradeSubscription's update would make at once (the same item and price change,
-    // always_invoice), prorated at the api's clock: Stripe's own figure, tax, discounts and the
-    // customer's balance included. A preview changes nothing in Stripe.
+    // always_invoice), prorated at `prorationDate`: Stripe's own figure, tax, discounts and the
+    // customer's balance included; the update given the same date invoices the same. A preview
+    // changes nothing in Stripe.
     previewUpgrade: ({ subscriptionId, priceId, prorationDate }) =>
       call('preview the upgrade', async (): Promise<UpgradePreview> => {
         const item = itemOf(await stripe.subscriptions.retrieve(subscriptionId));
@@ -293,7 +300,7 @@ export function createStripeProvider(options: StripeClientOptions): PaymentProvi
           subscription: subscriptionId,
           subscription_details: {
             ...upgradeChange(item, priceId),
-            proration_date: Math.floor(prorationDate.getTime() / 1000),
+            proration_date: prorationSeconds(prorationDate),
           },
         });
         if (!Number.isSafeInteger(invoice.amount_due) || invoice.amount_due < 0)

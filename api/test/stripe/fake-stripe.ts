@@ -56,6 +56,11 @@ export interface FakeStripe {
   chargeMode: ChargeMode;
   /** Requests to matching paths answer 500 (Stripe down). @default null */
   failing: RegExp | null;
+  /**
+   * Stripe's clock: the time a subscription update without a `proration_date` prorates at (Stripe's
+   * own, when the update reaches it). @default the machine's clock
+   */
+  now: () => Date;
   /** The 400 off-session charges answer in chargeMode `invalid_request`. @default amount_too_small */
   invalidRequest: InvalidRequest;
   objects: Map<string, Obj>;
@@ -142,6 +147,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     requests,
     chargeMode: 'succeed',
     failing: null,
+    now: () => new Date(),
     invalidRequest: { code: 'amount_too_small', param: 'amount', message: 'Amount must be at least £0.30 gbp' },
     objects,
     prices: new Map([
@@ -317,17 +323,50 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     body: { error: { type: 'invalid_request_error', message, ...(param ? { param } : {}) } },
   });
 
+  /** A proration date Stripe takes for the item: whole seconds within its current period. */
+  const withinPeriod = (item: Obj, date: number) =>
+    Number.isInteger(date) && date >= item.current_period_start && date < item.current_period_end;
+
+  /**
+   * The prorated lines of moving `item` to `newPriceId` at `date` (Unix seconds within its period):
+   * the unused time on the old price (a credit) and the time left on the new one, each `unit amount ×
+   * seconds left / seconds of the period` rounded to the nearest minor unit (halves away from zero),
+   * in integers, and their sum. The rule of the invoice preview and of the update's invoice alike.
+   */
+  function prorate(
+    item: Obj,
+    newPriceId: string,
+    date: number,
+  ):
+    | { lines: { amount: number; price: string; description: string }[]; total: number; currency: string }
+    | { error: string; param?: string } {
+    const oldPrice = fake.prices.get(item.price.id);
+    const newPrice = fake.prices.get(newPriceId);
+    if (!oldPrice) return { error: `No such price: '${item.price.id}'` };
+    if (!newPrice) return { error: `No such price: '${newPriceId}'`, param: 'price' };
+    if (oldPrice.currency !== newPrice.currency) return { error: 'the prices are in different currencies' };
+    const left = BigInt(item.current_period_end - date);
+    const period = BigInt(item.current_period_end - item.current_period_start);
+    const share = (amount: number) => (2n * BigInt(amount) * left + period) / (2n * period);
+    const lines = [
+      { amount: -Number(share(oldPrice.unitAmount)), price: item.price.id, description: 'Unused time' },
+      { amount: Number(share(newPrice.unitAmount)), price: newPriceId, description: 'Remaining time' },
+    ];
+    return { lines, total: lines.reduce((sum, line) => sum + line.amount, 0), currency: newPrice.currency };
+  }
+
   /**
    * POST /v1/invoices/create_preview of a price change of a subscription (`subscription`, and
    * `subscription_details` with `items[0]` = { id of its item, new price }, `proration_behavior`
    * always_invoice and a `proration_date`): the invoice Stripe would make at once, and nothing else
-   * (no object is stored or changed, no event). The rule this fake applies, deterministically:
-   * prorated by the second, as Stripe does, from the proration date to the item's period end, out of
-   * the whole period; two lines as on Stripe's invoice, the unused time on the old price (a credit)
-   * and the time left on the new one, each `unit amount × seconds left / seconds of the period`
-   * rounded to the nearest minor unit (halves away from zero), in integers; `amount_due` their sum,
-   * or 0 when it is negative (Stripe keeps a credit on the customer's balance). No tax, discount or
-   * customer balance.
+   * (no object is stored or changed, no event). The rule this fake applies, deterministically
+   * (`prorate`): prorated by the second, as Stripe does, from the proration date to the item's period
+   * end, out of the whole period; two lines as on Stripe's invoice, the unused time on the old price
+   * (a credit) and the time left on the new one, each `unit amount × seconds left / seconds of the
+   * period` rounded to the nearest minor unit (halves away from zero), in integers; `amount_due`
+   * their sum, or 0 when it is negative (Stripe keeps a credit on the customer's balance). No tax,
+   * discount or customer balance. A subscription update's invoice has the same amount for the same
+   * proration date.
    */
   function previewInvoice(body: Obj): { status: number; body: Obj } {
     const subscription = objects.get(body.subscription);
@@ -351,21 +390,11 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     if (details.proration_behavior !== 'always_invoice')
       return invalid('the fake previews only proration_behavior=always_invoice', 'subscription_details[proration_behavior]');
     const prorationDate = Number(details.proration_date);
-    if (!Number.isInteger(prorationDate) || prorationDate < item.current_period_start || prorationDate >= item.current_period_end)
+    if (!withinPeriod(item, prorationDate))
       return invalid('proration_date must be within the current subscription period', 'subscription_details[proration_date]');
-    const oldPrice = fake.prices.get(item.price.id);
-    const newPrice = fake.prices.get(change.price);
-    if (!oldPrice) return invalid(`No such price: '${item.price.id}'`);
-    if (!newPrice) return invalid(`No such price: '${change.price}'`, 'subscription_details[items][0][price]');
-    if (oldPrice.currency !== newPrice.currency) return invalid('the prices are in different currencies');
-    const left = BigInt(item.current_period_end - prorationDate);
-    const period = BigInt(item.current_period_end - item.current_period_start);
-    const prorate = (amount: number) => (2n * BigInt(amount) * left + period) / (2n * period);
-    const lines = [
-      { amount: -Number(prorate(oldPrice.unitAmount)), price: item.price.id, description: 'Unused time' },
-      { amount: Number(prorate(newPrice.unitAmount)), price: change.price, description: 'Remaining time' },
-    ];
-    const total = lines.reduce((sum, line) => sum + line.amount, 0);
+    const proration = prorate(item, change.price, prorationDate);
+    if ('error' in proration) return invalid(proration.error, proration.param && `subscription_details[items][0][${proration.param}]`);
+    const { lines, total, currency } = proration;
     return {
       status: 200,
       body: {
@@ -374,7 +403,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
         status: 'draft',
         billing_reason: 'subscription_update',
         customer: subscription.customer,
-        currency: newPrice.currency,
+        currency,
         subtotal: total,
         total,
         amount_due: Math.max(0, total),
@@ -387,7 +416,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
           data: lines.map((line) => ({
             object: 'line_item',
             amount: line.amount,
-            currency: newPrice.currency,
+            currency,
             description: line.description,
             period: { start: prorationDate, end: item.current_period_end },
             parent: { type: 'subscription_item_details', subscription_item_details: { subscription_item: item.id, proration: true } },
@@ -486,15 +515,33 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       const before = JSON.stringify(subscription);
       const recordIfChanged = () =>
         JSON.stringify(subscription) !== before && recordSubscription('customer.subscription.updated', subscription);
+      const item = subscription.items.data[0];
+      // A price change is prorated at the given proration_date (refused outside the current period,
+      // as Stripe does, before anything changes), else at Stripe's clock.
+      const given = body.proration_date !== undefined;
+      const prorationDate = given ? Number(body.proration_date) : seconds(fake.now());
+      if (given && !withinPeriod(item, prorationDate))
+        return invalid('proration_date must be within the current subscription period', 'proration_date');
       if (body.cancel_at_period_end !== undefined) subscription.cancel_at_period_end = body.cancel_at_period_end === 'true';
       const newPrice = body.items?.[0]?.price;
       if (newPrice) {
+        // The invoice's amount by the preview's rule, when the fake knows the prices and the time is
+        // within the period.
+        const proration = withinPeriod(item, prorationDate) ? prorate(item, newPrice, prorationDate) : null;
+        const amounts =
+          proration && !('error' in proration)
+            ? { currency: proration.currency, total: proration.total, amount_due: Math.max(0, proration.total) }
+            : {};
         const invoice: Obj = {
           id: id('in'),
           object: 'invoice',
           billing_reason: 'subscription_update',
           status: fake.chargeMode === 'succeed' ? 'paid' : 'open',
-          parent: { type: 'subscription_details', subscription_details: { subscription: subscription.id, metadata: {} } },
+          ...amounts,
+          parent: {
+            type: 'subscription_details',
+            subscription_details: { subscription: subscription.id, metadata: {}, subscription_proration_date: prorationDate },
+          },
           lines: { object: 'list', data: [{ pricing: { type: 'price_details', price_details: { price: newPrice } } }] },
         };
         objects.set(invoice.id, invoice);

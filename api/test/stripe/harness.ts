@@ -53,6 +53,8 @@ export async function startPaymentsApi(db: TestDatabase): Promise<PaymentsApi> {
     },
   };
   const api = { now: NOW } as PaymentsApi;
+  // Stripe's clock is the test's too: an update without a proration_date prorates at api.now.
+  fake.now = () => api.now;
   const server = await start({
     overrides: { port: 0, host: '127.0.0.1', databaseUrl: db.url, databasePoolSize: 20, actionSecret: ACTION_SECRET, production: false },
     ai: instantAI,

@@ -67,6 +67,8 @@ describe('previewPlanChange of an upgrade of a paid subscription', () => {
       amountDueMinor: '2000',
       currency: 'GBP',
       creditsGrantedNow: '1500.000',
+      // The second Stripe's figure was prorated at, for changePlan to be charged exactly that.
+      prorationDate: NOW.toISOString(),
     });
     const [call, ...more] = api.fake.requestsTo('POST', '/v1/invoices/create_preview');
     expect(more).toEqual([]);
@@ -88,6 +90,13 @@ describe('previewPlanChange of an upgrade of a paid subscription', () => {
     expect(res.body).toMatchObject({ direction: 'upgrade', effectiveAt: at.toISOString(), amountDueMinor: '1985', currency: 'GBP' });
     const call = api.fake.requestsTo('POST', '/v1/invoices/create_preview').at(-1)!;
     expect(call.body.subscription_details.proration_date).toBe(String(seconds(at)));
+    // The answer names that very second (Stripe takes whole seconds), not the clock's milliseconds.
+    const withMilliseconds = new Date(at.getTime() + 789);
+    const again = await preview(org.orgId, { planId: PLANS.team }, org.session, withMilliseconds);
+    expect(again.body).toMatchObject({ effectiveAt: withMilliseconds.toISOString(), prorationDate: at.toISOString() });
+    expect(api.fake.requestsTo('POST', '/v1/invoices/create_preview').at(-1)!.body.subscription_details.proration_date).toBe(
+      String(seconds(at)),
+    );
   });
 
   it('is refused, as changePlan is, while the renewal is unpaid; and when Stripe fails, PAYMENT_PROVIDER_ERROR', async () => {
@@ -128,6 +137,7 @@ describe('previewPlanChange of other changes', () => {
         amountDueMinor: '0',
         currency: 'GBP',
         creditsGrantedNow: '0.000',
+        prorationDate: null,
       });
     }
     expect(api.fake.requests.length).toBe(calls);
@@ -136,7 +146,7 @@ describe('previewPlanChange of other changes', () => {
   it('the plan the org is on: the same, nothing to pay', async () => {
     const org = await subscribedOrg(PLANS.pro);
     const res = await preview(org.orgId, { planId: PLANS.pro }, org.session);
-    expect(res.body).toMatchObject({ direction: 'same', status: 'unchanged', effectiveAt: null, amountDueMinor: '0' });
+    expect(res.body).toMatchObject({ direction: 'same', status: 'unchanged', effectiveAt: null, amountDueMinor: '0', prorationDate: null });
   });
 
   it("from Free: a Checkout for the plan's price, once paid (nothing granted before)", async () => {
@@ -150,6 +160,7 @@ describe('previewPlanChange of other changes', () => {
       amountDueMinor: '1900',
       currency: 'GBP',
       creditsGrantedNow: '0.000',
+      prorationDate: null,
     });
     expect(api.fake.requestsTo('POST', '/v1/checkout/sessions').filter((r) => r.body.metadata.organization_id === org.orgId)).toEqual([]);
   });

@@ -22,6 +22,13 @@ export interface UsePlanOptions {
 
 export type PlanDirection = 'current' | 'upgrade' | 'downgrade';
 
+/**
+ * changePlan's answer when the figure a confirmation showed is too old to be charged (the api's
+ * PRORATION_DATE_STALE: its preview over half an hour old, or from before this billing period).
+ * Nothing was done: the confirmation asks for a new preview and asks the person again.
+ */
+export const PREVIEW_OUT_OF_DATE = 'preview_out_of_date';
+
 export interface UsePlanReturn {
   subscription: Readonly<Ref<SubscriptionRow | null>>;
   /** Every offered plan, smallest first. */
@@ -30,7 +37,12 @@ export interface UsePlanReturn {
   directionOf: (plan: PlanDetail) => PlanDirection;
   /** What changing to the plan would do now (what Stripe charges at once), changing nothing; null when it fails. */
   previewChange: (planId: string) => Promise<PlanChangePreview | null>;
-  changePlan: (planId: string) => Promise<PlanChangeResult | null>;
+  /**
+   * Changes the plan; `prorationDate` is the preview's whose figure the person confirmed (an upgrade
+   * is then charged exactly that). PREVIEW_OUT_OF_DATE when that preview is too old (nothing done,
+   * no error shown); null when it fails (the reason in `changeError`).
+   */
+  changePlan: (planId: string, prorationDate?: string | null) => Promise<PlanChangeResult | typeof PREVIEW_OUT_OF_DATE | null>;
   cancelPendingChange: () => Promise<PlanChangeResult | null>;
   changing: Readonly<Ref<boolean>>;
   changeError: Readonly<Ref<AppError | null>>;
@@ -72,13 +84,18 @@ export function usePlan(options: UsePlanOptions = {}): UsePlanReturn {
         return null;
       }
     },
-    changePlan: async (planId) => {
+    changePlan: async (planId, prorationDate = null) => {
       try {
-        const result = (await change.mutate({ planId })).changePlan;
+        const result = (await change.mutate({ planId, ...(prorationDate ? { prorationDate } : {}) })).changePlan;
         lastResult.value = result;
         if (result?.status === 'checkout_required' && result.checkoutUrl) navigate(result.checkoutUrl);
         return result;
-      } catch {
+      } catch (error) {
+        // Not a failure to show: the confirmation shows the figure now and asks again.
+        if ((error as AppError).code === 'PRORATION_DATE_STALE') {
+          change.reset();
+          return PREVIEW_OUT_OF_DATE;
+        }
         return null;
       }
     },

@@ -1070,6 +1070,7 @@ export type CurrentPlanQuery = { organization_subscriptions_by_pk: { __typename:
 
 export type ChangePlanMutationVariables = Exact<{
   planId: string;
+  prorationDate?: string | null | undefined;
 }>;
 
 
@@ -1081,7 +1082,7 @@ export type PreviewPlanChangeQueryVariables = Exact<{
 }>;
 
 
-export type PreviewPlanChangeQuery = { previewPlanChange: { __typename: 'PlanChangePreview', planId: string, direction: string, status: string, effectiveAt: string | null, amountDueMinor: string, currency: string, creditsGrantedNow: string } | null };
+export type PreviewPlanChangeQuery = { previewPlanChange: { __typename: 'PlanChangePreview', planId: string, direction: string, status: string, effectiveAt: string | null, amountDueMinor: string, currency: string, creditsGrantedNow: string, prorationDate: string | null } | null };
 
 export type CancelPlanChangeMutationVariables = Exact<{ [key: string]: never; }>;
 
@@ -1130,7 +1131,7 @@ export type SpendLimitsQueryVariables = Exact<{
 }>;
 
 
-export type SpendLimitsQuery = { spend_limits_by_pk: { __typename: 'spend_limits', organization_id: string, daily_limit_credits: string | null, monthly_limit_credits: string | null, per_call_limit_credits: string | null, updated_at: string } | null, consumedToday: Array<{ __typename: 'credit_balances', spend_day_credits: string }>, consumedThisMonth: Array<{ __typename: 'credit_balances', spend_month_credits: string }>, held: Array<{ __typename: 'organization_credit_balances', organization_id: string | null, reserved_credits: string | null, available_credits: string | null, allowance_remaining_credits: string | null, purchased_remaining_credits: string | null, bonus_remaining_credits: string | null, debt_credits: string | null }> };
+export type SpendLimitsQuery = { spend_limits_by_pk: { __typename: 'spend_limits', organization_id: string, daily_limit_credits: string | null, monthly_limit_credits: string | null, per_call_limit_credits: string | null, updated_at: string } | null, consumedToday: Array<{ __typename: 'credit_balances', spend_day_credits: string }>, consumedThisMonth: Array<{ __typename: 'credit_balances', spend_month_credits: string }> };
 
 export type CreateSpendLimitsMutationVariables = Exact<{
   object: Spend_Limits_Insert_Input;

@@ -96,9 +96,11 @@ export const CurrentPlanDocument: TypedDocumentNode<CurrentPlanQuery, CurrentPla
 
 export type PlanChangeResult = NonNullable<ChangePlanMutation['changePlan']>;
 
+/** `prorationDate`: the preview's, when the person confirms the upgrade it showed; Stripe then charges
+ * that figure (PRORATION_DATE_STALE when the preview is too old: ask for a new one). */
 export const ChangePlanDocument: TypedDocumentNode<ChangePlanMutation, ChangePlanMutationVariables> = gql`
-  mutation ChangePlan($planId: uuid!) {
-    changePlan(planId: $planId) {
+  mutation ChangePlan($planId: uuid!, $prorationDate: timestamptz) {
+    changePlan(planId: $planId, prorationDate: $prorationDate) {
       status
       checkoutUrl
       effectiveAt
@@ -110,7 +112,8 @@ export const ChangePlanDocument: TypedDocumentNode<ChangePlanMutation, ChangePla
 export type PlanChangePreview = NonNullable<PreviewPlanChangeQuery['previewPlanChange']>;
 
 /** What changePlan would do now, changing nothing: for an upgrade, what Stripe charges at once
- * (`amountDueMinor`, minor units as a string, in `currency`) and the credits granted at once. */
+ * (`amountDueMinor`, minor units as a string, in `currency`), the credits granted at once, and the
+ * time that figure was prorated at (`prorationDate`, to send with the confirmation). */
 export const PreviewPlanChangeDocument: TypedDocumentNode<PreviewPlanChangeQuery, PreviewPlanChangeQueryVariables> = gql`
   query PreviewPlanChange($planId: uuid!, $orgId: uuid) {
     previewPlanChange(planId: $planId, organizationId: $orgId) {
@@ -121,6 +124,7 @@ export const PreviewPlanChangeDocument: TypedDocumentNode<PreviewPlanChangeQuery
       amountDueMinor
       currency
       creditsGrantedNow
+      prorationDate
     }
   }
 `;

@@ -58,6 +58,8 @@ const ACTION_BY_CODE: Record<string, FixAction> = {
   UNAUTHORIZED: 'sign_in',
   NOT_FOUND: 'reload',
   PAYMENT_PROVIDER_ERROR: 'contact_support',
+  // The plan cards ask again with a new figure (BillingPlans); anywhere else, a new page has one.
+  PRORATION_DATE_STALE: 'reload',
   NETWORK_ERROR: 'retry',
   INTERNAL_ERROR: 'retry',
   // Hasura's codes (the engine answers with the same).
@@ -188,6 +190,7 @@ const WORDS_BY_CODE: Record<string, string> = {
   UNAUTHORIZED: 'Your session has expired or is not valid.',
   NOT_FOUND: 'The server does not know this request. This page may be out of date.',
   PAYMENT_PROVIDER_ERROR: 'The payment provider could not complete this.',
+  PRORATION_DATE_STALE: 'The amount shown to confirm is out of date, so nothing was charged.',
   NETWORK_ERROR: 'The server could not be reached, or it failed.',
   INTERNAL_ERROR: 'The server failed while doing this.',
   // Hasura's answer when the api behind it is down or fails ("http exception when calling webhook",

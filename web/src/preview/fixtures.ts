@@ -300,40 +300,16 @@ export function spendLimits(overrides: Partial<SpendLimitsRow> = {}): SpendLimit
   };
 }
 
-/** The SpendLimits query's answer: the limits, the day's and month's consumed counters (null: none
- * for that day or month) and what open reservations hold. */
+/** The SpendLimits query's answer: the limits and the day's and month's consumed counters (null: none
+ * for that day or month). What is held comes from the balance (`balance()`'s reserved_credits). */
 export function spendLimitsData(
-  options: {
-    limits?: SpendLimitsRow | null;
-    consumedToday?: string | null;
-    consumedThisMonth?: string | null;
-    held?: string;
-    available?: string;
-  } = {},
+  options: { limits?: SpendLimitsRow | null; consumedToday?: string | null; consumedThisMonth?: string | null } = {},
 ): SpendLimitsData {
-  const {
-    limits = spendLimits(),
-    consumedToday = '84.250',
-    consumedThisMonth = '750.000',
-    held = '12.500',
-    available = '1737.500',
-  } = options;
+  const { limits = spendLimits(), consumedToday = '84.250', consumedThisMonth = '750.000' } = options;
   return {
     spend_limits_by_pk: limits,
     consumedToday: consumedToday === null ? [] : [{ __typename: 'credit_balances', spend_day_credits: consumedToday }],
     consumedThisMonth: consumedThisMonth === null ? [] : [{ __typename: 'credit_balances', spend_month_credits: consumedThisMonth }],
-    held: [
-      {
-        __typename: 'organization_credit_balances',
-        organization_id: ORG_ID,
-        reserved_credits: held,
-        available_credits: available,
-        allowance_remaining_credits: '1250.000',
-        purchased_remaining_credits: '500.000',
-        bonus_remaining_credits: '0.000',
-        debt_credits: '0.000',
-      },
-    ],
   };
 }
 
@@ -427,7 +403,7 @@ export function defaultHandlers(now: Date, role: 'owner' | 'admin' | 'member' = 
     PreviewPlanChange: (v) => {
       const target = cat.plans.find((p) => p.id === v.planId) ?? cat.plans[0]!;
       const current = plan('pro');
-      const base = { __typename: 'PlanChangePreview', planId: target.id, currency: 'GBP' };
+      const base = { __typename: 'PlanChangePreview', planId: target.id, currency: 'GBP', prorationDate: null };
       const answer =
         target.id === current.id
           ? { ...base, direction: 'same', status: 'unchanged', effectiveAt: null, amountDueMinor: '0', creditsGrantedNow: '0.000' }
@@ -439,6 +415,8 @@ export function defaultHandlers(now: Date, role: 'owner' | 'admin' | 'member' = 
                 effectiveAt: now.toISOString(),
                 amountDueMinor: '2218',
                 creditsGrantedNow: '8000.000',
+                // The second the figure was prorated at (the api's clock, to the second).
+                prorationDate: new Date(Math.floor(now.getTime() / 1000) * 1000).toISOString(),
               }
             : {
                 ...base,
