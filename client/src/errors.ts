@@ -78,6 +78,13 @@ export class CreditsTransportError extends Error {
   expiresAt: string | undefined;
   usage: CreditUsage | undefined;
   result: unknown;
+  /**
+   * Set by `withCredits` when its reserve got no answer after its retries: the key it reserved with
+   * (yours, or the UUID it made). The reserve may have held credits all the same; a `withCredits`
+   * with this key finds that hold instead of making a second one (left alone, it expires after
+   * `ttlSeconds`, never charged).
+   */
+  idempotencyKey: string | undefined;
 }
 
 /** True when the request may not have reached the server and can be sent again. */

@@ -4,7 +4,7 @@
 // charges the hold instead, and one that cannot be done now leaves the hold open and tells the
 // caller what to settle later (the error's reservationId, usage, result and expiresAt).
 import { randomUUID } from 'node:crypto';
-import { CreditsError, isRetryable, type UnsettledCall, withUnsettledCall } from './errors.ts';
+import { CreditsError, CreditsTransportError, isRetryable, type UnsettledCall, withUnsettledCall } from './errors.ts';
 import type { CreditEstimateHint, CreditsTransport, CreditUsage, ReleaseResult, ReserveResult, SettleResult } from './types.ts';
 
 export interface WithCreditsOptions {
@@ -149,7 +149,13 @@ export function createCreditsClient(options: CreditsClientOptions): CreditsClien
     async withCredits<T>(opts: WithCreditsOptions, run: (hold: CreditHold) => Promise<CreditsOutcome<T>>) {
       const idempotencyKey = opts.idempotencyKey ?? randomUUID();
       const reservedAt = now();
-      const reserved = await client.reserve({ ...opts, idempotencyKey });
+      const reserved = await client.reserve({ ...opts, idempotencyKey }).catch((error: unknown) => {
+        // No answer: the hold may have been made all the same. The key finds it again (a retry
+        // under it replays that hold); without the key, a made-up one would be lost with this call
+        // and its hold would block credits until it expired.
+        if (error instanceof CreditsTransportError) error.idempotencyKey = idempotencyKey;
+        throw error;
+      });
       const hold: CreditHold = { ...reserved, idempotencyKey };
       // A replayed key can answer a hold made long ago, about to expire: a call run on it would be
       // settled after the expiry job and never charged. It is left as it is (another process may be

@@ -369,6 +369,12 @@ describe('withCredits', () => {
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CreditsTransportError);
     expect(seen).toHaveLength(4);
+    // The key every attempt sent, so that a retry finds the hold a lost answer may have made.
+    const key = seen[0]!.variables.idempotencyKey;
+    expect(typeof key).toBe('string');
+    expect(seen.every((s) => s.variables.idempotencyKey === key)).toBe(true);
+    expect((error as CreditsTransportError).idempotencyKey).toBe(key);
+    expect((error as CreditsTransportError).reservationId).toBeUndefined();
   });
 
   it('does not retry a refusal, does not run the call, and surfaces the code and what to do', async () => {
