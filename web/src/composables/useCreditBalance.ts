@@ -17,8 +17,11 @@ export interface UseCreditBalanceOptions {
 export type AllowanceLevel = 'ok' | 'warning' | 'exhausted';
 
 /** Why the balance is not live: the socket is being opened (`connecting`: the first connection, or
- * after a close the app made), it was lost and is coming back (`reconnecting`), or it will not by itself (`stopped`). */
-export type NotLiveReason = 'connecting' | 'reconnecting' | 'stopped';
+ * after a close the app made), it was lost and is coming back (`reconnecting`), the subscription is
+ * open over a connected socket but its last result was an error, and the engine answers it again by
+ * itself (`recovering`: a statement that failed while Postgres restarted), or it will not come back
+ * by itself (`stopped`). */
+export type NotLiveReason = 'connecting' | 'reconnecting' | 'recovering' | 'stopped';
 
 export interface UseCreditBalanceReturn {
   /** The latest balance row (live or polled); null before the first answer. */
@@ -81,7 +84,9 @@ function createBalanceSource(pollInterval: number): BalanceSource {
   const live = computed(() => subscription.active.value && socketStatus.value === 'connected');
   const notLiveReason = computed<NotLiveReason | null>(() => {
     if (live.value) return null;
-    // Stopped: the engine closed the socket for good, or the subscription itself failed over a working one.
+    // An error result on a subscription that is still open: its next data makes it live again.
+    if (socketStatus.value === 'connected' && subscription.open.value) return 'recovering';
+    // Stopped: the engine closed the socket for good, or ended the subscription over a working one.
     if (socketStatus.value === 'stopped' || socketStatus.value === 'connected') return 'stopped';
     return socketStatus.value === 'connecting' ? 'connecting' : 'reconnecting';
   });

@@ -182,8 +182,14 @@ export interface UseGqlSubscriptionOptions {
 export interface UseGqlSubscriptionReturn<TData> {
   data: Readonly<Ref<TData | undefined>>;
   error: Readonly<Ref<AppError | null>>;
-  /** True while the subscription is open and has not failed. */
+  /**
+   * True while the subscription is open and its last result was not an error. An error result on an
+   * open subscription (the engine's statement failed: Postgres restarting) makes it false until the
+   * next data on it; an ended subscription, until `restart`.
+   */
   active: Readonly<Ref<boolean>>;
+  /** True while the subscription is open, also after an error result: the engine keeps it and answers again by itself. */
+  open: Readonly<Ref<boolean>>;
   /** Opens it again after a failure (e.g. when the socket is back). */
   restart: () => void;
 }
@@ -197,23 +203,30 @@ export function useGqlSubscription<TData, TVariables extends OperationVariables>
   const data = shallowRef<TData | undefined>();
   const error = shallowRef<AppError | null>(null);
   const active = ref(false);
+  const open = ref(false);
   let subscription: { unsubscribe: () => void } | null = null;
 
   const stop = () => {
     subscription?.unsubscribe();
     subscription = null;
     active.value = false;
+    open.value = false;
   };
 
   const start = () => {
     stop();
     if (!toValue(options.enabled ?? true)) return;
     active.value = true;
+    open.value = true;
     subscription = client
       .subscribe<TData, TVariables>({ query: document, variables: toValue(variables) } as Parameters<
         typeof client.subscribe<TData, TVariables>
       >[0])
       .subscribe({
+        // A result with errors comes two ways: a `next` whose payload has errors (a statement that
+        // failed while the subscription runs), after which the engine keeps the subscription and
+        // answers again; or the end of the operation (a graphql-ws `error` message, a socket closed
+        // for good), which Apollo passes on as a result with the error followed by `complete`.
         next: (result) => {
           if (result.error) {
             error.value = toAppError(result.error);
@@ -222,13 +235,17 @@ export function useGqlSubscription<TData, TVariables extends OperationVariables>
           }
           error.value = null;
           if (result.data !== undefined) data.value = result.data as TData;
+          // Data again on the same subscription after an error result: it is answering again.
+          active.value = open.value;
         },
         error: (e: unknown) => {
           error.value = toAppError(e);
           active.value = false;
+          open.value = false;
         },
         complete: () => {
           active.value = false;
+          open.value = false;
         },
       });
   };
@@ -240,6 +257,7 @@ export function useGqlSubscription<TData, TVariables extends OperationVariables>
     data: readonly(data) as Readonly<Ref<TData | undefined>>,
     error: readonly(error) as Readonly<Ref<AppError | null>>,
     active: readonly(active),
+    open: readonly(open),
     restart: start,
   };
 }
