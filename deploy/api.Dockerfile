@@ -15,4 +15,7 @@ COPY client client
 COPY api api
 USER node
 EXPOSE 3001
-CMD ["pnpm", "--filter", "@org-credits/api", "start"]
+# tsx itself, not `pnpm start`: pnpm does not pass SIGTERM on to what it started, so a `docker stop`
+# would kill the api at the end of stop_grace_period instead of letting it finish the requests in
+# flight (docs/operations.md, "Deploys and shutdown"). tsx passes the signal to the api's node.
+CMD ["api/node_modules/.bin/tsx", "--tsconfig", "api/tsconfig.json", "api/src/main.ts"]

@@ -31,6 +31,8 @@ export interface Config {
   publicApiUrl: string | null;
   /** Where notifications are POSTed as JSON; the log when unset. */
   notificationsWebhookUrl: string | null;
+  /** On SIGTERM / SIGINT, how long requests in flight may run before their connections are cut (SHUTDOWN_DRAIN_SECONDS). */
+  shutdownDrainMs: number;
 }
 
 export const DEV_DEFAULTS = {
@@ -92,7 +94,19 @@ const envSchema = z.object({
   STRIPE_API_URL: url('STRIPE_API_URL').optional(),
   PUBLIC_API_URL: url('PUBLIC_API_URL').optional(),
   NOTIFICATIONS_WEBHOOK_URL: url('NOTIFICATIONS_WEBHOOK_URL').optional(),
+  SHUTDOWN_DRAIN_SECONDS: z.coerce
+    .number({ error: 'SHUTDOWN_DRAIN_SECONDS must be a number' })
+    .min(0, 'SHUTDOWN_DRAIN_SECONDS must be at least 0')
+    .max(600, 'SHUTDOWN_DRAIN_SECONDS must be at most 600')
+    .optional(),
 });
+
+/**
+ * 25 s: requests in flight finish within Kubernetes' default terminationGracePeriodSeconds (30 s)
+ * with the 3 s given to cut work (ABORTED_WORK_GRACE_MS) and the pool's end to spare. A longer AI
+ * call (up to 45 s) is cut and its hold released; raise it with the orchestrator's grace period.
+ */
+export const DEFAULT_SHUTDOWN_DRAIN_SECONDS = 25;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -151,5 +165,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     stripeApiUrl: values.STRIPE_API_URL ?? null,
     publicApiUrl: values.PUBLIC_API_URL ?? null,
     notificationsWebhookUrl: values.NOTIFICATIONS_WEBHOOK_URL ?? null,
+    shutdownDrainMs: Math.round((values.SHUTDOWN_DRAIN_SECONDS ?? DEFAULT_SHUTDOWN_DRAIN_SECONDS) * 1000),
   };
 }

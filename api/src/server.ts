@@ -1,5 +1,6 @@
 // Runs the app: `start()` opens the database pool and listens (port 0 picks a free one, as tests
-// do); `stop()` closes both.
+// do); `stop()` drains the requests in flight, then closes both.
+import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pg } from '@org-credits/db';
 import type { AIProvider } from './ai/index.ts';
@@ -25,8 +26,23 @@ export interface RunningServer {
   db: pg.Pool;
   /** The AI provider in use (`openai-compatible`, `local`, or `none` in production without a key). */
   ai: AIProvider;
+  /**
+   * Stops gracefully: no new connections, `/healthz` answers 503 on the ones still open, requests
+   * in flight may finish for `config.shutdownDrainMs`, then the rest are cut (their work is told to
+   * stop: an AI call is aborted and its hold released) and get up to {@link ABORTED_WORK_GRACE_MS}
+   * to wind down, then the pool ends. Calling it again returns the same promise.
+   */
   stop(): Promise<void>;
+  /** Whether `stop()` has begun. */
+  readonly stopping: boolean;
 }
+
+/**
+ * After the drain timeout the connections left are cut; the handlers behind them still run (an AI
+ * call aborted by the cut releases its hold, one SQL statement) and get this long before the pool
+ * ends. The whole stop is thus at most the drain timeout plus 3 s.
+ */
+export const ABORTED_WORK_GRACE_MS = 3_000;
 
 export async function start(options: StartOptions = {}): Promise<RunningServer> {
   const config = { ...(options.config ?? loadConfig()), ...options.overrides };
@@ -67,23 +83,90 @@ export async function start(options: StartOptions = {}): Promise<RunningServer> 
     webOrigin: config.webOrigin,
     ...(options.clock ? { clock: options.clock } : {}),
   });
-  const server = app.listen(config.port, config.host);
+  // Requests whose handler has not answered yet (answered = `res.end()` called, also on a socket
+  // already gone, as the error middleware does after an aborted call). A response's 'close' is not
+  // enough: a handler whose caller hung up still runs, and may need the pool to release a hold.
+  const inFlight = new Set<ServerResponse>();
+  let stopping = false;
+  let settled: (() => void) | null = null;
+  const answered = (res: ServerResponse) => {
+    if (!inFlight.delete(res)) return;
+    if (stopping) {
+      // The connection's socket stays open only while it has a request; closing the idle ones as
+      // each request ends lets the server close without waiting for keep-alive timeouts.
+      setImmediate(() => server.closeIdleConnections());
+      if (inFlight.size === 0) settled?.();
+    }
+  };
+  const server = createServer((req, res) => {
+    if (stopping) {
+      // A request on a keep-alive connection opened before the stop: answered, then the connection closes.
+      res.setHeader('connection', 'close');
+      // Load balancers that still probe this instance see it leaving.
+      if (req.method === 'GET' && (req.url ?? '').split('?')[0] === '/healthz') {
+        res.writeHead(503, { 'content-type': 'application/json; charset=utf-8' });
+        res.end(JSON.stringify({ ok: false, message: 'shutting down' }));
+        return;
+      }
+    }
+    inFlight.add(res);
+    const end = res.end;
+    res.end = function (this: ServerResponse, ...args: unknown[]) {
+      const result = (end as (...a: unknown[]) => ServerResponse).apply(this, args);
+      answered(res);
+      return result;
+    } as ServerResponse['end'];
+    app(req, res);
+  });
+  server.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);
   });
   const { port } = server.address() as AddressInfo;
   publicUrl ??= `http://${config.host}:${port}`;
+  const waitForAnswers = (ms: number) =>
+    new Promise<boolean>((resolve) => {
+      if (inFlight.size === 0) return resolve(true);
+      const timer = setTimeout(() => resolve(false), ms);
+      settled = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+    });
+  let stopped: Promise<void> | null = null;
+  const stop = async () => {
+    stopping = true;
+    // No new connections; the callback runs once every connection has closed.
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    // Requests in flight whose answer has not started close their connection after it.
+    for (const res of inFlight) if (!res.headersSent) res.setHeader('connection', 'close');
+    if (!(await waitForAnswers(config.shutdownDrainMs))) {
+      console.error(
+        `[api] ${inFlight.size} request(s) still running after the ${config.shutdownDrainMs} ms drain: closing their connections`,
+      );
+      // Their handlers see the connection close (runPlayground aborts the AI call and releases the hold).
+      server.closeAllConnections();
+      if (!(await waitForAnswers(ABORTED_WORK_GRACE_MS)))
+        console.error(`[api] ${inFlight.size} handler(s) still running ${ABORTED_WORK_GRACE_MS} ms after the cut: ending the pool anyway`);
+    }
+    server.closeAllConnections();
+    await closed;
+    await db.end();
+  };
   return {
     url: `http://${config.host}:${port}`,
     port,
     config,
     db,
     ai,
-    async stop() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
-      await db.end();
+    stop() {
+      stopped ??= stop();
+      return stopped;
+    },
+    get stopping() {
+      return stopping;
     },
   };
 }

@@ -71,8 +71,8 @@ let api: ChildProcess | undefined;
 let output = '';
 
 afterAll(async () => {
-  // The CMD is pnpm, which does not pass a signal on to the node it started: the whole process group
-  // is stopped (it was its own group since spawn), and waited for, before its folder goes.
+  // Should a test fail before its own stop, the whole process group (its own since spawn) is
+  // stopped, and waited for, before its folder goes.
   if (api?.pid && api.exitCode === null && api.signalCode === null) {
     const exited = new Promise((resolve) => api?.once('exit', resolve));
     process.kill(-api.pid, 'SIGTERM');
@@ -130,6 +130,16 @@ describe('the api image (deploy/api.Dockerfile)', () => {
     const response = await fetch(`http://127.0.0.1:${port}/healthz`);
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ ok: true });
+
+    // `docker stop` sends SIGTERM to the CMD's process alone. The api must get it and drain: with
+    // `pnpm start` as the CMD it never did (pnpm does not pass it on), and Docker killed it at the
+    // end of stop_grace_period.
+    const started = api!;
+    exited.catch(() => undefined); // the exit below is this test's own
+    const exit = new Promise<number | null>((resolve) => started.once('exit', (code) => resolve(code)));
+    started.kill('SIGTERM');
+    expect(await exit).toBe(0);
+    expect(output).toContain('draining');
   }, 60_000);
 });
 

@@ -4,7 +4,7 @@ import pg from 'pg';
 import { configFromEnv, type EngineConfig } from './config.ts';
 import { EngineCore, type Log, sourceUrl } from './engine.ts';
 import { loadMetadataDir } from './metadata/load.ts';
-import { createHttpServer, listen } from './server.ts';
+import { createHttpServer, drainHttp, HTTP_DRAIN_MS, listen } from './server.ts';
 
 export type { EngineConfig } from './config.ts';
 export type { Metadata } from './metadata/types.ts';
@@ -14,6 +14,13 @@ export interface Engine {
   core: EngineCore;
   /** Starts serving; resolves with the URL (port 0 picks a free port). */
   listen(port?: number, host?: string): Promise<string>;
+  /**
+   * Stops as Hasura does: no new connections, HTTP requests in flight finish (up to `httpDrainMs`,
+   * then they are cut), then cron and event deliveries in flight get their grace period
+   * (HASURA_GRAPHQL_GRACEFUL_SHUTDOWN_TIMEOUT), then the pool ends. WebSockets close at once with
+   * 1012 "server shutting down", so their clients reconnect to another instance. Calling it again
+   * returns the same promise.
+   */
   close(): Promise<void>;
   readonly url: string;
 }
@@ -22,6 +29,8 @@ export interface CreateEngineOptions {
   log?: Log;
   /** Pool size. @default 16 */
   poolSize?: number;
+  /** How long `close()` lets HTTP requests in flight finish before cutting them. @default HTTP_DRAIN_MS (30 s, as Hasura) */
+  httpDrainMs?: number;
 }
 
 const jsonLog: Log = (entry) => process.stdout.write(`${JSON.stringify({ timestamp: new Date().toISOString(), ...entry })}\n`);
@@ -44,7 +53,9 @@ export async function createEngine(config: EngineConfig = configFromEnv(), optio
   // Cron and event trigger delivery starts once the metadata is in place.
   await core.startTriggers();
   const server: Server = createHttpServer(core);
+  const httpDrainMs = options.httpDrainMs ?? HTTP_DRAIN_MS;
   let address = '';
+  let closing: Promise<void> | null = null;
   return {
     core,
     async listen(port = config.port, host?: string) {
@@ -53,15 +64,16 @@ export async function createEngine(config: EngineConfig = configFromEnv(), optio
       log({ level: 'info', message: `engine listening on ${address}` });
       return address;
     },
-    async close() {
-      // WebSocket connections are upgraded sockets the HTTP server no longer tracks: close them first.
-      core.subscriptions?.close();
-      await new Promise<void>((resolve) => {
-        if (!server.listening) return resolve();
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      await core.close();
+    close() {
+      closing ??= (async () => {
+        // WebSocket connections are upgraded sockets the HTTP server no longer tracks: close them first.
+        core.subscriptions?.close();
+        const drained = await drainHttp(server, httpDrainMs);
+        if (!drained.finished)
+          log({ level: 'warn', message: `${drained.cut} HTTP request(s) still running after the ${httpDrainMs} ms drain were cut` });
+        await core.close();
+      })();
+      return closing;
     },
     get url() {
       return address;

@@ -7,7 +7,13 @@ try {
   const config = configFromEnv();
   const engine = await createEngine(config);
   await engine.listen(config.port, '0.0.0.0');
-  const stop = async () => {
+  let stopping = false;
+  const stop = async (signal: NodeJS.Signals) => {
+    if (stopping) {
+      process.stderr.write(`engine: ${signal} again, exiting without waiting for requests in flight\n`);
+      process.exit(1);
+    }
+    stopping = true;
     await engine.close();
     process.exit(0);
   };

@@ -120,9 +120,53 @@ async function unsupportedEndpoint(core: EngineCore, req: IncomingMessage, route
   return { ...(route.graphql ? graphqlShape(error) : metadataError(error)), role: session.role };
 }
 
+/**
+ * How long HTTP requests in flight may finish when the engine stops: Hasura v2 sets Warp's graceful
+ * shutdown timeout to 30 s (fixed, not configurable), then cuts what is left.
+ */
+export const HTTP_DRAIN_MS = 30_000;
+
+/** Requests being handled per server, and whether it is draining (see {@link drainHttp}). */
+interface Drain {
+  inFlight: Set<ServerResponse>;
+  draining: boolean;
+  idle: (() => void) | null;
+}
+const drains = new WeakMap<Server, Drain>();
+
+/**
+ * Stops accepting connections, lets the requests in flight finish for up to `timeoutMs` (their
+ * connections close after the answer: `Connection: close`), then cuts the connections left.
+ * Resolves once every connection is closed, with whether everything finished in time.
+ */
+export async function drainHttp(server: Server, timeoutMs: number): Promise<{ finished: boolean; cut: number }> {
+  const drain = drains.get(server) ?? { inFlight: new Set(), draining: false, idle: null };
+  drain.draining = true;
+  // Answers not started yet close their keep-alive connection after them.
+  for (const res of drain.inFlight) if (!res.headersSent) res.setHeader('connection', 'close');
+  const closed = new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
+  server.closeIdleConnections();
+  const finished = await new Promise<boolean>((resolve) => {
+    if (drain.inFlight.size === 0) return resolve(true);
+    const timer = setTimeout(() => resolve(false), timeoutMs);
+    drain.idle = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+  });
+  const cut = drain.inFlight.size;
+  server.closeAllConnections();
+  await closed;
+  return { finished, cut };
+}
+
 export function createHttpServer(core: EngineCore): Server {
   const logTypes = enabledLogTypes(core.config.env);
+  const drain: Drain = { inFlight: new Set(), draining: false, idle: null };
   const server = createServer((req, res) => {
+    drain.inFlight.add(res);
+    // A request on a keep-alive connection during the drain: answered, then the connection closes.
+    if (drain.draining) res.setHeader('connection', 'close');
     const url = req.url ?? '/';
     const path = url.split('?')[0] as string;
     const startedAt = performance.now();
@@ -167,11 +211,20 @@ export function createHttpServer(core: EngineCore): Server {
       // One structured log entry per request, after the answer is on its way.
       logRequest(core, logTypes, { req, path, body, answer, startedAt, requestId });
     };
-    handle().catch((error: unknown) => {
-      core.log({ level: 'error', message: 'request failed', error: String((error as Error)?.stack ?? error) });
-      if (!res.headersSent) send(res, { status: 500, body: JSON.stringify({ path: '$', error: 'internal error', code: 'unexpected' }) });
-    });
+    handle()
+      .catch((error: unknown) => {
+        core.log({ level: 'error', message: 'request failed', error: String((error as Error)?.stack ?? error) });
+        if (!res.headersSent) send(res, { status: 500, body: JSON.stringify({ path: '$', error: 'internal error', code: 'unexpected' }) });
+      })
+      .finally(() => {
+        drain.inFlight.delete(res);
+        if (!drain.draining) return;
+        // The connection of the request just answered is idle once its answer is flushed.
+        setImmediate(() => server.closeIdleConnections());
+        if (drain.inFlight.size === 0) drain.idle?.();
+      });
   });
+  drains.set(server, drain);
   // GraphQL over WebSocket (subscriptions, and queries and mutations) on the same port, as Hasura.
   const subscriptions = new SubscriptionService(core, subscriptionOptionsFromEnv(core.config.env));
   subscriptions.attach(server, logTypes.has('websocket-log'));
