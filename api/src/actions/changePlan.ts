@@ -176,6 +176,9 @@ export function planChangeKind(sub: SubscriptionRow, current: PlanRow, target: P
   return 'upgraded';
 }
 
+/** A time to the whole second, as Stripe takes a proration date (the fraction dropped). */
+export const toWholeSecond = (date: Date) => new Date(Math.floor(date.getTime() / 1000) * 1000);
+
 /**
  * The time an upgrade is prorated at, from changePlan's `prorationDate` (the time previewPlanChange
  * prorated its figure at), in whole seconds as Stripe takes it. Refused, before anything is written,
@@ -187,7 +190,7 @@ export function planChangeKind(sub: SubscriptionRow, current: PlanRow, target: P
  *   was the old period's, and Stripe prorates only within the current one (PRORATION_DATE_STALE).
  */
 export function upgradeProrationDate(sub: SubscriptionRow, given: string, now: Date): Date {
-  const date = new Date(Math.floor(Date.parse(given) / 1000) * 1000);
+  const date = toWholeSecond(new Date(given));
   const iso = date.toISOString();
   if (date.getTime() > now.getTime() + PRORATION_DATE_SKEW_MS) {
     throw new AppError(

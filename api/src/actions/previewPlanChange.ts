@@ -22,7 +22,16 @@ import { z } from 'zod';
 import { CREDIT_SCALE, formatDecimal, parseDecimal } from '../decimal.ts';
 import { requireBillingActor, requirePayments, viaProvider } from '../payments/index.ts';
 import { requireSessionOrg } from '../session.ts';
-import { currentSubscription, isPaid, offeredPlan, type PlanRow, planById, planChangeKind, type SubscriptionRow } from './changePlan.ts';
+import {
+  currentSubscription,
+  isPaid,
+  offeredPlan,
+  type PlanRow,
+  planById,
+  planChangeKind,
+  type SubscriptionRow,
+  toWholeSecond,
+} from './changePlan.ts';
 import { type ActionContext, defineAction } from './context.ts';
 import { uuid } from './inputs.ts';
 
@@ -116,7 +125,7 @@ export async function previewPlanChange(ctx: ActionContext, args: z.output<typeo
 
   // Upgrade of a paid subscription: Stripe's own preview of the invoice changePlan's update would make,
   // at this second (Stripe takes whole seconds; the answer names the very time it used).
-  const prorationDate = new Date(Math.floor(now.getTime() / 1000) * 1000);
+  const prorationDate = toWholeSecond(now);
   const preview = await viaProvider(() =>
     payments.provider.previewUpgrade({
       subscriptionId: sub.stripe_subscription_id!,

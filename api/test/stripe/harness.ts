@@ -11,7 +11,7 @@ import type { Payments } from '../../src/payments/index.ts';
 import { createStripeProvider } from '../../src/payments/stripe-provider.ts';
 import { start } from '../../src/server.ts';
 import { Stripe } from '../../src/stripe/client.ts';
-import { ACTION_SECRET, type ActionResponse, envelope, instantAI, NOW, type Session } from '../helpers.ts';
+import { ACTION_SECRET, type ActionResponse, createOrg, envelope, instantAI, NOW, PLANS, type Session } from '../helpers.ts';
 import { type FakeStripe, startFakeStripe } from './fake-stripe.ts';
 
 export const WEBHOOK_SECRET = 'whsec_test_0123456789abcdef0123456789abcdef';
@@ -187,6 +187,50 @@ export async function paymentState(pool: pg.Pool, orgId: string) {
     settings: await q('select * from public.auto_topup_settings where organization_id = $1'),
     subscription: await q('select * from public.organization_subscriptions where organization_id = $1'),
     notifications: await q('select id, kind, dedupe_key from public.notifications where organization_id = $1 order by id'),
+  };
+}
+
+/** The Stripe price of the paid plans an org is subscribed to by {@link subscribedOrg}. */
+export const PLAN_PRICES: Record<string, string> = { [PLANS.pro]: 'price_pro_v2_monthly', [PLANS.team]: 'price_team_v1_monthly' };
+
+/**
+ * An org on a paid plan with a live Stripe subscription for it in the fake Stripe and this period's
+ * allowance; the period (by default 10 days before NOW to 20 days after, createOrg's) is Stripe's and
+ * the database's. The price is the plan's in PLAN_PRICES unless given.
+ */
+export async function subscribedOrg(
+  pool: pg.Pool,
+  fake: FakeStripe,
+  planId: string,
+  options: { priceId?: string; period?: { start: Date; end: Date } } = {},
+) {
+  const period = options.period ?? { start: new Date(NOW.getTime() - 10 * 86_400_000), end: new Date(NOW.getTime() + 20 * 86_400_000) };
+  const org = await createOrg(pool, { plan: 'pro' });
+  const customer = `cus_${org.orgId.slice(0, 8)}`;
+  const subscription = fake.createSubscription({
+    customer,
+    priceId: options.priceId ?? PLAN_PRICES[planId]!,
+    periodStart: period.start,
+    periodEnd: period.end,
+  });
+  await pool.query('update public.organizations set stripe_customer_id = $2 where id = $1', [org.orgId, customer]);
+  await pool.query(
+    `update public.organization_subscriptions
+     set plan_id = $2, stripe_subscription_id = $3, current_period_start = $4, current_period_end = $5
+     where organization_id = $1`,
+    [org.orgId, planId, subscription.id, period.start, period.end],
+  );
+  await pool.query('select public.grant_period_allowance($1, $2)', [org.orgId, NOW]);
+  return { ...org, subscriptionId: subscription.id as string, itemId: subscription.items.data[0].id as string };
+}
+
+/** Everything of the org in the database, and everything of the fake Stripe, to compare before and after. */
+export async function paymentsAndStripe(pool: pg.Pool, fake: FakeStripe, orgId: string) {
+  return {
+    db: await paymentState(pool, orgId),
+    stripeWrites: fake.writes().length,
+    stripeEvents: fake.subscriptionEvents.length,
+    stripeObjects: JSON.stringify([...fake.objects.entries()]),
   };
 }
 

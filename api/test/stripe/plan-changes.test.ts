@@ -7,35 +7,15 @@ import { randomUUID } from 'node:crypto';
 import { useTestDatabase } from '@org-credits/db/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createOrg, NOW, PLANS } from '../helpers.ts';
-import { startPaymentsApi, stripeEvent } from './harness.ts';
+import { PLAN_PRICES, startPaymentsApi, stripeEvent, subscribedOrg } from './harness.ts';
 
 const db = await useTestDatabase();
 const api = await startPaymentsApi(db);
 
 const PRO_V1 = 'a0000000-0000-4000-8000-000000000012';
 const days = (n: number) => new Date(NOW.getTime() + n * 86_400_000);
-const periodStart = days(-10);
 const periodEnd = days(20);
-const PRICE: Record<string, string> = {
-  [PLANS.pro]: 'price_pro_v2_monthly',
-  [PLANS.team]: 'price_team_v1_monthly',
-  [PRO_V1]: 'price_pro_v1_monthly',
-};
-
-/** An org on a paid plan with a live Stripe subscription for it and this period's allowance. */
-async function subscribedOrg(planId: string) {
-  const org = await createOrg(db.pool, { plan: 'pro' });
-  const customer = `cus_${org.orgId.slice(0, 8)}`;
-  const subscription = api.fake.createSubscription({ customer, priceId: PRICE[planId]!, periodStart, periodEnd });
-  await db.pool.query('update public.organizations set stripe_customer_id = $2 where id = $1', [org.orgId, customer]);
-  await db.pool.query('update public.organization_subscriptions set plan_id = $2, stripe_subscription_id = $3 where organization_id = $1', [
-    org.orgId,
-    planId,
-    subscription.id,
-  ]);
-  await db.pool.query('select public.grant_period_allowance($1, $2)', [org.orgId, NOW]);
-  return { ...org, subscriptionId: subscription.id as string };
-}
+const PRICE: Record<string, string> = { ...PLAN_PRICES, [PRO_V1]: 'price_pro_v1_monthly' };
 
 const subscriptionRow = async (orgId: string) =>
   (
@@ -78,7 +58,7 @@ async function declinedUpgrade(session: object) {
 describe('an upgrade that is not paid', () => {
   it('puts back the cancellation at the period end that it withdrew, so the org still goes to free with Stripe', async () => {
     api.now = NOW;
-    const org = await subscribedOrg(PLANS.pro);
+    const org = await subscribedOrg(db.pool, api.fake, PLANS.pro);
     expect((await api.action('changePlan', { planId: PLANS.free }, org.session)).body.status).toBe('scheduled');
     await declinedUpgrade(org.session);
     expect(inStripe(org.subscriptionId).cancelAtPeriodEnd).toBe(true);
@@ -87,7 +67,7 @@ describe('an upgrade that is not paid', () => {
 
   it('schedules the pending downgrade again, so that it can still be cancelled and Stripe bills what the roll applies', async () => {
     api.now = NOW;
-    const org = await subscribedOrg(PRO_V1);
+    const org = await subscribedOrg(db.pool, api.fake, PRO_V1, { priceId: PRICE[PRO_V1]! });
     expect((await api.action('changePlan', { planId: PLANS.pro }, org.session)).body.status).toBe('scheduled');
     const before = (await subscriptionRow(org.orgId)).stripe_schedule_id;
     await declinedUpgrade(org.session);
@@ -104,7 +84,7 @@ describe('an upgrade that is not paid', () => {
   });
 
   it('can be tried again once the card is fixed (each request its own idempotency key)', async () => {
-    const org = await subscribedOrg(PLANS.pro);
+    const org = await subscribedOrg(db.pool, api.fake, PLANS.pro);
     api.now = NOW;
     await declinedUpgrade(org.session);
     api.now = new Date(NOW.getTime() + 2 * 3_600_000);
@@ -121,7 +101,7 @@ describe('plan changes', () => {
   it('take turns when two tabs change the plan at once: the database says what Stripe does', async () => {
     for (let round = 0; round < 4; round++) {
       api.now = new Date(NOW.getTime() + round * 1000);
-      const org = await subscribedOrg(PLANS.pro);
+      const org = await subscribedOrg(db.pool, api.fake, PLANS.pro);
       const [up, down] = await Promise.all([
         api.action('changePlan', { planId: PLANS.team }, org.session),
         api.action('changePlan', { planId: PLANS.free }, org.session),
@@ -137,7 +117,7 @@ describe('plan changes', () => {
   });
 
   it('after a period has ended but before the roll, apply to the new period: the roll comes first', async () => {
-    const org = await subscribedOrg(PLANS.team);
+    const org = await subscribedOrg(db.pool, api.fake, PLANS.team);
     api.now = new Date(periodEnd.getTime() + 20 * 60_000);
     const res = await api.action('changePlan', { planId: PLANS.pro }, org.session);
     api.now = NOW;
@@ -150,7 +130,7 @@ describe('plan changes', () => {
   });
 
   it('refuse an upgrade while the renewal is unpaid (past_due): it would grant the unpaid period', async () => {
-    const org = await subscribedOrg(PLANS.pro);
+    const org = await subscribedOrg(db.pool, api.fake, PLANS.pro);
     // The renewal failed in Stripe.
     await api.webhook(
       stripeEvent('customer.subscription.updated', api.fake.changeSubscription(org.subscriptionId, { status: 'past_due' }), {
@@ -172,7 +152,7 @@ describe('plan changes', () => {
 describe("Stripe's own word on a subscription", () => {
   it('a cancellation at the period end from Stripe makes the pending change "to free", whatever was pending', async () => {
     api.now = NOW;
-    const org = await subscribedOrg(PRO_V1);
+    const org = await subscribedOrg(db.pool, api.fake, PRO_V1, { priceId: PRICE[PRO_V1]! });
     await api.action('changePlan', { planId: PLANS.pro }, org.session);
     // Cancelled at the period end in Stripe's dashboard.
     await api.webhook(
@@ -187,7 +167,7 @@ describe("Stripe's own word on a subscription", () => {
 
   it('a cancellation withdrawn in Stripe drops the pending move to free, so the roll keeps the plan Stripe renews', async () => {
     api.now = NOW;
-    const org = await subscribedOrg(PLANS.pro);
+    const org = await subscribedOrg(db.pool, api.fake, PLANS.pro);
     await api.action('changePlan', { planId: PLANS.free }, org.session);
     // The cancellation withdrawn in Stripe's dashboard.
     await api.webhook(
@@ -325,7 +305,7 @@ describe('many plan changes at once', () => {
     Promise.race([work, new Promise<'timed out'>((resolve) => setTimeout(() => resolve('timed out'), ms))]);
 
   it('25 from one owner take turns and the api keeps answering other organizations', async () => {
-    const org = await subscribedOrg(PLANS.pro);
+    const org = await subscribedOrg(db.pool, api.fake, PLANS.pro);
     const other = await createOrg(db.pool, { credits: '10.000' });
     const storm = Array.from({ length: 25 }, () => within(15_000, api.action('changePlan', { planId: PLANS.pro }, org.session)));
     const reserve = await within(
@@ -342,7 +322,7 @@ describe('many plan changes at once', () => {
   });
 
   it('25 organizations at once each get their change, in the database and in Stripe', async () => {
-    const orgs = await Promise.all(Array.from({ length: 25 }, () => subscribedOrg(PLANS.pro)));
+    const orgs = await Promise.all(Array.from({ length: 25 }, () => subscribedOrg(db.pool, api.fake, PLANS.pro)));
     const answers = await Promise.all(orgs.map((o) => within(15_000, api.action('changePlan', { planId: PLANS.free }, o.session))));
     expect(answers.map((a) => (a === 'timed out' ? a : `${a.status} ${a.body.status}`))).toEqual(Array(25).fill('200 scheduled'));
     for (const o of orgs) {

@@ -5,57 +5,30 @@
 import { useTestDatabase } from '@org-credits/db/testing';
 import { describe, expect, it } from 'vitest';
 import { createOrg, NOW, PLANS } from '../helpers.ts';
-import { addMember, paymentState, startPaymentsApi, stripeEvent } from './harness.ts';
+import { addMember, paymentsAndStripe, startPaymentsApi, stripeEvent, subscribedOrg } from './harness.ts';
 
 const db = await useTestDatabase();
 const api = await startPaymentsApi(db);
 
 const days = (n: number) => new Date(NOW.getTime() + n * 86_400_000);
-const periodStart = days(-10);
 const periodEnd = days(20);
-const PRICE: Record<string, string> = { [PLANS.pro]: 'price_pro_v2_monthly', [PLANS.team]: 'price_team_v1_monthly' };
 const seconds = (date: Date) => Math.floor(date.getTime() / 1000);
-
-/** An org on a paid plan with a live Stripe subscription for it and this period's allowance. */
-async function subscribedOrg(planId: string) {
-  const org = await createOrg(db.pool, { plan: 'pro' });
-  const customer = `cus_${org.orgId.slice(0, 8)}`;
-  const subscription = api.fake.createSubscription({ customer, priceId: PRICE[planId]!, periodStart, periodEnd });
-  await db.pool.query('update public.organizations set stripe_customer_id = $2 where id = $1', [org.orgId, customer]);
-  await db.pool.query('update public.organization_subscriptions set plan_id = $2, stripe_subscription_id = $3 where organization_id = $1', [
-    org.orgId,
-    planId,
-    subscription.id,
-  ]);
-  await db.pool.query('select public.grant_period_allowance($1, $2)', [org.orgId, NOW]);
-  return { ...org, subscriptionId: subscription.id as string, itemId: subscription.items.data[0].id as string };
-}
-
-/** Everything of the org in the database, and everything of the fake Stripe, to compare before and after. */
-async function everything(orgId: string) {
-  return {
-    db: await paymentState(db.pool, orgId),
-    stripeWrites: api.fake.writes().length,
-    stripeEvents: api.fake.subscriptionEvents.length,
-    stripeObjects: JSON.stringify([...api.fake.objects.entries()]),
-  };
-}
 
 /** Runs the preview at `at`, checking that neither the database nor Stripe changed. */
 async function preview(orgId: string, input: Record<string, unknown>, session: object, at: Date = NOW) {
-  const before = await everything(orgId);
+  const before = await paymentsAndStripe(db.pool, api.fake, orgId);
   api.now = at;
   try {
     return await api.action('previewPlanChange', input, session);
   } finally {
     api.now = NOW;
-    expect(await everything(orgId)).toEqual(before);
+    expect(await paymentsAndStripe(db.pool, api.fake, orgId)).toEqual(before);
   }
 }
 
 describe('previewPlanChange of an upgrade of a paid subscription', () => {
   it("answers Stripe's prorated invoice (amount and currency) and the credits granted at once, changing nothing", async () => {
-    const org = await subscribedOrg(PLANS.pro);
+    const org = await subscribedOrg(db.pool, api.fake, PLANS.pro);
     const res = await preview(org.orgId, { planId: PLANS.team }, org.session);
     expect(res.status).toBe(200);
     // Pro £19 → Team £49 with 20 of 30 days left: −£12.67 unused on Pro, +£32.67 for Team.
@@ -83,7 +56,7 @@ describe('previewPlanChange of an upgrade of a paid subscription', () => {
   });
 
   it("is prorated by the second at the api's clock, each line rounded as Stripe's invoice is", async () => {
-    const org = await subscribedOrg(PLANS.pro);
+    const org = await subscribedOrg(db.pool, api.fake, PLANS.pro);
     const at = new Date(NOW.getTime() + 12_345_000);
     const res = await preview(org.orgId, { planId: PLANS.team }, org.session, at);
     // 1,715,655 of 2,592,000 seconds left: −1900 × that = −1257.6 → −1258, 4900 × that = 3243.3 → 3243.
@@ -100,7 +73,7 @@ describe('previewPlanChange of an upgrade of a paid subscription', () => {
   });
 
   it('is refused, as changePlan is, while the renewal is unpaid; and when Stripe fails, PAYMENT_PROVIDER_ERROR', async () => {
-    const org = await subscribedOrg(PLANS.pro);
+    const org = await subscribedOrg(db.pool, api.fake, PLANS.pro);
     api.fake.failing = /create_preview/;
     try {
       const down = await preview(org.orgId, { planId: PLANS.team }, org.session);
@@ -124,7 +97,7 @@ describe('previewPlanChange of an upgrade of a paid subscription', () => {
 
 describe('previewPlanChange of other changes', () => {
   it('a downgrade charges nothing now and applies at the period end, without asking Stripe', async () => {
-    const org = await subscribedOrg(PLANS.team);
+    const org = await subscribedOrg(db.pool, api.fake, PLANS.team);
     const calls = api.fake.requests.length;
     for (const planId of [PLANS.pro, PLANS.free]) {
       const res = await preview(org.orgId, { planId }, org.session);
@@ -144,7 +117,7 @@ describe('previewPlanChange of other changes', () => {
   });
 
   it('the plan the org is on: the same, nothing to pay', async () => {
-    const org = await subscribedOrg(PLANS.pro);
+    const org = await subscribedOrg(db.pool, api.fake, PLANS.pro);
     const res = await preview(org.orgId, { planId: PLANS.pro }, org.session);
     expect(res.body).toMatchObject({ direction: 'same', status: 'unchanged', effectiveAt: null, amountDueMinor: '0', prorationDate: null });
   });
@@ -166,14 +139,14 @@ describe('previewPlanChange of other changes', () => {
   });
 
   it('after the period has ended, before the roll: the dates of the next period, as changePlan would apply, and no roll', async () => {
-    const org = await subscribedOrg(PLANS.team);
+    const org = await subscribedOrg(db.pool, api.fake, PLANS.team);
     const res = await preview(org.orgId, { planId: PLANS.pro }, org.session, new Date(periodEnd.getTime() + 20 * 60_000));
     // The period 12 Nov – 12 Dec is rolled to 12 Dec – 12 Jan (a month after the anchor, as Stripe bills).
     expect(res.body).toMatchObject({ direction: 'downgrade', status: 'scheduled', effectiveAt: '2027-01-12T10:15:00.000Z' });
   });
 
   it('an offered plan only, as changePlan', async () => {
-    const org = await subscribedOrg(PLANS.pro);
+    const org = await subscribedOrg(db.pool, api.fake, PLANS.pro);
     const res = await preview(org.orgId, { planId: 'a0000000-0000-4000-8000-000000000012' }, org.session);
     expect(res.status).toBe(400);
     expect(res.body.extensions.code).toBe('INVALID_INPUT');
@@ -182,7 +155,7 @@ describe('previewPlanChange of other changes', () => {
 
 describe('who may preview a plan change', () => {
   it('a member is refused with the code changePlan answers them, and an admin may', async () => {
-    const org = await subscribedOrg(PLANS.pro);
+    const org = await subscribedOrg(db.pool, api.fake, PLANS.pro);
     const member = await addMember(db.pool, org.orgId, 'member');
     const res = await preview(org.orgId, { planId: PLANS.team }, member);
     expect(res.status).toBe(403);
@@ -193,10 +166,10 @@ describe('who may preview a plan change', () => {
   });
 
   it("another organization's id is refused (FORBIDDEN), as is a session naming an org the person is not a member of", async () => {
-    const mine = await subscribedOrg(PLANS.pro);
-    const theirs = await subscribedOrg(PLANS.pro);
+    const mine = await subscribedOrg(db.pool, api.fake, PLANS.pro);
+    const theirs = await subscribedOrg(db.pool, api.fake, PLANS.pro);
     const calls = api.fake.requests.length;
-    const before = await everything(theirs.orgId);
+    const before = await paymentsAndStripe(db.pool, api.fake, theirs.orgId);
     const aimed = await preview(mine.orgId, { planId: PLANS.team, organizationId: theirs.orgId }, mine.session);
     expect(aimed.status).toBe(403);
     expect(aimed.body.extensions.code).toBe('FORBIDDEN');
@@ -204,7 +177,7 @@ describe('who may preview a plan change', () => {
     expect(forged.status).toBe(403);
     expect(forged.body.extensions.code).toBe('FORBIDDEN');
     expect(api.fake.requests.length).toBe(calls);
-    expect(await everything(theirs.orgId)).toEqual(before);
+    expect(await paymentsAndStripe(db.pool, api.fake, theirs.orgId)).toEqual(before);
     // Its own id is fine.
     const own = await preview(mine.orgId, { planId: PLANS.team, organizationId: mine.orgId }, mine.session);
     expect(own.body).toMatchObject({ amountDueMinor: '2000' });

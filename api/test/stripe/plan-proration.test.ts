@@ -9,30 +9,13 @@ import { useTestDatabase } from '@org-credits/db/testing';
 import { describe, expect, it } from 'vitest';
 import { PRORATION_DATE_MAX_AGE_MS, PRORATION_DATE_SKEW_MS } from '../../src/actions/changePlan.ts';
 import { createOrg, NOW, PLANS } from '../helpers.ts';
-import { paymentState, startPaymentsApi } from './harness.ts';
+import { paymentsAndStripe, startPaymentsApi, subscribedOrg } from './harness.ts';
 
 const db = await useTestDatabase();
 const api = await startPaymentsApi(db);
 
 const days = (n: number) => new Date(NOW.getTime() + n * 86_400_000);
 const later = (ms: number) => new Date(NOW.getTime() + ms);
-const PRICE: Record<string, string> = { [PLANS.pro]: 'price_pro_v2_monthly', [PLANS.team]: 'price_team_v1_monthly' };
-
-/** An org on a paid plan with a live Stripe subscription for it and this period's allowance (the period as given). */
-async function subscribedOrg(planId: string, period: { start: Date; end: Date } = { start: days(-10), end: days(20) }) {
-  const org = await createOrg(db.pool, { plan: 'pro' });
-  const customer = `cus_${org.orgId.slice(0, 8)}`;
-  const subscription = api.fake.createSubscription({ customer, priceId: PRICE[planId]!, periodStart: period.start, periodEnd: period.end });
-  await db.pool.query('update public.organizations set stripe_customer_id = $2 where id = $1', [org.orgId, customer]);
-  await db.pool.query(
-    `update public.organization_subscriptions
-     set plan_id = $2, stripe_subscription_id = $3, current_period_start = $4, current_period_end = $5
-     where organization_id = $1`,
-    [org.orgId, planId, subscription.id, period.start, period.end],
-  );
-  await db.pool.query('select public.grant_period_allowance($1, $2)', [org.orgId, NOW]);
-  return { ...org, subscriptionId: subscription.id as string };
-}
 
 /** Runs an action at `at` (the api's clock and Stripe's). */
 async function at(when: Date, name: string, input: Record<string, unknown>, session: object) {
@@ -51,19 +34,9 @@ const priceUpdates = (subscriptionId: string) =>
 /** The invoice of the subscription's last update, as the fake Stripe made it. */
 const latestInvoice = (subscriptionId: string) => api.fake.objects.get(api.fake.objects.get(subscriptionId)!.latest_invoice)!;
 
-/** Everything of the org in the database, and everything of the fake Stripe, to compare before and after. */
-async function everything(orgId: string) {
-  return {
-    db: await paymentState(db.pool, orgId),
-    stripeWrites: api.fake.writes().length,
-    stripeEvents: api.fake.subscriptionEvents.length,
-    stripeObjects: JSON.stringify([...api.fake.objects.entries()]),
-  };
-}
-
 describe('an upgrade confirmed with its preview’s prorationDate', () => {
   it('is charged the previewed figure 20 minutes later: Stripe’s update is prorated at the preview’s second', async () => {
-    const org = await subscribedOrg(PLANS.pro);
+    const org = await subscribedOrg(db.pool, api.fake, PLANS.pro);
     const preview = await at(NOW, 'previewPlanChange', { planId: PLANS.team }, org.session);
     expect(preview.body).toMatchObject({ status: 'upgraded', amountDueMinor: '2000', prorationDate: NOW.toISOString() });
     const previewCall = api.fake.requestsTo('POST', '/v1/invoices/create_preview').at(-1)!;
@@ -81,7 +54,7 @@ describe('an upgrade confirmed with its preview’s prorationDate', () => {
   });
 
   it('without it, as before: prorated when the update reaches Stripe, 2p off the preview 20 minutes later', async () => {
-    const org = await subscribedOrg(PLANS.pro);
+    const org = await subscribedOrg(db.pool, api.fake, PLANS.pro);
     const preview = await at(NOW, 'previewPlanChange', { planId: PLANS.team }, org.session);
     expect(preview.body.amountDueMinor).toBe('2000');
     const res = await at(later(20 * 60_000), 'changePlan', { planId: PLANS.team }, org.session);
@@ -94,7 +67,7 @@ describe('an upgrade confirmed with its preview’s prorationDate', () => {
 
   it('is accepted at the bounds: half an hour old, and a few seconds ahead of the api’s clock (another process’s)', async () => {
     for (const prorationDate of [later(-PRORATION_DATE_MAX_AGE_MS), later(PRORATION_DATE_SKEW_MS)]) {
-      const org = await subscribedOrg(PLANS.pro);
+      const org = await subscribedOrg(db.pool, api.fake, PLANS.pro);
       const res = await at(NOW, 'changePlan', { planId: PLANS.team, prorationDate: prorationDate.toISOString() }, org.session);
       expect(res.body.status).toBe('upgraded');
       expect(priceUpdates(org.subscriptionId).map((r) => r.body.proration_date)).toEqual([String(prorationDate.getTime() / 1000)]);
@@ -105,42 +78,42 @@ describe('an upgrade confirmed with its preview’s prorationDate', () => {
 describe('a prorationDate that no longer stands', () => {
   /** changePlan to Team at NOW with the date: refused with the code, and nothing of Stripe or the database changed. */
   async function refused(org: { orgId: string; session: object }, prorationDate: unknown, code: string, status: number) {
-    const before = await everything(org.orgId);
+    const before = await paymentsAndStripe(db.pool, api.fake, org.orgId);
     const res = await at(NOW, 'changePlan', { planId: PLANS.team, prorationDate }, org.session);
     expect(res.status).toBe(status);
     expect(res.body.extensions.code).toBe(code);
-    expect(await everything(org.orgId)).toEqual(before);
+    expect(await paymentsAndStripe(db.pool, api.fake, org.orgId)).toEqual(before);
     return res.body.message as string;
   }
 
   it('older than half an hour: PRORATION_DATE_STALE, nothing done', async () => {
-    const org = await subscribedOrg(PLANS.pro);
+    const org = await subscribedOrg(db.pool, api.fake, PLANS.pro);
     const message = await refused(org, later(-PRORATION_DATE_MAX_AGE_MS - 1000).toISOString(), 'PRORATION_DATE_STALE', 409);
     expect(message).toMatch(/more than 30 minutes old: preview the change again/);
   });
 
   it('from before the current period (the preview was of the last one): PRORATION_DATE_STALE, nothing done', async () => {
     // The period renewed 10 minutes ago; the preview was made 15 minutes ago, in the period before.
-    const org = await subscribedOrg(PLANS.pro, { start: later(-10 * 60_000), end: days(30) });
+    const org = await subscribedOrg(db.pool, api.fake, PLANS.pro, { period: { start: later(-10 * 60_000), end: days(30) } });
     const message = await refused(org, later(-15 * 60_000).toISOString(), 'PRORATION_DATE_STALE', 409);
     expect(message).toMatch(/not in the subscription's current period/);
   });
 
   it('later than the api’s clock by more than a few seconds: INVALID_INPUT, nothing done', async () => {
-    const org = await subscribedOrg(PLANS.pro);
+    const org = await subscribedOrg(db.pool, api.fake, PLANS.pro);
     const message = await refused(org, later(PRORATION_DATE_SKEW_MS + 1000).toISOString(), 'INVALID_INPUT', 400);
     expect(message).toMatch(/later than the server's time/);
   });
 
   it('not a timestamp: INVALID_INPUT, nothing done', async () => {
-    const org = await subscribedOrg(PLANS.pro);
+    const org = await subscribedOrg(db.pool, api.fake, PLANS.pro);
     for (const value of ['yesterday', '2026-11-22', String(Math.floor(NOW.getTime() / 1000)), Math.floor(NOW.getTime() / 1000), {}]) {
       expect(await refused(org, value, 'INVALID_INPUT', 400)).toMatch(/prorationDate/);
     }
   });
 
   it('is refused before the upgrade undoes a pending change: the cancellation at the period end stays, in Stripe and here', async () => {
-    const org = await subscribedOrg(PLANS.pro);
+    const org = await subscribedOrg(db.pool, api.fake, PLANS.pro);
     expect((await at(NOW, 'changePlan', { planId: PLANS.free }, org.session)).body.status).toBe('scheduled');
     await refused(org, later(-PRORATION_DATE_MAX_AGE_MS - 60_000).toISOString(), 'PRORATION_DATE_STALE', 409);
     expect(api.fake.objects.get(org.subscriptionId)!.cancel_at_period_end).toBe(true);
@@ -150,7 +123,7 @@ describe('a prorationDate that no longer stands', () => {
 describe('a prorationDate with another change than an upgrade', () => {
   it('is ignored: nothing is prorated (a downgrade at the period end, the same plan, a Checkout)', async () => {
     const stale = later(-2 * 3_600_000).toISOString();
-    const team = await subscribedOrg(PLANS.team);
+    const team = await subscribedOrg(db.pool, api.fake, PLANS.team);
     const down = await at(NOW, 'changePlan', { planId: PLANS.pro, prorationDate: stale }, team.session);
     expect(down.body).toMatchObject({ status: 'scheduled', effectiveAt: days(20).toISOString() });
     const same = await at(NOW, 'changePlan', { planId: PLANS.team, prorationDate: stale }, team.session);
