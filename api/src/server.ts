@@ -3,6 +3,7 @@
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pg } from '@org-credits/db';
+import { createHttpDrain } from '@org-credits/db/http-drain';
 import type { AIProvider } from './ai/index.ts';
 import { createAIProvider } from './ai/index.ts';
 import { createApp } from './app.ts';
@@ -83,41 +84,26 @@ export async function start(options: StartOptions = {}): Promise<RunningServer> 
     webOrigin: config.webOrigin,
     ...(options.clock ? { clock: options.clock } : {}),
   });
-  // Requests whose handler has not answered yet (answered = `res.end()` called, also on a socket
+  // A request counts as in flight until its handler answers (`res.end()`, called also on a socket
   // already gone, as the error middleware does after an aborted call). A response's 'close' is not
   // enough: a handler whose caller hung up still runs, and may need the pool to release a hold.
-  const inFlight = new Set<ServerResponse>();
-  let stopping = false;
-  let settled: (() => void) | null = null;
-  const answered = (res: ServerResponse) => {
-    if (!inFlight.delete(res)) return;
-    if (stopping) {
-      // The connection's socket stays open only while it has a request; closing the idle ones as
-      // each request ends lets the server close without waiting for keep-alive timeouts.
-      setImmediate(() => server.closeIdleConnections());
-      if (inFlight.size === 0) settled?.();
-    }
-  };
   const server = createServer((req, res) => {
-    if (stopping) {
-      // A request on a keep-alive connection opened before the stop: answered, then the connection closes.
-      res.setHeader('connection', 'close');
-      // Load balancers that still probe this instance see it leaving.
-      if (req.method === 'GET' && (req.url ?? '').split('?')[0] === '/healthz') {
-        res.writeHead(503, { 'content-type': 'application/json; charset=utf-8' });
-        res.end(JSON.stringify({ ok: false, message: 'shutting down' }));
-        return;
-      }
+    // Load balancers that still probe this instance see it leaving.
+    if (drain.draining && req.method === 'GET' && (req.url ?? '').split('?')[0] === '/healthz') {
+      res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', connection: 'close' });
+      res.end(JSON.stringify({ ok: false, message: 'shutting down' }));
+      return;
     }
-    inFlight.add(res);
+    const done = drain.begin(res);
     const end = res.end;
     res.end = function (this: ServerResponse, ...args: unknown[]) {
       const result = (end as (...a: unknown[]) => ServerResponse).apply(this, args);
-      answered(res);
+      done();
       return result;
     } as ServerResponse['end'];
     app(req, res);
   });
+  const drain = createHttpDrain(server);
   server.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
@@ -125,34 +111,14 @@ export async function start(options: StartOptions = {}): Promise<RunningServer> 
   });
   const { port } = server.address() as AddressInfo;
   publicUrl ??= `http://${config.host}:${port}`;
-  const waitForAnswers = (ms: number) =>
-    new Promise<boolean>((resolve) => {
-      if (inFlight.size === 0) return resolve(true);
-      const timer = setTimeout(() => resolve(false), ms);
-      settled = () => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-    });
   let stopped: Promise<void> | null = null;
   const stop = async () => {
-    stopping = true;
-    // No new connections; the callback runs once every connection has closed.
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeIdleConnections();
-    // Requests in flight whose answer has not started close their connection after it.
-    for (const res of inFlight) if (!res.headersSent) res.setHeader('connection', 'close');
-    if (!(await waitForAnswers(config.shutdownDrainMs))) {
-      console.error(
-        `[api] ${inFlight.size} request(s) still running after the ${config.shutdownDrainMs} ms drain: closing their connections`,
-      );
-      // Their handlers see the connection close (runPlayground aborts the AI call and releases the hold).
-      server.closeAllConnections();
-      if (!(await waitForAnswers(ABORTED_WORK_GRACE_MS)))
-        console.error(`[api] ${inFlight.size} handler(s) still running ${ABORTED_WORK_GRACE_MS} ms after the cut: ending the pool anyway`);
+    const { finished, cut, left } = await drain.drain(config.shutdownDrainMs, ABORTED_WORK_GRACE_MS);
+    if (!finished) {
+      // Their handlers saw the connection close (runPlayground aborts the AI call and releases the hold).
+      console.error(`[api] ${cut} request(s) still running after the ${config.shutdownDrainMs} ms drain: their connections were closed`);
+      if (left) console.error(`[api] ${left} handler(s) still running ${ABORTED_WORK_GRACE_MS} ms after the cut: ending the pool anyway`);
     }
-    server.closeAllConnections();
-    await closed;
     await db.end();
   };
   return {
@@ -166,7 +132,7 @@ export async function start(options: StartOptions = {}): Promise<RunningServer> 
       return stopped;
     },
     get stopping() {
-      return stopping;
+      return drain.draining;
     },
   };
 }

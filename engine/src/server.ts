@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createHttpDrain, type HttpDrain } from '@org-credits/db/http-drain';
 import type { Session } from './auth.ts';
 import type { EngineCore, HttpAnswer } from './engine.ts';
 import { EngineError, toGraphqlError } from './errors.ts';
@@ -126,47 +127,22 @@ async function unsupportedEndpoint(core: EngineCore, req: IncomingMessage, route
  */
 export const HTTP_DRAIN_MS = 30_000;
 
-/** Requests being handled per server, and whether it is draining (see {@link drainHttp}). */
-interface Drain {
-  inFlight: Set<ServerResponse>;
-  draining: boolean;
-  idle: (() => void) | null;
-}
-const drains = new WeakMap<Server, Drain>();
+/** Each server's drain (see {@link drainHttp}). */
+const drains = new WeakMap<Server, HttpDrain>();
 
 /**
  * Stops accepting connections, lets the requests in flight finish for up to `timeoutMs` (their
  * connections close after the answer: `Connection: close`), then cuts the connections left.
  * Resolves once every connection is closed, with whether everything finished in time.
  */
-export async function drainHttp(server: Server, timeoutMs: number): Promise<{ finished: boolean; cut: number }> {
-  const drain = drains.get(server) ?? { inFlight: new Set(), draining: false, idle: null };
-  drain.draining = true;
-  // Answers not started yet close their keep-alive connection after them.
-  for (const res of drain.inFlight) if (!res.headersSent) res.setHeader('connection', 'close');
-  const closed = new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
-  server.closeIdleConnections();
-  const finished = await new Promise<boolean>((resolve) => {
-    if (drain.inFlight.size === 0) return resolve(true);
-    const timer = setTimeout(() => resolve(false), timeoutMs);
-    drain.idle = () => {
-      clearTimeout(timer);
-      resolve(true);
-    };
-  });
-  const cut = drain.inFlight.size;
-  server.closeAllConnections();
-  await closed;
-  return { finished, cut };
+export function drainHttp(server: Server, timeoutMs: number): Promise<{ finished: boolean; cut: number }> {
+  return (drains.get(server) ?? createHttpDrain(server)).drain(timeoutMs);
 }
 
 export function createHttpServer(core: EngineCore): Server {
   const logTypes = enabledLogTypes(core.config.env);
-  const drain: Drain = { inFlight: new Set(), draining: false, idle: null };
   const server = createServer((req, res) => {
-    drain.inFlight.add(res);
-    // A request on a keep-alive connection during the drain: answered, then the connection closes.
-    if (drain.draining) res.setHeader('connection', 'close');
+    const done = drain.begin(res);
     const url = req.url ?? '/';
     const path = url.split('?')[0] as string;
     const startedAt = performance.now();
@@ -216,14 +192,9 @@ export function createHttpServer(core: EngineCore): Server {
         core.log({ level: 'error', message: 'request failed', error: String((error as Error)?.stack ?? error) });
         if (!res.headersSent) send(res, { status: 500, body: JSON.stringify({ path: '$', error: 'internal error', code: 'unexpected' }) });
       })
-      .finally(() => {
-        drain.inFlight.delete(res);
-        if (!drain.draining) return;
-        // The connection of the request just answered is idle once its answer is flushed.
-        setImmediate(() => server.closeIdleConnections());
-        if (drain.inFlight.size === 0) drain.idle?.();
-      });
+      .finally(done);
   });
+  const drain = createHttpDrain(server);
   drains.set(server, drain);
   // GraphQL over WebSocket (subscriptions, and queries and mutations) on the same port, as Hasura.
   const subscriptions = new SubscriptionService(core, subscriptionOptionsFromEnv(core.config.env));
