@@ -176,13 +176,61 @@ describe('the live balance after an error result', () => {
     expect(balanceAsked()).toBe(polled);
   });
 
-  it('still says to reload when the engine ended the subscription (an `error` message) over a connected socket', async () => {
-    const { socket, id, words } = await liveWidget();
+  it('starts the subscription again after the engine ended it, waiting longer after each refusal', async () => {
+    // Hasura checks a new subscription in a transaction before it starts it, so while Postgres does
+    // not answer, a start (or a restart) is refused with an `error` message.
+    const { graphql, wrapper, socket, id, words } = await liveWidget();
+    /** Every subscribe sent, on whichever socket (graphql-ws closes one left with no subscription). */
+    const subscribes = () => FakeSocket.all.flatMap((s) => s.sentOf('subscribe').map((m) => ({ socket: s, id: m.id })));
+    /** Opens the newest socket if it is still connecting; the engine acknowledges it. */
+    const openLatest = async () => {
+      const latest = FakeSocket.latest();
+      if (latest.readyState === FakeSocket.CONNECTING) latest.open();
+      await vi.advanceTimersByTimeAsync(0);
+    };
     socket.receive({ type: 'error', id, payload: databaseError.errors });
     await flushPromises();
-    expect(words()).toBe('Not live: refreshing every 15 seconds. Reload the page to restart live updates.');
+    // Before: "Reload the page to restart live updates", and polling until the page was reloaded.
+    expect(words()).toBe('Not live: refreshing every 15 seconds until live updates answer again.');
     const asked = balanceAsked();
+
+    // One poll interval later: the balance was polled and the subscription is asked again (on a new
+    // socket: graphql-ws closed the one left with no subscription).
     await vi.advanceTimersByTimeAsync(15_000);
+    await openLatest();
     expect(balanceAsked()).toBe(asked + 1);
+    expect(subscribes()).toHaveLength(2);
+    expect(FakeSocket.all).toHaveLength(2);
+
+    // Refused again: the next start waits twice as long.
+    const second = subscribes()[1]!;
+    second.socket.receive({ type: 'error', id: second.id, payload: databaseError.errors });
+    await flushPromises();
+    expect(words()).not.toBe('Live');
+    await vi.advanceTimersByTimeAsync(15_000);
+    await openLatest();
+    expect(subscribes()).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(15_000);
+    await openLatest();
+    expect(subscribes()).toHaveLength(3);
+
+    // Postgres answers: the third start gets data, live again, and nothing more is asked.
+    const third = subscribes()[2]!;
+    third.socket.receive({ type: 'next', id: third.id, payload: row('1680.000') });
+    await flushPromises();
+    expect(words()).toBe('Live');
+    expect(wrapper.get('[data-test="available"]').text()).toBe('1,680');
+    expect(graphql.socketStatus.value).toBe('connected');
+    const polled = balanceAsked();
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(balanceAsked()).toBe(polled);
+    expect(subscribes()).toHaveLength(3);
+
+    // The run of refusals is over: a later refusal waits one poll interval again.
+    third.socket.receive({ type: 'error', id: third.id, payload: databaseError.errors });
+    await flushPromises();
+    await vi.advanceTimersByTimeAsync(15_000);
+    await openLatest();
+    expect(subscribes()).toHaveLength(4);
   });
 });

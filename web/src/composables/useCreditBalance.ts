@@ -17,10 +17,12 @@ export interface UseCreditBalanceOptions {
 export type AllowanceLevel = 'ok' | 'warning' | 'exhausted';
 
 /** Why the balance is not live: the socket is being opened (`connecting`: the first connection, or
- * after a close the app made), it was lost and is coming back (`reconnecting`), the subscription is
- * open over a connected socket but its last result was an error, and the engine answers it again by
- * itself (`recovering`: a statement that failed while Postgres restarted), or it will not come back
- * by itself (`stopped`). */
+ * after a close the app made), it was lost and is coming back (`reconnecting`), the socket is
+ * connected but the subscription is not answering (`recovering`: its last result was an error, as
+ * when a statement failed while Postgres restarted, and the engine answers it again by itself; or
+ * the engine ended it, as Hasura refuses to start one while Postgres does not answer, and it is
+ * started again after a while), or the engine closed the socket for good (`stopped`: a reload, or a
+ * new sign-in, is needed). */
 export type NotLiveReason = 'connecting' | 'reconnecting' | 'recovering' | 'stopped';
 
 export interface UseCreditBalanceReturn {
@@ -66,6 +68,9 @@ interface SharedSource {
   users: number;
 }
 
+/** A subscription refused again and again is started again at most every 2^3 poll intervals. */
+const MAX_RESTART_DOUBLINGS = 3;
+
 /** The open sources, by connection (one app, one session) and poll interval. */
 const sources = new WeakMap<GraphqlConnection, Map<number, SharedSource>>();
 
@@ -84,10 +89,10 @@ function createBalanceSource(pollInterval: number): BalanceSource {
   const live = computed(() => subscription.active.value && socketStatus.value === 'connected');
   const notLiveReason = computed<NotLiveReason | null>(() => {
     if (live.value) return null;
-    // An error result on a subscription that is still open: its next data makes it live again.
-    if (socketStatus.value === 'connected' && subscription.open.value) return 'recovering';
-    // Stopped: the engine closed the socket for good, or ended the subscription over a working one.
-    if (socketStatus.value === 'stopped' || socketStatus.value === 'connected') return 'stopped';
+    // An error result on a subscription that is still open (its next data makes it live again), or
+    // a subscription the engine ended (started again below).
+    if (socketStatus.value === 'connected') return 'recovering';
+    if (socketStatus.value === 'stopped') return 'stopped';
     return socketStatus.value === 'connecting' ? 'connecting' : 'reconnecting';
   });
   const latest = shallowRef<CreditBalanceRow | null>(null);
@@ -130,6 +135,31 @@ function createBalanceSource(pollInterval: number): BalanceSource {
   watch(socketStatus, (status) => {
     if (status === 'connected' && !subscription.active.value) subscription.restart();
   });
+  // A subscription the engine ended (a graphql-ws `error` message) is started again after a while.
+  // Hasura checks a new subscription's variables and statement in a transaction before it starts
+  // it, so while Postgres does not answer it refuses the start, and a later start succeeds. (With
+  // the app's only subscription ended, graphql-ws closes the socket, and the start opens a new one.)
+  // Each refusal in a row doubles the wait, from the poll interval up to eight times it; data on the
+  // subscription ends the run. A socket the engine closed for good is not tried again.
+  let refusals = 0;
+  let restartTimer: ReturnType<typeof setTimeout> | undefined;
+  const ended = computed(() => enabled() && socketStatus.value !== 'stopped' && !subscription.open.value);
+  watch(ended, (isEnded) => {
+    clearTimeout(restartTimer);
+    if (!isEnded) return;
+    const wait = pollInterval * 2 ** Math.min(refusals, MAX_RESTART_DOUBLINGS);
+    refusals++;
+    restartTimer = setTimeout(() => {
+      if (ended.value) subscription.restart();
+    }, wait);
+  });
+  watch(
+    () => subscription.data.value,
+    () => {
+      refusals = 0;
+    },
+  );
+  onScopeDispose(() => clearTimeout(restartTimer));
 
   const allowanceCredits = computed(() => plan.data.value?.organization_subscriptions_by_pk?.plan.monthly_allowance_credits ?? null);
 
