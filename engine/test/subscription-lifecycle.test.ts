@@ -90,45 +90,89 @@ describe('variable values of a live query', () => {
     });
   }
 
-  it('answers a cohort that fails while polling with its error and the other cohorts of the batch with their data', async () => {
-    // A function that fails for one argument value only when it runs (plpgsql: not inlined, so no
-    // check before the start sees it).
-    await ok(
-      engine,
-      {
-        type: 'run_sql',
-        args: {
-          sql: `create function t.picky_orgs(x text) returns setof t.orgs language plpgsql stable as $$
-            begin if x = 'boom' then raise exception using errcode = '22012', message = 'picky: boom'; end if;
-            return query select * from t.orgs order by name; end $$`,
-        },
-      },
-      '/v2/query',
-    );
+  // A function that fails for some argument values only when it runs (plpgsql: not inlined, so
+  // binding the parameters does not see it): 'boom' always, 'later' once an org is named 'Acme 2'.
+  const PICKY = `create function t.picky_orgs(x text) returns setof t.orgs language plpgsql stable as $$
+    begin
+      if x = 'boom' or (x = 'later' and exists (select 1 from t.orgs where name = 'Acme 2')) then
+        raise exception using errcode = '22012', message = 'picky: ' || x;
+      end if;
+      return query select * from t.orgs order by name;
+    end $$`;
+  const PICKY_QUERY = 'subscription Picky($x: String!) { t_picky_orgs(args: {x: $x}) { name } }';
+  const withPicky = async (body: () => Promise<void>) => {
+    await ok(engine, { type: 'run_sql', args: { sql: PICKY } }, '/v2/query');
     await ok(engine, { type: 'pg_track_function', args: { function: { schema: 't', name: 'picky_orgs' } } });
-    const c = await connect(`${engine.url}/v1/graphql`, 'graphql-transport-ws');
     try {
-      c.send({ type: 'connection_init', payload: admin });
-      await c.next((m) => m.type === 'connection_ack');
-      const query = 'subscription Picky($x: String!) { t_picky_orgs(args: {x: $x}) { name } }';
-      c.send({ type: 'subscribe', id: 'boom', payload: { query, variables: { x: 'boom' } } });
-      c.send({ type: 'subscribe', id: 'fine', payload: { query, variables: { x: 'fine' } } });
-      const [boom, fine] = await Promise.all([c.next((m) => m.id === 'boom'), c.next((m) => m.id === 'fine')]);
-      expect(fine).toEqual({ type: 'next', id: 'fine', payload: { data: { t_picky_orgs: [{ name: 'Acme' }, { name: 'Beta' }] } } });
-      expect(boom).toMatchObject({
-        type: 'next',
-        id: 'boom',
-        payload: { errors: [{ message: 'picky: boom', extensions: { path: '$', code: 'data-exception' } }] },
-      });
-      expect(stats()).toMatchObject({ pollers: 1, cohorts: 2 });
-      await gql(engine, `mutation { update_orgs(where: {id: {_eq: "${ORG_A}"}}, _set: {name: "Acme 2"}) { affected_rows } }`);
-      expect(dataOf(await c.next((m) => m.id === 'fine'))).toEqual({ t_picky_orgs: [{ name: 'Acme 2' }, { name: 'Beta' }] });
+      await body();
     } finally {
-      c.close();
       await ok(engine, { type: 'run_sql', args: { sql: `update t.orgs set name = 'Acme' where id = '${ORG_A}'` } }, '/v2/query');
       await ok(engine, { type: 'pg_untrack_function', args: { function: { schema: 't', name: 'picky_orgs' } } });
+      await ok(engine, { type: 'run_sql', args: { sql: 'drop function t.picky_orgs(text)' } }, '/v2/query');
       await until(() => stats().pollers === 0, 'the poller to stop');
     }
+  };
+
+  for (const protocol of ['graphql-transport-ws', 'graphql-ws'] as const) {
+    it(`refuses a subscriber whose statement fails when it runs, at the start, as Hasura does (${protocol})`, async () => {
+      // Hasura runs a new subscriber's multiplexed statement once, in a read-only transaction,
+      // before it starts the live query; an error there ends the operation.
+      await withPicky(async () => {
+        const transport = protocol === 'graphql-transport-ws';
+        const c = await connect(`${engine.url}/v1/graphql`, protocol);
+        try {
+          c.send({ type: 'connection_init', payload: admin });
+          await c.next((m) => m.type === 'connection_ack');
+          const start = transport ? 'subscribe' : 'start';
+          c.send({ type: start, id: 'boom', payload: { query: PICKY_QUERY, variables: { x: 'boom' } } });
+          c.send({ type: start, id: 'fine', payload: { query: PICKY_QUERY, variables: { x: 'fine' } } });
+          const [boom, fine] = await Promise.all([c.next((m) => m.id === 'boom'), c.next((m) => m.id === 'fine')]);
+          // As admin, the error also carries Postgres' own (`internal`), as Hasura's does.
+          const error = {
+            message: 'picky: boom',
+            extensions: { path: '$', code: 'data-exception', internal: { error: { status_code: '22012' } } },
+          };
+          expect(boom).toMatchObject(
+            transport ? { type: 'error', id: 'boom', payload: [error] } : { type: 'error', id: 'boom', payload: { errors: [error] } },
+          );
+          // graphql-ws (legacy) also completes it; nothing else comes for it.
+          expect(c.messages.filter((m) => m.id === 'boom').map((m) => m.type)).toEqual(transport ? ['error'] : ['error', 'complete']);
+          expect(dataOf(fine)).toEqual({ t_picky_orgs: [{ name: 'Acme' }, { name: 'Beta' }] });
+          // Only the subscriber that started is polled.
+          expect(stats()).toMatchObject({ pollers: 1, cohorts: 1 });
+        } finally {
+          c.close();
+        }
+      });
+    });
+  }
+
+  it('answers a cohort that fails while polling with its error and the other cohorts of the batch with their data', async () => {
+    await withPicky(async () => {
+      const c = await connect(`${engine.url}/v1/graphql`, 'graphql-transport-ws');
+      try {
+        c.send({ type: 'connection_init', payload: admin });
+        await c.next((m) => m.type === 'connection_ack');
+        c.send({ type: 'subscribe', id: 'later', payload: { query: PICKY_QUERY, variables: { x: 'later' } } });
+        c.send({ type: 'subscribe', id: 'fine', payload: { query: PICKY_QUERY, variables: { x: 'fine' } } });
+        const first = { t_picky_orgs: [{ name: 'Acme' }, { name: 'Beta' }] };
+        const [later, fine] = await Promise.all([c.next((m) => m.id === 'later'), c.next((m) => m.id === 'fine')]);
+        expect(dataOf(later)).toEqual(first);
+        expect(dataOf(fine)).toEqual(first);
+        expect(stats()).toMatchObject({ pollers: 1, cohorts: 2 });
+        // Now 'later' fails when it runs: its cohort gets the error, the other its data, in one batch.
+        await gql(engine, `mutation { update_orgs(where: {id: {_eq: "${ORG_A}"}}, _set: {name: "Acme 2"}) { affected_rows } }`);
+        const [failed, changed] = await Promise.all([c.next((m) => m.id === 'later'), c.next((m) => m.id === 'fine')]);
+        expect(failed).toEqual({
+          type: 'next',
+          id: 'later',
+          payload: { errors: [{ message: 'picky: later', extensions: { path: '$', code: 'data-exception' } }] },
+        });
+        expect(dataOf(changed)).toEqual({ t_picky_orgs: [{ name: 'Acme 2' }, { name: 'Beta' }] });
+      } finally {
+        c.close();
+      }
+    });
   });
 
   it('keeps valid variables of the same query in one poller (two tenants, two cohorts)', async () => {

@@ -148,7 +148,7 @@ class Poller {
     this.membership.set(subscriber, cohort);
   }
 
-  /** Adds a subscriber whose parameters were validated (LiveQueries.validate). */
+  /** Adds a subscriber whose statement ran once without error (LiveQueries.check). */
   add(session: Session, vars: Record<string, unknown>, subscriber: Subscriber): () => void {
     this.join(this.paramsFor(session, vars), subscriber);
     return () => {
@@ -331,6 +331,8 @@ export class LiveQueries {
     operationName: string | undefined,
     variables: Record<string, unknown>,
     subscriber: Subscriber,
+    /** Whether the subscriber still wants it once its statement was checked (not stopped meanwhile). */
+    wanted: () => boolean = () => true,
   ): Promise<() => void> {
     let document: DocumentNode;
     try {
@@ -344,7 +346,8 @@ export class LiveQueries {
     for (const name of compiled.sessionVariables) {
       if (session.variables[name] === undefined) throw new EngineError('not-found', `missing session variable: "${name}"`);
     }
-    await this.validate(compiled, session, vars);
+    await this.check(compiled, session, vars);
+    if (!wanted()) return () => undefined;
     const nulls = (op.variableDefinitions ?? []).map((d) => (vars[d.variable.name.value] == null ? '0' : '1')).join('');
     // A statement whose text depends on variable values (a whole `where` in a variable) is its own poller.
     const shape = compiled.dynamic ? `${compiled.sql}\0${JSON.stringify(vars)}` : compiled.sql;
@@ -364,21 +367,33 @@ export class LiveQueries {
   }
 
   /**
-   * Checks a new subscriber's parameter values against Postgres before it joins a multiplexed
-   * statement, as Hasura does: a value that is not of its type (a uuid variable "x") would fail the
-   * statement for every cohort of the batch. `EXPLAIN` binds the parameters (each `$n::type` parses
-   * its value) and plans the statement without running it. Throws Hasura's data-exception.
+   * Runs a new subscriber's statement once before it joins a poller, as Hasura does (it validates
+   * the variables and tests the multiplexed query with the new cohort, in a read-only transaction,
+   * before it starts a live query). So what would fail the subscriber's polls is refused at the
+   * start with Hasura's error, and never joins a batch of other cohorts: a value that is not of its
+   * type (a uuid variable "x": data-exception), a statement that fails when it runs (a function
+   * raising for this argument), and any start while Postgres does not answer.
    */
-  private async validate(compiled: Compiled, session: Session, vars: Record<string, unknown>): Promise<void> {
-    const values = paramValues(compiled, session, vars);
-    if (values.length === 0) return;
+  private async check(compiled: Compiled, session: Session, vars: Record<string, unknown>): Promise<void> {
+    const statement = multiplexedSql(compiled.sql);
+    const cohort = JSON.stringify(paramValues(compiled, session, vars));
+    const client = await this.core.pool.connect().catch((error: unknown) => {
+      throw fromPgError(error as { code?: string; message: string }, '$', statement);
+    });
+    // A connection that cannot roll back (lost, cut) is not given back to the pool.
+    let broken: Error | undefined;
     try {
-      await this.core.pool.query(`EXPLAIN ${compiled.sql}`, values);
+      await client.query('BEGIN READ ONLY');
+      await client.query(statement, [[0], [cohort]]);
+      await client.query('COMMIT');
     } catch (error) {
-      const e = error as { code?: string; message: string };
+      await client.query('ROLLBACK').catch((rollback: Error) => {
+        broken = rollback;
+      });
       if (error instanceof EngineError) throw error;
-      if (!e.code) throw error;
-      throw fromPgError(e, '$', compiled.sql);
+      throw fromPgError(error as { code?: string; message: string }, '$', statement);
+    } finally {
+      client.release(broken);
     }
   }
 

@@ -337,7 +337,7 @@ class Connection {
         if (!transport) this.send(JSON.stringify({ type: 'complete', id }));
       },
     };
-    // The id is taken while the subscriber's variables are validated (a duplicate id meanwhile is refused);
+    // The id is taken while the subscriber's statement is checked (a duplicate id meanwhile is refused);
     // a stop or the connection's end meanwhile cancels it.
     let cancelled = false;
     const pending = () => {
@@ -347,8 +347,9 @@ class Connection {
     try {
       const vars = request.variables && typeof request.variables === 'object' ? (request.variables as Record<string, unknown>) : {};
       const opName = typeof request.operationName === 'string' ? request.operationName : undefined;
-      const stop = await this.service.live.subscribe(session, query as string, opName, vars, subscriber);
-      if (cancelled || this.closed || this.operations.get(id) !== pending) {
+      const wanted = () => !cancelled && !this.closed && this.operations.get(id) === pending;
+      const stop = await this.service.live.subscribe(session, query as string, opName, vars, subscriber, wanted);
+      if (!wanted()) {
         stop();
         return;
       }
