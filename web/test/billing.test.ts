@@ -17,6 +17,7 @@ import {
   packages,
   plan,
   spendLimits,
+  spendLimitsData,
   subscription,
   USER_ID,
 } from '../src/preview/fixtures.ts';
@@ -399,6 +400,35 @@ describe('BillingSpendLimits', () => {
     expect(fieldError(wrapper, 'daily')).toBeNull();
     expect(fieldError(wrapper, 'monthly')).not.toBeNull();
     wrapper.unmount();
+  });
+
+  it('marks stored limits that break the daily-monthly rule as soon as they load (saved before the server refused them)', async () => {
+    const h = createHarness({
+      handlers: {
+        SpendLimits: () => ({
+          data: spendLimitsData({ limits: spendLimits({ daily_limit_credits: '500.000', monthly_limit_credits: '100.000' }) }),
+        }),
+      },
+    });
+    const wrapper = h.mountApp(BillingSpendLimits, { canManage: true, now: () => NOW });
+    await settle();
+    expect(fieldError(wrapper, 'daily')).toBe(
+      'The daily limit (500 credits) is above the monthly limit (100), so it could never be reached. ' +
+        'Make it no more than the monthly limit, or empty for none.',
+    );
+    expect(callsOf(h.calls, 'UpdateSpendLimits')).toHaveLength(0);
+    // Mended as it is typed.
+    await wrapper.get('[data-test="limit-input-daily"]').setValue('100');
+    expect(fieldError(wrapper, 'daily')).toBeNull();
+  });
+
+  it('does not mark stored limits that keep the rules', async () => {
+    const h = createHarness();
+    const wrapper = h.mountApp(BillingSpendLimits, { canManage: true, now: () => NOW });
+    await settle();
+    expect(fieldError(wrapper, 'daily')).toBeNull();
+    expect(fieldError(wrapper, 'monthly')).toBeNull();
+    expect(fieldError(wrapper, 'call')).toBeNull();
   });
 
   it('refuses a daily limit above the monthly one, which could never be reached, saying so at the daily field', async () => {
