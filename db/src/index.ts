@@ -44,11 +44,15 @@ export async function withClient<T>(
 /**
  * Runs `work` in one transaction on a connection of `pool` (see withClient): commits what it
  * returns, rolls back what it throws and throws it on. A connection whose rollback fails is closed,
- * so no later caller gets one stuck in a failed transaction.
+ * so no later caller gets one stuck in a failed transaction. `readOnly` starts it READ ONLY.
  */
-export function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+export function inTransaction<T>(
+  pool: pg.Pool,
+  work: (client: pg.PoolClient) => Promise<T>,
+  options: { readOnly?: boolean } = {},
+): Promise<T> {
   return withClient(pool, async (client, markBroken) => {
-    await client.query('begin');
+    await client.query(options.readOnly ? 'begin read only' : 'begin');
     try {
       const result = await work(client);
       await client.query('commit');

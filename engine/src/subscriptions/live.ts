@@ -14,6 +14,7 @@
 // instead, so the cost grows with distinct queries, not with subscribers. Select permissions are those
 // of the compiled statement, exactly as for queries.
 import { createHash } from 'node:crypto';
+import { inTransaction } from '@org-credits/db';
 import type { DocumentNode, OperationDefinitionNode } from 'graphql';
 import { parse } from 'graphql';
 import type { Session } from '../auth.ts';
@@ -377,23 +378,11 @@ export class LiveQueries {
   private async check(compiled: Compiled, session: Session, vars: Record<string, unknown>): Promise<void> {
     const statement = multiplexedSql(compiled.sql);
     const cohort = JSON.stringify(paramValues(compiled, session, vars));
-    const client = await this.core.pool.connect().catch((error: unknown) => {
-      throw fromPgError(error as { code?: string; message: string }, '$', statement);
-    });
-    // A connection that cannot roll back (lost, cut) is not given back to the pool.
-    let broken: Error | undefined;
     try {
-      await client.query('BEGIN READ ONLY');
-      await client.query(statement, [[0], [cohort]]);
-      await client.query('COMMIT');
+      await inTransaction(this.core.pool, (client) => client.query(statement, [[0], [cohort]]), { readOnly: true });
     } catch (error) {
-      await client.query('ROLLBACK').catch((rollback: Error) => {
-        broken = rollback;
-      });
       if (error instanceof EngineError) throw error;
       throw fromPgError(error as { code?: string; message: string }, '$', statement);
-    } finally {
-      client.release(broken);
     }
   }
 
