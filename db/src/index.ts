@@ -44,18 +44,20 @@ export async function withClient<T>(
 /**
  * Runs `work` in one transaction on a connection of `pool` (see withClient): commits what it
  * returns, rolls back what it throws and throws it on. A connection whose rollback fails is closed,
- * so no later caller gets one stuck in a failed transaction. `readOnly` starts it READ ONLY.
+ * so no later caller gets one stuck in a failed transaction. `readOnly` starts it READ ONLY;
+ * `rollBack` rolls it back even when `work` succeeds (to see what a change would do, writing nothing).
  */
 export function inTransaction<T>(
   pool: pg.Pool,
   work: (client: pg.PoolClient) => Promise<T>,
-  options: { readOnly?: boolean } = {},
+  options: { readOnly?: boolean; rollBack?: boolean } = {},
 ): Promise<T> {
   return withClient(pool, async (client, markBroken) => {
     await client.query(options.readOnly ? 'begin read only' : 'begin');
     try {
       const result = await work(client);
-      await client.query('commit');
+      if (options.rollBack) await client.query('rollback').catch(markBroken);
+      else await client.query('commit');
       return result;
     } catch (error) {
       await client.query('rollback').catch(markBroken);

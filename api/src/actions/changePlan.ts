@@ -156,6 +156,11 @@ export const isPaid = (plan: PlanRow) => plan.price_minor !== '0';
  * - a smaller plan, free, or another version of the same size: `scheduled` at the period end;
  * - a larger paid plan: `upgraded` now (its Stripe price, and a subscription whose last payment went through).
  */
+/** A larger paid plan: charged and granted now. Anything else (smaller, free, another version of the same size) waits for the period end. */
+export function isUpgrade(current: PlanRow, target: PlanRow): boolean {
+  return isPaid(target) && target.rank > current.rank;
+}
+
 export function planChangeKind(sub: SubscriptionRow, current: PlanRow, target: PlanRow): PlanChangeKind {
   if (target.id === current.id) return 'unchanged';
   const paidTarget = isPaid(target);
@@ -164,7 +169,7 @@ export function planChangeKind(sub: SubscriptionRow, current: PlanRow, target: P
     return 'checkout_required';
   }
   // A smaller plan, or another version of the same size: at the period end, never a charge now.
-  if (!paidTarget || target.rank <= current.rank) return 'scheduled';
+  if (!isUpgrade(current, target)) return 'scheduled';
   if (!target.stripe_price_id) throw new AppError('PAYMENT_PROVIDER_ERROR', `plan ${target.code} has no Stripe price`);
   if (sub.status !== 'active') {
     // A renewal Stripe could not collect: an upgrade would grant the unpaid period's allowance.

@@ -16,7 +16,7 @@
 // Nothing is written: no Stripe write (a retrieve and an invoice preview), no row. A period that has
 // ended (before the hourly roll) is rolled first, as changePlan does, inside a transaction that is
 // always rolled back, so that the answer is about the period the change would apply to.
-import { withClient } from '@org-credits/db';
+import { inTransaction } from '@org-credits/db';
 import type pg from 'pg';
 import { z } from 'zod';
 import { CREDIT_SCALE, formatDecimal, parseDecimal } from '../decimal.ts';
@@ -24,7 +24,7 @@ import { requireBillingActor, requirePayments, viaProvider } from '../payments/i
 import { requireSessionOrg } from '../session.ts';
 import {
   currentSubscription,
-  isPaid,
+  isUpgrade,
   offeredPlan,
   type PlanRow,
   planById,
@@ -68,9 +68,9 @@ interface Snapshot {
  * rolled back: nothing is written.
  */
 function snapshot(db: pg.Pool, orgId: string, now: Date): Promise<Snapshot> {
-  return withClient(db, async (client, markBroken) => {
-    await client.query('begin');
-    try {
+  return inTransaction(
+    db,
+    async (client) => {
       const sub = await currentSubscription(client, orgId, now);
       const current = (await planById(client, sub.plan_id))!;
       // What grant_period_allowance counts as this period's allowance (the whole one and upgrades' differences).
@@ -81,10 +81,9 @@ function snapshot(db: pg.Pool, orgId: string, now: Date): Promise<Snapshot> {
         [orgId, sub.current_period_start],
       );
       return { sub, current, allowanceGranted: rows[0]!.granted };
-    } finally {
-      await client.query('rollback').catch(markBroken);
-    }
-  });
+    },
+    { rollBack: true },
+  );
 }
 
 /** The credits grant_period_allowance would add on the target plan: its allowance less what the period has had. */
@@ -108,7 +107,7 @@ export async function previewPlanChange(ctx: ActionContext, args: z.output<typeo
   if (kind === 'unchanged') {
     return { ...answer, direction: 'same', status: kind, effectiveAt: null, amountDueMinor: '0', creditsGrantedNow: NO_CREDITS };
   }
-  const direction = isPaid(target) && target.rank > current.rank ? 'upgrade' : 'downgrade';
+  const direction = isUpgrade(current, target) ? 'upgrade' : 'downgrade';
   if (kind === 'checkout_required') {
     return { ...answer, direction, status: kind, effectiveAt: null, amountDueMinor: target.price_minor, creditsGrantedNow: NO_CREDITS };
   }

@@ -381,7 +381,6 @@ export class LiveQueries {
     try {
       await inTransaction(this.core.pool, (client) => client.query(statement, [[0], [cohort]]), { readOnly: true });
     } catch (error) {
-      if (error instanceof EngineError) throw error;
       throw fromPgError(error as { code?: string; message: string }, '$', statement);
     }
   }

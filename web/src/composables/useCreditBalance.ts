@@ -96,6 +96,8 @@ function createBalanceSource(pollInterval: number): BalanceSource {
     return socketStatus.value === 'connecting' ? 'connecting' : 'reconnecting';
   });
   const latest = shallowRef<CreditBalanceRow | null>(null);
+  /** Starts of the subscription the engine refused in a row. */
+  let refusals = 0;
   // Another org: its row is not the previous org's, nor a change of it (the views that follow the
   // balance ask for the new org's rows by themselves).
   watch(
@@ -108,6 +110,8 @@ function createBalanceSource(pollInterval: number): BalanceSource {
     () => subscription.data.value,
     (data) => {
       if (data) latest.value = data.organization_credit_balances[0] ?? null;
+      // Data on the subscription ends a run of refused starts (see the restart below).
+      refusals = 0;
     },
   );
   watch(
@@ -141,7 +145,6 @@ function createBalanceSource(pollInterval: number): BalanceSource {
   // the app's only subscription ended, graphql-ws closes the socket, and the start opens a new one.)
   // Each refusal in a row doubles the wait, from the poll interval up to eight times it; data on the
   // subscription ends the run. A socket the engine closed for good is not tried again.
-  let refusals = 0;
   let restartTimer: ReturnType<typeof setTimeout> | undefined;
   const ended = computed(() => enabled() && socketStatus.value !== 'stopped' && !subscription.open.value);
   watch(ended, (isEnded) => {
@@ -153,12 +156,6 @@ function createBalanceSource(pollInterval: number): BalanceSource {
       if (ended.value) subscription.restart();
     }, wait);
   });
-  watch(
-    () => subscription.data.value,
-    () => {
-      refusals = 0;
-    },
-  );
   onScopeDispose(() => clearTimeout(restartTimer));
 
   const allowanceCredits = computed(() => plan.data.value?.organization_subscriptions_by_pk?.plan.monthly_allowance_credits ?? null);
