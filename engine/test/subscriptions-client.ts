@@ -12,7 +12,11 @@ export interface RawClient {
   socket: WebSocket;
   messages: WsMessage[];
   send(message: unknown): void;
-  /** The next message (from now on, or already received and not yet taken) that matches. */
+  /**
+   * The earliest message not yet taken that matches (already received, or the next to come). Messages
+   * another call did not match stay for later calls: answers to different operations may arrive in
+   * any order.
+   */
   next(match?: (m: WsMessage) => boolean, timeoutMs?: number): Promise<WsMessage>;
   /** Resolves with the close code and reason. */
   closed: Promise<{ code: number; reason: string }>;
@@ -22,7 +26,8 @@ export interface RawClient {
 export async function connect(url: string, protocol: 'graphql-transport-ws' | 'graphql-ws'): Promise<RawClient> {
   const socket = new WebSocket(url.replace(/^http/, 'ws'), protocol);
   const messages: WsMessage[] = [];
-  let taken = 0;
+  const taken = new Set<number>();
+  const untaken = () => messages.filter((_, i) => !taken.has(i));
   const waiters: (() => void)[] = [];
   const closed = new Promise<{ code: number; reason: string }>((resolve) =>
     socket.on('close', (code, reason) => {
@@ -46,17 +51,16 @@ export async function connect(url: string, protocol: 'graphql-transport-ws' | 'g
     async next(match = () => true, timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        for (let i = taken; i < messages.length; i++) {
+        for (let i = 0; i < messages.length; i++) {
           const m = messages[i] as WsMessage;
-          if (match(m)) {
-            taken = i + 1;
+          if (!taken.has(i) && match(m)) {
+            taken.add(i);
             return m;
           }
         }
-        if (socket.readyState === WebSocket.CLOSED)
-          throw new Error(`socket closed while waiting; got ${JSON.stringify(messages.slice(taken))}`);
+        if (socket.readyState === WebSocket.CLOSED) throw new Error(`socket closed while waiting; got ${JSON.stringify(untaken())}`);
         const left = deadline - Date.now();
-        if (left <= 0) throw new Error(`no matching message; got ${JSON.stringify(messages.slice(taken))}`);
+        if (left <= 0) throw new Error(`no matching message; got ${JSON.stringify(untaken())}`);
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, left);
           waiters.push(() => {
