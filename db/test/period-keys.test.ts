@@ -112,6 +112,40 @@ describe('a billing period that starts on the same UTC day as the one before', (
   });
 });
 
+describe('ledger.period_allowance_missing: what grant_period_allowance grants and the plan-change preview shows', () => {
+  const missing = async (org: string, periodStart: Date, allowance: string) =>
+    (await pool.query<{ m: string }>('select ledger.period_allowance_missing($1, $2, $3)::text as m', [org, periodStart, allowance]))
+      .rows[0]!.m;
+
+  it("counts the period's allowance grants only, never below 0, and is what an upgrade grants", async () => {
+    const org = await createOrg(pool, 'free');
+    await pool.query('select public.roll_billing_periods($1)', [t('2030-01-01T00:05:00Z')]);
+    const start = t('2030-01-10T15:00:00Z');
+    await pool.query('select public.apply_plan_change($1, $2, $3, $4, $5, $6)', [
+      org,
+      PLAN.pro,
+      `sub_${org.slice(0, 8)}`,
+      start,
+      t('2030-02-10T15:00:00Z'),
+      new Date(start.getTime() + 5000),
+    ]);
+    // Neither another source in the period nor the free period's allowance counts.
+    await grant(pool, org, '70', 'promotion', `promo-${org}`, { now: t('2030-01-11T00:00:00Z') });
+    expect(await missing(org, start, '2000')).toBe('1500.000');
+    expect(await missing(org, start, '500')).toBe('0.000');
+    expect(await missing(org, start, '300')).toBe('0.000');
+    expect(await missing(org, t('2030-01-01T00:00:00Z'), '500')).toBe('490.000');
+    // The upgrade grants exactly that; then nothing is missing, the difference counted with the allowance.
+    await pool.query('select public.apply_plan_change($1, $2, p_now => $3)', [org, PLAN.team, t('2030-01-12T00:00:00Z')]);
+    expect((await allowanceGrants(org)).at(-1)).toEqual({
+      external_ref: `plan_upgrade:2030-01-10T15:00:00Z:${PLAN.team}`,
+      amount_credits: '1500.000',
+    });
+    expect(await missing(org, start, '2000')).toBe('0.000');
+    expect(await missing(org, start, '2000.001')).toBe('0.001');
+  });
+});
+
 describe('refs and keys written date-only before the change', () => {
   // As the previous code left an org that checked out Pro at 10:15 on the day its free period began:
   // free's 10 (plan_allowance:2030-01-12, 00:05), 8 of them used and notified (80 %, 08:00), then

@@ -5,7 +5,7 @@
 // - upgrade of a paid subscription (`upgraded`): now; what Stripe would invoice at once is Stripe's
 //   own preview of the same item and price change (always_invoice, prorated at the api's clock, to
 //   the second), and the credits are the allowance difference apply_plan_change would grant
-//   (grant_period_allowance). The answer's `prorationDate` is the second it was prorated at: passed
+//   (grant_period_allowance; both ask ledger.period_allowance_missing). The answer's `prorationDate` is the second it was prorated at: passed
 //   back to changePlan with the confirmation, Stripe invoices the upgrade at that time, which is the
 //   figure previewed;
 // - downgrade (`scheduled`): at the period end, 0 now, no credits, Stripe is not asked;
@@ -19,7 +19,7 @@
 import { inTransaction } from '@org-credits/db';
 import type pg from 'pg';
 import { z } from 'zod';
-import { CREDIT_SCALE, formatDecimal, parseDecimal } from '../decimal.ts';
+import { CREDIT_SCALE, formatDecimal } from '../decimal.ts';
 import { requireBillingActor, requirePayments, viaProvider } from '../payments/index.ts';
 import { requireSessionOrg } from '../session.ts';
 import {
@@ -58,38 +58,30 @@ export interface PlanChangePreview {
 interface Snapshot {
   sub: SubscriptionRow;
   current: PlanRow;
-  /** The plan_allowance credits granted for the subscription's current period. */
-  allowanceGranted: string;
+  /** The credits grant_period_allowance would add on the target plan (ledger.period_allowance_missing). */
+  allowanceMissing: string;
 }
 
 /**
  * The subscription as changePlan would find it at `now` (currentSubscription: an ended period rolled
- * first), with its plan and this period's allowance grants, read in a transaction that is always
- * rolled back: nothing is written.
+ * first), with its plan and what the target plan's allowance lacks in that period, read in a
+ * transaction that is always rolled back: nothing is written.
  */
-function snapshot(db: pg.Pool, orgId: string, now: Date): Promise<Snapshot> {
+function snapshot(db: pg.Pool, orgId: string, now: Date, target: PlanRow): Promise<Snapshot> {
   return inTransaction(
     db,
     async (client) => {
       const sub = await currentSubscription(client, orgId, now);
       const current = (await planById(client, sub.plan_id))!;
-      // What grant_period_allowance counts as this period's allowance (the whole one and upgrades' differences).
-      const { rows } = await client.query<{ granted: string }>(
-        `select coalesce(sum(g.amount_credits), 0)::numeric(20, 3)::text as granted from public.credit_grants g
-         where g.organization_id = $1 and g.source = 'plan_allowance'
-           and ledger.allowance_of_period(g.external_ref, g.created_at, $2)`,
-        [orgId, sub.current_period_start],
-      );
-      return { sub, current, allowanceGranted: rows[0]!.granted };
+      const { rows } = await client.query<{ missing: string }>('select ledger.period_allowance_missing($1, $2, $3)::text as missing', [
+        orgId,
+        sub.current_period_start,
+        target.monthly_allowance_credits,
+      ]);
+      return { sub, current, allowanceMissing: rows[0]!.missing };
     },
     { rollBack: true },
   );
-}
-
-/** The credits grant_period_allowance would add on the target plan: its allowance less what the period has had. */
-function allowanceDifference(target: PlanRow, granted: string): string {
-  const missing = parseDecimal(target.monthly_allowance_credits, CREDIT_SCALE) - parseDecimal(granted, CREDIT_SCALE);
-  return formatDecimal(missing > 0n ? missing : 0n, CREDIT_SCALE);
 }
 
 const NO_CREDITS = formatDecimal(0n, CREDIT_SCALE);
@@ -100,7 +92,7 @@ export async function previewPlanChange(ctx: ActionContext, args: z.output<typeo
   requireSessionOrg(actor.orgId, args.organizationId);
   const target = await offeredPlan(ctx.db, args.planId);
   const now = ctx.clock();
-  const { sub, current, allowanceGranted } = await snapshot(ctx.db, actor.orgId, now);
+  const { sub, current, allowanceMissing } = await snapshot(ctx.db, actor.orgId, now, target);
   // changePlan's decision and the checks it makes before it writes anything (the same errors).
   const kind = planChangeKind(sub, current, target);
   const answer = { planId: target.id, currency: target.currency, prorationDate: null };
@@ -140,7 +132,7 @@ export async function previewPlanChange(ctx: ActionContext, args: z.output<typeo
     effectiveAt: now.toISOString(),
     amountDueMinor: String(preview.amountDueMinor),
     currency: preview.currency,
-    creditsGrantedNow: allowanceDifference(target, allowanceGranted),
+    creditsGrantedNow: allowanceMissing,
     prorationDate: prorationDate.toISOString(),
   };
 }
