@@ -1,10 +1,9 @@
 // The engine as a library: `createEngine(config)` → `{ listen(port), close(), url }`.
-import type { Server } from 'node:http';
 import pg from 'pg';
 import { configFromEnv, type EngineConfig } from './config.ts';
 import { EngineCore, type Log, sourceUrl } from './engine.ts';
 import { loadMetadataDir } from './metadata/load.ts';
-import { createHttpServer, drainHttp, HTTP_DRAIN_MS, listen } from './server.ts';
+import { createHttpServer, HTTP_DRAIN_MS, listen } from './server.ts';
 
 export type { EngineConfig } from './config.ts';
 export type { Metadata } from './metadata/types.ts';
@@ -52,7 +51,7 @@ export async function createEngine(config: EngineConfig = configFromEnv(), optio
   }
   // Cron and event trigger delivery starts once the metadata is in place.
   await core.startTriggers();
-  const server: Server = createHttpServer(core);
+  const { server, drain } = createHttpServer(core);
   const httpDrainMs = options.httpDrainMs ?? HTTP_DRAIN_MS;
   let address = '';
   let closing: Promise<void> | null = null;
@@ -68,7 +67,7 @@ export async function createEngine(config: EngineConfig = configFromEnv(), optio
       closing ??= (async () => {
         // WebSocket connections are upgraded sockets the HTTP server no longer tracks: close them first.
         core.subscriptions?.close();
-        const drained = await drainHttp(server, httpDrainMs);
+        const drained = await drain.drain(httpDrainMs);
         if (!drained.finished)
           log({ level: 'warn', message: `${drained.cut} HTTP request(s) still running after the ${httpDrainMs} ms drain were cut` });
         await core.close();

@@ -127,19 +127,13 @@ async function unsupportedEndpoint(core: EngineCore, req: IncomingMessage, route
  */
 export const HTTP_DRAIN_MS = 30_000;
 
-/** Each server's drain (see {@link drainHttp}). */
-const drains = new WeakMap<Server, HttpDrain>();
-
 /**
- * Stops accepting connections, lets the requests in flight finish for up to `timeoutMs` (their
- * connections close after the answer: `Connection: close`), then cuts the connections left.
- * Resolves once every connection is closed, with whether everything finished in time.
+ * The engine's HTTP server (GraphQL over WebSocket on the same port), with its drain: `drain(ms)`
+ * stops accepting connections, lets the requests in flight finish for up to `ms` (their connections
+ * close after the answer: `Connection: close`), then cuts the connections left; it resolves once
+ * every connection is closed, with whether everything finished in time.
  */
-export function drainHttp(server: Server, timeoutMs: number): Promise<{ finished: boolean; cut: number }> {
-  return (drains.get(server) ?? createHttpDrain(server)).drain(timeoutMs);
-}
-
-export function createHttpServer(core: EngineCore): Server {
+export function createHttpServer(core: EngineCore): { server: Server; drain: HttpDrain } {
   const logTypes = enabledLogTypes(core.config.env);
   const server = createServer((req, res) => {
     const done = drain.begin(res);
@@ -195,12 +189,11 @@ export function createHttpServer(core: EngineCore): Server {
       .finally(done);
   });
   const drain = createHttpDrain(server);
-  drains.set(server, drain);
   // GraphQL over WebSocket (subscriptions, and queries and mutations) on the same port, as Hasura.
   const subscriptions = new SubscriptionService(core, subscriptionOptionsFromEnv(core.config.env));
   subscriptions.attach(server, logTypes.has('websocket-log'));
   core.subscriptions = subscriptions;
-  return server;
+  return { server, drain };
 }
 
 export async function listen(server: Server, port: number, host?: string): Promise<number> {
