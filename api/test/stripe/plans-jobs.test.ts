@@ -6,7 +6,17 @@ import { useTestDatabase } from '@org-credits/db/testing';
 import { describe, expect, it } from 'vitest';
 import { PRUNE_PLAYGROUND_RUNS_SQL, PRUNE_STRIPE_EVENTS_SQL } from '../../src/jobs/index.ts';
 import { createOrg, NOW, PLANS } from '../helpers.ts';
-import { addMember, availableAt, paymentState, periodKey, spend, startPaymentsApi, stripeEvent, WEB_ORIGIN } from './harness.ts';
+import {
+  addMember,
+  availableAt,
+  paymentState,
+  periodKey,
+  spend,
+  startPaymentsApi,
+  stripeEvent,
+  subscribedOrg,
+  WEB_ORIGIN,
+} from './harness.ts';
 
 const db = await useTestDatabase();
 const api = await startPaymentsApi(db);
@@ -14,21 +24,6 @@ const api = await startPaymentsApi(db);
 const days = (n: number) => new Date(NOW.getTime() + n * 86_400_000);
 const periodStart = days(-10);
 const periodEnd = days(20);
-
-/** An org on a paid plan with its Stripe subscription and this period's allowance. */
-async function subscribedOrg(plan: 'pro' | 'team') {
-  const org = await createOrg(db.pool, { plan });
-  const customer = `cus_${org.orgId.slice(0, 8)}`;
-  const price = plan === 'pro' ? 'price_pro_v2_monthly' : 'price_team_v1_monthly';
-  const subscription = api.fake.createSubscription({ customer, priceId: price, periodStart, periodEnd });
-  await db.pool.query('update public.organizations set stripe_customer_id = $2 where id = $1', [org.orgId, customer]);
-  await db.pool.query('update public.organization_subscriptions set stripe_subscription_id = $2 where organization_id = $1', [
-    org.orgId,
-    subscription.id,
-  ]);
-  await db.pool.query('select public.grant_period_allowance($1, $2)', [org.orgId, NOW]);
-  return { ...org, subscriptionId: subscription.id as string };
-}
 
 const allowanceGrants = async (orgId: string) =>
   (
@@ -133,7 +128,7 @@ describe('changePlan', () => {
 
   it('upgrades at once with a prorated invoice, granting the allowance difference once', async () => {
     api.fake.chargeMode = 'succeed';
-    const org = await subscribedOrg('pro');
+    const org = await subscribedOrg(db.pool, api.fake, PLANS.pro);
     const res = await api.action('changePlan', { planId: PLANS.team }, org.session);
     expect(res.body).toMatchObject({ status: 'upgraded', planId: PLANS.team, effectiveAt: NOW.toISOString() });
     const update = api.fake.requestsTo('POST', `/v1/subscriptions/${org.subscriptionId}`).at(-1)!;
@@ -155,7 +150,7 @@ describe('changePlan', () => {
   });
 
   it('applies a paid upgrade invoice only while the subscription bills that plan: not one delivered after the plan changed again', async () => {
-    const org = await subscribedOrg('pro');
+    const org = await subscribedOrg(db.pool, api.fake, PLANS.pro);
     const before = await paymentState(db.pool, org.orgId);
     const stale = {
       id: `in_stale_${org.orgId.slice(0, 8)}`,
@@ -179,7 +174,7 @@ describe('changePlan', () => {
   });
 
   it('refuses an upgrade whose prorated invoice is declined, and nothing changes', async () => {
-    const org = await subscribedOrg('pro');
+    const org = await subscribedOrg(db.pool, api.fake, PLANS.pro);
     const before = await paymentState(db.pool, org.orgId);
     api.fake.chargeMode = 'decline';
     const res = await api.action('changePlan', { planId: PLANS.team }, org.session);
@@ -190,7 +185,7 @@ describe('changePlan', () => {
   });
 
   it('schedules a downgrade for the period end, shows it pending, and cancels it', async () => {
-    const org = await subscribedOrg('team');
+    const org = await subscribedOrg(db.pool, api.fake, PLANS.team);
     const res = await api.action('changePlan', { planId: PLANS.pro }, org.session);
     expect(res.body).toMatchObject({ status: 'scheduled', planId: PLANS.pro, effectiveAt: periodEnd.toISOString() });
     const pending = await subscriptionOf(org.orgId);
@@ -211,7 +206,7 @@ describe('changePlan', () => {
   });
 
   it('applies a scheduled downgrade at the period end, with the new allowance once, even when two rolls race', async () => {
-    const org = await subscribedOrg('team');
+    const org = await subscribedOrg(db.pool, api.fake, PLANS.team);
     await api.action('changePlan', { planId: PLANS.pro }, org.session);
     const after = new Date(periodEnd.getTime() + 3_600_000);
     const runs = await Promise.all([api.cron('roll_billing_periods', after), api.cron('roll_billing_periods', after)]);
@@ -226,7 +221,7 @@ describe('changePlan', () => {
   });
 
   it('cancels the subscription at the period end for a move to free, and the org is on free after the roll', async () => {
-    const org = await subscribedOrg('pro');
+    const org = await subscribedOrg(db.pool, api.fake, PLANS.pro);
     const res = await api.action('changePlan', { planId: PLANS.free }, org.session);
     expect(res.body).toMatchObject({ status: 'scheduled', planId: PLANS.free });
     expect(api.fake.objects.get(org.subscriptionId)!.cancel_at_period_end).toBe(true);
@@ -243,7 +238,7 @@ describe('changePlan', () => {
   });
 
   it('is for owners and admins only: a member gets FORBIDDEN and nothing changes', async () => {
-    const org = await subscribedOrg('pro');
+    const org = await subscribedOrg(db.pool, api.fake, PLANS.pro);
     const member = await addMember(db.pool, org.orgId, 'member');
     const before = await paymentState(db.pool, org.orgId);
     const calls = api.fake.requests.length;
@@ -264,7 +259,7 @@ describe('changePlan', () => {
 
 describe('subscription events', () => {
   it('keeps the newest state when subscription events arrive out of order, and returns the org to free when it is deleted', async () => {
-    const org = await subscribedOrg('pro');
+    const org = await subscribedOrg(db.pool, api.fake, PLANS.pro);
     const object = api.fake.objects.get(org.subscriptionId)!;
     // In Stripe: a new card on day 1 (still active), the renewal failed on day 2; delivered newest first.
     const cardChanged = api.fake.changeSubscription(org.subscriptionId, { default_payment_method: 'pm_new' });
@@ -295,7 +290,7 @@ describe('subscription events', () => {
   });
 
   it('tells the owners of a failed renewal once, not at every update Stripe sends while it stays past_due, and again after it was paid', async () => {
-    const org = await subscribedOrg('pro');
+    const org = await subscribedOrg(db.pool, api.fake, PLANS.pro);
     await addMember(db.pool, org.orgId, 'owner');
     // Changes in Stripe, each delivered after it was made.
     const changes = [
@@ -319,7 +314,7 @@ describe('subscription events', () => {
   });
 
   it("keeps the allowance of a paid period when the subscription ends at the customer's request", async () => {
-    const org = await subscribedOrg('pro');
+    const org = await subscribedOrg(db.pool, api.fake, PLANS.pro);
     const object = api.fake.objects.get(org.subscriptionId)!;
     await api.webhook(
       stripeEvent(
@@ -334,7 +329,7 @@ describe('subscription events', () => {
   });
 
   it('takes back the unpaid allowance when Stripe says the subscription ended for a failed payment, once', async () => {
-    const org = await subscribedOrg('pro');
+    const org = await subscribedOrg(db.pool, api.fake, PLANS.pro);
     const object = api.fake.objects.get(org.subscriptionId)!;
     const deleted = stripeEvent(
       'customer.subscription.deleted',

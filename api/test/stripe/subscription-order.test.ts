@@ -4,8 +4,8 @@
 // Stripe is whatever the order, including when two deliveries are handled at once.
 import { useTestDatabase } from '@org-credits/db/testing';
 import { describe, expect, it } from 'vitest';
-import { createOrg, NOW, PLANS } from '../helpers.ts';
-import { availableAt, periodKey, startPaymentsApi, stripeEvent } from './harness.ts';
+import { NOW, PLANS } from '../helpers.ts';
+import { availableAt, periodKey, startPaymentsApi, stripeEvent, subscribedOrg } from './harness.ts';
 
 const db = await useTestDatabase();
 const api = await startPaymentsApi(db);
@@ -13,21 +13,6 @@ const api = await startPaymentsApi(db);
 const days = (n: number) => new Date(NOW.getTime() + n * 86_400_000);
 const periodStart = days(-10);
 const periodEnd = days(20);
-const PRICE = { pro: 'price_pro_v2_monthly', team: 'price_team_v1_monthly' } as const;
-
-/** An org on a paid plan with its live Stripe subscription and this period's allowance. */
-async function subscribedOrg(plan: 'pro' | 'team') {
-  const org = await createOrg(db.pool, { plan });
-  const customer = `cus_${org.orgId.slice(0, 8)}`;
-  const subscription = api.fake.createSubscription({ customer, priceId: PRICE[plan], periodStart, periodEnd });
-  await db.pool.query('update public.organizations set stripe_customer_id = $2 where id = $1', [org.orgId, customer]);
-  await db.pool.query('update public.organization_subscriptions set stripe_subscription_id = $2 where organization_id = $1', [
-    org.orgId,
-    subscription.id,
-  ]);
-  await db.pool.query('select public.grant_period_allowance($1, $2)', [org.orgId, NOW]);
-  return { ...org, subscriptionId: subscription.id as string };
-}
 
 const subscriptionRow = async (orgId: string) =>
   (
@@ -54,7 +39,7 @@ describe('customer.subscription.updated out of order', () => {
   it('a Team org with a downgrade to Pro scheduled that moves to Free: the release and the cancellation, made in the same second and delivered in either order, leave the cancellation at the period end, and the roll moves the org to Free without a Team allowance', async () => {
     for (const order of ['cancellation first', 'release first'] as const) {
       api.now = NOW;
-      const org = await subscribedOrg('team');
+      const org = await subscribedOrg(db.pool, api.fake, PLANS.team);
       expect((await api.action('changePlan', { planId: PLANS.pro }, org.session)).body.status).toBe('scheduled');
       expect(await subscriptionRow(org.orgId)).toMatchObject({ plan_id: PLANS.team, pending_plan_id: PLANS.pro });
       const since = api.fake.subscriptionEvents.length;
@@ -110,7 +95,7 @@ describe('customer.subscription.updated out of order', () => {
 
   it('a read of the subscription that answers after a newer update was applied is read again: two deliveries handled at once end as Stripe is', async () => {
     api.now = NOW;
-    const org = await subscribedOrg('pro');
+    const org = await subscribedOrg(db.pool, api.fake, PLANS.pro);
     expect((await api.action('changePlan', { planId: PLANS.free }, org.session)).body.status).toBe('scheduled');
     const path = `/v1/subscriptions/${org.subscriptionId}`;
     const reads = () => api.fake.requestsTo('GET', path).length;
@@ -165,7 +150,7 @@ describe('customer.subscription.updated out of order', () => {
 
   it('an update handled once the subscription has ended leaves the end to its deletion: a past-due subscription cancelled still takes back the unpaid allowance', async () => {
     api.now = NOW;
-    const org = await subscribedOrg('pro');
+    const org = await subscribedOrg(db.pool, api.fake, PLANS.pro);
     const pastDue = api.fake.changeSubscription(org.subscriptionId, { status: 'past_due' });
     expect((await api.webhook(stripeEvent('customer.subscription.updated', pastDue, { created: days(1) }))).body.outcome).toBe('processed');
     expect((await subscriptionRow(org.orgId)).status).toBe('past_due');
