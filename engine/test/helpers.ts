@@ -5,7 +5,11 @@ import { configFromEnv, createEngine, type Engine } from '../src/index.ts';
 
 export const ADMIN_SECRET = 'test-admin-secret';
 
-export async function startEngine(db: TestDatabase, env: Record<string, string> = {}): Promise<Engine> {
+export async function startEngine(
+  db: TestDatabase,
+  env: Record<string, string> = {},
+  options: { httpDrainMs?: number } = {},
+): Promise<Engine> {
   const config = configFromEnv(
     {
       HASURA_GRAPHQL_DATABASE_URL: db.url,
@@ -15,7 +19,7 @@ export async function startEngine(db: TestDatabase, env: Record<string, string> 
     },
     process.cwd(),
   );
-  const engine = await createEngine(config, { log: () => undefined, poolSize: 4 });
+  const engine = await createEngine(config, { log: () => undefined, poolSize: 4, ...options });
   await engine.listen(0, '127.0.0.1');
   return engine;
 }

@@ -6,8 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { useTestDatabase } from '@org-credits/db/testing';
 import { afterAll, describe, expect, it } from 'vitest';
-import { configFromEnv, createEngine, type Engine } from '../src/index.ts';
-import { ADMIN_SECRET, as } from './helpers.ts';
+import type { Engine } from '../src/index.ts';
+import { as, startEngine } from './helpers.ts';
 import { connect } from './subscriptions-client.ts';
 
 const db = await useTestDatabase();
@@ -36,21 +36,17 @@ afterAll(async () => {
   await new Promise((resolve) => handler.close(resolve));
 });
 
-async function start(httpDrainMs: number): Promise<Engine> {
-  const config = configFromEnv(
+function start(httpDrainMs: number): Promise<Engine> {
+  return startEngine(
+    db,
     {
-      HASURA_GRAPHQL_DATABASE_URL: db.url,
-      HASURA_GRAPHQL_ADMIN_SECRET: ADMIN_SECRET,
       ORG_CREDITS_ENGINE_METADATA_DIR: join(import.meta.dirname, '../../hasura/metadata'),
       ACTIONS_BASE_URL: `http://127.0.0.1:${handlerPort}`,
       ACTION_SECRET: SECRET,
       HASURA_GRAPHQL_STRINGIFY_NUMERIC_TYPES: 'true',
     },
-    process.cwd(),
+    { httpDrainMs },
   );
-  const engine = await createEngine(config, { log: () => undefined, poolSize: 4, httpDrainMs });
-  await engine.listen(0, '127.0.0.1');
-  return engine;
 }
 
 function reserve(engine: Engine, key: string) {
