@@ -59,6 +59,13 @@ export function useGqlQuery<TData, TVariables extends OperationVariables>(
   let subscription: { unsubscribe: () => void } | null = null;
   let pollInterval = options.pollInterval ?? 0;
 
+  /** A failure of the query (not one the app called off: the query is asked again at once). */
+  const failed = (e: unknown) => {
+    if (isCancellation(e)) return;
+    error.value = toAppError(e);
+    loading.value = false;
+  };
+
   const stop = () => {
     subscription?.unsubscribe();
     subscription = null;
@@ -85,11 +92,7 @@ export function useGqlQuery<TData, TVariables extends OperationVariables>(
         error.value = result.error ? toAppError(result.error) : null;
         loading.value = result.loading;
       },
-      error: (e: unknown) => {
-        if (isCancellation(e)) return;
-        error.value = toAppError(e);
-        loading.value = false;
-      },
+      error: failed,
     });
   };
 
@@ -104,11 +107,7 @@ export function useGqlQuery<TData, TVariables extends OperationVariables>(
       if (previous?.[0] && observable) {
         // Same query, new variables: keep the old data on screen while the new arrives.
         loading.value = true;
-        void observable.setVariables(toValue(variables)).catch((e: unknown) => {
-          if (isCancellation(e)) return;
-          error.value = toAppError(e);
-          loading.value = false;
-        });
+        void observable.setVariables(toValue(variables)).catch(failed);
         return;
       }
       start(toValue(variables));
