@@ -1,6 +1,8 @@
 // Exact decimal amounts as BigInt counts of a fixed unit (10^-scale). Credits use scale 3
 // (thousandths), prices per 1,000 tokens scale 6. Never a JavaScript float on the path of an amount.
 
+import { decimalString } from '@org-credits/client/money';
+
 const DECIMAL = /^(-?)(\d+)(?:\.(\d+))?$/;
 
 export const CREDIT_SCALE = 3;
@@ -20,15 +22,8 @@ export function parseDecimal(text: string, scale: number): bigint {
   return sign === '-' ? -units : units;
 }
 
-/** `1250n` at scale 3 → `"1.250"`. */
-export function formatDecimal(units: bigint, scale: number): string {
-  const negative = units < 0n;
-  const abs = negative ? -units : units;
-  const base = 10n ** BigInt(scale);
-  const whole = abs / base;
-  const fraction = (abs % base).toString().padStart(scale, '0');
-  return `${negative ? '-' : ''}${whole}${scale > 0 ? `.${fraction}` : ''}`;
-}
+/** `1250n` at scale 3 → `"1.250"`: the client package's decimalString, so one function writes a scaled amount. */
+export const formatDecimal: (units: bigint, scale: number) => string = decimalString;
 
 /** a / b rounded towards +infinity, for a ≥ 0 and b > 0. */
 export function ceilDiv(a: bigint, b: bigint): bigint {
