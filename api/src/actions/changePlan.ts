@@ -148,6 +148,11 @@ export type PlanChangeKind = 'unchanged' | 'checkout_required' | 'scheduled' | '
 /** A paid plan: one Stripe bills (a move to it from no Stripe subscription needs a Checkout). */
 export const isPaid = (plan: PlanRow) => plan.price_minor !== '0';
 
+/** A larger paid plan: charged and granted now. Anything else (smaller, free, another version of the same size) waits for the period end. */
+export function isUpgrade(current: PlanRow, target: PlanRow): boolean {
+  return isPaid(target) && target.rank > current.rank;
+}
+
 /**
  * What moving the subscription from `current` to `target` is, with the checks made before anything
  * is written (the same errors for changePlan and previewPlanChange):
@@ -156,11 +161,6 @@ export const isPaid = (plan: PlanRow) => plan.price_minor !== '0';
  * - a smaller plan, free, or another version of the same size: `scheduled` at the period end;
  * - a larger paid plan: `upgraded` now (its Stripe price, and a subscription whose last payment went through).
  */
-/** A larger paid plan: charged and granted now. Anything else (smaller, free, another version of the same size) waits for the period end. */
-export function isUpgrade(current: PlanRow, target: PlanRow): boolean {
-  return isPaid(target) && target.rank > current.rank;
-}
-
 export function planChangeKind(sub: SubscriptionRow, current: PlanRow, target: PlanRow): PlanChangeKind {
   if (target.id === current.id) return 'unchanged';
   const paidTarget = isPaid(target);
