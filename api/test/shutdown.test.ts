@@ -4,10 +4,10 @@
 // then the real process (src/main.ts) with SIGTERM and an AI vendor of the test's own.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createServer, request, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { useTestDatabase } from '@org-credits/db/testing';
+import { healthzOnNewConnection, useTestDatabase } from '@org-credits/db/testing';
 import { describe, expect, it } from 'vitest';
 import type { AIProvider } from '../src/ai/index.ts';
 import { ConfigError, loadConfig } from '../src/config.ts';
@@ -75,18 +75,6 @@ function runPlayground(url: string, session: { userId: string; orgId: string }, 
   );
 }
 
-/** A GET on a connection of its own (no keep-alive pool): resolves with the status or the connection error's code. */
-function getOnNewConnection(url: string): Promise<number | string> {
-  return new Promise((resolve) => {
-    const req = request(`${url}/healthz`, { agent: false }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
-    req.end();
-  });
-}
-
 async function reservation(idempotencyKey: string) {
   const { rows } = await db.pool.query<{ status: string; charged: string | null }>(
     'select status, settled_amount_credits::text as charged from public.credit_reservations where idempotency_key = $1',
@@ -121,7 +109,7 @@ describe('stop() drains requests in flight', () => {
     expect(probeAnswer.toLowerCase()).toContain('connection: close');
     expect(probeAnswer).toContain('"ok":false');
     // The stop began: nothing new gets in.
-    expect(await getOnNewConnection(server.url)).toBe('ECONNREFUSED');
+    expect(await healthzOnNewConnection(server.url)).toBe('ECONNREFUSED');
     let done = false;
     void stopped.then(() => {
       done = true;
@@ -235,7 +223,7 @@ describe('the api process on SIGTERM', () => {
       await vendor.called;
       child.kill('SIGTERM');
       await new Promise((resolve) => setTimeout(resolve, 300));
-      expect(await getOnNewConnection(url)).toBe('ECONNREFUSED');
+      expect(await healthzOnNewConnection(url)).toBe('ECONNREFUSED');
       expect(child.exitCode).toBeNull(); // still draining
       vendor.release();
       const answer = await run;

@@ -3,6 +3,7 @@
 // would otherwise see its connections killed and report it as an uncaught error in the worker.
 // A database still in use is left for the global teardown, which drops every database of the run.
 import { randomBytes } from 'node:crypto';
+import { request } from 'node:http';
 import { afterAll, inject } from 'vitest';
 import { createDatabase, dropDatabase, pg } from './index.ts';
 
@@ -40,4 +41,20 @@ export async function useTestDatabase(): Promise<TestDatabase> {
     });
   });
   return { url, name, pool, newPool };
+}
+
+/**
+ * A GET of `url`/healthz on a connection of its own (no keep-alive pool), for the tests of a
+ * server's drain (http-drain.ts): resolves with the status, or the connection error's code
+ * (`ECONNREFUSED` once the server stopped accepting).
+ */
+export function healthzOnNewConnection(url: string): Promise<number | string> {
+  return new Promise((resolve) => {
+    const req = request(`${url}/healthz`, { agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+    req.end();
+  });
 }

@@ -1,10 +1,10 @@
 // close() as Hasura stops: no new connections, HTTP requests in flight finish (an action whose
 // handler is still working answers), WebSockets close with 1012, and a request longer than the
 // drain is cut so the close still ends. The project's real metadata and a real action handler.
-import { createServer, request, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { useTestDatabase } from '@org-credits/db/testing';
+import { healthzOnNewConnection, useTestDatabase } from '@org-credits/db/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../src/index.ts';
 import { as, startEngine } from './helpers.ts';
@@ -64,18 +64,6 @@ function reserve(engine: Engine, key: string) {
   return { called, answer };
 }
 
-/** A request on a connection of its own: the status, or the connection error's code. */
-function getOnNewConnection(url: string): Promise<number | string> {
-  return new Promise((resolve) => {
-    const req = request(`${url}/healthz`, { agent: false }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
-    req.end();
-  });
-}
-
 describe('engine close()', () => {
   it('lets an action in flight answer, refuses new connections and closes WebSockets with 1012', async () => {
     const engine = await start(10_000);
@@ -85,7 +73,7 @@ describe('engine close()', () => {
     const startedAt = Date.now();
     const closing = engine.close();
     expect(await ws.closed).toEqual({ code: 1012, reason: 'server shutting down' });
-    expect(await getOnNewConnection(engine.url)).toBe('ECONNREFUSED');
+    expect(await healthzOnNewConnection(engine.url)).toBe('ECONNREFUSED');
     let done = false;
     void closing.then(() => {
       done = true;
