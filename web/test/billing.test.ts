@@ -20,6 +20,7 @@ import {
   spendLimitsData,
   subscription,
   USER_ID,
+  upgradePreview,
 } from '../src/preview/fixtures.ts';
 import { callsOf, createHarness, NOW, settle } from './support/harness.ts';
 
@@ -205,18 +206,7 @@ describe('BillingPage by role', () => {
       "(to 1 Dec 2026), and you get Team's 8,000 extra credits for this period at once. After that, Team costs £99.00 a month. " +
       'If the payment fails, nothing changes.';
     const exact = (amountDueMinor: string, creditsGrantedNow: string) => ({
-      data: {
-        previewPlanChange: {
-          __typename: 'PlanChangePreview',
-          planId: PLAN_IDS.team,
-          direction: 'upgrade',
-          status: 'upgraded',
-          effectiveAt: NOW.toISOString(),
-          amountDueMinor,
-          currency: 'GBP',
-          creditsGrantedNow,
-        },
-      },
+      data: { previewPlanChange: upgradePreview(PLAN_IDS.team, NOW, amountDueMinor, creditsGrantedNow) },
     });
 
     await wrapper.get('[data-test="choose-team"]').trigger('click');

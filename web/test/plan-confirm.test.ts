@@ -5,24 +5,12 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import BillingPage from '../src/pages/BillingPage.vue';
 import type { FixtureResult } from '../src/preview/fixtureLink.ts';
-import { PLAN_IDS } from '../src/preview/fixtures.ts';
+import { PLAN_IDS, upgradePreview } from '../src/preview/fixtures.ts';
 import { callsOf, createHarness, NOW, settle } from './support/harness.ts';
 
 /** previewPlanChange's answer for the upgrade to Team: Stripe's figure and the second it was prorated at. */
 const teamPreview = (amountDueMinor: string, prorationDate: Date): FixtureResult => ({
-  data: {
-    previewPlanChange: {
-      __typename: 'PlanChangePreview',
-      planId: PLAN_IDS.team,
-      direction: 'upgrade',
-      status: 'upgraded',
-      effectiveAt: prorationDate.toISOString(),
-      amountDueMinor,
-      currency: 'GBP',
-      creditsGrantedNow: '8000.000',
-      prorationDate: prorationDate.toISOString(),
-    },
-  },
+  data: { previewPlanChange: upgradePreview(PLAN_IDS.team, prorationDate, amountDueMinor) },
 });
 const upgraded: FixtureResult = {
   data: { changePlan: { __typename: 'PlanChangeResult', status: 'upgraded', checkoutUrl: null, effectiveAt: null, planId: PLAN_IDS.team } },

@@ -5,7 +5,7 @@ import { Observable } from 'rxjs';
 import type { CreditBalanceRow } from '../graphql/balance.ts';
 import type { GrantRow, LedgerEntry, UsageDailyRow } from '../graphql/ledger.ts';
 import type { NotificationRow } from '../graphql/notifications.ts';
-import type { PlanCatalogData, PlanDetail, SubscriptionRow } from '../graphql/plans.ts';
+import type { PlanCatalogData, PlanChangePreview, PlanDetail, SubscriptionRow } from '../graphql/plans.ts';
 import type { AutoTopUpSettingsRow, SpendLimitsData, SpendLimitsRow } from '../graphql/settings.ts';
 import type { TopUpPackage } from '../graphql/topup.ts';
 import type { FixtureHandler, FixtureResult } from './fixtureLink.ts';
@@ -300,6 +300,25 @@ export function spendLimits(overrides: Partial<SpendLimitsRow> = {}): SpendLimit
   };
 }
 
+/**
+ * previewPlanChange's answer for an upgrade now, as the api gives it at `at`: Stripe's figure
+ * (`amountDueMinor`, GBP), the credits granted at once, and the second the figure was prorated at
+ * (`at` to the second: what the confirmation sends back with changePlan).
+ */
+export function upgradePreview(planId: string, at: Date, amountDueMinor: string, creditsGrantedNow = '8000.000'): PlanChangePreview {
+  return {
+    __typename: 'PlanChangePreview',
+    planId,
+    direction: 'upgrade',
+    status: 'upgraded',
+    effectiveAt: at.toISOString(),
+    amountDueMinor,
+    currency: 'GBP',
+    creditsGrantedNow,
+    prorationDate: new Date(Math.floor(at.getTime() / 1000) * 1000).toISOString(),
+  };
+}
+
 /** The SpendLimits query's answer: the limits and the day's and month's consumed counters (null: none
  * for that day or month). What is held comes from the balance (`balance()`'s reserved_credits). */
 export function spendLimitsData(
@@ -408,16 +427,7 @@ export function defaultHandlers(now: Date, role: 'owner' | 'admin' | 'member' = 
         target.id === current.id
           ? { ...base, direction: 'same', status: 'unchanged', effectiveAt: null, amountDueMinor: '0', creditsGrantedNow: '0.000' }
           : target.rank > current.rank
-            ? {
-                ...base,
-                direction: 'upgrade',
-                status: 'upgraded',
-                effectiveAt: now.toISOString(),
-                amountDueMinor: '2218',
-                creditsGrantedNow: '8000.000',
-                // The second the figure was prorated at (the api's clock, to the second).
-                prorationDate: new Date(Math.floor(now.getTime() / 1000) * 1000).toISOString(),
-              }
+            ? upgradePreview(target.id, now, '2218')
             : {
                 ...base,
                 direction: 'downgrade',
