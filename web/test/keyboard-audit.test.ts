@@ -21,40 +21,14 @@ import CreditsUsageChart from '../src/components/credits/CreditsUsageChart.vue';
 import { isCancellation } from '../src/lib/errors.ts';
 import SignInPage from '../src/pages/SignInPage.vue';
 import type { FixtureResult } from '../src/preview/fixtureLink.ts';
-import { fakeToken, ledger, ORG_ID, OTHER_ORG_ID, packages, spendLimits, USER_ID } from '../src/preview/fixtures.ts';
+import { ledger, ORG_ID, OTHER_ORG_ID, packages, spendLimits } from '../src/preview/fixtures.ts';
 import { createAppRouter } from '../src/router.ts';
 import { type DevPerson, useSessionStore } from '../src/stores/session.ts';
 import { useTopUpStore } from '../src/stores/topUp.ts';
+import { ada, fakeDevApi } from './support/dev-api.ts';
 import { callsOf, createHarness, NOW, settle } from './support/harness.ts';
 
 const never = () => new Promise<FixtureResult>(() => {});
-
-const ada: DevPerson = {
-  userId: USER_ID,
-  email: 'ada@acme.test',
-  displayName: 'Ada Owner',
-  orgs: [
-    { orgId: ORG_ID, orgName: 'Acme Research', role: 'owner' },
-    { orgId: OTHER_ORG_ID, orgName: 'Globex Labs', role: 'member' },
-  ],
-};
-
-/** The api's dev sign-in endpoints, faked at the HTTP edge. */
-function fakeDevApi(people: DevPerson[] = [ada]) {
-  const requests: Array<{ url: string; body: unknown }> = [];
-  vi.stubGlobal(
-    'fetch',
-    vi.fn(async (url: string, init?: RequestInit) => {
-      const body = init?.body ? JSON.parse(String(init.body)) : null;
-      requests.push({ url, body });
-      if (url === 'http://api.test/dev/people') return new Response(JSON.stringify(people), { status: 200 });
-      if (url === 'http://api.test/dev/token')
-        return new Response(JSON.stringify({ token: fakeToken(body.userId, body.orgId) }), { status: 200 });
-      return new Response('not found', { status: 404 });
-    }),
-  );
-  return requests;
-}
 
 function stubReducedMotion(reduce: boolean) {
   vi.stubGlobal(

@@ -5,35 +5,9 @@ import { readHasuraClaims } from '../src/lib/jwt.ts';
 import SignInPage from '../src/pages/SignInPage.vue';
 import { fakeToken, ORG_ID, OTHER_ORG_ID, USER_ID } from '../src/preview/fixtures.ts';
 import { createAppRouter } from '../src/router.ts';
-import { type DevPerson, useSessionStore } from '../src/stores/session.ts';
+import { useSessionStore } from '../src/stores/session.ts';
+import { ada, fakeDevApi } from './support/dev-api.ts';
 import { createHarness, settle } from './support/harness.ts';
-
-const ada: DevPerson = {
-  userId: USER_ID,
-  email: 'ada@acme.test',
-  displayName: 'Ada Owner',
-  orgs: [
-    { orgId: ORG_ID, orgName: 'Acme Research', role: 'owner' },
-    { orgId: OTHER_ORG_ID, orgName: 'Globex Labs', role: 'member' },
-  ],
-};
-
-/** The api's dev sign-in endpoints, faked at the HTTP edge. */
-function fakeDevApi() {
-  const requests: Array<{ url: string; body: unknown }> = [];
-  vi.stubGlobal(
-    'fetch',
-    vi.fn(async (url: string, init?: RequestInit) => {
-      const body = init?.body ? JSON.parse(String(init.body)) : null;
-      requests.push({ url, body });
-      if (url === 'http://api.test/dev/people') return new Response(JSON.stringify([ada]), { status: 200 });
-      if (url === 'http://api.test/dev/token')
-        return new Response(JSON.stringify({ token: fakeToken(body.userId, body.orgId) }), { status: 200 });
-      return new Response('not found', { status: 404 });
-    }),
-  );
-  return requests;
-}
 
 afterEach(() => {
   vi.unstubAllGlobals();
