@@ -104,6 +104,11 @@ function paramValues(c: Compiled, session: Session, vars: Record<string, unknown
   return c.getters.map((g) => paramText(g(ctx)));
 }
 
+/** A subscriber's cohort: its parameter values as the multiplexed statement's JSON argument. */
+function cohortKey(c: Compiled, session: Session, vars: Record<string, unknown>): string {
+  return JSON.stringify(paramValues(c, session, vars));
+}
+
 class Poller {
   readonly cohorts = new Map<string, Cohort>();
   /** Each subscriber's cohort (cohorts are regrouped when the metadata changes). */
@@ -135,7 +140,7 @@ class Poller {
 
   /** Cohort key: the parameter values (variables and the session variables the statement reads). */
   paramsFor(session: Session, vars: Record<string, unknown>): string {
-    return JSON.stringify(paramValues(this.compiled, session, vars));
+    return cohortKey(this.compiled, session, vars);
   }
 
   private join(params: string, subscriber: Subscriber) {
@@ -149,9 +154,12 @@ class Poller {
     this.membership.set(subscriber, cohort);
   }
 
-  /** Adds a subscriber whose statement ran once without error (LiveQueries.check). */
-  add(session: Session, vars: Record<string, unknown>, subscriber: Subscriber): () => void {
-    this.join(this.paramsFor(session, vars), subscriber);
+  /**
+   * Adds a subscriber whose statement ran once without error (LiveQueries.check), in the cohort of
+   * its parameter values as that check computed them (`paramsFor` of the same statement).
+   */
+  add(params: string, subscriber: Subscriber): () => void {
+    this.join(params, subscriber);
     return () => {
       const cohort = this.membership.get(subscriber);
       this.membership.delete(subscriber);
@@ -347,7 +355,7 @@ export class LiveQueries {
     for (const name of compiled.sessionVariables) {
       if (session.variables[name] === undefined) throw new EngineError('not-found', `missing session variable: "${name}"`);
     }
-    await this.check(compiled, session, vars);
+    const params = await this.check(compiled, session, vars);
     if (!wanted()) return () => undefined;
     const nulls = (op.variableDefinitions ?? []).map((d) => (vars[d.variable.name.value] == null ? '0' : '1')).join('');
     // A statement whose text depends on variable values (a whole `where` in a variable) is its own poller.
@@ -359,7 +367,7 @@ export class LiveQueries {
       this.pollers.set(key, poller);
     }
     this.owners.set(subscriber, { session, vars });
-    const remove = poller.add(session, vars, subscriber);
+    const remove = poller.add(params, subscriber);
     poller.start();
     return () => {
       this.owners.delete(subscriber);
@@ -375,14 +383,15 @@ export class LiveQueries {
    * type (a uuid variable "x": data-exception), a statement that fails when it runs (a function
    * raising for this argument), and any start while Postgres does not answer.
    */
-  private async check(compiled: Compiled, session: Session, vars: Record<string, unknown>): Promise<void> {
+  private async check(compiled: Compiled, session: Session, vars: Record<string, unknown>): Promise<string> {
     const statement = multiplexedSql(compiled.sql);
-    const cohort = JSON.stringify(paramValues(compiled, session, vars));
+    const cohort = cohortKey(compiled, session, vars);
     try {
       await inTransaction(this.core.pool, (client) => client.query(statement, [[0], [cohort]]), { readOnly: true });
     } catch (error) {
       throw fromPgError(error as { code?: string; message: string }, '$', statement);
     }
+    return cohort;
   }
 
   removePoller(poller: Poller) {
