@@ -21,11 +21,11 @@ import CreditsUsageChart from '../src/components/credits/CreditsUsageChart.vue';
 import { isCancellation } from '../src/lib/errors.ts';
 import SignInPage from '../src/pages/SignInPage.vue';
 import type { FixtureResult } from '../src/preview/fixtureLink.ts';
-import { ledger, ORG_ID, OTHER_ORG_ID, packages, spendLimits } from '../src/preview/fixtures.ts';
+import { demoPerson, ledger, ORG_ID, OTHER_ORG_ID, packages, spendLimits } from '../src/preview/fixtures.ts';
 import { createAppRouter } from '../src/router.ts';
 import { type DevPerson, useSessionStore } from '../src/stores/session.ts';
 import { useTopUpStore } from '../src/stores/topUp.ts';
-import { ada, fakeDevApi } from './support/dev-api.ts';
+import { fakeDevApi } from './support/dev-api.ts';
 import { callsOf, createHarness, NOW, settle } from './support/harness.ts';
 
 const never = () => new Promise<FixtureResult>(() => {});
@@ -252,7 +252,7 @@ describe('switching org', () => {
     const h = createHarness({ signedIn: false });
     const wrapper = h.mountApp(AppOrgSwitcher, {}, { attachTo: host() });
     const session = useSessionStore(h.pinia);
-    await session.signInAs(ada, ORG_ID);
+    await session.signInAs(demoPerson, ORG_ID);
     await settle();
     return { h, requests, session, wrapper };
   }
@@ -462,8 +462,8 @@ describe('less motion when asked for', () => {
 
 describe('names that say what each button acts on', () => {
   it('names the person on each sign-in button: two members of one org are two different buttons', async () => {
-    const bob: DevPerson = { ...ada, userId: 'u2', email: 'bob@acme.test', displayName: 'Bob Member', orgs: [ada.orgs[0]!] };
-    const alice: DevPerson = { ...ada, orgs: [ada.orgs[0]!] };
+    const bob: DevPerson = { ...demoPerson, userId: 'u2', email: 'bob@acme.test', displayName: 'Bob Member', orgs: [demoPerson.orgs[0]!] };
+    const alice: DevPerson = { ...demoPerson, orgs: [demoPerson.orgs[0]!] };
     fakeDevApi([alice, bob]);
     const h = createHarness({ signedIn: false });
     const wrapper = h.mountApp(SignInPage);
@@ -471,7 +471,7 @@ describe('names that say what each button acts on', () => {
     const names = wrapper.findAll('[data-test="person"] button').map((b) => b.text().replace(/\s+/g, ' '));
     expect(names).toHaveLength(2);
     expect(names[0]).toContain('Acme Research');
-    expect(names[0]).toContain('Ada Owner');
+    expect(names[0]).toContain('Olivia Owner');
     expect(names[1]).toContain('Bob Member');
     expect(new Set(names).size).toBe(2);
   });

@@ -3,10 +3,10 @@ import { createMemoryHistory } from 'vue-router';
 import AppOrgSwitcher from '../src/components/app/AppOrgSwitcher.vue';
 import { readHasuraClaims } from '../src/lib/jwt.ts';
 import SignInPage from '../src/pages/SignInPage.vue';
-import { fakeToken, ORG_ID, OTHER_ORG_ID, USER_ID } from '../src/preview/fixtures.ts';
+import { demoPerson, fakeToken, ORG_ID, OTHER_ORG_ID, USER_ID } from '../src/preview/fixtures.ts';
 import { createAppRouter } from '../src/router.ts';
 import { useSessionStore } from '../src/stores/session.ts';
-import { ada, fakeDevApi } from './support/dev-api.ts';
+import { fakeDevApi } from './support/dev-api.ts';
 import { createHarness, settle } from './support/harness.ts';
 
 afterEach(() => {
@@ -20,7 +20,7 @@ describe('dev sign-in and org switching', () => {
     const wrapper = h.mountApp(SignInPage);
     await settle();
     const person = wrapper.get('[data-test="person"]');
-    expect(person.text()).toContain('Ada Owner');
+    expect(person.text()).toContain('Olivia Owner');
     await person.findAll('button')[1]!.trigger('click');
     await settle();
     const session = useSessionStore(h.pinia);
@@ -47,7 +47,7 @@ describe('dev sign-in and org switching', () => {
     const reset = vi.spyOn(h.connection, 'reset');
     const wrapper = h.mountApp(AppOrgSwitcher);
     const session = useSessionStore(h.pinia);
-    await session.signInAs(ada, ORG_ID);
+    await session.signInAs(demoPerson, ORG_ID);
     await settle();
     // A name too long for the narrow select ends in an ellipsis there; its tooltip has all of it.
     expect(wrapper.get('[data-test="org-switcher"]').attributes('title')).toBe(session.currentOrg?.orgName);
@@ -69,7 +69,7 @@ describe('dev sign-in and org switching', () => {
     expect(before).not.toBeNull();
     // The other tab switches org: it writes the new session.
     const switched = fakeToken(USER_ID, OTHER_ORG_ID);
-    localStorage.setItem('org-credits.session', JSON.stringify({ token: switched, person: ada }));
+    localStorage.setItem('org-credits.session', JSON.stringify({ token: switched, person: demoPerson }));
     window.dispatchEvent(new StorageEvent('storage', { key: 'org-credits.session' }));
     await settle();
     expect(session.token).toBe(switched);
@@ -83,7 +83,7 @@ describe('dev sign-in and org switching', () => {
     expect(router.currentRoute.value.fullPath).toBe('/sign-in?next=/billing');
     // The other tab signs in again: this one leaves the sign-in page for where it was going.
     const back = fakeToken(USER_ID, ORG_ID);
-    localStorage.setItem('org-credits.session', JSON.stringify({ token: back, person: ada }));
+    localStorage.setItem('org-credits.session', JSON.stringify({ token: back, person: demoPerson }));
     window.dispatchEvent(new StorageEvent('storage', { key: 'org-credits.session' }));
     await settle();
     expect(session.token).toBe(back);

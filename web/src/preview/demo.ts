@@ -2,20 +2,11 @@
 // the backend. Not a data path of the real app; the page shows a "Design preview" flag.
 import { Observable } from 'rxjs';
 import { createFixtureConnection, type FixtureHandler } from './fixtureLink.ts';
-import { defaultHandlers, fakeToken, ORG_ID, OTHER_ORG_ID, USER_ID } from './fixtures.ts';
+import { defaultHandlers, demoPerson, fakeToken, ORG_ID, USER_ID } from './fixtures.ts';
 
 export function signInDemo() {
   const token = fakeToken(USER_ID, ORG_ID);
-  const person = {
-    userId: USER_ID,
-    email: 'olivia@acme.test',
-    displayName: 'Olivia Owner',
-    orgs: [
-      { orgId: ORG_ID, orgName: 'Acme Research', role: 'owner' },
-      { orgId: OTHER_ORG_ID, orgName: 'Globex Labs', role: 'member' },
-    ],
-  };
-  localStorage.setItem('org-credits.session', JSON.stringify({ token, person }));
+  localStorage.setItem('org-credits.session', JSON.stringify({ token, person: demoPerson }));
 }
 
 export function createDemoConnection() {

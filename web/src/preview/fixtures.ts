@@ -8,11 +8,23 @@ import type { NotificationRow } from '../graphql/notifications.ts';
 import type { PlanCatalogData, PlanChangePreview, PlanDetail, SubscriptionRow } from '../graphql/plans.ts';
 import type { AutoTopUpSettingsRow, SpendLimitsData, SpendLimitsRow } from '../graphql/settings.ts';
 import type { TopUpPackage } from '../graphql/topup.ts';
+import type { DevPerson } from '../stores/session.ts';
 import type { FixtureHandler, FixtureResult } from './fixtureLink.ts';
 
 export const ORG_ID = '11111111-1111-4111-8111-111111111111';
 export const OTHER_ORG_ID = '22222222-2222-4222-8222-222222222222';
 export const USER_ID = '33333333-3333-4333-8333-333333333333';
+
+/** The fixtures' signed-in person: the owner of ORG_ID and a member of OTHER_ORG_ID. */
+export const demoPerson: DevPerson = {
+  userId: USER_ID,
+  email: 'olivia@acme.test',
+  displayName: 'Olivia Owner',
+  orgs: [
+    { orgId: ORG_ID, orgName: 'Acme Research', role: 'owner' },
+    { orgId: OTHER_ORG_ID, orgName: 'Globex Labs', role: 'member' },
+  ],
+};
 
 /** An unsigned token with Hasura claims: enough for the app to know who and which org (the
  * fixture link never checks it; a real engine refuses it). */

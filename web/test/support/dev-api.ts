@@ -1,24 +1,13 @@
 import { vi } from 'vitest';
-import { fakeToken, ORG_ID, OTHER_ORG_ID, USER_ID } from '../../src/preview/fixtures.ts';
+import { demoPerson, fakeToken } from '../../src/preview/fixtures.ts';
 import type { DevPerson } from '../../src/stores/session.ts';
-
-/** The demo owner the dev sign-in lists: an owner of one org and a member of another. */
-export const ada: DevPerson = {
-  userId: USER_ID,
-  email: 'ada@acme.test',
-  displayName: 'Ada Owner',
-  orgs: [
-    { orgId: ORG_ID, orgName: 'Acme Research', role: 'owner' },
-    { orgId: OTHER_ORG_ID, orgName: 'Globex Labs', role: 'member' },
-  ],
-};
 
 /**
  * The api's dev sign-in endpoints, faked at the HTTP edge: `/dev/people` lists `people`, and
  * `/dev/token` answers a token for the asked user and org. Returns the requests, in order. The
  * caller's `afterEach` undoes the stub (`vi.unstubAllGlobals`).
  */
-export function fakeDevApi(people: DevPerson[] = [ada]) {
+export function fakeDevApi(people: DevPerson[] = [demoPerson]) {
   const requests: Array<{ url: string; body: unknown }> = [];
   vi.stubGlobal(
     'fetch',
