@@ -2,7 +2,7 @@
 // that `export_metadata` returns. `!include` tags are resolved relative to the including file.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { Kind, parse, type TypeNode } from 'graphql';
+import { type FieldDefinitionNode, type InputValueDefinitionNode, Kind, parse, type TypeNode } from 'graphql';
 import YAML from 'yaml';
 import type { Action, CustomTypes, Metadata, Source } from './types.ts';
 
@@ -35,6 +35,14 @@ function optionalYaml(dir: string, name: string): unknown {
 
 const typeString = (t: TypeNode): string =>
   t.kind === Kind.NON_NULL_TYPE ? `${typeString(t.type)}!` : t.kind === Kind.LIST_TYPE ? `[${typeString(t.type)}]` : t.name.value;
+
+/** An object's or an input object's fields as the metadata's custom_types list them. */
+const fieldsOf = (fields: readonly (FieldDefinitionNode | InputValueDefinitionNode)[] | undefined) =>
+  (fields ?? []).map((f) => ({
+    name: f.name.value,
+    type: typeString(f.type),
+    ...(f.description ? { description: f.description.value } : {}),
+  }));
 
 /**
  * `actions.graphql` (the SDL the CLI writes) merged with `actions.yaml` (handlers, permissions,
@@ -72,22 +80,14 @@ export function parseActions(sdl: string, yamlValue: { actions?: Action[]; custo
         custom.objects?.push({
           name: def.name.value,
           ...(def.description ? { description: def.description.value } : {}),
-          fields: (def.fields ?? []).map((f) => ({
-            name: f.name.value,
-            type: typeString(f.type),
-            ...(f.description ? { description: f.description.value } : {}),
-          })),
+          fields: fieldsOf(def.fields),
           ...(rels ? { relationships: rels } : {}),
         });
       } else if (def.kind === Kind.INPUT_OBJECT_TYPE_DEFINITION) {
         custom.input_objects?.push({
           name: def.name.value,
           ...(def.description ? { description: def.description.value } : {}),
-          fields: (def.fields ?? []).map((f) => ({
-            name: f.name.value,
-            type: typeString(f.type),
-            ...(f.description ? { description: f.description.value } : {}),
-          })),
+          fields: fieldsOf(def.fields),
         });
       } else if (def.kind === Kind.SCALAR_TYPE_DEFINITION) {
         custom.scalars?.push({ name: def.name.value, ...(def.description ? { description: def.description.value } : {}) });
