@@ -54,9 +54,25 @@ export function envelope(name: string, input: Record<string, unknown>, session: 
   };
 }
 
-export async function startApi(db: TestDatabase, options: { ai?: AIProvider; clock?: () => Date } = {}): Promise<Api> {
+/**
+ * The api's server on a free port over the test's database, stopped after the file's tests (a test
+ * may stop it first: `stop()` runs once). `shutdownDrainMs`: how long its stop waits for requests in
+ * flight (the config's default otherwise).
+ */
+export async function startApi(
+  db: TestDatabase,
+  options: { ai?: AIProvider; clock?: () => Date; shutdownDrainMs?: number } = {},
+): Promise<Api> {
   const server = await start({
-    overrides: { port: 0, host: '127.0.0.1', databaseUrl: db.url, databasePoolSize: 20, actionSecret: ACTION_SECRET, production: false },
+    overrides: {
+      port: 0,
+      host: '127.0.0.1',
+      databaseUrl: db.url,
+      databasePoolSize: 20,
+      actionSecret: ACTION_SECRET,
+      production: false,
+      ...(options.shutdownDrainMs === undefined ? {} : { shutdownDrainMs: options.shutdownDrainMs }),
+    },
     ai: options.ai ?? instantAI,
     clock: options.clock ?? (() => NOW),
   });

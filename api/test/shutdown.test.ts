@@ -12,8 +12,7 @@ import { describe, expect, it } from 'vitest';
 import type { AIProvider } from '../src/ai/index.ts';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { AppError } from '../src/errors.ts';
-import { start } from '../src/server.ts';
-import { ACTION_SECRET, available, createOrg, envelope, NOW } from './helpers.ts';
+import { ACTION_SECRET, available, createOrg, envelope, startApi } from './helpers.ts';
 
 const db = await useTestDatabase();
 const prompt = 'Summarize: the team shipped the billing page and planned the next sprint.';
@@ -42,21 +41,8 @@ function gatedAI() {
   return { ai, called, release };
 }
 
-async function startServer(ai: AIProvider, shutdownDrainMs: number) {
-  return start({
-    overrides: {
-      port: 0,
-      host: '127.0.0.1',
-      databaseUrl: db.url,
-      databasePoolSize: 5,
-      actionSecret: ACTION_SECRET,
-      production: false,
-      shutdownDrainMs,
-    },
-    ai,
-    clock: () => NOW,
-  });
-}
+/** The api's server with `ai` as its AI vendor and a drain of `shutdownDrainMs`. */
+const startServer = async (ai: AIProvider, shutdownDrainMs: number) => (await startApi(db, { ai, shutdownDrainMs })).server;
 
 function runPlayground(url: string, session: { userId: string; orgId: string }, idempotencyKey: string) {
   return fetch(`${url}/actions`, {
