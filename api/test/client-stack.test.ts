@@ -16,28 +16,16 @@ import {
   type GraphQLAuth,
 } from '../../client/src/index.ts';
 import { configFromEnv, createEngine } from '../../engine/src/index.ts';
-import { start } from '../src/server.ts';
-import { ACTION_SECRET, available, createOrg, instantAI, NOW } from './helpers.ts';
+import { ACTION_SECRET, available, createOrg, NOW, startApi } from './helpers.ts';
 
 const ADMIN_SECRET = 'client-stack-admin-secret';
 const JWT_KEY = 'audit-jwt-key-at-least-thirty-two-characters-long';
 
 let now = NOW;
 const db = await useTestDatabase();
-const api = await start({
-  overrides: {
-    port: 0,
-    host: '127.0.0.1',
-    databaseUrl: db.url,
-    databasePoolSize: 20,
-    actionSecret: ACTION_SECRET,
-    production: false,
-    stripeSecretKey: null,
-    webOrigin: 'http://web.test',
-    publicApiUrl: null,
-  },
-  ai: instantAI,
+const { server: api } = await startApi(db, {
   clock: () => now,
+  overrides: { stripeSecretKey: null, webOrigin: 'http://web.test', publicApiUrl: null },
 });
 
 // A proxy between the engine and the api (as a load balancer / ingress would be).

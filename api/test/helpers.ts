@@ -8,7 +8,7 @@ import type { TestDatabase } from '@org-credits/db/testing';
 import type pg from 'pg';
 import { afterAll } from 'vitest';
 import { type AIProvider, createLocalProvider } from '../src/ai/index.ts';
-import { type RunningServer, start } from '../src/server.ts';
+import { type RunningServer, type StartOptions, start } from '../src/server.ts';
 
 export const ACTION_SECRET = 'test-action-secret-0123456789';
 /** Every test runs at this instant (functions take the time as a parameter; nothing waits). */
@@ -56,12 +56,12 @@ export function envelope(name: string, input: Record<string, unknown>, session: 
 
 /**
  * The api's server on a free port over the test's database, stopped after the file's tests (a test
- * may stop it first: `stop()` runs once). `shutdownDrainMs`: how long its stop waits for requests in
- * flight (the config's default otherwise).
+ * may stop it first: `stop()` runs once). `overrides` change the test configuration (a drain time,
+ * payments off, a web origin).
  */
 export async function startApi(
   db: TestDatabase,
-  options: { ai?: AIProvider; clock?: () => Date; shutdownDrainMs?: number } = {},
+  options: { ai?: AIProvider; clock?: () => Date; overrides?: StartOptions['overrides'] } = {},
 ): Promise<Api> {
   const server = await start({
     overrides: {
@@ -71,7 +71,7 @@ export async function startApi(
       databasePoolSize: 20,
       actionSecret: ACTION_SECRET,
       production: false,
-      ...(options.shutdownDrainMs === undefined ? {} : { shutdownDrainMs: options.shutdownDrainMs }),
+      ...options.overrides,
     },
     ai: options.ai ?? instantAI,
     clock: options.clock ?? (() => NOW),

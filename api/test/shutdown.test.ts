@@ -42,7 +42,7 @@ function gatedAI() {
 }
 
 /** The api's server with `ai` as its AI vendor and a drain of `shutdownDrainMs`. */
-const startServer = async (ai: AIProvider, shutdownDrainMs: number) => (await startApi(db, { ai, shutdownDrainMs })).server;
+const startServer = async (ai: AIProvider, shutdownDrainMs: number) => (await startApi(db, { ai, overrides: { shutdownDrainMs } })).server;
 
 function runPlayground(url: string, session: { userId: string; orgId: string }, idempotencyKey: string) {
   return fetch(`${url}/actions`, {

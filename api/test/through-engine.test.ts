@@ -10,28 +10,16 @@ import { join } from 'node:path';
 import { useTestDatabase } from '@org-credits/db/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { configFromEnv, createEngine, type Engine } from '../../engine/src/index.ts';
-import { start } from '../src/server.ts';
-import { ACTION_SECRET, available, createOrg, instantAI, NOW, PLANS, snapshot, type TestOrg } from './helpers.ts';
+import { ACTION_SECRET, available, createOrg, NOW, PLANS, snapshot, startApi, type TestOrg } from './helpers.ts';
 
 const ADMIN_SECRET = 'through-engine-admin-secret';
 const JWT_KEY = 'through-engine-jwt-key-at-least-thirty-two-characters';
 const PACK_500 = '0c000000-0000-4000-8000-000000000001';
 
 const db = await useTestDatabase();
-const api = await start({
-  overrides: {
-    port: 0,
-    host: '127.0.0.1',
-    databaseUrl: db.url,
-    databasePoolSize: 20,
-    actionSecret: ACTION_SECRET,
-    production: false,
-    stripeSecretKey: null,
-    webOrigin: 'http://web.test',
-    publicApiUrl: null,
-  },
-  ai: instantAI,
+const { server: api } = await startApi(db, {
   clock: () => NOW,
+  overrides: { stripeSecretKey: null, webOrigin: 'http://web.test', publicApiUrl: null },
 });
 
 async function startEngine(actionsBaseUrl: string): Promise<Engine> {
