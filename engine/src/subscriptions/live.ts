@@ -104,7 +104,10 @@ function paramValues(c: Compiled, session: Session, vars: Record<string, unknown
   return c.getters.map((g) => paramText(g(ctx)));
 }
 
-/** A subscriber's cohort: its parameter values as the multiplexed statement's JSON argument. */
+/**
+ * A subscriber's cohort key: its parameter values (variables and the session variables the
+ * statement reads) as the multiplexed statement's JSON argument.
+ */
 function cohortKey(c: Compiled, session: Session, vars: Record<string, unknown>): string {
   return JSON.stringify(paramValues(c, session, vars));
 }
@@ -138,11 +141,6 @@ class Poller {
     return n;
   }
 
-  /** Cohort key: the parameter values (variables and the session variables the statement reads). */
-  paramsFor(session: Session, vars: Record<string, unknown>): string {
-    return cohortKey(this.compiled, session, vars);
-  }
-
   private join(params: string, subscriber: Subscriber) {
     let cohort = this.cohorts.get(params);
     if (!cohort) {
@@ -156,7 +154,7 @@ class Poller {
 
   /**
    * Adds a subscriber whose statement ran once without error (LiveQueries.check), in the cohort of
-   * its parameter values as that check computed them (`paramsFor` of the same statement).
+   * its parameter values as that check computed them (`cohortKey` of the same statement).
    */
   add(params: string, subscriber: Subscriber): () => void {
     this.join(params, subscriber);
@@ -216,7 +214,7 @@ class Poller {
       for (const c of all) {
         for (const s of c.subscribers) {
           const sub = this.manager.owners.get(s);
-          if (sub) this.join(this.paramsFor(sub.session, sub.vars), s);
+          if (sub) this.join(cohortKey(this.compiled, sub.session, sub.vars), s);
         }
       }
       return true;
