@@ -4,7 +4,6 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { useTestDatabase } from '@org-credits/db/testing';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -16,13 +15,14 @@ import {
   type GraphQLAuth,
 } from '../../client/src/index.ts';
 import { configFromEnv, createEngine } from '../../engine/src/index.ts';
-import { ACTION_SECRET, available, createOrg, NOW, startApi } from './helpers.ts';
+import { ACTION_SECRET, available, createOrg, metadataWithoutCron, NOW, startApi } from './helpers.ts';
 
 const ADMIN_SECRET = 'client-stack-admin-secret';
 const JWT_KEY = 'audit-jwt-key-at-least-thirty-two-characters-long';
 
 let now = NOW;
 const db = await useTestDatabase();
+const METADATA_DIR = metadataWithoutCron();
 const { server: api } = await startApi(db, {
   clock: () => now,
   overrides: { stripeSecretKey: null, webOrigin: 'http://web.test', publicApiUrl: null },
@@ -71,7 +71,7 @@ const engine = await createEngine(
       HASURA_GRAPHQL_ADMIN_SECRET: ADMIN_SECRET,
       HASURA_GRAPHQL_JWT_SECRET: JSON.stringify({ type: 'HS256', key: JWT_KEY }),
       HASURA_GRAPHQL_STRINGIFY_NUMERIC_TYPES: 'true',
-      ORG_CREDITS_ENGINE_METADATA_DIR: join(import.meta.dirname, '../../hasura/metadata'),
+      ORG_CREDITS_ENGINE_METADATA_DIR: METADATA_DIR,
       ACTIONS_BASE_URL: proxyUrl,
       ACTION_SECRET,
     },

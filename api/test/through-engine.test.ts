@@ -6,17 +6,17 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { useTestDatabase } from '@org-credits/db/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { configFromEnv, createEngine, type Engine } from '../../engine/src/index.ts';
-import { ACTION_SECRET, available, createOrg, NOW, PLANS, snapshot, startApi, type TestOrg } from './helpers.ts';
+import { ACTION_SECRET, available, createOrg, metadataWithoutCron, NOW, PLANS, snapshot, startApi, type TestOrg } from './helpers.ts';
 
 const ADMIN_SECRET = 'through-engine-admin-secret';
 const JWT_KEY = 'through-engine-jwt-key-at-least-thirty-two-characters';
 const PACK_500 = '0c000000-0000-4000-8000-000000000001';
 
 const db = await useTestDatabase();
+const METADATA_DIR = metadataWithoutCron();
 const { server: api } = await startApi(db, {
   clock: () => NOW,
   overrides: { stripeSecretKey: null, webOrigin: 'http://web.test', publicApiUrl: null },
@@ -29,7 +29,7 @@ async function startEngine(actionsBaseUrl: string): Promise<Engine> {
       HASURA_GRAPHQL_ADMIN_SECRET: ADMIN_SECRET,
       HASURA_GRAPHQL_JWT_SECRET: JSON.stringify({ type: 'HS256', key: JWT_KEY }),
       HASURA_GRAPHQL_STRINGIFY_NUMERIC_TYPES: 'true',
-      ORG_CREDITS_ENGINE_METADATA_DIR: join(import.meta.dirname, '../../hasura/metadata'),
+      ORG_CREDITS_ENGINE_METADATA_DIR: METADATA_DIR,
       ACTIONS_BASE_URL: actionsBaseUrl,
       ACTION_SECRET,
     },
