@@ -2,9 +2,6 @@
 // exactly as Hasura sends them to an action handler, orgs of the test's own, and snapshots of an
 // org's ledger state to check that a failure changed nothing.
 import { randomUUID } from 'node:crypto';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 // The global setup declares what it provides to tests (the admin URL and template name).
 import type {} from '@org-credits/db/global-setup';
 import type { TestDatabase } from '@org-credits/db/testing';
@@ -12,6 +9,8 @@ import type pg from 'pg';
 import { afterAll } from 'vitest';
 import { type AIProvider, createLocalProvider } from '../src/ai/index.ts';
 import { type RunningServer, type StartOptions, start } from '../src/server.ts';
+
+export { metadataWithoutCron } from '../../hasura/test/metadata-without-cron.ts';
 
 export const ACTION_SECRET = 'test-action-secret-0123456789';
 /** Every test runs at this instant (functions take the time as a parameter; nothing waits). */
@@ -22,21 +21,6 @@ export const PLANS = {
   pro: 'a0000000-0000-4000-8000-000000000002',
   team: 'a0000000-0000-4000-8000-000000000003',
 } as const;
-
-/**
- * A copy of the project's metadata (hasura/metadata) without its cron triggers, removed after the
- * test file. For an engine in front of an api whose clock is fixed at NOW: the engine schedules its
- * cron runs at the machine's time, and an `expire_reservations` run at that time would expire the
- * holds a test has just taken at NOW (ten minutes each) whenever a minute turns mid-test. The cron
- * jobs have their own tests, which pass the scheduled time.
- */
-export function metadataWithoutCron(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'org-credits-metadata-'));
-  cpSync(join(import.meta.dirname, '../../hasura/metadata'), dir, { recursive: true });
-  writeFileSync(join(dir, 'cron_triggers.yaml'), '[]\n');
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /** The local provider without its simulated latency. */
 export const instantAI = createLocalProvider({ delay: async () => undefined });

@@ -1,14 +1,16 @@
 // The whole path with the real parts: GraphQL reserveCredits → engine → the real api (its actions
 // handler) → the SQL functions → back, on one test database and real HTTP.
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import { useTestDatabase } from '@org-credits/db/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLocalProvider } from '../../api/src/ai/index.ts';
 import { start } from '../../api/src/server.ts';
+import { metadataWithoutCron } from '../../hasura/test/metadata-without-cron.ts';
 import { as, startEngine } from './helpers.ts';
 
 const SECRET = 'engine-to-api-action-secret-0123';
+/** hasura/metadata without its cron triggers: they would call the handler at the machine's time. */
+const METADATA_DIR = metadataWithoutCron();
 const NOW = new Date('2026-11-22T10:15:00.000Z');
 const PRO_PLAN = 'a0000000-0000-4000-8000-000000000002';
 
@@ -19,7 +21,7 @@ const api = await start({
   clock: () => NOW,
 });
 const engine = await startEngine(db, {
-  ORG_CREDITS_ENGINE_METADATA_DIR: join(import.meta.dirname, '../../hasura/metadata'),
+  ORG_CREDITS_ENGINE_METADATA_DIR: METADATA_DIR,
   ACTIONS_BASE_URL: api.url,
   ACTION_SECRET: SECRET,
   HASURA_GRAPHQL_STRINGIFY_NUMERIC_TYPES: 'true',

@@ -1,16 +1,18 @@
 // Actions against the project's real hasura/metadata and a real HTTP handler on 127.0.0.1.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { type TestDatabase, useTestDatabase } from '@org-credits/db/testing';
 import { buildClientSchema, type GraphQLObjectType, getIntrospectionQuery } from 'graphql';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { metadataWithoutCron } from '../../hasura/test/metadata-without-cron.ts';
 import type { Engine } from '../src/index.ts';
 import { ADMIN_SECRET, as, metadata, startEngine } from './helpers.ts';
 
 const ORG = '0a000000-0000-4000-8000-000000000001';
 const OTHER_ORG = '0a000000-0000-4000-8000-000000000002';
 const SECRET = 'action-secret-for-engine-tests';
+/** hasura/metadata without its cron triggers: they would call the handler at the machine's time. */
+const METADATA_DIR = metadataWithoutCron();
 
 interface Seen {
   headers: IncomingMessage['headers'];
@@ -65,7 +67,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => handler.listen(0, '127.0.0.1', resolve));
   const port = (handler.address() as AddressInfo).port;
   engine = await startEngine(db, {
-    ORG_CREDITS_ENGINE_METADATA_DIR: join(import.meta.dirname, '../../hasura/metadata'),
+    ORG_CREDITS_ENGINE_METADATA_DIR: METADATA_DIR,
     ACTIONS_BASE_URL: `http://127.0.0.1:${port}`,
     ACTION_SECRET: SECRET,
     HASURA_GRAPHQL_STRINGIFY_NUMERIC_TYPES: 'true',

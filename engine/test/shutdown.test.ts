@@ -3,15 +3,17 @@
 // drain is cut so the close still ends. The project's real metadata and a real action handler.
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { healthzOnNewConnection, useTestDatabase } from '@org-credits/db/testing';
 import { afterAll, describe, expect, it } from 'vitest';
+import { metadataWithoutCron } from '../../hasura/test/metadata-without-cron.ts';
 import type { Engine } from '../src/index.ts';
 import { as, startEngine } from './helpers.ts';
 import { connect } from './subscriptions-client.ts';
 
 const db = await useTestDatabase();
 const SECRET = 'action-secret-for-engine-tests';
+/** hasura/metadata without its cron triggers: they would call the handler at the machine's time. */
+const METADATA_DIR = metadataWithoutCron();
 const ORG = '0a000000-0000-4000-8000-000000000001';
 const RESERVE = `mutation Reserve($key: String!) {
   reserveCredits(capability: "chat", qualityLevel: "fast", idempotencyKey: $key, inputTokens: 10) { reservationId amountCredits }
@@ -40,7 +42,7 @@ function start(httpDrainMs: number): Promise<Engine> {
   return startEngine(
     db,
     {
-      ORG_CREDITS_ENGINE_METADATA_DIR: join(import.meta.dirname, '../../hasura/metadata'),
+      ORG_CREDITS_ENGINE_METADATA_DIR: METADATA_DIR,
       ACTIONS_BASE_URL: `http://127.0.0.1:${handlerPort}`,
       ACTION_SECRET: SECRET,
       HASURA_GRAPHQL_STRINGIFY_NUMERIC_TYPES: 'true',

@@ -338,6 +338,7 @@ describe('JWT expiry', () => {
     await jwtEngine?.close();
   });
 
+  /** A token with at least `secondsLeft` to run (whole seconds, rounded up), not a second less. */
   async function token(secondsLeft: number): Promise<string> {
     return new jose.SignJWT({
       'https://hasura.io/jwt/claims': {
@@ -347,7 +348,7 @@ describe('JWT expiry', () => {
       },
     })
       .setProtectedHeader({ alg: 'HS256' })
-      .setExpirationTime(Math.floor(Date.now() / 1000) + secondsLeft)
+      .setExpirationTime(Math.ceil(Date.now() / 1000) + secondsLeft)
       .sign(new TextEncoder().encode(JWT_KEY));
   }
 

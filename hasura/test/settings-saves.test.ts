@@ -52,8 +52,7 @@ async function loadAutoTopUp(headers: Headers, orgId = ACME): Promise<AutoTopUpS
   return data.auto_topup_settings_by_pk as AutoTopUpSettingsRow | null;
 }
 
-async function loadLimits(headers: Headers, orgId = ACME) {
-  const now = new Date();
+async function loadLimits(headers: Headers, orgId = ACME, now = new Date()) {
   const today = now.toISOString().slice(0, 10);
   const monthStart = `${today.slice(0, 8)}01`;
   const data = ok(await stack.post(headers, print(SpendLimitsDocument), { orgId, today, monthStart }));
@@ -269,12 +268,19 @@ describe('what the billing page holds a spend limit against', () => {
        on conflict (organization_id) do update set daily_limit_credits = 50, monthly_limit_credits = null, per_call_limit_credits = null`,
       [GLOBEX],
     );
-    const spent = (await db.pool.query<{ id: string }>(`select id::text from public.reserve_credits($1, 5, 'limits-page-spent')`, [GLOBEX]))
-      .rows[0]!.id;
-    await db.pool.query('select public.settle_reservation($1, 5)', [spent]);
-    await db.pool.query(`select public.reserve_credits($1, 30, 'limits-page-open')`, [GLOBEX]);
+    // One instant for every call and for the page's day and month, so a UTC midnight between
+    // them cannot move the spending to another day.
+    const now = new Date();
+    const spent = (
+      await db.pool.query<{ id: string }>(`select id::text from public.reserve_credits($1, 5, 'limits-page-spent', p_now => $2)`, [
+        GLOBEX,
+        now,
+      ])
+    ).rows[0]!.id;
+    await db.pool.query('select public.settle_reservation($1, 5, p_now => $2)', [spent, now]);
+    await db.pool.query(`select public.reserve_credits($1, 30, 'limits-page-open', p_now => $2)`, [GLOBEX, now]);
 
-    const page = await loadLimits(globexOwner, GLOBEX);
+    const page = await loadLimits(globexOwner, GLOBEX, now);
     const consumed = page.consumedToday[0]?.spend_day_credits;
     const held = await loadHeld(globexOwner, GLOBEX);
     expect({ consumed, held, month: page.consumedThisMonth[0]?.spend_month_credits }).toEqual({
@@ -284,7 +290,9 @@ describe('what the billing page holds a spend limit against', () => {
     });
 
     // A reserve of 25 is refused, counting exactly that: 35 used or held today.
-    const refusal = await db.pool.query(`select public.reserve_credits($1, 25, 'limits-page-refused')`, [GLOBEX]).catch((e: Error) => e);
+    const refusal = await db.pool
+      .query(`select public.reserve_credits($1, 25, 'limits-page-refused', p_now => $2)`, [GLOBEX, now])
+      .catch((e: Error) => e);
     expect(String(refusal)).toContain('(35.000 used or held today)');
   });
 });

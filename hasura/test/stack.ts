@@ -1,11 +1,13 @@
-// The GraphQL stack for tests of the metadata as served: the engine on hasura/metadata with JWT
-// auth, the api behind its actions, both on free ports against the test file's own database; and
-// clients for it (HTTP POST, a subscription over graphql-transport-ws, tokens).
+// The GraphQL stack for tests of the metadata as served: the engine on hasura/metadata (without its
+// cron triggers) with JWT auth, the api behind its actions, both on free ports against the test
+// file's own database; and clients for it (HTTP POST, a subscription over graphql-transport-ws,
+// tokens).
 import { createHmac } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import type { TestDatabase } from '@org-credits/db/testing';
 import { afterAll } from 'vitest';
 import WebSocket from 'ws';
-import { metadataDir } from './load-metadata.ts';
+import { copyMetadataWithoutCron } from './metadata-without-cron.ts';
 
 export const JWT_KEY = 'metadata-tests-jwt-key-0123456789abcdef';
 export const ADMIN_SECRET = 'metadata-tests-admin-secret';
@@ -54,16 +56,22 @@ export interface Stack {
   post(headers: Record<string, string>, query: string, variables?: Record<string, unknown>): Promise<GqlAnswer>;
   /** The first answer of a subscription (or its refusal). */
   subscribeOnce(headers: Record<string, string>, query: string): Promise<GqlAnswer>;
+  /** Stops the engine and the api (once; later calls wait for the first). */
+  stop(): Promise<void>;
 }
 
 export interface StackOptions {
-  /** The metadata the engine serves. @default hasura/metadata */
+  /** The metadata the engine serves. @default hasura/metadata without its cron triggers ({@link copyMetadataWithoutCron}) */
   metadataDir?: string;
   /** HASURA_GRAPHQL_JWT_SECRET, parsed. @default HS256 with JWT_KEY, claims in Hasura's namespace */
   jwtSecret?: Record<string, unknown>;
 }
 
-/** Starts the api and the engine for this test file; both stop when the file's tests end. */
+/**
+ * Starts the api and the engine for this test file; both stop when the file's tests end. A stack
+ * started inside a test is stopped by the test with `stop()` (an `afterAll` registered there never
+ * runs).
+ */
 export async function startStack(db: TestDatabase, options: StackOptions = {}): Promise<Stack> {
   const { start, createLocalProvider } = await import('@org-credits/api');
   const api = await start({
@@ -72,6 +80,7 @@ export async function startStack(db: TestDatabase, options: StackOptions = {}): 
   });
   const { createEngine, configFromEnv } = await import('@org-credits/engine');
   const engineLog: Record<string, unknown>[] = [];
+  const metadataDir = options.metadataDir ?? copyMetadataWithoutCron();
   const engine = await createEngine(
     configFromEnv({
       HASURA_GRAPHQL_DATABASE_URL: db.url,
@@ -79,17 +88,23 @@ export async function startStack(db: TestDatabase, options: StackOptions = {}): 
       HASURA_GRAPHQL_JWT_SECRET: JSON.stringify(options.jwtSecret ?? { type: 'HS256', key: JWT_KEY }),
       HASURA_GRAPHQL_UNAUTHORIZED_ROLE: 'anonymous',
       HASURA_GRAPHQL_STRINGIFY_NUMERIC_TYPES: 'true',
-      ORG_CREDITS_ENGINE_METADATA_DIR: options.metadataDir ?? metadataDir,
+      ORG_CREDITS_ENGINE_METADATA_DIR: metadataDir,
       ACTIONS_BASE_URL: api.url,
       ACTION_SECRET,
     }),
     { log: (entry) => engineLog.push(entry) },
   );
   const engineUrl = await engine.listen(0, '127.0.0.1');
-  afterAll(async () => {
-    await engine.close();
-    await api.stop();
-  });
+  let stopped: Promise<void> | null = null;
+  const stop = () => {
+    stopped ??= (async () => {
+      await engine.close();
+      await api.stop();
+      if (metadataDir !== options.metadataDir) rmSync(metadataDir, { recursive: true, force: true });
+    })();
+    return stopped;
+  };
+  afterAll(stop);
 
   async function post(headers: Record<string, string>, query: string, variables?: Record<string, unknown>): Promise<GqlAnswer> {
     const res = await fetch(`${engineUrl}/v1/graphql`, {
@@ -132,5 +147,5 @@ export async function startStack(db: TestDatabase, options: StackOptions = {}): 
     });
   }
 
-  return { engineUrl, engineLog, post, subscribeOnce };
+  return { engineUrl, engineLog, post, subscribeOnce, stop };
 }

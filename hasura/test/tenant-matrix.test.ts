@@ -3,13 +3,13 @@
 // engine over real HTTP (and WebSocket for subscriptions), against the migrated and seeded
 // database. Each try must be refused or return nothing, and the database must be unchanged.
 // A table, function or action added later is covered without anyone listing it here.
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { useTestDatabase } from '@org-credits/db/testing';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { defaultSource, loadMetadata, metadataDir, type TableMetadata } from './load-metadata.ts';
+import { defaultSource, loadMetadata, type TableMetadata } from './load-metadata.ts';
+import { copyMetadataWithoutCron } from './metadata-without-cron.ts';
 import { readSchemaFacts } from './schema-facts.ts';
 import { ADMIN_SECRET, bearer, type GqlAnswer, jwt, NOW_S, type Stack, serviceClaims, startStack, userClaims } from './stack.ts';
 
@@ -664,14 +664,14 @@ describe('the tenant-isolation matrix', () => {
   });
   it('finds the leak when a permission loses its organization (the matrix can fail)', async () => {
     // The same metadata, but members read the ledger of every organization they belong to.
-    const broken = mkdtempSync(join(tmpdir(), 'matrix-broken-metadata-'));
-    cpSync(metadataDir, broken, { recursive: true });
+    const broken = copyMetadataWithoutCron();
     const file = join(broken, 'databases', 'default', 'tables', 'public_credit_ledger_entries.yaml');
     const table = parseYaml(readFileSync(file, 'utf8')) as TableMetadata;
     const perm = table.select_permissions!.find((p) => p.role === 'user')!;
     perm.permission.filter = { organization: { members: { user_id: { _eq: 'X-Hasura-User-Id' } } } };
     writeFileSync(file, stringifyYaml(table));
-    client = await startStack(db, { metadataDir: broken });
+    const brokenStack = await startStack(db, { metadataDir: broken });
+    client = brokenStack;
     try {
       const leaks: string[] = [];
       for (const c of cases.filter((x) => x.target === 'credit_ledger_entries' && !x.writes)) {
@@ -683,6 +683,7 @@ describe('the tenant-isolation matrix', () => {
       );
     } finally {
       client = stack;
+      await brokenStack.stop();
       rmSync(broken, { recursive: true, force: true });
     }
   });
