@@ -15,7 +15,8 @@ import {
   type GraphQLAuth,
 } from '../../client/src/index.ts';
 import { configFromEnv, createEngine } from '../../engine/src/index.ts';
-import { ACTION_SECRET, available, createOrg, metadataWithoutCron, NOW, startApi } from './helpers.ts';
+import { metadataWithoutCron } from '../../hasura/test/metadata-without-cron.ts';
+import { ACTION_SECRET, available, createOrg, NOW, startApi } from './helpers.ts';
 
 const ADMIN_SECRET = 'client-stack-admin-secret';
 const JWT_KEY = 'audit-jwt-key-at-least-thirty-two-characters-long';

@@ -10,8 +10,6 @@ import { afterAll } from 'vitest';
 import { type AIProvider, createLocalProvider } from '../src/ai/index.ts';
 import { type RunningServer, type StartOptions, start } from '../src/server.ts';
 
-export { metadataWithoutCron } from '../../hasura/test/metadata-without-cron.ts';
-
 export const ACTION_SECRET = 'test-action-secret-0123456789';
 /** Every test runs at this instant (functions take the time as a parameter; nothing waits). */
 export const NOW = new Date('2026-11-22T10:15:00.000Z');

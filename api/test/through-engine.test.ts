@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { useTestDatabase } from '@org-credits/db/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { configFromEnv, createEngine, type Engine } from '../../engine/src/index.ts';
-import { ACTION_SECRET, available, createOrg, metadataWithoutCron, NOW, PLANS, snapshot, startApi, type TestOrg } from './helpers.ts';
+import { metadataWithoutCron } from '../../hasura/test/metadata-without-cron.ts';
+import { ACTION_SECRET, available, createOrg, NOW, PLANS, snapshot, startApi, type TestOrg } from './helpers.ts';
 
 const ADMIN_SECRET = 'through-engine-admin-secret';
 const JWT_KEY = 'through-engine-jwt-key-at-least-thirty-two-characters';

@@ -2,10 +2,9 @@
 // project's metadata and are not about the jobs.
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll } from 'vitest';
-
-const METADATA_DIR = resolve(import.meta.dirname, '../metadata');
+import { metadataDir } from './load-metadata.ts';
 
 /**
  * Copies hasura/metadata into a temporary directory with an empty `cron_triggers.yaml`; answers the
@@ -17,7 +16,7 @@ const METADATA_DIR = resolve(import.meta.dirname, '../metadata');
  */
 export function copyMetadataWithoutCron(): string {
   const dir = mkdtempSync(join(tmpdir(), 'org-credits-metadata-'));
-  cpSync(METADATA_DIR, dir, { recursive: true });
+  cpSync(metadataDir, dir, { recursive: true });
   writeFileSync(join(dir, 'cron_triggers.yaml'), '[]\n');
   return dir;
 }
