@@ -9,6 +9,9 @@
 // BENCH_SECONDS (default 5) sets the pair time of each cell. The machine may be shared, so each
 // cell alternates half-second slices of pairs with quarter-second slices of the limit, and is
 // compared with the limit measured alongside it.
+//
+// BENCH_CALLS=writes, bare or queues runs a control in place of the ledger: the same cells with
+// less in each call (see CALLS).
 import { randomUUID } from 'node:crypto';
 import { availableParallelism, loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
@@ -94,6 +97,142 @@ export async function setUp(url: string): Promise<string[]> {
   }
 }
 
+/**
+ * What a pair calls (BENCH_CALLS; the default is `ledger`). The others are controls: the same
+ * cells, client and machine with less in each call, to show how far any reserve and settle could
+ * go here.
+ * - `ledger`: reserve_credits and settle_reservation.
+ * - `writes`: only the writes a pair cannot do without, on the ledger's tables as they are (their
+ *   indexes, CHECKs, foreign keys and triggers), with no reads or checks around them: the
+ *   reservation's INSERT, then the holds' row under the org's holds; the reservation's UPDATE, then
+ *   under its ledger lock the grant's row, one consume entry and the balance row.
+ * - `bare`: `writes` with those five tables' CHECKs, foreign keys and triggers dropped.
+ * - `queues`: the two queues with one row update each, on a table of their own.
+ */
+const CALLS = {
+  ledger: {
+    title: 'reserve_credits -> settle_reservation',
+    reserve: `select id from public.reserve_credits($1, $2, $3, p_capability_code => 'question_suggestions', p_quality_level_code => 'fast')`,
+    settle: 'select status from public.settle_reservation($1, $2, p_org_id => $3)',
+  },
+  writes: {
+    title: "control: the pair's writes alone",
+    reserve: 'select bench_writes_reserve($1, $2::numeric, $3::text) as id',
+    settle: 'select bench_writes_settle($1::uuid, $2::numeric, $3::uuid) as status',
+  },
+  bare: {
+    title: "control: the pair's writes alone, without the tables' CHECKs, foreign keys and triggers",
+    reserve: 'select bench_writes_reserve($1, $2::numeric, $3::text) as id',
+    settle: 'select bench_writes_settle($1::uuid, $2::numeric, $3::uuid) as status',
+  },
+  queues: {
+    title: 'control: the two queues alone',
+    reserve: 'select bench_queue_reserve($1, $2::numeric, $3::text) as id',
+    settle: 'select bench_queue_settle($3::uuid, $2::numeric, $1::text) as status',
+  },
+} as const;
+type Calls = keyof typeof CALLS;
+const calls = (process.env.BENCH_CALLS ?? 'ledger') as Calls;
+if (!Object.hasOwn(CALLS, calls)) throw new Error(`BENCH_CALLS must be one of ${Object.keys(CALLS).join(', ')}, not ${calls}`);
+
+/** The controls' functions (see CALLS). */
+async function createControls(url: string, orgs: string[]): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(
+      `create table bench_queues (organization_id uuid primary key, held numeric(20, 3) not null default 0,
+         released numeric(20, 3) not null default 0)`,
+    );
+    await client.query('insert into bench_queues (organization_id) select unnest($1::uuid[])', [orgs]);
+    await client.query(
+      `create function bench_queue_reserve(p_org_id uuid, p_amount numeric, p_key text) returns text
+         language plpgsql volatile as $$
+       begin
+         perform ledger.lock_holds(p_org_id);
+         update bench_queues set held = held + p_amount where organization_id = p_org_id;
+         return p_org_id::text;
+       end;
+       $$`,
+    );
+    await client.query(
+      `create function bench_queue_settle(p_org_id uuid, p_amount numeric, p_id text) returns text
+         language plpgsql volatile as $$
+       begin
+         perform ledger.lock_ledger(p_org_id);
+         update bench_queues set released = released + p_amount where organization_id = p_org_id;
+         return 'settled';
+       end;
+       $$`,
+    );
+    // Each benchmark org has one grant, so "the grant" is the org's only one.
+    await client.query(
+      `create function bench_writes_reserve(p_org_id uuid, p_amount numeric, p_key text) returns uuid
+         language plpgsql volatile as $$
+       declare
+         v_id uuid;
+       begin
+         insert into public.credit_reservations (organization_id, capability_code, quality_level_code, model_id,
+           idempotency_key, amount_credits, expires_at, created_at, updated_at)
+         values (p_org_id, 'question_suggestions', 'fast', 'openai/gpt-4.1-nano', p_key, p_amount,
+           now() + interval '10 minutes', now(), now())
+         returning id into v_id;
+         perform ledger.lock_holds(p_org_id);
+         update public.credit_holds set held_credits = held_credits + p_amount, updated_at = now()
+         where organization_id = p_org_id;
+         return v_id;
+       end;
+       $$`,
+    );
+    await client.query(
+      `create function bench_writes_settle(p_id uuid, p_amount numeric, p_org_id uuid) returns text
+         language plpgsql volatile as $$
+       declare
+         v_held numeric(20, 3);
+         v_grant uuid;
+       begin
+         update public.credit_reservations
+         set status = 'settled', settled_amount_credits = p_amount, resolved_at = now(), updated_at = now()
+         where id = p_id
+         returning amount_credits into v_held;
+         perform ledger.lock_ledger(p_org_id);
+         update public.credit_grants set remaining_credits = remaining_credits - p_amount, updated_at = now()
+         where organization_id = p_org_id
+         returning id into v_grant;
+         insert into public.credit_ledger_entries
+           (organization_id, entry_type, amount_credits, balance_after_credits, grant_id, reservation_id, description, created_at)
+         values (p_org_id, 'consume', -p_amount, 0, v_grant, p_id, 'question_suggestions', now());
+         update public.credit_balances
+         set bonus_remaining_credits = bonus_remaining_credits - p_amount, released_credits = released_credits + v_held,
+             updated_at = now()
+         where organization_id = p_org_id;
+         return 'settled';
+       end;
+       $$`,
+    );
+    if (calls === 'bare') {
+      await client.query(
+        `do $$
+         declare
+           r record;
+           hot regclass[] := array['public.credit_reservations', 'public.credit_holds', 'public.credit_grants',
+             'public.credit_ledger_entries', 'public.credit_balances']::regclass[];
+         begin
+           for r in select conrelid::regclass as t, conname from pg_constraint where conrelid = any (hot) and contype in ('c', 'f') loop
+             execute format('alter table %s drop constraint %I', r.t, r.conname);
+           end loop;
+           for r in select tgrelid::regclass as t, tgname from pg_trigger where tgrelid = any (hot) and not tgisinternal loop
+             execute format('drop trigger %I on %s', r.tgname, r.t);
+           end loop;
+         end;
+         $$`,
+      );
+    }
+  } finally {
+    await client.end();
+  }
+}
+
 /** The limit's statement: one row, one connection, autocommit (each UPDATE is a durable commit). */
 const LIMIT_UPDATE = { name: 'limit', text: 'update bench_limit set n = n + 1 where id = 1' };
 const PAIRS_SLICE_MS = 500;
@@ -118,11 +257,8 @@ export async function measureCell(
   const limitClient = new pg.Client({ connectionString: url });
   await limitClient.connect();
   for (let i = 0; i < 100; i++) await limitClient.query(LIMIT_UPDATE);
-  const reserve = {
-    name: 'reserve',
-    text: `select id from public.reserve_credits($1, $2, $3, p_capability_code => 'question_suggestions', p_quality_level_code => 'fast')`,
-  };
-  const settle = { name: 'settle', text: 'select status from public.settle_reservation($1, $2, p_org_id => $3)' };
+  const reserve = { name: 'reserve', text: CALLS[calls].reserve };
+  const settle = { name: 'settle', text: CALLS[calls].settle };
   const latencies: number[][] = clients.map(() => []);
   let failures = 0;
   let running = true;
@@ -210,7 +346,10 @@ async function main() {
   const { url, stop } = await startBenchDatabase('bench');
   try {
     const orgs = await setUp(url);
-    process.stdout.write(`ledger benchmark: ${seconds} s per cell, Postgres ${await serverVersion(url)}, default durability\n`);
+    if (calls !== 'ledger') await createControls(url, orgs);
+    process.stdout.write(
+      `ledger benchmark (${CALLS[calls].title}): ${seconds} s per cell, Postgres ${await serverVersion(url)}, default durability\n`,
+    );
 
     const cells: Cell[] = [];
     for (const connections of connectionCounts) {
