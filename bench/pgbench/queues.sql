@@ -3,7 +3,8 @@
 -- queue_settle takes its ledger lock (ledger.lock_ledger) and adds to another; each call is its
 -- own transaction, so a pair commits twice, as a reserve -> settle pair does. The rows live in
 -- their own table, so running it leaves the ledger's rows as they were. `pnpm bench:pgbench-db`
--- loads this file; queues-hot.sql and queues-spread.sql call it.
+-- and `BENCH_CALLS=queues pnpm bench:ledger` load this file; queues-hot.sql and queues-spread.sql
+-- call it.
 create table bench_queues (
   organization_id uuid primary key,
   held numeric(20, 3) not null default 0,

@@ -13,9 +13,11 @@
 // BENCH_CALLS=writes, bare or queues runs a control in place of the ledger: the same cells with
 // less in each call (see CALLS).
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { pg } from '@org-credits/db';
+import { pg, repoRoot } from '@org-credits/db';
 import { startBenchDatabase } from './database.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
@@ -102,115 +104,59 @@ export async function setUp(url: string): Promise<string[]> {
  * cells, client and machine with less in each call, to show how far any reserve and settle could
  * go here.
  * - `ledger`: reserve_credits and settle_reservation.
- * - `writes`: only the writes a pair cannot do without, on the ledger's tables as they are (their
- *   indexes, CHECKs, foreign keys and triggers), with no reads or checks around them: the
- *   reservation's INSERT, then the holds' row under the org's holds; the reservation's UPDATE, then
- *   under its ledger lock the grant's row, one consume entry and the balance row.
+ * - `writes`: only the writes a pair cannot do without, on the ledger's tables as they are
+ *   (bench/pgbench/writes.sql).
  * - `bare`: `writes` with those five tables' CHECKs, foreign keys and triggers dropped.
- * - `queues`: the two queues with one row update each, on a table of their own.
+ * - `queues`: the ledger's two queues with one row update each (bench/pgbench/queues.sql).
+ *
+ * The reserve's arguments are (org, amount, idempotency key), the settle's (the reserve's `id`,
+ * actual amount, org); `reserveValues` and `settleValues` pick those a statement uses.
  */
+interface PairCalls {
+  title: string;
+  reserve: string;
+  settle: string;
+  reserveValues?: (org: string, amount: string, key: string) => string[];
+  settleValues?: (id: string, amount: string, org: string) => string[];
+}
+const WRITES = {
+  reserve: 'select writes_reserve($1, $2, $3) as id',
+  settle: 'select writes_settle($1, $2, $3) as status',
+};
 const CALLS = {
   ledger: {
     title: 'reserve_credits -> settle_reservation',
     reserve: `select id from public.reserve_credits($1, $2, $3, p_capability_code => 'question_suggestions', p_quality_level_code => 'fast')`,
     settle: 'select status from public.settle_reservation($1, $2, p_org_id => $3)',
   },
-  writes: {
-    title: "control: the pair's writes alone",
-    reserve: 'select bench_writes_reserve($1, $2::numeric, $3::text) as id',
-    settle: 'select bench_writes_settle($1::uuid, $2::numeric, $3::uuid) as status',
-  },
-  bare: {
-    title: "control: the pair's writes alone, without the tables' CHECKs, foreign keys and triggers",
-    reserve: 'select bench_writes_reserve($1, $2::numeric, $3::text) as id',
-    settle: 'select bench_writes_settle($1::uuid, $2::numeric, $3::uuid) as status',
-  },
+  writes: { title: "control: the pair's writes alone", ...WRITES },
+  bare: { title: "control: the pair's writes alone, without the tables' CHECKs, foreign keys and triggers", ...WRITES },
   queues: {
     title: 'control: the two queues alone',
-    reserve: 'select bench_queue_reserve($1, $2::numeric, $3::text) as id',
-    settle: 'select bench_queue_settle($3::uuid, $2::numeric, $1::text) as status',
+    reserve: 'select queue_reserve($1)',
+    settle: 'select queue_settle($1)',
+    reserveValues: (org: string) => [org],
+    settleValues: (_id: string, _amount: string, org: string) => [org],
   },
-} as const;
-type Calls = keyof typeof CALLS;
-const calls = (process.env.BENCH_CALLS ?? 'ledger') as Calls;
+} satisfies Record<string, PairCalls>;
+const calls = (process.env.BENCH_CALLS ?? 'ledger') as keyof typeof CALLS;
 if (!Object.hasOwn(CALLS, calls)) throw new Error(`BENCH_CALLS must be one of ${Object.keys(CALLS).join(', ')}, not ${calls}`);
 
-/** The controls' functions (see CALLS). */
-async function createControls(url: string, orgs: string[]): Promise<void> {
+/**
+ * The controls, as `pnpm bench:pgbench-db` has them too: bench_orgs (the hot org is n = 0, the
+ * 100 others n = 1..100) and the functions of bench/pgbench/queues.sql and writes.sql; with
+ * `bare`, the hot tables' CHECKs, foreign keys and triggers dropped.
+ */
+export async function createControls(url: string, orgs: string[], bare = false): Promise<void> {
+  const scripts = join(repoRoot, 'bench', 'pgbench');
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    await client.query(
-      `create table bench_queues (organization_id uuid primary key, held numeric(20, 3) not null default 0,
-         released numeric(20, 3) not null default 0)`,
-    );
-    await client.query('insert into bench_queues (organization_id) select unnest($1::uuid[])', [orgs]);
-    await client.query(
-      `create function bench_queue_reserve(p_org_id uuid, p_amount numeric, p_key text) returns text
-         language plpgsql volatile as $$
-       begin
-         perform ledger.lock_holds(p_org_id);
-         update bench_queues set held = held + p_amount where organization_id = p_org_id;
-         return p_org_id::text;
-       end;
-       $$`,
-    );
-    await client.query(
-      `create function bench_queue_settle(p_org_id uuid, p_amount numeric, p_id text) returns text
-         language plpgsql volatile as $$
-       begin
-         perform ledger.lock_ledger(p_org_id);
-         update bench_queues set released = released + p_amount where organization_id = p_org_id;
-         return 'settled';
-       end;
-       $$`,
-    );
-    // Each benchmark org has one grant, so "the grant" is the org's only one.
-    await client.query(
-      `create function bench_writes_reserve(p_org_id uuid, p_amount numeric, p_key text) returns uuid
-         language plpgsql volatile as $$
-       declare
-         v_id uuid;
-       begin
-         insert into public.credit_reservations (organization_id, capability_code, quality_level_code, model_id,
-           idempotency_key, amount_credits, expires_at, created_at, updated_at)
-         values (p_org_id, 'question_suggestions', 'fast', 'openai/gpt-4.1-nano', p_key, p_amount,
-           now() + interval '10 minutes', now(), now())
-         returning id into v_id;
-         perform ledger.lock_holds(p_org_id);
-         update public.credit_holds set held_credits = held_credits + p_amount, updated_at = now()
-         where organization_id = p_org_id;
-         return v_id;
-       end;
-       $$`,
-    );
-    await client.query(
-      `create function bench_writes_settle(p_id uuid, p_amount numeric, p_org_id uuid) returns text
-         language plpgsql volatile as $$
-       declare
-         v_held numeric(20, 3);
-         v_grant uuid;
-       begin
-         update public.credit_reservations
-         set status = 'settled', settled_amount_credits = p_amount, resolved_at = now(), updated_at = now()
-         where id = p_id
-         returning amount_credits into v_held;
-         perform ledger.lock_ledger(p_org_id);
-         update public.credit_grants set remaining_credits = remaining_credits - p_amount, updated_at = now()
-         where organization_id = p_org_id
-         returning id into v_grant;
-         insert into public.credit_ledger_entries
-           (organization_id, entry_type, amount_credits, balance_after_credits, grant_id, reservation_id, description, created_at)
-         values (p_org_id, 'consume', -p_amount, 0, v_grant, p_id, 'question_suggestions', now());
-         update public.credit_balances
-         set bonus_remaining_credits = bonus_remaining_credits - p_amount, released_credits = released_credits + v_held,
-             updated_at = now()
-         where organization_id = p_org_id;
-         return 'settled';
-       end;
-       $$`,
-    );
-    if (calls === 'bare') {
+    await client.query('create table bench_orgs (n int primary key, id uuid not null)');
+    await client.query('insert into bench_orgs (n, id) select n - 1, id from unnest($1::uuid[]) with ordinality as o(id, n)', [orgs]);
+    await client.query(readFileSync(join(scripts, 'queues.sql'), 'utf8'));
+    await client.query(readFileSync(join(scripts, 'writes.sql'), 'utf8'));
+    if (bare) {
       await client.query(
         `do $$
          declare
@@ -228,6 +174,7 @@ async function createControls(url: string, orgs: string[]): Promise<void> {
          $$`,
       );
     }
+    await client.query('vacuum analyze');
   } finally {
     await client.end();
   }
@@ -257,8 +204,9 @@ export async function measureCell(
   const limitClient = new pg.Client({ connectionString: url });
   await limitClient.connect();
   for (let i = 0; i < 100; i++) await limitClient.query(LIMIT_UPDATE);
-  const reserve = { name: 'reserve', text: CALLS[calls].reserve };
-  const settle = { name: 'settle', text: CALLS[calls].settle };
+  const pair: PairCalls = CALLS[calls];
+  const reserveValues = pair.reserveValues ?? ((org, amount, key) => [org, amount, key]);
+  const settleValues = pair.settleValues ?? ((id, amount, org) => [id, amount, org]);
   const latencies: number[][] = clients.map(() => []);
   let failures = 0;
   let running = true;
@@ -279,8 +227,12 @@ export async function measureCell(
       inFlight++;
       const t0 = performance.now();
       try {
-        const { rows } = await client.query<{ id: string }>({ ...reserve, values: [org, '1.500', `${run}-${worker}-${i}`] });
-        await client.query({ ...settle, values: [rows[0]!.id, '1.250', org] });
+        const { rows } = await client.query<{ id?: string }>({
+          name: 'reserve',
+          text: pair.reserve,
+          values: reserveValues(org, '1.500', `${run}-${worker}-${i}`),
+        });
+        await client.query({ name: 'settle', text: pair.settle, values: settleValues(rows[0]?.id ?? '', '1.250', org) });
         latencies[worker]!.push(performance.now() - t0);
       } catch (error) {
         failures++;
@@ -346,7 +298,7 @@ async function main() {
   const { url, stop } = await startBenchDatabase('bench');
   try {
     const orgs = await setUp(url);
-    if (calls !== 'ledger') await createControls(url, orgs);
+    if (calls !== 'ledger') await createControls(url, orgs, calls === 'bare');
     process.stdout.write(
       `ledger benchmark (${CALLS[calls].title}): ${seconds} s per cell, Postgres ${await serverVersion(url)}, default durability\n`,
     );

@@ -2,14 +2,13 @@
 // `pnpm bench:pgbench-db`: a database for measuring the ledger functions with pgbench (a C client,
 // so the numbers are the server's): an embedded Postgres with the migrations, the seeds and
 // bench:ledger's organizations (the hot one is bench_orgs n = 0, the 100 others n = 1..100), left
-// running until Ctrl-C, with the control in bench/pgbench/queues.sql (the ledger's two queues with
-// nothing else in them). It prints the pgbench commands for the scripts in bench/pgbench/.
+// running until Ctrl-C, with the controls in bench/pgbench/queues.sql (the ledger's two queues with
+// nothing else in them) and writes.sql (a pair's writes alone). It prints the pgbench commands for the scripts in bench/pgbench/.
 // BENCH_PG_PORT (default 55432) is its port; the data goes to a temporary folder, removed at exit.
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pg, repoRoot } from '@org-credits/db';
+import { repoRoot } from '@org-credits/db';
 import { startBenchDatabase } from './database.ts';
-import { setUp } from './ledger.ts';
+import { createControls, setUp } from './ledger.ts';
 
 const port = Number(process.env.BENCH_PG_PORT ?? 55432);
 const database = await startBenchDatabase('bench_pgbench', port);
@@ -26,13 +25,7 @@ process.on('SIGTERM', stop);
 const { url } = database;
 const scripts = join(repoRoot, 'bench', 'pgbench');
 const orgs = await setUp(url);
-const client = new pg.Client({ connectionString: url });
-await client.connect();
-await client.query('create table bench_orgs (n int primary key, id uuid not null)');
-await client.query('insert into bench_orgs (n, id) select n - 1, id from unnest($1::uuid[]) with ordinality as o(id, n)', [orgs]);
-await client.query(readFileSync(join(scripts, 'queues.sql'), 'utf8'));
-await client.query('vacuum analyze');
-await client.end();
+await createControls(url, orgs);
 
 process.stdout.write(
   [
@@ -42,6 +35,7 @@ process.stdout.write(
     `  pgbench -n -M prepared -c 8 -j 2 -T 8 -f ${join(scripts, 'pair-hot.sql')} ${url}      # the hot org`,
     `  pgbench -n -M prepared -c 1 -T 2 -f ${join(scripts, 'limit.sql')} ${url}                # the limit`,
     `  pgbench -n -M prepared -c 8 -j 2 -T 8 -f ${join(scripts, 'queues-hot.sql')} ${url}    # the queues alone, hot org (queues.sql)`,
+    `  pgbench -n -M prepared -c 8 -j 2 -T 8 -f ${join(scripts, 'writes-hot.sql')} ${url}    # a pair's writes alone, hot org (writes.sql)`,
     '',
     'tps is pairs per second for the pair scripts (each pair is two transactions).',
     '',
