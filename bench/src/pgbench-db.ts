@@ -3,7 +3,8 @@
 // so the numbers are the server's): an embedded Postgres with the migrations, the seeds and
 // bench:ledger's organizations (the hot one is bench_orgs n = 0, the 100 others n = 1..100), left
 // running until Ctrl-C, with the controls in bench/pgbench/queues.sql (the ledger's two queues with
-// nothing else in them) and writes.sql (a pair's writes alone). It prints the pgbench commands for the scripts in bench/pgbench/.
+// nothing else in them) and writes.sql (a pair's writes alone). It prints the pgbench commands for
+// the scripts in bench/pgbench/.
 // BENCH_PG_PORT (default 55432) is its port; the data goes to a temporary folder, removed at exit.
 import { join } from 'node:path';
 import { repoRoot } from '@org-credits/db';
